@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Usage: scripts/deps.sh [EXTRA_DEBIAN_PACKAGE...]
+# Installs (as root, from Debian packages) whatever the scripts in scripts/ and the
+# integration tests need and is not installed yet. Does nothing when all is present.
+set -euo pipefail
+
+# Debian packages needed by the tests and by scripts/*.sh.
+pkgs=(containerd runc busybox-static cmake "$@")
+# Commands used by scripts/*.sh, with the package that provides each.
+declare -A cmd_pkg=(
+    [tar]=tar [gzip]=gzip [sha256sum]=coreutils [timeout]=coreutils
+    [realpath]=coreutils [setsid]=util-linux [umount]=mount
+    [containerd-shim-runc-v2]=containerd
+)
+
+installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+missing=()
+for p in "${pkgs[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+for c in "${!cmd_pkg[@]}"; do
+    if ! command -v "$c" >/dev/null 2>&1; then
+        p=${cmd_pkg[$c]}
+        [[ " ${missing[*]} " == *" $p "* ]] || missing+=("$p")
+    fi
+done
+
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+if ((EUID != 0)); then
+    echo "deps.sh: missing Debian packages: ${missing[*]}" >&2
+    echo "deps.sh: run as root (or: sudo apt-get install -y ${missing[*]})" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Wait (bounded) for a concurrent apt/dpkg run to release its lock.
+apt_opts=(-o DPkg::Lock::Timeout=600)
+apt-get "${apt_opts[@]}" update -q >&2
+apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,301 @@
+//! The connection to containerd: a lazily connected gRPC channel over the
+//! daemon's unix socket, the namespace (and lease) metadata every call
+//! carries, and the per-client timeout.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::api::services;
+use crate::core::error::{Code, Error, Result};
+use crate::core::ident;
+
+/// Where containerd listens unless told otherwise.
+pub const DEFAULT_ADDRESS: &str = "/run/containerd/containerd.sock";
+/// The namespace used unless told otherwise.
+pub const DEFAULT_NAMESPACE: &str = "default";
+/// The timeout every call gets unless changed.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// gRPC metadata key carrying the namespace.
+pub const NAMESPACE_HEADER: &str = "containerd-namespace";
+/// gRPC metadata key carrying a lease.
+pub const LEASE_HEADER: &str = "containerd-lease";
+/// containerd's own limit for a gRPC message.
+const MAX_MESSAGE: usize = 16 << 20;
+/// Longest path a unix socket address can hold (sun_path less its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// A containerd client bound to one namespace. Cheap to share behind an `Arc`;
+/// every method takes `&self`.
+#[derive(Debug)]
+pub struct Client {
+    channel: Channel,
+    socket: PathBuf,
+    namespace: String,
+    namespace_value: AsciiMetadataValue,
+    timeout_ms: AtomicU64,
+}
+
+/// Turns an address (`/path` or `unix:///path`) into the socket path.
+pub fn socket_path(address: &str) -> Result<PathBuf> {
+    let path = match address.split_once("://") {
+        Some(("unix", rest)) => rest,
+        Some((scheme, _)) => {
+            return Err(Error::invalid(format!(
+                "address {address:?}: scheme {scheme:?} is not supported, only unix sockets \
+                 (\"/path\" or \"unix:///path\")"
+            )))
+        }
+        None => address,
+    };
+    if !path.starts_with('/') {
+        return Err(Error::invalid(format!(
+            "address {address:?}: the socket path must be absolute"
+        )));
+    }
+    if path.len() > MAX_SOCKET_PATH {
+        return Err(Error::invalid(format!(
+            "address {address:?}: a unix socket path holds at most {MAX_SOCKET_PATH} bytes"
+        )));
+    }
+    Ok(PathBuf::from(path))
+}
+
+fn env_or(var: &str, default: &str) -> String {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => v,
+        _ => default.to_string(),
+    }
+}
+
+impl Client {
+    /// Makes a client. `address` `None` falls back to `$CONTAINERD_ADDRESS`,
+    /// then [`DEFAULT_ADDRESS`]; `namespace` `None` to
+    /// `$CONTAINERD_NAMESPACE`, then [`DEFAULT_NAMESPACE`].
+    ///
+    /// Does not connect: the first call does, and a broken connection is made
+    /// again by the next call. Must run inside the runtime (it starts the
+    /// channel's background task).
+    pub fn connect(address: Option<&str>, namespace: Option<&str>) -> Result<Client> {
+        let address = address
+            .map(str::to_string)
+            .unwrap_or_else(|| env_or("CONTAINERD_ADDRESS", DEFAULT_ADDRESS));
+        let namespace = namespace
+            .map(str::to_string)
+            .unwrap_or_else(|| env_or("CONTAINERD_NAMESPACE", DEFAULT_NAMESPACE));
+        let socket = socket_path(&address)?;
+        ident::validate("namespace", &namespace)?;
+        let namespace_value = MetadataValue::try_from(namespace.as_str())
+            .map_err(|e| Error::invalid(format!("namespace {namespace:?}: {e}")))?;
+
+        let path = socket.clone();
+        let connector = tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(&path).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
+        });
+        // The URI is a placeholder: the connector ignores it and dials the socket.
+        let channel =
+            Endpoint::from_static("http://localhost").connect_with_connector_lazy(connector);
+        Ok(Client {
+            channel,
+            socket,
+            namespace,
+            namespace_value,
+            timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
+        })
+    }
+
+    /// The namespace every call of this client runs in.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The daemon's socket path.
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
+    }
+
+    /// Sets the timeout of every later call; `None` waits for ever.
+    pub fn set_timeout(&self, timeout: Option<Duration>) {
+        let ms = timeout.map_or(0, |d| d.as_millis().clamp(1, u64::MAX as u128) as u64);
+        self.timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The timeout of each call; `None` when calls wait for ever.
+    pub fn timeout(&self) -> Option<Duration> {
+        match self.timeout_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    /// A request carrying this client's namespace (and its deadline, so the
+    /// daemon gives up when we do).
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        req.metadata_mut()
+            .insert(NAMESPACE_HEADER, self.namespace_value.clone());
+        if let Some(t) = self.timeout() {
+            req.set_timeout(t);
+        }
+        req
+    }
+
+    /// A request carrying the namespace and lease `lease`.
+    pub fn request_with_lease<T>(&self, message: T, lease: &str) -> Result<tonic::Request<T>> {
+        let mut req = self.request(message);
+        let value = MetadataValue::try_from(lease)
+            .map_err(|e| Error::invalid(format!("lease {lease:?}: {e}")))?;
+        req.metadata_mut().insert(LEASE_HEADER, value);
+        Ok(req)
+    }
+
+    /// Awaits one gRPC call under the client's timeout and turns its failure
+    /// into an [`Error`] whose message starts with `what`.
+    pub async fn call<T, F>(&self, what: impl Display, call: F) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let answer = match self.timeout() {
+            None => call.await,
+            Some(limit) => match tokio::time::timeout(limit, call).await {
+                Ok(answer) => answer,
+                Err(_) => return Err(self.deadline_error(what)),
+            },
+        };
+        answer
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.status_error(what, status))
+    }
+
+    /// The error for a failed call: the daemon's words, or for a connection
+    /// that could not be made, which socket and why.
+    pub fn status_error(&self, what: impl Display, status: tonic::Status) -> Error {
+        // tonic enforces the request's grpc-timeout itself too, racing ours.
+        let mut source = std::error::Error::source(&status);
+        while let Some(e) = source {
+            if e.is::<tonic::TimeoutExpired>() {
+                return self.deadline_error(what);
+            }
+            source = e.source();
+        }
+        let from_transport = std::error::Error::source(&status).is_some();
+        let e = Error::from(status);
+        if from_transport && e.code == Code::Unavailable {
+            Error::new(
+                Code::Unavailable,
+                format!(
+                    "{what}: containerd at {} is unreachable: {}",
+                    self.socket.display(),
+                    e.message
+                ),
+            )
+        } else {
+            e.context(what)
+        }
+    }
+
+    fn deadline_error(&self, what: impl Display) -> Error {
+        let limit = self.timeout().unwrap_or_default();
+        Error::new(
+            Code::DeadlineExceeded,
+            format!(
+                "{what}: containerd at {} did not answer within {} ms",
+                self.socket.display(),
+                limit.as_millis()
+            ),
+        )
+    }
+
+    /// The daemon's version and revision.
+    pub async fn server_version(&self) -> Result<(String, String)> {
+        let mut svc = self.version();
+        let v = self.call("version", svc.version(self.request(()))).await?;
+        Ok((v.version, v.revision))
+    }
+
+    pub fn version(&self) -> services::version::v1::version_client::VersionClient<Channel> {
+        services::version::v1::version_client::VersionClient::new(self.channel.clone())
+    }
+
+    pub fn containers(
+        &self,
+    ) -> services::containers::v1::containers_client::ContainersClient<Channel> {
+        services::containers::v1::containers_client::ContainersClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    pub fn tasks(&self) -> services::tasks::v1::tasks_client::TasksClient<Channel> {
+        services::tasks::v1::tasks_client::TasksClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    pub fn snapshots(&self) -> services::snapshots::v1::snapshots_client::SnapshotsClient<Channel> {
+        services::snapshots::v1::snapshots_client::SnapshotsClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    pub fn images(&self) -> services::images::v1::images_client::ImagesClient<Channel> {
+        services::images::v1::images_client::ImagesClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    pub fn content(&self) -> services::content::v1::content_client::ContentClient<Channel> {
+        services::content::v1::content_client::ContentClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    pub fn leases(&self) -> services::leases::v1::leases_client::LeasesClient<Channel> {
+        services::leases::v1::leases_client::LeasesClient::new(self.channel.clone())
+    }
+
+    pub fn events(&self) -> services::events::v1::events_client::EventsClient<Channel> {
+        services::events::v1::events_client::EventsClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    pub fn namespaces(
+        &self,
+    ) -> services::namespaces::v1::namespaces_client::NamespacesClient<Channel> {
+        services::namespaces::v1::namespaces_client::NamespacesClient::new(self.channel.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            socket_path("/a/b.sock").unwrap(),
+            PathBuf::from("/a/b.sock")
+        );
+        assert_eq!(
+            socket_path("unix:///a/b.sock").unwrap(),
+            PathBuf::from("/a/b.sock")
+        );
+        for bad in [
+            "",
+            "a.sock",
+            "unix://a.sock",
+            "tcp://1.2.3.4:5",
+            &format!("/{}", "x".repeat(107)),
+        ] {
+            assert_eq!(
+                socket_path(bad).unwrap_err().code,
+                Code::InvalidArgument,
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The async client core, in plain Rust types. Everything the C functions do
+//! is here; `ffi` only checks arguments and converts types.
+
+pub mod client;
+pub mod error;
+pub mod ident;
+
+pub use client::Client;
+pub use error::{Code, Error, Result};

@@ -1,0 +1,151 @@
+//! `ctrd_client`: a connection to one containerd daemon in one namespace.
+
+use std::ffi::{c_char, CString};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::core::{self, Error};
+use crate::ffi::error::ctrd_status;
+use crate::ffi::{boundary, ptr};
+use crate::runtime;
+
+/// A client of one containerd daemon, bound to one namespace. Opaque; made by
+/// `ctrd_client_connect`, freed by `ctrd_client_free`. Thread-safe.
+pub struct ctrd_client {
+    pub(crate) inner: Arc<core::Client>,
+    namespace: CString,
+}
+
+/// Makes a client for the daemon at `address` in namespace `ns`.
+///
+/// `address`: a socket path ("/run/containerd/containerd.sock") or
+/// "unix:///path"; NULL uses $CONTAINERD_ADDRESS, else
+/// /run/containerd/containerd.sock. `ns`: NULL uses $CONTAINERD_NAMESPACE,
+/// else "default"; every call of this client runs in that namespace.
+///
+/// Does not connect: the first call that needs the daemon connects, and
+/// reports an unreachable daemon (`CTRD_ERR_UNAVAILABLE`). A connection lost
+/// later (the daemon restarted) is made again by the next call.
+///
+/// On success `*out` receives a new client owned by the caller (free it with
+/// `ctrd_client_free`). Errors: `CTRD_ERR_INVALID_ARGUMENT` for a NULL `out`,
+/// invalid UTF-8, a relative path, an unsupported scheme, an over-long socket
+/// path or an invalid namespace. Never blocks on the network.
+#[no_mangle]
+pub extern "C" fn ctrd_client_connect(
+    address: *const c_char,
+    ns: *const c_char,
+    out: *mut *mut ctrd_client,
+) -> ctrd_status {
+    boundary::status("ctrd_client_connect", || {
+        // SAFETY: C strings or NULL, and an out-pointer or NULL (C contract).
+        let (address, ns, out) = unsafe {
+            (
+                ptr::opt_str_arg(address, "address")?,
+                ptr::opt_str_arg(ns, "ns")?,
+                ptr::Out::new(out, "out")?,
+            )
+        };
+        let (address, ns) = (address.map(str::to_string), ns.map(str::to_string));
+        let client =
+            runtime::block_on(
+                async move { core::Client::connect(address.as_deref(), ns.as_deref()) },
+            )?;
+        // A validated namespace is plain ASCII without NUL.
+        let namespace =
+            CString::new(client.namespace()).map_err(|e| Error::internal(e.to_string()))?;
+        out.write(ptr::into_handle(ctrd_client {
+            inner: Arc::new(client),
+            namespace,
+        }));
+        Ok(())
+    })
+}
+
+/// Sets the timeout of every later blocking call made through this client
+/// and the containers and tasks it made: `ms` milliseconds, 0 for none (wait
+/// for ever). The default is 30000. A call that runs out of time returns
+/// `CTRD_ERR_DEADLINE_EXCEEDED`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn ctrd_client_set_timeout_ms(c: *mut ctrd_client, ms: u64) -> ctrd_status {
+    boundary::status("ctrd_client_set_timeout_ms", || {
+        // SAFETY: a live client handle or NULL (C contract).
+        let c = unsafe { ptr::handle(c, "client") }?;
+        c.inner
+            .set_timeout((ms != 0).then(|| Duration::from_millis(ms)));
+        Ok(())
+    })
+}
+
+/// Asks the daemon for its version ("1.6.20~ds1") and git revision.
+///
+/// On success `*version` and `*revision` receive new strings owned by the
+/// caller (free each with `ctrd_string_free`); either pointer may be NULL
+/// when that value is not wanted. Blocks for one round trip, bounded by the
+/// client's timeout. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL client),
+/// `CTRD_ERR_UNAVAILABLE` (daemon not reachable),
+/// `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_client_server_version(
+    c: *mut ctrd_client,
+    version: *mut *mut c_char,
+    revision: *mut *mut c_char,
+) -> ctrd_status {
+    boundary::status("ctrd_client_server_version", || {
+        // SAFETY: a live client handle or NULL, out-pointers or NULL (C contract).
+        let (c, version, revision) = unsafe {
+            (
+                ptr::handle(c, "client")?,
+                ptr::Out::optional(version),
+                ptr::Out::optional(revision),
+            )
+        };
+        let client = c.inner.clone();
+        let (v, r) = runtime::block_on(async move { client.server_version().await })?;
+        let v = ptr::c_string(v)?;
+        let r = match ptr::c_string(r) {
+            Ok(r) => r,
+            Err(e) => {
+                // SAFETY: `v` was made just above and is not handed out.
+                unsafe { ptr::free_string(v) };
+                return Err(e);
+            }
+        };
+        // SAFETY (both frees below): each string was made just above and is
+        // not handed out when its out-pointer is absent.
+        match version {
+            Some(o) => o.write(v),
+            None => unsafe { ptr::free_string(v) },
+        }
+        match revision {
+            Some(o) => o.write(r),
+            None => unsafe { ptr::free_string(r) },
+        }
+        Ok(())
+    })
+}
+
+/// The namespace this client works in (after the $CONTAINERD_NAMESPACE and
+/// "default" fallbacks). Borrowed from the client: valid until it is freed.
+/// "" for a NULL client.
+#[no_mangle]
+pub extern "C" fn ctrd_client_namespace(c: *const ctrd_client) -> *const c_char {
+    boundary::value("ctrd_client_namespace", c"".as_ptr(), || {
+        // SAFETY: a live client handle or NULL (C contract).
+        match unsafe { ptr::handle(c, "client") } {
+            Ok(c) => c.namespace.as_ptr(),
+            Err(_) => c"".as_ptr(),
+        }
+    })
+}
+
+/// Frees a client. NULL is a no-op. Containers and tasks made through it keep
+/// the connection alive and stay usable. Must not race with another call on
+/// the same client.
+#[no_mangle]
+pub extern "C" fn ctrd_client_free(c: *mut ctrd_client) {
+    // SAFETY: a client this library returned, freed once (C contract).
+    boundary::value("ctrd_client_free", (), || {
+        drop(unsafe { ptr::free_handle(c) })
+    })
+}

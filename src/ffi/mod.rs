@@ -1,0 +1,17 @@
+//! The C ABI. One file per C concept; every exported function runs its body
+
+#![allow(non_camel_case_types)]
+// These are C entry points: their raw pointer arguments are the C caller's
+// contract (documented in the header), which Rust's `unsafe fn` marker could
+// not express to a C caller anyway. Each dereference sits in an `unsafe` block
+// in `ptr` helpers with the reason it is sound.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+//! through [`boundary`], and every raw pointer goes through [`ptr`].
+
+pub(crate) mod boundary;
+pub mod client;
+pub mod error;
+pub(crate) mod ptr;
+
+pub use client::*;
+pub use error::*;

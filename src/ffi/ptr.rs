@@ -1,0 +1,144 @@
+//! Checked conversions between C pointers and Rust values. Every raw pointer
+//! an exported function receives is read through one of these helpers.
+
+use std::ffi::{c_char, CStr, CString};
+use std::ptr::NonNull;
+
+use crate::core::error::{Code, Error, Result};
+
+fn null(what: &str) -> Error {
+    Error::invalid(format!("{what} is NULL"))
+}
+
+/// A required C string argument as UTF-8.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that stays valid and
+/// unchanged for `'a` (the C caller's contract for a `const char *`).
+pub(crate) unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
+    if p.is_null() {
+        return Err(null(what));
+    }
+    // SAFETY: non-NULL and NUL-terminated per this function's contract.
+    let c = unsafe { CStr::from_ptr(p) };
+    c.to_str()
+        .map_err(|e| Error::invalid(format!("{what} is not valid UTF-8 ({e})")))
+}
+
+/// An optional C string argument: NULL is `None`.
+///
+/// # Safety
+/// As [`str_arg`].
+pub(crate) unsafe fn opt_str_arg<'a>(p: *const c_char, what: &str) -> Result<Option<&'a str>> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: forwarded contract.
+        unsafe { str_arg(p, what) }.map(Some)
+    }
+}
+
+/// A shared reference to a handle.
+///
+/// # Safety
+/// `p` is NULL or a handle this library returned and that has not been freed.
+pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &str) -> Result<&'a T> {
+    // SAFETY: a live handle is a valid, aligned `T` per this function's contract.
+    unsafe { p.as_ref() }.ok_or_else(|| null(what))
+}
+
+/// Takes back ownership of a handle made by [`into_handle`]; NULL is `None`.
+///
+/// # Safety
+/// `p` is NULL or came from [`into_handle`] for the same `T` and is not used
+/// again afterwards.
+pub(crate) unsafe fn free_handle<T>(p: *mut T) -> Option<Box<T>> {
+    // SAFETY: per this function's contract `p` came from Box::into_raw.
+    NonNull::new(p).map(|p| unsafe { Box::from_raw(p.as_ptr()) })
+}
+
+/// Gives a value to C as an owned handle.
+pub(crate) fn into_handle<T>(value: T) -> *mut T {
+    Box::into_raw(Box::new(value))
+}
+
+/// An out-parameter, checked for NULL up front and written only on success.
+pub(crate) struct Out<T>(NonNull<T>);
+
+impl<T> Out<T> {
+    /// Checks `p` for NULL.
+    ///
+    /// # Safety
+    /// `p` is NULL or valid for writing one `T` until [`Out::write`].
+    pub(crate) unsafe fn new(p: *mut T, what: &str) -> Result<Out<T>> {
+        NonNull::new(p).map(Out).ok_or_else(|| null(what))
+    }
+
+    /// Checks `p` for NULL but lets it be absent.
+    ///
+    /// # Safety
+    /// As [`Out::new`].
+    pub(crate) unsafe fn optional(p: *mut T) -> Option<Out<T>> {
+        NonNull::new(p).map(Out)
+    }
+
+    pub(crate) fn write(self, value: T) {
+        // SAFETY: non-NULL and valid for a write per `Out::new`'s contract;
+        // `write` does not drop whatever bytes were there before.
+        unsafe { self.0.as_ptr().write(value) }
+    }
+}
+
+/// A Rust string as a caller-owned C string (freed by `ctrd_string_free`).
+pub(crate) fn c_string(s: impl Into<Vec<u8>>) -> Result<*mut c_char> {
+    CString::new(s)
+        .map(CString::into_raw)
+        .map_err(|e| Error::new(Code::Unknown, format!("text holds a NUL byte: {e}")))
+}
+
+#[allow(dead_code)] // first used by ctrd_container_list
+/// A list of strings as a caller-owned array (freed by `ctrd_string_array_free`).
+pub(crate) fn c_string_array(items: Vec<String>) -> Result<(*mut *mut c_char, usize)> {
+    let mut out: Vec<*mut c_char> = Vec::with_capacity(items.len());
+    for s in items {
+        match c_string(s) {
+            Ok(p) => out.push(p),
+            Err(e) => {
+                let len = out.len();
+                // SAFETY: freeing exactly the strings made just above.
+                unsafe { free_string_array(Box::into_raw(out.into_boxed_slice()).cast(), len) };
+                return Err(e);
+            }
+        }
+    }
+    let len = out.len();
+    Ok((Box::into_raw(out.into_boxed_slice()).cast(), len))
+}
+
+/// Frees a string from [`c_string`].
+///
+/// # Safety
+/// `s` is NULL or came from [`c_string`] and is not used again.
+pub(crate) unsafe fn free_string(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: per contract it came from CString::into_raw.
+        drop(unsafe { CString::from_raw(s) });
+    }
+}
+
+/// Frees an array from [`c_string_array`].
+///
+/// # Safety
+/// `items` is NULL or came from [`c_string_array`] with this `len`, and
+/// neither it nor its strings are used again.
+pub(crate) unsafe fn free_string_array(items: *mut *mut c_char, len: usize) {
+    if items.is_null() {
+        return;
+    }
+    // SAFETY: per contract this is the boxed slice of `len` pointers we made.
+    let items = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(items, len)) };
+    for &s in items.iter() {
+        // SAFETY: each element came from `c_string`.
+        unsafe { free_string(s) };
+    }
+}

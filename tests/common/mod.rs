@@ -1,0 +1,205 @@
+//! Shared test fixture: a private containerd per test binary (or per test),
+//! started through `scripts/daemon.sh`, never the system daemon; the test
+//! image built from busybox-static; small helpers for calling the C API.
+#![allow(dead_code)]
+
+use std::ffi::{c_char, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use containerd_c::ffi::*;
+
+pub const IMAGE: &str = "docker.io/library/ctrd-test:latest";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script(name: &str) -> PathBuf {
+    repo().join("scripts").join(name)
+}
+
+/// Runs a command and returns its stdout, failing the test (with its stderr)
+/// when it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("running {cmd:?}: {e} (run scripts/deps.sh to install the tools)")
+    });
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// A private containerd in a temporary directory. `Daemon::start` gives one
+/// the test owns (stopped on drop); `Daemon::shared` one for the whole test
+/// binary, which a watchdog stops when the binary exits.
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    owned: bool,
+}
+
+impl Daemon {
+    fn launch(owned: bool) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("ctrd-")
+            .tempdir_in("/tmp")
+            .expect("temp dir")
+            .keep();
+        std::fs::remove_dir(&dir).expect("daemon.sh makes the dir itself");
+        let out = run(Command::new(script("daemon.sh"))
+            .arg("start")
+            .arg(&dir)
+            .arg("--owner-pid")
+            .arg(std::process::id().to_string()));
+        let socket = PathBuf::from(out.lines().last().expect("socket path").trim());
+        Daemon { dir, socket, owned }
+    }
+
+    /// A daemon for this test alone.
+    pub fn start() -> Daemon {
+        Self::launch(true)
+    }
+
+    /// The daemon shared by every test of this binary.
+    pub fn shared() -> &'static Daemon {
+        static SHARED: OnceLock<Daemon> = OnceLock::new();
+        SHARED.get_or_init(|| Self::launch(false))
+    }
+
+    pub fn address(&self) -> String {
+        self.socket.to_str().unwrap().to_string()
+    }
+
+    /// Restarts containerd (tasks and shims keep running).
+    pub fn restart(&self) {
+        run(Command::new(script("daemon.sh"))
+            .arg("restart")
+            .arg(&self.dir));
+    }
+
+    /// Stops containerd only, keeping its state, until `restart`.
+    pub fn stop_daemon_only(&self) {
+        let pid = std::fs::read_to_string(self.dir.join("containerd.pid")).expect("pid file");
+        run(Command::new("kill").arg(pid.trim()));
+        // Gone, or a zombie waiting for a slow init to reap it.
+        let stat = PathBuf::from(format!("/proc/{}/stat", pid.trim()));
+        for _ in 0..200 {
+            match std::fs::read_to_string(&stat) {
+                Err(_) => return,
+                Ok(s) if s.rsplit(") ").next().is_some_and(|r| r.starts_with('Z')) => return,
+                Ok(_) => {}
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("containerd {} did not stop", pid.trim());
+    }
+
+    /// `ctr` against this daemon in namespace `ns`.
+    pub fn ctr(&self, ns: &str) -> Command {
+        let mut c = Command::new("ctr");
+        c.arg("--address")
+            .arg(&self.socket)
+            .arg("--namespace")
+            .arg(ns);
+        c
+    }
+
+    /// Imports the test image into namespace `ns` (unpacked for overlayfs).
+    pub fn import_image(&self, ns: &str) {
+        run(Command::new(script("import-image.sh"))
+            .arg(&self.socket)
+            .arg(ns)
+            .arg(image_tar()));
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.owned {
+            let _ = Command::new(script("daemon.sh"))
+                .arg("stop")
+                .arg(&self.dir)
+                .status();
+        }
+    }
+}
+
+/// The test image archive, built once per binary.
+pub fn image_tar() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let dir = repo().join("target").join("test-image");
+        std::fs::create_dir_all(&dir).unwrap();
+        let tar = dir.join(format!("ctrd-test-{}.tar", std::process::id()));
+        run(Command::new(script("make-image.sh")).arg(&tar));
+        tar
+    })
+}
+
+/// A C string for an argument.
+pub fn c(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+/// The calling thread's `ctrd_last_error()` as a Rust string.
+pub fn last_error() -> String {
+    // SAFETY: ctrd_last_error never returns NULL and the string lives until
+    // the next status-returning call on this thread; we copy it at once.
+    unsafe { CStr::from_ptr(ctrd_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Takes a `char *` result: copies it and frees it with `ctrd_string_free`.
+pub fn take_string(p: *mut c_char) -> String {
+    assert!(!p.is_null());
+    // SAFETY: a NUL-terminated string the library returned.
+    let s = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string();
+    ctrd_string_free(p);
+    s
+}
+
+/// The name of a status.
+pub fn status_name(s: ctrd_status) -> String {
+    // SAFETY: ctrd_status_name returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(ctrd_status_name(s as u32)) }
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Asserts `status` is `want`, showing the last error otherwise.
+#[track_caller]
+pub fn check(status: ctrd_status, want: ctrd_status) {
+    assert_eq!(status, want, "last error: {}", last_error());
+}
+
+/// Connects a client, panicking on failure.
+pub fn connect(address: &str, ns: &str) -> *mut ctrd_client {
+    let mut client = std::ptr::null_mut();
+    check(
+        ctrd_client_connect(c(address).as_ptr(), c(ns).as_ptr(), &mut client),
+        ctrd_status::CTRD_OK,
+    );
+    assert!(!client.is_null());
+    client
+}
+
+/// The daemon's version through the C API.
+pub fn server_version(client: *mut ctrd_client) -> Result<(String, String), (ctrd_status, String)> {
+    let (mut v, mut r) = (std::ptr::null_mut(), std::ptr::null_mut());
+    match ctrd_client_server_version(client, &mut v, &mut r) {
+        ctrd_status::CTRD_OK => Ok((take_string(v), take_string(r))),
+        s => {
+            assert!(v.is_null() && r.is_null(), "out-params written on failure");
+            Err((s, last_error()))
+        }
+    }
+}
