@@ -25,6 +25,11 @@
 
 
 /**
+ * `ctrd_container_delete` flag: keep the rootfs snapshot.
+ */
+#define CTRD_DELETE_KEEP_SNAPSHOT 1
+
+/**
  * The result of every fallible function. `CTRD_OK` (0) is success; every
  * other value comes with a message from `ctrd_last_error()`. gRPC status
  * codes from the daemon map to the status of the same name.
@@ -97,6 +102,51 @@ typedef enum ctrd_status {
  */
 typedef struct ctrd_client ctrd_client;
 
+/**
+ * A container record in one namespace. Opaque; made by
+ * `ctrd_container_create` or `ctrd_container_load`, freed by
+ * `ctrd_container_free`. Keeps its client's connection alive. Thread-safe.
+ */
+typedef struct ctrd_container ctrd_container;
+
+/**
+ * What `ctrd_container_create` makes. Strings are borrowed for the call only.
+ */
+typedef struct ctrd_container_opts {
+  /**
+   * Required: the container id (letters, digits and `.` `_` `-` between
+   * them, at most 76 characters).
+   */
+  const char *id;
+  /**
+   * Required: the OCI runtime spec as JSON, e.g. from `ctrd_spec_generate`.
+   * Checked before anything is sent, then stored exactly as given.
+   */
+  const char *spec_json;
+  /**
+   * Optional: the image name recorded on the container.
+   */
+  const char *image;
+  /**
+   * Optional: the snapshotter of the rootfs; NULL = "overlayfs".
+   */
+  const char *snapshotter;
+  /**
+   * Optional: the snapshot that is the rootfs (see
+   * `ctrd_snapshot_prepare_from_image`); NULL = none.
+   */
+  const char *snapshot_key;
+  /**
+   * Optional: the runtime; NULL = "io.containerd.runc.v2".
+   */
+  const char *runtime;
+  /**
+   * Optional: NULL-terminated array of "key=value" labels. containerd drops
+   * a label whose value is empty.
+   */
+  const char *const *labels;
+} ctrd_container_opts;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -153,6 +203,145 @@ const char *ctrd_client_namespace(const struct ctrd_client *c);
  * the same client.
  */
 void ctrd_client_free(struct ctrd_client *c);
+
+/**
+ * Creates a container record from `o` in the client's namespace, as
+ * containerd's Go `NewContainer` does.
+ *
+ * Everything in `o` is checked before any call: the id, the spec JSON
+ * (must parse as an OCI runtime spec), the labels (`key=value`, no key
+ * twice). The spec travels as an Any of type
+ * `types.containerd.io/opencontainers/runtime-spec/1/Spec`. When
+ * `snapshot_key` names a snapshot made by `ctrd_snapshot_prepare_from_image`,
+ * the lease protecting it is dropped: the container now holds it.
+ *
+ * On success `*out` receives a new container owned by the caller (free it
+ * with `ctrd_container_free`). Blocks for a few round trips, bounded by the
+ * client's timeout. Errors: `CTRD_ERR_INVALID_ARGUMENT` (bad input),
+ * `CTRD_ERR_ALREADY_EXISTS` (id taken), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_container_create(struct ctrd_client *c,
+                                       const struct ctrd_container_opts *o,
+                                       struct ctrd_container **out);
+
+/**
+ * Loads the existing container `id` from the client's namespace.
+ *
+ * On success `*out` receives a new container owned by the caller (free it
+ * with `ctrd_container_free`). Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (bad id), `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_container_load(struct ctrd_client *c,
+                                     const char *id,
+                                     struct ctrd_container **out);
+
+/**
+ * Lists the ids of the containers in the client's namespace that match
+ * `filter`, containerd's filter syntax (e.g. `labels."app"==web`,
+ * `image==docker.io/library/busybox:latest`); NULL lists all.
+ *
+ * On success `*ids` receives an array of `*len` strings owned by the caller
+ * (free it with `ctrd_string_array_free(*ids, *len)`); an empty list may be
+ * NULL with `*len` 0. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (also for a filter the daemon cannot parse),
+ * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_container_list(struct ctrd_client *c,
+                                     const char *filter,
+                                     char ***ids,
+                                     size_t *len);
+
+/**
+ * The container's id. Borrowed from the handle: valid until it is freed.
+ * "" for NULL. Never blocks.
+ */
+const char *ctrd_container_id(const struct ctrd_container *k);
+
+/**
+ * The container's OCI runtime spec as JSON, exactly as the daemon stores it
+ * (read fresh from the daemon, so updates made elsewhere show).
+ *
+ * On success `*json` receives a string owned by the caller (free it with
+ * `ctrd_string_free`). Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND` (deleted meanwhile),
+ * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_container_spec_json(struct ctrd_container *k, char **json);
+
+/**
+ * Deletes the container as containerd's Go client does.
+ *
+ * Fails with `CTRD_ERR_FAILED_PRECONDITION`, deleting nothing, while the
+ * container has a task (delete the task first): the daemon itself does not
+ * check this. Otherwise removes the rootfs snapshot (one already gone is no
+ * error) unless `flags` has `CTRD_DELETE_KEEP_SNAPSHOT`, then the record.
+ * When both steps fail the message gives both reasons. The handle stays
+ * valid to free (and to read its id). Blocks for a few round trips. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL, unknown flags), `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_FAILED_PRECONDITION`, `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_container_delete(struct ctrd_container *k, uint32_t flags);
+
+/**
+ * Frees a container handle (the container itself stays; see
+ * `ctrd_container_delete`). NULL is a no-op. Must not race with another call
+ * on the same handle.
+ */
+void ctrd_container_free(struct ctrd_container *k);
+
+/**
+ * Prepares snapshot `key` whose parent is the unpacked rootfs of `image`
+ * (the chain id of its layers, for this machine's platform when the image is
+ * an index), ready to be a container's `snapshot_key`.
+ *
+ * `snapshotter` NULL = "overlayfs". A lease protects the new snapshot from
+ * containerd's garbage collector until a container made by
+ * `ctrd_container_create` refers to it (or for 24 hours); a snapshot no
+ * container will use is removed with `ctrd_snapshot_remove`. On failure
+ * nothing is left behind. Blocks for several round trips. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND` (no such image),
+ * `CTRD_ERR_FAILED_PRECONDITION` (image not unpacked for that snapshotter),
+ * `CTRD_ERR_ALREADY_EXISTS` (key taken), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_snapshot_prepare_from_image(struct ctrd_client *c,
+                                                  const char *image,
+                                                  const char *snapshotter,
+                                                  const char *key);
+
+/**
+ * Removes snapshot `key` (and the lease `ctrd_snapshot_prepare_from_image`
+ * put on it). `snapshotter` NULL = "overlayfs". A snapshot already gone is no
+ * error. Blocks for two round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT`,
+ * `CTRD_ERR_FAILED_PRECONDITION` (e.g. it has children),
+ * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_snapshot_remove(struct ctrd_client *c,
+                                      const char *snapshotter,
+                                      const char *key);
+
+/**
+ * A runnable default Linux spec for container `id`, as JSON: containerd's
+ * defaults (mounts, namespaces, capabilities, masked paths, rlimits, cgroups
+ * path `/<namespace>/<id>` for the client's namespace), merged with the
+ * config of `image` (entrypoint + cmd, env, working dir, user) when `image`
+ * is not NULL; `argv` (NULL-terminated) replaces the process args when not
+ * NULL.
+ *
+ * On success `*json` receives a string owned by the caller (free it with
+ * `ctrd_string_free`). Without an image, makes no call; with one, blocks for
+ * a few round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT`,
+ * `CTRD_ERR_NOT_FOUND` (no such image, or its user is not in its
+ * /etc/passwd), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_spec_generate(struct ctrd_client *c,
+                                    const char *id,
+                                    const char *image,
+                                    const char *const *argv,
+                                    char **json);
 
 /**
  * The name of a status as a static string, e.g. `"CTRD_ERR_NOT_FOUND"`;

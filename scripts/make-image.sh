@@ -5,14 +5,17 @@
 # bin/busybox, a bin/<applet> symlink per applet, etc/{passwd,group} (root,
 # nobody), tmp/ (1777), proc/, sys/, dev/. Output is deterministic.
 # Env: IMAGE_NAME (default docker.io/library/ctrd-test:latest),
-#      BUSYBOX (default /bin/busybox).
+#      BUSYBOX (default /bin/busybox), IMAGE_USER (the config's User; default
+#      none, i.e. root).
 # stdout: the image name (last line).
 set -euo pipefail
 
 IMAGE_NAME=${IMAGE_NAME:-docker.io/library/ctrd-test:latest}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
+IMAGE_USER=${IMAGE_USER:-}
 
 die() { echo "make-image.sh: $*" >&2; exit 1; }
+[[ $IMAGE_USER =~ ^[A-Za-z0-9_.:-]*$ ]] || die "IMAGE_USER: letters, digits, _ . : - only"
 (($# == 1)) || { sed -n '2p' "${BASH_SOURCE[0]}" | sed 's/^# //' >&2; exit 2; }
 out=$(realpath -m "$1")
 [[ -x $BUSYBOX ]] || die "$BUSYBOX not found (apt-get install busybox-static)"
@@ -81,12 +84,14 @@ put_blob() {
     echo "$d $(stat -c %s "$blobs/$d")"
 }
 
+ufield=""
+if [[ -n $IMAGE_USER ]]; then ufield=",\"User\":\"$IMAGE_USER\""; fi
 vfield=""
 if [[ -n $variant ]]; then vfield=",\"variant\":\"$variant\""; fi
 read -r config_digest config_size < <(printf '%s' \
 '{"created":"1970-01-01T00:00:00Z","architecture":"'"$arch"'"'"$vfield"',"os":"linux",'\
 '"config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],'\
-'"Cmd":["sh"],"WorkingDir":"/"},'\
+'"Cmd":["sh"],"WorkingDir":"/"'"$ufield"'},'\
 '"rootfs":{"type":"layers","diff_ids":["sha256:'"$diff_id"'"]},'\
 '"history":[{"created":"1970-01-01T00:00:00Z","created_by":"scripts/make-image.sh (busybox-static)"}]}' \
     | put_blob)

@@ -2,8 +2,11 @@
 //! is here; `ffi` only checks arguments and converts types.
 
 pub mod client;
+pub mod container;
 pub mod error;
 pub mod ident;
+pub mod image;
+pub mod spec;
 
 pub use client::Client;
 pub use error::{Code, Error, Result};

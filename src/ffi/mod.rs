@@ -10,8 +10,10 @@
 
 pub(crate) mod boundary;
 pub mod client;
+pub mod container;
 pub mod error;
 pub(crate) mod ptr;
 
 pub use client::*;
+pub use container::*;
 pub use error::*;

@@ -38,6 +38,39 @@ pub(crate) unsafe fn opt_str_arg<'a>(p: *const c_char, what: &str) -> Result<Opt
     }
 }
 
+/// Most items a NULL-terminated array argument may hold; more means it was
+/// not terminated.
+const MAX_ARRAY: usize = 1 << 16;
+
+/// An optional NULL-terminated array of C strings (labels, argv, filters):
+/// NULL is `None`.
+///
+/// # Safety
+/// `p` is NULL or points to an array of C strings ended by a NULL pointer,
+/// valid and unchanged for `'a`.
+pub(crate) unsafe fn opt_str_array_arg<'a>(
+    p: *const *const c_char,
+    what: &str,
+) -> Result<Option<Vec<&'a str>>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    let mut items = Vec::new();
+    for i in 0..MAX_ARRAY {
+        // SAFETY: the array is NULL-terminated per contract and we stop at
+        // the terminator, so `p.add(i)` stays inside it.
+        let item = unsafe { *p.add(i) };
+        if item.is_null() {
+            return Ok(Some(items));
+        }
+        // SAFETY: each non-NULL element is a C string per contract.
+        items.push(unsafe { str_arg(item, &format!("{what}[{i}]")) }?);
+    }
+    Err(Error::invalid(format!(
+        "{what} has more than {MAX_ARRAY} items: is it NULL-terminated?"
+    )))
+}
+
 /// A shared reference to a handle.
 ///
 /// # Safety
@@ -96,7 +129,6 @@ pub(crate) fn c_string(s: impl Into<Vec<u8>>) -> Result<*mut c_char> {
         .map_err(|e| Error::new(Code::Unknown, format!("text holds a NUL byte: {e}")))
 }
 
-#[allow(dead_code)] // first used by ctrd_container_list
 /// A list of strings as a caller-owned array (freed by `ctrd_string_array_free`).
 pub(crate) fn c_string_array(items: Vec<String>) -> Result<(*mut *mut c_char, usize)> {
     let mut out: Vec<*mut c_char> = Vec::with_capacity(items.len());

@@ -113,10 +113,15 @@ impl Daemon {
 
     /// Imports the test image into namespace `ns` (unpacked for overlayfs).
     pub fn import_image(&self, ns: &str) {
+        self.import(ns, image_tar());
+    }
+
+    /// Imports an image archive into namespace `ns` (unpacked for overlayfs).
+    pub fn import(&self, ns: &str, tar: &Path) {
         run(Command::new(script("import-image.sh"))
             .arg(&self.socket)
             .arg(ns)
-            .arg(image_tar()));
+            .arg(tar));
     }
 }
 
@@ -134,13 +139,27 @@ impl Drop for Daemon {
 /// The test image archive, built once per binary.
 pub fn image_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
-    TAR.get_or_init(|| {
-        let dir = repo().join("target").join("test-image");
-        std::fs::create_dir_all(&dir).unwrap();
-        let tar = dir.join(format!("ctrd-test-{}.tar", std::process::id()));
-        run(Command::new(script("make-image.sh")).arg(&tar));
-        tar
-    })
+    TAR.get_or_init(|| build_image("ctrd-test", IMAGE, ""))
+}
+
+/// The test image whose config says `User: nobody:nogroup`.
+pub const IMAGE_NOBODY: &str = "docker.io/library/ctrd-test-nobody:latest";
+
+/// The archive of [`IMAGE_NOBODY`], built once per binary.
+pub fn image_nobody_tar() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| build_image("ctrd-test-nobody", IMAGE_NOBODY, "nobody:nogroup"))
+}
+
+fn build_image(file: &str, name: &str, user: &str) -> PathBuf {
+    let dir = repo().join("target").join("test-image");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tar = dir.join(format!("{file}-{}.tar", std::process::id()));
+    run(Command::new(script("make-image.sh"))
+        .arg(&tar)
+        .env("IMAGE_NAME", name)
+        .env("IMAGE_USER", user));
+    tar
 }
 
 /// A C string for an argument.
@@ -201,5 +220,84 @@ pub fn server_version(client: *mut ctrd_client) -> Result<(String, String), (ctr
             assert!(v.is_null() && r.is_null(), "out-params written on failure");
             Err((s, last_error()))
         }
+    }
+}
+
+/// A unique namespace on the shared daemon with the test image imported, and
+/// a client for it. `assert_clean` checks that nothing was left behind.
+pub struct Ns {
+    pub daemon: &'static Daemon,
+    pub name: String,
+    pub client: *mut ctrd_client,
+    snapshots_before: Vec<String>,
+}
+
+impl Ns {
+    pub fn new(test: &str) -> Ns {
+        let daemon = Daemon::shared();
+        let name = format!("{test}-{}", std::process::id());
+        daemon.import_image(&name);
+        let client = connect(&daemon.address(), &name);
+        let mut ns = Ns {
+            daemon,
+            name,
+            client,
+            snapshots_before: Vec::new(),
+        };
+        ns.snapshots_before = ns.snapshot_keys();
+        ns
+    }
+
+    pub fn ctr(&self) -> Command {
+        self.daemon.ctr(&self.name)
+    }
+
+    /// Keys of every snapshot of the overlayfs snapshotter in this namespace.
+    pub fn snapshot_keys(&self) -> Vec<String> {
+        let out = run(self
+            .ctr()
+            .args(["snapshots", "--snapshotter", "overlayfs", "ls"]));
+        let mut keys: Vec<String> = out
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    pub fn lease_ids(&self) -> Vec<String> {
+        run(self.ctr().args(["leases", "ls", "-q"]))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn container_ids(&self) -> Vec<String> {
+        run(self.ctr().args(["containers", "ls", "-q"]))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// No containers, no leases, no snapshots but the image's own.
+    pub fn assert_clean(&self) {
+        assert_eq!(
+            self.container_ids(),
+            Vec::<String>::new(),
+            "containers left"
+        );
+        assert_eq!(self.lease_ids(), Vec::<String>::new(), "leases left");
+        assert_eq!(
+            self.snapshot_keys(),
+            self.snapshots_before,
+            "snapshots left"
+        );
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        ctrd_client_free(self.client);
     }
 }

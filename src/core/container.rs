@@ -1,0 +1,259 @@
+//! Container records: create, load, list, spec, delete with snapshot cleanup
+//! (containerd's Go `Container`).
+
+use std::collections::HashMap;
+
+use crate::api::services::containers::v1 as containers;
+use crate::api::services::tasks::v1::GetRequest;
+use crate::core::client::Client;
+use crate::core::error::{Code, Error, Result};
+use crate::core::image::{snapshot_lease_id, DEFAULT_SNAPSHOTTER};
+use crate::core::{ident, spec};
+
+/// The runtime used unless one is named.
+pub const DEFAULT_RUNTIME: &str = "io.containerd.runc.v2";
+/// The type name containerd's own clients give the spec `Any`.
+pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+
+/// The container record as containerd stores it.
+pub type Record = containers::Container;
+
+/// What a new container is made of.
+#[derive(Debug, Clone, Default)]
+pub struct NewContainer {
+    pub id: String,
+    /// The OCI runtime spec as JSON; sent exactly as given once it parses.
+    pub spec_json: String,
+    pub image: Option<String>,
+    pub snapshotter: Option<String>,
+    pub snapshot_key: Option<String>,
+    pub runtime: Option<String>,
+    /// `key=value` items.
+    pub labels: Vec<String>,
+}
+
+/// Parses `key=value` labels; the key must not be empty or repeated.
+pub fn parse_labels(items: &[String]) -> Result<HashMap<String, String>> {
+    let mut labels = HashMap::new();
+    for item in items {
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(format!("label {item:?} is not key=value")))?;
+        if k.is_empty() {
+            return Err(Error::invalid(format!("label {item:?} has an empty key")));
+        }
+        if labels.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(Error::invalid(format!("label key {k:?} is given twice")));
+        }
+    }
+    Ok(labels)
+}
+
+/// Checks a new container's fields and makes the record to send. No I/O.
+pub fn record_for(new: &NewContainer) -> Result<Record> {
+    ident::validate("container id", &new.id)?;
+    spec::parse(&new.spec_json).map_err(|e| e.context("spec_json"))?;
+    let labels = parse_labels(&new.labels)?;
+    let non_empty = |field: &str, v: &Option<String>| match v.as_deref() {
+        Some("") => Err(Error::invalid(format!(
+            "{field} is empty (NULL means the default)"
+        ))),
+        _ => Ok(()),
+    };
+    non_empty("snapshotter", &new.snapshotter)?;
+    non_empty("snapshot_key", &new.snapshot_key)?;
+    non_empty("runtime", &new.runtime)?;
+    Ok(Record {
+        id: new.id.clone(),
+        labels,
+        image: new.image.clone().unwrap_or_default(),
+        runtime: Some(containers::container::Runtime {
+            name: new
+                .runtime
+                .clone()
+                .unwrap_or_else(|| DEFAULT_RUNTIME.to_string()),
+            options: None,
+        }),
+        spec: Some(prost_types::Any {
+            type_url: SPEC_TYPE_URL.to_string(),
+            value: new.spec_json.clone().into_bytes(),
+        }),
+        snapshotter: new
+            .snapshotter
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SNAPSHOTTER.to_string()),
+        snapshot_key: new.snapshot_key.clone().unwrap_or_default(),
+        ..Default::default()
+    })
+}
+
+/// The spec JSON stored in a record, exactly as stored.
+pub fn spec_json(record: &Record) -> Result<String> {
+    let any = record.spec.as_ref().ok_or_else(|| {
+        Error::new(
+            Code::NotFound,
+            format!("container {:?} has no spec", record.id),
+        )
+    })?;
+    String::from_utf8(any.value.clone()).map_err(|e| {
+        Error::new(
+            Code::Unknown,
+            format!(
+                "the spec of container {:?} is not UTF-8 text: {e}",
+                record.id
+            ),
+        )
+    })
+}
+
+impl Client {
+    fn container_what(&self, id: &str) -> String {
+        format!("container {id:?} in namespace {:?}", self.namespace())
+    }
+
+    /// Creates a container record. When it names a snapshot, the lease that
+    /// protected the snapshot since `prepare_snapshot_from_image` is dropped:
+    /// the container now keeps it alive.
+    pub async fn create_container(&self, new: &NewContainer) -> Result<Record> {
+        let record = record_for(new)?;
+        let what = format!("create {}", self.container_what(&new.id));
+        let req = containers::CreateContainerRequest {
+            container: Some(record),
+        };
+        let created = self
+            .call(what, self.containers().create(self.request(req)))
+            .await?
+            .container
+            .ok_or_else(|| Error::new(Code::Unknown, "the daemon returned no container"))?;
+        if !created.snapshot_key.is_empty() {
+            let lease = snapshot_lease_id(&created.snapshotter, &created.snapshot_key);
+            self.delete_lease(&lease).await?;
+        }
+        Ok(created)
+    }
+
+    /// Loads a container record.
+    pub async fn get_container(&self, id: &str) -> Result<Record> {
+        ident::validate("container id", id)?;
+        let req = containers::GetContainerRequest { id: id.to_string() };
+        self.call(
+            self.container_what(id),
+            self.containers().get(self.request(req)),
+        )
+        .await?
+        .container
+        .ok_or_else(|| Error::new(Code::Unknown, "the daemon returned no container"))
+    }
+
+    /// Lists container records matching any of `filters` (containerd's
+    /// filter syntax); all when empty.
+    pub async fn list_containers(&self, filters: Vec<String>) -> Result<Vec<Record>> {
+        let what = format!("list containers in namespace {:?}", self.namespace());
+        let req = containers::ListContainersRequest { filters };
+        Ok(self
+            .call(what, self.containers().list(self.request(req)))
+            .await?
+            .containers)
+    }
+
+    /// Deletes a container as containerd's Go client does: refused while it
+    /// has a task; otherwise removes its rootfs snapshot (unless
+    /// `keep_snapshot`; one already gone is fine) and then the record. Both
+    /// steps are tried; when both fail, both reasons are reported.
+    pub async fn delete_container(&self, id: &str, keep_snapshot: bool) -> Result<()> {
+        let record = self.get_container(id).await?;
+        let what = self.container_what(id);
+        let task = GetRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+        };
+        match self
+            .call("get task", self.tasks().get(self.request(task)))
+            .await
+        {
+            Ok(found) => {
+                let pid = found.process.map(|p| p.pid).unwrap_or_default();
+                return Err(Error::new(
+                    Code::FailedPrecondition,
+                    format!("{what} has a task (pid {pid}): delete the task first"),
+                ));
+            }
+            Err(e) if e.code == Code::NotFound => {}
+            Err(e) => return Err(e.context(format!("delete {what}"))),
+        }
+
+        let snapshot = if keep_snapshot || record.snapshot_key.is_empty() {
+            Ok(())
+        } else {
+            self.remove_snapshot(&record.snapshotter, &record.snapshot_key)
+                .await
+        };
+        let req = containers::DeleteContainerRequest { id: id.to_string() };
+        let deleted = self
+            .call(
+                format!("delete {what}"),
+                self.containers().delete(self.request(req)),
+            )
+            .await
+            .map(|_| ());
+        match (snapshot, deleted) {
+            (Ok(()), d) => d,
+            (Err(s), Ok(())) => Err(s.context(format!("{what} was deleted, but its rootfs"))),
+            (Err(s), Err(d)) => Err(Error::new(
+                d.code,
+                format!("{}; and {}", d.message, s.message),
+            )),
+        }
+    }
+}
+
+impl Client {
+    /// A default spec for container `id` as JSON (see [`spec::default_spec`]),
+    /// merged with the config of `image` when given, its args replaced by
+    /// `argv` when given.
+    pub async fn generate_spec(
+        &self,
+        id: &str,
+        image: Option<&str>,
+        argv: Option<Vec<String>>,
+    ) -> Result<String> {
+        ident::validate("container id", id)?;
+        let mut s = spec::default_spec(self.namespace(), id)?;
+        if let Some(image) = image {
+            let resolved = self.resolve_image(image).await?;
+            let user = resolved
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.user().clone())
+                .unwrap_or_default();
+            // As containerd: /etc/passwd gives a numeric user its gid and a
+            // named one its ids; /etc/group the additional gids, root's too.
+            let files = self
+                .read_rootfs_files(&resolved, DEFAULT_SNAPSHOTTER, &["etc/passwd", "etc/group"])
+                .await;
+            let (passwd, group) = match files {
+                Ok(mut f) => (f.remove(0), f.remove(0)),
+                // Without the files only a numeric user can be set.
+                Err(_) if user.chars().all(|c| c.is_ascii_digit() || c == ':') => (None, None),
+                Err(e) => {
+                    return Err(e.context(format!("resolving user {user:?} of image {image:?}")))
+                }
+            };
+            spec::apply_image_config(
+                &mut s,
+                &resolved.config,
+                passwd.as_deref(),
+                group.as_deref(),
+            )
+            .map_err(|e| e.context(format!("image {image:?}")))?;
+        } else {
+            // No image to give a PATH: the default one, so that commands run.
+            spec::set_default_path_env(&mut s);
+        }
+        if let Some(argv) = argv {
+            spec::set_args(&mut s, argv);
+        }
+        spec::to_json(&s)
+    }
+}
