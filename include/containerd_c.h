@@ -30,6 +30,18 @@
 #define CTRD_DELETE_KEEP_SNAPSHOT 1
 
 /**
+ * `ctrd_task_kill` flag: signal every process of the task, not only its
+ * init process.
+ */
+#define CTRD_KILL_ALL 1
+
+/**
+ * `ctrd_task_delete` flag: kill (SIGKILL) and wait for a task that still
+ * runs (resuming it first when paused) before deleting it.
+ */
+#define CTRD_TASK_DELETE_FORCE 1
+
+/**
  * The result of every fallible function. `CTRD_OK` (0) is success; every
  * other value comes with a message from `ctrd_last_error()`. gRPC status
  * codes from the daemon map to the status of the same name.
@@ -97,6 +109,36 @@ typedef enum ctrd_status {
 } ctrd_status;
 
 /**
+ * The state of a task, from `ctrd_task_status`.
+ */
+typedef enum ctrd_task_state {
+  /**
+   * The daemon did not say.
+   */
+  CTRD_TASK_UNKNOWN = 0,
+  /**
+   * Created, not started yet.
+   */
+  CTRD_TASK_CREATED,
+  /**
+   * Running.
+   */
+  CTRD_TASK_RUNNING,
+  /**
+   * Exited; the exit status is known.
+   */
+  CTRD_TASK_STOPPED,
+  /**
+   * Frozen by `ctrd_task_pause`.
+   */
+  CTRD_TASK_PAUSED,
+  /**
+   * Being frozen.
+   */
+  CTRD_TASK_PAUSING,
+} ctrd_task_state;
+
+/**
  * A client of one containerd daemon, bound to one namespace. Opaque; made by
  * `ctrd_client_connect`, freed by `ctrd_client_free`. Thread-safe.
  */
@@ -108,6 +150,40 @@ typedef struct ctrd_client ctrd_client;
  * `ctrd_container_free`. Keeps its client's connection alive. Thread-safe.
  */
 typedef struct ctrd_container ctrd_container;
+
+/**
+ * A set of stdio FIFOs for one task or exec process, in a fresh directory of
+ * its own. Opaque; made by `ctrd_fifo_set_create`, freed (and removed from
+ * disk) by `ctrd_fifo_set_free`. Thread-safe.
+ */
+typedef struct ctrd_fifo_set ctrd_fifo_set;
+
+/**
+ * A background copy between a task's stdio FIFOs and the caller's file
+ * descriptors. Opaque; made by `ctrd_io_attach`, freed by
+ * `ctrd_io_session_free`. Thread-safe.
+ */
+typedef struct ctrd_io_session ctrd_io_session;
+
+/**
+ * An exec process inside a running task. Opaque; made by `ctrd_task_exec`,
+ * freed by `ctrd_process_free`. Thread-safe.
+ */
+typedef struct ctrd_process ctrd_process;
+
+/**
+ * A live event subscription. Opaque; made by `ctrd_events_subscribe`,
+ * stopped and freed by `ctrd_subscription_free`. Keeps its client's
+ * connection alive (freeing the client first is safe).
+ */
+typedef struct ctrd_subscription ctrd_subscription;
+
+/**
+ * A container's task (its init process). Opaque; made by
+ * `ctrd_container_new_task` or `ctrd_container_load_task`, freed by
+ * `ctrd_task_free`. Keeps its client's connection alive. Thread-safe.
+ */
+typedef struct ctrd_task ctrd_task;
 
 /**
  * What `ctrd_container_create` makes. Strings are borrowed for the call only.
@@ -146,6 +222,55 @@ typedef struct ctrd_container_opts {
    */
   const char *const *labels;
 } ctrd_container_opts;
+
+/**
+ * The callback of `ctrd_events_subscribe`, called once per event on the
+ * subscription's own library thread (never concurrently with itself for one
+ * subscription).
+ *
+ * `user_data` is what was given to `ctrd_events_subscribe`. `topic` (e.g.
+ * "/tasks/exit"), `ns` (the namespace the event happened in; "" for none)
+ * and `event_json` (the event as a JSON object, e.g.
+ * `{"containerId":"web","exitStatus":0,"exitedAt":"2024-05-01T10:00:00.5Z","id":"web","pid":4242}`)
+ * are NUL-terminated UTF-8 strings valid only during the call: copy what
+ * you keep. The callback may call any `ctrd_*` function, blocking ones
+ * included, and may free its own subscription.
+ */
+typedef void (*ctrd_event_cb)(void *user_data,
+                              const char *topic,
+                              const char *ns,
+                              const char *event_json);
+
+/**
+ * The FIFO (or file) paths of a task's or process's stdio. NULL or "" = that
+ * stream is not used. Paths must be absolute.
+ */
+typedef struct ctrd_io {
+  /**
+   * The process reads its stdin from here.
+   */
+  const char *stdin_path;
+  /**
+   * The process's stdout goes here.
+   */
+  const char *stdout_path;
+  /**
+   * The process's stderr goes here (unused with a terminal).
+   */
+  const char *stderr_path;
+  /**
+   * Whether the process gets a terminal (stdout and stderr merged).
+   */
+  bool terminal;
+} ctrd_io;
+
+/**
+ * Called once, on a library thread, when a task waited for by
+ * `ctrd_task_wait_async` exits: `status` is `CTRD_OK` and `exit_status` the
+ * task's exit status, or `status` tells why the wait failed (then
+ * `exit_status` is 0).
+ */
+typedef void (*ctrd_exit_cb)(void *user_data, enum ctrd_status status, uint32_t exit_status);
 
 #ifdef __cplusplus
 extern "C" {
@@ -344,6 +469,19 @@ enum ctrd_status ctrd_spec_generate(struct ctrd_client *c,
                                     char **json);
 
 /**
+ * Changes a spec with an RFC 7386 JSON merge patch, e.g.
+ * `{"process":{"terminal":true,"env":["PATH=/bin","A=1"]},"hostname":"box"}`:
+ * objects merge key by key, `null` removes a key, anything else replaces
+ * (arrays are replaced whole). Both inputs are checked, and so is the result
+ * (it must still be an OCI runtime spec).
+ *
+ * On success `*out` receives the patched spec, owned by the caller (free it
+ * with `ctrd_string_free`). Makes no call; thread-safe. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL, invalid UTF-8 or JSON, not a spec).
+ */
+enum ctrd_status ctrd_spec_patch(const char *spec_json, const char *patch_json, char **out);
+
+/**
  * The name of a status as a static string, e.g. `"CTRD_ERR_NOT_FOUND"`;
  * `"CTRD_STATUS_INVALID"` for a value that is not a `ctrd_status`. Never
  * NULL; do not free. Thread-safe, never blocks.
@@ -382,6 +520,496 @@ void ctrd_string_array_free(char **items, size_t len);
  * `CTRD_ERR_INTERNAL`. Not for production use.
  */
 enum ctrd_status ctrd_debug_panic_next_call(const char *function);
+
+/**
+ * Subscribes to containerd's events and calls `cb(user_data, topic, ns,
+ * event_json)` for each one that matches `filters`, on a library thread, until
+ * `ctrd_subscription_free`.
+ *
+ * `filters`: NULL, or a NULL-terminated array of containerd filter strings;
+ * an event is delivered when it matches any of them (`,` inside one string
+ * ANDs). NULL or an empty array = every event. Examples:
+ * `topic=="/tasks/exit"`, `namespace==default`, `topic~="^/containers/"`,
+ * `namespace==default,topic=="/tasks/exit"`. containerd's event stream is
+ * global: **without a `namespace==...` filter you get the events of every
+ * namespace**, not just the client's; `ns` tells you which. A filter the
+ * daemon cannot parse is `CTRD_ERR_INVALID_ARGUMENT`.
+ *
+ * `event_json` is the event payload as protobuf-JSON: lowerCamelCase field
+ * names, every field present, numbers as numbers, timestamps as RFC 3339 UTC
+ * strings (null when unset), e.g. for "/containers/create"
+ * `{"id":"web","image":"docker.io/library/busybox:latest","runtime":{"name":"io.containerd.runc.v2","options":null}}`.
+ * A payload of a type the library does not know (and a nested Any) is
+ * `{"typeUrl":"...","value":"<standard base64>"}`.
+ *
+ * Blocks until the daemon has registered the subscription (bounded by the
+ * client's timeout): every event published after this returns `CTRD_OK` is
+ * delivered. The stream itself has no timeout. If the stream breaks (e.g. the
+ * daemon restarts) the library subscribes again with the same filters,
+ * retrying with a backoff from 100 ms to 5 s for as long as the subscription
+ * lives; events published meanwhile are lost and no notice is delivered
+ * (re-list what you track if that matters). To establish the subscription
+ * the library publishes a small event on topic "/containerd-c/sync/..."
+ * in the client's namespace; the library's own subscriptions never deliver
+ * those, other subscribers (`ctr events`) may show them.
+ *
+ * Threads: `cb` runs on a thread the library starts for this subscription
+ * (not a runtime worker), one call at a time, in the daemon's order; it may
+ * call any `ctrd_*` function, blocking ones included, and may free this
+ * subscription. `user_data` is passed back untouched and must be usable from
+ * that thread. Events wait in memory while `cb` is busy.
+ *
+ * On success `*out` receives the subscription, owned by the caller (free it
+ * with `ctrd_subscription_free`). Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL
+ * client, cb or out; filters not UTF-8 or not parseable),
+ * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_IO` (no
+ * thread could be started).
+ */
+enum ctrd_status ctrd_events_subscribe(struct ctrd_client *c,
+                                       const char *const *filters,
+                                       ctrd_event_cb cb,
+                                       void *user_data,
+                                       struct ctrd_subscription **out);
+
+/**
+ * Stops a subscription and frees it. NULL is a no-op.
+ *
+ * When this returns no callback of this subscription runs any more: called
+ * from another thread, it waits for a callback in progress to return (so do
+ * not hold, in that thread, a lock the callback needs). Called from inside
+ * the subscription's own callback, it returns at once; that callback
+ * finishes and no other one starts. Events not yet delivered are dropped.
+ * Must not race with another call on the same subscription. In a child
+ * after fork() it only forgets the handle.
+ */
+void ctrd_subscription_free(struct ctrd_subscription *s);
+
+/**
+ * Makes the stdio FIFOs for container `id`, as containerd's Go `cio` does:
+ * a fresh directory of mode 0700 with a random name inside `dir`, holding
+ * the FIFOs (mode 0700) `<id>-stdin` (only when `with_stdin`),
+ * `<id>-stdout` and `<id>-stderr` (not when `terminal`: stdout then carries
+ * both).
+ *
+ * `dir` must be absolute; it is created (0700) when missing. NULL uses a
+ * private runtime directory: `/run/containerd-c/fifo` for root, else
+ * `$XDG_RUNTIME_DIR/containerd-c/fifo`, else
+ * `<temp dir>/containerd-c-<uid>/fifo`. The set is for one task or exec
+ * process: pass its `ctrd_fifo_set_io` to `ctrd_container_new_task` or
+ * `ctrd_task_exec`, and to `ctrd_io_attach`. Attach before creating the
+ * task, as Go's `cio` does: containerd's shim opens the output FIFOs while
+ * it creates the task and waits until they have a reader.
+ *
+ * On success `*out` receives a new set owned by the caller (free it with
+ * `ctrd_fifo_set_free` once the task using it is deleted). Never blocks on
+ * the network; no daemon needed. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL
+ * `id` or `out`, invalid UTF-8, an invalid id, a relative `dir`),
+ * `CTRD_ERR_IO` (the OS refused to make a directory or FIFO; the message
+ * names the path), `CTRD_ERR_PERMISSION_DENIED` (the default directory in a
+ * shared temp directory belongs to someone else). On failure nothing is
+ * left behind but `dir` itself.
+ */
+enum ctrd_status ctrd_fifo_set_create(const char *dir,
+                                      const char *id,
+                                      bool with_stdin,
+                                      bool terminal,
+                                      struct ctrd_fifo_set **out);
+
+/**
+ * The set's FIFO paths as a `ctrd_io`, ready for `ctrd_container_new_task`,
+ * `ctrd_task_exec` and `ctrd_io_attach`: a path is "" for a FIFO the set
+ * does not have; `terminal` is as given to `ctrd_fifo_set_create`.
+ *
+ * On success `*out` is filled with strings borrowed from the set: valid
+ * until `ctrd_fifo_set_free`; do not free them. Thread-safe, never blocks.
+ * Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL `f` or `out`).
+ */
+enum ctrd_status ctrd_fifo_set_io(const struct ctrd_fifo_set *f, struct ctrd_io *out);
+
+/**
+ * The directory holding the set's FIFOs (made for this set alone).
+ * Borrowed from the set: valid until `ctrd_fifo_set_free`. "" for NULL.
+ * Thread-safe, never blocks.
+ */
+const char *ctrd_fifo_set_dir(const struct ctrd_fifo_set *f);
+
+/**
+ * Frees a FIFO set and removes its FIFOs and their directory from disk
+ * (errors doing so are ignored). NULL is a no-op. Free it only after the
+ * task or process using the FIFOs was deleted: FIFOs removed earlier make
+ * re-attaching to the task impossible (sessions attached already keep
+ * working). Strings from `ctrd_fifo_set_io` and `ctrd_fifo_set_dir` die
+ * with it. Never blocks on the FIFOs. Must not race with another call on
+ * the same set.
+ */
+void ctrd_fifo_set_free(struct ctrd_fifo_set *f);
+
+/**
+ * Starts copying between the FIFOs named in `fifos` and the caller's file
+ * descriptors, in the background, as containerd's Go `cio` does: what
+ * arrives on `stdin_fd` goes into the stdin FIFO; what the task writes to
+ * its stdout and stderr FIFOs goes to `stdout_fd` and `stderr_fd`.
+ *
+ * A stream whose path is NULL or "" in `fifos` is not copied (an fd for
+ * such a stream is an error). An output stream whose fd is -1 but whose FIFO
+ * exists is still read, and its bytes dropped: the shim waits for a reader
+ * on every output FIFO before it creates the task. stdin with -1 is left
+ * alone. With
+ * `fifos->terminal` there is no stderr: stdout carries both. `fifos` may
+ * come from `ctrd_fifo_set_io` (attach before creating the task), or from
+ * `ctrd_task_io` / `ctrd_task_fifo_dir` of a task found by
+ * `ctrd_container_load_task` (re-attach): the shim keeps each output FIFO
+ * open, so output written while no session was attached waits in the pipe
+ * and arrives here. Output a task writes while nothing reads blocks the task
+ * once a pipe is full (64 KiB): attach to every output stream you do not
+ * want to stall.
+ *
+ * The session works on its own duplicates of the fds (the caller keeps its
+ * own and may close them) and never changes their flags; blocking and
+ * non-blocking fds both work. Output is written with ordinary writes, so a
+ * caller's pipe must be read for the copy to go on. At end of file on
+ * `stdin_fd` the session closes its stdin FIFO end once the task has read
+ * what was written; then the task's stdin must be closed for it to see end
+ * of file: `ctrd_task_close_stdin_on_eof` makes the session do that itself
+ * (or call `ctrd_task_close_stdin` / `ctrd_process_close_stdin`). The copy
+ * threads block all signals; a write to a closed pipe fails with EPIPE
+ * instead of raising SIGPIPE.
+ *
+ * On success `*out` receives a new session owned by the caller (free it with
+ * `ctrd_io_session_free`). Returns at once: never waits for the task or the
+ * FIFOs; no daemon needed. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL
+ * `fifos` or `out`, invalid UTF-8, a relative path, an fd below -1 or not
+ * open, an fd not open for the needed direction, an fd for an unset stream,
+ * a stderr fd with a terminal, a path that is not a FIFO), `CTRD_ERR_IO`
+ * (opening a FIFO failed, e.g. it does not exist; the message names the
+ * path).
+ */
+enum ctrd_status ctrd_io_attach(const struct ctrd_io *fifos,
+                                int stdin_fd,
+                                int stdout_fd,
+                                int stderr_fd,
+                                struct ctrd_io_session **out);
+
+/**
+ * Waits until the task's stdout and stderr (those copied to an fd) reached
+ * end of file (the task exited and the shim closed them) and everything was
+ * written to the caller's fds. Returns `CTRD_OK` at once when no output
+ * stream is copied. A session attached after the task's writers closed sees
+ * end of file only on a FIFO that still held output: for an empty one this
+ * waits until the timeout (a FIFO cannot tell "no writer yet" from "no
+ * writer any more").
+ *
+ * `timeout_ms < 0` waits for ever. Blocks the calling thread; several
+ * threads may wait at once. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL),
+ * `CTRD_ERR_DEADLINE_EXCEEDED` (the timeout passed first; the session goes
+ * on and may be waited for again), `CTRD_ERR_IO` (a copy failed, e.g. the
+ * caller's fd was closed: the message says which stream).
+ */
+enum ctrd_status ctrd_io_session_wait(struct ctrd_io_session *s, int64_t timeout_ms);
+
+/**
+ * Stops the session and frees it. NULL is a no-op. Returns promptly: every
+ * copy stops, but bytes already read from a FIFO (at most 64 KiB per
+ * stream) are first written to the caller's fd, so none are dropped; what
+ * the task wrote and the session did not read stays in the FIFO for a later
+ * `ctrd_io_attach`. Never waits on the FIFOs or the task (a caller's fd that
+ * takes no bytes can hold it up). Cheap after `ctrd_io_session_wait`
+ * returned `CTRD_OK`. Closes the session's duplicates of the caller's fds,
+ * not the caller's own. Must not race with another call on the same
+ * session.
+ */
+void ctrd_io_session_free(struct ctrd_io_session *s);
+
+/**
+ * Creates the container's task, as containerd's Go `NewTask`: the rootfs
+ * mounts come from the container's snapshot, stdio from `io` (NULL = no
+ * stdio; each path absolute, NULL or "" = that stream unused). The task is
+ * created, not started: start it with `ctrd_task_start`.
+ *
+ * With FIFOs, call `ctrd_io_attach` on them before this: containerd's shim
+ * waits for a reader on each output FIFO while it creates the task, so this
+ * call would wait (until the client's timeout) for one. On success `*out` receives a new task
+ * owned by the caller (free it with `ctrd_task_free`). Blocks for a few
+ * round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULLs, relative paths),
+ * `CTRD_ERR_NOT_FOUND` (container gone), `CTRD_ERR_ALREADY_EXISTS` (it has a
+ * task), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`, and the
+ * daemon's errors with its words (e.g. the shim failing to open a path).
+ */
+enum ctrd_status ctrd_container_new_task(struct ctrd_container *k,
+                                         const struct ctrd_io *io,
+                                         struct ctrd_task **out);
+
+/**
+ * Attaches to the container's existing task, as containerd's Go
+ * `LoadTask`: its pid, FIFO paths and terminal flag come from the daemon
+ * (see `ctrd_task_io`), so a second process, or this one after a crash or a
+ * daemon restart, can re-attach to its stdio with `ctrd_io_attach`.
+ *
+ * On success `*out` receives a new task owned by the caller (free it with
+ * `ctrd_task_free`). Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND` (no task),
+ * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_container_load_task(struct ctrd_container *k, struct ctrd_task **out);
+
+/**
+ * The task's stdio paths: `*out` receives strings borrowed from the task
+ * (valid until it is freed), "" for an unused stream. Never blocks. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL).
+ */
+enum ctrd_status ctrd_task_io(const struct ctrd_task *t, struct ctrd_io *out);
+
+/**
+ * The directory of the task's first stdio path (where a FIFO set lives),
+ * borrowed from the task; "" when it has no stdio or for NULL. Never blocks.
+ */
+const char *ctrd_task_fifo_dir(const struct ctrd_task *t);
+
+/**
+ * The task's id (its container's id), borrowed from the task; "" for NULL.
+ * Never blocks.
+ */
+const char *ctrd_task_id(const struct ctrd_task *t);
+
+/**
+ * The pid of the task's init process (0 for NULL). Never blocks.
+ */
+uint32_t ctrd_task_pid(const struct ctrd_task *t);
+
+/**
+ * Starts the created task. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_FAILED_PRECONDITION` (already started), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`, and the daemon's errors (e.g. the command
+ * not found in the rootfs) in its words.
+ */
+enum ctrd_status ctrd_task_start(struct ctrd_task *t);
+
+/**
+ * Checkpoints the running task with CRIU into a new checkpoint image named
+ * `image_name` (an index of the runtime's checkpoint, labelled
+ * `containerd.io/checkpoint=true`, as containerd's Go `Task.Checkpoint`);
+ * the task is paused meanwhile and goes on running afterwards. Restore it
+ * with `ctrd_container_new_task_checkpoint`. Blocks until the checkpoint is
+ * written. Errors: `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_ALREADY_EXISTS` (image name taken), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`, and the runtime's errors in its words (e.g.
+ * CRIU missing or failing on this kernel).
+ */
+enum ctrd_status ctrd_task_checkpoint(struct ctrd_task *t, const char *image_name);
+
+/**
+ * Makes a task that will be restored from the checkpoint image
+ * `checkpoint_image` (from `ctrd_task_checkpoint` or `ctr tasks
+ * checkpoint`), with stdio `io` as for `ctrd_container_new_task`. As in
+ * containerd's Go client the create is deferred: nothing exists on the
+ * daemon until `ctrd_task_start`, which restores and starts it (and which
+ * can be called again if the restore failed); `ctrd_task_pid` is 0 until
+ * then.
+ *
+ * On success `*out` receives a new task owned by the caller (free it with
+ * `ctrd_task_free`). Blocks for a few round trips (reading the image).
+ * Errors: `CTRD_ERR_INVALID_ARGUMENT` (also: the image holds no task
+ * checkpoint), `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_container_new_task_checkpoint(struct ctrd_container *k,
+                                                    const struct ctrd_io *io,
+                                                    const char *checkpoint_image,
+                                                    struct ctrd_task **out);
+
+/**
+ * Waits until the task exits; `*exit_status` (may be NULL) receives its exit
+ * status (128 + n after signal n). `timeout_ms` < 0 waits for ever; on
+ * timeout `CTRD_ERR_DEADLINE_EXCEEDED` and the task is untouched. A wait cut
+ * off by the daemon restarting is made again, not reported as an exit.
+ * Blocks the calling thread. Errors: `CTRD_ERR_INVALID_ARGUMENT`,
+ * `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_UNAVAILABLE`
+ * (daemon unreachable for longer than the client's timeout).
+ */
+enum ctrd_status ctrd_task_wait(struct ctrd_task *t, int64_t timeout_ms, uint32_t *exit_status);
+
+/**
+ * Sends `signal` to the task's init process, or with `CTRD_KILL_ALL` in
+ * `flags` to all its processes. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (not a signal 1-64, unknown flags),
+ * `CTRD_ERR_NOT_FOUND` (no such task or process already gone),
+ * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_task_kill(struct ctrd_task *t, int signal, uint32_t flags);
+
+/**
+ * The task's state and, once stopped, its exit status (either out-pointer
+ * may be NULL). Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_task_status(struct ctrd_task *t,
+                                  enum ctrd_task_state *state,
+                                  uint32_t *exit_status);
+
+/**
+ * Deletes the stopped task; `*exit_status` (may be NULL) receives its exit
+ * status. A task that still runs is refused (`CTRD_ERR_FAILED_PRECONDITION`)
+ * unless `flags` has `CTRD_TASK_DELETE_FORCE`, which kills it with SIGKILL
+ * (resuming it first if paused) and waits for it, bounded by the client's
+ * timeout. The handle stays valid to free. Remove the task's FIFOs only
+ * after this. Errors: `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_FAILED_PRECONDITION`, `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_task_delete(struct ctrd_task *t, uint32_t flags, uint32_t *exit_status);
+
+/**
+ * Closes the task's stdin: the process reads EOF once what was written to
+ * the stdin FIFO is consumed. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_task_close_stdin(struct ctrd_task *t);
+
+/**
+ * Makes session `s` close the task's stdin (as `ctrd_task_close_stdin`)
+ * once the caller's stdin it copies reached end of file and the task has
+ * read everything written — what containerd's Go client does for `ctr run`
+ * with a piped stdin. Then a task reading its stdin (`cat`) sees end of
+ * file. Runs on the session's stdin thread, at once when that end of file
+ * came already; not at all when the session is freed first. Returns at once.
+ * Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, a session that does not copy
+ * stdin, or one that closes a stdin already), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_task_close_stdin_on_eof(struct ctrd_task *t, struct ctrd_io_session *s);
+
+/**
+ * As `ctrd_task_close_stdin_on_eof`, for an exec process.
+ */
+enum ctrd_status ctrd_process_close_stdin_on_eof(struct ctrd_process *p, struct ctrd_io_session *s);
+
+/**
+ * Resizes the task's terminal (tasks made with `terminal` only). Blocks for
+ * one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, zero size),
+ * `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's error for a task without one.
+ */
+enum ctrd_status ctrd_task_resize(struct ctrd_task *t, uint32_t width, uint32_t height);
+
+/**
+ * Freezes every process of the task (state `CTRD_TASK_PAUSED`). Blocks for
+ * one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_FAILED_PRECONDITION`, `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_task_pause(struct ctrd_task *t);
+
+/**
+ * Thaws a paused task. Blocks for one round trip. Errors as
+ * `ctrd_task_pause`.
+ */
+enum ctrd_status ctrd_task_resume(struct ctrd_task *t);
+
+/**
+ * The pids of every process in the task. On success `*pids` receives an
+ * array of `*len` pids owned by the caller (free it with `ctrd_pids_free`).
+ * Blocks for one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT`,
+ * `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_task_pids(struct ctrd_task *t, uint32_t **pids, size_t *len);
+
+/**
+ * Frees an array from `ctrd_task_pids`. NULL is a no-op.
+ */
+void ctrd_pids_free(uint32_t *pids, size_t len);
+
+/**
+ * Frees a task handle (the task itself goes on; see `ctrd_task_delete`).
+ * NULL is a no-op. A pending `ctrd_task_wait_async` still calls back. Must
+ * not race with another call on the same handle.
+ */
+void ctrd_task_free(struct ctrd_task *t);
+
+/**
+ * Waits for the task's exit without blocking the caller: `cb(user_data,
+ * status, exit_status)` runs exactly once, on a library thread (never the
+ * caller's, never a runtime worker, so it may call blocking `ctrd_*`
+ * functions), when the task exits or the wait fails (a panic inside the
+ * library comes back as `CTRD_ERR_INTERNAL`). `user_data` must stay valid
+ * and usable from that thread until then. Freeing the task before the
+ * callback runs is safe: the wait goes on. Returns at once. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL task or cb), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_task_wait_async(struct ctrd_task *t, ctrd_exit_cb cb, void *user_data);
+
+/**
+ * Starts exec process `exec_id` in the running task: `process_json` is an
+ * OCI runtime-spec "process" object (args, cwd, user, env, terminal...),
+ * checked before it is sent and then sent as given; `io` its stdio as for
+ * `ctrd_container_new_task` (NULL = none). The process is created, not
+ * started: start it with `ctrd_process_start`.
+ *
+ * On success `*out` receives a new process owned by the caller (free it with
+ * `ctrd_process_free`). Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (bad exec id, JSON or paths),
+ * `CTRD_ERR_ALREADY_EXISTS` (exec id taken), `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_FAILED_PRECONDITION` (task not running), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_task_exec(struct ctrd_task *t,
+                                const char *exec_id,
+                                const char *process_json,
+                                const struct ctrd_io *io,
+                                struct ctrd_process **out);
+
+/**
+ * Starts the exec process. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's errors in its words.
+ */
+enum ctrd_status ctrd_process_start(struct ctrd_process *p);
+
+/**
+ * Waits until the exec process exits, as `ctrd_task_wait` for a task.
+ */
+enum ctrd_status ctrd_process_wait(struct ctrd_process *p,
+                                   int64_t timeout_ms,
+                                   uint32_t *exit_status);
+
+/**
+ * Sends `signal` (1-64) to the exec process. Blocks for one round trip.
+ * Errors as `ctrd_task_kill`.
+ */
+enum ctrd_status ctrd_process_kill(struct ctrd_process *p, int signal);
+
+/**
+ * Deletes the exited exec process; `*exit_status` (may be NULL) receives its
+ * exit status. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_FAILED_PRECONDITION` (still running), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_process_delete(struct ctrd_process *p, uint32_t *exit_status);
+
+/**
+ * Resizes the exec process's terminal. Blocks for one round trip. Errors as
+ * `ctrd_task_resize`.
+ */
+enum ctrd_status ctrd_process_resize(struct ctrd_process *p, uint32_t width, uint32_t height);
+
+/**
+ * Closes the exec process's stdin. Blocks for one round trip. Errors as
+ * `ctrd_task_close_stdin`.
+ */
+enum ctrd_status ctrd_process_close_stdin(struct ctrd_process *p);
+
+/**
+ * The exec process's pid once started (0 before, or for NULL). Never blocks.
+ */
+uint32_t ctrd_process_pid(const struct ctrd_process *p);
+
+/**
+ * Frees a process handle (the process goes on; see `ctrd_process_delete`).
+ * NULL is a no-op. Must not race with another call on the same handle.
+ */
+void ctrd_process_free(struct ctrd_process *p);
 
 #ifdef __cplusplus
 }  // extern "C"

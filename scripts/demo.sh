@@ -2,8 +2,9 @@
 # Usage: scripts/demo.sh
 # The demo: installs what is missing, builds the library (release), starts a
 # private containerd (never the system one), imports the busybox test image,
-# builds the C examples and runs the demo program against that daemon, then
-# stops the daemon again.
+# builds the C examples and runs examples-c/run.c against that daemon: a
+# command in a container from the image, its output streamed back, its exit
+# code returned. Then stops the daemon again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,6 +21,11 @@ cmake -S examples-c -B build/demo -DCTRD_LIB_DIR="$root/target/release" >/dev/nu
 cmake --build build/demo -j "$(nproc)" >/dev/null
 
 export CONTAINERD_ADDRESS="unix://$sock" CONTAINERD_NAMESPACE=default
-echo "== build/demo/version"
 build/demo/version
-echo "(image $image is imported; the container demo arrives with the task API)"
+echo "== build/demo/run $image sh -c '...'   (ctr run --rm, in C)"
+set +e
+build/demo/run "$image" sh -c 'echo "hello from $(hostname), a container run by containerd-c"; echo "this line went to stderr" >&2; ls /bin | wc -l | sed "s/^/busybox applets: /"; exit 3'
+code=$?
+set -e
+echo "== the command exited with $code"
+[ "$code" -eq 3 ]

@@ -31,4 +31,4 @@ scripts/import-image.sh "$sock" default target/test-image.tar >/dev/null 2>&1
 cmake -S examples-c -B build/examples-c -DCTRD_LIB_DIR="$root/target/debug" >/dev/null
 cmake --build build/examples-c -j "$(nproc)"
 CONTAINERD_ADDRESS="unix://$sock" CONTAINERD_NAMESPACE=default \
-    ctest --test-dir build/examples-c --output-on-failure
+    ctest --test-dir build/examples-c --output-on-failure --timeout 120

@@ -376,6 +376,171 @@ impl Client {
     }
 }
 
+/// Media type of containerd's CRIU checkpoint of a task.
+pub const CHECKPOINT_MEDIA_TYPE: &str =
+    "application/vnd.containerd.container.criu.checkpoint.criu.tar";
+const OCI_INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
+impl Client {
+    /// Writes `data` to the content store under the lease `lease`, with
+    /// `labels`; content already there is fine. Returns its digest.
+    pub async fn write_blob(
+        &self,
+        lease: &str,
+        data: Vec<u8>,
+        labels: std::collections::HashMap<String, String>,
+    ) -> Result<String> {
+        use crate::api::services::content::v1::{WriteAction, WriteContentRequest};
+        let digest = format!("sha256:{}", hex(&Sha256::digest(&data)));
+        let total = data.len() as i64;
+        let reference = format!("containerd-c-{}", &digest[7..]);
+        let messages = vec![
+            WriteContentRequest {
+                action: WriteAction::Write as i32,
+                r#ref: reference.clone(),
+                total,
+                offset: 0,
+                data,
+                ..Default::default()
+            },
+            WriteContentRequest {
+                action: WriteAction::Commit as i32,
+                r#ref: reference,
+                total,
+                expected: digest.clone(),
+                offset: total,
+                labels,
+                ..Default::default()
+            },
+        ];
+        let req = self.request_with_lease(tokio_stream::iter(messages), lease)?;
+        let mut content = self.content();
+        let call = async {
+            let mut answers = content.write(req).await?.into_inner();
+            while answers.message().await?.is_some() {}
+            Ok(tonic::Response::new(()))
+        };
+        match self.call(format!("write content {digest}"), call).await {
+            Err(e) if e.code != Code::AlreadyExists => Err(e),
+            _ => Ok(digest),
+        }
+    }
+
+    /// Checkpoints the task of `container_id` (paused meanwhile) into a new
+    /// checkpoint image `image_name`: an index of the descriptors the runtime
+    /// wrote, labelled `containerd.io/checkpoint=true`, as the Go client's
+    /// `Task.Checkpoint`.
+    pub async fn checkpoint_task(&self, container_id: &str, image_name: &str) -> Result<()> {
+        use crate::api::services::images::v1::{CreateImageRequest, Image};
+        use crate::api::services::tasks::v1::CheckpointTaskRequest;
+        let lease = format!(
+            "containerd-c.checkpoint.{}",
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        );
+        self.create_lease(&lease).await?;
+        let result = async {
+            self.pause_task(container_id).await?;
+            let req = CheckpointTaskRequest {
+                container_id: container_id.to_string(),
+                ..Default::default()
+            };
+            let checkpointed = self
+                .call(
+                    format!("checkpoint task {container_id:?}"),
+                    self.tasks()
+                        .checkpoint(self.request_with_lease(req, &lease)?),
+                )
+                .await;
+            let resumed = self.resume_task(container_id).await;
+            let descriptors = checkpointed?.descriptors;
+            resumed?;
+            let (arch, _) = platform();
+            let manifests: Vec<serde_json::Value> = descriptors
+                .iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "mediaType": d.media_type, "digest": d.digest, "size": d.size,
+                        "platform": {"os": "linux", "architecture": arch},
+                    })
+                })
+                .collect();
+            let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
+            let labels = descriptors
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    (
+                        format!("containerd.io/gc.ref.content.m.{i}"),
+                        d.digest.clone(),
+                    )
+                })
+                .collect();
+            let data = index.to_string().into_bytes();
+            let size = data.len() as i64;
+            let digest = self.write_blob(&lease, data, labels).await?;
+            let image = Image {
+                name: image_name.to_string(),
+                labels: [("containerd.io/checkpoint".to_string(), "true".to_string())].into(),
+                target: Some(Descriptor {
+                    media_type: OCI_INDEX_TYPE.to_string(),
+                    digest,
+                    size,
+                    annotations: Default::default(),
+                }),
+                ..Default::default()
+            };
+            let req = CreateImageRequest { image: Some(image) };
+            self.call(
+                format!("create checkpoint image {image_name:?}"),
+                self.images().create(self.request(req)),
+            )
+            .await?;
+            Ok(())
+        }
+        .await;
+        let _ = self.delete_lease(&lease).await;
+        result
+    }
+
+    /// The task checkpoint in checkpoint image `image_name` (made by
+    /// [`Client::checkpoint_task`] or `ctr tasks checkpoint`).
+    pub async fn checkpoint_descriptor(&self, image_name: &str) -> Result<Descriptor> {
+        let what = format!(
+            "checkpoint image {image_name:?} in namespace {:?}",
+            self.namespace()
+        );
+        let req = GetImageRequest {
+            name: image_name.to_string(),
+        };
+        let image = self
+            .call(&what, self.images().get(self.request(req)))
+            .await?
+            .image
+            .and_then(|i| i.target)
+            .ok_or_else(|| Error::new(Code::Unknown, format!("{what}: it has no target")))?;
+        let index: serde_json::Value = self.read_json("checkpoint index", &image).await?;
+        let found = index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["mediaType"] == CHECKPOINT_MEDIA_TYPE)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "{what}: it holds no task checkpoint ({CHECKPOINT_MEDIA_TYPE})"
+                ))
+            })?;
+        Ok(Descriptor {
+            media_type: CHECKPOINT_MEDIA_TYPE.to_string(),
+            digest: found["digest"].as_str().unwrap_or_default().to_string(),
+            size: found["size"].as_i64().unwrap_or_default(),
+            annotations: Default::default(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,14 @@
 
 pub mod client;
 pub mod container;
+pub mod copy;
 pub mod error;
+pub mod events;
+pub mod fifo;
 pub mod ident;
 pub mod image;
 pub mod spec;
+pub mod task;
 
 pub use client::Client;
 pub use error::{Code, Error, Result};

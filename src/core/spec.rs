@@ -1131,3 +1131,69 @@ mod tests {
         assert!(e.message.contains("no linux section"), "{}", e.message);
     }
 }
+
+/// Applies an RFC 7386 JSON merge patch to a spec and checks the result is
+/// still an OCI runtime spec: objects merge key by key, `null` removes a
+/// key, anything else replaces. Returns the patched spec as JSON.
+pub fn merge_patch(spec_json: &str, patch_json: &str) -> Result<String> {
+    fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+        let serde_json::Value::Object(patch) = patch else {
+            *target = patch.clone();
+            return;
+        };
+        if !target.is_object() {
+            *target = serde_json::Value::Object(Default::default());
+        }
+        let target = target.as_object_mut().expect("made an object above");
+        for (k, v) in patch {
+            if v.is_null() {
+                target.remove(k);
+            } else {
+                merge(
+                    target.entry(k.clone()).or_insert(serde_json::Value::Null),
+                    v,
+                );
+            }
+        }
+    }
+    parse(spec_json).map_err(|e| e.context("spec_json"))?;
+    let mut spec: serde_json::Value = serde_json::from_str(spec_json)
+        .map_err(|e| Error::invalid(format!("spec_json is not valid JSON: {e}")))?;
+    let patch: serde_json::Value = serde_json::from_str(patch_json)
+        .map_err(|e| Error::invalid(format!("patch_json is not valid JSON: {e}")))?;
+    merge(&mut spec, &patch);
+    let out = spec.to_string();
+    parse(&out).map_err(|e| e.context("the patched spec"))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    #[test]
+    fn merge_patch_sets_replaces_and_removes() {
+        let spec = to_json(&default_spec("default", "m1").unwrap()).unwrap();
+        let out = merge_patch(
+            &spec,
+            r#"{"process":{"terminal":true,"args":["top"]},"hostname":"box","linux":{"maskedPaths":null}}"#,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["process"]["terminal"], true);
+        assert_eq!(v["process"]["args"], serde_json::json!(["top"]));
+        assert_eq!(v["process"]["cwd"], "/", "untouched members stay");
+        assert_eq!(v["hostname"], "box");
+        assert!(v["linux"].get("maskedPaths").is_none());
+        let e = merge_patch(&spec, r#"{"ociVersion":null}"#).unwrap_err();
+        assert!(e.message.starts_with("the patched spec"), "{}", e.message);
+        let e = merge_patch(&spec, "{").unwrap_err();
+        assert!(
+            e.message.starts_with("patch_json is not valid JSON"),
+            "{}",
+            e.message
+        );
+        let e = merge_patch("[]", "{}").unwrap_err();
+        assert!(e.message.starts_with("spec_json"), "{}", e.message);
+    }
+}

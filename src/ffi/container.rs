@@ -374,3 +374,32 @@ pub extern "C" fn ctrd_spec_generate(
         Ok(())
     })
 }
+
+/// Changes a spec with an RFC 7386 JSON merge patch, e.g.
+/// `{"process":{"terminal":true,"env":["PATH=/bin","A=1"]},"hostname":"box"}`:
+/// objects merge key by key, `null` removes a key, anything else replaces
+/// (arrays are replaced whole). Both inputs are checked, and so is the result
+/// (it must still be an OCI runtime spec).
+///
+/// On success `*out` receives the patched spec, owned by the caller (free it
+/// with `ctrd_string_free`). Makes no call; thread-safe. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL, invalid UTF-8 or JSON, not a spec).
+#[no_mangle]
+pub extern "C" fn ctrd_spec_patch(
+    spec_json: *const c_char,
+    patch_json: *const c_char,
+    out: *mut *mut c_char,
+) -> ctrd_status {
+    boundary::status("ctrd_spec_patch", || {
+        // SAFETY: C strings and an out-pointer, each or NULL (C contract).
+        let (spec, patch, out) = unsafe {
+            (
+                ptr::str_arg(spec_json, "spec_json")?,
+                ptr::str_arg(patch_json, "patch_json")?,
+                ptr::Out::new(out, "out")?,
+            )
+        };
+        out.write(ptr::c_string(core::spec::merge_patch(spec, patch)?)?);
+        Ok(())
+    })
+}

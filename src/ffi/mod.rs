@@ -12,8 +12,14 @@ pub(crate) mod boundary;
 pub mod client;
 pub mod container;
 pub mod error;
+pub mod events;
+pub mod io;
 pub(crate) mod ptr;
+pub mod task;
 
 pub use client::*;
 pub use container::*;
 pub use error::*;
+pub use events::*;
+pub use io::*;
+pub use task::*;

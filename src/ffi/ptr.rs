@@ -147,6 +147,23 @@ pub(crate) fn c_string_array(items: Vec<String>) -> Result<(*mut *mut c_char, us
     Ok((Box::into_raw(out.into_boxed_slice()).cast(), len))
 }
 
+/// A list of numbers as a caller-owned array (freed by [`free_u32_array`]).
+pub(crate) fn u32_array(items: Vec<u32>) -> (*mut u32, usize) {
+    let len = items.len();
+    (Box::into_raw(items.into_boxed_slice()).cast(), len)
+}
+
+/// Frees an array from [`u32_array`].
+///
+/// # Safety
+/// `items` is NULL or came from [`u32_array`] with this `len`, used no more.
+pub(crate) unsafe fn free_u32_array(items: *mut u32, len: usize) {
+    if !items.is_null() {
+        // SAFETY: per contract this is the boxed slice of `len` numbers we made.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(items, len)) });
+    }
+}
+
 /// Frees a string from [`c_string`].
 ///
 /// # Safety

@@ -301,3 +301,64 @@ impl Drop for Ns {
         ctrd_client_free(self.client);
     }
 }
+
+/// A spec for container `id` from the test image, running `argv`.
+pub fn spec_for(client: *mut ctrd_client, id: &str, argv: &[&str]) -> String {
+    let argv_c: Vec<CString> = argv.iter().map(|s| c(s)).collect();
+    let mut argv_p: Vec<*const c_char> = argv_c.iter().map(|s| s.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut json = std::ptr::null_mut();
+    check(
+        ctrd_spec_generate(
+            client,
+            c(id).as_ptr(),
+            c(IMAGE).as_ptr(),
+            argv_p.as_ptr(),
+            &mut json,
+        ),
+        ctrd_status::CTRD_OK,
+    );
+    take_string(json)
+}
+
+/// Makes container `id` running `argv` from the test image, on its own
+/// rootfs snapshot, with an already made spec (see [`spec_for`]).
+pub fn container_with_spec(ns: &Ns, id: &str, spec: &str) -> *mut ctrd_container {
+    check(
+        ctrd_snapshot_prepare_from_image(
+            ns.client,
+            c(IMAGE).as_ptr(),
+            std::ptr::null(),
+            c(id).as_ptr(),
+        ),
+        ctrd_status::CTRD_OK,
+    );
+    let (idc, specc, imagec) = (c(id), c(spec), c(IMAGE));
+    let opts = ctrd_container_opts {
+        id: idc.as_ptr(),
+        spec_json: specc.as_ptr(),
+        image: imagec.as_ptr(),
+        snapshotter: std::ptr::null(),
+        snapshot_key: idc.as_ptr(),
+        runtime: std::ptr::null(),
+        labels: std::ptr::null(),
+    };
+    let mut k = std::ptr::null_mut();
+    check(
+        ctrd_container_create(ns.client, &opts, &mut k),
+        ctrd_status::CTRD_OK,
+    );
+    k
+}
+
+/// Makes container `id` running `argv` from the test image.
+pub fn container(ns: &Ns, id: &str, argv: &[&str]) -> *mut ctrd_container {
+    let spec = spec_for(ns.client, id, argv);
+    container_with_spec(ns, id, &spec)
+}
+
+/// Deletes and frees a container (its task must be gone).
+pub fn remove_container(k: *mut ctrd_container) {
+    check(ctrd_container_delete(k, 0), ctrd_status::CTRD_OK);
+    ctrd_container_free(k);
+}

@@ -1,0 +1,126 @@
+/* The demo: runs a command in a container made from an image and streams its
+ * output, then exits with the command's exit code — `ctr run --rm` in C.
+ *
+ *   run [-t] IMAGE [COMMAND [ARG...]]
+ *
+ *   -t   give the command a terminal (stdout and stderr arrive merged)
+ *
+ * stdin is passed to the command when it is not a terminal. Uses
+ * $CONTAINERD_ADDRESS and $CONTAINERD_NAMESPACE (defaults: the system
+ * daemon, "default"). Everything it made is removed before it exits. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "containerd_c.h"
+
+static int fail(const char *what, ctrd_status s) {
+  fprintf(stderr, "run: %s: %s: %s\n", what, ctrd_status_name(s), ctrd_last_error());
+  return 125;
+}
+
+int main(int argc, char **argv) {
+  int arg = 1;
+  bool terminal = false;
+  if (arg < argc && strcmp(argv[arg], "-t") == 0) {
+    terminal = true;
+    arg++;
+  }
+  if (arg >= argc) {
+    fprintf(stderr, "usage: run [-t] IMAGE [COMMAND [ARG...]]\n");
+    return 125;
+  }
+  const char *image = argv[arg++];
+  const char *const *command = arg < argc ? (const char *const *)&argv[arg] : NULL;
+  bool with_stdin = !isatty(0);
+
+  char id[64];
+  snprintf(id, sizeof id, "run-%ld", (long)getpid());
+  int exit_code = 125;
+  ctrd_status s;
+  ctrd_client *client = NULL;
+  char *spec = NULL;
+  ctrd_container *container = NULL;
+  ctrd_fifo_set *fifos = NULL;
+  ctrd_task *task = NULL;
+  ctrd_io_session *session = NULL;
+
+  if ((s = ctrd_client_connect(NULL, NULL, &client)) != CTRD_OK) return fail("connect", s);
+
+  /* The container: a default spec from the image, a snapshot for its rootfs. */
+  if ((s = ctrd_spec_generate(client, id, image, command, &spec)) != CTRD_OK) {
+    exit_code = fail("spec", s);
+    goto out;
+  }
+  if (terminal) {
+    /* The spec's process asks for a terminal too. */
+    char *with_tty = NULL;
+    s = ctrd_spec_patch(spec, "{\"process\":{\"terminal\":true}}", &with_tty);
+    ctrd_string_free(spec);
+    spec = with_tty;
+    if (s != CTRD_OK) {
+      exit_code = fail("spec", s);
+      goto out;
+    }
+  }
+  if ((s = ctrd_snapshot_prepare_from_image(client, image, NULL, id)) != CTRD_OK) {
+    exit_code = fail("rootfs", s);
+    goto out;
+  }
+  ctrd_container_opts opts = {.id = id, .spec_json = spec, .image = image, .snapshot_key = id};
+  if ((s = ctrd_container_create(client, &opts, &container)) != CTRD_OK) {
+    ctrd_snapshot_remove(client, NULL, id);
+    exit_code = fail("create", s);
+    goto out;
+  }
+
+  /* stdio: a FIFO set, copied to and from our own fds in the background. */
+  if ((s = ctrd_fifo_set_create(NULL, id, with_stdin, terminal, &fifos)) != CTRD_OK) {
+    exit_code = fail("fifos", s);
+    goto out;
+  }
+  ctrd_io io;
+  ctrd_fifo_set_io(fifos, &io);
+  if ((s = ctrd_io_attach(&io, with_stdin ? 0 : -1, 1, terminal ? -1 : 2, &session)) != CTRD_OK) {
+    exit_code = fail("attach", s);
+    goto out;
+  }
+  if ((s = ctrd_container_new_task(container, &io, &task)) != CTRD_OK) {
+    exit_code = fail("task", s);
+    goto out;
+  }
+  if ((s = ctrd_task_start(task)) != CTRD_OK) {
+    exit_code = fail("start", s);
+    goto out;
+  }
+  /* When our (piped) stdin ends, the command's stdin ends too. Not with a
+   * terminal: closing a terminal's input hangs it up. */
+  if (with_stdin && !terminal && (s = ctrd_task_close_stdin_on_eof(task, session)) != CTRD_OK) {
+    exit_code = fail("stdin", s);
+    goto out;
+  }
+  uint32_t status = 0;
+  if ((s = ctrd_task_wait(task, -1, &status)) != CTRD_OK) {
+    exit_code = fail("wait", s);
+    goto out;
+  }
+  /* All output is through once the task's end of the FIFOs closed. */
+  if ((s = ctrd_io_session_wait(session, 10000)) != CTRD_OK) fail("output", s);
+  exit_code = (int)status;
+
+out:
+  if (task) {
+    ctrd_task_delete(task, CTRD_TASK_DELETE_FORCE, NULL);
+    ctrd_task_free(task);
+  }
+  ctrd_io_session_free(session); /* after the task: nothing read is dropped */
+  ctrd_fifo_set_free(fifos);     /* FIFOs go only once the task is deleted */
+  if (container) {
+    ctrd_container_delete(container, 0);
+    ctrd_container_free(container);
+  }
+  ctrd_string_free(spec);
+  ctrd_client_free(client);
+  return exit_code;
+}

@@ -1,0 +1,813 @@
+//! `ctrd_task` and `ctrd_process`: containerd's Go `Task` and `Process` —
+//! new task, load task (re-attach), the lifecycle, exec, async wait.
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::api::types::Descriptor;
+use crate::core::error::{Error, Result};
+use crate::core::fifo::IoPaths;
+use crate::core::task::State;
+use crate::core::{self};
+use crate::ffi::container::ctrd_container;
+use crate::ffi::error::ctrd_status;
+use crate::ffi::io::{ctrd_io, ctrd_io_session, io_arg, IoStrings};
+use crate::ffi::{boundary, ptr};
+use crate::runtime;
+
+/// A container's task (its init process). Opaque; made by
+/// `ctrd_container_new_task` or `ctrd_container_load_task`, freed by
+/// `ctrd_task_free`. Keeps its client's connection alive. Thread-safe.
+pub struct ctrd_task {
+    client: Arc<core::Client>,
+    id: CString,
+    pid: AtomicU32,
+    io: IoStrings,
+    /// A task restored from a checkpoint is created only at start (as the
+    /// Go client's deferred create): its stdio and checkpoint wait here.
+    deferred: Mutex<Option<(IoPaths, Descriptor)>>,
+}
+
+/// An exec process inside a running task. Opaque; made by `ctrd_task_exec`,
+/// freed by `ctrd_process_free`. Thread-safe.
+pub struct ctrd_process {
+    client: Arc<core::Client>,
+    container_id: String,
+    exec_id: String,
+    pid: AtomicU32,
+}
+
+/// The state of a task, from `ctrd_task_status`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ctrd_task_state {
+    /// The daemon did not say.
+    CTRD_TASK_UNKNOWN = 0,
+    /// Created, not started yet.
+    CTRD_TASK_CREATED,
+    /// Running.
+    CTRD_TASK_RUNNING,
+    /// Exited; the exit status is known.
+    CTRD_TASK_STOPPED,
+    /// Frozen by `ctrd_task_pause`.
+    CTRD_TASK_PAUSED,
+    /// Being frozen.
+    CTRD_TASK_PAUSING,
+}
+
+impl From<State> for ctrd_task_state {
+    fn from(s: State) -> Self {
+        match s {
+            State::Unknown => ctrd_task_state::CTRD_TASK_UNKNOWN,
+            State::Created => ctrd_task_state::CTRD_TASK_CREATED,
+            State::Running => ctrd_task_state::CTRD_TASK_RUNNING,
+            State::Stopped => ctrd_task_state::CTRD_TASK_STOPPED,
+            State::Paused => ctrd_task_state::CTRD_TASK_PAUSED,
+            State::Pausing => ctrd_task_state::CTRD_TASK_PAUSING,
+        }
+    }
+}
+
+/// `ctrd_task_kill` flag: signal every process of the task, not only its
+/// init process.
+pub const CTRD_KILL_ALL: u32 = 1;
+/// `ctrd_task_delete` flag: kill (SIGKILL) and wait for a task that still
+/// runs (resuming it first when paused) before deleting it.
+pub const CTRD_TASK_DELETE_FORCE: u32 = 1;
+
+/// Called once, on a library thread, when a task waited for by
+/// `ctrd_task_wait_async` exits: `status` is `CTRD_OK` and `exit_status` the
+/// task's exit status, or `status` tells why the wait failed (then
+/// `exit_status` is 0).
+pub type ctrd_exit_cb =
+    Option<extern "C" fn(user_data: *mut c_void, status: ctrd_status, exit_status: u32)>;
+
+impl ctrd_task {
+    fn new(client: Arc<core::Client>, id: &str, pid: u32, io: &IoPaths) -> Result<ctrd_task> {
+        Ok(ctrd_task {
+            client,
+            id: CString::new(id).map_err(|e| Error::internal(e.to_string()))?,
+            pid: AtomicU32::new(pid),
+            io: IoStrings::new(io)?,
+            deferred: Mutex::new(None),
+        })
+    }
+
+    fn id(&self) -> String {
+        self.id.to_string_lossy().into_owned()
+    }
+}
+
+fn signal_arg(signal: c_int) -> Result<u32> {
+    match u32::try_from(signal) {
+        Ok(s @ 1..=64) => Ok(s),
+        _ => Err(Error::invalid(format!(
+            "signal {signal} is not a signal number (1-64)"
+        ))),
+    }
+}
+
+fn flags_arg(flags: u32, known: u32) -> Result<()> {
+    match flags & !known {
+        0 => Ok(()),
+        unknown => Err(Error::invalid(format!("unknown flags {unknown:#x}"))),
+    }
+}
+
+/// Creates the container's task, as containerd's Go `NewTask`: the rootfs
+/// mounts come from the container's snapshot, stdio from `io` (NULL = no
+/// stdio; each path absolute, NULL or "" = that stream unused). The task is
+/// created, not started: start it with `ctrd_task_start`.
+///
+/// With FIFOs, call `ctrd_io_attach` on them before this: containerd's shim
+/// waits for a reader on each output FIFO while it creates the task, so this
+/// call would wait (until the client's timeout) for one. On success `*out` receives a new task
+/// owned by the caller (free it with `ctrd_task_free`). Blocks for a few
+/// round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULLs, relative paths),
+/// `CTRD_ERR_NOT_FOUND` (container gone), `CTRD_ERR_ALREADY_EXISTS` (it has a
+/// task), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`, and the
+/// daemon's errors with its words (e.g. the shim failing to open a path).
+#[no_mangle]
+pub extern "C" fn ctrd_container_new_task(
+    k: *mut ctrd_container,
+    io: *const ctrd_io,
+    out: *mut *mut ctrd_task,
+) -> ctrd_status {
+    boundary::status("ctrd_container_new_task", || {
+        // SAFETY: a live handle, a readable ctrd_io and an out-pointer, each
+        // or NULL (C contract).
+        let (k, io, out) = unsafe {
+            (
+                ptr::handle(k, "container")?,
+                io_arg(io, "io")?.unwrap_or_default(),
+                ptr::Out::new(out, "out")?,
+            )
+        };
+        let (client, id) = (k.client.clone(), k.id().to_string());
+        let task_io = io.clone();
+        let c2 = client.clone();
+        let id2 = id.clone();
+        let pid =
+            runtime::block_on(async move { c2.create_task(&id2, &task_io, None, None).await })?;
+        out.write(ptr::into_handle(ctrd_task::new(client, &id, pid, &io)?));
+        Ok(())
+    })
+}
+
+/// Attaches to the container's existing task, as containerd's Go
+/// `LoadTask`: its pid, FIFO paths and terminal flag come from the daemon
+/// (see `ctrd_task_io`), so a second process, or this one after a crash or a
+/// daemon restart, can re-attach to its stdio with `ctrd_io_attach`.
+///
+/// On success `*out` receives a new task owned by the caller (free it with
+/// `ctrd_task_free`). Blocks for one round trip. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND` (no task),
+/// `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_container_load_task(
+    k: *mut ctrd_container,
+    out: *mut *mut ctrd_task,
+) -> ctrd_status {
+    boundary::status("ctrd_container_load_task", || {
+        // SAFETY: a live handle and an out-pointer, each or NULL (C contract).
+        let (k, out) = unsafe { (ptr::handle(k, "container")?, ptr::Out::new(out, "out")?) };
+        let (client, id) = (k.client.clone(), k.id().to_string());
+        let (c2, id2) = (client.clone(), id.clone());
+        let info = runtime::block_on(async move { c2.get_process(&id2, "").await })?;
+        out.write(ptr::into_handle(ctrd_task::new(
+            client, &id, info.pid, &info.io,
+        )?));
+        Ok(())
+    })
+}
+
+/// The task's stdio paths: `*out` receives strings borrowed from the task
+/// (valid until it is freed), "" for an unused stream. Never blocks. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL).
+#[no_mangle]
+pub extern "C" fn ctrd_task_io(t: *const ctrd_task, out: *mut ctrd_io) -> ctrd_status {
+    boundary::status("ctrd_task_io", || {
+        // SAFETY: a live handle and an out-pointer, each or NULL (C contract).
+        let (t, out) = unsafe { (ptr::handle(t, "task")?, ptr::Out::new(out, "out")?) };
+        out.write(t.io.as_ctrd_io());
+        Ok(())
+    })
+}
+
+/// The directory of the task's first stdio path (where a FIFO set lives),
+/// borrowed from the task; "" when it has no stdio or for NULL. Never blocks.
+#[no_mangle]
+pub extern "C" fn ctrd_task_fifo_dir(t: *const ctrd_task) -> *const c_char {
+    boundary::value("ctrd_task_fifo_dir", c"".as_ptr(), || {
+        // SAFETY: a live handle or NULL (C contract).
+        match unsafe { ptr::handle(t, "task") } {
+            Ok(t) => t.io.dir(),
+            Err(_) => c"".as_ptr(),
+        }
+    })
+}
+
+/// The task's id (its container's id), borrowed from the task; "" for NULL.
+/// Never blocks.
+#[no_mangle]
+pub extern "C" fn ctrd_task_id(t: *const ctrd_task) -> *const c_char {
+    boundary::value("ctrd_task_id", c"".as_ptr(), || {
+        // SAFETY: a live handle or NULL (C contract).
+        match unsafe { ptr::handle(t, "task") } {
+            Ok(t) => t.id.as_ptr(),
+            Err(_) => c"".as_ptr(),
+        }
+    })
+}
+
+/// The pid of the task's init process (0 for NULL). Never blocks.
+#[no_mangle]
+pub extern "C" fn ctrd_task_pid(t: *const ctrd_task) -> u32 {
+    boundary::value("ctrd_task_pid", 0, || {
+        // SAFETY: a live handle or NULL (C contract).
+        unsafe { ptr::handle(t, "task") }.map_or(0, |t| t.pid.load(Ordering::Relaxed))
+    })
+}
+
+/// Runs `f` with the task's client and id on the runtime and waits for it.
+fn task_call<T: Send + 'static, F>(
+    t: *const ctrd_task,
+    f: impl FnOnce(Arc<core::Client>, String) -> F,
+) -> Result<T>
+where
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    // SAFETY: a live handle or NULL (C contract of every caller).
+    let t = unsafe { ptr::handle(t, "task") }?;
+    runtime::block_on(f(t.client.clone(), t.id()))
+}
+
+/// Starts the created task. Blocks for one round trip. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
+/// `CTRD_ERR_FAILED_PRECONDITION` (already started), `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`, and the daemon's errors (e.g. the command
+/// not found in the rootfs) in its words.
+#[no_mangle]
+pub extern "C" fn ctrd_task_start(t: *mut ctrd_task) -> ctrd_status {
+    boundary::status("ctrd_task_start", || {
+        // SAFETY: a live handle or NULL (C contract).
+        let t = unsafe { ptr::handle(t, "task") }?;
+        let (client, id) = (t.client.clone(), t.id());
+        let mut deferred = t.deferred.lock().unwrap_or_else(|e| e.into_inner());
+        let restore = deferred.take();
+        let result = runtime::block_on({
+            let restore = restore.clone();
+            async move {
+                if let Some((io, checkpoint)) = restore {
+                    client.create_task(&id, &io, None, Some(checkpoint)).await?;
+                }
+                client.start_process(&id, "").await
+            }
+        });
+        match result {
+            Ok(pid) => t.pid.store(pid, Ordering::Relaxed),
+            // Not created: a later start tries again.
+            Err(_) => *deferred = restore,
+        }
+        result.map(|_| ())
+    })
+}
+
+/// Checkpoints the running task with CRIU into a new checkpoint image named
+/// `image_name` (an index of the runtime's checkpoint, labelled
+/// `containerd.io/checkpoint=true`, as containerd's Go `Task.Checkpoint`);
+/// the task is paused meanwhile and goes on running afterwards. Restore it
+/// with `ctrd_container_new_task_checkpoint`. Blocks until the checkpoint is
+/// written. Errors: `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
+/// `CTRD_ERR_ALREADY_EXISTS` (image name taken), `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`, and the runtime's errors in its words (e.g.
+/// CRIU missing or failing on this kernel).
+#[no_mangle]
+pub extern "C" fn ctrd_task_checkpoint(
+    t: *mut ctrd_task,
+    image_name: *const c_char,
+) -> ctrd_status {
+    boundary::status("ctrd_task_checkpoint", || {
+        // SAFETY: a C string or NULL (C contract).
+        let name = unsafe { ptr::str_arg(image_name, "image_name") }?.to_string();
+        if name.is_empty() {
+            return Err(Error::invalid("image_name is empty"));
+        }
+        task_call(t, move |c, id| async move {
+            c.checkpoint_task(&id, &name).await
+        })
+    })
+}
+
+/// Makes a task that will be restored from the checkpoint image
+/// `checkpoint_image` (from `ctrd_task_checkpoint` or `ctr tasks
+/// checkpoint`), with stdio `io` as for `ctrd_container_new_task`. As in
+/// containerd's Go client the create is deferred: nothing exists on the
+/// daemon until `ctrd_task_start`, which restores and starts it (and which
+/// can be called again if the restore failed); `ctrd_task_pid` is 0 until
+/// then.
+///
+/// On success `*out` receives a new task owned by the caller (free it with
+/// `ctrd_task_free`). Blocks for a few round trips (reading the image).
+/// Errors: `CTRD_ERR_INVALID_ARGUMENT` (also: the image holds no task
+/// checkpoint), `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_container_new_task_checkpoint(
+    k: *mut ctrd_container,
+    io: *const ctrd_io,
+    checkpoint_image: *const c_char,
+    out: *mut *mut ctrd_task,
+) -> ctrd_status {
+    boundary::status("ctrd_container_new_task_checkpoint", || {
+        // SAFETY: a live handle, a readable ctrd_io, a C string and an
+        // out-pointer, each or NULL (C contract).
+        let (k, io, image, out) = unsafe {
+            (
+                ptr::handle(k, "container")?,
+                io_arg(io, "io")?.unwrap_or_default(),
+                ptr::str_arg(checkpoint_image, "checkpoint_image")?.to_string(),
+                ptr::Out::new(out, "out")?,
+            )
+        };
+        let (client, id) = (k.client.clone(), k.id().to_string());
+        let c2 = client.clone();
+        let checkpoint = runtime::block_on(async move { c2.checkpoint_descriptor(&image).await })?;
+        let task = ctrd_task::new(client, &id, 0, &io)?;
+        *task.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some((io, checkpoint));
+        out.write(ptr::into_handle(task));
+        Ok(())
+    })
+}
+
+/// Waits until the task exits; `*exit_status` (may be NULL) receives its exit
+/// status (128 + n after signal n). `timeout_ms` < 0 waits for ever; on
+/// timeout `CTRD_ERR_DEADLINE_EXCEEDED` and the task is untouched. A wait cut
+/// off by the daemon restarting is made again, not reported as an exit.
+/// Blocks the calling thread. Errors: `CTRD_ERR_INVALID_ARGUMENT`,
+/// `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_UNAVAILABLE`
+/// (daemon unreachable for longer than the client's timeout).
+#[no_mangle]
+pub extern "C" fn ctrd_task_wait(
+    t: *mut ctrd_task,
+    timeout_ms: i64,
+    exit_status: *mut u32,
+) -> ctrd_status {
+    boundary::status("ctrd_task_wait", || {
+        // SAFETY: an out-pointer or NULL (C contract).
+        let out = unsafe { ptr::Out::optional(exit_status) };
+        let limit = runtime::timeout_from_ms(timeout_ms);
+        let code = task_call(t, move |c, id| async move {
+            c.wait_process(&id, "", limit).await
+        })?;
+        if let Some(o) = out {
+            o.write(code);
+        }
+        Ok(())
+    })
+}
+
+/// Sends `signal` to the task's init process, or with `CTRD_KILL_ALL` in
+/// `flags` to all its processes. Blocks for one round trip. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (not a signal 1-64, unknown flags),
+/// `CTRD_ERR_NOT_FOUND` (no such task or process already gone),
+/// `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_kill(t: *mut ctrd_task, signal: c_int, flags: u32) -> ctrd_status {
+    boundary::status("ctrd_task_kill", || {
+        let signal = signal_arg(signal)?;
+        flags_arg(flags, CTRD_KILL_ALL)?;
+        let all = flags & CTRD_KILL_ALL != 0;
+        task_call(t, move |c, id| async move {
+            c.kill_process(&id, "", signal, all).await
+        })
+    })
+}
+
+/// The task's state and, once stopped, its exit status (either out-pointer
+/// may be NULL). Blocks for one round trip. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_status(
+    t: *mut ctrd_task,
+    state: *mut ctrd_task_state,
+    exit_status: *mut u32,
+) -> ctrd_status {
+    boundary::status("ctrd_task_status", || {
+        // SAFETY: out-pointers or NULL (C contract).
+        let (state, exit) = unsafe { (ptr::Out::optional(state), ptr::Out::optional(exit_status)) };
+        let info = task_call(t, |c, id| async move { c.get_process(&id, "").await })?;
+        if let Some(o) = state {
+            o.write(info.state.into());
+        }
+        if let Some(o) = exit {
+            o.write(info.exit_status);
+        }
+        Ok(())
+    })
+}
+
+/// Deletes the stopped task; `*exit_status` (may be NULL) receives its exit
+/// status. A task that still runs is refused (`CTRD_ERR_FAILED_PRECONDITION`)
+/// unless `flags` has `CTRD_TASK_DELETE_FORCE`, which kills it with SIGKILL
+/// (resuming it first if paused) and waits for it, bounded by the client's
+/// timeout. The handle stays valid to free. Remove the task's FIFOs only
+/// after this. Errors: `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
+/// `CTRD_ERR_FAILED_PRECONDITION`, `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_delete(
+    t: *mut ctrd_task,
+    flags: u32,
+    exit_status: *mut u32,
+) -> ctrd_status {
+    boundary::status("ctrd_task_delete", || {
+        flags_arg(flags, CTRD_TASK_DELETE_FORCE)?;
+        let force = flags & CTRD_TASK_DELETE_FORCE != 0;
+        // SAFETY: an out-pointer or NULL (C contract).
+        let out = unsafe { ptr::Out::optional(exit_status) };
+        let code = task_call(
+            t,
+            move |c, id| async move { c.delete_task(&id, force).await },
+        )?;
+        if let Some(o) = out {
+            o.write(code);
+        }
+        Ok(())
+    })
+}
+
+/// Closes the task's stdin: the process reads EOF once what was written to
+/// the stdin FIFO is consumed. Blocks for one round trip. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_close_stdin(t: *mut ctrd_task) -> ctrd_status {
+    boundary::status("ctrd_task_close_stdin", || {
+        task_call(t, |c, id| async move { c.close_stdin(&id, "").await })
+    })
+}
+
+/// Closes `client`'s process stdin once `s` copied its caller's stdin to
+/// end of file.
+fn close_stdin_on_eof(
+    s: *mut ctrd_io_session,
+    client: Arc<core::Client>,
+    container_id: String,
+    exec_id: String,
+) -> Result<()> {
+    // SAFETY: a live handle or NULL (C contract of every caller).
+    let s = unsafe { ptr::handle(s, "session") }?;
+    runtime::get()?;
+    s.inner.on_stdin_eof(Box::new(move || {
+        // On a copy thread, not a runtime worker: it may wait. A task that is
+        // gone already has nothing to close.
+        let _ = runtime::block_on(async move { client.close_stdin(&container_id, &exec_id).await });
+    }))
+}
+
+/// Makes session `s` close the task's stdin (as `ctrd_task_close_stdin`)
+/// once the caller's stdin it copies reached end of file and the task has
+/// read everything written — what containerd's Go client does for `ctr run`
+/// with a piped stdin. Then a task reading its stdin (`cat`) sees end of
+/// file. Runs on the session's stdin thread, at once when that end of file
+/// came already; not at all when the session is freed first. Returns at once.
+/// Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, a session that does not copy
+/// stdin, or one that closes a stdin already), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_close_stdin_on_eof(
+    t: *mut ctrd_task,
+    s: *mut ctrd_io_session,
+) -> ctrd_status {
+    boundary::status("ctrd_task_close_stdin_on_eof", || {
+        // SAFETY: a live handle or NULL (C contract).
+        let t = unsafe { ptr::handle(t, "task") }?;
+        close_stdin_on_eof(s, t.client.clone(), t.id(), String::new())
+    })
+}
+
+/// As `ctrd_task_close_stdin_on_eof`, for an exec process.
+#[no_mangle]
+pub extern "C" fn ctrd_process_close_stdin_on_eof(
+    p: *mut ctrd_process,
+    s: *mut ctrd_io_session,
+) -> ctrd_status {
+    boundary::status("ctrd_process_close_stdin_on_eof", || {
+        // SAFETY: a live handle or NULL (C contract).
+        let p = unsafe { ptr::handle(p, "process") }?;
+        close_stdin_on_eof(
+            s,
+            p.client.clone(),
+            p.container_id.clone(),
+            p.exec_id.clone(),
+        )
+    })
+}
+
+/// Resizes the task's terminal (tasks made with `terminal` only). Blocks for
+/// one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, zero size),
+/// `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's error for a task without one.
+#[no_mangle]
+pub extern "C" fn ctrd_task_resize(t: *mut ctrd_task, width: u32, height: u32) -> ctrd_status {
+    boundary::status("ctrd_task_resize", || {
+        if width == 0 || height == 0 {
+            return Err(Error::invalid(format!("size {width}x{height} is empty")));
+        }
+        task_call(t, move |c, id| async move {
+            c.resize_pty(&id, "", width, height).await
+        })
+    })
+}
+
+/// Freezes every process of the task (state `CTRD_TASK_PAUSED`). Blocks for
+/// one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
+/// `CTRD_ERR_FAILED_PRECONDITION`, `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_pause(t: *mut ctrd_task) -> ctrd_status {
+    boundary::status("ctrd_task_pause", || {
+        task_call(t, |c, id| async move { c.pause_task(&id).await })
+    })
+}
+
+/// Thaws a paused task. Blocks for one round trip. Errors as
+/// `ctrd_task_pause`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_resume(t: *mut ctrd_task) -> ctrd_status {
+    boundary::status("ctrd_task_resume", || {
+        task_call(t, |c, id| async move { c.resume_task(&id).await })
+    })
+}
+
+/// The pids of every process in the task. On success `*pids` receives an
+/// array of `*len` pids owned by the caller (free it with `ctrd_pids_free`).
+/// Blocks for one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT`,
+/// `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_pids(
+    t: *mut ctrd_task,
+    pids: *mut *mut u32,
+    len: *mut usize,
+) -> ctrd_status {
+    boundary::status("ctrd_task_pids", || {
+        // SAFETY: out-pointers or NULL (C contract).
+        let (pids, len) = unsafe { (ptr::Out::new(pids, "pids")?, ptr::Out::new(len, "len")?) };
+        let list = task_call(t, |c, id| async move { c.task_pids(&id).await })?;
+        let (array, n) = ptr::u32_array(list);
+        pids.write(array);
+        len.write(n);
+        Ok(())
+    })
+}
+
+/// Frees an array from `ctrd_task_pids`. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn ctrd_pids_free(pids: *mut u32, len: usize) {
+    // SAFETY: an array this library returned with its length, freed once.
+    boundary::value("ctrd_pids_free", (), || unsafe {
+        ptr::free_u32_array(pids, len)
+    })
+}
+
+/// Frees a task handle (the task itself goes on; see `ctrd_task_delete`).
+/// NULL is a no-op. A pending `ctrd_task_wait_async` still calls back. Must
+/// not race with another call on the same handle.
+#[no_mangle]
+pub extern "C" fn ctrd_task_free(t: *mut ctrd_task) {
+    // SAFETY: a task this library returned, freed once (C contract).
+    boundary::value("ctrd_task_free", (), || {
+        drop(unsafe { ptr::free_handle(t) })
+    })
+}
+
+/// A C callback's user data, handed to the library thread that calls back.
+struct UserData(*mut c_void);
+// SAFETY: the caller of ctrd_task_wait_async promises that `user_data` may be
+// used from another thread (documented); the library never dereferences it.
+unsafe impl Send for UserData {}
+
+/// Waits for the task's exit without blocking the caller: `cb(user_data,
+/// status, exit_status)` runs exactly once, on a library thread (never the
+/// caller's, never a runtime worker, so it may call blocking `ctrd_*`
+/// functions), when the task exits or the wait fails (a panic inside the
+/// library comes back as `CTRD_ERR_INTERNAL`). `user_data` must stay valid
+/// and usable from that thread until then. Freeing the task before the
+/// callback runs is safe: the wait goes on. Returns at once. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL task or cb), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_wait_async(
+    t: *mut ctrd_task,
+    cb: ctrd_exit_cb,
+    user_data: *mut c_void,
+) -> ctrd_status {
+    boundary::status("ctrd_task_wait_async", || {
+        // SAFETY: a live handle or NULL (C contract).
+        let t = unsafe { ptr::handle(t, "task") }?;
+        let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
+        let (client, id) = (t.client.clone(), t.id());
+        let user_data = UserData(user_data);
+        let rt = runtime::get()?;
+        let waiting = rt.spawn(async move { client.wait_process(&id, "", None).await });
+        rt.spawn(async move {
+            // A panic in the wait is a JoinError here, not a lost callback.
+            let result = waiting
+                .await
+                .unwrap_or_else(|e| Err(runtime::join_error(e)));
+            let call = move || {
+                let user_data = user_data;
+                match result {
+                    Ok(code) => cb(user_data.0, ctrd_status::CTRD_OK, code),
+                    Err(e) => cb(user_data.0, e.code.into(), 0),
+                }
+            };
+            // The callback runs on a blocking-pool thread, not a worker.
+            let _ = tokio::task::spawn_blocking(call).await;
+        });
+        Ok(())
+    })
+}
+
+/// Starts exec process `exec_id` in the running task: `process_json` is an
+/// OCI runtime-spec "process" object (args, cwd, user, env, terminal...),
+/// checked before it is sent and then sent as given; `io` its stdio as for
+/// `ctrd_container_new_task` (NULL = none). The process is created, not
+/// started: start it with `ctrd_process_start`.
+///
+/// On success `*out` receives a new process owned by the caller (free it with
+/// `ctrd_process_free`). Blocks for one round trip. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (bad exec id, JSON or paths),
+/// `CTRD_ERR_ALREADY_EXISTS` (exec id taken), `CTRD_ERR_NOT_FOUND`,
+/// `CTRD_ERR_FAILED_PRECONDITION` (task not running), `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_exec(
+    t: *mut ctrd_task,
+    exec_id: *const c_char,
+    process_json: *const c_char,
+    io: *const ctrd_io,
+    out: *mut *mut ctrd_process,
+) -> ctrd_status {
+    boundary::status("ctrd_task_exec", || {
+        // SAFETY: a live handle, C strings, a readable ctrd_io and an
+        // out-pointer, each or NULL (C contract).
+        let (task, exec_id, json, io, out) = unsafe {
+            (
+                ptr::handle(t, "task")?,
+                ptr::str_arg(exec_id, "exec_id")?.to_string(),
+                ptr::str_arg(process_json, "process_json")?.to_string(),
+                io_arg(io, "io")?.unwrap_or_default(),
+                ptr::Out::new(out, "out")?,
+            )
+        };
+        core::task::validate_exec(&exec_id, &json)?;
+        let (client, container_id) = (task.client.clone(), task.id());
+        let (c2, cid, eid) = (client.clone(), container_id.clone(), exec_id.clone());
+        runtime::block_on(async move { c2.exec_process(&cid, &eid, &json, &io).await })?;
+        out.write(ptr::into_handle(ctrd_process {
+            client,
+            container_id,
+            exec_id,
+            pid: AtomicU32::new(0),
+        }));
+        Ok(())
+    })
+}
+
+fn process_call<T: Send + 'static, F>(
+    p: *const ctrd_process,
+    f: impl FnOnce(Arc<core::Client>, String, String) -> F,
+) -> Result<T>
+where
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    // SAFETY: a live handle or NULL (C contract of every caller).
+    let p = unsafe { ptr::handle(p, "process") }?;
+    runtime::block_on(f(
+        p.client.clone(),
+        p.container_id.clone(),
+        p.exec_id.clone(),
+    ))
+}
+
+/// Starts the exec process. Blocks for one round trip. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's errors in its words.
+#[no_mangle]
+pub extern "C" fn ctrd_process_start(p: *mut ctrd_process) -> ctrd_status {
+    boundary::status("ctrd_process_start", || {
+        let pid = process_call(
+            p,
+            |c, cid, eid| async move { c.start_process(&cid, &eid).await },
+        )?;
+        // SAFETY: checked non-NULL by process_call; a live handle.
+        if let Ok(p) = unsafe { ptr::handle(p, "process") } {
+            p.pid.store(pid, Ordering::Relaxed);
+        }
+        Ok(())
+    })
+}
+
+/// Waits until the exec process exits, as `ctrd_task_wait` for a task.
+#[no_mangle]
+pub extern "C" fn ctrd_process_wait(
+    p: *mut ctrd_process,
+    timeout_ms: i64,
+    exit_status: *mut u32,
+) -> ctrd_status {
+    boundary::status("ctrd_process_wait", || {
+        // SAFETY: an out-pointer or NULL (C contract).
+        let out = unsafe { ptr::Out::optional(exit_status) };
+        let limit = runtime::timeout_from_ms(timeout_ms);
+        let code = process_call(p, move |c, cid, eid| async move {
+            c.wait_process(&cid, &eid, limit).await
+        })?;
+        if let Some(o) = out {
+            o.write(code);
+        }
+        Ok(())
+    })
+}
+
+/// Sends `signal` (1-64) to the exec process. Blocks for one round trip.
+/// Errors as `ctrd_task_kill`.
+#[no_mangle]
+pub extern "C" fn ctrd_process_kill(p: *mut ctrd_process, signal: c_int) -> ctrd_status {
+    boundary::status("ctrd_process_kill", || {
+        let signal = signal_arg(signal)?;
+        process_call(p, move |c, cid, eid| async move {
+            c.kill_process(&cid, &eid, signal, false).await
+        })
+    })
+}
+
+/// Deletes the exited exec process; `*exit_status` (may be NULL) receives its
+/// exit status. Blocks for one round trip. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
+/// `CTRD_ERR_FAILED_PRECONDITION` (still running), `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_process_delete(p: *mut ctrd_process, exit_status: *mut u32) -> ctrd_status {
+    boundary::status("ctrd_process_delete", || {
+        // SAFETY: an out-pointer or NULL (C contract).
+        let out = unsafe { ptr::Out::optional(exit_status) };
+        let code = process_call(p, |c, cid, eid| async move {
+            c.delete_process(&cid, &eid).await
+        })?;
+        if let Some(o) = out {
+            o.write(code);
+        }
+        Ok(())
+    })
+}
+
+/// Resizes the exec process's terminal. Blocks for one round trip. Errors as
+/// `ctrd_task_resize`.
+#[no_mangle]
+pub extern "C" fn ctrd_process_resize(
+    p: *mut ctrd_process,
+    width: u32,
+    height: u32,
+) -> ctrd_status {
+    boundary::status("ctrd_process_resize", || {
+        if width == 0 || height == 0 {
+            return Err(Error::invalid(format!("size {width}x{height} is empty")));
+        }
+        process_call(p, move |c, cid, eid| async move {
+            c.resize_pty(&cid, &eid, width, height).await
+        })
+    })
+}
+
+/// Closes the exec process's stdin. Blocks for one round trip. Errors as
+/// `ctrd_task_close_stdin`.
+#[no_mangle]
+pub extern "C" fn ctrd_process_close_stdin(p: *mut ctrd_process) -> ctrd_status {
+    boundary::status("ctrd_process_close_stdin", || {
+        process_call(
+            p,
+            |c, cid, eid| async move { c.close_stdin(&cid, &eid).await },
+        )
+    })
+}
+
+/// The exec process's pid once started (0 before, or for NULL). Never blocks.
+#[no_mangle]
+pub extern "C" fn ctrd_process_pid(p: *const ctrd_process) -> u32 {
+    boundary::value("ctrd_process_pid", 0, || {
+        // SAFETY: a live handle or NULL (C contract).
+        unsafe { ptr::handle(p, "process") }.map_or(0, |p| p.pid.load(Ordering::Relaxed))
+    })
+}
+
+/// Frees a process handle (the process goes on; see `ctrd_process_delete`).
+/// NULL is a no-op. Must not race with another call on the same handle.
+#[no_mangle]
+pub extern "C" fn ctrd_process_free(p: *mut ctrd_process) {
+    // SAFETY: a process this library returned, freed once (C contract).
+    boundary::value("ctrd_process_free", (), || {
+        drop(unsafe { ptr::free_handle(p) })
+    })
+}
