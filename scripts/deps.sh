@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # Debian packages needed by the tests and by scripts/*.sh.
-pkgs=(containerd runc busybox-static cmake "$@")
+pkgs=(containerd runc busybox-static cmake valgrind "$@")
 # Commands used by scripts/*.sh, with the package that provides each.
 declare -A cmd_pkg=(
     [tar]=tar [gzip]=gzip [sha256sum]=coreutils [timeout]=coreutils

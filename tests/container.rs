@@ -70,26 +70,17 @@ impl Opts {
     }
 }
 
-type Failure = (ctrd_status, String);
-
 fn create(client: *mut ctrd_client, o: &mut Opts) -> Result<*mut ctrd_container, Failure> {
     let raw = o.raw();
     let mut k = null_mut();
-    match ctrd_container_create(client, &raw, &mut k) {
-        CTRD_OK => Ok(k),
-        s => {
-            assert!(k.is_null(), "out written on failure");
-            Err((s, last_error()))
-        }
-    }
+    let status = ctrd_container_create(client, &raw, &mut k);
+    outcome(status, k)
 }
 
 fn load(client: *mut ctrd_client, id: &str) -> Result<*mut ctrd_container, Failure> {
     let mut k = null_mut();
-    match ctrd_container_load(client, c(id).as_ptr(), &mut k) {
-        CTRD_OK => Ok(k),
-        s => Err((s, last_error())),
-    }
+    let status = ctrd_container_load(client, c(id).as_ptr(), &mut k);
+    outcome(status, k)
 }
 
 fn generate(
@@ -658,5 +649,28 @@ fn bad_inputs_get_invalid_argument_with_a_message() {
     );
     check(delete(real, 0), CTRD_OK);
     ctrd_container_free(real);
+    ns.assert_clean();
+}
+
+#[test]
+fn a_failed_snapshot_removal_is_reported_and_the_record_still_goes() {
+    let ns = Ns::new("snapfail");
+    // The image's own committed layer, with a child so that it cannot go.
+    let layer = ns.snapshots_before[0].clone();
+    check(prepare(ns.client, "child"), CTRD_OK);
+    let spec = generate(ns.client, "sf", None, None).unwrap();
+    let k = create(ns.client, &mut Opts::new("sf", &spec).snapshot_key(&layer)).unwrap();
+    let status = delete(k, 0);
+    let msg = last_error();
+    assert_ne!(status, CTRD_OK);
+    assert!(msg.contains("container \"sf\" in namespace"), "{msg}");
+    assert!(msg.contains("was deleted, but its rootfs"), "{msg}");
+    assert!(msg.contains(&format!("remove snapshot {layer:?}")), "{msg}");
+    assert_eq!(ns.container_ids(), Vec::<String>::new());
+    ctrd_container_free(k);
+    check(
+        ctrd_snapshot_remove(ns.client, null(), c("child").as_ptr()),
+        CTRD_OK,
+    );
     ns.assert_clean();
 }

@@ -88,8 +88,6 @@ impl Collector {
     }
 }
 
-type Failure = (ctrd_status, String);
-
 fn subscribe(
     client: *mut ctrd_client,
     filters: Option<&[&str]>,
@@ -101,22 +99,14 @@ fn subscribe(
         .as_ref()
         .map(|f| f.iter().map(|s| s.as_ptr()).chain([null()]).collect());
     let mut s = null_mut();
-    match ctrd_events_subscribe(
+    let status = ctrd_events_subscribe(
         client,
         ptrs.as_ref().map_or(null(), |p| p.as_ptr()),
         cb,
         user,
         &mut s,
-    ) {
-        CTRD_OK => {
-            assert!(!s.is_null());
-            Ok(s)
-        }
-        st => {
-            assert!(s.is_null(), "out written on failure");
-            Err((st, last_error()))
-        }
-    }
+    );
+    outcome(status, s)
 }
 
 fn collecting(client: *mut ctrd_client, filters: &[&str], c: &Collector) -> *mut ctrd_subscription {

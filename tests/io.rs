@@ -18,8 +18,6 @@ use common::*;
 use containerd_c::ffi::ctrd_status::*;
 use containerd_c::ffi::*;
 
-type Failure = (ctrd_status, String);
-
 /// A FIFO set made through the C API in a private temp base directory.
 struct Set {
     ptr: *mut ctrd_fifo_set,
@@ -99,16 +97,8 @@ fn path_of(p: *const c_char) -> Option<PathBuf> {
 
 fn try_attach(io: &ctrd_io, i: RawFd, o: RawFd, e: RawFd) -> Result<*mut ctrd_io_session, Failure> {
     let mut s = null_mut();
-    match ctrd_io_attach(io, i, o, e, &mut s) {
-        CTRD_OK => {
-            assert!(!s.is_null());
-            Ok(s)
-        }
-        st => {
-            assert!(s.is_null(), "out written on failure");
-            Err((st, last_error()))
-        }
-    }
+    let status = ctrd_io_attach(io, i, o, e, &mut s);
+    outcome(status, s)
 }
 
 #[track_caller]

@@ -337,11 +337,23 @@ fn exec_has_its_own_output_and_exit_code() {
     ns.assert_clean();
 }
 
+/// What `on_exit` reports: status, exit status, the thread it ran on, and
+/// whether a blocking library call made from inside the callback worked.
+type Report = (ctrd_status, u32, String, bool);
+type ExitUser = (mpsc::Sender<Report>, usize);
+
 extern "C" fn on_exit(user_data: *mut c_void, status: ctrd_status, exit_status: u32) {
-    // SAFETY: user_data is the Sender the test leaked for this callback.
-    let tx = unsafe { Box::from_raw(user_data.cast::<mpsc::Sender<(ctrd_status, u32, String)>>()) };
+    // SAFETY: user_data is the box the test leaked for this callback.
+    let user = unsafe { Box::from_raw(user_data.cast::<ExitUser>()) };
+    let (tx, client) = *user;
     let thread = std::thread::current().name().unwrap_or("").to_string();
-    let _ = tx.send((status, exit_status, thread));
+    // The callback may call blocking functions of the library.
+    let nested = server_version(client as *mut ctrd_client).is_ok();
+    let _ = tx.send((status, exit_status, thread, nested));
+}
+
+fn exit_user(tx: mpsc::Sender<Report>, client: *mut ctrd_client) -> *mut c_void {
+    Box::into_raw(Box::new((tx, client as usize))).cast()
 }
 
 #[test]
@@ -350,15 +362,17 @@ fn wait_async_calls_back_once_on_a_library_thread() {
     let k = container(&ns, "a1", &["sh", "-c", "sleep 0.3; exit 3"]);
     let t = new_task(k, &Io::none());
     check(ctrd_task_start(t), CTRD_OK);
-    let (tx, rx) = mpsc::channel::<(ctrd_status, u32, String)>();
-    let user = Box::into_raw(Box::new(tx)).cast::<c_void>();
+    let (tx, rx) = mpsc::channel::<Report>();
+    let user = exit_user(tx, ns.client);
     check(ctrd_task_wait_async(t, Some(on_exit), user), CTRD_OK);
     // Freeing the task before the callback fires is fine.
     let mut again = null_mut();
     check(ctrd_container_load_task(k, &mut again), CTRD_OK);
     ctrd_task_free(t);
-    let (status, code, thread) = rx.recv_timeout(Duration::from_secs(20)).expect("callback");
+    let (status, code, thread, nested) =
+        rx.recv_timeout(Duration::from_secs(20)).expect("callback");
     assert_eq!((status, code), (CTRD_OK, 3));
+    assert!(nested, "a blocking call inside the callback failed");
     assert_ne!(
         thread,
         std::thread::current().name().unwrap_or("").to_string()
@@ -370,10 +384,10 @@ fn wait_async_calls_back_once_on_a_library_thread() {
     assert_eq!(delete_task(again, 0), 3);
 
     // A wait that fails still calls back, with the error.
-    let (tx, rx) = mpsc::channel::<(ctrd_status, u32, String)>();
-    let user = Box::into_raw(Box::new(tx)).cast::<c_void>();
+    let (tx, rx) = mpsc::channel::<Report>();
+    let user = exit_user(tx, ns.client);
     check(ctrd_task_wait_async(again, Some(on_exit), user), CTRD_OK);
-    let (status, code, _) = rx.recv_timeout(Duration::from_secs(20)).expect("callback");
+    let (status, code, _, _) = rx.recv_timeout(Duration::from_secs(20)).expect("callback");
     assert_eq!((status, code), (CTRD_ERR_NOT_FOUND, 0));
     assert_eq!(
         ctrd_task_wait_async(again, None, null_mut()),

@@ -114,20 +114,22 @@ impl Client {
         })
     }
 
-    /// Image record → manifest for this platform → config → chain id.
-    pub async fn resolve_image(&self, name: &str) -> Result<ResolvedImage> {
-        let what = format!("image {name:?} in namespace {:?}", self.namespace());
+    /// The descriptor an image record points at (its index or manifest).
+    async fn image_target(&self, what: &str, name: &str) -> Result<Descriptor> {
         let req = GetImageRequest {
             name: name.to_string(),
         };
-        let image = self
-            .call(&what, self.images().get(self.request(req)))
+        self.call(what, self.images().get(self.request(req)))
             .await?
             .image
-            .ok_or_else(|| Error::new(Code::Unknown, format!("{what}: daemon sent no image")))?;
-        let mut target = image
-            .target
-            .ok_or_else(|| Error::new(Code::Unknown, format!("{what}: the image has no target")))?;
+            .and_then(|i| i.target)
+            .ok_or_else(|| Error::new(Code::Unknown, format!("{what}: the image has no target")))
+    }
+
+    /// Image record → manifest for this platform → config → chain id.
+    pub async fn resolve_image(&self, name: &str) -> Result<ResolvedImage> {
+        let what = format!("image {name:?} in namespace {:?}", self.namespace());
+        let mut target = self.image_target(&what, name).await?;
 
         if INDEX_TYPES.contains(&target.media_type.as_str()) {
             let index: ImageIndex = self.read_json("index", &target).await?;
@@ -175,7 +177,7 @@ impl Client {
         let chain_id = chain_id(config.rootfs().diff_ids())
             .ok_or_else(|| Error::invalid(format!("{what}: the image has no layers")))?;
         Ok(ResolvedImage {
-            name: image.name,
+            name: name.to_string(),
             manifest,
             config,
             chain_id,
@@ -512,15 +514,7 @@ impl Client {
             "checkpoint image {image_name:?} in namespace {:?}",
             self.namespace()
         );
-        let req = GetImageRequest {
-            name: image_name.to_string(),
-        };
-        let image = self
-            .call(&what, self.images().get(self.request(req)))
-            .await?
-            .image
-            .and_then(|i| i.target)
-            .ok_or_else(|| Error::new(Code::Unknown, format!("{what}: it has no target")))?;
+        let image = self.image_target(&what, image_name).await?;
         let index: serde_json::Value = self.read_json("checkpoint index", &image).await?;
         let found = index["manifests"]
             .as_array()

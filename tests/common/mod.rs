@@ -200,6 +200,26 @@ pub fn check(status: ctrd_status, want: ctrd_status) {
     assert_eq!(status, want, "last error: {}", last_error());
 }
 
+/// A failed call: its status and `ctrd_last_error()`.
+pub type Failure = (ctrd_status, String);
+
+/// The outcome of a call that hands out a handle through `out`: the handle
+/// on success; on failure the status and message, after checking that `out`
+/// was left NULL (out-params are written only on success).
+#[track_caller]
+pub fn outcome<T>(status: ctrd_status, out: *mut T) -> Result<*mut T, Failure> {
+    match status {
+        ctrd_status::CTRD_OK => {
+            assert!(!out.is_null(), "success without a handle");
+            Ok(out)
+        }
+        s => {
+            assert!(out.is_null(), "out written on failure");
+            Err((s, last_error()))
+        }
+    }
+}
+
 /// Connects a client, panicking on failure.
 pub fn connect(address: &str, ns: &str) -> *mut ctrd_client {
     let mut client = std::ptr::null_mut();
@@ -229,7 +249,7 @@ pub struct Ns {
     pub daemon: &'static Daemon,
     pub name: String,
     pub client: *mut ctrd_client,
-    snapshots_before: Vec<String>,
+    pub snapshots_before: Vec<String>,
 }
 
 impl Ns {
