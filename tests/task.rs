@@ -672,3 +672,19 @@ fn checkpoint_and_deferred_restore() {
     remove_container(k);
     ns.assert_clean();
 }
+
+#[test]
+fn waits_are_not_bounded_by_the_client_timeout() {
+    // The client's timeout bounds calls, not waits: a wait for ever outlasts it.
+    let ns = Ns::new("longwait");
+    let k = container(&ns, "w1", &["sh", "-c", "sleep 2; exit 6"]);
+    let t = new_task(k, &Io::none());
+    check(ctrd_task_start(t), CTRD_OK);
+    check(ctrd_client_set_timeout_ms(ns.client, 500), CTRD_OK);
+    assert_eq!(wait(t, -1), Ok(6));
+    check(ctrd_client_set_timeout_ms(ns.client, 30_000), CTRD_OK);
+    assert_eq!(delete_task(t, 0), 6);
+    ctrd_task_free(t);
+    remove_container(k);
+    ns.assert_clean();
+}

@@ -141,12 +141,19 @@ impl Client {
     /// A request carrying this client's namespace (and its deadline, so the
     /// daemon gives up when we do).
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut req = tonic::Request::new(message);
-        req.metadata_mut()
-            .insert(NAMESPACE_HEADER, self.namespace_value.clone());
+        let mut req = self.request_without_deadline(message);
         if let Some(t) = self.timeout() {
             req.set_timeout(t);
         }
+        req
+    }
+
+    /// A request carrying this client's namespace but no deadline, for calls
+    /// that take a timeout of their own (waits, streams).
+    pub fn request_without_deadline<T>(&self, message: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        req.metadata_mut()
+            .insert(NAMESPACE_HEADER, self.namespace_value.clone());
         req
     }
 

@@ -29,13 +29,12 @@ use base64::Engine as _;
 use prost::Message;
 use prost_types::{Any, Timestamp};
 use serde_json::{json, Map, Value};
-use tonic::metadata::MetadataValue;
 
 use crate::api::containerd::events as ev;
 use crate::api::services::events::v1::{Envelope, PublishRequest, SubscribeRequest};
 use crate::api::services::images::v1 as images;
 use crate::api::types::Mount;
-use crate::core::client::{Client, NAMESPACE_HEADER};
+use crate::core::client::Client;
 use crate::core::error::{Code, Error, Result};
 
 /// Topic prefix of the sync events published while a subscription is being
@@ -387,13 +386,10 @@ impl Client {
 
     async fn open_event_stream(&self, filters: Vec<String>) -> Result<EventStream> {
         let sync_topic = format!("{SYNC_TOPIC_PREFIX}{}", sync_token());
-        let mut req = tonic::Request::new(SubscribeRequest {
+        // The namespace without the client's deadline: the stream lives on.
+        let req = self.request_without_deadline(SubscribeRequest {
             filters: wire_filters(&filters, &sync_topic),
         });
-        // The namespace without the client's deadline: the stream lives on.
-        let ns = MetadataValue::try_from(self.namespace())
-            .map_err(|e| Error::invalid(format!("namespace {:?}: {e}", self.namespace())))?;
-        req.metadata_mut().insert(NAMESPACE_HEADER, ns);
         let mut svc = self.events();
         let subscribe = svc.subscribe(req);
         tokio::pin!(subscribe);

@@ -197,11 +197,8 @@ impl Client {
                     container_id: container_id.to_string(),
                     exec_id: exec_id.to_string(),
                 };
-                let mut req = tonic::Request::new(req);
-                // The namespace, but not the client's call deadline: a wait
-                // takes its own timeout.
-                *req.metadata_mut() = self.request(()).metadata().clone();
-                let answer = self.tasks().wait(req).await;
+                // Not the client's call deadline: a wait takes its own timeout.
+                let answer = self.tasks().wait(self.request_without_deadline(req)).await;
                 match answer {
                     Ok(r) => return Ok(r.into_inner().exit_status),
                     Err(status) => {
