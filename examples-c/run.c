@@ -8,6 +8,8 @@
  * stdin is passed to the command when it is not a terminal. Uses
  * $CONTAINERD_ADDRESS and $CONTAINERD_NAMESPACE (defaults: the system
  * daemon, "default"). Everything it made is removed before it exits. */
+#define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,7 +35,8 @@ int main(int argc, char **argv) {
   }
   const char *image = argv[arg++];
   const char *const *command = arg < argc ? (const char *const *)&argv[arg] : NULL;
-  bool with_stdin = !isatty(0);
+  /* Pass stdin on when it is a pipe or file (open, not a terminal). */
+  bool with_stdin = fcntl(0, F_GETFD) != -1 && !isatty(0);
 
   char id[64];
   snprintf(id, sizeof id, "run-%ld", (long)getpid());
