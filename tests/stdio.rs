@@ -91,6 +91,25 @@ fn wait_for_content(path: &Path, want: &str) {
     );
 }
 
+/// The end of a test whose task has stopped, in the order the contract asks:
+/// delete the task, free the session (after the task: nothing read is
+/// dropped), free the FIFO set (only once the task is deleted), remove the
+/// container; then nothing may be left in the namespace.
+fn finish(
+    ns: &Ns,
+    k: *mut ctrd_container,
+    t: *mut ctrd_task,
+    s: *mut ctrd_io_session,
+    f: *mut ctrd_fifo_set,
+) {
+    check(ctrd_task_delete(t, 0, null_mut()), CTRD_OK);
+    ctrd_io_session_free(s);
+    ctrd_task_free(t);
+    ctrd_fifo_set_free(f);
+    remove_container(k);
+    ns.assert_clean();
+}
+
 #[test]
 fn exact_stdout_and_stderr_bytes_through_fifos() {
     let ns = Ns::new("fifobytes");
@@ -157,12 +176,7 @@ fn stdin_round_trip_and_close() {
         "hello\nworld\n"
     );
     assert_eq!(std::fs::read_to_string(&err_path).unwrap(), "");
-    check(ctrd_task_delete(t, 0, null_mut()), CTRD_OK);
-    ctrd_io_session_free(s);
-    ctrd_task_free(t);
-    ctrd_fifo_set_free(f);
-    remove_container(k);
-    ns.assert_clean();
+    finish(&ns, k, t, s, f);
 }
 
 #[test]
@@ -189,12 +203,7 @@ fn stdin_eof_reaches_the_task() {
     assert_eq!(wait(t, 20_000), 0);
     check(ctrd_io_session_wait(s, 10_000), CTRD_OK);
     assert_eq!(std::fs::read_to_string(&out_path).unwrap().trim(), "100000");
-    check(ctrd_task_delete(t, 0, null_mut()), CTRD_OK);
-    ctrd_io_session_free(s);
-    ctrd_task_free(t);
-    ctrd_fifo_set_free(f);
-    remove_container(k);
-    ns.assert_clean();
+    finish(&ns, k, t, s, f);
 }
 
 #[test]
@@ -212,7 +221,7 @@ fn terminal_mode_with_resize() {
         ),
         CTRD_OK,
     );
-    let k = container_with_spec(&ns, "term", &take_string(with_tty));
+    let k = container_with_spec(ns.client, "term", &take_string(with_tty));
     let (f, io) = fifo_set(tmp.path(), "term", false, true);
     assert!(io.terminal);
     assert_eq!(cstr(io.stderr_path), "", "no stderr FIFO with a terminal");
@@ -227,12 +236,7 @@ fn terminal_mode_with_resize() {
     // One terminal: stdout and stderr merged, with the terminal's \r\n.
     let text = std::fs::read_to_string(&out_path).unwrap();
     assert!(text.contains("50 120\r\nout\r\nerr\r\n"), "{text:?}");
-    check(ctrd_task_delete(t, 0, null_mut()), CTRD_OK);
-    ctrd_io_session_free(s);
-    ctrd_task_free(t);
-    ctrd_fifo_set_free(f);
-    remove_container(k);
-    ns.assert_clean();
+    finish(&ns, k, t, s, f);
 }
 
 #[test]
@@ -398,10 +402,9 @@ fn a_task_outlives_a_daemon_restart() {
     let d = Daemon::start();
     d.import_image("default");
     let client = connect(&d.address(), "default");
-    let ns_fixture = NsOn { client };
     let tmp = tempfile::tempdir().unwrap();
     let script = "i=0; while [ $i -lt 40 ]; do echo tick$i; i=$((i+1)); sleep 0.05; done; exit 9";
-    let k = container_on(&ns_fixture, "survivor", &["sh", "-c", script]);
+    let k = container_via(client, "survivor", &["sh", "-c", script]);
     let (f, io) = fifo_set(tmp.path(), "survivor", false, false);
     let (out_path, out) = out_file(tmp.path(), "out");
     let s = attach(&io, -1, out.as_raw_fd(), -1);
@@ -442,30 +445,4 @@ fn a_task_outlives_a_daemon_restart() {
         ""
     );
     ctrd_client_free(client);
-}
-
-/// A client on a daemon of the test's own (for `container_on`).
-struct NsOn {
-    client: *mut ctrd_client,
-}
-
-fn container_on(ns: &NsOn, id: &str, argv: &[&str]) -> *mut ctrd_container {
-    let spec = spec_for(ns.client, id, argv);
-    check(
-        ctrd_snapshot_prepare_from_image(ns.client, c(IMAGE).as_ptr(), null(), c(id).as_ptr()),
-        CTRD_OK,
-    );
-    let (idc, specc) = (c(id), c(&spec));
-    let opts = ctrd_container_opts {
-        id: idc.as_ptr(),
-        spec_json: specc.as_ptr(),
-        image: null(),
-        snapshotter: null(),
-        snapshot_key: idc.as_ptr(),
-        runtime: null(),
-        labels: null(),
-    };
-    let mut k = null_mut();
-    check(ctrd_container_create(ns.client, &opts, &mut k), CTRD_OK);
-    k
 }

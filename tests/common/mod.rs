@@ -341,12 +341,12 @@ pub fn spec_for(client: *mut ctrd_client, id: &str, argv: &[&str]) -> String {
     take_string(json)
 }
 
-/// Makes container `id` running `argv` from the test image, on its own
-/// rootfs snapshot, with an already made spec (see [`spec_for`]).
-pub fn container_with_spec(ns: &Ns, id: &str, spec: &str) -> *mut ctrd_container {
+/// Makes container `id` from the test image with an already made spec (see
+/// [`spec_for`]), on its own rootfs snapshot, through `client`.
+pub fn container_with_spec(client: *mut ctrd_client, id: &str, spec: &str) -> *mut ctrd_container {
     check(
         ctrd_snapshot_prepare_from_image(
-            ns.client,
+            client,
             c(IMAGE).as_ptr(),
             std::ptr::null(),
             c(id).as_ptr(),
@@ -365,16 +365,21 @@ pub fn container_with_spec(ns: &Ns, id: &str, spec: &str) -> *mut ctrd_container
     };
     let mut k = std::ptr::null_mut();
     check(
-        ctrd_container_create(ns.client, &opts, &mut k),
+        ctrd_container_create(client, &opts, &mut k),
         ctrd_status::CTRD_OK,
     );
     k
 }
 
-/// Makes container `id` running `argv` from the test image.
+/// Makes container `id` running `argv` from the test image, through `client`.
+pub fn container_via(client: *mut ctrd_client, id: &str, argv: &[&str]) -> *mut ctrd_container {
+    let spec = spec_for(client, id, argv);
+    container_with_spec(client, id, &spec)
+}
+
+/// Makes container `id` running `argv` from the test image in `ns`.
 pub fn container(ns: &Ns, id: &str, argv: &[&str]) -> *mut ctrd_container {
-    let spec = spec_for(ns.client, id, argv);
-    container_with_spec(ns, id, &spec)
+    container_via(ns.client, id, argv)
 }
 
 /// Deletes and frees a container (its task must be gone).
