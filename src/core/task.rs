@@ -2,7 +2,6 @@
 //! with rootfs mounts and stdio paths, load, start, wait with retry, kill,
 //! status, delete, pids, pause/resume, close stdin, resize, exec).
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::api::containerd::v1::types::{Process, Status};
@@ -424,14 +423,10 @@ pub fn validate_exec(exec_id: &str, process_json: &str) -> Result<()> {
     Ok(())
 }
 
-/// The directory of the first stdio path, if any.
-pub fn fifo_dir(io: &IoPaths) -> Option<PathBuf> {
-    io.dir()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn an_unused_output_beside_a_used_one_is_dev_null() {
