@@ -240,6 +240,10 @@ fn delete_removes_the_rootfs_snapshot_unless_kept() {
     assert!(!ns.snapshot_keys().contains(&"r1-rootfs".to_string()));
 
     check(delete(r2, CTRD_DELETE_KEEP_SNAPSHOT), CTRD_OK);
+    // Kept, and protected: a synchronous garbage collection leaves it.
+    assert_eq!(ns.lease_ids().len(), 1);
+    run(ns.ctr().args(["leases", "create", "--id", "gc-trigger"]));
+    run(ns.ctr().args(["leases", "delete", "--sync", "gc-trigger"]));
     assert!(ns.snapshot_keys().contains(&"r2-rootfs".to_string()));
     check(
         ctrd_snapshot_remove(ns.client, null(), c("r2-rootfs").as_ptr()),

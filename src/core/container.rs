@@ -157,9 +157,11 @@ impl Client {
     }
 
     /// Deletes a container as containerd's Go client does: refused while it
-    /// has a task; otherwise removes its rootfs snapshot (unless
-    /// `keep_snapshot`; one already gone is fine) and then the record. Both
-    /// steps are tried; when both fail, both reasons are reported.
+    /// has a task; otherwise removes its rootfs snapshot (one already gone is
+    /// fine) and then the record. With `keep_snapshot` the snapshot stays,
+    /// under a lease (24 hours) so that the garbage collector does not take
+    /// it; `remove_snapshot` removes both. Both steps are tried; when both
+    /// fail, both reasons are reported.
     pub async fn delete_container(&self, id: &str, keep_snapshot: bool) -> Result<()> {
         let record = self.get_container(id).await?;
         let what = self.container_what(id);
@@ -182,8 +184,13 @@ impl Client {
             Err(e) => return Err(e.context(format!("delete {what}"))),
         }
 
-        let snapshot = if keep_snapshot || record.snapshot_key.is_empty() {
+        let snapshot = if record.snapshot_key.is_empty() {
             Ok(())
+        } else if keep_snapshot {
+            // Nothing refers to it once the record goes: a lease keeps the
+            // garbage collector off it (`remove_snapshot` drops both).
+            self.protect_snapshot(&record.snapshotter, &record.snapshot_key)
+                .await
         } else {
             self.remove_snapshot(&record.snapshotter, &record.snapshot_key)
                 .await

@@ -259,6 +259,25 @@ impl Client {
         }
     }
 
+    /// Puts snapshot `key` of `snapshotter` under its lease (see
+    /// [`snapshot_lease_id`], a day long) so that the garbage collector keeps
+    /// it while nothing else refers to it.
+    pub async fn protect_snapshot(&self, snapshotter: &str, key: &str) -> Result<()> {
+        let lease = snapshot_lease_id(snapshotter, key);
+        self.create_lease(&lease).await?;
+        let req = leases::AddResourceRequest {
+            id: lease.clone(),
+            resource: Some(leases::Resource {
+                id: key.to_string(),
+                r#type: format!("snapshots/{snapshotter}"),
+            }),
+        };
+        let what = format!("protect snapshot {key:?} of {snapshotter:?} with lease {lease:?}");
+        self.call(what, self.leases().add_resource(self.request(req)))
+            .await?;
+        Ok(())
+    }
+
     /// Deletes lease `id`; one already gone is no error.
     pub async fn delete_lease(&self, id: &str) -> Result<()> {
         let req = leases::DeleteRequest {

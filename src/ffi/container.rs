@@ -217,7 +217,10 @@ pub extern "C" fn ctrd_container_spec_json(
 /// Fails with `CTRD_ERR_FAILED_PRECONDITION`, deleting nothing, while the
 /// container has a task (delete the task first): the daemon itself does not
 /// check this. Otherwise removes the rootfs snapshot (one already gone is no
-/// error) unless `flags` has `CTRD_DELETE_KEEP_SNAPSHOT`, then the record.
+/// error), then the record. With `CTRD_DELETE_KEEP_SNAPSHOT` in `flags` the
+/// snapshot stays, protected by a lease for 24 hours (containerd's garbage
+/// collector would take a snapshot nothing refers to);
+/// `ctrd_snapshot_remove` removes both.
 /// When both steps fail the message gives both reasons. The handle stays
 /// valid to free (and to read its id). Blocks for a few round trips. Errors:
 /// `CTRD_ERR_INVALID_ARGUMENT` (NULL, unknown flags), `CTRD_ERR_NOT_FOUND`,
