@@ -18,12 +18,7 @@ thread_local! {
 
 fn set_last_error(message: String) {
     // A message never contains NUL from us; one from elsewhere is cut there.
-    let bytes: Vec<u8> = message
-        .into_bytes()
-        .into_iter()
-        .take_while(|&b| b != 0)
-        .collect();
-    let message = CString::new(bytes).unwrap_or_default();
+    let message = crate::ffi::ptr::c_text(message);
     LAST_ERROR.with(|e| *e.borrow_mut() = message);
 }
 

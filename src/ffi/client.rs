@@ -131,11 +131,8 @@ pub extern "C" fn ctrd_client_server_version(
 #[no_mangle]
 pub extern "C" fn ctrd_client_namespace(c: *const ctrd_client) -> *const c_char {
     boundary::value("ctrd_client_namespace", c"".as_ptr(), || {
-        // SAFETY: a live client handle or NULL (C contract).
-        match unsafe { ptr::handle(c, "client") } {
-            Ok(c) => c.namespace.as_ptr(),
-            Err(_) => c"".as_ptr(),
-        }
+        // SAFETY: a live handle or NULL (C contract).
+        unsafe { ptr::borrowed_str(c, |c| c.namespace.as_ptr()) }
     })
 }
 

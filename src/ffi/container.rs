@@ -183,10 +183,7 @@ pub extern "C" fn ctrd_container_list(
 pub extern "C" fn ctrd_container_id(k: *const ctrd_container) -> *const c_char {
     boundary::value("ctrd_container_id", c"".as_ptr(), || {
         // SAFETY: a live handle or NULL (C contract).
-        match unsafe { ptr::handle(k, "container") } {
-            Ok(k) => k.id.as_ptr(),
-            Err(_) => c"".as_ptr(),
-        }
+        unsafe { ptr::borrowed_str(k, |k| k.id.as_ptr()) }
     })
 }
 

@@ -71,19 +71,11 @@ unsafe impl Send for UserData {}
 
 /// A C string of `s`, cut at its first NUL (none of our JSON has one; a
 /// topic or namespace from the daemon never should).
-fn c_text(s: String) -> CString {
-    let mut bytes = s.into_bytes();
-    if let Some(i) = bytes.iter().position(|&b| b == 0) {
-        bytes.truncate(i);
-    }
-    CString::new(bytes).unwrap_or_default()
-}
-
 fn delivery(e: Event) -> Delivery {
     Delivery::Event {
-        topic: c_text(e.topic),
-        ns: c_text(e.namespace),
-        json: c_text(e.json),
+        topic: ptr::c_text(e.topic),
+        ns: ptr::c_text(e.namespace),
+        json: ptr::c_text(e.json),
     }
 }
 

@@ -185,10 +185,7 @@ pub extern "C" fn ctrd_fifo_set_io(f: *const ctrd_fifo_set, out: *mut ctrd_io) -
 pub extern "C" fn ctrd_fifo_set_dir(f: *const ctrd_fifo_set) -> *const c_char {
     boundary::value("ctrd_fifo_set_dir", c"".as_ptr(), || {
         // SAFETY: a live handle or NULL (C contract).
-        match unsafe { ptr::handle(f, "fifo set") } {
-            Ok(f) => f.strings.dir(),
-            Err(_) => c"".as_ptr(),
-        }
+        unsafe { ptr::borrowed_str(f, |f| f.strings.dir()) }
     })
 }
 

@@ -80,6 +80,22 @@ pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &str) -> Result<&'a T> {
     unsafe { p.as_ref() }.ok_or_else(|| null(what))
 }
 
+/// A string borrowed from handle `p` by `get`, or "" when `p` is NULL: the
+/// body of the getters that return a `const char *` owned by a handle.
+///
+/// # Safety
+/// `p` is NULL or a handle this library returned that has not been freed.
+pub(crate) unsafe fn borrowed_str<T>(
+    p: *const T,
+    get: impl FnOnce(&T) -> *const c_char,
+) -> *const c_char {
+    // SAFETY: a live handle is a valid, aligned `T` per this function's contract.
+    match unsafe { p.as_ref() } {
+        Some(h) => get(h),
+        None => c"".as_ptr(),
+    }
+}
+
 /// Takes back ownership of a handle made by [`into_handle`]; NULL is `None`.
 ///
 /// # Safety
@@ -120,6 +136,15 @@ impl<T> Out<T> {
         // `write` does not drop whatever bytes were there before.
         unsafe { self.0.as_ptr().write(value) }
     }
+}
+
+/// Text as a C string, cut at its first NUL byte (C cannot see past it).
+pub(crate) fn c_text(s: String) -> CString {
+    let mut bytes = s.into_bytes();
+    if let Some(i) = bytes.iter().position(|&b| b == 0) {
+        bytes.truncate(i);
+    }
+    CString::new(bytes).unwrap_or_default()
 }
 
 /// A Rust string as a caller-owned C string (freed by `ctrd_string_free`).

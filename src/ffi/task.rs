@@ -201,10 +201,7 @@ pub extern "C" fn ctrd_task_io(t: *const ctrd_task, out: *mut ctrd_io) -> ctrd_s
 pub extern "C" fn ctrd_task_fifo_dir(t: *const ctrd_task) -> *const c_char {
     boundary::value("ctrd_task_fifo_dir", c"".as_ptr(), || {
         // SAFETY: a live handle or NULL (C contract).
-        match unsafe { ptr::handle(t, "task") } {
-            Ok(t) => t.io.dir(),
-            Err(_) => c"".as_ptr(),
-        }
+        unsafe { ptr::borrowed_str(t, |t| t.io.dir()) }
     })
 }
 
@@ -214,10 +211,7 @@ pub extern "C" fn ctrd_task_fifo_dir(t: *const ctrd_task) -> *const c_char {
 pub extern "C" fn ctrd_task_id(t: *const ctrd_task) -> *const c_char {
     boundary::value("ctrd_task_id", c"".as_ptr(), || {
         // SAFETY: a live handle or NULL (C contract).
-        match unsafe { ptr::handle(t, "task") } {
-            Ok(t) => t.id.as_ptr(),
-            Err(_) => c"".as_ptr(),
-        }
+        unsafe { ptr::borrowed_str(t, |t| t.id.as_ptr()) }
     })
 }
 
