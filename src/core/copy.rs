@@ -186,6 +186,8 @@ impl Drop for Finish<'_> {
 pub struct Session {
     shared: Arc<Shared>,
     copies_stdin: bool,
+    /// The process that started the copy threads: a forked child has none.
+    pid: u32,
     cancel: Option<PipeWriter>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -444,6 +446,7 @@ impl Session {
         let copies_stdin = plan.iter().any(|(stream, ..)| *stream == Stream::Stdin);
         let mut session = Session {
             copies_stdin,
+            pid: std::process::id(),
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     running,
@@ -489,7 +492,12 @@ impl Session {
                                 StdinHook::Ended,
                             );
                             if let StdinHook::Waiting(Some(hook)) = hook {
-                                hook();
+                                // On a thread of its own: the hook may make
+                                // a daemon call, which dropping the session
+                                // must not wait for.
+                                if let Err(e) = run_detached(hook) {
+                                    finish.error = Some(e);
+                                }
                             }
                         }
                         Ok(false) => {}
@@ -583,11 +591,7 @@ impl Session {
             }
             StdinHook::Ended => {
                 drop(state);
-                std::thread::Builder::new()
-                    .name("ctrd-io-stdin-eof".into())
-                    .spawn(hook)
-                    .map(|_| ())
-                    .map_err(|e| Error::new(Code::Io, format!("starting a thread: {e}")))
+                run_detached(hook)
             }
         }
     }
@@ -599,16 +603,86 @@ impl Session {
     }
 }
 
+/// Runs a stdin hook on a thread of its own, never joined: the session does
+/// not wait for it.
+fn run_detached(hook: Box<dyn FnOnce() + Send>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("ctrd-io-stdin-eof".into())
+        .spawn(hook)
+        .map(|_| ())
+        .map_err(|e| Error::new(Code::Io, format!("starting a thread: {e}")))
+}
+
 impl Drop for Session {
     /// Stops every copy and waits for the threads: each finishes writing the
     /// chunk it has read to the caller's descriptor, nothing more. Never waits
-    /// on the FIFO side; a caller's descriptor that takes no bytes can hold it
-    /// up.
+    /// on the FIFO side nor for a stdin hook (it runs on a thread of its
+    /// own); a caller's descriptor that takes no bytes can hold it up.
+    ///
+    /// In a forked child the copy threads do not exist (only the parent has
+    /// them): the session forgets them instead of joining.
     fn drop(&mut self) {
+        if std::process::id() != self.pid {
+            // Joining a thread that is not there would fail (and panic).
+            std::mem::forget(std::mem::take(&mut self.threads));
+            return;
+        }
         self.shared.cancelled.store(true, Ordering::SeqCst);
         drop(self.cancel.take());
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn fifo(dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        path
+    }
+
+    #[test]
+    fn dropping_a_session_does_not_wait_for_its_stdin_hook() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = IoPaths {
+            stdin: Some(fifo(dir.path(), "stdin")),
+            ..Default::default()
+        };
+        let (caller_stdin, feed) = std::io::pipe().unwrap();
+        let session = Session::attach(
+            &paths,
+            Fds {
+                stdin: Some(OwnedFd::from(caller_stdin)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        // The hook stands for a daemon call that takes long (closing the
+        // task's stdin while the daemon does not answer).
+        let (started, hook_started) = mpsc::channel();
+        let (release, wait_release) = mpsc::channel::<()>();
+        session
+            .on_stdin_eof(Box::new(move || {
+                started.send(()).unwrap();
+                let _ = wait_release.recv_timeout(Duration::from_secs(10));
+            }))
+            .unwrap();
+        drop(feed); // end of file on the caller's stdin
+        hook_started
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the hook runs at end of file");
+        let t0 = Instant::now();
+        drop(session);
+        let took = t0.elapsed();
+        release.send(()).unwrap();
+        assert!(
+            took < Duration::from_secs(2),
+            "dropping the session waited {took:?} for the stdin hook"
+        );
     }
 }
