@@ -186,6 +186,13 @@ typedef struct ctrd_subscription ctrd_subscription;
 typedef struct ctrd_task ctrd_task;
 
 /**
+ * A pending asynchronous wait. Opaque; made by `ctrd_task_wait_async` or
+ * `ctrd_process_wait_async` when asked for, freed (and cancelled if still
+ * pending) by `ctrd_wait_free`. Thread-safe.
+ */
+typedef struct ctrd_wait ctrd_wait;
+
+/**
  * What `ctrd_container_create` makes. Strings are borrowed for the call only.
  */
 typedef struct ctrd_container_opts {
@@ -265,10 +272,16 @@ typedef struct ctrd_io {
 } ctrd_io;
 
 /**
- * Called once, on a library thread, when a task waited for by
- * `ctrd_task_wait_async` exits: `status` is `CTRD_OK` and `exit_status` the
- * task's exit status, or `status` tells why the wait failed (then
- * `exit_status` is 0).
+ * Called once, on a library thread, when a task or process waited for by
+ * `ctrd_task_wait_async` or `ctrd_process_wait_async` exits: `status` is
+ * `CTRD_OK` and `exit_status` the exit status, or `status` tells why the
+ * wait failed (then `exit_status` is 0).
+ *
+ * The thread is one the library starts for this call: not the caller's, not
+ * a runtime worker, so the callback may call blocking `ctrd_*` functions
+ * (and `ctrd_wait_free` of its own wait). It may also end its thread
+ * (`pthread_exit`; a language runtime shutting down may do it): only that
+ * thread ends.
  */
 typedef void (*ctrd_exit_cb)(void *user_data, enum ctrd_status status, uint32_t exit_status);
 
@@ -932,15 +945,34 @@ void ctrd_task_free(struct ctrd_task *t);
 
 /**
  * Waits for the task's exit without blocking the caller: `cb(user_data,
- * status, exit_status)` runs exactly once, on a library thread (never the
- * caller's, never a runtime worker, so it may call blocking `ctrd_*`
- * functions), when the task exits or the wait fails (a panic inside the
- * library comes back as `CTRD_ERR_INTERNAL`). `user_data` must stay valid
- * and usable from that thread until then. Freeing the task before the
- * callback runs is safe: the wait goes on. Returns at once. Errors:
- * `CTRD_ERR_INVALID_ARGUMENT` (NULL task or cb), `CTRD_ERR_FORKED`.
+ * status, exit_status)` runs once, on a thread the library starts for it
+ * (see `ctrd_exit_cb`), when the task exits or the wait fails (a panic
+ * inside the library comes back as `CTRD_ERR_INTERNAL`). A wait cut off by
+ * a daemon restart is made again, as for `ctrd_task_wait`; there is no
+ * timeout.
+ *
+ * `out` may be NULL: then the wait cannot be cancelled, and `user_data`
+ * must stay valid until the callback ran. Otherwise `*out` receives a wait
+ * owned by the caller, which must free it with `ctrd_wait_free`: before the
+ * callback ran, that cancels the wait (the callback never runs); after, it
+ * only frees. Freeing the task before the callback runs is safe: the wait
+ * goes on. `user_data` must be usable from the callback's thread. Returns
+ * at once. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL task or cb),
+ * `CTRD_ERR_FORKED`.
  */
-enum ctrd_status ctrd_task_wait_async(struct ctrd_task *t, ctrd_exit_cb cb, void *user_data);
+enum ctrd_status ctrd_task_wait_async(struct ctrd_task *t,
+                                      ctrd_exit_cb cb,
+                                      void *user_data,
+                                      struct ctrd_wait **out);
+
+/**
+ * As `ctrd_task_wait_async`, for an exec process (started with
+ * `ctrd_process_start`).
+ */
+enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
+                                         ctrd_exit_cb cb,
+                                         void *user_data,
+                                         struct ctrd_wait **out);
 
 /**
  * Starts exec process `exec_id` in the running task: `process_json` is an
@@ -1013,6 +1045,20 @@ uint32_t ctrd_process_pid(const struct ctrd_process *p);
  * NULL is a no-op. Must not race with another call on the same handle.
  */
 void ctrd_process_free(struct ctrd_process *p);
+
+/**
+ * Frees a wait from `ctrd_task_wait_async` or `ctrd_process_wait_async`.
+ * NULL is a no-op.
+ *
+ * Before the callback ran, this cancels the wait: the callback never runs,
+ * and the library lets go of `user_data` and the client. While the
+ * callback runs on another thread, this waits for it to return (so do not
+ * hold a lock the callback needs). Called from inside the callback itself,
+ * it returns at once. After this returns, no callback of this wait runs.
+ * In a child after fork() it only forgets the handle. Must not race with
+ * another call on the same wait.
+ */
+void ctrd_wait_free(struct ctrd_wait *w);
 
 #ifdef __cplusplus
 }  // extern "C"

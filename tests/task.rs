@@ -342,7 +342,7 @@ fn exec_has_its_own_output_and_exit_code() {
 type Report = (ctrd_status, u32, String, bool);
 type ExitUser = (mpsc::Sender<Report>, usize);
 
-extern "C" fn on_exit(user_data: *mut c_void, status: ctrd_status, exit_status: u32) {
+unsafe extern "C-unwind" fn on_exit(user_data: *mut c_void, status: ctrd_status, exit_status: u32) {
     // SAFETY: user_data is the box the test leaked for this callback.
     let user = unsafe { Box::from_raw(user_data.cast::<ExitUser>()) };
     let (tx, client) = *user;
@@ -364,7 +364,10 @@ fn wait_async_calls_back_once_on_a_library_thread() {
     check(ctrd_task_start(t), CTRD_OK);
     let (tx, rx) = mpsc::channel::<Report>();
     let user = exit_user(tx, ns.client);
-    check(ctrd_task_wait_async(t, Some(on_exit), user), CTRD_OK);
+    check(
+        ctrd_task_wait_async(t, Some(on_exit), user, null_mut()),
+        CTRD_OK,
+    );
     // Freeing the task before the callback fires is fine.
     let mut again = null_mut();
     check(ctrd_container_load_task(k, &mut again), CTRD_OK);
@@ -386,11 +389,14 @@ fn wait_async_calls_back_once_on_a_library_thread() {
     // A wait that fails still calls back, with the error.
     let (tx, rx) = mpsc::channel::<Report>();
     let user = exit_user(tx, ns.client);
-    check(ctrd_task_wait_async(again, Some(on_exit), user), CTRD_OK);
+    check(
+        ctrd_task_wait_async(again, Some(on_exit), user, null_mut()),
+        CTRD_OK,
+    );
     let (status, code, _, _) = rx.recv_timeout(Duration::from_secs(20)).expect("callback");
     assert_eq!((status, code), (CTRD_ERR_NOT_FOUND, 0));
     assert_eq!(
-        ctrd_task_wait_async(again, None, null_mut()),
+        ctrd_task_wait_async(again, None, null_mut(), null_mut()),
         CTRD_ERR_INVALID_ARGUMENT
     );
     assert!(last_error().contains("cb is NULL"));
@@ -481,7 +487,7 @@ fn task_bad_inputs() {
             "process is NULL",
         ),
         (
-            ctrd_task_wait_async(null_mut(), Some(on_exit), null_mut()),
+            ctrd_task_wait_async(null_mut(), Some(on_exit), null_mut(), null_mut()),
             "task is NULL",
         ),
     ];

@@ -61,7 +61,7 @@ int main(void) {
   ctrd_task *task = NULL;
   CHECK(ctrd_container_new_task(container, NULL, &task) == CTRD_OK);
   CHECK(ctrd_task_start(task) == CTRD_OK);
-  CHECK(ctrd_task_wait_async(task, on_exit, &st) == CTRD_OK);
+  CHECK(ctrd_task_wait_async(task, on_exit, &st, NULL) == CTRD_OK);
 
   struct timespec deadline;
   clock_gettime(CLOCK_REALTIME, &deadline);

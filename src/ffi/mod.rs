@@ -9,6 +9,7 @@
 //! through [`boundary`], and every raw pointer goes through [`ptr`].
 
 pub(crate) mod boundary;
+pub(crate) mod callback;
 pub mod client;
 pub mod container;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod events;
 pub mod io;
 pub(crate) mod ptr;
 pub mod task;
+pub mod wait;
 
 pub use client::*;
 pub use container::*;
@@ -23,3 +25,4 @@ pub use error::*;
 pub use events::*;
 pub use io::*;
 pub use task::*;
+pub use wait::*;

@@ -13,6 +13,7 @@ use crate::core::{self};
 use crate::ffi::container::ctrd_container;
 use crate::ffi::error::ctrd_status;
 use crate::ffi::io::{ctrd_io, ctrd_io_session, io_arg, IoStrings};
+use crate::ffi::wait::{self, ctrd_wait};
 use crate::ffi::{boundary, ptr};
 use crate::runtime;
 
@@ -76,12 +77,19 @@ pub const CTRD_KILL_ALL: u32 = 1;
 /// runs (resuming it first when paused) before deleting it.
 pub const CTRD_TASK_DELETE_FORCE: u32 = 1;
 
-/// Called once, on a library thread, when a task waited for by
-/// `ctrd_task_wait_async` exits: `status` is `CTRD_OK` and `exit_status` the
-/// task's exit status, or `status` tells why the wait failed (then
-/// `exit_status` is 0).
-pub type ctrd_exit_cb =
-    Option<extern "C" fn(user_data: *mut c_void, status: ctrd_status, exit_status: u32)>;
+/// Called once, on a library thread, when a task or process waited for by
+/// `ctrd_task_wait_async` or `ctrd_process_wait_async` exits: `status` is
+/// `CTRD_OK` and `exit_status` the exit status, or `status` tells why the
+/// wait failed (then `exit_status` is 0).
+///
+/// The thread is one the library starts for this call: not the caller's, not
+/// a runtime worker, so the callback may call blocking `ctrd_*` functions
+/// (and `ctrd_wait_free` of its own wait). It may also end its thread
+/// (`pthread_exit`; a language runtime shutting down may do it): only that
+/// thread ends.
+pub type ctrd_exit_cb = Option<
+    unsafe extern "C-unwind" fn(user_data: *mut c_void, status: ctrd_status, exit_status: u32),
+>;
 
 impl ctrd_task {
     fn new(client: Arc<core::Client>, id: &str, pid: u32, io: &IoPaths) -> Result<ctrd_task> {
@@ -577,49 +585,62 @@ pub extern "C" fn ctrd_task_free(t: *mut ctrd_task) {
     })
 }
 
-/// A C callback's user data, handed to the library thread that calls back.
-struct UserData(*mut c_void);
-// SAFETY: the caller of ctrd_task_wait_async promises that `user_data` may be
-// used from another thread (documented); the library never dereferences it.
-unsafe impl Send for UserData {}
+/// Gives a wait to the caller when it asked for one.
+fn wait_out(wait: Option<ctrd_wait>, out: Option<ptr::Out<*mut ctrd_wait>>) {
+    if let (Some(wait), Some(out)) = (wait, out) {
+        out.write(ptr::into_handle(wait));
+    }
+}
 
 /// Waits for the task's exit without blocking the caller: `cb(user_data,
-/// status, exit_status)` runs exactly once, on a library thread (never the
-/// caller's, never a runtime worker, so it may call blocking `ctrd_*`
-/// functions), when the task exits or the wait fails (a panic inside the
-/// library comes back as `CTRD_ERR_INTERNAL`). `user_data` must stay valid
-/// and usable from that thread until then. Freeing the task before the
-/// callback runs is safe: the wait goes on. Returns at once. Errors:
-/// `CTRD_ERR_INVALID_ARGUMENT` (NULL task or cb), `CTRD_ERR_FORKED`.
+/// status, exit_status)` runs once, on a thread the library starts for it
+/// (see `ctrd_exit_cb`), when the task exits or the wait fails (a panic
+/// inside the library comes back as `CTRD_ERR_INTERNAL`). A wait cut off by
+/// a daemon restart is made again, as for `ctrd_task_wait`; there is no
+/// timeout.
+///
+/// `out` may be NULL: then the wait cannot be cancelled, and `user_data`
+/// must stay valid until the callback ran. Otherwise `*out` receives a wait
+/// owned by the caller, which must free it with `ctrd_wait_free`: before the
+/// callback ran, that cancels the wait (the callback never runs); after, it
+/// only frees. Freeing the task before the callback runs is safe: the wait
+/// goes on. `user_data` must be usable from the callback's thread. Returns
+/// at once. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL task or cb),
+/// `CTRD_ERR_FORKED`.
 #[no_mangle]
 pub extern "C" fn ctrd_task_wait_async(
     t: *mut ctrd_task,
     cb: ctrd_exit_cb,
     user_data: *mut c_void,
+    out: *mut *mut ctrd_wait,
 ) -> ctrd_status {
     boundary::status("ctrd_task_wait_async", || {
-        // SAFETY: a live handle or NULL (C contract).
-        let t = unsafe { ptr::handle(t, "task") }?;
+        // SAFETY: a live handle and an out-pointer, each or NULL (C contract).
+        let (t, out) = unsafe { (ptr::handle(t, "task")?, ptr::Out::optional(out)) };
         let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
         let (client, id) = (t.client.clone(), t.id());
-        let user_data = UserData(user_data);
-        let rt = runtime::get()?;
-        let waiting = rt.spawn(async move { client.wait_process(&id, "", None).await });
-        rt.spawn(async move {
-            // A panic in the wait is a JoinError here, not a lost callback.
-            let result = waiting
-                .await
-                .unwrap_or_else(|e| Err(runtime::join_error(e)));
-            let call = move || {
-                let user_data = user_data;
-                match result {
-                    Ok(code) => cb(user_data.0, ctrd_status::CTRD_OK, code),
-                    Err(e) => cb(user_data.0, e.code.into(), 0),
-                }
-            };
-            // The callback runs on a blocking-pool thread, not a worker.
-            let _ = tokio::task::spawn_blocking(call).await;
-        });
+        let waiting = async move { client.wait_process(&id, "", None).await };
+        wait_out(wait::spawn(waiting, cb, user_data, out.is_some())?, out);
+        Ok(())
+    })
+}
+
+/// As `ctrd_task_wait_async`, for an exec process (started with
+/// `ctrd_process_start`).
+#[no_mangle]
+pub extern "C" fn ctrd_process_wait_async(
+    p: *mut ctrd_process,
+    cb: ctrd_exit_cb,
+    user_data: *mut c_void,
+    out: *mut *mut ctrd_wait,
+) -> ctrd_status {
+    boundary::status("ctrd_process_wait_async", || {
+        // SAFETY: a live handle and an out-pointer, each or NULL (C contract).
+        let (p, out) = unsafe { (ptr::handle(p, "process")?, ptr::Out::optional(out)) };
+        let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
+        let (client, cid, eid) = (p.client.clone(), p.container_id.clone(), p.exec_id.clone());
+        let waiting = async move { client.wait_process(&cid, &eid, None).await };
+        wait_out(wait::spawn(waiting, cb, user_data, out.is_some())?, out);
         Ok(())
     })
 }

@@ -1,0 +1,259 @@
+//! `ctrd_wait`: an asynchronous wait for a task's or process's exit, whose
+//! callback runs on a callback thread (see [`crate::ffi::callback`]) and
+//! which the caller can cancel.
+//!
+//! States: `Pending` (waiting on the daemon) → `Calling` (the callback runs)
+//! → `Done`; or `Pending` → `Cancelled` by `ctrd_wait_free`. The callback
+//! thread moves to `Calling` only under the lock and only from `Pending`, so
+//! once a free has set `Cancelled` no callback starts, and a free joins a
+//! callback that started already.
+
+use std::ffi::c_void;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::core::error::Result;
+use crate::ffi::boundary;
+use crate::ffi::callback::CallbackThread;
+use crate::ffi::error::ctrd_status;
+use crate::runtime;
+
+/// The function type of `ctrd_exit_cb`.
+pub(crate) type ExitFn = unsafe extern "C-unwind" fn(*mut c_void, ctrd_status, u32);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Pending,
+    Calling,
+    Done,
+    Cancelled,
+}
+
+struct State {
+    phase: Phase,
+    /// The callback thread once started, kept to be joined by the free
+    /// (only when the caller holds a `ctrd_wait`).
+    thread: Option<CallbackThread>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Whether the caller holds a `ctrd_wait` (which joins the thread).
+    owned: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The caller's `user_data`, handed to the callback thread.
+#[derive(Clone, Copy)]
+struct UserData(*mut c_void);
+// SAFETY: the library never dereferences the pointer; the caller of the
+// wait promises it may be used from the callback thread (documented).
+unsafe impl Send for UserData {}
+
+/// Everything the callback thread needs, owned by it.
+struct Job {
+    shared: Arc<Shared>,
+    cb: ExitFn,
+    user: UserData,
+    status: ctrd_status,
+    exit_status: u32,
+}
+
+/// What the callback thread calls: plain values only (see `callback`).
+#[derive(Clone, Copy)]
+struct Call {
+    cb: Option<ExitFn>,
+    user: *mut c_void,
+    status: ctrd_status,
+    exit_status: u32,
+}
+
+/// Moves the wait to `Calling` unless it was cancelled; the call to make.
+#[inline(never)]
+fn begin(job: *mut Job) -> Call {
+    // SAFETY: `job` came from Box::into_raw in `deliver` and stays alive
+    // until `end` takes it back; only this thread uses it.
+    let job = unsafe { &*job };
+    let mut st = job.shared.lock();
+    let go = st.phase == Phase::Pending;
+    if go {
+        st.phase = Phase::Calling;
+    }
+    Call {
+        cb: go.then_some(job.cb),
+        user: job.user.0,
+        status: job.status,
+        exit_status: job.exit_status,
+    }
+}
+
+/// Marks the callback done and frees the job.
+#[inline(never)]
+fn end(job: *mut Job) {
+    // SAFETY: made by Box::into_raw in `deliver`, taken back once, here.
+    let job = unsafe { Box::from_raw(job) };
+    let mut st = job.shared.lock();
+    if st.phase == Phase::Calling {
+        st.phase = Phase::Done;
+    }
+}
+
+/// The callback thread. While the callback runs, this frame holds only
+/// plain values, so a callback that ends its thread ends just that thread
+/// (the job's memory is then lost, nothing else).
+extern "C-unwind" fn exit_thread(arg: *mut c_void) -> *mut c_void {
+    let job = arg.cast::<Job>();
+    let call = begin(job);
+    if let Some(cb) = call.cb {
+        // SAFETY: the caller's callback of the documented signature, with
+        // its own user_data, on a thread of ours that is not a runtime
+        // worker; it may unwind (forced) and that ends this thread.
+        unsafe { cb(call.user, call.status, call.exit_status) };
+    }
+    end(job);
+    std::ptr::null_mut()
+}
+
+/// Starts the callback thread for a finished wait, unless it was cancelled.
+fn deliver(shared: Arc<Shared>, cb: ExitFn, user: UserData, result: Result<u32>) {
+    let mut st = shared.lock();
+    if st.phase != Phase::Pending {
+        return;
+    }
+    let (status, exit_status) = match result {
+        Ok(code) => (ctrd_status::CTRD_OK, code),
+        Err(e) => (e.code.into(), 0),
+    };
+    let job = Box::into_raw(Box::new(Job {
+        shared: shared.clone(),
+        cb,
+        user,
+        status,
+        exit_status,
+    }));
+    match CallbackThread::spawn(c"ctrd-wait", exit_thread, job.cast()) {
+        Ok(thread) => {
+            if shared.owned {
+                st.thread = Some(thread);
+            }
+            // Else dropped: detached, it ends on its own.
+        }
+        Err(_) => {
+            // No thread could be started: the callback must still run once,
+            // so it runs on the runtime's blocking pool (not a worker).
+            // SAFETY: `job` was not handed to any thread; take it back.
+            let job = unsafe { Box::from_raw(job) };
+            drop(st);
+            if let Ok(rt) = runtime::get() {
+                let job = SendJob(Box::into_raw(job));
+                rt.spawn_blocking(move || {
+                    let job = job;
+                    exit_thread(job.0.cast());
+                });
+            }
+        }
+    }
+}
+
+/// A job pointer moved to the blocking pool.
+struct SendJob(*mut Job);
+// SAFETY: the job is owned by whichever thread runs it; its user data is
+// Send by the caller's promise.
+unsafe impl Send for SendJob {}
+
+/// A pending asynchronous wait. Opaque; made by `ctrd_task_wait_async` or
+/// `ctrd_process_wait_async` when asked for, freed (and cancelled if still
+/// pending) by `ctrd_wait_free`. Thread-safe.
+pub struct ctrd_wait {
+    shared: Arc<Shared>,
+    tasks: [tokio::task::AbortHandle; 2],
+    pid: u32,
+}
+
+/// Waits for `waiting` on the runtime, then calls `cb(user_data, status,
+/// exit_status)` once on a callback thread, unless cancelled first. Returns
+/// the handle that cancels it when `owned`.
+pub(crate) fn spawn<F>(
+    waiting: F,
+    cb: ExitFn,
+    user_data: *mut c_void,
+    owned: bool,
+) -> Result<Option<ctrd_wait>>
+where
+    F: Future<Output = Result<u32>> + Send + 'static,
+{
+    let rt = runtime::get()?;
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            phase: Phase::Pending,
+            thread: None,
+        }),
+        owned,
+    });
+    let user = UserData(user_data);
+    let inner = rt.spawn(waiting);
+    let inner_abort = inner.abort_handle();
+    let outer = {
+        let shared = shared.clone();
+        rt.spawn(async move {
+            // A panic in the wait is a JoinError here, not a lost callback.
+            let result = inner.await.unwrap_or_else(|e| Err(runtime::join_error(e)));
+            deliver(shared, cb, user, result);
+        })
+    };
+    Ok(owned.then(|| ctrd_wait {
+        shared,
+        tasks: [inner_abort, outer.abort_handle()],
+        pid: std::process::id(),
+    }))
+}
+
+impl ctrd_wait {
+    /// Cancels the wait unless its callback started, and returns once no
+    /// callback runs (at once when called from inside the callback).
+    fn cancel(self) {
+        if self.pid != std::process::id() {
+            // A forked child: the runtime and the thread are the parent's.
+            std::mem::forget(self);
+            return;
+        }
+        let thread = {
+            let mut st = self.shared.lock();
+            if st.phase == Phase::Pending {
+                st.phase = Phase::Cancelled;
+            }
+            st.thread.take()
+        };
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Some(thread) = thread {
+            thread.join();
+        }
+    }
+}
+
+/// Frees a wait from `ctrd_task_wait_async` or `ctrd_process_wait_async`.
+/// NULL is a no-op.
+///
+/// Before the callback ran, this cancels the wait: the callback never runs,
+/// and the library lets go of `user_data` and the client. While the
+/// callback runs on another thread, this waits for it to return (so do not
+/// hold a lock the callback needs). Called from inside the callback itself,
+/// it returns at once. After this returns, no callback of this wait runs.
+/// In a child after fork() it only forgets the handle. Must not race with
+/// another call on the same wait.
+#[no_mangle]
+pub extern "C" fn ctrd_wait_free(w: *mut ctrd_wait) {
+    boundary::value("ctrd_wait_free", (), || {
+        // SAFETY: a wait this library returned, freed once (C contract).
+        if let Some(w) = unsafe { crate::ffi::ptr::free_handle(w) } {
+            w.cancel();
+        }
+    })
+}
