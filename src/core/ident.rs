@@ -5,8 +5,13 @@ use crate::core::error::{Error, Result};
 
 /// Longest identifier containerd accepts.
 pub const MAX_LEN: usize = 76;
-/// How much of a value a message quotes before cutting it.
-pub const SHOWN_LEN: usize = 64;
+/// How much of a value a message quotes before cutting it (a digest, 71
+/// bytes, and the longest id, 76, stay whole).
+pub const SHOWN_LEN: usize = 96;
+/// A run of non-blank characters longer than this in a daemon's message is
+/// echoed input; it keeps its first [`WORD_KEPT`] bytes.
+const WORD_LEN: usize = 160;
+const WORD_KEPT: usize = 64;
 
 /// `s` quoted for a message, cut after [`SHOWN_LEN`] bytes (at a character
 /// boundary) with an ellipsis and the full length, so that an echoed id,
@@ -22,17 +27,17 @@ pub fn shown(s: &str) -> String {
     format!("{:?}... ({} bytes)", &s[..cut], s.len())
 }
 
-/// `s` with every run of non-blank characters longer than twice
-/// [`SHOWN_LEN`] cut as [`shown`] cuts (unquoted): for the daemon's messages,
-/// which can echo a whole input (a 10 KB filter) back.
+/// `s` with every run of non-blank characters longer than 160 bytes cut to
+/// its first 64 and the full length: for the daemon's messages, which can
+/// echo a whole input (a 10 KB filter) back.
 pub fn cut_long_words(s: &str) -> String {
     let mut out = String::with_capacity(s.len().min(1024));
     let mut rest = s;
     while !rest.is_empty() {
         let word_len = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let (word, tail) = rest.split_at(word_len);
-        if word.len() > 2 * SHOWN_LEN {
-            let mut cut = SHOWN_LEN;
+        if word.len() > WORD_LEN {
+            let mut cut = WORD_KEPT;
             while !word.is_char_boundary(cut) {
                 cut -= 1;
             }
