@@ -311,7 +311,8 @@ enum ctrd_status ctrd_client_connect(const char *address, const char *ns, struct
 /**
  * Sets the timeout of every later blocking call made through this client
  * and the containers and tasks it made: `ms` milliseconds, 0 for none (wait
- * for ever). The default is 30000. A call that runs out of time returns
+ * for ever). The default is 30000; more than about 100 years
+ * (3153600000000) counts as that. A call that runs out of time returns
  * `CTRD_ERR_DEADLINE_EXCEEDED`. Thread-safe.
  */
 enum ctrd_status ctrd_client_set_timeout_ms(struct ctrd_client *c, uint64_t ms);
@@ -348,10 +349,13 @@ void ctrd_client_free(struct ctrd_client *c);
  *
  * Everything in `o` is checked before any call: the id, the spec JSON
  * (must parse as an OCI runtime spec), the labels (`key=value`, no key
- * twice). The spec travels as an Any of type
+ * twice), and the size of the whole record (containerd takes at most
+ * 16 MiB in one message). The spec travels as an Any of type
  * `types.containerd.io/opencontainers/runtime-spec/1/Spec`. When
  * `snapshot_key` names a snapshot made by `ctrd_snapshot_prepare_from_image`,
- * the lease protecting it is dropped: the container now holds it.
+ * the lease protecting it is dropped: the container now holds it. Once the
+ * record exists the call succeeds: a lease that cannot be dropped then is
+ * left to expire (24 hours).
  *
  * On success `*out` receives a new container owned by the caller (free it
  * with `ctrd_container_free`). Blocks for a few round trips, bounded by the

@@ -6,14 +6,14 @@ use std::fmt::Display;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper_util::rt::TokioIo;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::api::services;
-use crate::core::error::{Code, Error, Result};
+use crate::core::error::{self, Code, Error, Result, Transport};
 use crate::core::ident;
 
 /// Where containerd listens unless told otherwise.
@@ -26,8 +26,19 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const NAMESPACE_HEADER: &str = "containerd-namespace";
 /// gRPC metadata key carrying a lease.
 pub const LEASE_HEADER: &str = "containerd-lease";
-/// containerd's own limit for a gRPC message.
-const MAX_MESSAGE: usize = 16 << 20;
+/// The longest timeout a call gets (about 100 years): longer ones mean the
+/// same, and gRPC cannot carry a deadline beyond about 11,000 years.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+/// containerd's own limit for a gRPC message it receives (and sends).
+pub const MAX_MESSAGE: usize = 16 << 20;
+/// The largest request sent: containerd's limit less 1 KiB, as a stored
+/// record comes back in replies with a few fields more (timestamps), which
+/// must fit the same limit.
+pub const MAX_REQUEST: usize = MAX_MESSAGE - 1024;
+/// The largest reply accepted: lists and reads may exceed containerd's
+/// message limit when it streams them, and a daemon configured with a larger
+/// limit may send more.
+const MAX_REPLY: usize = i32::MAX as usize;
 /// Longest path a unix socket address can hold (sun_path less its NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -48,20 +59,24 @@ pub fn socket_path(address: &str) -> Result<PathBuf> {
         Some(("unix", rest)) => rest,
         Some((scheme, _)) => {
             return Err(Error::invalid(format!(
-                "address {address:?}: scheme {scheme:?} is not supported, only unix sockets \
-                 (\"/path\" or \"unix:///path\")"
+                "address {}: scheme {} is not supported, only unix sockets \
+                 (\"/path\" or \"unix:///path\")",
+                ident::shown(address),
+                ident::shown(scheme)
             )))
         }
         None => address,
     };
     if !path.starts_with('/') {
         return Err(Error::invalid(format!(
-            "address {address:?}: the socket path must be absolute"
+            "address {}: the socket path must be absolute",
+            ident::shown(address)
         )));
     }
     if path.len() > MAX_SOCKET_PATH {
         return Err(Error::invalid(format!(
-            "address {address:?}: a unix socket path holds at most {MAX_SOCKET_PATH} bytes"
+            "address {}: a unix socket path holds at most {MAX_SOCKET_PATH} bytes",
+            ident::shown(address)
         )));
     }
     Ok(PathBuf::from(path))
@@ -92,7 +107,7 @@ impl Client {
         let socket = socket_path(&address)?;
         ident::validate("namespace", &namespace)?;
         let namespace_value = MetadataValue::try_from(namespace.as_str())
-            .map_err(|e| Error::invalid(format!("namespace {namespace:?}: {e}")))?;
+            .map_err(|e| Error::invalid(format!("namespace {}: {e}", ident::shown(&namespace))))?;
 
         let path = socket.clone();
         let connector = tower::service_fn(move |_: Uri| {
@@ -124,9 +139,12 @@ impl Client {
         &self.socket
     }
 
-    /// Sets the timeout of every later call; `None` waits for ever.
+    /// Sets the timeout of every later call; `None` waits for ever. One
+    /// longer than [`MAX_TIMEOUT`] is that.
     pub fn set_timeout(&self, timeout: Option<Duration>) {
-        let ms = timeout.map_or(0, |d| d.as_millis().clamp(1, u64::MAX as u128) as u64);
+        let ms = timeout.map_or(0, |d| {
+            d.min(MAX_TIMEOUT).as_millis().clamp(1, u64::MAX as u128) as u64
+        });
         self.timeout_ms.store(ms, Ordering::Relaxed);
     }
 
@@ -134,7 +152,7 @@ impl Client {
     pub fn timeout(&self) -> Option<Duration> {
         match self.timeout_ms.load(Ordering::Relaxed) {
             0 => None,
-            ms => Some(Duration::from_millis(ms)),
+            ms => Some(Duration::from_millis(ms).min(MAX_TIMEOUT)),
         }
     }
 
@@ -161,7 +179,7 @@ impl Client {
     pub fn request_with_lease<T>(&self, message: T, lease: &str) -> Result<tonic::Request<T>> {
         let mut req = self.request(message);
         let value = MetadataValue::try_from(lease)
-            .map_err(|e| Error::invalid(format!("lease {lease:?}: {e}")))?;
+            .map_err(|e| Error::invalid(format!("lease {}: {e}", ident::shown(lease))))?;
         req.metadata_mut().insert(LEASE_HEADER, value);
         Ok(req)
     }
@@ -172,43 +190,74 @@ impl Client {
     where
         F: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
-        let answer = match self.timeout() {
+        let limit = self.timeout();
+        let start = Instant::now();
+        let answer = match limit {
             None => call.await,
             Some(limit) => match tokio::time::timeout(limit, call).await {
                 Ok(answer) => answer,
                 Err(_) => return Err(self.deadline_error(what)),
             },
         };
-        answer
-            .map(tonic::Response::into_inner)
-            .map_err(|status| self.status_error(what, status))
+        answer.map(tonic::Response::into_inner).map_err(|status| {
+            // The daemon gave up on the deadline the request carried (it
+            // started its clock after ours, so ours has run out too).
+            let gave_up = matches!(
+                status.code(),
+                tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+            );
+            if gave_up && limit.is_some_and(|limit| start.elapsed() >= limit) {
+                self.deadline_error(what)
+            } else {
+                self.status_error(what, status)
+            }
+        })
     }
 
     /// The error for a failed call: the daemon's words, or for a connection
-    /// that could not be made, which socket and why.
+    /// that could not be made or broke (`Unavailable`), which socket and why.
     pub fn status_error(&self, what: impl Display, status: tonic::Status) -> Error {
         // tonic enforces the request's grpc-timeout itself too, racing ours.
-        let mut source = std::error::Error::source(&status);
-        while let Some(e) = source {
-            if e.is::<tonic::TimeoutExpired>() {
-                return self.deadline_error(what);
-            }
-            source = e.source();
+        if error::timed_out(&status) {
+            return self.deadline_error(what);
         }
-        let from_transport = std::error::Error::source(&status).is_some();
+        let transport = error::transport_failure(&status);
         let e = Error::from(status);
-        if from_transport && e.code == Code::Unavailable {
-            Error::new(
+        let socket = self.socket.display();
+        match transport {
+            Some(Transport::Connect) => Error::new(
                 Code::Unavailable,
                 format!(
-                    "{what}: containerd at {} is unreachable: {}",
-                    self.socket.display(),
+                    "{what}: containerd at {socket} is unreachable: {}",
                     e.message
                 ),
-            )
-        } else {
-            e.context(what)
+            ),
+            Some(Transport::Broken) => Error::new(
+                Code::Unavailable,
+                format!(
+                    "{what}: the connection to containerd at {socket} failed: {}",
+                    e.message
+                ),
+            ),
+            None => e.daemon_context(what),
         }
+    }
+
+    /// Refuses a request larger than containerd accepts, before it is sent:
+    /// the daemon would only answer with a vague error after receiving it.
+    pub fn check_request_size(
+        &self,
+        what: impl Display,
+        message: &impl prost::Message,
+    ) -> Result<()> {
+        let len = message.encoded_len();
+        if len > MAX_REQUEST {
+            return Err(Error::invalid(format!(
+                "{what}: the request is {len} bytes, over containerd's 16 MiB message limit \
+                 (at most {MAX_REQUEST} bytes, as what is stored must fit in replies too)"
+            )));
+        }
+        Ok(())
     }
 
     fn deadline_error(&self, what: impl Display) -> Error {
@@ -238,42 +287,44 @@ impl Client {
         &self,
     ) -> services::containers::v1::containers_client::ContainersClient<Channel> {
         services::containers::v1::containers_client::ContainersClient::new(self.channel.clone())
-            .max_decoding_message_size(MAX_MESSAGE)
+            .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn tasks(&self) -> services::tasks::v1::tasks_client::TasksClient<Channel> {
         services::tasks::v1::tasks_client::TasksClient::new(self.channel.clone())
-            .max_decoding_message_size(MAX_MESSAGE)
+            .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn snapshots(&self) -> services::snapshots::v1::snapshots_client::SnapshotsClient<Channel> {
         services::snapshots::v1::snapshots_client::SnapshotsClient::new(self.channel.clone())
-            .max_decoding_message_size(MAX_MESSAGE)
+            .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn images(&self) -> services::images::v1::images_client::ImagesClient<Channel> {
         services::images::v1::images_client::ImagesClient::new(self.channel.clone())
-            .max_decoding_message_size(MAX_MESSAGE)
+            .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn content(&self) -> services::content::v1::content_client::ContentClient<Channel> {
         services::content::v1::content_client::ContentClient::new(self.channel.clone())
-            .max_decoding_message_size(MAX_MESSAGE)
+            .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn leases(&self) -> services::leases::v1::leases_client::LeasesClient<Channel> {
         services::leases::v1::leases_client::LeasesClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn events(&self) -> services::events::v1::events_client::EventsClient<Channel> {
         services::events::v1::events_client::EventsClient::new(self.channel.clone())
-            .max_decoding_message_size(MAX_MESSAGE)
+            .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn namespaces(
         &self,
     ) -> services::namespaces::v1::namespaces_client::NamespacesClient<Channel> {
         services::namespaces::v1::namespaces_client::NamespacesClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_REPLY)
     }
 }
 

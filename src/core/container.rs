@@ -36,14 +36,20 @@ pub struct NewContainer {
 pub fn parse_labels(items: &[String]) -> Result<HashMap<String, String>> {
     let mut labels = HashMap::new();
     for item in items {
-        let (k, v) = item
-            .split_once('=')
-            .ok_or_else(|| Error::invalid(format!("label {item:?} is not key=value")))?;
+        let (k, v) = item.split_once('=').ok_or_else(|| {
+            Error::invalid(format!("label {} is not key=value", ident::shown(item)))
+        })?;
         if k.is_empty() {
-            return Err(Error::invalid(format!("label {item:?} has an empty key")));
+            return Err(Error::invalid(format!(
+                "label {} has an empty key",
+                ident::shown(item)
+            )));
         }
         if labels.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(Error::invalid(format!("label key {k:?} is given twice")));
+            return Err(Error::invalid(format!(
+                "label key {} is given twice",
+                ident::shown(k)
+            )));
         }
     }
     Ok(labels)
@@ -92,15 +98,15 @@ pub fn spec_json(record: &Record) -> Result<String> {
     let any = record.spec.as_ref().ok_or_else(|| {
         Error::new(
             Code::NotFound,
-            format!("container {:?} has no spec", record.id),
+            format!("container {} has no spec", ident::shown(&record.id)),
         )
     })?;
     String::from_utf8(any.value.clone()).map_err(|e| {
         Error::new(
             Code::Unknown,
             format!(
-                "the spec of container {:?} is not UTF-8 text: {e}",
-                record.id
+                "the spec of container {} is not UTF-8 text: {e}",
+                ident::shown(&record.id)
             ),
         )
     })
@@ -108,18 +114,25 @@ pub fn spec_json(record: &Record) -> Result<String> {
 
 impl Client {
     fn container_what(&self, id: &str) -> String {
-        format!("container {id:?} in namespace {:?}", self.namespace())
+        format!(
+            "container {} in namespace {}",
+            ident::shown(id),
+            ident::shown(self.namespace())
+        )
     }
 
     /// Creates a container record. When it names a snapshot, the lease that
     /// protected the snapshot since `prepare_snapshot_from_image` is dropped:
-    /// the container now keeps it alive.
+    /// the container now keeps it alive. Dropping it is best effort: once the
+    /// record exists the container is created, and a lease left behind
+    /// expires by itself.
     pub async fn create_container(&self, new: &NewContainer) -> Result<Record> {
         let record = record_for(new)?;
         let what = format!("create {}", self.container_what(&new.id));
         let req = containers::CreateContainerRequest {
             container: Some(record),
         };
+        self.check_request_size(&what, &req)?;
         let created = self
             .call(what, self.containers().create(self.request(req)))
             .await?
@@ -127,7 +140,9 @@ impl Client {
             .ok_or_else(|| Error::new(Code::Unknown, "the daemon returned no container"))?;
         if !created.snapshot_key.is_empty() {
             let lease = snapshot_lease_id(&created.snapshotter, &created.snapshot_key);
-            self.delete_lease(&lease).await?;
+            // Failing here must not report a live container as not created
+            // (a caller would clean up its rootfs).
+            let _ = self.delete_lease(&lease).await;
         }
         Ok(created)
     }
@@ -146,14 +161,33 @@ impl Client {
     }
 
     /// Lists container records matching any of `filters` (containerd's
-    /// filter syntax); all when empty.
+    /// filter syntax); all when empty. Streamed one record a message, so that
+    /// a namespace whose records exceed one gRPC message lists too; a daemon
+    /// without `ListStream` gets the one-message `List`.
     pub async fn list_containers(&self, filters: Vec<String>) -> Result<Vec<Record>> {
-        let what = format!("list containers in namespace {:?}", self.namespace());
+        let what = format!(
+            "list containers in namespace {}",
+            ident::shown(self.namespace())
+        );
         let req = containers::ListContainersRequest { filters };
-        Ok(self
-            .call(what, self.containers().list(self.request(req)))
-            .await?
-            .containers)
+        let listing = async {
+            let mut svc = self.containers();
+            let mut records = Vec::new();
+            match svc.list_stream(self.request(req.clone())).await {
+                Ok(stream) => {
+                    let mut stream = stream.into_inner();
+                    while let Some(m) = stream.message().await? {
+                        records.extend(m.container);
+                    }
+                }
+                Err(status) if status.code() == tonic::Code::Unimplemented => {
+                    records = svc.list(self.request(req)).await?.into_inner().containers;
+                }
+                Err(status) => return Err(status),
+            }
+            Ok(tonic::Response::new(records))
+        };
+        self.call(what, listing).await
     }
 
     /// Deletes a container as containerd's Go client does: refused while it

@@ -167,8 +167,8 @@ impl FifoSet {
         let base = match base {
             Some(b) if !b.is_absolute() => {
                 return Err(Error::invalid(format!(
-                    "directory {:?} is not an absolute path",
-                    b.display().to_string()
+                    "directory {} is not an absolute path",
+                    ident::shown(&b.display().to_string())
                 )))
             }
             Some(b) => b.to_path_buf(),

@@ -16,6 +16,7 @@ use crate::api::services::snapshots::v1 as snapshots;
 use crate::api::types::Descriptor;
 use crate::core::client::Client;
 use crate::core::error::{Code, Error, Result};
+use crate::core::ident::shown;
 
 /// The snapshotter used unless one is named.
 pub const DEFAULT_SNAPSHOTTER: &str = "overlayfs";
@@ -128,7 +129,11 @@ impl Client {
 
     /// Image record → manifest for this platform → config → chain id.
     pub async fn resolve_image(&self, name: &str) -> Result<ResolvedImage> {
-        let what = format!("image {name:?} in namespace {:?}", self.namespace());
+        let what = format!(
+            "image {} in namespace {}",
+            shown(name),
+            shown(self.namespace())
+        );
         let mut target = self.image_target(&what, name).await?;
 
         if INDEX_TYPES.contains(&target.media_type.as_str()) {
@@ -207,14 +212,20 @@ impl Client {
                 Error::new(
                     Code::FailedPrecondition,
                     format!(
-                        "image {image:?} is not unpacked for snapshotter {snapshotter:?} (no \
+                        "image {} is not unpacked for snapshotter {} (no \
                          snapshot {}): unpack it first, e.g. `ctr images unpack --snapshotter \
                          {snapshotter} {image}`",
+                        shown(image),
+                        shown(snapshotter),
                         resolved.chain_id
                     ),
                 )
             } else {
-                e.context(format!("image {image:?}: snapshotter {snapshotter:?}"))
+                e.context(format!(
+                    "image {}: snapshotter {}",
+                    shown(image),
+                    shown(snapshotter)
+                ))
             });
         }
 
@@ -227,7 +238,12 @@ impl Client {
             labels: Default::default(),
         };
         let req = self.request_with_lease(prepare, &lease)?;
-        let what = format!("prepare snapshot {key:?} on {snapshotter:?} from image {image:?}");
+        let what = format!(
+            "prepare snapshot {} on {} from image {}",
+            shown(key),
+            shown(snapshotter),
+            shown(image)
+        );
         match self.call(what, self.snapshots().prepare(req)).await {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -272,7 +288,11 @@ impl Client {
                 r#type: format!("snapshots/{snapshotter}"),
             }),
         };
-        let what = format!("protect snapshot {key:?} of {snapshotter:?} with lease {lease:?}");
+        let what = format!(
+            "protect snapshot {} of {} with lease {lease:?}",
+            shown(key),
+            shown(snapshotter)
+        );
         self.call(what, self.leases().add_resource(self.request(req)))
             .await?;
         Ok(())
@@ -303,7 +323,7 @@ impl Client {
             snapshotter: snapshotter.to_string(),
             key: key.to_string(),
         };
-        let what = format!("remove snapshot {key:?} from {snapshotter:?}");
+        let what = format!("remove snapshot {} from {}", shown(key), shown(snapshotter));
         let removed = match self
             .call(what, self.snapshots().remove(self.request(req)))
             .await
@@ -348,7 +368,7 @@ impl Client {
         let req = self.request_with_lease(view, &lease)?;
         let viewed = self
             .call(
-                format!("view the rootfs of image {:?}", image.name),
+                format!("view the rootfs of image {}", shown(&image.name)),
                 self.snapshots().view(req),
             )
             .await;
@@ -470,7 +490,7 @@ impl Client {
             };
             let checkpointed = self
                 .call(
-                    format!("checkpoint task {container_id:?}"),
+                    format!("checkpoint task {}", shown(container_id)),
                     self.tasks()
                         .checkpoint(self.request_with_lease(req, &lease)?),
                 )
@@ -515,7 +535,7 @@ impl Client {
             };
             let req = CreateImageRequest { image: Some(image) };
             self.call(
-                format!("create checkpoint image {image_name:?}"),
+                format!("create checkpoint image {}", shown(image_name)),
                 self.images().create(self.request(req)),
             )
             .await?;
@@ -530,8 +550,9 @@ impl Client {
     /// [`Client::checkpoint_task`] or `ctr tasks checkpoint`).
     pub async fn checkpoint_descriptor(&self, image_name: &str) -> Result<Descriptor> {
         let what = format!(
-            "checkpoint image {image_name:?} in namespace {:?}",
-            self.namespace()
+            "checkpoint image {} in namespace {}",
+            shown(image_name),
+            shown(self.namespace())
         );
         let image = self.image_target(&what, image_name).await?;
         let index: serde_json::Value = self.read_json("checkpoint index", &image).await?;

@@ -9,7 +9,7 @@ use crate::api::services::snapshots::v1::MountsRequest;
 use crate::api::services::tasks::v1 as tasks;
 use crate::api::types::Descriptor;
 use crate::core::client::Client;
-use crate::core::error::{Code, Error, Result};
+use crate::core::error::{self, Code, Error, Result};
 use crate::core::fifo::IoPaths;
 use crate::core::ident;
 
@@ -87,18 +87,21 @@ pub fn io_strings(io: &IoPaths) -> [String; 3] {
 
 fn exec_what(container_id: &str, exec_id: &str) -> String {
     if exec_id.is_empty() {
-        format!("task {container_id:?}")
+        format!("task {}", ident::shown(container_id))
     } else {
-        format!("process {exec_id:?} of task {container_id:?}")
+        format!(
+            "process {} of task {}",
+            ident::shown(exec_id),
+            ident::shown(container_id)
+        )
     }
 }
 
 /// Whether a failed wait was cut off (the daemon went away or restarted)
-/// rather than answered: such a wait is tried again.
+/// rather than answered: such a wait is tried again. Every transport failure
+/// is `Unavailable` (see [`crate::core::error::transport_failure`]).
 fn interrupted(e: &Error) -> bool {
     matches!(e.code, Code::Unavailable | Code::Cancelled)
-        || (e.code == Code::Unknown && e.message.contains("transport"))
-        || (e.code == Code::Internal && e.message.contains("h2 protocol error"))
 }
 
 impl Client {
@@ -122,7 +125,10 @@ impl Client {
             };
             rootfs = self
                 .call(
-                    format!("{what}: mounts of snapshot {:?}", container.snapshot_key),
+                    format!(
+                        "{what}: mounts of snapshot {}",
+                        ident::shown(&container.snapshot_key)
+                    ),
                     self.snapshots().mounts(self.request(req)),
                 )
                 .await?
@@ -180,7 +186,8 @@ impl Client {
     /// `timeout` `None` waits for ever; on timeout `DeadlineExceeded` and the
     /// process is untouched. A wait cut off by the daemon going away is tried
     /// again (a restarted daemon answers for the same process), for as long as
-    /// the client's timeout while the daemon stays unreachable.
+    /// the client's timeout while the daemon stays unreachable; each outage
+    /// gets that long again, however many there are.
     pub async fn wait_process(
         &self,
         container_id: &str,
@@ -189,8 +196,12 @@ impl Client {
     ) -> Result<u32> {
         let what = format!("wait for {}", exec_what(container_id, exec_id));
         let waiting = async {
+            const FIRST_PAUSE: Duration = Duration::from_millis(50);
+            // When the current outage began, and whether the daemon answered
+            // since: a connection that fails after that is a new outage.
             let mut cut_off_since: Option<Instant> = None;
-            let mut pause = Duration::from_millis(50);
+            let mut answered_since = false;
+            let mut pause = FIRST_PAUSE;
             loop {
                 let req = tasks::WaitRequest {
                     container_id: container_id.to_string(),
@@ -201,9 +212,14 @@ impl Client {
                 match answer {
                     Ok(r) => return Ok(r.into_inner().exit_status),
                     Err(status) => {
+                        let transport = error::transport_failure(&status).is_some();
                         let e = self.status_error(&what, status);
                         if !interrupted(&e) {
                             return Err(e);
+                        }
+                        if transport && answered_since {
+                            cut_off_since = None;
+                            answered_since = false;
                         }
                         let since = *cut_off_since.get_or_insert_with(Instant::now);
                         if let Some(limit) = self.timeout() {
@@ -213,6 +229,12 @@ impl Client {
                         }
                         tokio::time::sleep(pause).await;
                         pause = (pause * 2).min(Duration::from_secs(1));
+                        // Back? Then the next Wait runs on a new connection,
+                        // and the daemon going away again is a new outage.
+                        if self.server_version().await.is_ok() {
+                            answered_since = true;
+                            pause = FIRST_PAUSE;
+                        }
                     }
                 }
             }
@@ -401,6 +423,7 @@ impl Client {
             exec_id: exec_id.to_string(),
         };
         let what = format!("exec {}", exec_what(container_id, exec_id));
+        self.check_request_size(&what, &req)?;
         self.call(what, self.tasks().exec(self.request(req)))
             .await?;
         Ok(())

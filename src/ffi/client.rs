@@ -64,7 +64,8 @@ pub extern "C" fn ctrd_client_connect(
 
 /// Sets the timeout of every later blocking call made through this client
 /// and the containers and tasks it made: `ms` milliseconds, 0 for none (wait
-/// for ever). The default is 30000. A call that runs out of time returns
+/// for ever). The default is 30000; more than about 100 years
+/// (3153600000000) counts as that. A call that runs out of time returns
 /// `CTRD_ERR_DEADLINE_EXCEEDED`. Thread-safe.
 #[no_mangle]
 pub extern "C" fn ctrd_client_set_timeout_ms(c: *mut ctrd_client, ms: u64) -> ctrd_status {

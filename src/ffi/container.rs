@@ -63,10 +63,13 @@ fn new_handle(client: Arc<core::Client>, id: String) -> Result<*mut ctrd_contain
 ///
 /// Everything in `o` is checked before any call: the id, the spec JSON
 /// (must parse as an OCI runtime spec), the labels (`key=value`, no key
-/// twice). The spec travels as an Any of type
+/// twice), and the size of the whole record (containerd takes at most
+/// 16 MiB in one message). The spec travels as an Any of type
 /// `types.containerd.io/opencontainers/runtime-spec/1/Spec`. When
 /// `snapshot_key` names a snapshot made by `ctrd_snapshot_prepare_from_image`,
-/// the lease protecting it is dropped: the container now holds it.
+/// the lease protecting it is dropped: the container now holds it. Once the
+/// record exists the call succeeds: a lease that cannot be dropped then is
+/// left to expire (24 hours).
 ///
 /// On success `*out` receives a new container owned by the caller (free it
 /// with `ctrd_container_free`). Blocks for a few round trips, bounded by the
