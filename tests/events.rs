@@ -166,7 +166,7 @@ fn container_events_from_the_c_api_and_from_ctr() {
     assert_eq!(
         e.json,
         serde_json::json!({"id": "evc1", "image": IMAGE,
-                           "runtime": {"name": "io.containerd.runc.v2", "options": null}})
+                           "runtime": {"name": "io.containerd.runc.v2"}})
     );
     delete_container(k);
     let e = col.wait_for("delete", is("/containers/delete", "evc1"));
@@ -189,6 +189,15 @@ fn container_events_from_the_c_api_and_from_ctr() {
         e.json["parent"].as_str().unwrap().starts_with("sha256:"),
         "{e:?}"
     );
+    // Labels come as an object; every field is present.
+    run(ns
+        .ctr()
+        .args(["containers", "label", "evc2", "team=web", "tier="]));
+    let e = col.wait_for("update by ctr", is("/containers/update", "evc2"));
+    assert_eq!(e.ns, ns.name);
+    assert_eq!(e.json["image"], IMAGE);
+    assert_eq!(e.json["labels"]["team"], "web", "{e:?}");
+    assert!(e.json["snapshotKey"].is_string(), "{e:?}");
     run(ns.ctr().args(["containers", "rm", "evc2"]));
     col.wait_for("delete by ctr", is("/containers/delete", "evc2"));
     col.wait_for("snapshot remove", |e| {

@@ -28,7 +28,7 @@ use crate::runtime;
 /// `user_data` is what was given to `ctrd_events_subscribe`. `topic` (e.g.
 /// "/tasks/exit"), `ns` (the namespace the event happened in; "" for none)
 /// and `event_json` (the event as a JSON object, e.g.
-/// `{"containerId":"web","exitStatus":0,"exitedAt":"2024-05-01T10:00:00.5Z","id":"web","pid":4242}`)
+/// `{"containerId":"web","exitStatus":0,"exitedAt":"2024-05-01T10:00:00.500Z","id":"web","pid":4242}`)
 /// are NUL-terminated UTF-8 strings valid only during the call: copy what
 /// you keep. The callback may call any `ctrd_*` function, blocking ones
 /// included, and may free its own subscription.
@@ -116,12 +116,17 @@ fn deliver(
 /// namespace**, not just the client's; `ns` tells you which. A filter the
 /// daemon cannot parse is `CTRD_ERR_INVALID_ARGUMENT`.
 ///
-/// `event_json` is the event payload as protobuf-JSON: lowerCamelCase field
-/// names, every field present, numbers as numbers, timestamps as RFC 3339 UTC
-/// strings (null when unset), e.g. for "/containers/create"
-/// `{"id":"web","image":"docker.io/library/busybox:latest","runtime":{"name":"io.containerd.runc.v2","options":null}}`.
-/// A payload of a type the library does not know (and a nested Any) is
-/// `{"typeUrl":"...","value":"<standard base64>"}`.
+/// `event_json` is the event payload in protobuf's JSON mapping, generated
+/// from containerd's event definitions: lowerCamelCase field names; every
+/// string, number, bool, list and map field present even when empty or zero;
+/// integers as numbers (no event field is 64-bit); maps (labels) as objects;
+/// timestamps as RFC 3339 UTC strings with 0, 3, 6 or 9 fractional digits.
+/// A message field that is unset (a timestamp, `runtime`, `runtime.options`)
+/// is absent, as that mapping has it. E.g. for "/containers/create"
+/// `{"id":"web","image":"docker.io/library/busybox:latest","runtime":{"name":"io.containerd.runc.v2"}}`.
+/// A payload of a type the library does not know, and a nested Any (such as
+/// `runtime.options`), is `{"typeUrl":"...","value":"<standard base64>"}`
+/// with the type URL as containerd sent it (e.g. "containerd.runc.v1.Options").
 ///
 /// Blocks until the daemon has registered the subscription (bounded by the
 /// client's timeout): every event published after this returns `CTRD_OK` is
