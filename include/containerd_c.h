@@ -565,7 +565,15 @@ enum ctrd_status ctrd_debug_panic_next_call(const char *function);
  * (not a runtime worker), one call at a time, in the daemon's order; it may
  * call any `ctrd_*` function, blocking ones included, and may free this
  * subscription. `user_data` is passed back untouched and must be usable from
- * that thread. Events wait in memory while `cb` is busy.
+ * that thread.
+ *
+ * While `cb` is busy, up to 4096 events wait in memory for it; events that
+ * arrive while 4096 are waiting are dropped and counted. Once `cb` has taken
+ * the waiting events, it is called with topic "/containerd-c/dropped",
+ * `ns` "" and `event_json` `{"dropped":N}` (N: events lost since the
+ * previous such call), in order: after the events that arrived before the
+ * loss and before those that follow it. Filters do not apply to it. A slow
+ * callback thus loses events rather than growing memory without bound.
  *
  * On success `*out` receives the subscription, owned by the caller (free it
  * with `ctrd_subscription_free`). Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL
@@ -583,10 +591,11 @@ enum ctrd_status ctrd_events_subscribe(struct ctrd_client *c,
  * Stops a subscription and frees it. NULL is a no-op.
  *
  * When this returns no callback of this subscription runs any more: called
- * from another thread, it waits for a callback in progress to return (so do
- * not hold, in that thread, a lock the callback needs). Called from inside
- * the subscription's own callback, it returns at once; that callback
- * finishes and no other one starts. Events not yet delivered are dropped.
+ * from another thread, it waits for a callback in progress to return, and
+ * for nothing else (so do not hold, in that thread, a lock the callback
+ * needs). Called from inside the subscription's own callback, it returns at
+ * once; that callback finishes and no other one starts. Events not yet
+ * delivered, however many wait, are discarded without a callback.
  * Must not race with another call on the same subscription. In a child
  * after fork() it only forgets the handle.
  */
