@@ -1,10 +1,16 @@
 //! Build script: compiles `proto/` into gRPC stubs without a system `protoc`
-//! (protox is a protobuf compiler written in Rust), and generates the C header
-//! with cbindgen into `OUT_DIR`. The committed `include/containerd_c.h` is
+//! (protox is a protobuf compiler written in Rust); generates the event
+//! payload types again, with protobuf-JSON `Serialize` impls (pbjson-build),
+//! for `core::events`; and generates the C header with cbindgen into
+//! `OUT_DIR`. The committed `include/containerd_c.h` is
 //! checked against that fresh copy by `tests/header.rs`; run
 //! `CTRD_UPDATE_HEADER=1 cargo build` to refresh it.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+use heck::ToUpperCamelCase;
+use prost::Message as _;
 
 fn proto_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -39,6 +45,7 @@ fn main() {
         .build_client(true)
         .compile_fds(fds)
         .expect("generating gRPC stubs");
+    event_json_types(&proto_dir, &out_dir.join("event_json"));
 
     // C header.
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
@@ -52,4 +59,71 @@ fn main() {
     if std::env::var_os("CTRD_UPDATE_HEADER").is_some() {
         std::fs::copy(&header, root.join("include/containerd_c.h")).expect("updating include/");
     }
+}
+
+/// Where the event JSON types refer to the two well-known types the event
+/// protos use: small types of `core::events` whose `Serialize` gives the
+/// protobuf-JSON forms containerd-c documents (prost-types has no serde).
+const EVENT_WELL_KNOWN: [(&str, &str); 2] = [
+    (
+        ".google.protobuf.Timestamp",
+        "crate::core::events::json::Timestamp",
+    ),
+    (".google.protobuf.Any", "crate::core::events::json::Any"),
+];
+
+/// The event payload messages (`proto/containerd/events/`, the types
+/// containerd publishes) as prost types with pbjson `Serialize` impls
+/// (every field emitted, lowerCamelCase names), in `dir`, plus `table.rs`:
+/// `message_json(type name, bytes)`, one arm per top-level message of those
+/// files. Included by `core::events`.
+fn event_json_types(proto_dir: &Path, dir: &Path) {
+    let mut files = Vec::new();
+    proto_files(&proto_dir.join("containerd/events"), &mut files);
+    let fds = protox::compile(&files, [proto_dir]).unwrap_or_else(|e| panic!("proto: {e:?}"));
+    std::fs::create_dir_all(dir).expect("creating the event JSON dir");
+
+    let mut prost = tonic_prost_build::configure()
+        .build_server(false)
+        .build_client(false)
+        .out_dir(dir);
+    let mut pbjson = pbjson_build::Builder::new();
+    for (proto, rust) in EVENT_WELL_KNOWN {
+        prost = prost.extern_path(proto, rust);
+        pbjson.extern_path(proto, rust);
+    }
+    pbjson
+        .register_descriptors(&fds.encode_to_vec())
+        .expect("event descriptors")
+        .out_dir(dir)
+        .emit_fields()
+        .build(&[".containerd"])
+        .expect("generating event JSON impls");
+
+    let mut table = String::from(
+        "/// The JSON of the event message named `name` (a full protobuf name)\n\
+         /// decoded from `bytes`; `None` for a name that is not an event.\n\
+         pub fn message_json(name: &str, bytes: &[u8]) -> Option<Result<serde_json::Value, String>> {\n\
+         \x20   match name {\n",
+    );
+    for file in &fds.file {
+        if !file.name().starts_with("containerd/events/") {
+            continue;
+        }
+        let package = file.package();
+        let module = package.replace('.', "::");
+        for message in &file.message_type {
+            let name = message.name();
+            let rust = name.to_upper_camel_case();
+            writeln!(
+                table,
+                "        \"{package}.{name}\" => Some(super::to_json::<{module}::{rust}>(bytes)),"
+            )
+            .unwrap();
+        }
+    }
+    table.push_str("        _ => None,\n    }\n}\n");
+    std::fs::write(dir.join("table.rs"), table).expect("writing the event table");
+
+    prost.compile_fds(fds).expect("generating event JSON types");
 }

@@ -238,7 +238,7 @@ typedef struct ctrd_container_opts {
  * `user_data` is what was given to `ctrd_events_subscribe`. `topic` (e.g.
  * "/tasks/exit"), `ns` (the namespace the event happened in; "" for none)
  * and `event_json` (the event as a JSON object, e.g.
- * `{"containerId":"web","exitStatus":0,"exitedAt":"2024-05-01T10:00:00.5Z","id":"web","pid":4242}`)
+ * `{"containerId":"web","exitStatus":0,"exitedAt":"2024-05-01T10:00:00.500Z","id":"web","pid":4242}`)
  * are NUL-terminated UTF-8 strings valid only during the call: copy what
  * you keep. The callback may call any `ctrd_*` function, blocking ones
  * included, and may free its own subscription.
@@ -555,12 +555,17 @@ enum ctrd_status ctrd_debug_panic_next_call(const char *function);
  * namespace**, not just the client's; `ns` tells you which. A filter the
  * daemon cannot parse is `CTRD_ERR_INVALID_ARGUMENT`.
  *
- * `event_json` is the event payload as protobuf-JSON: lowerCamelCase field
- * names, every field present, numbers as numbers, timestamps as RFC 3339 UTC
- * strings (null when unset), e.g. for "/containers/create"
- * `{"id":"web","image":"docker.io/library/busybox:latest","runtime":{"name":"io.containerd.runc.v2","options":null}}`.
- * A payload of a type the library does not know (and a nested Any) is
- * `{"typeUrl":"...","value":"<standard base64>"}`.
+ * `event_json` is the event payload in protobuf's JSON mapping, generated
+ * from containerd's event definitions: lowerCamelCase field names; every
+ * string, number, bool, list and map field present even when empty or zero;
+ * integers as numbers (no event field is 64-bit); maps (labels) as objects;
+ * timestamps as RFC 3339 UTC strings with 0, 3, 6 or 9 fractional digits.
+ * A message field that is unset (a timestamp, `runtime`, `runtime.options`)
+ * is absent, as that mapping has it. E.g. for "/containers/create"
+ * `{"id":"web","image":"docker.io/library/busybox:latest","runtime":{"name":"io.containerd.runc.v2"}}`.
+ * A payload of a type the library does not know, and a nested Any (such as
+ * `runtime.options`), is `{"typeUrl":"...","value":"<standard base64>"}`
+ * with the type URL as containerd sent it (e.g. "containerd.runc.v1.Options").
  *
  * Blocks until the daemon has registered the subscription (bounded by the
  * client's timeout): every event published after this returns `CTRD_OK` is
@@ -577,7 +582,15 @@ enum ctrd_status ctrd_debug_panic_next_call(const char *function);
  * (not a runtime worker), one call at a time, in the daemon's order; it may
  * call any `ctrd_*` function, blocking ones included, and may free this
  * subscription. `user_data` is passed back untouched and must be usable from
- * that thread. Events wait in memory while `cb` is busy.
+ * that thread.
+ *
+ * While `cb` is busy, up to 4096 events wait in memory for it; events that
+ * arrive while 4096 are waiting are dropped and counted. Once `cb` has taken
+ * the waiting events, it is called with topic "/containerd-c/dropped",
+ * `ns` "" and `event_json` `{"dropped":N}` (N: events lost since the
+ * previous such call), in order: after the events that arrived before the
+ * loss and before those that follow it. Filters do not apply to it. A slow
+ * callback thus loses events rather than growing memory without bound.
  *
  * On success `*out` receives the subscription, owned by the caller (free it
  * with `ctrd_subscription_free`). Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL
@@ -595,10 +608,11 @@ enum ctrd_status ctrd_events_subscribe(struct ctrd_client *c,
  * Stops a subscription and frees it. NULL is a no-op.
  *
  * When this returns no callback of this subscription runs any more: called
- * from another thread, it waits for a callback in progress to return (so do
- * not hold, in that thread, a lock the callback needs). Called from inside
- * the subscription's own callback, it returns at once; that callback
- * finishes and no other one starts. Events not yet delivered are dropped.
+ * from another thread, it waits for a callback in progress to return, and
+ * for nothing else (so do not hold, in that thread, a lock the callback
+ * needs). Called from inside the subscription's own callback, it returns at
+ * once; that callback finishes and no other one starts. Events not yet
+ * delivered, however many wait, are discarded without a callback.
  * Must not race with another call on the same subscription. In a child
  * after fork() it only forgets the handle.
  */

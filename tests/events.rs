@@ -2,14 +2,15 @@
 //! make containers and tasks through the C API and through ctr, and see the
 //! events with their namespace and JSON; filters; freeing (from outside and
 //! from inside the callback) stops delivery; bad input; an unreachable or
-//! silent daemon; resubscription after a daemon restart.
+//! silent daemon; resubscription after a daemon restart; a callback too slow
+//! for the stream: bounded memory, dropped events reported, prompt free.
 
 mod common;
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr::{null, null_mut};
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{mpsc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -166,7 +167,7 @@ fn container_events_from_the_c_api_and_from_ctr() {
     assert_eq!(
         e.json,
         serde_json::json!({"id": "evc1", "image": IMAGE,
-                           "runtime": {"name": "io.containerd.runc.v2", "options": null}})
+                           "runtime": {"name": "io.containerd.runc.v2"}})
     );
     delete_container(k);
     let e = col.wait_for("delete", is("/containers/delete", "evc1"));
@@ -189,6 +190,15 @@ fn container_events_from_the_c_api_and_from_ctr() {
         e.json["parent"].as_str().unwrap().starts_with("sha256:"),
         "{e:?}"
     );
+    // Labels come as an object; every field is present.
+    run(ns
+        .ctr()
+        .args(["containers", "label", "evc2", "team=web", "tier="]));
+    let e = col.wait_for("update by ctr", is("/containers/update", "evc2"));
+    assert_eq!(e.ns, ns.name);
+    assert_eq!(e.json["image"], IMAGE);
+    assert_eq!(e.json["labels"]["team"], "web", "{e:?}");
+    assert!(e.json["snapshotKey"].is_string(), "{e:?}");
     run(ns.ctr().args(["containers", "rm", "evc2"]));
     col.wait_for("delete by ctr", is("/containers/delete", "evc2"));
     col.wait_for("snapshot remove", |e| {
@@ -547,5 +557,233 @@ fn the_subscription_survives_a_daemon_restart() {
     assert!(seen, "no event after the restart; got {:#?}", col.all());
 
     ctrd_subscription_free(sub);
+    ctrd_client_free(client);
+}
+
+/// The topic of the numbered events `publish` sends.
+const FLOOD: &str = "/test/flood";
+const DROPPED: &str = "/containerd-c/dropped";
+
+/// Publishes `/test/flood` events numbered `range` (as
+/// `ContainerDelete{id: "<n>"}`) one after another, in namespace `ns`,
+/// through the core client's events service.
+fn publish(address: &str, ns: &str, range: std::ops::Range<u64>) {
+    use containerd_c::api::containerd::events::ContainerDelete;
+    use containerd_c::api::services::events::v1::PublishRequest;
+    use prost::Message;
+
+    let (address, ns) = (address.to_string(), ns.to_string());
+    containerd_c::runtime::block_on(async move {
+        let client = containerd_c::core::client::Client::connect(Some(&address), Some(&ns))?;
+        let mut svc = client.events();
+        for i in range {
+            let req = client.request(PublishRequest {
+                topic: FLOOD.to_string(),
+                event: Some(prost_types::Any {
+                    type_url: "containerd.events.ContainerDelete".to_string(),
+                    value: ContainerDelete { id: i.to_string() }.encode_to_vec(),
+                }),
+            });
+            svc.publish(req).await?;
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// A callback that blocks in its first call until the test opens the gate,
+/// then records every event like [`collect`].
+#[derive(Default)]
+struct Gated {
+    col: Collector,
+    calls: AtomicUsize,
+    open: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Gated {
+    fn user(&self) -> *mut c_void {
+        self as *const Gated as *mut c_void
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits until the callback has been entered (and blocks there).
+    #[track_caller]
+    fn wait_entered(&self) {
+        let end = Instant::now() + WAIT;
+        while self.calls.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < end, "the callback never ran");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// # Safety
+/// Called by the library with a `Gated` as user data and C strings.
+unsafe extern "C" fn gated(
+    user: *mut c_void,
+    topic: *const c_char,
+    ns: *const c_char,
+    json: *const c_char,
+) {
+    // SAFETY: user data is a live `Gated`.
+    let g = unsafe { &*(user as *const Gated) };
+    g.calls.fetch_add(1, Ordering::SeqCst);
+    let mut open = g.open.lock().unwrap();
+    while !*open {
+        open = g.cv.wait(open).unwrap();
+    }
+    drop(open);
+    // SAFETY: the library's own arguments, valid during this call.
+    unsafe { collect(g.col.user(), topic, ns, json) };
+}
+
+/// # Safety
+/// Called by the library with an `AtomicUsize` as user data.
+unsafe extern "C" fn tally(
+    user: *mut c_void,
+    _topic: *const c_char,
+    _ns: *const c_char,
+    _json: *const c_char,
+) {
+    // SAFETY: user data is a live AtomicUsize.
+    unsafe { &*(user as *const AtomicUsize) }.fetch_add(1, Ordering::SeqCst);
+}
+
+/// A subscription handle moved to the thread that frees it.
+struct SendSub(*mut ctrd_subscription);
+// SAFETY: a subscription may be freed from any thread (documented).
+unsafe impl Send for SendSub {}
+
+/// What a gated subscription got of the numbered events `0, 1, ...`:
+/// (delivered events, dropped as reported, index of the first notice, how
+/// many of the numbered events these account for), checking that they came
+/// in order and that every gap is exactly what the notices before it
+/// reported.
+#[track_caller]
+fn account(events: &[Ev], ns: &str) -> (u64, u64, Option<usize>, u64) {
+    let (mut next, mut pending, mut delivered, mut reported) = (0u64, 0u64, 0u64, 0u64);
+    let mut first_notice = None;
+    for (k, e) in events.iter().enumerate() {
+        if e.topic == DROPPED {
+            assert_eq!(e.ns, "", "{e:?}");
+            let n = e.json["dropped"].as_u64().unwrap_or(0);
+            assert!(n > 0 && e.json.as_object().unwrap().len() == 1, "{e:?}");
+            first_notice.get_or_insert(k);
+            pending += n;
+            reported += n;
+        } else {
+            assert_eq!((e.topic.as_str(), e.ns.as_str()), (FLOOD, ns), "{e:?}");
+            let i: u64 = e.json["id"].as_str().unwrap().parse().unwrap();
+            assert_eq!(i, next + pending, "event {k}: lost without notice");
+            (next, pending) = (i + 1, 0);
+            delivered += 1;
+        }
+    }
+    (delivered, reported, first_notice, next + pending)
+}
+
+#[test]
+fn a_slow_callback_loses_events_not_memory() {
+    let capacity = containerd_c::core::events::EVENT_QUEUE_CAPACITY;
+    // The first event blocks each gated callback; then a full queue; then
+    // this many more, dropped.
+    let over = 300;
+    let total = (capacity + 1 + over) as u64;
+    // A daemon of its own: the flood reaches no other test's subscription.
+    let daemon = Daemon::start();
+    let ns = "flood";
+    let client = connect(&daemon.address(), ns);
+    let filter = format!(r#"topic=="{FLOOD}""#);
+    let slow = Gated::default();
+    let slow_sub = subscribe(client, Some(&[&filter]), Some(gated), slow.user()).unwrap();
+    let stuck = Gated::default();
+    let stuck_sub = subscribe(client, Some(&[&filter]), Some(gated), stuck.user()).unwrap();
+    let seen = AtomicUsize::new(0);
+    let seen_sub = subscribe(
+        client,
+        Some(&[&filter]),
+        Some(tally),
+        &seen as *const AtomicUsize as *mut c_void,
+    )
+    .unwrap();
+
+    publish(&daemon.address(), ns, 0..1);
+    slow.wait_entered();
+    stuck.wait_entered();
+    let t0 = Instant::now();
+    publish(&daemon.address(), ns, 1..total);
+    eprintln!("published {total} events in {:?}", t0.elapsed());
+    // A fast subscriber saw them all, so the daemon sent them; give the
+    // gated subscriptions' readers a moment to take them in too.
+    let end = Instant::now() + Duration::from_secs(60);
+    while seen.load(Ordering::SeqCst) < total as usize {
+        assert!(
+            Instant::now() < end,
+            "{} events seen",
+            seen.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Freeing while the queue is full and the callback blocked: free waits
+    // for the callback in progress, and only for it.
+    let (done, freed) = mpsc::channel();
+    let stuck_handle = SendSub(stuck_sub);
+    let freer = std::thread::spawn(move || {
+        let s = stuck_handle;
+        ctrd_subscription_free(s.0);
+        done.send(Instant::now()).unwrap();
+    });
+    assert!(
+        freed.recv_timeout(Duration::from_millis(300)).is_err(),
+        "free returned while a callback was in progress"
+    );
+    let opened = Instant::now();
+    stuck.open();
+    let freed_at = freed.recv_timeout(WAIT).expect("free never returned");
+    freer.join().unwrap();
+    assert!(
+        freed_at.duration_since(opened) < Duration::from_secs(1),
+        "free took {:?} after the callback returned",
+        freed_at.duration_since(opened)
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        stuck.calls.load(Ordering::SeqCst),
+        1,
+        "a queued event was delivered"
+    );
+    assert_eq!(stuck.col.all().len(), 1);
+
+    // Releasing the slow callback: what waited, then the notice.
+    slow.open();
+    let end = Instant::now() + WAIT;
+    let (delivered, reported, first_notice) = loop {
+        let (delivered, reported, first, accounted) = account(&slow.col.all(), ns);
+        if accounted >= total {
+            assert_eq!(accounted, total);
+            break (delivered, reported, first);
+        }
+        assert!(
+            Instant::now() < end,
+            "{delivered} delivered, {reported} reported of {total}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // One event in the callback and a full queue came before the loss: the
+    // queue held no more than its capacity.
+    assert_eq!(first_notice, Some(capacity + 1), "{delivered} delivered");
+    assert!(reported >= 1, "{reported}");
+    assert_eq!(delivered + reported, total);
+    eprintln!("{delivered} delivered, {reported} dropped and reported");
+
+    ctrd_subscription_free(slow_sub);
+    ctrd_subscription_free(seen_sub);
     ctrd_client_free(client);
 }

@@ -19,21 +19,19 @@
 //! from every stream this module returns; other subscribers (`ctr events`)
 //! may see them.
 
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use prost::Message;
-use prost_types::{Any, Timestamp};
-use serde_json::{json, Map, Value};
+use prost_types::Any;
+use serde::Serialize;
+use serde_json::{json, Value};
 
-use crate::api::containerd::events as ev;
 use crate::api::services::events::v1::{Envelope, PublishRequest, SubscribeRequest};
-use crate::api::services::images::v1 as images;
-use crate::api::types::Mount;
 use crate::core::client::Client;
 use crate::core::error::{Code, Error, Result};
 
@@ -89,24 +87,35 @@ impl Event {
 
 /// The payload `any` of an event as a JSON object text.
 ///
-/// Known types (every event containerd 1.6 publishes: `containerd.events.*`
-/// container, task, snapshot, namespace and content events, and
-/// `containerd.services.images.v1.Image{Create,Update,Delete}`), named bare or
-/// with a `type.googleapis.com/`-style prefix, are decoded into protobuf-JSON:
-/// lowerCamelCase field names (`containerId`, `exitStatus`), every field
-/// present even when zero or empty, numbers as numbers, timestamps as RFC 3339
-/// strings in UTC (`"exitedAt": "2024-05-01T10:00:00.123456789Z"`; an unset
-/// one is `null`), maps as objects, a nested `Any` (the runtime options of
-/// `ContainerCreate`) in the generic form below.
+/// Event types (every top-level message of containerd's
+/// `containerd/events/*.proto`: the `containerd.events.*` container, task,
+/// snapshot, namespace and content events and
+/// `containerd.services.images.v1.Image{Create,Update,Delete}`), named bare
+/// (as containerd sends them) or with a `type.googleapis.com/`-style prefix,
+/// are decoded and written by the mapping `build.rs` generates from the
+/// protos (pbjson), which follows protobuf's JSON mapping: lowerCamelCase
+/// field names (`containerId`, `exitStatus`), every scalar, list and map
+/// field present even when zero or empty, 32-bit integers as numbers (no
+/// event field is 64-bit; the mapping would write one as a string),
+/// timestamps as RFC 3339 strings in UTC with 0, 3, 6 or 9 fractional digits
+/// (`"exitedAt": "2024-05-01T10:00:00.123456789Z"`), maps as objects; an
+/// unset message field (a timestamp, `runtime`, `io`) is absent. Object keys
+/// come sorted.
+/// One departure from protobuf's mapping: a nested `Any` (the runtime
+/// options of `ContainerCreate`) is not expanded but written in the generic
+/// form below, as the library does not know its type (and containerd's type
+/// URLs, such as `containerd.runc.v1.Options`, have no `/`).
 ///
-/// Anything else, and a known type whose bytes do not decode, is
+/// Anything else, and an event type whose bytes do not decode, is
 /// `{"typeUrl": "<as sent>", "value": "<payload, standard base64>"}` (plus
 /// `"error"` saying why, for the latter).
 pub fn event_json(any: &Any) -> String {
     // Decoding must never take a subscription down: a panic (a bug) falls
     // back to the generic form.
-    let value = catch_unwind(AssertUnwindSafe(|| decode_known(any)))
-        .unwrap_or_else(|_| Some(Err("panic while decoding".to_string())));
+    let value = catch_unwind(AssertUnwindSafe(|| {
+        json::message_json(type_name(&any.type_url), &any.value)
+    }))
+    .unwrap_or_else(|_| Some(Err("panic while decoding".to_string())));
     let value = match value {
         Some(Ok(v)) => v,
         Some(Err(why)) => {
@@ -123,7 +132,7 @@ pub fn event_json(any: &Any) -> String {
 pub fn any_json(any: &Any) -> Value {
     json!({
         "typeUrl": any.type_url,
-        "value": base64::engine::general_purpose::STANDARD.encode(&any.value),
+        "value": BASE64.encode(&any.value),
     })
 }
 
@@ -132,176 +141,131 @@ fn type_name(type_url: &str) -> &str {
     type_url.rsplit('/').next().unwrap_or(type_url)
 }
 
-/// `None` for an unknown type; `Some(Err)` for bytes that do not decode.
-fn decode_known(any: &Any) -> Option<std::result::Result<Value, String>> {
-    fn dec<M: Message + Default>(
-        bytes: &[u8],
-        to_json: fn(M) -> Value,
-    ) -> std::result::Result<Value, String> {
-        M::decode(bytes)
-            .map(to_json)
-            .map_err(|e| format!("decoding: {e}"))
+/// Decodes `bytes` as an `M` and writes it as JSON (the generated table's
+/// one step for every type).
+fn to_json<M: Message + Default + Serialize>(bytes: &[u8]) -> std::result::Result<Value, String> {
+    let message = M::decode(bytes).map_err(|e| format!("decoding: {e}"))?;
+    serde_json::to_value(&message).map_err(|e| format!("writing JSON: {e}"))
+}
+
+/// The event payload types as `build.rs` generates them for JSON: prost
+/// messages (the same wire format as [`crate::api`]'s) with the `Serialize`
+/// (and `Deserialize`) impls pbjson-build writes, and `message_json`, the
+/// table from type name to type. The two well-known types they use are the
+/// small ones below.
+pub mod json {
+    #![allow(clippy::all, missing_docs, rustdoc::all)]
+
+    use base64::Engine as _;
+    use serde::de::Error as _;
+    use serde::ser::SerializeMap as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::BASE64;
+
+    macro_rules! generated {
+        ($package:literal) => {
+            include!(concat!(env!("OUT_DIR"), "/event_json/", $package, ".rs"));
+            include!(concat!(
+                env!("OUT_DIR"),
+                "/event_json/",
+                $package,
+                ".serde.rs"
+            ));
+        };
     }
-    let b = any.value.as_slice();
-    let v = match type_name(&any.type_url) {
-        "containerd.events.ContainerCreate" => dec(b, container_create),
-        "containerd.events.ContainerUpdate" => dec(b, |m: ev::ContainerUpdate| {
-            json!({"id": m.id, "image": m.image, "labels": labels(m.labels),
-                   "snapshotKey": m.snapshot_key})
-        }),
-        "containerd.events.ContainerDelete" => dec(b, |m: ev::ContainerDelete| json!({"id": m.id})),
-        "containerd.events.ContentDelete" => {
-            dec(b, |m: ev::ContentDelete| json!({"digest": m.digest}))
+
+    pub mod containerd {
+        pub mod types {
+            generated!("containerd.types");
         }
-        "containerd.services.images.v1.ImageCreate" => dec(
-            b,
-            |m: images::ImageCreate| json!({"name": m.name, "labels": labels(m.labels)}),
-        ),
-        "containerd.services.images.v1.ImageUpdate" => dec(
-            b,
-            |m: images::ImageUpdate| json!({"name": m.name, "labels": labels(m.labels)}),
-        ),
-        "containerd.services.images.v1.ImageDelete" => {
-            dec(b, |m: images::ImageDelete| json!({"name": m.name}))
+        pub mod events {
+            generated!("containerd.events");
         }
-        "containerd.events.NamespaceCreate" => dec(
-            b,
-            |m: ev::NamespaceCreate| json!({"name": m.name, "labels": labels(m.labels)}),
-        ),
-        "containerd.events.NamespaceUpdate" => dec(
-            b,
-            |m: ev::NamespaceUpdate| json!({"name": m.name, "labels": labels(m.labels)}),
-        ),
-        "containerd.events.NamespaceDelete" => {
-            dec(b, |m: ev::NamespaceDelete| json!({"name": m.name}))
+        pub mod services {
+            pub mod images {
+                pub mod v1 {
+                    generated!("containerd.services.images.v1");
+                }
+            }
         }
-        "containerd.events.SnapshotPrepare" => dec(
-            b,
-            |m: ev::SnapshotPrepare| json!({"key": m.key, "parent": m.parent}),
-        ),
-        "containerd.events.SnapshotCommit" => dec(
-            b,
-            |m: ev::SnapshotCommit| json!({"key": m.key, "name": m.name}),
-        ),
-        "containerd.events.SnapshotRemove" => dec(b, |m: ev::SnapshotRemove| json!({"key": m.key})),
-        "containerd.events.TaskCreate" => dec(b, task_create),
-        "containerd.events.TaskStart" => dec(
-            b,
-            |m: ev::TaskStart| json!({"containerId": m.container_id, "pid": m.pid}),
-        ),
-        "containerd.events.TaskDelete" => dec(b, |m: ev::TaskDelete| {
-            json!({"containerId": m.container_id, "pid": m.pid, "exitStatus": m.exit_status,
-                   "exitedAt": timestamp(m.exited_at.as_ref()), "id": m.id})
-        }),
-        "containerd.events.TaskExit" => dec(b, |m: ev::TaskExit| {
-            json!({"containerId": m.container_id, "id": m.id, "pid": m.pid,
-                   "exitStatus": m.exit_status, "exitedAt": timestamp(m.exited_at.as_ref())})
-        }),
-        "containerd.events.TaskOOM" => {
-            dec(b, |m: ev::TaskOom| json!({"containerId": m.container_id}))
+    }
+
+    include!(concat!(env!("OUT_DIR"), "/event_json/table.rs"));
+
+    /// `google.protobuf.Timestamp`, written as protobuf-JSON does: an RFC
+    /// 3339 string in UTC (prost-types' formatting).
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, prost::Message)]
+    pub struct Timestamp {
+        #[prost(int64, tag = "1")]
+        pub seconds: i64,
+        #[prost(int32, tag = "2")]
+        pub nanos: i32,
+    }
+
+    impl From<Timestamp> for prost_types::Timestamp {
+        fn from(t: Timestamp) -> Self {
+            prost_types::Timestamp {
+                seconds: t.seconds,
+                nanos: t.nanos,
+            }
         }
-        "containerd.events.TaskExecAdded" => dec(
-            b,
-            |m: ev::TaskExecAdded| json!({"containerId": m.container_id, "execId": m.exec_id}),
-        ),
-        "containerd.events.TaskExecStarted" => dec(
-            b,
-            |m: ev::TaskExecStarted| json!({"containerId": m.container_id, "execId": m.exec_id, "pid": m.pid}),
-        ),
-        "containerd.events.TaskPaused" => dec(
-            b,
-            |m: ev::TaskPaused| json!({"containerId": m.container_id}),
-        ),
-        "containerd.events.TaskResumed" => dec(
-            b,
-            |m: ev::TaskResumed| json!({"containerId": m.container_id}),
-        ),
-        "containerd.events.TaskCheckpointed" => dec(
-            b,
-            |m: ev::TaskCheckpointed| json!({"containerId": m.container_id, "checkpoint": m.checkpoint}),
-        ),
-        _ => return None,
-    };
-    Some(v)
-}
+    }
 
-fn container_create(m: ev::ContainerCreate) -> Value {
-    let runtime = m.runtime.map_or(
-        Value::Null,
-        |r| json!({"name": r.name, "options": r.options.as_ref().map_or(Value::Null, any_json)}),
-    );
-    json!({"id": m.id, "image": m.image, "runtime": runtime})
-}
+    impl Serialize for Timestamp {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(&prost_types::Timestamp::from(*self))
+        }
+    }
 
-fn task_create(m: ev::TaskCreate) -> Value {
-    let io = m.io.map_or(Value::Null, |io| {
-        json!({"stdin": io.stdin, "stdout": io.stdout, "stderr": io.stderr,
-               "terminal": io.terminal})
-    });
-    json!({
-        "containerId": m.container_id,
-        "bundle": m.bundle,
-        "rootfs": m.rootfs.into_iter().map(mount).collect::<Vec<_>>(),
-        "io": io,
-        "checkpoint": m.checkpoint,
-        "pid": m.pid,
-    })
-}
+    impl<'de> Deserialize<'de> for Timestamp {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let text = String::deserialize(d)?;
+            let t: prost_types::Timestamp = text.parse().map_err(D::Error::custom)?;
+            Ok(Timestamp {
+                seconds: t.seconds,
+                nanos: t.nanos,
+            })
+        }
+    }
 
-fn mount(m: Mount) -> Value {
-    json!({"type": m.r#type, "source": m.source, "target": m.target, "options": m.options})
-}
+    /// `google.protobuf.Any`, written in the generic form
+    /// `{"typeUrl": "...", "value": "<standard base64>"}`.
+    #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+    pub struct Any {
+        #[prost(string, tag = "1")]
+        pub type_url: String,
+        #[prost(bytes = "vec", tag = "2")]
+        pub value: Vec<u8>,
+    }
 
-fn labels(l: HashMap<String, String>) -> Value {
-    Value::Object(
-        l.into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect::<Map<_, _>>(),
-    )
-}
+    impl Serialize for Any {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(Some(2))?;
+            map.serialize_entry("typeUrl", &self.type_url)?;
+            map.serialize_entry("value", &BASE64.encode(&self.value))?;
+            map.end()
+        }
+    }
 
-fn timestamp(t: Option<&Timestamp>) -> Value {
-    t.map_or(Value::Null, |t| Value::String(rfc3339(t)))
-}
-
-/// A protobuf timestamp as protobuf-JSON writes it: RFC 3339 in UTC with 0,
-/// 3, 6 or 9 fractional digits. Handles times before 1970 (Go's zero time,
-/// which containerd sends for "not exited", is `0001-01-01T00:00:00Z`).
-pub fn rfc3339(t: &Timestamp) -> String {
-    let nanos = t.nanos.clamp(0, 999_999_999) as u32;
-    let days = t.seconds.div_euclid(86_400);
-    let secs = t.seconds.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let frac = if nanos == 0 {
-        String::new()
-    } else if nanos.is_multiple_of(1_000_000) {
-        format!(".{:03}", nanos / 1_000_000)
-    } else if nanos.is_multiple_of(1_000) {
-        format!(".{:06}", nanos / 1_000)
-    } else {
-        format!(".{nanos:09}")
-    };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-/// Year, month, day of a count of days since 1970-01-01 (proleptic
-/// Gregorian; Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    impl<'de> Deserialize<'de> for Any {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase", deny_unknown_fields)]
+            struct Generic {
+                #[serde(default)]
+                type_url: String,
+                #[serde(default)]
+                value: String,
+            }
+            let g = Generic::deserialize(d)?;
+            let value = BASE64.decode(&g.value).map_err(D::Error::custom)?;
+            Ok(Any {
+                type_url: g.type_url,
+                value,
+            })
+        }
+    }
 }
 
 /// An established event stream (see [`Client::subscribe`]). Ends when the
@@ -489,10 +453,193 @@ impl Subscription {
     }
 }
 
+/// Topic of the notice an [`EventQueue`] delivers in place of the events it
+/// dropped; its payload is `{"dropped": N}`.
+pub const DROPPED_TOPIC: &str = "/containerd-c/dropped";
+/// How many events an [`EventQueue`] of a C subscription holds.
+pub const EVENT_QUEUE_CAPACITY: usize = 4096;
+
+/// A bounded FIFO of events between a [`Subscription`] reader (which must
+/// never wait) and a consumer that may be slow.
+///
+/// It holds up to `capacity` events. [`push`](Self::push) never blocks:
+/// when the queue is full the event is dropped and counted. The count then
+/// comes out of [`pop`](Self::pop), in order, as a notice event (topic
+/// [`DROPPED_TOPIC`], namespace "", payload `{"dropped": N}`, N = events
+/// lost since the previous notice) where the lost events would have been:
+/// after the events queued before them and before the first one pushed
+/// once there is room again, or as soon as the consumer has taken
+/// everything else. Notices take no room: there is at most one per run of
+/// dropped events, so the queue never holds more than `2 * capacity + 1`
+/// entries.
+#[derive(Debug)]
+pub struct EventQueue {
+    capacity: usize,
+    state: std::sync::Mutex<QueueState>,
+    ready: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    slots: std::collections::VecDeque<Slot>,
+    /// The `Slot::Event`s in `slots`.
+    events: usize,
+    /// Dropped since the last notice was queued or taken.
+    unreported: u64,
+    /// Dropped in all.
+    dropped: u64,
+    closed: bool,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Event(Event),
+    Dropped(u64),
+}
+
+/// The notice for `n` dropped events.
+pub fn dropped_event(n: u64) -> Event {
+    Event {
+        timestamp: None,
+        namespace: String::new(),
+        topic: DROPPED_TOPIC.to_string(),
+        type_url: String::new(),
+        json: json!({ "dropped": n }).to_string(),
+    }
+}
+
+impl EventQueue {
+    /// A queue holding up to `capacity` events (at least 1).
+    pub fn new(capacity: usize) -> EventQueue {
+        EventQueue {
+            capacity: capacity.max(1),
+            state: Default::default(),
+            ready: Default::default(),
+        }
+    }
+
+    /// How many events it holds at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        // Nothing panics while holding the lock; if something did, the
+        // state is still consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Appends `event`, or drops and counts it when the queue is full.
+    /// Never blocks. `false` when the event was dropped, or when the queue
+    /// is closed (then it is not counted).
+    pub fn push(&self, event: Event) -> bool {
+        let mut st = self.state();
+        if st.closed {
+            return false;
+        }
+        if st.events >= self.capacity {
+            st.unreported += 1;
+            st.dropped += 1;
+            return false;
+        }
+        if st.unreported > 0 {
+            let n = std::mem::take(&mut st.unreported);
+            st.slots.push_back(Slot::Dropped(n));
+        }
+        st.slots.push_back(Slot::Event(event));
+        st.events += 1;
+        drop(st);
+        self.ready.notify_one();
+        true
+    }
+
+    /// The next event or notice without waiting; `None` when there is none
+    /// or the queue is closed.
+    pub fn try_pop(&self) -> Option<Event> {
+        let mut st = self.state();
+        if st.closed {
+            return None;
+        }
+        Self::take(&mut st)
+    }
+
+    /// The next event or notice, waiting for one; `None` once the queue is
+    /// closed (events still in it are discarded).
+    pub fn pop(&self) -> Option<Event> {
+        let mut st = self.state();
+        loop {
+            if st.closed {
+                return None;
+            }
+            if let Some(event) = Self::take(&mut st) {
+                return Some(event);
+            }
+            st = self
+                .ready
+                .wait(st)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    fn take(st: &mut QueueState) -> Option<Event> {
+        match st.slots.pop_front() {
+            Some(Slot::Event(event)) => {
+                st.events -= 1;
+                Some(event)
+            }
+            Some(Slot::Dropped(n)) => Some(dropped_event(n)),
+            None if st.unreported > 0 => Some(dropped_event(std::mem::take(&mut st.unreported))),
+            None => None,
+        }
+    }
+
+    /// Closes the queue: `pop` returns `None` from now on (waking a waiting
+    /// one), `push` refuses. Never blocks for long.
+    pub fn close(&self) {
+        let mut st = self.state();
+        st.closed = true;
+        st.slots.clear();
+        st.events = 0;
+        drop(st);
+        self.ready.notify_all();
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.state().closed
+    }
+
+    /// How many events it holds now (notices not counted).
+    pub fn len(&self) -> usize {
+        self.state().events
+    }
+
+    /// Whether it holds no event (a notice may still be due).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many events it dropped in all.
+    pub fn dropped(&self) -> u64 {
+        self.state().dropped
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::collections::HashMap;
 
+    use prost_types::Timestamp;
+
+    use super::*;
+    use crate::api::containerd::events as ev;
+    use crate::api::services::images::v1 as images;
+    use crate::api::types::Mount;
+
+    /// Payloads are encoded with the gRPC stubs' types (`crate::api`), as
+    /// containerd's bytes would be, and decoded by the generated JSON types.
     fn any<M: Message>(type_url: &str, m: &M) -> Any {
         Any {
             type_url: type_url.to_string(),
@@ -504,35 +651,111 @@ mod tests {
         serde_json::from_str(&event_json(a)).unwrap()
     }
 
+    /// The JSON of `m` sent as `containerd.events.<name>`.
+    fn event<M: Message>(name: &str, m: &M) -> Value {
+        decoded(&any(&format!("containerd.events.{name}"), m))
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn ts(seconds: i64, nanos: i32) -> Option<Timestamp> {
+        Some(Timestamp { seconds, nanos })
+    }
+
     #[test]
     fn task_exit_in_protobuf_json() {
         let m = ev::TaskExit {
             container_id: "c1".into(),
-            id: "c1".into(),
+            id: "e1".into(),
             pid: 4242,
-            exit_status: 0,
-            exited_at: Some(Timestamp {
-                seconds: 1_714_557_600,
-                nanos: 123_456_789,
-            }),
+            exit_status: 137,
+            exited_at: ts(1_714_557_600, 123_456_789),
         };
-        let want = json!({"containerId": "c1", "id": "c1", "pid": 4242, "exitStatus": 0,
+        let want = json!({"containerId": "c1", "id": "e1", "pid": 4242, "exitStatus": 137,
                           "exitedAt": "2024-05-01T10:00:00.123456789Z"});
-        assert_eq!(decoded(&any("containerd.events.TaskExit", &m)), want);
+        assert_eq!(event("TaskExit", &m), want);
         // A prefixed type URL names the same type.
         assert_eq!(
             decoded(&any("type.googleapis.com/containerd.events.TaskExit", &m)),
             want
         );
+        // Keys come sorted, numbers as numbers.
+        assert_eq!(
+            event_json(&any("containerd.events.TaskExit", &m)),
+            r#"{"containerId":"c1","exitStatus":137,"exitedAt":"2024-05-01T10:00:00.123456789Z","id":"e1","pid":4242}"#
+        );
+        // The largest uint32 stays a number.
+        let m = ev::TaskExit {
+            exit_status: u32::MAX,
+            ..m
+        };
+        assert_eq!(event("TaskExit", &m)["exitStatus"], json!(4_294_967_295u64));
     }
 
     #[test]
-    fn zero_values_are_present_and_unset_timestamps_null() {
-        let m = ev::TaskDelete::default();
+    fn zero_values_are_present_and_unset_messages_absent() {
         assert_eq!(
-            decoded(&any("containerd.events.TaskDelete", &m)),
-            json!({"containerId": "", "pid": 0, "exitStatus": 0, "exitedAt": null, "id": ""})
+            event("TaskDelete", &ev::TaskDelete::default()),
+            json!({"containerId": "", "pid": 0, "exitStatus": 0, "id": ""})
         );
+        assert_eq!(
+            event("TaskExit", &ev::TaskExit::default()),
+            json!({"containerId": "", "id": "", "pid": 0, "exitStatus": 0})
+        );
+        assert_eq!(
+            event("TaskCreate", &ev::TaskCreate::default()),
+            json!({"containerId": "", "bundle": "", "rootfs": [], "checkpoint": "", "pid": 0})
+        );
+        assert_eq!(
+            event("ContainerCreate", &ev::ContainerCreate::default()),
+            json!({"id": "", "image": ""})
+        );
+        assert_eq!(
+            event("ContainerUpdate", &ev::ContainerUpdate::default()),
+            json!({"id": "", "image": "", "labels": {}, "snapshotKey": ""})
+        );
+        assert_eq!(
+            event("TaskIO", &ev::TaskIo::default()),
+            json!({"stdin": "", "stdout": "", "stderr": "", "terminal": false})
+        );
+    }
+
+    #[test]
+    fn timestamps_in_rfc3339_utc() {
+        let exited_at = |seconds, nanos| {
+            let m = ev::TaskDelete {
+                exited_at: ts(seconds, nanos),
+                ..Default::default()
+            };
+            event("TaskDelete", &m)["exitedAt"].clone()
+        };
+        assert_eq!(exited_at(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            exited_at(1_714_557_600, 500_000_000),
+            "2024-05-01T10:00:00.500Z"
+        );
+        assert_eq!(exited_at(951_782_400, 1_000), "2000-02-29T00:00:00.000001Z");
+        assert_eq!(exited_at(951_782_400, 1), "2000-02-29T00:00:00.000000001Z");
+        assert_eq!(exited_at(-1, 0), "1969-12-31T23:59:59Z");
+        // Go's zero time.Time, which containerd sends for "never".
+        assert_eq!(exited_at(-62_135_596_800, 0), "0001-01-01T00:00:00Z");
+        assert_eq!(
+            exited_at(253_402_300_799, 999_999_999),
+            "9999-12-31T23:59:59.999999999Z"
+        );
+        // The generated Deserialize reads what Serialize writes.
+        let t = json::Timestamp {
+            seconds: -62_135_596_800,
+            nanos: 5_000,
+        };
+        let text = serde_json::to_string(&t).unwrap();
+        assert_eq!(text, r#""0001-01-01T00:00:00.000005Z""#);
+        assert_eq!(serde_json::from_str::<json::Timestamp>(&text).unwrap(), t);
     }
 
     #[test]
@@ -544,37 +767,56 @@ mod tests {
                 name: "io.containerd.runc.v2".into(),
                 options: Some(Any {
                     type_url: "containerd.runc.v1.Options".into(),
-                    value: vec![1, 2, 3],
+                    value: vec![1, 2, 3, 0xfb, 0xff],
                 }),
             }),
         };
         assert_eq!(
-            decoded(&any("containerd.events.ContainerCreate", &m)),
+            event("ContainerCreate", &m),
             json!({"id": "web", "image": "docker.io/library/busybox:latest",
                    "runtime": {"name": "io.containerd.runc.v2",
                                "options": {"typeUrl": "containerd.runc.v1.Options",
-                                           "value": "AQID"}}})
+                                           "value": "AQID+/8="}}})
         );
-        let m = ev::ContainerCreate::default();
+        // A nested Any with an empty payload keeps both keys.
+        let m = ev::ContainerCreate {
+            runtime: Some(ev::container_create::Runtime {
+                name: "r".into(),
+                options: Some(Any {
+                    type_url: "containerd.runc.v1.Options".into(),
+                    value: vec![],
+                }),
+            }),
+            ..m
+        };
         assert_eq!(
-            decoded(&any("containerd.events.ContainerCreate", &m)),
-            json!({"id": "", "image": "", "runtime": null})
+            event("ContainerCreate", &m)["runtime"]["options"],
+            json!({"typeUrl": "containerd.runc.v1.Options", "value": ""})
+        );
+        let m = ev::ContainerCreate {
+            runtime: Some(ev::container_create::Runtime {
+                name: "io.containerd.runc.v2".into(),
+                options: None,
+            }),
+            ..m
+        };
+        assert_eq!(
+            event("ContainerCreate", &m)["runtime"],
+            json!({"name": "io.containerd.runc.v2"})
         );
         let m = ev::ContainerUpdate {
             id: "web".into(),
             image: "i".into(),
-            labels: [("a".to_string(), "b".to_string())].into(),
+            labels: labels(&[("a", "b"), ("io.x/y", "")]),
             snapshot_key: "k".into(),
         };
         assert_eq!(
-            decoded(&any("containerd.events.ContainerUpdate", &m)),
-            json!({"id": "web", "image": "i", "labels": {"a": "b"}, "snapshotKey": "k"})
+            event("ContainerUpdate", &m),
+            json!({"id": "web", "image": "i", "labels": {"a": "b", "io.x/y": ""},
+                   "snapshotKey": "k"})
         );
         let m = ev::ContainerDelete { id: "web".into() };
-        assert_eq!(
-            decoded(&any("containerd.events.ContainerDelete", &m)),
-            json!({"id": "web"})
-        );
+        assert_eq!(event("ContainerDelete", &m), json!({"id": "web"}));
     }
 
     #[test]
@@ -582,28 +824,44 @@ mod tests {
         let m = ev::TaskCreate {
             container_id: "c".into(),
             bundle: "/run/b".into(),
-            rootfs: vec![Mount {
-                r#type: "overlay".into(),
-                source: "overlay".into(),
-                target: "".into(),
-                options: vec!["ro".into()],
-            }],
+            rootfs: vec![
+                Mount {
+                    r#type: "overlay".into(),
+                    source: "overlay".into(),
+                    target: "".into(),
+                    options: vec!["ro".into(), "index=off".into()],
+                },
+                Mount::default(),
+            ],
             io: Some(ev::TaskIo {
                 stdin: "".into(),
                 stdout: "/f/o".into(),
                 stderr: "/f/e".into(),
-                terminal: false,
+                terminal: true,
             }),
             checkpoint: "".into(),
             pid: 7,
         };
         assert_eq!(
-            decoded(&any("containerd.events.TaskCreate", &m)),
+            event("TaskCreate", &m),
             json!({"containerId": "c", "bundle": "/run/b",
                    "rootfs": [{"type": "overlay", "source": "overlay", "target": "",
-                               "options": ["ro"]}],
-                   "io": {"stdin": "", "stdout": "/f/o", "stderr": "/f/e", "terminal": false},
+                               "options": ["ro", "index=off"]},
+                              {"type": "", "source": "", "target": "", "options": []}],
+                   "io": {"stdin": "", "stdout": "/f/o", "stderr": "/f/e", "terminal": true},
                    "checkpoint": "", "pid": 7})
+        );
+        let m = ev::TaskDelete {
+            container_id: "c".into(),
+            pid: 12,
+            exit_status: 1,
+            exited_at: ts(1_714_557_600, 0),
+            id: "c".into(),
+        };
+        assert_eq!(
+            event("TaskDelete", &m),
+            json!({"containerId": "c", "pid": 12, "exitStatus": 1,
+                   "exitedAt": "2024-05-01T10:00:00Z", "id": "c"})
         );
         let cases: Vec<(&str, Vec<u8>, Value)> = vec![
             (
@@ -667,6 +925,17 @@ mod tests {
                 .encode_to_vec(),
                 json!({"containerId": "c", "checkpoint": "sha256:x"}),
             ),
+            (
+                "TaskIO",
+                ev::TaskIo {
+                    stdin: "/f/i".into(),
+                    stdout: "".into(),
+                    stderr: "".into(),
+                    terminal: true,
+                }
+                .encode_to_vec(),
+                json!({"stdin": "/f/i", "stdout": "", "stderr": "", "terminal": true}),
+            ),
         ];
         for (name, value, want) in cases {
             let a = Any {
@@ -679,14 +948,14 @@ mod tests {
 
     #[test]
     fn image_namespace_snapshot_and_content_events() {
-        let labels: HashMap<String, String> = [("k".to_string(), "v".to_string())].into();
+        let kv = labels(&[("k", "v")]);
         let img = "containerd.services.images.v1.";
         assert_eq!(
             decoded(&any(
                 &format!("{img}ImageCreate"),
                 &images::ImageCreate {
                     name: "n".into(),
-                    labels: labels.clone()
+                    labels: kv.clone()
                 }
             )),
             json!({"name": "n", "labels": {"k": "v"}})
@@ -708,81 +977,103 @@ mod tests {
             )),
             json!({"name": "n"})
         );
-        let e = "containerd.events.";
+        let m = ev::NamespaceCreate {
+            name: "ns".into(),
+            labels: labels(&[("a", "1"), ("b", "2")]),
+        };
         assert_eq!(
-            decoded(&any(
-                &format!("{e}NamespaceCreate"),
-                &ev::NamespaceCreate {
-                    name: "ns".into(),
-                    labels: labels.clone()
-                }
-            )),
+            event("NamespaceCreate", &m),
+            json!({"name": "ns", "labels": {"a": "1", "b": "2"}})
+        );
+        let m = ev::NamespaceUpdate {
+            name: "ns".into(),
+            labels: kv,
+        };
+        assert_eq!(
+            event("NamespaceUpdate", &m),
             json!({"name": "ns", "labels": {"k": "v"}})
         );
+        let m = ev::NamespaceDelete { name: "ns".into() };
+        assert_eq!(event("NamespaceDelete", &m), json!({"name": "ns"}));
+        let m = ev::SnapshotPrepare {
+            key: "k".into(),
+            parent: "p".into(),
+        };
         assert_eq!(
-            decoded(&any(
-                &format!("{e}NamespaceUpdate"),
-                &ev::NamespaceUpdate {
-                    name: "ns".into(),
-                    labels
-                }
-            )),
-            json!({"name": "ns", "labels": {"k": "v"}})
-        );
-        assert_eq!(
-            decoded(&any(
-                &format!("{e}NamespaceDelete"),
-                &ev::NamespaceDelete { name: "ns".into() }
-            )),
-            json!({"name": "ns"})
-        );
-        assert_eq!(
-            decoded(&any(
-                &format!("{e}SnapshotPrepare"),
-                &ev::SnapshotPrepare {
-                    key: "k".into(),
-                    parent: "p".into()
-                }
-            )),
+            event("SnapshotPrepare", &m),
             json!({"key": "k", "parent": "p"})
         );
+        let m = ev::SnapshotCommit {
+            key: "k".into(),
+            name: "n".into(),
+        };
         assert_eq!(
-            decoded(&any(
-                &format!("{e}SnapshotCommit"),
-                &ev::SnapshotCommit {
-                    key: "k".into(),
-                    name: "n".into()
-                }
-            )),
+            event("SnapshotCommit", &m),
             json!({"key": "k", "name": "n"})
         );
-        assert_eq!(
-            decoded(&any(
-                &format!("{e}SnapshotRemove"),
-                &ev::SnapshotRemove { key: "k".into() }
-            )),
-            json!({"key": "k"})
-        );
-        assert_eq!(
-            decoded(&any(
-                &format!("{e}ContentDelete"),
-                &ev::ContentDelete {
-                    digest: "sha256:ab".into()
-                }
-            )),
-            json!({"digest": "sha256:ab"})
-        );
+        let m = ev::SnapshotRemove { key: "k".into() };
+        assert_eq!(event("SnapshotRemove", &m), json!({"key": "k"}));
+        let m = ev::ContentDelete {
+            digest: "sha256:ab".into(),
+        };
+        assert_eq!(event("ContentDelete", &m), json!({"digest": "sha256:ab"}));
+    }
+
+    #[test]
+    fn every_event_type_has_a_mapping() {
+        let names = [
+            "containerd.events.ContainerCreate",
+            "containerd.events.ContainerUpdate",
+            "containerd.events.ContainerDelete",
+            "containerd.events.ContentDelete",
+            "containerd.services.images.v1.ImageCreate",
+            "containerd.services.images.v1.ImageUpdate",
+            "containerd.services.images.v1.ImageDelete",
+            "containerd.events.NamespaceCreate",
+            "containerd.events.NamespaceUpdate",
+            "containerd.events.NamespaceDelete",
+            "containerd.events.SnapshotPrepare",
+            "containerd.events.SnapshotCommit",
+            "containerd.events.SnapshotRemove",
+            "containerd.events.TaskCreate",
+            "containerd.events.TaskStart",
+            "containerd.events.TaskDelete",
+            "containerd.events.TaskExit",
+            "containerd.events.TaskOOM",
+            "containerd.events.TaskExecAdded",
+            "containerd.events.TaskExecStarted",
+            "containerd.events.TaskPaused",
+            "containerd.events.TaskResumed",
+            "containerd.events.TaskCheckpointed",
+        ];
+        for name in names {
+            let v = json::message_json(name, &[]).unwrap_or_else(|| panic!("{name}: no mapping"));
+            let v = v.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(v.is_object() && v.get("typeUrl").is_none(), "{name}: {v}");
+        }
+        // Nested and imported messages are not event types.
+        assert!(json::message_json("containerd.events.ContainerCreate.Runtime", &[]).is_none());
+        assert!(json::message_json("containerd.types.Mount", &[]).is_none());
     }
 
     #[test]
     fn unknown_and_undecodable_payloads_in_generic_form() {
         let a = Any {
             type_url: "example.com/Whatever".into(),
-            value: b"hi!".to_vec(),
+            value: b"hi!?".to_vec(),
         };
         assert_eq!(
             decoded(&a),
-            json!({"typeUrl": "example.com/Whatever", "value": "aGkh"})
+            json!({"typeUrl": "example.com/Whatever", "value": "aGkhPw=="})
+        );
+        // containerd's own sync payload: a well-known type without mapping.
+        let a = Any {
+            type_url: "google.protobuf.Empty".into(),
+            value: vec![],
+        };
+        assert_eq!(
+            decoded(&a),
+            json!({"typeUrl": "google.protobuf.Empty", "value": ""})
         );
         // A known name whose bytes are not that message.
         let a = Any {
@@ -799,12 +1090,23 @@ mod tests {
     }
 
     #[test]
+    fn nested_any_reads_back() {
+        let a = json::Any {
+            type_url: "containerd.runc.v1.Options".into(),
+            value: vec![0, 1, 2, 250],
+        };
+        let text = serde_json::to_string(&a).unwrap();
+        assert_eq!(
+            text,
+            r#"{"typeUrl":"containerd.runc.v1.Options","value":"AAEC+g=="}"#
+        );
+        assert_eq!(serde_json::from_str::<json::Any>(&text).unwrap(), a);
+    }
+
+    #[test]
     fn envelopes() {
         let e = Event::from_envelope(Envelope {
-            timestamp: Some(Timestamp {
-                seconds: 10,
-                nanos: 5,
-            }),
+            timestamp: ts(10, 5),
             namespace: "ns".into(),
             topic: "/containers/delete".into(),
             event: Some(any(
@@ -826,19 +1128,143 @@ mod tests {
         assert_eq!((e.timestamp, e.json.as_str()), (None, "null"));
     }
 
+    fn numbered(i: u64) -> Event {
+        Event {
+            timestamp: None,
+            namespace: "ns".into(),
+            topic: "/t".into(),
+            type_url: String::new(),
+            json: i.to_string(),
+        }
+    }
+
+    /// What came out of a queue, as numbers and `d<N>` for notices.
+    fn drain(q: &EventQueue) -> Vec<String> {
+        std::iter::from_fn(|| q.try_pop())
+            .map(|e| {
+                if e.topic == DROPPED_TOPIC {
+                    assert_eq!(e.namespace, "");
+                    let v: Value = serde_json::from_str(&e.json).unwrap();
+                    format!("d{}", v["dropped"])
+                } else {
+                    e.json
+                }
+            })
+            .collect()
+    }
+
     #[test]
-    fn timestamps() {
-        let ts = |seconds, nanos| rfc3339(&Timestamp { seconds, nanos });
-        assert_eq!(ts(0, 0), "1970-01-01T00:00:00Z");
-        assert_eq!(ts(1_714_557_600, 500_000_000), "2024-05-01T10:00:00.500Z");
-        assert_eq!(ts(951_782_400, 1_000), "2000-02-29T00:00:00.000001Z");
-        assert_eq!(ts(-1, 0), "1969-12-31T23:59:59Z");
-        // Go's zero time.Time, which containerd sends for "never".
-        assert_eq!(ts(-62_135_596_800, 0), "0001-01-01T00:00:00Z");
+    fn a_full_queue_drops_counts_and_reports_in_order() {
+        let q = EventQueue::new(3);
+        assert_eq!(q.capacity(), 3);
+        for i in 0..3 {
+            assert!(q.push(numbered(i)));
+        }
+        // Full: the next ones are dropped, and memory stays put.
+        for i in 3..10 {
+            assert!(!q.push(numbered(i)));
+            assert_eq!(q.len(), 3);
+        }
+        assert_eq!(q.dropped(), 7);
+        // The consumer takes one; the next push lands after the notice.
+        assert_eq!(q.try_pop().unwrap().json, "0");
+        assert!(q.push(numbered(10)));
+        assert!(!q.push(numbered(11)));
+        assert_eq!(drain(&q), ["1", "2", "d7", "10", "d1"]);
+        assert_eq!(q.dropped(), 8);
+        // Reported once only.
+        assert!(q.try_pop().is_none());
+        assert!(q.is_empty());
+        assert!(q.push(numbered(12)));
+        assert_eq!(drain(&q), ["12"]);
+    }
+
+    #[test]
+    fn the_notice_comes_once_the_consumer_catches_up() {
+        let q = EventQueue::new(1);
+        assert!(q.push(numbered(0)));
+        assert!(!q.push(numbered(1)));
+        assert!(!q.push(numbered(2)));
+        assert_eq!(q.try_pop().unwrap().json, "0");
+        let notice = q.try_pop().unwrap();
         assert_eq!(
-            ts(253_402_300_799, 999_999_999),
-            "9999-12-31T23:59:59.999999999Z"
+            (notice.topic.as_str(), notice.namespace.as_str()),
+            (DROPPED_TOPIC, "")
         );
+        assert_eq!(notice.json, r#"{"dropped":2}"#);
+        assert_eq!(notice.timestamp, None);
+        assert!(q.try_pop().is_none());
+        // A zero capacity means one.
+        assert_eq!(EventQueue::new(0).capacity(), 1);
+    }
+
+    #[test]
+    fn a_bounded_queue_between_threads() {
+        let q = Arc::new(EventQueue::new(16));
+        let consumer = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let (mut got, mut reported) = (Vec::new(), 0u64);
+                while let Some(e) = q.pop() {
+                    if e.topic == DROPPED_TOPIC {
+                        let v: Value = serde_json::from_str(&e.json).unwrap();
+                        reported += v["dropped"].as_u64().unwrap();
+                    } else {
+                        let i: u64 = e.json.parse().unwrap();
+                        if i == u64::MAX {
+                            break;
+                        }
+                        got.push(i);
+                        if got.len() % 8 == 0 {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                }
+                (got, reported)
+            })
+        };
+        let mut max_len = 0;
+        for i in 0..5000 {
+            q.push(numbered(i));
+            max_len = max_len.max(q.len());
+        }
+        // The end marker must get in; its failed attempts count as drops.
+        let mut marker_drops = 0;
+        while !q.push(numbered(u64::MAX)) {
+            marker_drops += 1;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let (got, reported) = consumer.join().unwrap();
+        assert!(max_len <= 16, "{max_len}");
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "in order");
+        // Every event was delivered or reported as dropped.
+        assert_eq!(got.len() as u64 + reported, 5000 + marker_drops);
+        assert_eq!(reported, q.dropped());
+        assert!(q.dropped() > 0, "the producer outran the consumer");
+    }
+
+    #[test]
+    fn close_wakes_a_waiting_consumer_and_discards() {
+        let q = Arc::new(EventQueue::new(4));
+        let waiter = {
+            let q = q.clone();
+            std::thread::spawn(move || q.pop())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        q.close();
+        assert!(waiter.join().unwrap().is_none());
+        assert!(q.is_closed());
+        assert!(!q.push(numbered(1)));
+        assert_eq!(q.dropped(), 0, "pushes after close are not counted");
+        assert!(q.pop().is_none());
+
+        let q = EventQueue::new(2);
+        q.push(numbered(1));
+        q.push(numbered(2));
+        q.push(numbered(3));
+        q.close();
+        assert!(q.pop().is_none() && q.try_pop().is_none());
+        assert_eq!(q.len(), 0);
     }
 
     #[test]

@@ -2,20 +2,23 @@
 //! on a thread of the library's own.
 //!
 //! Each subscription has a runtime task that reads the stream (resubscribing
-//! after a daemon restart, see `core::events::Subscription`) and feeds an
-//! unbounded channel, and one dedicated OS thread (not a runtime worker) that
-//! takes events from the channel and calls the callback, one at a time, in
-//! the order the daemon sent them. Because that thread is not a worker, the
-//! callback may call blocking `ctrd_*` functions.
+//! after a daemon restart, see `core::events::Subscription`) and pushes into
+//! a bounded `core::events::EventQueue` (never waiting: when the queue is
+//! full, events are dropped and counted, and a `/containerd-c/dropped`
+//! notice takes their place), and one dedicated OS thread (not a runtime
+//! worker) that takes events from the queue and calls the callback, one at a
+//! time, in the order the daemon sent them. Because that thread is not a
+//! worker, the callback may call blocking `ctrd_*` functions.
+//!
+//! The queue holds `EVENT_QUEUE_CAPACITY` (4096) events.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::core::error::{Code, Error};
-use crate::core::events::{Event, Subscription};
+use crate::core::events::{EventQueue, Subscription, EVENT_QUEUE_CAPACITY};
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
 use crate::ffi::{boundary, ptr};
@@ -28,7 +31,7 @@ use crate::runtime;
 /// `user_data` is what was given to `ctrd_events_subscribe`. `topic` (e.g.
 /// "/tasks/exit"), `ns` (the namespace the event happened in; "" for none)
 /// and `event_json` (the event as a JSON object, e.g.
-/// `{"containerId":"web","exitStatus":0,"exitedAt":"2024-05-01T10:00:00.5Z","id":"web","pid":4242}`)
+/// `{"containerId":"web","exitStatus":0,"exitedAt":"2024-05-01T10:00:00.500Z","id":"web","pid":4242}`)
 /// are NUL-terminated UTF-8 strings valid only during the call: copy what
 /// you keep. The callback may call any `ctrd_*` function, blocking ones
 /// included, and may free its own subscription.
@@ -45,19 +48,9 @@ pub type ctrd_event_cb = Option<
 /// stopped and freed by `ctrd_subscription_free`. Keeps its client's
 /// connection alive (freeing the client first is safe).
 pub struct ctrd_subscription {
-    stopped: Arc<AtomicBool>,
-    sender: mpsc::Sender<Delivery>,
+    queue: Arc<EventQueue>,
     task: tokio::task::AbortHandle,
     thread: Option<JoinHandle<()>>,
-}
-
-enum Delivery {
-    Event {
-        topic: CString,
-        ns: CString,
-        json: CString,
-    },
-    Stop,
 }
 
 /// The caller's `user_data`, moved to the callback thread.
@@ -69,20 +62,9 @@ struct UserData(*mut c_void);
 // there).
 unsafe impl Send for UserData {}
 
-/// A C string of `s`, cut at its first NUL (none of our JSON has one; a
-/// topic or namespace from the daemon never should).
-fn delivery(e: Event) -> Delivery {
-    Delivery::Event {
-        topic: ptr::c_text(e.topic),
-        ns: ptr::c_text(e.namespace),
-        json: ptr::c_text(e.json),
-    }
-}
-
-/// The callback thread: calls `cb` for each event until stopped.
+/// The callback thread: calls `cb` for each event until the queue closes.
 fn deliver(
-    rx: mpsc::Receiver<Delivery>,
-    stopped: Arc<AtomicBool>,
+    queue: Arc<EventQueue>,
     cb: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char),
     user: UserData,
 ) {
@@ -90,10 +72,14 @@ fn deliver(
     // than unwinding anywhere near C.
     let _ = catch_unwind(AssertUnwindSafe(move || {
         let user = user;
-        while let Ok(Delivery::Event { topic, ns, json }) = rx.recv() {
-            if stopped.load(Ordering::Acquire) {
-                break;
-            }
+        while let Some(event) = queue.pop() {
+            // Cut at a first NUL (none of our JSON has one; a topic or
+            // namespace from the daemon never should).
+            let (topic, ns, json) = (
+                ptr::c_text(event.topic),
+                ptr::c_text(event.namespace),
+                ptr::c_text(event.json),
+            );
             // SAFETY: `cb` is the caller's non-NULL callback of the
             // documented signature; the strings are NUL-terminated and live
             // until after it returns; `user.0` is the caller's pointer,
@@ -116,12 +102,17 @@ fn deliver(
 /// namespace**, not just the client's; `ns` tells you which. A filter the
 /// daemon cannot parse is `CTRD_ERR_INVALID_ARGUMENT`.
 ///
-/// `event_json` is the event payload as protobuf-JSON: lowerCamelCase field
-/// names, every field present, numbers as numbers, timestamps as RFC 3339 UTC
-/// strings (null when unset), e.g. for "/containers/create"
-/// `{"id":"web","image":"docker.io/library/busybox:latest","runtime":{"name":"io.containerd.runc.v2","options":null}}`.
-/// A payload of a type the library does not know (and a nested Any) is
-/// `{"typeUrl":"...","value":"<standard base64>"}`.
+/// `event_json` is the event payload in protobuf's JSON mapping, generated
+/// from containerd's event definitions: lowerCamelCase field names; every
+/// string, number, bool, list and map field present even when empty or zero;
+/// integers as numbers (no event field is 64-bit); maps (labels) as objects;
+/// timestamps as RFC 3339 UTC strings with 0, 3, 6 or 9 fractional digits.
+/// A message field that is unset (a timestamp, `runtime`, `runtime.options`)
+/// is absent, as that mapping has it. E.g. for "/containers/create"
+/// `{"id":"web","image":"docker.io/library/busybox:latest","runtime":{"name":"io.containerd.runc.v2"}}`.
+/// A payload of a type the library does not know, and a nested Any (such as
+/// `runtime.options`), is `{"typeUrl":"...","value":"<standard base64>"}`
+/// with the type URL as containerd sent it (e.g. "containerd.runc.v1.Options").
 ///
 /// Blocks until the daemon has registered the subscription (bounded by the
 /// client's timeout): every event published after this returns `CTRD_OK` is
@@ -138,7 +129,15 @@ fn deliver(
 /// (not a runtime worker), one call at a time, in the daemon's order; it may
 /// call any `ctrd_*` function, blocking ones included, and may free this
 /// subscription. `user_data` is passed back untouched and must be usable from
-/// that thread. Events wait in memory while `cb` is busy.
+/// that thread.
+///
+/// While `cb` is busy, up to 4096 events wait in memory for it; events that
+/// arrive while 4096 are waiting are dropped and counted. Once `cb` has taken
+/// the waiting events, it is called with topic "/containerd-c/dropped",
+/// `ns` "" and `event_json` `{"dropped":N}` (N: events lost since the
+/// previous such call), in order: after the events that arrived before the
+/// loss and before those that follow it. Filters do not apply to it. A slow
+/// callback thus loses events rather than growing memory without bound.
 ///
 /// On success `*out` receives the subscription, owned by the caller (free it
 /// with `ctrd_subscription_free`). Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL
@@ -175,32 +174,32 @@ pub extern "C" fn ctrd_events_subscribe(
         let subscription =
             runtime::block_on(async move { Subscription::new(client, filters).await })?;
 
-        let (sender, rx) = mpsc::channel();
-        let stopped = Arc::new(AtomicBool::new(false));
+        let rt = runtime::get()?;
+        let queue = Arc::new(EventQueue::new(EVENT_QUEUE_CAPACITY));
         let thread = {
-            let stopped = stopped.clone();
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name("ctrd-events".into())
-                .spawn(move || deliver(rx, stopped, cb, user))
+                .spawn(move || deliver(queue, cb, user))
                 .map_err(|e| {
                     Error::new(Code::Io, format!("starting the event delivery thread: {e}"))
                 })?
         };
         let task = {
-            let (sender, stopped) = (sender.clone(), stopped.clone());
-            runtime::get()?.spawn(async move {
+            let queue = queue.clone();
+            rt.spawn(async move {
                 let mut subscription = subscription;
                 loop {
                     let event = subscription.next().await;
-                    if stopped.load(Ordering::Acquire) || sender.send(delivery(event)).is_err() {
+                    // Never waits: a full queue drops and counts.
+                    if !queue.push(event) && queue.is_closed() {
                         break;
                     }
                 }
             })
         };
         out.write(ptr::into_handle(ctrd_subscription {
-            stopped,
-            sender,
+            queue,
             task: task.abort_handle(),
             thread: Some(thread),
         }));
@@ -211,10 +210,11 @@ pub extern "C" fn ctrd_events_subscribe(
 /// Stops a subscription and frees it. NULL is a no-op.
 ///
 /// When this returns no callback of this subscription runs any more: called
-/// from another thread, it waits for a callback in progress to return (so do
-/// not hold, in that thread, a lock the callback needs). Called from inside
-/// the subscription's own callback, it returns at once; that callback
-/// finishes and no other one starts. Events not yet delivered are dropped.
+/// from another thread, it waits for a callback in progress to return, and
+/// for nothing else (so do not hold, in that thread, a lock the callback
+/// needs). Called from inside the subscription's own callback, it returns at
+/// once; that callback finishes and no other one starts. Events not yet
+/// delivered, however many wait, are discarded without a callback.
 /// Must not race with another call on the same subscription. In a child
 /// after fork() it only forgets the handle.
 #[no_mangle]
@@ -229,10 +229,9 @@ pub extern "C" fn ctrd_subscription_free(s: *mut ctrd_subscription) {
             std::mem::forget(s);
             return;
         }
-        s.stopped.store(true, Ordering::Release);
+        // Discards what waits and wakes the thread if it waits for an event.
+        s.queue.close();
         s.task.abort();
-        // Wakes the thread if it waits for an event.
-        let _ = s.sender.send(Delivery::Stop);
         if let Some(thread) = s.thread.take() {
             if thread.thread().id() == std::thread::current().id() {
                 // Inside the callback: it ends once the callback returns.
