@@ -241,7 +241,10 @@ typedef struct ctrd_container_opts {
  * `{"containerId":"web","exitStatus":0,"exitedAt":"2024-05-01T10:00:00.500Z","id":"web","pid":4242}`)
  * are NUL-terminated UTF-8 strings valid only during the call: copy what
  * you keep. The callback may call any `ctrd_*` function, blocking ones
- * included, and may free its own subscription.
+ * included, and may free its own subscription. It may also end its thread
+ * (`pthread_exit`; a language runtime shutting down may do it): then only
+ * that thread ends, and no further event of the subscription is delivered
+ * (free it as usual).
  */
 typedef void (*ctrd_event_cb)(void *user_data,
                               const char *topic,

@@ -36,7 +36,7 @@ struct Collector {
 
 /// # Safety
 /// Called by the library with a `Collector` as user data and C strings.
-unsafe extern "C" fn collect(
+unsafe extern "C-unwind" fn collect(
     user: *mut c_void,
     topic: *const c_char,
     ns: *const c_char,
@@ -316,7 +316,7 @@ fn filters_select_topics_and_namespaces() {
 
 /// # Safety
 /// Called by the library with an `AtomicUsize` as user data.
-unsafe extern "C" fn count(
+unsafe extern "C-unwind" fn count(
     user: *mut c_void,
     _topic: *const c_char,
     _ns: *const c_char,
@@ -381,7 +381,7 @@ struct SelfFree {
 
 /// # Safety
 /// Called by the library with a `SelfFree` as user data.
-unsafe extern "C" fn free_self(
+unsafe extern "C-unwind" fn free_self(
     user: *mut c_void,
     _topic: *const c_char,
     _ns: *const c_char,
@@ -624,7 +624,7 @@ impl Gated {
 
 /// # Safety
 /// Called by the library with a `Gated` as user data and C strings.
-unsafe extern "C" fn gated(
+unsafe extern "C-unwind" fn gated(
     user: *mut c_void,
     topic: *const c_char,
     ns: *const c_char,
@@ -644,7 +644,7 @@ unsafe extern "C" fn gated(
 
 /// # Safety
 /// Called by the library with an `AtomicUsize` as user data.
-unsafe extern "C" fn tally(
+unsafe extern "C-unwind" fn tally(
     user: *mut c_void,
     _topic: *const c_char,
     _ns: *const c_char,

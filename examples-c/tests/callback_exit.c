@@ -19,6 +19,18 @@ static void exit_then_end_thread(void *user_data, ctrd_status status, uint32_t e
   pthread_exit(NULL);
 }
 
+static volatile int event_called;
+
+static void event_then_end_thread(void *user_data, const char *topic, const char *ns,
+                                  const char *json) {
+  (void)user_data;
+  (void)ns;
+  (void)json;
+  if (strcmp(topic, "/tasks/exit") != 0) return;
+  event_called = 1;
+  pthread_exit(NULL);
+}
+
 static int wait_for(volatile int *flag) {
   struct timespec tick = {0, 10 * 1000 * 1000};
   for (int i = 0; i < 2000 && !*flag; i++) nanosleep(&tick, NULL);
@@ -32,6 +44,9 @@ int main(void) {
 
   ctrd_client *client = NULL;
   CHECK(ctrd_client_connect(NULL, NULL, &client) == CTRD_OK);
+  const char *filters[] = {"topic==\"/tasks/exit\"", NULL};
+  ctrd_subscription *sub = NULL;
+  CHECK(ctrd_events_subscribe(client, filters, event_then_end_thread, NULL, &sub) == CTRD_OK);
   const char *argv[] = {"sh", "-c", "exit 3", NULL};
   char *spec = NULL;
   CHECK(ctrd_spec_generate(client, id, image, argv, &spec) == CTRD_OK);
@@ -47,6 +62,8 @@ int main(void) {
   CHECK(ctrd_task_wait_async(task, exit_then_end_thread, NULL, &w) == CTRD_OK);
   CHECK(wait_for(&exit_called));
   ctrd_wait_free(w); /* joins a thread that ended inside its callback */
+  CHECK(wait_for(&event_called));
+  ctrd_subscription_free(sub); /* the same for a subscription */
 
   /* The library goes on working. */
   uint32_t code = 0;

@@ -12,13 +12,12 @@
 //!
 //! The queue holds `EVENT_QUEUE_CAPACITY` (4096) events.
 
-use std::ffi::{c_char, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use crate::core::error::{Code, Error};
+use crate::core::error::Error;
 use crate::core::events::{EventQueue, Subscription, EVENT_QUEUE_CAPACITY};
+use crate::ffi::callback::CallbackThread;
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
 use crate::ffi::{boundary, ptr};
@@ -34,9 +33,12 @@ use crate::runtime;
 /// `{"containerId":"web","exitStatus":0,"exitedAt":"2024-05-01T10:00:00.500Z","id":"web","pid":4242}`)
 /// are NUL-terminated UTF-8 strings valid only during the call: copy what
 /// you keep. The callback may call any `ctrd_*` function, blocking ones
-/// included, and may free its own subscription.
+/// included, and may free its own subscription. It may also end its thread
+/// (`pthread_exit`; a language runtime shutting down may do it): then only
+/// that thread ends, and no further event of the subscription is delivered
+/// (free it as usual).
 pub type ctrd_event_cb = Option<
-    unsafe extern "C" fn(
+    unsafe extern "C-unwind" fn(
         user_data: *mut c_void,
         topic: *const c_char,
         ns: *const c_char,
@@ -50,43 +52,83 @@ pub type ctrd_event_cb = Option<
 pub struct ctrd_subscription {
     queue: Arc<EventQueue>,
     task: tokio::task::AbortHandle,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<CallbackThread>,
 }
 
-/// The caller's `user_data`, moved to the callback thread.
-struct UserData(*mut c_void);
+/// The function type of `ctrd_event_cb`.
+type EventFn =
+    unsafe extern "C-unwind" fn(*mut c_void, *const c_char, *const c_char, *const c_char);
 
-// SAFETY: the library never dereferences the pointer; it only hands it back
-// to the caller's callback. By passing it to `ctrd_events_subscribe` the
-// caller promises it may be used from the subscription's thread (documented
-// there).
-unsafe impl Send for UserData {}
-
-/// The callback thread: calls `cb` for each event until the queue closes.
-fn deliver(
+/// What the callback thread owns, behind a pointer (see `ffi::callback`).
+struct Worker {
     queue: Arc<EventQueue>,
-    cb: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char),
-    user: UserData,
-) {
-    // Nothing below should panic; if it did, the thread ends quietly rather
-    // than unwinding anywhere near C.
-    let _ = catch_unwind(AssertUnwindSafe(move || {
-        let user = user;
-        while let Some(event) = queue.pop() {
-            // Cut at a first NUL (none of our JSON has one; a topic or
-            // namespace from the daemon never should).
-            let (topic, ns, json) = (
-                ptr::c_text(event.topic),
-                ptr::c_text(event.namespace),
-                ptr::c_text(event.json),
-            );
-            // SAFETY: `cb` is the caller's non-NULL callback of the
-            // documented signature; the strings are NUL-terminated and live
-            // until after it returns; `user.0` is the caller's pointer,
-            // passed back untouched.
-            unsafe { cb(user.0, topic.as_ptr(), ns.as_ptr(), json.as_ptr()) };
-        }
-    }));
+    cb: EventFn,
+    user: *mut c_void,
+    /// The strings of the event being delivered, kept until the next one.
+    current: Option<[CString; 3]>,
+}
+
+// SAFETY: `user` is never dereferenced by the library, only handed back to
+// the caller's callback; by passing it to `ctrd_events_subscribe` the caller
+// promises it may be used from the subscription's thread (documented there).
+unsafe impl Send for Worker {}
+
+/// One callback call: plain values only.
+#[derive(Clone, Copy)]
+struct Call {
+    cb: EventFn,
+    user: *mut c_void,
+    topic: *const c_char,
+    ns: *const c_char,
+    json: *const c_char,
+}
+
+/// The next event to deliver, or `None` once the queue is closed.
+#[inline(never)]
+fn next_call(worker: *mut Worker) -> Option<Call> {
+    // SAFETY: `worker` came from Box::into_raw in ctrd_events_subscribe and
+    // is used by this thread alone until `release` takes it back.
+    let w = unsafe { &mut *worker };
+    w.current = None;
+    let event = w.queue.pop()?;
+    // Cut at a first NUL (none of our JSON has one; a topic or namespace
+    // from the daemon never should).
+    let strings = w.current.insert([
+        ptr::c_text(event.topic),
+        ptr::c_text(event.namespace),
+        ptr::c_text(event.json),
+    ]);
+    Some(Call {
+        cb: w.cb,
+        user: w.user,
+        topic: strings[0].as_ptr(),
+        ns: strings[1].as_ptr(),
+        json: strings[2].as_ptr(),
+    })
+}
+
+/// Frees the worker once the queue closed.
+#[inline(never)]
+fn release(worker: *mut Worker) {
+    // SAFETY: made by Box::into_raw in ctrd_events_subscribe, taken back
+    // once, here, by the thread that owned it.
+    drop(unsafe { Box::from_raw(worker) });
+}
+
+/// The callback thread: calls the callback for each event until the queue
+/// closes. While the callback runs this frame holds only plain values, so a
+/// callback that ends its thread ends just that thread.
+extern "C-unwind" fn deliver(arg: *mut c_void) -> *mut c_void {
+    let worker = arg.cast::<Worker>();
+    while let Some(call) = next_call(worker) {
+        // SAFETY: the caller's non-NULL callback of the documented
+        // signature; the strings are NUL-terminated and live in the worker
+        // until the next `next_call`; `user` is the caller's pointer, passed
+        // back untouched.
+        unsafe { (call.cb)(call.user, call.topic, call.ns, call.json) };
+    }
+    release(worker);
+    std::ptr::null_mut()
 }
 
 /// Subscribes to containerd's events and calls `cb(user_data, topic, ns,
@@ -167,7 +209,6 @@ pub extern "C" fn ctrd_events_subscribe(
             )
         };
         let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
-        let user = UserData(user_data);
 
         let client = client.inner.clone();
         // Establish the stream before returning, so nothing is missed.
@@ -176,14 +217,19 @@ pub extern "C" fn ctrd_events_subscribe(
 
         let rt = runtime::get()?;
         let queue = Arc::new(EventQueue::new(EVENT_QUEUE_CAPACITY));
-        let thread = {
-            let queue = queue.clone();
-            std::thread::Builder::new()
-                .name("ctrd-events".into())
-                .spawn(move || deliver(queue, cb, user))
-                .map_err(|e| {
-                    Error::new(Code::Io, format!("starting the event delivery thread: {e}"))
-                })?
+        let worker = Box::into_raw(Box::new(Worker {
+            queue: queue.clone(),
+            cb,
+            user: user_data,
+            current: None,
+        }));
+        let thread = match CallbackThread::spawn(c"ctrd-events", deliver, worker.cast()) {
+            Ok(thread) => thread,
+            Err(e) => {
+                // SAFETY: the thread did not start; the worker is ours again.
+                drop(unsafe { Box::from_raw(worker) });
+                return Err(e.context("starting the event delivery thread"));
+            }
         };
         let task = {
             let queue = queue.clone();
@@ -233,12 +279,9 @@ pub extern "C" fn ctrd_subscription_free(s: *mut ctrd_subscription) {
         s.queue.close();
         s.task.abort();
         if let Some(thread) = s.thread.take() {
-            if thread.thread().id() == std::thread::current().id() {
-                // Inside the callback: it ends once the callback returns.
-                drop(thread);
-            } else {
-                let _ = thread.join();
-            }
+            // Waits for a callback in progress; from inside the callback it
+            // returns at once (that callback ends, no other one starts).
+            thread.join();
         }
     })
 }
