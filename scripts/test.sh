@@ -33,3 +33,6 @@ cmake -S examples-c -B build/examples-c -DCTRD_LIB_DIR="$root/target/debug" >/de
 cmake --build build/examples-c -j "$(nproc)"
 CONTAINERD_ADDRESS="unix://$sock" CONTAINERD_NAMESPACE=default \
     ctest --test-dir build/examples-c --output-on-failure --timeout 120
+
+step "C tests under ASan + UBSan (a subset; scripts/sanitize.sh runs them all)"
+scripts/sanitize.sh -R '^(test_errors|test_io_fifo|test_events|test_task_async|test_callback_exit|test_fork_io|run|sanitizer_canary_.*)$'

@@ -11,6 +11,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::ptr::{null, null_mut};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -433,8 +434,30 @@ fn free_returns_promptly_while_writers_are_open() {
         -1,
     );
     drop(out_w);
-    let out = drain(out_r);
-    std::thread::sleep(Duration::from_millis(100));
+    // Wait (with a deadline) until the session has copied the bytes out, so
+    // the free below happens while the writers are open and idle.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let out = {
+        let (seen, mut out_r) = (seen.clone(), out_r);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match out_r.read(&mut buf).unwrap() {
+                    0 => break,
+                    n => seen.lock().unwrap().extend_from_slice(&buf[..n]),
+                }
+            }
+            seen.lock().unwrap().clone()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.lock().unwrap().as_slice() != b"before free" {
+        assert!(
+            Instant::now() < deadline,
+            "the session copied nothing in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let t = Instant::now();
     ctrd_io_session_free(s);
     assert!(

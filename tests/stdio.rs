@@ -284,14 +284,16 @@ fn exec_with_fifos() {
     ns.assert_clean();
 }
 
-/// The second process of `reattach_from_a_second_process`: when this test
-/// binary runs with CTRD_REATTACH set (and only then), it loads the task,
-/// re-attaches to its stdout, waits for it, and prints the exit status.
+/// The second process of `reattach_from_a_second_process`, which runs this
+/// test binary again with `--ignored --exact reattach_child` and
+/// CTRD_REATTACH set: it loads the task, re-attaches to its stdout, waits for
+/// it, and prints the exit status. Ignored in a normal run, so it is never
+/// counted as a test that passed; run any other way it fails.
 #[test]
+#[ignore = "the second process of reattach_from_a_second_process, which runs it"]
 fn reattach_child() {
-    let Ok(spec) = std::env::var("CTRD_REATTACH") else {
-        return; // run directly by the test harness: nothing to do
-    };
+    let spec = std::env::var("CTRD_REATTACH")
+        .expect("reattach_child is run only by reattach_from_a_second_process (CTRD_REATTACH)");
     let [address, ns, id, out]: [&str; 4] = spec.split('|').collect::<Vec<_>>().try_into().unwrap();
     let client = connect(address, ns);
     let mut k = null_mut();
@@ -354,6 +356,7 @@ fn reattach_from_a_second_process() {
     );
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
+            "--ignored",
             "--exact",
             "reattach_child",
             "--nocapture",
