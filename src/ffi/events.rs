@@ -13,6 +13,7 @@
 //! The queue holds `EVENT_QUEUE_CAPACITY` (4096) events.
 
 use std::ffi::{c_char, c_void, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::core::error::Error;
@@ -53,7 +54,17 @@ pub struct ctrd_subscription {
     queue: Arc<EventQueue>,
     task: tokio::task::AbortHandle,
     thread: Option<CallbackThread>,
+    /// The callback thread's state, freed here once that thread ended.
+    worker: WorkerPtr,
 }
+
+/// The subscription's pointer to its callback thread's worker.
+struct WorkerPtr(*mut Worker);
+// SAFETY: the subscription only frees the worker, after joining the thread
+// that uses it, or hands it over to that thread (see `release`).
+unsafe impl Send for WorkerPtr {}
+// SAFETY: `&WorkerPtr` gives no access to the worker.
+unsafe impl Sync for WorkerPtr {}
 
 /// The function type of `ctrd_event_cb`.
 type EventFn =
@@ -66,12 +77,11 @@ struct Worker {
     user: *mut c_void,
     /// The strings of the event being delivered, kept until the next one.
     current: Option<[CString; 3]>,
+    /// Whether the subscription frees the worker (after joining the
+    /// thread), so that a thread ended inside the callback leaves nothing
+    /// behind; else the thread frees it when it ends.
+    freed_by_subscription: AtomicBool,
 }
-
-// SAFETY: `user` is never dereferenced by the library, only handed back to
-// the caller's callback; by passing it to `ctrd_events_subscribe` the caller
-// promises it may be used from the subscription's thread (documented there).
-unsafe impl Send for Worker {}
 
 /// One callback call: plain values only.
 #[derive(Clone, Copy)]
@@ -107,12 +117,18 @@ fn next_call(worker: *mut Worker) -> Option<Call> {
     })
 }
 
-/// Frees the worker once the queue closed.
+/// At the end of the callback thread: frees the worker unless the
+/// subscription does.
 #[inline(never)]
 fn release(worker: *mut Worker) {
-    // SAFETY: made by Box::into_raw in ctrd_events_subscribe, taken back
-    // once, here, by the thread that owned it.
-    drop(unsafe { Box::from_raw(worker) });
+    // SAFETY: alive until the subscription frees it after this thread ended.
+    let w = unsafe { &mut *worker };
+    w.current = None;
+    if !w.freed_by_subscription.load(Ordering::SeqCst) {
+        // SAFETY: made by Box::into_raw in ctrd_events_subscribe; the
+        // subscription handed it over (freed from inside the callback).
+        drop(unsafe { Box::from_raw(worker) });
+    }
 }
 
 /// The callback thread: calls the callback for each event until the queue
@@ -222,6 +238,7 @@ pub extern "C" fn ctrd_events_subscribe(
             cb,
             user: user_data,
             current: None,
+            freed_by_subscription: AtomicBool::new(true),
         }));
         let thread = match CallbackThread::spawn(c"ctrd-events", deliver, worker.cast()) {
             Ok(thread) => thread,
@@ -248,6 +265,7 @@ pub extern "C" fn ctrd_events_subscribe(
             queue,
             task: task.abort_handle(),
             thread: Some(thread),
+            worker: WorkerPtr(worker),
         }));
         Ok(())
     })
@@ -278,10 +296,27 @@ pub extern "C" fn ctrd_subscription_free(s: *mut ctrd_subscription) {
         // Discards what waits and wakes the thread if it waits for an event.
         s.queue.close();
         s.task.abort();
-        if let Some(thread) = s.thread.take() {
-            // Waits for a callback in progress; from inside the callback it
-            // returns at once (that callback ends, no other one starts).
-            thread.join();
+        let worker = s.worker.0;
+        match s.thread.take() {
+            Some(thread) if thread.is_current() => {
+                // Inside the callback: it ends once the callback returns,
+                // and its thread frees the worker.
+                // SAFETY: the worker lives until that thread's `release`.
+                unsafe { &*worker }
+                    .freed_by_subscription
+                    .store(false, Ordering::SeqCst);
+                thread.join();
+            }
+            thread => {
+                // Waits for a callback in progress (or a thread that ended
+                // inside its callback), then frees what it used.
+                if let Some(thread) = thread {
+                    thread.join();
+                }
+                // SAFETY: made by Box::into_raw in ctrd_events_subscribe;
+                // its thread ended and left it to us.
+                drop(unsafe { Box::from_raw(worker) });
+            }
         }
     })
 }

@@ -10,6 +10,7 @@
 
 use std::ffi::c_void;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::core::error::Result;
@@ -34,7 +35,16 @@ struct State {
     /// The callback thread once started, kept to be joined by the free
     /// (only when the caller holds a `ctrd_wait`).
     thread: Option<CallbackThread>,
+    /// The thread's job, freed by the free once the thread ended (only when
+    /// the caller holds a `ctrd_wait`).
+    job: Option<JobPtr>,
 }
+
+/// A job pointer kept by the wait or moved to the blocking pool.
+struct JobPtr(*mut Job);
+// SAFETY: a job is used by one thread at a time: the callback thread while
+// it runs, then whoever frees it (after joining that thread).
+unsafe impl Send for JobPtr {}
 
 struct Shared {
     state: Mutex<State>,
@@ -62,6 +72,10 @@ struct Job {
     user: UserData,
     status: ctrd_status,
     exit_status: u32,
+    /// Whether the `ctrd_wait` frees the job (after joining the thread), so
+    /// that a thread ended inside the callback leaves nothing behind; else
+    /// the thread frees it when the callback returned.
+    freed_by_wait: AtomicBool,
 }
 
 /// What the callback thread calls: plain values only (see `callback`).
@@ -92,14 +106,22 @@ fn begin(job: *mut Job) -> Call {
     }
 }
 
-/// Marks the callback done and frees the job.
+/// Marks the callback done and frees the job unless the wait does.
 #[inline(never)]
 fn end(job: *mut Job) {
-    // SAFETY: made by Box::into_raw in `deliver`, taken back once, here.
-    let job = unsafe { Box::from_raw(job) };
-    let mut st = job.shared.lock();
-    if st.phase == Phase::Calling {
-        st.phase = Phase::Done;
+    let freed_by_wait = {
+        // SAFETY: as in `begin`; the wait frees the job only after this
+        // thread ended.
+        let job = unsafe { &*job };
+        let mut st = job.shared.lock();
+        if st.phase == Phase::Calling {
+            st.phase = Phase::Done;
+        }
+        job.freed_by_wait.load(Ordering::SeqCst)
+    };
+    if !freed_by_wait {
+        // SAFETY: made by Box::into_raw in `deliver`; nobody else frees it.
+        drop(unsafe { Box::from_raw(job) });
     }
 }
 
@@ -135,22 +157,27 @@ fn deliver(shared: Arc<Shared>, cb: ExitFn, user: UserData, result: Result<u32>)
         user,
         status,
         exit_status,
+        freed_by_wait: AtomicBool::new(shared.owned),
     }));
     match CallbackThread::spawn(c"ctrd-wait", exit_thread, job.cast()) {
         Ok(thread) => {
             if shared.owned {
                 st.thread = Some(thread);
+                st.job = Some(JobPtr(job));
             }
-            // Else dropped: detached, it ends on its own.
+            // Else dropped: detached, it ends on its own and frees the job.
         }
         Err(_) => {
             // No thread could be started: the callback must still run once,
-            // so it runs on the runtime's blocking pool (not a worker).
-            // SAFETY: `job` was not handed to any thread; take it back.
-            let job = unsafe { Box::from_raw(job) };
+            // so it runs on the runtime's blocking pool (not a worker), which
+            // frees the job; a free does not wait for it there.
+            // SAFETY: the job was not handed to any thread yet.
+            unsafe { &*job }
+                .freed_by_wait
+                .store(false, Ordering::SeqCst);
             drop(st);
             if let Ok(rt) = runtime::get() {
-                let job = SendJob(Box::into_raw(job));
+                let job = JobPtr(job);
                 rt.spawn_blocking(move || {
                     let job = job;
                     exit_thread(job.0.cast());
@@ -159,12 +186,6 @@ fn deliver(shared: Arc<Shared>, cb: ExitFn, user: UserData, result: Result<u32>)
         }
     }
 }
-
-/// A job pointer moved to the blocking pool.
-struct SendJob(*mut Job);
-// SAFETY: the job is owned by whichever thread runs it; its user data is
-// Send by the caller's promise.
-unsafe impl Send for SendJob {}
 
 /// A pending asynchronous wait. Opaque; made by `ctrd_task_wait_async` or
 /// `ctrd_process_wait_async` when asked for, freed (and cancelled if still
@@ -192,6 +213,7 @@ where
         state: Mutex::new(State {
             phase: Phase::Pending,
             thread: None,
+            job: None,
         }),
         owned,
     });
@@ -222,18 +244,34 @@ impl ctrd_wait {
             std::mem::forget(self);
             return;
         }
-        let thread = {
+        let (thread, job) = {
             let mut st = self.shared.lock();
             if st.phase == Phase::Pending {
                 st.phase = Phase::Cancelled;
             }
-            st.thread.take()
+            (st.thread.take(), st.job.take())
         };
         for task in &self.tasks {
             task.abort();
         }
-        if let Some(thread) = thread {
-            thread.join();
+        let Some(job) = job else { return };
+        match thread {
+            Some(thread) if thread.is_current() => {
+                // Inside the callback: its thread frees the job at the end.
+                // SAFETY: the job lives until that thread's `end`.
+                unsafe { &*job.0 }
+                    .freed_by_wait
+                    .store(false, Ordering::SeqCst);
+                thread.join();
+            }
+            thread => {
+                if let Some(thread) = thread {
+                    thread.join();
+                }
+                // SAFETY: the thread ended (joined), and it left the job to
+                // us (`freed_by_wait`); made by Box::into_raw in `deliver`.
+                drop(unsafe { Box::from_raw(job.0) });
+            }
         }
     }
 }
