@@ -9,6 +9,7 @@ use crate::core::container::NewContainer;
 use crate::core::{self, Error};
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
+use crate::ffi::handle::{self, Castable, OwnershipArc, OwnershipRef};
 use crate::ffi::{boundary, ptr};
 use crate::runtime;
 
@@ -18,6 +19,10 @@ use crate::runtime;
 pub struct ctrd_container {
     pub(crate) client: Arc<core::Client>,
     pub(crate) id: CString,
+}
+
+impl Castable for ctrd_container {
+    type Ownership = OwnershipArc;
 }
 
 impl ctrd_container {
@@ -50,12 +55,16 @@ pub struct ctrd_container_opts {
     pub labels: *const *const c_char,
 }
 
+impl Castable for ctrd_container_opts {
+    type Ownership = OwnershipRef;
+}
+
 /// `ctrd_container_delete` flag: keep the rootfs snapshot.
 pub const CTRD_DELETE_KEEP_SNAPSHOT: u32 = 1;
 
 fn new_handle(client: Arc<core::Client>, id: String) -> Result<*mut ctrd_container, Error> {
     let id = CString::new(id).map_err(|e| Error::internal(e.to_string()))?;
-    Ok(ptr::into_handle(ctrd_container { client, id }))
+    Ok(handle::to_arc_ptr(ctrd_container { client, id }))
 }
 
 /// Creates a container record from `o` in the client's namespace, as
@@ -80,11 +89,12 @@ pub extern "C" fn ctrd_container_create(
     out: *mut *mut ctrd_container,
 ) -> ctrd_status {
     boundary::status("ctrd_container_create", || {
-        // SAFETY: live handles, a readable opts struct whose strings are C
-        // strings or NULL, and an out-pointer, each or NULL (C contract).
-        let (client, new, out) = unsafe {
-            let client = ptr::handle(c, "client")?;
-            let o = ptr::handle(o, "opts")?;
+        let client = handle::ref_from_ptr(c, "client")?;
+        let o = handle::ref_from_ptr(o, "opts")?;
+        let out = ptr::Out::new(out, "out")?;
+        // SAFETY: the opts' strings are C strings or NULL, its labels a
+        // NULL-terminated array of them or NULL (C contract).
+        let new = unsafe {
             let owned = |s: Option<&str>| s.map(str::to_string);
             let new = NewContainer {
                 id: ptr::str_arg(o.id, "opts.id")?.to_string(),
@@ -99,7 +109,7 @@ pub extern "C" fn ctrd_container_create(
                     .map(str::to_string)
                     .collect(),
             };
-            (client, new, ptr::Out::new(out, "out")?)
+            new
         };
         // Fail on bad input before touching the runtime or the network.
         core::container::record_for(&new)?;
@@ -124,14 +134,10 @@ pub extern "C" fn ctrd_container_load(
     out: *mut *mut ctrd_container,
 ) -> ctrd_status {
     boundary::status("ctrd_container_load", || {
-        // SAFETY: a live handle, a C string and an out-pointer, each or NULL.
-        let (client, id, out) = unsafe {
-            (
-                ptr::handle(c, "client")?,
-                ptr::str_arg(id, "id")?.to_string(),
-                ptr::Out::new(out, "out")?,
-            )
-        };
+        let client = handle::ref_from_ptr(c, "client")?;
+        // SAFETY: a C string or NULL (C contract).
+        let id = unsafe { ptr::str_arg(id, "id") }?.to_string();
+        let out = ptr::Out::new(out, "out")?;
         core::ident::validate("container id", &id)?;
         let client = client.inner.clone();
         let c2 = client.clone();
@@ -158,15 +164,10 @@ pub extern "C" fn ctrd_container_list(
     len: *mut usize,
 ) -> ctrd_status {
     boundary::status("ctrd_container_list", || {
-        // SAFETY: a live handle, a C string and out-pointers, each or NULL.
-        let (client, filter, ids, len) = unsafe {
-            (
-                ptr::handle(c, "client")?,
-                ptr::opt_str_arg(filter, "filter")?,
-                ptr::Out::new(ids, "ids")?,
-                ptr::Out::new(len, "len")?,
-            )
-        };
+        let client = handle::ref_from_ptr(c, "client")?;
+        // SAFETY: a C string or NULL (C contract).
+        let filter = unsafe { ptr::opt_str_arg(filter, "filter") }?;
+        let (ids, len) = (ptr::Out::new(ids, "ids")?, ptr::Out::new(len, "len")?);
         let filters: Vec<String> = filter.map(str::to_string).into_iter().collect();
         let client = client.inner.clone();
         let records = runtime::block_on(async move { client.list_containers(filters).await })?;
@@ -182,8 +183,7 @@ pub extern "C" fn ctrd_container_list(
 #[no_mangle]
 pub extern "C" fn ctrd_container_id(k: *const ctrd_container) -> *const c_char {
     boundary::value("ctrd_container_id", c"".as_ptr(), || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::borrowed_str(k, |k| k.id.as_ptr()) }
+        handle::borrowed_str(k, |k| k.id.as_ptr())
     })
 }
 
@@ -200,8 +200,8 @@ pub extern "C" fn ctrd_container_spec_json(
     json: *mut *mut c_char,
 ) -> ctrd_status {
     boundary::status("ctrd_container_spec_json", || {
-        // SAFETY: a live handle and an out-pointer, each or NULL.
-        let (k, json) = unsafe { (ptr::handle(k, "container")?, ptr::Out::new(json, "json")?) };
+        let k = handle::arc_from_ptr(k, "container")?;
+        let json = ptr::Out::new(json, "json")?;
         let (client, id) = (k.client.clone(), k.id().to_string());
         let record = runtime::block_on(async move { client.get_container(&id).await })?;
         json.write(ptr::c_string(core::container::spec_json(&record)?)?);
@@ -226,8 +226,7 @@ pub extern "C" fn ctrd_container_spec_json(
 #[no_mangle]
 pub extern "C" fn ctrd_container_delete(k: *mut ctrd_container, flags: u32) -> ctrd_status {
     boundary::status("ctrd_container_delete", || {
-        // SAFETY: a live handle or NULL (C contract).
-        let k = unsafe { ptr::handle(k, "container") }?;
+        let k = handle::arc_from_ptr(k, "container")?;
         if flags & !CTRD_DELETE_KEEP_SNAPSHOT != 0 {
             return Err(Error::invalid(format!("unknown flags {flags:#x}")));
         }
@@ -242,10 +241,7 @@ pub extern "C" fn ctrd_container_delete(k: *mut ctrd_container, flags: u32) -> c
 /// on the same handle.
 #[no_mangle]
 pub extern "C" fn ctrd_container_free(k: *mut ctrd_container) {
-    // SAFETY: a container this library returned, freed once (C contract).
-    boundary::value("ctrd_container_free", (), || {
-        drop(unsafe { ptr::free_handle(k) })
-    })
+    boundary::value("ctrd_container_free", (), || handle::free_arc(k))
 }
 
 /// Prepares snapshot `key` whose parent is the unpacked rootfs of `image`
@@ -269,10 +265,10 @@ pub extern "C" fn ctrd_snapshot_prepare_from_image(
     key: *const c_char,
 ) -> ctrd_status {
     boundary::status("ctrd_snapshot_prepare_from_image", || {
-        // SAFETY: a live handle and C strings, each or NULL (C contract).
-        let (client, image, snapshotter, key) = unsafe {
+        let client = handle::ref_from_ptr(c, "client")?;
+        // SAFETY: C strings or NULL (C contract).
+        let (image, snapshotter, key) = unsafe {
             (
-                ptr::handle(c, "client")?,
                 ptr::str_arg(image, "image")?.to_string(),
                 snapshotter_arg(snapshotter)?,
                 ptr::str_arg(key, "key")?.to_string(),
@@ -302,10 +298,10 @@ pub extern "C" fn ctrd_snapshot_remove(
     key: *const c_char,
 ) -> ctrd_status {
     boundary::status("ctrd_snapshot_remove", || {
-        // SAFETY: a live handle and C strings, each or NULL (C contract).
-        let (client, snapshotter, key) = unsafe {
+        let client = handle::ref_from_ptr(c, "client")?;
+        // SAFETY: C strings or NULL (C contract).
+        let (snapshotter, key) = unsafe {
             (
-                ptr::handle(c, "client")?,
                 snapshotter_arg(snapshotter)?,
                 ptr::str_arg(key, "key")?.to_string(),
             )
@@ -352,16 +348,16 @@ pub extern "C" fn ctrd_spec_generate(
     json: *mut *mut c_char,
 ) -> ctrd_status {
     boundary::status("ctrd_spec_generate", || {
-        // SAFETY: a live handle, C strings, a NULL-terminated array and an
-        // out-pointer, each or NULL (C contract).
-        let (client, id, image, argv, json) = unsafe {
+        let client = handle::ref_from_ptr(c, "client")?;
+        let json = ptr::Out::new(json, "json")?;
+        // SAFETY: C strings and a NULL-terminated array of them, each or
+        // NULL (C contract).
+        let (id, image, argv) = unsafe {
             (
-                ptr::handle(c, "client")?,
                 ptr::str_arg(id, "id")?.to_string(),
                 ptr::opt_str_arg(image, "image")?.map(str::to_string),
                 ptr::opt_str_array_arg(argv, "argv")?
                     .map(|a| a.into_iter().map(str::to_string).collect::<Vec<_>>()),
-                ptr::Out::new(json, "json")?,
             )
         };
         core::ident::validate("container id", &id)?;
@@ -391,14 +387,14 @@ pub extern "C" fn ctrd_spec_patch(
     out: *mut *mut c_char,
 ) -> ctrd_status {
     boundary::status("ctrd_spec_patch", || {
-        // SAFETY: C strings and an out-pointer, each or NULL (C contract).
-        let (spec, patch, out) = unsafe {
+        // SAFETY: C strings or NULL (C contract).
+        let (spec, patch) = unsafe {
             (
                 ptr::str_arg(spec_json, "spec_json")?,
                 ptr::str_arg(patch_json, "patch_json")?,
-                ptr::Out::new(out, "out")?,
             )
         };
+        let out = ptr::Out::new(out, "out")?;
         out.write(ptr::c_string(core::spec::merge_patch(spec, patch)?)?);
         Ok(())
     })

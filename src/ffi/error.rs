@@ -121,16 +121,14 @@ pub extern "C" fn ctrd_version() -> *const c_char {
 /// `const char *` (those are borrowed).
 #[no_mangle]
 pub extern "C" fn ctrd_string_free(s: *mut c_char) {
-    // SAFETY: the caller passes a string this library returned, once.
-    boundary::value("ctrd_string_free", (), || unsafe { ptr::free_string(s) })
+    boundary::value("ctrd_string_free", (), || ptr::free_string(s))
 }
 
 /// Frees an array of `len` strings the library returned (e.g. by
 /// `ctrd_container_list`), and the strings in it. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn ctrd_string_array_free(items: *mut *mut c_char, len: usize) {
-    // SAFETY: the caller passes an array this library returned, with its length, once.
-    boundary::value("ctrd_string_array_free", (), || unsafe {
+    boundary::value("ctrd_string_array_free", (), || {
         ptr::free_string_array(items, len)
     })
 }

@@ -18,6 +18,7 @@ use crate::core::error::{Code, Error};
 use crate::core::events::{Event, Subscription};
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
+use crate::ffi::handle::{self, Castable, OwnershipBox};
 use crate::ffi::{boundary, ptr};
 use crate::runtime;
 
@@ -49,6 +50,10 @@ pub struct ctrd_subscription {
     sender: mpsc::Sender<Delivery>,
     task: tokio::task::AbortHandle,
     thread: Option<JoinHandle<()>>,
+}
+
+impl Castable for ctrd_subscription {
+    type Ownership = OwnershipBox;
 }
 
 enum Delivery {
@@ -154,19 +159,14 @@ pub extern "C" fn ctrd_events_subscribe(
     out: *mut *mut ctrd_subscription,
 ) -> ctrd_status {
     boundary::status("ctrd_events_subscribe", || {
-        // SAFETY: a live handle, a NULL-terminated array of C strings and an
-        // out-pointer, each or NULL (C contract).
-        let (client, filters, out) = unsafe {
-            (
-                ptr::handle(c, "client")?,
-                ptr::opt_str_array_arg(filters, "filters")?
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect::<Vec<_>>(),
-                ptr::Out::new(out, "out")?,
-            )
-        };
+        let client = handle::ref_from_ptr(c, "client")?;
+        // SAFETY: a NULL-terminated array of C strings, or NULL (C contract).
+        let filters = unsafe { ptr::opt_str_array_arg(filters, "filters") }?
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        let out = ptr::Out::new(out, "out")?;
         let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
         let user = UserData(user_data);
 
@@ -198,7 +198,7 @@ pub extern "C" fn ctrd_events_subscribe(
                 }
             })
         };
-        out.write(ptr::into_handle(ctrd_subscription {
+        out.write(handle::to_box_ptr(ctrd_subscription {
             stopped,
             sender,
             task: task.abort_handle(),
@@ -220,8 +220,7 @@ pub extern "C" fn ctrd_events_subscribe(
 #[no_mangle]
 pub extern "C" fn ctrd_subscription_free(s: *mut ctrd_subscription) {
     boundary::value("ctrd_subscription_free", (), || {
-        // SAFETY: a subscription this library returned, freed once (C contract).
-        let Some(mut s) = (unsafe { ptr::free_handle(s) }) else {
+        let Some(mut s) = handle::free_box(s) else {
             return;
         };
         if runtime::is_forked_child() {

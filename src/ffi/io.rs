@@ -10,6 +10,7 @@ use crate::core::copy::{Fds, Session};
 use crate::core::error::{Code, Error, Result};
 use crate::core::fifo::{FifoSet, IoPaths};
 use crate::ffi::error::ctrd_status;
+use crate::ffi::handle::{self, Castable, OwnershipBox, OwnershipRef};
 use crate::ffi::{boundary, ptr};
 
 /// The FIFO (or file) paths of a task's or process's stdio. NULL or "" = that
@@ -26,6 +27,10 @@ pub struct ctrd_io {
     pub terminal: bool,
 }
 
+impl Castable for ctrd_io {
+    type Ownership = OwnershipRef;
+}
+
 /// Reads a `ctrd_io` argument: NULL is `None`; each path NULL or "" is
 /// unused, else it must be absolute.
 ///
@@ -33,8 +38,7 @@ pub struct ctrd_io {
 /// `p` is NULL or points to a readable `ctrd_io` whose strings are C strings
 /// or NULL (C contract).
 pub(crate) unsafe fn io_arg(p: *const ctrd_io, what: &str) -> Result<Option<IoPaths>> {
-    // SAFETY: forwarded contract.
-    let Ok(io) = (unsafe { ptr::handle(p, what) }) else {
+    let Ok(io) = handle::ref_from_ptr(p, what) else {
         return Ok(None);
     };
     let path = |p: *const c_char, field: &str| -> Result<Option<PathBuf>> {
@@ -108,6 +112,10 @@ pub struct ctrd_fifo_set {
     strings: IoStrings,
 }
 
+impl Castable for ctrd_fifo_set {
+    type Ownership = OwnershipBox;
+}
+
 /// Makes the stdio FIFOs for container `id`, as containerd's Go `cio` does:
 /// a fresh directory of mode 0700 with a random name inside `dir`, holding
 /// the FIFOs (mode 0700) `<id>-stdin` (only when `with_stdin`),
@@ -140,14 +148,9 @@ pub extern "C" fn ctrd_fifo_set_create(
     out: *mut *mut ctrd_fifo_set,
 ) -> ctrd_status {
     boundary::status("ctrd_fifo_set_create", || {
-        // SAFETY: C strings or NULL, and an out-pointer or NULL (C contract).
-        let (dir, id, out) = unsafe {
-            (
-                ptr::opt_str_arg(dir, "dir")?,
-                ptr::str_arg(id, "id")?,
-                ptr::Out::new(out, "out")?,
-            )
-        };
+        // SAFETY: C strings or NULL (C contract).
+        let (dir, id) = unsafe { (ptr::opt_str_arg(dir, "dir")?, ptr::str_arg(id, "id")?) };
+        let out = ptr::Out::new(out, "out")?;
         let set = FifoSet::create(dir.map(Path::new), id, with_stdin, terminal)?;
         let strings = match IoStrings::new(&set.paths()) {
             Ok(s) => s,
@@ -156,7 +159,7 @@ pub extern "C" fn ctrd_fifo_set_create(
                 return Err(e);
             }
         };
-        out.write(ptr::into_handle(ctrd_fifo_set { set, strings }));
+        out.write(handle::to_box_ptr(ctrd_fifo_set { set, strings }));
         Ok(())
     })
 }
@@ -171,8 +174,8 @@ pub extern "C" fn ctrd_fifo_set_create(
 #[no_mangle]
 pub extern "C" fn ctrd_fifo_set_io(f: *const ctrd_fifo_set, out: *mut ctrd_io) -> ctrd_status {
     boundary::status("ctrd_fifo_set_io", || {
-        // SAFETY: a live handle and an out-pointer, each or NULL (C contract).
-        let (f, out) = unsafe { (ptr::handle(f, "fifo set")?, ptr::Out::new(out, "out")?) };
+        let f = handle::ref_from_ptr(f, "fifo set")?;
+        let out = ptr::Out::new(out, "out")?;
         out.write(f.strings.as_ctrd_io());
         Ok(())
     })
@@ -184,8 +187,7 @@ pub extern "C" fn ctrd_fifo_set_io(f: *const ctrd_fifo_set, out: *mut ctrd_io) -
 #[no_mangle]
 pub extern "C" fn ctrd_fifo_set_dir(f: *const ctrd_fifo_set) -> *const c_char {
     boundary::value("ctrd_fifo_set_dir", c"".as_ptr(), || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::borrowed_str(f, |f| f.strings.dir()) }
+        handle::borrowed_str(f, |f| f.strings.dir())
     })
 }
 
@@ -199,8 +201,7 @@ pub extern "C" fn ctrd_fifo_set_dir(f: *const ctrd_fifo_set) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn ctrd_fifo_set_free(f: *mut ctrd_fifo_set) {
     boundary::value("ctrd_fifo_set_free", (), || {
-        // SAFETY: a set this library returned, freed once (C contract).
-        if let Some(f) = unsafe { ptr::free_handle(f) } {
+        if let Some(f) = handle::free_box(f) {
             let _ = f.set.remove();
         }
     })
@@ -211,6 +212,10 @@ pub extern "C" fn ctrd_fifo_set_free(f: *mut ctrd_fifo_set) {
 /// `ctrd_io_session_free`. Thread-safe.
 pub struct ctrd_io_session {
     pub(crate) inner: Session,
+}
+
+impl Castable for ctrd_io_session {
+    type Ownership = OwnershipBox;
 }
 
 /// A caller's file descriptor argument: -1 is `None`, anything else must be
@@ -289,9 +294,10 @@ pub extern "C" fn ctrd_io_attach(
     out: *mut *mut ctrd_io_session,
 ) -> ctrd_status {
     boundary::status("ctrd_io_attach", || {
-        // SAFETY: a readable ctrd_io whose strings are C strings or NULL, and
-        // an out-pointer, each or NULL (C contract).
-        let (paths, out) = unsafe { (io_arg(fifos, "fifos")?, ptr::Out::new(out, "out")?) };
+        // SAFETY: a readable ctrd_io whose strings are C strings or NULL, or
+        // NULL (C contract).
+        let paths = unsafe { io_arg(fifos, "fifos") }?;
+        let out = ptr::Out::new(out, "out")?;
         let paths = paths.ok_or_else(|| Error::invalid("fifos is NULL"))?;
         let fds = Fds {
             stdin: fd_arg(stdin_fd, "stdin_fd")?,
@@ -299,7 +305,7 @@ pub extern "C" fn ctrd_io_attach(
             stderr: fd_arg(stderr_fd, "stderr_fd")?,
         };
         let inner = Session::attach(&paths, fds)?;
-        out.write(ptr::into_handle(ctrd_io_session { inner }));
+        out.write(handle::to_box_ptr(ctrd_io_session { inner }));
         Ok(())
     })
 }
@@ -320,8 +326,7 @@ pub extern "C" fn ctrd_io_attach(
 #[no_mangle]
 pub extern "C" fn ctrd_io_session_wait(s: *mut ctrd_io_session, timeout_ms: i64) -> ctrd_status {
     boundary::status("ctrd_io_session_wait", || {
-        // SAFETY: a live handle or NULL (C contract).
-        let s = unsafe { ptr::handle(s, "session") }?;
+        let s = handle::ref_from_ptr(s, "session")?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
         s.inner.wait(timeout)
     })
@@ -338,8 +343,5 @@ pub extern "C" fn ctrd_io_session_wait(s: *mut ctrd_io_session, timeout_ms: i64)
 /// session.
 #[no_mangle]
 pub extern "C" fn ctrd_io_session_free(s: *mut ctrd_io_session) {
-    // SAFETY: a session this library returned, freed once (C contract).
-    boundary::value("ctrd_io_session_free", (), || {
-        drop(unsafe { ptr::free_handle(s) })
-    })
+    boundary::value("ctrd_io_session_free", (), || drop(handle::free_box(s)))
 }

@@ -13,6 +13,7 @@ pub mod client;
 pub mod container;
 pub mod error;
 pub mod events;
+pub(crate) mod handle;
 pub mod io;
 pub(crate) mod ptr;
 pub mod task;

@@ -12,6 +12,7 @@ use crate::core::task::State;
 use crate::core::{self};
 use crate::ffi::container::ctrd_container;
 use crate::ffi::error::ctrd_status;
+use crate::ffi::handle::{self, Castable, OwnershipArc};
 use crate::ffi::io::{ctrd_io, ctrd_io_session, io_arg, IoStrings};
 use crate::ffi::{boundary, ptr};
 use crate::runtime;
@@ -29,6 +30,10 @@ pub struct ctrd_task {
     deferred: Mutex<Option<(IoPaths, Descriptor)>>,
 }
 
+impl Castable for ctrd_task {
+    type Ownership = OwnershipArc;
+}
+
 /// An exec process inside a running task. Opaque; made by `ctrd_task_exec`,
 /// freed by `ctrd_process_free`. Thread-safe.
 pub struct ctrd_process {
@@ -36,6 +41,10 @@ pub struct ctrd_process {
     container_id: String,
     exec_id: String,
     pid: AtomicU32,
+}
+
+impl Castable for ctrd_process {
+    type Ownership = OwnershipArc;
 }
 
 /// The state of a task, from `ctrd_task_status`.
@@ -135,22 +144,18 @@ pub extern "C" fn ctrd_container_new_task(
     out: *mut *mut ctrd_task,
 ) -> ctrd_status {
     boundary::status("ctrd_container_new_task", || {
-        // SAFETY: a live handle, a readable ctrd_io and an out-pointer, each
-        // or NULL (C contract).
-        let (k, io, out) = unsafe {
-            (
-                ptr::handle(k, "container")?,
-                io_arg(io, "io")?.unwrap_or_default(),
-                ptr::Out::new(out, "out")?,
-            )
-        };
+        let k = handle::arc_from_ptr(k, "container")?;
+        // SAFETY: a readable ctrd_io whose strings are C strings or NULL, or
+        // NULL (C contract).
+        let io = unsafe { io_arg(io, "io") }?.unwrap_or_default();
+        let out = ptr::Out::new(out, "out")?;
         let (client, id) = (k.client.clone(), k.id().to_string());
         let task_io = io.clone();
         let c2 = client.clone();
         let id2 = id.clone();
         let pid =
             runtime::block_on(async move { c2.create_task(&id2, &task_io, None, None).await })?;
-        out.write(ptr::into_handle(ctrd_task::new(client, &id, pid, &io)?));
+        out.write(handle::to_arc_ptr(ctrd_task::new(client, &id, pid, &io)?));
         Ok(())
     })
 }
@@ -170,12 +175,12 @@ pub extern "C" fn ctrd_container_load_task(
     out: *mut *mut ctrd_task,
 ) -> ctrd_status {
     boundary::status("ctrd_container_load_task", || {
-        // SAFETY: a live handle and an out-pointer, each or NULL (C contract).
-        let (k, out) = unsafe { (ptr::handle(k, "container")?, ptr::Out::new(out, "out")?) };
+        let k = handle::arc_from_ptr(k, "container")?;
+        let out = ptr::Out::new(out, "out")?;
         let (client, id) = (k.client.clone(), k.id().to_string());
         let (c2, id2) = (client.clone(), id.clone());
         let info = runtime::block_on(async move { c2.get_process(&id2, "").await })?;
-        out.write(ptr::into_handle(ctrd_task::new(
+        out.write(handle::to_arc_ptr(ctrd_task::new(
             client, &id, info.pid, &info.io,
         )?));
         Ok(())
@@ -188,8 +193,8 @@ pub extern "C" fn ctrd_container_load_task(
 #[no_mangle]
 pub extern "C" fn ctrd_task_io(t: *const ctrd_task, out: *mut ctrd_io) -> ctrd_status {
     boundary::status("ctrd_task_io", || {
-        // SAFETY: a live handle and an out-pointer, each or NULL (C contract).
-        let (t, out) = unsafe { (ptr::handle(t, "task")?, ptr::Out::new(out, "out")?) };
+        let t = handle::ref_from_ptr(t, "task")?;
+        let out = ptr::Out::new(out, "out")?;
         out.write(t.io.as_ctrd_io());
         Ok(())
     })
@@ -200,8 +205,7 @@ pub extern "C" fn ctrd_task_io(t: *const ctrd_task, out: *mut ctrd_io) -> ctrd_s
 #[no_mangle]
 pub extern "C" fn ctrd_task_fifo_dir(t: *const ctrd_task) -> *const c_char {
     boundary::value("ctrd_task_fifo_dir", c"".as_ptr(), || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::borrowed_str(t, |t| t.io.dir()) }
+        handle::borrowed_str(t, |t| t.io.dir())
     })
 }
 
@@ -210,8 +214,7 @@ pub extern "C" fn ctrd_task_fifo_dir(t: *const ctrd_task) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn ctrd_task_id(t: *const ctrd_task) -> *const c_char {
     boundary::value("ctrd_task_id", c"".as_ptr(), || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::borrowed_str(t, |t| t.id.as_ptr()) }
+        handle::borrowed_str(t, |t| t.id.as_ptr())
     })
 }
 
@@ -219,8 +222,7 @@ pub extern "C" fn ctrd_task_id(t: *const ctrd_task) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn ctrd_task_pid(t: *const ctrd_task) -> u32 {
     boundary::value("ctrd_task_pid", 0, || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::handle(t, "task") }.map_or(0, |t| t.pid.load(Ordering::Relaxed))
+        handle::ref_from_ptr(t, "task").map_or(0, |t| t.pid.load(Ordering::Relaxed))
     })
 }
 
@@ -232,8 +234,7 @@ fn task_call<T: Send + 'static, F>(
 where
     F: std::future::Future<Output = Result<T>> + Send + 'static,
 {
-    // SAFETY: a live handle or NULL (C contract of every caller).
-    let t = unsafe { ptr::handle(t, "task") }?;
+    let t = handle::arc_from_ptr(t, "task")?;
     runtime::block_on(f(t.client.clone(), t.id()))
 }
 
@@ -245,8 +246,7 @@ where
 #[no_mangle]
 pub extern "C" fn ctrd_task_start(t: *mut ctrd_task) -> ctrd_status {
     boundary::status("ctrd_task_start", || {
-        // SAFETY: a live handle or NULL (C contract).
-        let t = unsafe { ptr::handle(t, "task") }?;
+        let t = handle::arc_from_ptr(t, "task")?;
         let (client, id) = (t.client.clone(), t.id());
         let mut deferred = t.deferred.lock().unwrap_or_else(|e| e.into_inner());
         let restore = deferred.take();
@@ -315,22 +315,22 @@ pub extern "C" fn ctrd_container_new_task_checkpoint(
     out: *mut *mut ctrd_task,
 ) -> ctrd_status {
     boundary::status("ctrd_container_new_task_checkpoint", || {
-        // SAFETY: a live handle, a readable ctrd_io, a C string and an
-        // out-pointer, each or NULL (C contract).
-        let (k, io, image, out) = unsafe {
+        let k = handle::arc_from_ptr(k, "container")?;
+        // SAFETY: a readable ctrd_io whose strings are C strings or NULL, and
+        // a C string, each or NULL (C contract).
+        let (io, image) = unsafe {
             (
-                ptr::handle(k, "container")?,
                 io_arg(io, "io")?.unwrap_or_default(),
                 ptr::str_arg(checkpoint_image, "checkpoint_image")?.to_string(),
-                ptr::Out::new(out, "out")?,
             )
         };
+        let out = ptr::Out::new(out, "out")?;
         let (client, id) = (k.client.clone(), k.id().to_string());
         let c2 = client.clone();
         let checkpoint = runtime::block_on(async move { c2.checkpoint_descriptor(&image).await })?;
         let task = ctrd_task::new(client, &id, 0, &io)?;
         *task.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some((io, checkpoint));
-        out.write(ptr::into_handle(task));
+        out.write(handle::to_arc_ptr(task));
         Ok(())
     })
 }
@@ -349,8 +349,7 @@ pub extern "C" fn ctrd_task_wait(
     exit_status: *mut u32,
 ) -> ctrd_status {
     boundary::status("ctrd_task_wait", || {
-        // SAFETY: an out-pointer or NULL (C contract).
-        let out = unsafe { ptr::Out::optional(exit_status) };
+        let out = ptr::Out::optional(exit_status);
         let limit = runtime::timeout_from_ms(timeout_ms);
         let code = task_call(t, move |c, id| async move {
             c.wait_process(&id, "", limit).await
@@ -390,8 +389,7 @@ pub extern "C" fn ctrd_task_status(
     exit_status: *mut u32,
 ) -> ctrd_status {
     boundary::status("ctrd_task_status", || {
-        // SAFETY: out-pointers or NULL (C contract).
-        let (state, exit) = unsafe { (ptr::Out::optional(state), ptr::Out::optional(exit_status)) };
+        let (state, exit) = (ptr::Out::optional(state), ptr::Out::optional(exit_status));
         let info = task_call(t, |c, id| async move { c.get_process(&id, "").await })?;
         if let Some(o) = state {
             o.write(info.state.into());
@@ -420,8 +418,7 @@ pub extern "C" fn ctrd_task_delete(
     boundary::status("ctrd_task_delete", || {
         flags_arg(flags, CTRD_TASK_DELETE_FORCE)?;
         let force = flags & CTRD_TASK_DELETE_FORCE != 0;
-        // SAFETY: an out-pointer or NULL (C contract).
-        let out = unsafe { ptr::Out::optional(exit_status) };
+        let out = ptr::Out::optional(exit_status);
         let code = task_call(
             t,
             move |c, id| async move { c.delete_task(&id, force).await },
@@ -452,8 +449,7 @@ fn close_stdin_on_eof(
     container_id: String,
     exec_id: String,
 ) -> Result<()> {
-    // SAFETY: a live handle or NULL (C contract of every caller).
-    let s = unsafe { ptr::handle(s, "session") }?;
+    let s = handle::ref_from_ptr(s, "session")?;
     runtime::get()?;
     s.inner.on_stdin_eof(Box::new(move || {
         // On a copy thread, not a runtime worker: it may wait. A task that is
@@ -476,8 +472,7 @@ pub extern "C" fn ctrd_task_close_stdin_on_eof(
     s: *mut ctrd_io_session,
 ) -> ctrd_status {
     boundary::status("ctrd_task_close_stdin_on_eof", || {
-        // SAFETY: a live handle or NULL (C contract).
-        let t = unsafe { ptr::handle(t, "task") }?;
+        let t = handle::arc_from_ptr(t, "task")?;
         close_stdin_on_eof(s, t.client.clone(), t.id(), String::new())
     })
 }
@@ -489,8 +484,7 @@ pub extern "C" fn ctrd_process_close_stdin_on_eof(
     s: *mut ctrd_io_session,
 ) -> ctrd_status {
     boundary::status("ctrd_process_close_stdin_on_eof", || {
-        // SAFETY: a live handle or NULL (C contract).
-        let p = unsafe { ptr::handle(p, "process") }?;
+        let p = handle::arc_from_ptr(p, "process")?;
         close_stdin_on_eof(
             s,
             p.client.clone(),
@@ -547,8 +541,7 @@ pub extern "C" fn ctrd_task_pids(
     len: *mut usize,
 ) -> ctrd_status {
     boundary::status("ctrd_task_pids", || {
-        // SAFETY: out-pointers or NULL (C contract).
-        let (pids, len) = unsafe { (ptr::Out::new(pids, "pids")?, ptr::Out::new(len, "len")?) };
+        let (pids, len) = (ptr::Out::new(pids, "pids")?, ptr::Out::new(len, "len")?);
         let list = task_call(t, |c, id| async move { c.task_pids(&id).await })?;
         let (array, n) = ptr::u32_array(list);
         pids.write(array);
@@ -560,10 +553,7 @@ pub extern "C" fn ctrd_task_pids(
 /// Frees an array from `ctrd_task_pids`. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn ctrd_pids_free(pids: *mut u32, len: usize) {
-    // SAFETY: an array this library returned with its length, freed once.
-    boundary::value("ctrd_pids_free", (), || unsafe {
-        ptr::free_u32_array(pids, len)
-    })
+    boundary::value("ctrd_pids_free", (), || ptr::free_u32_array(pids, len))
 }
 
 /// Frees a task handle (the task itself goes on; see `ctrd_task_delete`).
@@ -571,10 +561,7 @@ pub extern "C" fn ctrd_pids_free(pids: *mut u32, len: usize) {
 /// not race with another call on the same handle.
 #[no_mangle]
 pub extern "C" fn ctrd_task_free(t: *mut ctrd_task) {
-    // SAFETY: a task this library returned, freed once (C contract).
-    boundary::value("ctrd_task_free", (), || {
-        drop(unsafe { ptr::free_handle(t) })
-    })
+    boundary::value("ctrd_task_free", (), || handle::free_arc(t))
 }
 
 /// A C callback's user data, handed to the library thread that calls back.
@@ -598,8 +585,7 @@ pub extern "C" fn ctrd_task_wait_async(
     user_data: *mut c_void,
 ) -> ctrd_status {
     boundary::status("ctrd_task_wait_async", || {
-        // SAFETY: a live handle or NULL (C contract).
-        let t = unsafe { ptr::handle(t, "task") }?;
+        let t = handle::arc_from_ptr(t, "task")?;
         let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
         let (client, id) = (t.client.clone(), t.id());
         let user_data = UserData(user_data);
@@ -645,22 +631,22 @@ pub extern "C" fn ctrd_task_exec(
     out: *mut *mut ctrd_process,
 ) -> ctrd_status {
     boundary::status("ctrd_task_exec", || {
-        // SAFETY: a live handle, C strings, a readable ctrd_io and an
-        // out-pointer, each or NULL (C contract).
-        let (task, exec_id, json, io, out) = unsafe {
+        let task = handle::arc_from_ptr(t, "task")?;
+        // SAFETY: C strings and a readable ctrd_io whose strings are C
+        // strings or NULL, each or NULL (C contract).
+        let (exec_id, json, io) = unsafe {
             (
-                ptr::handle(t, "task")?,
                 ptr::str_arg(exec_id, "exec_id")?.to_string(),
                 ptr::str_arg(process_json, "process_json")?.to_string(),
                 io_arg(io, "io")?.unwrap_or_default(),
-                ptr::Out::new(out, "out")?,
             )
         };
+        let out = ptr::Out::new(out, "out")?;
         core::task::validate_exec(&exec_id, &json)?;
         let (client, container_id) = (task.client.clone(), task.id());
         let (c2, cid, eid) = (client.clone(), container_id.clone(), exec_id.clone());
         runtime::block_on(async move { c2.exec_process(&cid, &eid, &json, &io).await })?;
-        out.write(ptr::into_handle(ctrd_process {
+        out.write(handle::to_arc_ptr(ctrd_process {
             client,
             container_id,
             exec_id,
@@ -677,8 +663,7 @@ fn process_call<T: Send + 'static, F>(
 where
     F: std::future::Future<Output = Result<T>> + Send + 'static,
 {
-    // SAFETY: a live handle or NULL (C contract of every caller).
-    let p = unsafe { ptr::handle(p, "process") }?;
+    let p = handle::arc_from_ptr(p, "process")?;
     runtime::block_on(f(
         p.client.clone(),
         p.container_id.clone(),
@@ -692,14 +677,10 @@ where
 #[no_mangle]
 pub extern "C" fn ctrd_process_start(p: *mut ctrd_process) -> ctrd_status {
     boundary::status("ctrd_process_start", || {
-        let pid = process_call(
-            p,
-            |c, cid, eid| async move { c.start_process(&cid, &eid).await },
-        )?;
-        // SAFETY: checked non-NULL by process_call; a live handle.
-        if let Ok(p) = unsafe { ptr::handle(p, "process") } {
-            p.pid.store(pid, Ordering::Relaxed);
-        }
+        let p = handle::arc_from_ptr(p, "process")?;
+        let (c, cid, eid) = (p.client.clone(), p.container_id.clone(), p.exec_id.clone());
+        let pid = runtime::block_on(async move { c.start_process(&cid, &eid).await })?;
+        p.pid.store(pid, Ordering::Relaxed);
         Ok(())
     })
 }
@@ -712,8 +693,7 @@ pub extern "C" fn ctrd_process_wait(
     exit_status: *mut u32,
 ) -> ctrd_status {
     boundary::status("ctrd_process_wait", || {
-        // SAFETY: an out-pointer or NULL (C contract).
-        let out = unsafe { ptr::Out::optional(exit_status) };
+        let out = ptr::Out::optional(exit_status);
         let limit = runtime::timeout_from_ms(timeout_ms);
         let code = process_call(p, move |c, cid, eid| async move {
             c.wait_process(&cid, &eid, limit).await
@@ -745,8 +725,7 @@ pub extern "C" fn ctrd_process_kill(p: *mut ctrd_process, signal: c_int) -> ctrd
 #[no_mangle]
 pub extern "C" fn ctrd_process_delete(p: *mut ctrd_process, exit_status: *mut u32) -> ctrd_status {
     boundary::status("ctrd_process_delete", || {
-        // SAFETY: an out-pointer or NULL (C contract).
-        let out = unsafe { ptr::Out::optional(exit_status) };
+        let out = ptr::Out::optional(exit_status);
         let code = process_call(p, |c, cid, eid| async move {
             c.delete_process(&cid, &eid).await
         })?;
@@ -791,8 +770,7 @@ pub extern "C" fn ctrd_process_close_stdin(p: *mut ctrd_process) -> ctrd_status 
 #[no_mangle]
 pub extern "C" fn ctrd_process_pid(p: *const ctrd_process) -> u32 {
     boundary::value("ctrd_process_pid", 0, || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::handle(p, "process") }.map_or(0, |p| p.pid.load(Ordering::Relaxed))
+        handle::ref_from_ptr(p, "process").map_or(0, |p| p.pid.load(Ordering::Relaxed))
     })
 }
 
@@ -800,8 +778,5 @@ pub extern "C" fn ctrd_process_pid(p: *const ctrd_process) -> u32 {
 /// NULL is a no-op. Must not race with another call on the same handle.
 #[no_mangle]
 pub extern "C" fn ctrd_process_free(p: *mut ctrd_process) {
-    // SAFETY: a process this library returned, freed once (C contract).
-    boundary::value("ctrd_process_free", (), || {
-        drop(unsafe { ptr::free_handle(p) })
-    })
+    boundary::value("ctrd_process_free", (), || handle::free_arc(p))
 }
