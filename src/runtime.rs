@@ -87,14 +87,19 @@ pub fn block_on_here<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
 /// Turns a task that panicked or was cancelled into an error.
 pub fn join_error(e: tokio::task::JoinError) -> Error {
     if e.is_panic() {
-        let payload = e.into_panic();
-        Error::internal(format!(
-            "panic in the library: {}",
-            panic_message(&*payload)
-        ))
+        panic_error(&*e.into_panic())
     } else {
         Error::new(Code::Cancelled, "the operation was cancelled")
     }
+}
+
+/// The error for a panic caught inside the library: `Code::Internal` with a
+/// prefix that tells it from the daemon's own internal errors.
+pub fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
+    Error::internal(format!(
+        "internal error (a bug in containerd-c): panic: {}",
+        panic_message(payload)
+    ))
 }
 
 /// The text of a panic payload.

@@ -20,7 +20,6 @@
 //! may see them.
 
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -105,7 +104,7 @@ impl Event {
 pub fn event_json(any: &Any) -> String {
     // Decoding must never take a subscription down: a panic (a bug) falls
     // back to the generic form.
-    let value = catch_unwind(AssertUnwindSafe(|| decode_known(any)))
+    let value = crate::ffi::boundary::catch(|| decode_known(any))
         .unwrap_or_else(|_| Some(Err("panic while decoding".to_string())));
     let value = match value {
         Some(Ok(v)) => v,

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::{self, Error};
+use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipArc};
-use crate::ffi::{boundary, ptr};
+use crate::ffi::ptr;
 use crate::runtime;
 
 /// A client of one containerd daemon, bound to one namespace. Opaque; made by
@@ -42,7 +43,7 @@ pub extern "C" fn ctrd_client_connect(
     ns: *const c_char,
     out: *mut *mut ctrd_client,
 ) -> ctrd_status {
-    boundary::status("ctrd_client_connect", || {
+    ffi_status! {
         // SAFETY: C strings or NULL (C contract).
         let (address, ns) = unsafe {
             (
@@ -64,7 +65,7 @@ pub extern "C" fn ctrd_client_connect(
             namespace,
         }));
         Ok(())
-    })
+    }
 }
 
 /// Sets the timeout of every later blocking call made through this client
@@ -73,12 +74,12 @@ pub extern "C" fn ctrd_client_connect(
 /// `CTRD_ERR_DEADLINE_EXCEEDED`. Thread-safe.
 #[no_mangle]
 pub extern "C" fn ctrd_client_set_timeout_ms(c: *mut ctrd_client, ms: u64) -> ctrd_status {
-    boundary::status("ctrd_client_set_timeout_ms", || {
+    ffi_status! {
         let c = handle::ref_from_ptr(c, "client")?;
         c.inner
             .set_timeout((ms != 0).then(|| Duration::from_millis(ms)));
         Ok(())
-    })
+    }
 }
 
 /// Asks the daemon for its version ("1.6.20~ds1") and git revision.
@@ -95,7 +96,7 @@ pub extern "C" fn ctrd_client_server_version(
     version: *mut *mut c_char,
     revision: *mut *mut c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_client_server_version", || {
+    ffi_status! {
         let client = handle::ref_from_ptr(c, "client")?.inner.clone();
         let (version, revision) = (ptr::Out::optional(version), ptr::Out::optional(revision));
         let (v, r) = runtime::block_on(async move { client.server_version().await })?;
@@ -108,7 +109,7 @@ pub extern "C" fn ctrd_client_server_version(
             o.write(r.into_raw());
         }
         Ok(())
-    })
+    }
 }
 
 /// The namespace this client works in (after the $CONTAINERD_NAMESPACE and
@@ -116,7 +117,7 @@ pub extern "C" fn ctrd_client_server_version(
 /// "" for a NULL client.
 #[no_mangle]
 pub extern "C" fn ctrd_client_namespace(c: *const ctrd_client) -> *const c_char {
-    boundary::value("ctrd_client_namespace", c"".as_ptr(), || {
+    ffi_value!(c"".as_ptr(), {
         handle::borrowed_str(c, |c| c.namespace.as_ptr())
     })
 }
@@ -126,5 +127,5 @@ pub extern "C" fn ctrd_client_namespace(c: *const ctrd_client) -> *const c_char 
 /// the same client.
 #[no_mangle]
 pub extern "C" fn ctrd_client_free(c: *mut ctrd_client) {
-    boundary::value("ctrd_client_free", (), || handle::free_arc(c))
+    ffi_value!((), { handle::free_arc(c) })
 }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use crate::core::container::NewContainer;
 use crate::core::{self, Error};
+use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipArc, OwnershipRef};
-use crate::ffi::{boundary, ptr};
+use crate::ffi::ptr;
 use crate::runtime;
 
 /// A container record in one namespace. Opaque; made by
@@ -88,7 +89,7 @@ pub extern "C" fn ctrd_container_create(
     o: *const ctrd_container_opts,
     out: *mut *mut ctrd_container,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_create", || {
+    ffi_status! {
         let client = handle::ref_from_ptr(c, "client")?;
         let o = handle::ref_from_ptr(o, "opts")?;
         let out = ptr::Out::new(out, "out")?;
@@ -118,7 +119,7 @@ pub extern "C" fn ctrd_container_create(
         let record = runtime::block_on(async move { c2.create_container(&new).await })?;
         out.write(new_handle(client, record.id)?);
         Ok(())
-    })
+    }
 }
 
 /// Loads the existing container `id` from the client's namespace.
@@ -133,7 +134,7 @@ pub extern "C" fn ctrd_container_load(
     id: *const c_char,
     out: *mut *mut ctrd_container,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_load", || {
+    ffi_status! {
         let client = handle::ref_from_ptr(c, "client")?;
         // SAFETY: a C string or NULL (C contract).
         let id = unsafe { ptr::str_arg(id, "id") }?.to_string();
@@ -144,7 +145,7 @@ pub extern "C" fn ctrd_container_load(
         let record = runtime::block_on(async move { c2.get_container(&id).await })?;
         out.write(new_handle(client, record.id)?);
         Ok(())
-    })
+    }
 }
 
 /// Lists the ids of the containers in the client's namespace that match
@@ -163,7 +164,7 @@ pub extern "C" fn ctrd_container_list(
     ids: *mut *mut *mut c_char,
     len: *mut usize,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_list", || {
+    ffi_status! {
         let client = handle::ref_from_ptr(c, "client")?;
         // SAFETY: a C string or NULL (C contract).
         let filter = unsafe { ptr::opt_str_arg(filter, "filter") }?;
@@ -175,16 +176,14 @@ pub extern "C" fn ctrd_container_list(
         ids.write(array);
         len.write(n);
         Ok(())
-    })
+    }
 }
 
 /// The container's id. Borrowed from the handle: valid until it is freed.
 /// "" for NULL. Never blocks.
 #[no_mangle]
 pub extern "C" fn ctrd_container_id(k: *const ctrd_container) -> *const c_char {
-    boundary::value("ctrd_container_id", c"".as_ptr(), || {
-        handle::borrowed_str(k, |k| k.id.as_ptr())
-    })
+    ffi_value!(c"".as_ptr(), { handle::borrowed_str(k, |k| k.id.as_ptr()) })
 }
 
 /// The container's OCI runtime spec as JSON, exactly as the daemon stores it
@@ -199,14 +198,14 @@ pub extern "C" fn ctrd_container_spec_json(
     k: *mut ctrd_container,
     json: *mut *mut c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_spec_json", || {
+    ffi_status! {
         let k = handle::arc_from_ptr(k, "container")?;
         let json = ptr::Out::new(json, "json")?;
         let (client, id) = (k.client.clone(), k.id().to_string());
         let record = runtime::block_on(async move { client.get_container(&id).await })?;
         json.write(ptr::c_string(core::container::spec_json(&record)?)?);
         Ok(())
-    })
+    }
 }
 
 /// Deletes the container as containerd's Go client does.
@@ -225,7 +224,7 @@ pub extern "C" fn ctrd_container_spec_json(
 /// `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
 pub extern "C" fn ctrd_container_delete(k: *mut ctrd_container, flags: u32) -> ctrd_status {
-    boundary::status("ctrd_container_delete", || {
+    ffi_status! {
         let k = handle::arc_from_ptr(k, "container")?;
         if flags & !CTRD_DELETE_KEEP_SNAPSHOT != 0 {
             return Err(Error::invalid(format!("unknown flags {flags:#x}")));
@@ -233,7 +232,7 @@ pub extern "C" fn ctrd_container_delete(k: *mut ctrd_container, flags: u32) -> c
         let keep = flags & CTRD_DELETE_KEEP_SNAPSHOT != 0;
         let (client, id) = (k.client.clone(), k.id().to_string());
         runtime::block_on(async move { client.delete_container(&id, keep).await })
-    })
+    }
 }
 
 /// Frees a container handle (the container itself stays; see
@@ -241,7 +240,7 @@ pub extern "C" fn ctrd_container_delete(k: *mut ctrd_container, flags: u32) -> c
 /// on the same handle.
 #[no_mangle]
 pub extern "C" fn ctrd_container_free(k: *mut ctrd_container) {
-    boundary::value("ctrd_container_free", (), || handle::free_arc(k))
+    ffi_value!((), { handle::free_arc(k) })
 }
 
 /// Prepares snapshot `key` whose parent is the unpacked rootfs of `image`
@@ -264,7 +263,7 @@ pub extern "C" fn ctrd_snapshot_prepare_from_image(
     snapshotter: *const c_char,
     key: *const c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_snapshot_prepare_from_image", || {
+    ffi_status! {
         let client = handle::ref_from_ptr(c, "client")?;
         // SAFETY: C strings or NULL (C contract).
         let (image, snapshotter, key) = unsafe {
@@ -283,7 +282,7 @@ pub extern "C" fn ctrd_snapshot_prepare_from_image(
                 .prepare_snapshot_from_image(&image, &snapshotter, &key)
                 .await
         })
-    })
+    }
 }
 
 /// Removes snapshot `key` (and the lease `ctrd_snapshot_prepare_from_image`
@@ -297,7 +296,7 @@ pub extern "C" fn ctrd_snapshot_remove(
     snapshotter: *const c_char,
     key: *const c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_snapshot_remove", || {
+    ffi_status! {
         let client = handle::ref_from_ptr(c, "client")?;
         // SAFETY: C strings or NULL (C contract).
         let (snapshotter, key) = unsafe {
@@ -311,7 +310,7 @@ pub extern "C" fn ctrd_snapshot_remove(
         }
         let client = client.inner.clone();
         runtime::block_on(async move { client.remove_snapshot(&snapshotter, &key).await })
-    })
+    }
 }
 
 /// # Safety
@@ -347,7 +346,7 @@ pub extern "C" fn ctrd_spec_generate(
     argv: *const *const c_char,
     json: *mut *mut c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_spec_generate", || {
+    ffi_status! {
         let client = handle::ref_from_ptr(c, "client")?;
         let json = ptr::Out::new(json, "json")?;
         // SAFETY: C strings and a NULL-terminated array of them, each or
@@ -368,7 +367,7 @@ pub extern "C" fn ctrd_spec_generate(
             )?;
         json.write(ptr::c_string(spec)?);
         Ok(())
-    })
+    }
 }
 
 /// Changes a spec with an RFC 7386 JSON merge patch, e.g.
@@ -386,7 +385,7 @@ pub extern "C" fn ctrd_spec_patch(
     patch_json: *const c_char,
     out: *mut *mut c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_spec_patch", || {
+    ffi_status! {
         // SAFETY: C strings or NULL (C contract).
         let (spec, patch) = unsafe {
             (
@@ -397,5 +396,5 @@ pub extern "C" fn ctrd_spec_patch(
         let out = ptr::Out::new(out, "out")?;
         out.write(ptr::c_string(core::spec::merge_patch(spec, patch)?)?);
         Ok(())
-    })
+    }
 }

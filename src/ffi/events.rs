@@ -9,13 +9,13 @@
 //! callback may call blocking `ctrd_*` functions.
 
 use std::ffi::{c_char, c_void, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use crate::core::error::{Code, Error};
 use crate::core::events::{Event, Subscription};
+use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipBox};
@@ -93,7 +93,7 @@ fn deliver(
 ) {
     // Nothing below should panic; if it did, the thread ends quietly rather
     // than unwinding anywhere near C.
-    let _ = catch_unwind(AssertUnwindSafe(move || {
+    let _ = boundary::catch(move || {
         let user = user;
         while let Ok(Delivery::Event { topic, ns, json }) = rx.recv() {
             if stopped.load(Ordering::Acquire) {
@@ -105,7 +105,7 @@ fn deliver(
             // passed back untouched.
             unsafe { cb(user.0, topic.as_ptr(), ns.as_ptr(), json.as_ptr()) };
         }
-    }));
+    });
 }
 
 /// Subscribes to containerd's events and calls `cb(user_data, topic, ns,
@@ -158,7 +158,7 @@ pub extern "C" fn ctrd_events_subscribe(
     user_data: *mut c_void,
     out: *mut *mut ctrd_subscription,
 ) -> ctrd_status {
-    boundary::status("ctrd_events_subscribe", || {
+    ffi_status! {
         let client = handle::ref_from_ptr(c, "client")?;
         // SAFETY: a NULL-terminated array of C strings, or NULL (C contract).
         let filters = unsafe { ptr::opt_str_array_arg(filters, "filters") }?
@@ -205,7 +205,7 @@ pub extern "C" fn ctrd_events_subscribe(
             thread: Some(thread),
         }));
         Ok(())
-    })
+    }
 }
 
 /// Stops a subscription and frees it. NULL is a no-op.
@@ -219,7 +219,7 @@ pub extern "C" fn ctrd_events_subscribe(
 /// after fork() it only forgets the handle.
 #[no_mangle]
 pub extern "C" fn ctrd_subscription_free(s: *mut ctrd_subscription) {
-    boundary::value("ctrd_subscription_free", (), || {
+    ffi_value!((), {
         let Some(mut s) = handle::free_box(s) else {
             return;
         };

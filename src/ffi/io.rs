@@ -9,9 +9,10 @@ use std::time::Duration;
 use crate::core::copy::{Fds, Session};
 use crate::core::error::{Code, Error, Result};
 use crate::core::fifo::{FifoSet, IoPaths};
+use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipBox, OwnershipRef};
-use crate::ffi::{boundary, ptr};
+use crate::ffi::ptr;
 
 /// The FIFO (or file) paths of a task's or process's stdio. NULL or "" = that
 /// stream is not used. Paths must be absolute.
@@ -147,7 +148,7 @@ pub extern "C" fn ctrd_fifo_set_create(
     terminal: bool,
     out: *mut *mut ctrd_fifo_set,
 ) -> ctrd_status {
-    boundary::status("ctrd_fifo_set_create", || {
+    ffi_status! {
         // SAFETY: C strings or NULL (C contract).
         let (dir, id) = unsafe { (ptr::opt_str_arg(dir, "dir")?, ptr::str_arg(id, "id")?) };
         let out = ptr::Out::new(out, "out")?;
@@ -161,7 +162,7 @@ pub extern "C" fn ctrd_fifo_set_create(
         };
         out.write(handle::to_box_ptr(ctrd_fifo_set { set, strings }));
         Ok(())
-    })
+    }
 }
 
 /// The set's FIFO paths as a `ctrd_io`, ready for `ctrd_container_new_task`,
@@ -173,12 +174,12 @@ pub extern "C" fn ctrd_fifo_set_create(
 /// Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL `f` or `out`).
 #[no_mangle]
 pub extern "C" fn ctrd_fifo_set_io(f: *const ctrd_fifo_set, out: *mut ctrd_io) -> ctrd_status {
-    boundary::status("ctrd_fifo_set_io", || {
+    ffi_status! {
         let f = handle::ref_from_ptr(f, "fifo set")?;
         let out = ptr::Out::new(out, "out")?;
         out.write(f.strings.as_ctrd_io());
         Ok(())
-    })
+    }
 }
 
 /// The directory holding the set's FIFOs (made for this set alone).
@@ -186,7 +187,7 @@ pub extern "C" fn ctrd_fifo_set_io(f: *const ctrd_fifo_set, out: *mut ctrd_io) -
 /// Thread-safe, never blocks.
 #[no_mangle]
 pub extern "C" fn ctrd_fifo_set_dir(f: *const ctrd_fifo_set) -> *const c_char {
-    boundary::value("ctrd_fifo_set_dir", c"".as_ptr(), || {
+    ffi_value!(c"".as_ptr(), {
         handle::borrowed_str(f, |f| f.strings.dir())
     })
 }
@@ -200,7 +201,7 @@ pub extern "C" fn ctrd_fifo_set_dir(f: *const ctrd_fifo_set) -> *const c_char {
 /// the same set.
 #[no_mangle]
 pub extern "C" fn ctrd_fifo_set_free(f: *mut ctrd_fifo_set) {
-    boundary::value("ctrd_fifo_set_free", (), || {
+    ffi_value!((), {
         if let Some(f) = handle::free_box(f) {
             let _ = f.set.remove();
         }
@@ -293,7 +294,7 @@ pub extern "C" fn ctrd_io_attach(
     stderr_fd: c_int,
     out: *mut *mut ctrd_io_session,
 ) -> ctrd_status {
-    boundary::status("ctrd_io_attach", || {
+    ffi_status! {
         // SAFETY: a readable ctrd_io whose strings are C strings or NULL, or
         // NULL (C contract).
         let paths = unsafe { io_arg(fifos, "fifos") }?;
@@ -307,7 +308,7 @@ pub extern "C" fn ctrd_io_attach(
         let inner = Session::attach(&paths, fds)?;
         out.write(handle::to_box_ptr(ctrd_io_session { inner }));
         Ok(())
-    })
+    }
 }
 
 /// Waits until the task's stdout and stderr (those copied to an fd) reached
@@ -325,11 +326,11 @@ pub extern "C" fn ctrd_io_attach(
 /// caller's fd was closed: the message says which stream).
 #[no_mangle]
 pub extern "C" fn ctrd_io_session_wait(s: *mut ctrd_io_session, timeout_ms: i64) -> ctrd_status {
-    boundary::status("ctrd_io_session_wait", || {
+    ffi_status! {
         let s = handle::ref_from_ptr(s, "session")?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
         s.inner.wait(timeout)
-    })
+    }
 }
 
 /// Stops the session and frees it. NULL is a no-op. Returns promptly: every
@@ -343,5 +344,5 @@ pub extern "C" fn ctrd_io_session_wait(s: *mut ctrd_io_session, timeout_ms: i64)
 /// session.
 #[no_mangle]
 pub extern "C" fn ctrd_io_session_free(s: *mut ctrd_io_session) {
-    boundary::value("ctrd_io_session_free", (), || drop(handle::free_box(s)))
+    ffi_value!((), { drop(handle::free_box(s)) })
 }

@@ -10,11 +10,12 @@ use crate::core::error::{Error, Result};
 use crate::core::fifo::IoPaths;
 use crate::core::task::State;
 use crate::core::{self};
+use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::container::ctrd_container;
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipArc};
 use crate::ffi::io::{ctrd_io, ctrd_io_session, io_arg, IoStrings};
-use crate::ffi::{boundary, ptr};
+use crate::ffi::ptr;
 use crate::runtime;
 
 /// A container's task (its init process). Opaque; made by
@@ -90,7 +91,7 @@ pub const CTRD_TASK_DELETE_FORCE: u32 = 1;
 /// task's exit status, or `status` tells why the wait failed (then
 /// `exit_status` is 0).
 pub type ctrd_exit_cb =
-    Option<extern "C" fn(user_data: *mut c_void, status: ctrd_status, exit_status: u32)>;
+    Option<unsafe extern "C" fn(user_data: *mut c_void, status: ctrd_status, exit_status: u32)>;
 
 impl ctrd_task {
     fn new(client: Arc<core::Client>, id: &str, pid: u32, io: &IoPaths) -> Result<ctrd_task> {
@@ -143,7 +144,7 @@ pub extern "C" fn ctrd_container_new_task(
     io: *const ctrd_io,
     out: *mut *mut ctrd_task,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_new_task", || {
+    ffi_status! {
         let k = handle::arc_from_ptr(k, "container")?;
         // SAFETY: a readable ctrd_io whose strings are C strings or NULL, or
         // NULL (C contract).
@@ -157,7 +158,7 @@ pub extern "C" fn ctrd_container_new_task(
             runtime::block_on(async move { c2.create_task(&id2, &task_io, None, None).await })?;
         out.write(handle::to_arc_ptr(ctrd_task::new(client, &id, pid, &io)?));
         Ok(())
-    })
+    }
 }
 
 /// Attaches to the container's existing task, as containerd's Go
@@ -174,7 +175,7 @@ pub extern "C" fn ctrd_container_load_task(
     k: *mut ctrd_container,
     out: *mut *mut ctrd_task,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_load_task", || {
+    ffi_status! {
         let k = handle::arc_from_ptr(k, "container")?;
         let out = ptr::Out::new(out, "out")?;
         let (client, id) = (k.client.clone(), k.id().to_string());
@@ -184,7 +185,7 @@ pub extern "C" fn ctrd_container_load_task(
             client, &id, info.pid, &info.io,
         )?));
         Ok(())
-    })
+    }
 }
 
 /// The task's stdio paths: `*out` receives strings borrowed from the task
@@ -192,36 +193,32 @@ pub extern "C" fn ctrd_container_load_task(
 /// `CTRD_ERR_INVALID_ARGUMENT` (NULL).
 #[no_mangle]
 pub extern "C" fn ctrd_task_io(t: *const ctrd_task, out: *mut ctrd_io) -> ctrd_status {
-    boundary::status("ctrd_task_io", || {
+    ffi_status! {
         let t = handle::ref_from_ptr(t, "task")?;
         let out = ptr::Out::new(out, "out")?;
         out.write(t.io.as_ctrd_io());
         Ok(())
-    })
+    }
 }
 
 /// The directory of the task's first stdio path (where a FIFO set lives),
 /// borrowed from the task; "" when it has no stdio or for NULL. Never blocks.
 #[no_mangle]
 pub extern "C" fn ctrd_task_fifo_dir(t: *const ctrd_task) -> *const c_char {
-    boundary::value("ctrd_task_fifo_dir", c"".as_ptr(), || {
-        handle::borrowed_str(t, |t| t.io.dir())
-    })
+    ffi_value!(c"".as_ptr(), { handle::borrowed_str(t, |t| t.io.dir()) })
 }
 
 /// The task's id (its container's id), borrowed from the task; "" for NULL.
 /// Never blocks.
 #[no_mangle]
 pub extern "C" fn ctrd_task_id(t: *const ctrd_task) -> *const c_char {
-    boundary::value("ctrd_task_id", c"".as_ptr(), || {
-        handle::borrowed_str(t, |t| t.id.as_ptr())
-    })
+    ffi_value!(c"".as_ptr(), { handle::borrowed_str(t, |t| t.id.as_ptr()) })
 }
 
 /// The pid of the task's init process (0 for NULL). Never blocks.
 #[no_mangle]
 pub extern "C" fn ctrd_task_pid(t: *const ctrd_task) -> u32 {
-    boundary::value("ctrd_task_pid", 0, || {
+    ffi_value!(0, {
         handle::ref_from_ptr(t, "task").map_or(0, |t| t.pid.load(Ordering::Relaxed))
     })
 }
@@ -245,7 +242,7 @@ where
 /// not found in the rootfs) in its words.
 #[no_mangle]
 pub extern "C" fn ctrd_task_start(t: *mut ctrd_task) -> ctrd_status {
-    boundary::status("ctrd_task_start", || {
+    ffi_status! {
         let t = handle::arc_from_ptr(t, "task")?;
         let (client, id) = (t.client.clone(), t.id());
         let mut deferred = t.deferred.lock().unwrap_or_else(|e| e.into_inner());
@@ -265,7 +262,7 @@ pub extern "C" fn ctrd_task_start(t: *mut ctrd_task) -> ctrd_status {
             Err(_) => *deferred = restore,
         }
         result.map(|_| ())
-    })
+    }
 }
 
 /// Checkpoints the running task with CRIU into a new checkpoint image named
@@ -282,7 +279,7 @@ pub extern "C" fn ctrd_task_checkpoint(
     t: *mut ctrd_task,
     image_name: *const c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_checkpoint", || {
+    ffi_status! {
         // SAFETY: a C string or NULL (C contract).
         let name = unsafe { ptr::str_arg(image_name, "image_name") }?.to_string();
         if name.is_empty() {
@@ -291,7 +288,7 @@ pub extern "C" fn ctrd_task_checkpoint(
         task_call(t, move |c, id| async move {
             c.checkpoint_task(&id, &name).await
         })
-    })
+    }
 }
 
 /// Makes a task that will be restored from the checkpoint image
@@ -314,7 +311,7 @@ pub extern "C" fn ctrd_container_new_task_checkpoint(
     checkpoint_image: *const c_char,
     out: *mut *mut ctrd_task,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_new_task_checkpoint", || {
+    ffi_status! {
         let k = handle::arc_from_ptr(k, "container")?;
         // SAFETY: a readable ctrd_io whose strings are C strings or NULL, and
         // a C string, each or NULL (C contract).
@@ -332,7 +329,7 @@ pub extern "C" fn ctrd_container_new_task_checkpoint(
         *task.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some((io, checkpoint));
         out.write(handle::to_arc_ptr(task));
         Ok(())
-    })
+    }
 }
 
 /// Waits until the task exits; `*exit_status` (may be NULL) receives its exit
@@ -348,7 +345,7 @@ pub extern "C" fn ctrd_task_wait(
     timeout_ms: i64,
     exit_status: *mut u32,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_wait", || {
+    ffi_status! {
         let out = ptr::Out::optional(exit_status);
         let limit = runtime::timeout_from_ms(timeout_ms);
         let code = task_call(t, move |c, id| async move {
@@ -358,7 +355,7 @@ pub extern "C" fn ctrd_task_wait(
             o.write(code);
         }
         Ok(())
-    })
+    }
 }
 
 /// Sends `signal` to the task's init process, or with `CTRD_KILL_ALL` in
@@ -368,14 +365,14 @@ pub extern "C" fn ctrd_task_wait(
 /// `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
 pub extern "C" fn ctrd_task_kill(t: *mut ctrd_task, signal: c_int, flags: u32) -> ctrd_status {
-    boundary::status("ctrd_task_kill", || {
+    ffi_status! {
         let signal = signal_arg(signal)?;
         flags_arg(flags, CTRD_KILL_ALL)?;
         let all = flags & CTRD_KILL_ALL != 0;
         task_call(t, move |c, id| async move {
             c.kill_process(&id, "", signal, all).await
         })
-    })
+    }
 }
 
 /// The task's state and, once stopped, its exit status (either out-pointer
@@ -388,7 +385,7 @@ pub extern "C" fn ctrd_task_status(
     state: *mut ctrd_task_state,
     exit_status: *mut u32,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_status", || {
+    ffi_status! {
         let (state, exit) = (ptr::Out::optional(state), ptr::Out::optional(exit_status));
         let info = task_call(t, |c, id| async move { c.get_process(&id, "").await })?;
         if let Some(o) = state {
@@ -398,7 +395,7 @@ pub extern "C" fn ctrd_task_status(
             o.write(info.exit_status);
         }
         Ok(())
-    })
+    }
 }
 
 /// Deletes the stopped task; `*exit_status` (may be NULL) receives its exit
@@ -415,7 +412,7 @@ pub extern "C" fn ctrd_task_delete(
     flags: u32,
     exit_status: *mut u32,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_delete", || {
+    ffi_status! {
         flags_arg(flags, CTRD_TASK_DELETE_FORCE)?;
         let force = flags & CTRD_TASK_DELETE_FORCE != 0;
         let out = ptr::Out::optional(exit_status);
@@ -427,7 +424,7 @@ pub extern "C" fn ctrd_task_delete(
             o.write(code);
         }
         Ok(())
-    })
+    }
 }
 
 /// Closes the task's stdin: the process reads EOF once what was written to
@@ -436,9 +433,9 @@ pub extern "C" fn ctrd_task_delete(
 /// `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
 pub extern "C" fn ctrd_task_close_stdin(t: *mut ctrd_task) -> ctrd_status {
-    boundary::status("ctrd_task_close_stdin", || {
+    ffi_status! {
         task_call(t, |c, id| async move { c.close_stdin(&id, "").await })
-    })
+    }
 }
 
 /// Closes `client`'s process stdin once `s` copied its caller's stdin to
@@ -471,10 +468,10 @@ pub extern "C" fn ctrd_task_close_stdin_on_eof(
     t: *mut ctrd_task,
     s: *mut ctrd_io_session,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_close_stdin_on_eof", || {
+    ffi_status! {
         let t = handle::arc_from_ptr(t, "task")?;
         close_stdin_on_eof(s, t.client.clone(), t.id(), String::new())
-    })
+    }
 }
 
 /// As `ctrd_task_close_stdin_on_eof`, for an exec process.
@@ -483,7 +480,7 @@ pub extern "C" fn ctrd_process_close_stdin_on_eof(
     p: *mut ctrd_process,
     s: *mut ctrd_io_session,
 ) -> ctrd_status {
-    boundary::status("ctrd_process_close_stdin_on_eof", || {
+    ffi_status! {
         let p = handle::arc_from_ptr(p, "process")?;
         close_stdin_on_eof(
             s,
@@ -491,7 +488,7 @@ pub extern "C" fn ctrd_process_close_stdin_on_eof(
             p.container_id.clone(),
             p.exec_id.clone(),
         )
-    })
+    }
 }
 
 /// Resizes the task's terminal (tasks made with `terminal` only). Blocks for
@@ -500,14 +497,14 @@ pub extern "C" fn ctrd_process_close_stdin_on_eof(
 /// `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's error for a task without one.
 #[no_mangle]
 pub extern "C" fn ctrd_task_resize(t: *mut ctrd_task, width: u32, height: u32) -> ctrd_status {
-    boundary::status("ctrd_task_resize", || {
+    ffi_status! {
         if width == 0 || height == 0 {
             return Err(Error::invalid(format!("size {width}x{height} is empty")));
         }
         task_call(t, move |c, id| async move {
             c.resize_pty(&id, "", width, height).await
         })
-    })
+    }
 }
 
 /// Freezes every process of the task (state `CTRD_TASK_PAUSED`). Blocks for
@@ -516,18 +513,18 @@ pub extern "C" fn ctrd_task_resize(t: *mut ctrd_task, width: u32, height: u32) -
 /// `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
 pub extern "C" fn ctrd_task_pause(t: *mut ctrd_task) -> ctrd_status {
-    boundary::status("ctrd_task_pause", || {
+    ffi_status! {
         task_call(t, |c, id| async move { c.pause_task(&id).await })
-    })
+    }
 }
 
 /// Thaws a paused task. Blocks for one round trip. Errors as
 /// `ctrd_task_pause`.
 #[no_mangle]
 pub extern "C" fn ctrd_task_resume(t: *mut ctrd_task) -> ctrd_status {
-    boundary::status("ctrd_task_resume", || {
+    ffi_status! {
         task_call(t, |c, id| async move { c.resume_task(&id).await })
-    })
+    }
 }
 
 /// The pids of every process in the task. On success `*pids` receives an
@@ -540,20 +537,20 @@ pub extern "C" fn ctrd_task_pids(
     pids: *mut *mut u32,
     len: *mut usize,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_pids", || {
+    ffi_status! {
         let (pids, len) = (ptr::Out::new(pids, "pids")?, ptr::Out::new(len, "len")?);
         let list = task_call(t, |c, id| async move { c.task_pids(&id).await })?;
         let (array, n) = ptr::u32_array(list);
         pids.write(array);
         len.write(n);
         Ok(())
-    })
+    }
 }
 
 /// Frees an array from `ctrd_task_pids`. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn ctrd_pids_free(pids: *mut u32, len: usize) {
-    boundary::value("ctrd_pids_free", (), || ptr::free_u32_array(pids, len))
+    ffi_value!((), { ptr::free_u32_array(pids, len) })
 }
 
 /// Frees a task handle (the task itself goes on; see `ctrd_task_delete`).
@@ -561,7 +558,7 @@ pub extern "C" fn ctrd_pids_free(pids: *mut u32, len: usize) {
 /// not race with another call on the same handle.
 #[no_mangle]
 pub extern "C" fn ctrd_task_free(t: *mut ctrd_task) {
-    boundary::value("ctrd_task_free", (), || handle::free_arc(t))
+    ffi_value!((), { handle::free_arc(t) })
 }
 
 /// A C callback's user data, handed to the library thread that calls back.
@@ -584,7 +581,7 @@ pub extern "C" fn ctrd_task_wait_async(
     cb: ctrd_exit_cb,
     user_data: *mut c_void,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_wait_async", || {
+    ffi_status! {
         let t = handle::arc_from_ptr(t, "task")?;
         let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
         let (client, id) = (t.client.clone(), t.id());
@@ -598,16 +595,20 @@ pub extern "C" fn ctrd_task_wait_async(
                 .unwrap_or_else(|e| Err(runtime::join_error(e)));
             let call = move || {
                 let user_data = user_data;
-                match result {
-                    Ok(code) => cb(user_data.0, ctrd_status::CTRD_OK, code),
-                    Err(e) => cb(user_data.0, e.code.into(), 0),
-                }
+                let (status, code) = match result {
+                    Ok(code) => (ctrd_status::CTRD_OK, code),
+                    Err(e) => (e.code.into(), 0),
+                };
+                // SAFETY: `cb` is the caller's non-NULL callback of the
+                // documented signature, called once; `user_data.0` is the
+                // caller's pointer, passed back untouched.
+                unsafe { cb(user_data.0, status, code) }
             };
             // The callback runs on a blocking-pool thread, not a worker.
             let _ = tokio::task::spawn_blocking(call).await;
         });
         Ok(())
-    })
+    }
 }
 
 /// Starts exec process `exec_id` in the running task: `process_json` is an
@@ -630,7 +631,7 @@ pub extern "C" fn ctrd_task_exec(
     io: *const ctrd_io,
     out: *mut *mut ctrd_process,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_exec", || {
+    ffi_status! {
         let task = handle::arc_from_ptr(t, "task")?;
         // SAFETY: C strings and a readable ctrd_io whose strings are C
         // strings or NULL, each or NULL (C contract).
@@ -653,7 +654,7 @@ pub extern "C" fn ctrd_task_exec(
             pid: AtomicU32::new(0),
         }));
         Ok(())
-    })
+    }
 }
 
 fn process_call<T: Send + 'static, F>(
@@ -676,13 +677,13 @@ where
 /// `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's errors in its words.
 #[no_mangle]
 pub extern "C" fn ctrd_process_start(p: *mut ctrd_process) -> ctrd_status {
-    boundary::status("ctrd_process_start", || {
+    ffi_status! {
         let p = handle::arc_from_ptr(p, "process")?;
         let (c, cid, eid) = (p.client.clone(), p.container_id.clone(), p.exec_id.clone());
         let pid = runtime::block_on(async move { c.start_process(&cid, &eid).await })?;
         p.pid.store(pid, Ordering::Relaxed);
         Ok(())
-    })
+    }
 }
 
 /// Waits until the exec process exits, as `ctrd_task_wait` for a task.
@@ -692,7 +693,7 @@ pub extern "C" fn ctrd_process_wait(
     timeout_ms: i64,
     exit_status: *mut u32,
 ) -> ctrd_status {
-    boundary::status("ctrd_process_wait", || {
+    ffi_status! {
         let out = ptr::Out::optional(exit_status);
         let limit = runtime::timeout_from_ms(timeout_ms);
         let code = process_call(p, move |c, cid, eid| async move {
@@ -702,19 +703,19 @@ pub extern "C" fn ctrd_process_wait(
             o.write(code);
         }
         Ok(())
-    })
+    }
 }
 
 /// Sends `signal` (1-64) to the exec process. Blocks for one round trip.
 /// Errors as `ctrd_task_kill`.
 #[no_mangle]
 pub extern "C" fn ctrd_process_kill(p: *mut ctrd_process, signal: c_int) -> ctrd_status {
-    boundary::status("ctrd_process_kill", || {
+    ffi_status! {
         let signal = signal_arg(signal)?;
         process_call(p, move |c, cid, eid| async move {
             c.kill_process(&cid, &eid, signal, false).await
         })
-    })
+    }
 }
 
 /// Deletes the exited exec process; `*exit_status` (may be NULL) receives its
@@ -724,7 +725,7 @@ pub extern "C" fn ctrd_process_kill(p: *mut ctrd_process, signal: c_int) -> ctrd
 /// `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
 pub extern "C" fn ctrd_process_delete(p: *mut ctrd_process, exit_status: *mut u32) -> ctrd_status {
-    boundary::status("ctrd_process_delete", || {
+    ffi_status! {
         let out = ptr::Out::optional(exit_status);
         let code = process_call(p, |c, cid, eid| async move {
             c.delete_process(&cid, &eid).await
@@ -733,7 +734,7 @@ pub extern "C" fn ctrd_process_delete(p: *mut ctrd_process, exit_status: *mut u3
             o.write(code);
         }
         Ok(())
-    })
+    }
 }
 
 /// Resizes the exec process's terminal. Blocks for one round trip. Errors as
@@ -744,32 +745,32 @@ pub extern "C" fn ctrd_process_resize(
     width: u32,
     height: u32,
 ) -> ctrd_status {
-    boundary::status("ctrd_process_resize", || {
+    ffi_status! {
         if width == 0 || height == 0 {
             return Err(Error::invalid(format!("size {width}x{height} is empty")));
         }
         process_call(p, move |c, cid, eid| async move {
             c.resize_pty(&cid, &eid, width, height).await
         })
-    })
+    }
 }
 
 /// Closes the exec process's stdin. Blocks for one round trip. Errors as
 /// `ctrd_task_close_stdin`.
 #[no_mangle]
 pub extern "C" fn ctrd_process_close_stdin(p: *mut ctrd_process) -> ctrd_status {
-    boundary::status("ctrd_process_close_stdin", || {
+    ffi_status! {
         process_call(
             p,
             |c, cid, eid| async move { c.close_stdin(&cid, &eid).await },
         )
-    })
+    }
 }
 
 /// The exec process's pid once started (0 before, or for NULL). Never blocks.
 #[no_mangle]
 pub extern "C" fn ctrd_process_pid(p: *const ctrd_process) -> u32 {
-    boundary::value("ctrd_process_pid", 0, || {
+    ffi_value!(0, {
         handle::ref_from_ptr(p, "process").map_or(0, |p| p.pid.load(Ordering::Relaxed))
     })
 }
@@ -778,5 +779,5 @@ pub extern "C" fn ctrd_process_pid(p: *const ctrd_process) -> u32 {
 /// NULL is a no-op. Must not race with another call on the same handle.
 #[no_mangle]
 pub extern "C" fn ctrd_process_free(p: *mut ctrd_process) {
-    boundary::value("ctrd_process_free", (), || handle::free_arc(p))
+    ffi_value!((), { handle::free_arc(p) })
 }
