@@ -14,7 +14,9 @@
 //! the pid that started it; in any other process every call fails with
 //! `Code::Forked` instead.
 
+use std::cell::Cell;
 use std::future::Future;
+use std::sync::Once;
 use std::time::Duration;
 
 use once_cell::sync::OnceCell;
@@ -40,8 +42,10 @@ fn forked() -> Error {
 /// The runtime, started on first use. Fails in a forked child.
 pub fn get() -> Result<&'static Runtime> {
     let shared = SHARED.get_or_try_init(|| {
+        install_panic_hook();
         tokio::runtime::Builder::new_multi_thread()
             .thread_name("containerd-c")
+            .on_thread_start(library_thread)
             .enable_all()
             .build()
             .map(|runtime| Shared {
@@ -100,6 +104,64 @@ pub fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
         "internal error (a bug in containerd-c): panic: {}",
         panic_message(payload)
     ))
+}
+
+thread_local! {
+    /// How deep the calling thread is inside the library: > 0 inside an
+    /// exported function (see `ffi::boundary::catch`) and on the library's
+    /// own threads for their whole life.
+    static IN_LIBRARY: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the calling thread as one of the library's own (runtime workers and
+/// blocking threads, copy and event threads) for the rest of its life: a
+/// panic on it is the library's.
+pub fn library_thread() {
+    install_panic_hook();
+    let _ = IN_LIBRARY.try_with(|d| d.set(d.get() + 1));
+}
+
+/// While alive, the calling thread runs library code (an exported function's
+/// body): a panic on it is the library's.
+pub struct InLibrary(());
+
+impl InLibrary {
+    /// Enters the library on this thread until the guard is dropped.
+    pub fn enter() -> InLibrary {
+        install_panic_hook();
+        let _ = IN_LIBRARY.try_with(|d| d.set(d.get() + 1));
+        InLibrary(())
+    }
+}
+
+impl Drop for InLibrary {
+    fn drop(&mut self) {
+        let _ = IN_LIBRARY.try_with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// Installs, once, a panic hook that keeps the library's panics off the host
+/// program's stderr: a panic on a thread inside the library prints nothing
+/// (the boundary turns it into `CTRD_ERR_INTERNAL` with its message) unless
+/// `CTRD_DEBUG_PANICS=1` is set; any other panic goes to the hook that was
+/// installed before, so the host's own panics are reported as they were.
+pub fn install_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        // take_hook/set_hook panic on a panicking thread; the library is
+        // never entered from one in a way that matters, so skip it then.
+        if std::thread::panicking() {
+            return;
+        }
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_library = IN_LIBRARY.try_with(|d| d.get() > 0).unwrap_or(false);
+            let debug = std::env::var_os("CTRD_DEBUG_PANICS").is_some_and(|v| v == "1");
+            if !in_library || debug {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// The text of a panic payload.

@@ -462,6 +462,7 @@ impl Session {
             let thread = std::thread::Builder::new()
                 .name(format!("ctrd-io-{}", stream.name()))
                 .spawn(move || {
+                    crate::runtime::library_thread();
                     // Signals are for the application's threads; a write to
                     // a closed pipe then fails with EPIPE instead of killing
                     // the process with SIGPIPE.
@@ -585,7 +586,10 @@ impl Session {
                 drop(state);
                 std::thread::Builder::new()
                     .name("ctrd-io-stdin-eof".into())
-                    .spawn(hook)
+                    .spawn(move || {
+                        crate::runtime::library_thread();
+                        hook()
+                    })
                     .map(|_| ())
                     .map_err(|e| Error::new(Code::Io, format!("starting a thread: {e}")))
             }

@@ -98,7 +98,10 @@ fn injected_panic(function: &str) {
 /// Runs `body`, catching a panic: the crate's only `catch_unwind`. Every
 /// exported function (through [`status`] and [`value`]) and every library
 /// thread that runs code which might panic goes through here.
+/// While it runs, the thread counts as inside the library, so a panic prints
+/// nothing (see `runtime::install_panic_hook`).
 pub(crate) fn catch<T>(body: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let _inside = crate::runtime::InLibrary::enter();
     catch_unwind(AssertUnwindSafe(body))
 }
 

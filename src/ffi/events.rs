@@ -91,6 +91,7 @@ fn deliver(
     cb: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char),
     user: UserData,
 ) {
+    runtime::library_thread();
     // Nothing below should panic; if it did, the thread ends quietly rather
     // than unwinding anywhere near C.
     let _ = boundary::catch(move || {
