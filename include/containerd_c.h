@@ -516,13 +516,18 @@ void ctrd_string_free(char *s);
  */
 void ctrd_string_array_free(char **items, size_t len);
 
+#if defined(CTRD_TEST_HOOKS)
 /**
  * Test hook (fault injection): the next call on this thread of the exported
  * function named `function` (e.g. "ctrd_client_server_version") panics inside
  * its boundary, so a test can see the panic come back as
- * `CTRD_ERR_INTERNAL`. Not for production use.
+ * `CTRD_ERR_INTERNAL`. Only in a library built with the cargo feature
+ * `test-hooks` (never in a release build); declared only when the C code
+ * defines `CTRD_TEST_HOOKS`. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL or
+ * invalid UTF-8).
  */
 enum ctrd_status ctrd_debug_panic_next_call(const char *function);
+#endif
 
 /**
  * Subscribes to containerd's events and calls `cb(user_data, topic, ns,

@@ -55,6 +55,10 @@ pub(crate) fn function_name(type_name: &'static str) -> &'static str {
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+#[cfg(feature = "test-hooks")]
+thread_local! {
     /// Fault injection for tests: the exported function of this name panics
     /// inside its boundary the next time this thread calls it.
     static PANIC_NEXT: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -74,10 +78,12 @@ pub(crate) fn last_error() -> *const c_char {
         .unwrap_or(c"".as_ptr())
 }
 
+#[cfg(feature = "test-hooks")]
 pub(crate) fn panic_next_call(function: &str) {
     let _ = PANIC_NEXT.try_with(|p| *p.borrow_mut() = Some(function.to_string()));
 }
 
+#[cfg(feature = "test-hooks")]
 fn injected_panic(function: &str) {
     let hit = PANIC_NEXT
         .try_with(|p| {
@@ -94,6 +100,9 @@ fn injected_panic(function: &str) {
         panic!("panic injected by ctrd_debug_panic_next_call");
     }
 }
+
+#[cfg(not(feature = "test-hooks"))]
+fn injected_panic(_function: &str) {}
 
 /// Runs `body`, catching a panic: the crate's only `catch_unwind`. Every
 /// exported function (through [`status`] and [`value`]) and every library

@@ -4,7 +4,9 @@
 use std::ffi::{c_char, c_uint};
 
 use crate::core::error::Code;
-use crate::ffi::boundary::{ffi_status, ffi_value};
+#[cfg(feature = "test-hooks")]
+use crate::ffi::boundary::ffi_status;
+use crate::ffi::boundary::ffi_value;
 use crate::ffi::{boundary, ptr};
 
 /// The result of every fallible function. `CTRD_OK` (0) is success; every
@@ -135,7 +137,11 @@ pub extern "C" fn ctrd_string_array_free(items: *mut *mut c_char, len: usize) {
 /// Test hook (fault injection): the next call on this thread of the exported
 /// function named `function` (e.g. "ctrd_client_server_version") panics inside
 /// its boundary, so a test can see the panic come back as
-/// `CTRD_ERR_INTERNAL`. Not for production use.
+/// `CTRD_ERR_INTERNAL`. Only in a library built with the cargo feature
+/// `test-hooks` (never in a release build); declared only when the C code
+/// defines `CTRD_TEST_HOOKS`. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL or
+/// invalid UTF-8).
+#[cfg(feature = "test-hooks")]
 #[no_mangle]
 pub extern "C" fn ctrd_debug_panic_next_call(function: *const c_char) -> ctrd_status {
     ffi_status! {
