@@ -456,12 +456,14 @@ enum ctrd_status ctrd_snapshot_remove(struct ctrd_client *c,
  * defaults (mounts, namespaces, capabilities, masked paths, rlimits, cgroups
  * path `/<namespace>/<id>` for the client's namespace), merged with the
  * config of `image` (entrypoint + cmd, env, working dir, user) when `image`
- * is not NULL; `argv` (NULL-terminated) replaces the process args when not
- * NULL.
+ * is not NULL; `argv` (NULL-terminated, at least one item) replaces the
+ * process args when not NULL.
  *
  * On success `*json` receives a string owned by the caller (free it with
- * `ctrd_string_free`). Without an image, makes no call; with one, blocks for
- * a few round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT`,
+ * `ctrd_string_free`). Without an image, makes no call and does not start
+ * the library's runtime (so it works in a child after fork() too); with one,
+ * blocks for a few round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT` (also
+ * an empty `argv`),
  * `CTRD_ERR_NOT_FOUND` (no such image, or its user is not in its
  * /etc/passwd), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
  */
@@ -729,6 +731,84 @@ enum ctrd_status ctrd_io_session_wait(struct ctrd_io_session *s, int64_t timeout
 void ctrd_io_session_free(struct ctrd_io_session *s);
 
 /**
+ * As `ctrd_task_close_stdin_on_eof`, for an exec process.
+ */
+enum ctrd_status ctrd_process_close_stdin_on_eof(struct ctrd_process *p, struct ctrd_io_session *s);
+
+/**
+ * Starts exec process `exec_id` in the running task: `process_json` is an
+ * OCI runtime-spec "process" object (args, cwd, user, env, terminal...),
+ * checked before it is sent and then sent as given; `io` its stdio as for
+ * `ctrd_container_new_task` (NULL = none). The process is created, not
+ * started: start it with `ctrd_process_start`.
+ *
+ * On success `*out` receives a new process owned by the caller (free it with
+ * `ctrd_process_free`). Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (bad exec id, JSON or paths),
+ * `CTRD_ERR_ALREADY_EXISTS` (exec id taken), `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_FAILED_PRECONDITION` (task not running), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_task_exec(struct ctrd_task *t,
+                                const char *exec_id,
+                                const char *process_json,
+                                const struct ctrd_io *io,
+                                struct ctrd_process **out);
+
+/**
+ * Starts the exec process. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's errors in its words.
+ */
+enum ctrd_status ctrd_process_start(struct ctrd_process *p);
+
+/**
+ * Waits until the exec process exits, as `ctrd_task_wait` for a task.
+ */
+enum ctrd_status ctrd_process_wait(struct ctrd_process *p,
+                                   int64_t timeout_ms,
+                                   uint32_t *exit_status);
+
+/**
+ * Sends `signal` (1-64) to the exec process. Blocks for one round trip.
+ * Errors as `ctrd_task_kill`.
+ */
+enum ctrd_status ctrd_process_kill(struct ctrd_process *p, int signal);
+
+/**
+ * Deletes the exited exec process; `*exit_status` (may be NULL) receives its
+ * exit status. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_FAILED_PRECONDITION` (still running), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_process_delete(struct ctrd_process *p, uint32_t *exit_status);
+
+/**
+ * Resizes the exec process's terminal. Blocks for one round trip. Errors as
+ * `ctrd_task_resize`: `CTRD_ERR_FAILED_PRECONDITION`, making no call, for a
+ * process whose `ctrd_io` had no `terminal`.
+ */
+enum ctrd_status ctrd_process_resize(struct ctrd_process *p, uint32_t width, uint32_t height);
+
+/**
+ * Closes the exec process's stdin. Blocks for one round trip. Errors as
+ * `ctrd_task_close_stdin`.
+ */
+enum ctrd_status ctrd_process_close_stdin(struct ctrd_process *p);
+
+/**
+ * The exec process's pid once started (0 before, or for NULL). Never blocks.
+ */
+uint32_t ctrd_process_pid(const struct ctrd_process *p);
+
+/**
+ * Frees a process handle (the process goes on; see `ctrd_process_delete`).
+ * NULL is a no-op. Must not race with another call on the same handle.
+ */
+void ctrd_process_free(struct ctrd_process *p);
+
+/**
  * Creates the container's task, as containerd's Go `NewTask`: the rootfs
  * mounts come from the container's snapshot, stdio from `io` (NULL = no
  * stdio; each path absolute, NULL or "" = that stream unused). The task is
@@ -889,15 +969,12 @@ enum ctrd_status ctrd_task_close_stdin(struct ctrd_task *t);
 enum ctrd_status ctrd_task_close_stdin_on_eof(struct ctrd_task *t, struct ctrd_io_session *s);
 
 /**
- * As `ctrd_task_close_stdin_on_eof`, for an exec process.
- */
-enum ctrd_status ctrd_process_close_stdin_on_eof(struct ctrd_process *p, struct ctrd_io_session *s);
-
-/**
- * Resizes the task's terminal (tasks made with `terminal` only). Blocks for
- * one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, zero size),
+ * Resizes the task's terminal. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL, zero size),
+ * `CTRD_ERR_FAILED_PRECONDITION` (the task has no terminal: its `ctrd_io`,
+ * or for a loaded task the daemon, says so; no call is made),
  * `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
- * `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's error for a task without one.
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
  */
 enum ctrd_status ctrd_task_resize(struct ctrd_task *t, uint32_t width, uint32_t height);
 
@@ -946,78 +1023,6 @@ void ctrd_task_free(struct ctrd_task *t);
  * `CTRD_ERR_INVALID_ARGUMENT` (NULL task or cb), `CTRD_ERR_FORKED`.
  */
 enum ctrd_status ctrd_task_wait_async(struct ctrd_task *t, ctrd_exit_cb cb, void *user_data);
-
-/**
- * Starts exec process `exec_id` in the running task: `process_json` is an
- * OCI runtime-spec "process" object (args, cwd, user, env, terminal...),
- * checked before it is sent and then sent as given; `io` its stdio as for
- * `ctrd_container_new_task` (NULL = none). The process is created, not
- * started: start it with `ctrd_process_start`.
- *
- * On success `*out` receives a new process owned by the caller (free it with
- * `ctrd_process_free`). Blocks for one round trip. Errors:
- * `CTRD_ERR_INVALID_ARGUMENT` (bad exec id, JSON or paths),
- * `CTRD_ERR_ALREADY_EXISTS` (exec id taken), `CTRD_ERR_NOT_FOUND`,
- * `CTRD_ERR_FAILED_PRECONDITION` (task not running), `CTRD_ERR_UNAVAILABLE`,
- * `CTRD_ERR_DEADLINE_EXCEEDED`.
- */
-enum ctrd_status ctrd_task_exec(struct ctrd_task *t,
-                                const char *exec_id,
-                                const char *process_json,
-                                const struct ctrd_io *io,
-                                struct ctrd_process **out);
-
-/**
- * Starts the exec process. Blocks for one round trip. Errors:
- * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
- * `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's errors in its words.
- */
-enum ctrd_status ctrd_process_start(struct ctrd_process *p);
-
-/**
- * Waits until the exec process exits, as `ctrd_task_wait` for a task.
- */
-enum ctrd_status ctrd_process_wait(struct ctrd_process *p,
-                                   int64_t timeout_ms,
-                                   uint32_t *exit_status);
-
-/**
- * Sends `signal` (1-64) to the exec process. Blocks for one round trip.
- * Errors as `ctrd_task_kill`.
- */
-enum ctrd_status ctrd_process_kill(struct ctrd_process *p, int signal);
-
-/**
- * Deletes the exited exec process; `*exit_status` (may be NULL) receives its
- * exit status. Blocks for one round trip. Errors:
- * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
- * `CTRD_ERR_FAILED_PRECONDITION` (still running), `CTRD_ERR_UNAVAILABLE`,
- * `CTRD_ERR_DEADLINE_EXCEEDED`.
- */
-enum ctrd_status ctrd_process_delete(struct ctrd_process *p, uint32_t *exit_status);
-
-/**
- * Resizes the exec process's terminal. Blocks for one round trip. Errors as
- * `ctrd_task_resize`.
- */
-enum ctrd_status ctrd_process_resize(struct ctrd_process *p, uint32_t width, uint32_t height);
-
-/**
- * Closes the exec process's stdin. Blocks for one round trip. Errors as
- * `ctrd_task_close_stdin`.
- */
-enum ctrd_status ctrd_process_close_stdin(struct ctrd_process *p);
-
-/**
- * The exec process's pid once started (0 before, or for NULL). Never blocks.
- */
-uint32_t ctrd_process_pid(const struct ctrd_process *p);
-
-/**
- * Frees a process handle (the process goes on; see `ctrd_process_delete`).
- * NULL is a no-op. Must not race with another call on the same handle.
- */
-void ctrd_process_free(struct ctrd_process *p);
 
 #ifdef __cplusplus
 }  // extern "C"

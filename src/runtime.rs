@@ -82,6 +82,19 @@ where
     }
 }
 
+/// Polls `fut` once on the calling thread, without the runtime: its output
+/// when it finished at once (it awaited nothing that had to wait), else
+/// `None` (and it is dropped). For work that makes no call, so that it works
+/// without starting the runtime, and in a forked child.
+pub fn ready_now<F: Future>(fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
 /// Like [`block_on`] but runs the future on the calling thread
 /// (`Runtime::block_on`); kept for the benchmark that compares the two.
 pub fn block_on_here<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {

@@ -112,8 +112,6 @@ pub extern "C" fn ctrd_container_create(
             };
             new
         };
-        // Fail on bad input before touching the runtime or the network.
-        core::container::record_for(&new)?;
         let client = client.inner.clone();
         let c2 = client.clone();
         let record = runtime::block_on(async move { c2.create_container(&new).await })?;
@@ -330,12 +328,14 @@ unsafe fn snapshotter_arg(p: *const c_char) -> Result<String, Error> {
 /// defaults (mounts, namespaces, capabilities, masked paths, rlimits, cgroups
 /// path `/<namespace>/<id>` for the client's namespace), merged with the
 /// config of `image` (entrypoint + cmd, env, working dir, user) when `image`
-/// is not NULL; `argv` (NULL-terminated) replaces the process args when not
-/// NULL.
+/// is not NULL; `argv` (NULL-terminated, at least one item) replaces the
+/// process args when not NULL.
 ///
 /// On success `*json` receives a string owned by the caller (free it with
-/// `ctrd_string_free`). Without an image, makes no call; with one, blocks for
-/// a few round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT`,
+/// `ctrd_string_free`). Without an image, makes no call and does not start
+/// the library's runtime (so it works in a child after fork() too); with one,
+/// blocks for a few round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT` (also
+/// an empty `argv`),
 /// `CTRD_ERR_NOT_FOUND` (no such image, or its user is not in its
 /// /etc/passwd), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
@@ -359,12 +359,22 @@ pub extern "C" fn ctrd_spec_generate(
                     .map(|a| a.into_iter().map(str::to_string).collect::<Vec<_>>()),
             )
         };
-        core::ident::validate("container id", &id)?;
+        if argv.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::invalid(
+                "argv is empty: give at least the command, or NULL to keep the default",
+            ));
+        }
         let client = client.inner.clone();
-        let spec =
-            runtime::block_on(
-                async move { client.generate_spec(&id, image.as_deref(), argv).await },
-            )?;
+        let spec = match image {
+            // No image: nothing to ask the daemon, so the spec is made right
+            // here without the runtime (this also works in a forked child).
+            None => runtime::ready_now(client.generate_spec(&id, None, argv)).unwrap_or_else(
+                || Err(Error::internal("generating a spec without an image waited for a call")),
+            )?,
+            Some(image) => runtime::block_on(async move {
+                client.generate_spec(&id, Some(&image), argv).await
+            })?,
+        };
         json.write(ptr::c_string(spec)?);
         Ok(())
     }

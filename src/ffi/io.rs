@@ -99,6 +99,11 @@ impl IoStrings {
         }
     }
 
+    /// Whether the process has a terminal.
+    pub(crate) fn terminal(&self) -> bool {
+        self.terminal
+    }
+
     /// The directory of the first path ("" when none).
     pub(crate) fn dir(&self) -> *const c_char {
         self.dir.as_ptr()

@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub(crate) mod handle;
 pub mod io;
+pub mod process;
 pub(crate) mod ptr;
 pub mod task;
 
@@ -23,4 +24,5 @@ pub use container::*;
 pub use error::*;
 pub use events::*;
 pub use io::*;
+pub use process::*;
 pub use task::*;

@@ -3,10 +3,10 @@
 
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use crate::api::types::Descriptor;
-use crate::core::error::{Error, Result};
+use crate::core::checkpoint::DeferredRestore;
+use crate::core::error::{Code, Error, Result};
 use crate::core::fifo::IoPaths;
 use crate::core::task::State;
 use crate::core::{self};
@@ -22,29 +22,16 @@ use crate::runtime;
 /// `ctrd_container_new_task` or `ctrd_container_load_task`, freed by
 /// `ctrd_task_free`. Keeps its client's connection alive. Thread-safe.
 pub struct ctrd_task {
-    client: Arc<core::Client>,
+    pub(crate) client: Arc<core::Client>,
     id: CString,
     pid: AtomicU32,
     io: IoStrings,
     /// A task restored from a checkpoint is created only at start (as the
-    /// Go client's deferred create): its stdio and checkpoint wait here.
-    deferred: Mutex<Option<(IoPaths, Descriptor)>>,
+    /// Go client's deferred create).
+    deferred: DeferredRestore,
 }
 
 impl Castable for ctrd_task {
-    type Ownership = OwnershipArc;
-}
-
-/// An exec process inside a running task. Opaque; made by `ctrd_task_exec`,
-/// freed by `ctrd_process_free`. Thread-safe.
-pub struct ctrd_process {
-    client: Arc<core::Client>,
-    container_id: String,
-    exec_id: String,
-    pid: AtomicU32,
-}
-
-impl Castable for ctrd_process {
     type Ownership = OwnershipArc;
 }
 
@@ -94,22 +81,28 @@ pub type ctrd_exit_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, status: ctrd_status, exit_status: u32)>;
 
 impl ctrd_task {
-    fn new(client: Arc<core::Client>, id: &str, pid: u32, io: &IoPaths) -> Result<ctrd_task> {
+    fn new(
+        client: Arc<core::Client>,
+        id: &str,
+        pid: u32,
+        io: &IoPaths,
+        deferred: DeferredRestore,
+    ) -> Result<ctrd_task> {
         Ok(ctrd_task {
             client,
             id: CString::new(id).map_err(|e| Error::internal(e.to_string()))?,
             pid: AtomicU32::new(pid),
             io: IoStrings::new(io)?,
-            deferred: Mutex::new(None),
+            deferred,
         })
     }
 
-    fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         self.id.to_string_lossy().into_owned()
     }
 }
 
-fn signal_arg(signal: c_int) -> Result<u32> {
+pub(crate) fn signal_arg(signal: c_int) -> Result<u32> {
     match u32::try_from(signal) {
         Ok(s @ 1..=64) => Ok(s),
         _ => Err(Error::invalid(format!(
@@ -156,7 +149,13 @@ pub extern "C" fn ctrd_container_new_task(
         let id2 = id.clone();
         let pid =
             runtime::block_on(async move { c2.create_task(&id2, &task_io, None, None).await })?;
-        out.write(handle::to_arc_ptr(ctrd_task::new(client, &id, pid, &io)?));
+        out.write(handle::to_arc_ptr(ctrd_task::new(
+            client,
+            &id,
+            pid,
+            &io,
+            DeferredRestore::default(),
+        )?));
         Ok(())
     }
 }
@@ -182,7 +181,11 @@ pub extern "C" fn ctrd_container_load_task(
         let (c2, id2) = (client.clone(), id.clone());
         let info = runtime::block_on(async move { c2.get_process(&id2, "").await })?;
         out.write(handle::to_arc_ptr(ctrd_task::new(
-            client, &id, info.pid, &info.io,
+            client,
+            &id,
+            info.pid,
+            &info.io,
+            DeferredRestore::default(),
         )?));
         Ok(())
     }
@@ -245,23 +248,26 @@ pub extern "C" fn ctrd_task_start(t: *mut ctrd_task) -> ctrd_status {
     ffi_status! {
         let t = handle::arc_from_ptr(t, "task")?;
         let (client, id) = (t.client.clone(), t.id());
-        let mut deferred = t.deferred.lock().unwrap_or_else(|e| e.into_inner());
-        let restore = deferred.take();
-        let result = runtime::block_on({
-            let restore = restore.clone();
-            async move {
-                if let Some((io, checkpoint)) = restore {
-                    client.create_task(&id, &io, None, Some(checkpoint)).await?;
+        // The deferred restore's step is taken out for this attempt, so no
+        // lock is held while the call blocks; what was not done goes back.
+        runtime::get()?; // fails in a forked child before a step is taken
+        let pid = match t.deferred.take() {
+            None => runtime::block_on(async move { client.start_process(&id, "").await })?,
+            Some(step) => {
+                let attempt = runtime::block_on(async move {
+                    Ok(client.start_restored(&id, step).await)
+                })?;
+                match attempt {
+                    Ok(pid) => pid,
+                    Err((e, left)) => {
+                        t.deferred.put_back(left);
+                        return Err(e);
+                    }
                 }
-                client.start_process(&id, "").await
             }
-        });
-        match result {
-            Ok(pid) => t.pid.store(pid, Ordering::Relaxed),
-            // Not created: a later start tries again.
-            Err(_) => *deferred = restore,
-        }
-        result.map(|_| ())
+        };
+        t.pid.store(pid, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -325,9 +331,10 @@ pub extern "C" fn ctrd_container_new_task_checkpoint(
         let (client, id) = (k.client.clone(), k.id().to_string());
         let c2 = client.clone();
         let checkpoint = runtime::block_on(async move { c2.checkpoint_descriptor(&image).await })?;
-        let task = ctrd_task::new(client, &id, 0, &io)?;
-        *task.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some((io, checkpoint));
-        out.write(handle::to_arc_ptr(task));
+        let deferred = DeferredRestore::new(io.clone(), checkpoint);
+        out.write(handle::to_arc_ptr(ctrd_task::new(
+            client, &id, 0, &io, deferred,
+        )?));
         Ok(())
     }
 }
@@ -440,7 +447,7 @@ pub extern "C" fn ctrd_task_close_stdin(t: *mut ctrd_task) -> ctrd_status {
 
 /// Closes `client`'s process stdin once `s` copied its caller's stdin to
 /// end of file.
-fn close_stdin_on_eof(
+pub(crate) fn close_stdin_on_eof(
     s: *mut ctrd_io_session,
     client: Arc<core::Client>,
     container_id: String,
@@ -474,36 +481,27 @@ pub extern "C" fn ctrd_task_close_stdin_on_eof(
     }
 }
 
-/// As `ctrd_task_close_stdin_on_eof`, for an exec process.
-#[no_mangle]
-pub extern "C" fn ctrd_process_close_stdin_on_eof(
-    p: *mut ctrd_process,
-    s: *mut ctrd_io_session,
-) -> ctrd_status {
-    ffi_status! {
-        let p = handle::arc_from_ptr(p, "process")?;
-        close_stdin_on_eof(
-            s,
-            p.client.clone(),
-            p.container_id.clone(),
-            p.exec_id.clone(),
-        )
-    }
-}
-
-/// Resizes the task's terminal (tasks made with `terminal` only). Blocks for
-/// one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, zero size),
+/// Resizes the task's terminal. Blocks for one round trip. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL, zero size),
+/// `CTRD_ERR_FAILED_PRECONDITION` (the task has no terminal: its `ctrd_io`,
+/// or for a loaded task the daemon, says so; no call is made),
 /// `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
-/// `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's error for a task without one.
+/// `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
 pub extern "C" fn ctrd_task_resize(t: *mut ctrd_task, width: u32, height: u32) -> ctrd_status {
     ffi_status! {
         if width == 0 || height == 0 {
             return Err(Error::invalid(format!("size {width}x{height} is empty")));
         }
-        task_call(t, move |c, id| async move {
-            c.resize_pty(&id, "", width, height).await
-        })
+        let t = handle::arc_from_ptr(t, "task")?;
+        if !t.io.terminal() {
+            return Err(Error::new(
+                Code::FailedPrecondition,
+                format!("task {:?} has no terminal to resize", t.id()),
+            ));
+        }
+        let (c, id) = (t.client.clone(), t.id());
+        runtime::block_on(async move { c.resize_pty(&id, "", width, height).await })
     }
 }
 
@@ -609,175 +607,4 @@ pub extern "C" fn ctrd_task_wait_async(
         });
         Ok(())
     }
-}
-
-/// Starts exec process `exec_id` in the running task: `process_json` is an
-/// OCI runtime-spec "process" object (args, cwd, user, env, terminal...),
-/// checked before it is sent and then sent as given; `io` its stdio as for
-/// `ctrd_container_new_task` (NULL = none). The process is created, not
-/// started: start it with `ctrd_process_start`.
-///
-/// On success `*out` receives a new process owned by the caller (free it with
-/// `ctrd_process_free`). Blocks for one round trip. Errors:
-/// `CTRD_ERR_INVALID_ARGUMENT` (bad exec id, JSON or paths),
-/// `CTRD_ERR_ALREADY_EXISTS` (exec id taken), `CTRD_ERR_NOT_FOUND`,
-/// `CTRD_ERR_FAILED_PRECONDITION` (task not running), `CTRD_ERR_UNAVAILABLE`,
-/// `CTRD_ERR_DEADLINE_EXCEEDED`.
-#[no_mangle]
-pub extern "C" fn ctrd_task_exec(
-    t: *mut ctrd_task,
-    exec_id: *const c_char,
-    process_json: *const c_char,
-    io: *const ctrd_io,
-    out: *mut *mut ctrd_process,
-) -> ctrd_status {
-    ffi_status! {
-        let task = handle::arc_from_ptr(t, "task")?;
-        // SAFETY: C strings and a readable ctrd_io whose strings are C
-        // strings or NULL, each or NULL (C contract).
-        let (exec_id, json, io) = unsafe {
-            (
-                ptr::str_arg(exec_id, "exec_id")?.to_string(),
-                ptr::str_arg(process_json, "process_json")?.to_string(),
-                io_arg(io, "io")?.unwrap_or_default(),
-            )
-        };
-        let out = ptr::Out::new(out, "out")?;
-        core::task::validate_exec(&exec_id, &json)?;
-        let (client, container_id) = (task.client.clone(), task.id());
-        let (c2, cid, eid) = (client.clone(), container_id.clone(), exec_id.clone());
-        runtime::block_on(async move { c2.exec_process(&cid, &eid, &json, &io).await })?;
-        out.write(handle::to_arc_ptr(ctrd_process {
-            client,
-            container_id,
-            exec_id,
-            pid: AtomicU32::new(0),
-        }));
-        Ok(())
-    }
-}
-
-fn process_call<T: Send + 'static, F>(
-    p: *const ctrd_process,
-    f: impl FnOnce(Arc<core::Client>, String, String) -> F,
-) -> Result<T>
-where
-    F: std::future::Future<Output = Result<T>> + Send + 'static,
-{
-    let p = handle::arc_from_ptr(p, "process")?;
-    runtime::block_on(f(
-        p.client.clone(),
-        p.container_id.clone(),
-        p.exec_id.clone(),
-    ))
-}
-
-/// Starts the exec process. Blocks for one round trip. Errors:
-/// `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
-/// `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's errors in its words.
-#[no_mangle]
-pub extern "C" fn ctrd_process_start(p: *mut ctrd_process) -> ctrd_status {
-    ffi_status! {
-        let p = handle::arc_from_ptr(p, "process")?;
-        let (c, cid, eid) = (p.client.clone(), p.container_id.clone(), p.exec_id.clone());
-        let pid = runtime::block_on(async move { c.start_process(&cid, &eid).await })?;
-        p.pid.store(pid, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-/// Waits until the exec process exits, as `ctrd_task_wait` for a task.
-#[no_mangle]
-pub extern "C" fn ctrd_process_wait(
-    p: *mut ctrd_process,
-    timeout_ms: i64,
-    exit_status: *mut u32,
-) -> ctrd_status {
-    ffi_status! {
-        let out = ptr::Out::optional(exit_status);
-        let limit = runtime::timeout_from_ms(timeout_ms);
-        let code = process_call(p, move |c, cid, eid| async move {
-            c.wait_process(&cid, &eid, limit).await
-        })?;
-        if let Some(o) = out {
-            o.write(code);
-        }
-        Ok(())
-    }
-}
-
-/// Sends `signal` (1-64) to the exec process. Blocks for one round trip.
-/// Errors as `ctrd_task_kill`.
-#[no_mangle]
-pub extern "C" fn ctrd_process_kill(p: *mut ctrd_process, signal: c_int) -> ctrd_status {
-    ffi_status! {
-        let signal = signal_arg(signal)?;
-        process_call(p, move |c, cid, eid| async move {
-            c.kill_process(&cid, &eid, signal, false).await
-        })
-    }
-}
-
-/// Deletes the exited exec process; `*exit_status` (may be NULL) receives its
-/// exit status. Blocks for one round trip. Errors:
-/// `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
-/// `CTRD_ERR_FAILED_PRECONDITION` (still running), `CTRD_ERR_UNAVAILABLE`,
-/// `CTRD_ERR_DEADLINE_EXCEEDED`.
-#[no_mangle]
-pub extern "C" fn ctrd_process_delete(p: *mut ctrd_process, exit_status: *mut u32) -> ctrd_status {
-    ffi_status! {
-        let out = ptr::Out::optional(exit_status);
-        let code = process_call(p, |c, cid, eid| async move {
-            c.delete_process(&cid, &eid).await
-        })?;
-        if let Some(o) = out {
-            o.write(code);
-        }
-        Ok(())
-    }
-}
-
-/// Resizes the exec process's terminal. Blocks for one round trip. Errors as
-/// `ctrd_task_resize`.
-#[no_mangle]
-pub extern "C" fn ctrd_process_resize(
-    p: *mut ctrd_process,
-    width: u32,
-    height: u32,
-) -> ctrd_status {
-    ffi_status! {
-        if width == 0 || height == 0 {
-            return Err(Error::invalid(format!("size {width}x{height} is empty")));
-        }
-        process_call(p, move |c, cid, eid| async move {
-            c.resize_pty(&cid, &eid, width, height).await
-        })
-    }
-}
-
-/// Closes the exec process's stdin. Blocks for one round trip. Errors as
-/// `ctrd_task_close_stdin`.
-#[no_mangle]
-pub extern "C" fn ctrd_process_close_stdin(p: *mut ctrd_process) -> ctrd_status {
-    ffi_status! {
-        process_call(
-            p,
-            |c, cid, eid| async move { c.close_stdin(&cid, &eid).await },
-        )
-    }
-}
-
-/// The exec process's pid once started (0 before, or for NULL). Never blocks.
-#[no_mangle]
-pub extern "C" fn ctrd_process_pid(p: *const ctrd_process) -> u32 {
-    ffi_value!(0, {
-        handle::ref_from_ptr(p, "process").map_or(0, |p| p.pid.load(Ordering::Relaxed))
-    })
-}
-
-/// Frees a process handle (the process goes on; see `ctrd_process_delete`).
-/// NULL is a no-op. Must not race with another call on the same handle.
-#[no_mangle]
-pub extern "C" fn ctrd_process_free(p: *mut ctrd_process) {
-    ffi_value!((), { handle::free_arc(p) })
 }
