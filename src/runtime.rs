@@ -2,12 +2,14 @@
 //! lets a blocking C call wait for async work.
 //!
 //! A blocking call spawns its future onto the runtime and parks the calling
-//! thread until the task finishes. `benches/calls.rs` measures this against
-//! running the future on the caller's thread: on these machines both cost
-//! about 230-290 µs per Version call, within each other's noise, so the
-//! spawned form stays: the whole call runs on the workers next to the
-//! connection's tasks, and a panic inside it comes back as a `Code::Internal`
-//! error with its message.
+//! thread until the task finishes: the whole call runs on the workers next to
+//! the connection's tasks, and a panic inside it comes back as a
+//! `Code::Internal` error with its message. `benches/calls.rs` compares this
+//! with running the future on the caller's thread.
+//!
+//! Panics: the runtime's threads count as the library's own, so the panic
+//! hook installed here (see [`install_panic_hook`]) keeps a panic on them off
+//! the host program's stderr.
 //!
 //! Fork: a child process inherits the runtime's memory but none of its
 //! threads, so any work handed to it would wait for ever. The runtime records
@@ -67,8 +69,10 @@ pub fn is_forked_child() -> bool {
 
 /// Runs `fut` on the runtime and waits for it on the calling thread.
 ///
-/// Must not be called from a runtime thread (it would block a worker); the
-/// library runs C callbacks on threads of its own, never on workers.
+/// Must not be called from a runtime worker: tokio panics when a worker
+/// blocks on the runtime (the boundary then reports `CTRD_ERR_INTERNAL`). The
+/// library runs C callbacks on threads of its own, never on workers, so a
+/// callback may call blocking functions.
 pub fn block_on<T, F>(fut: F) -> Result<T>
 where
     F: Future<Output = Result<T>> + Send + 'static,

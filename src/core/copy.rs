@@ -180,7 +180,7 @@ impl Drop for Finish<'_> {
 }
 
 /// A running copy between a task's FIFOs and the caller's descriptors, made
-/// by [`Session::attach`]. Dropping it stops every copy promptly; bytes
+/// by [`Session::attach`]. Dropping it stops every copy and joins its threads; bytes
 /// already read from a FIFO are first written to the caller's descriptor,
 /// the rest stays in the FIFO for the next session. `Send + Sync`.
 pub struct Session {

@@ -338,13 +338,14 @@ pub extern "C" fn ctrd_io_session_wait(s: *mut ctrd_io_session, timeout_ms: i64)
     }
 }
 
-/// Stops the session and frees it. NULL is a no-op. Returns promptly: every
-/// copy stops, but bytes already read from a FIFO (at most 64 KiB per
-/// stream) are first written to the caller's fd, so none are dropped; what
-/// the task wrote and the session did not read stays in the FIFO for a later
-/// `ctrd_io_attach`. Never waits on the FIFOs or the task (a caller's fd that
-/// takes no bytes can hold it up). Cheap after `ctrd_io_session_wait`
-/// returned `CTRD_OK`. Closes the session's duplicates of the caller's fds,
+/// Stops the session and frees it. NULL is a no-op. Every copy stops, but
+/// bytes already read from a FIFO (at most 64 KiB per stream) are first
+/// written to the caller's fd, so none are dropped; what the task wrote and
+/// the session did not read stays in the FIFO for a later `ctrd_io_attach`.
+/// Blocks until the copy threads have stopped: it does not wait for the task
+/// or for more output, but a caller's fd that takes no bytes (a full pipe
+/// nobody reads) holds it up for as long as that lasts. Cheap after
+/// `ctrd_io_session_wait` returned `CTRD_OK`. Closes the session's duplicates of the caller's fds,
 /// not the caller's own. Must not race with another call on the same
 /// session.
 #[no_mangle]
