@@ -1,5 +1,6 @@
-//! `ctrd_task` and `ctrd_process`: containerd's Go `Task` and `Process` —
-//! new task, load task (re-attach), the lifecycle, exec, async wait.
+//! `ctrd_task`: containerd's Go `Task` — new task, load task (re-attach),
+//! restore from a checkpoint, the lifecycle, async wait. Exec processes are
+//! in `process`.
 
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicU32, Ordering};
