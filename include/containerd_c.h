@@ -476,12 +476,14 @@ enum ctrd_status ctrd_snapshot_remove(struct ctrd_client *c,
  * defaults (mounts, namespaces, capabilities, masked paths, rlimits, cgroups
  * path `/<namespace>/<id>` for the client's namespace), merged with the
  * config of `image` (entrypoint + cmd, env, working dir, user) when `image`
- * is not NULL; `argv` (NULL-terminated) replaces the process args when not
- * NULL.
+ * is not NULL; `argv` (NULL-terminated, at least one item) replaces the
+ * process args when not NULL.
  *
  * On success `*json` receives a string owned by the caller (free it with
- * `ctrd_string_free`). Without an image, makes no call; with one, blocks for
- * a few round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT`,
+ * `ctrd_string_free`). Without an image, makes no call and does not start
+ * the library's runtime (so it works in a child after fork() too); with one,
+ * blocks for a few round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT` (also
+ * an empty `argv`),
  * `CTRD_ERR_NOT_FOUND` (no such image, or its user is not in its
  * /etc/passwd), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
  */
@@ -536,13 +538,18 @@ void ctrd_string_free(char *s);
  */
 void ctrd_string_array_free(char **items, size_t len);
 
+#if defined(CTRD_TEST_HOOKS)
 /**
  * Test hook (fault injection): the next call on this thread of the exported
  * function named `function` (e.g. "ctrd_client_server_version") panics inside
  * its boundary, so a test can see the panic come back as
- * `CTRD_ERR_INTERNAL`. Not for production use.
+ * `CTRD_ERR_INTERNAL`. Only in a library built with the cargo feature
+ * `test-hooks` (never in a release build); declared only when the C code
+ * defines `CTRD_TEST_HOOKS`. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL or
+ * invalid UTF-8).
  */
 enum ctrd_status ctrd_debug_panic_next_call(const char *function);
+#endif
 
 /**
  * Subscribes to containerd's events and calls `cb(user_data, topic, ns,
@@ -745,17 +752,106 @@ enum ctrd_status ctrd_io_attach(const struct ctrd_io *fifos,
 enum ctrd_status ctrd_io_session_wait(struct ctrd_io_session *s, int64_t timeout_ms);
 
 /**
- * Stops the session and frees it. NULL is a no-op. Returns promptly: every
- * copy stops, but bytes already read from a FIFO (at most 64 KiB per
- * stream) are first written to the caller's fd, so none are dropped; what
- * the task wrote and the session did not read stays in the FIFO for a later
- * `ctrd_io_attach`. Never waits on the FIFOs or the task (a caller's fd that
- * takes no bytes can hold it up). Cheap after `ctrd_io_session_wait`
- * returned `CTRD_OK`. Closes the session's duplicates of the caller's fds,
+ * Stops the session and frees it. NULL is a no-op. Every copy stops, but
+ * bytes already read from a FIFO (at most 64 KiB per stream) are first
+ * written to the caller's fd, so none are dropped; what the task wrote and
+ * the session did not read stays in the FIFO for a later `ctrd_io_attach`.
+ * Blocks until the copy threads have stopped: it does not wait for the task
+ * or for more output, but a caller's fd that takes no bytes (a full pipe
+ * nobody reads) holds it up for as long as that lasts. Cheap after
+ * `ctrd_io_session_wait` returned `CTRD_OK`. Closes the session's duplicates of the caller's fds,
  * not the caller's own. Must not race with another call on the same
  * session.
  */
 void ctrd_io_session_free(struct ctrd_io_session *s);
+
+/**
+ * As `ctrd_task_close_stdin_on_eof`, for an exec process.
+ */
+enum ctrd_status ctrd_process_close_stdin_on_eof(struct ctrd_process *p, struct ctrd_io_session *s);
+
+/**
+ * Starts exec process `exec_id` in the running task: `process_json` is an
+ * OCI runtime-spec "process" object (args, cwd, user, env, terminal...),
+ * checked before it is sent and then sent as given; `io` its stdio as for
+ * `ctrd_container_new_task` (NULL = none). The process is created, not
+ * started: start it with `ctrd_process_start`.
+ *
+ * On success `*out` receives a new process owned by the caller (free it with
+ * `ctrd_process_free`). Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (bad exec id, JSON or paths),
+ * `CTRD_ERR_ALREADY_EXISTS` (exec id taken), `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_FAILED_PRECONDITION` (task not running), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_task_exec(struct ctrd_task *t,
+                                const char *exec_id,
+                                const char *process_json,
+                                const struct ctrd_io *io,
+                                struct ctrd_process **out);
+
+/**
+ * Starts the exec process. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's errors in its words.
+ */
+enum ctrd_status ctrd_process_start(struct ctrd_process *p);
+
+/**
+ * Waits until the exec process exits, as `ctrd_task_wait` for a task.
+ */
+enum ctrd_status ctrd_process_wait(struct ctrd_process *p,
+                                   int64_t timeout_ms,
+                                   uint32_t *exit_status);
+
+/**
+ * Sends `signal` (1-64) to the exec process. Blocks for one round trip.
+ * Errors as `ctrd_task_kill`.
+ */
+enum ctrd_status ctrd_process_kill(struct ctrd_process *p, int signal);
+
+/**
+ * Deletes the exited exec process; `*exit_status` (may be NULL) receives its
+ * exit status. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_FAILED_PRECONDITION` (still running), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_process_delete(struct ctrd_process *p, uint32_t *exit_status);
+
+/**
+ * Resizes the exec process's terminal. Blocks for one round trip. Errors as
+ * `ctrd_task_resize`: `CTRD_ERR_FAILED_PRECONDITION`, making no call, for a
+ * process whose `ctrd_io` had no `terminal`.
+ */
+enum ctrd_status ctrd_process_resize(struct ctrd_process *p, uint32_t width, uint32_t height);
+
+/**
+ * Closes the exec process's stdin. Blocks for one round trip. Errors as
+ * `ctrd_task_close_stdin`.
+ */
+enum ctrd_status ctrd_process_close_stdin(struct ctrd_process *p);
+
+/**
+ * The exec process's pid once started (0 before, or for NULL). Never blocks.
+ */
+uint32_t ctrd_process_pid(const struct ctrd_process *p);
+
+/**
+ * Frees a process handle (the process goes on; see `ctrd_process_delete`).
+ * NULL is a no-op. Must not race with another call on the same handle.
+ */
+void ctrd_process_free(struct ctrd_process *p);
+
+/**
+ * As `ctrd_task_wait_async`, for an exec process (started with
+ * `ctrd_process_start`): `cb` runs once when it exits; `out` (may be NULL)
+ * receives a `ctrd_wait` that cancels it.
+ */
+enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
+                                         ctrd_exit_cb cb,
+                                         void *user_data,
+                                         struct ctrd_wait **out);
 
 /**
  * Creates the container's task, as containerd's Go `NewTask`: the rootfs
@@ -918,15 +1014,12 @@ enum ctrd_status ctrd_task_close_stdin(struct ctrd_task *t);
 enum ctrd_status ctrd_task_close_stdin_on_eof(struct ctrd_task *t, struct ctrd_io_session *s);
 
 /**
- * As `ctrd_task_close_stdin_on_eof`, for an exec process.
- */
-enum ctrd_status ctrd_process_close_stdin_on_eof(struct ctrd_process *p, struct ctrd_io_session *s);
-
-/**
- * Resizes the task's terminal (tasks made with `terminal` only). Blocks for
- * one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, zero size),
+ * Resizes the task's terminal. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL, zero size),
+ * `CTRD_ERR_FAILED_PRECONDITION` (the task has no terminal: its `ctrd_io`,
+ * or for a loaded task the daemon, says so; no call is made),
  * `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
- * `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's error for a task without one.
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
  */
 enum ctrd_status ctrd_task_resize(struct ctrd_task *t, uint32_t width, uint32_t height);
 
@@ -985,87 +1078,6 @@ enum ctrd_status ctrd_task_wait_async(struct ctrd_task *t,
                                       ctrd_exit_cb cb,
                                       void *user_data,
                                       struct ctrd_wait **out);
-
-/**
- * As `ctrd_task_wait_async`, for an exec process (started with
- * `ctrd_process_start`).
- */
-enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
-                                         ctrd_exit_cb cb,
-                                         void *user_data,
-                                         struct ctrd_wait **out);
-
-/**
- * Starts exec process `exec_id` in the running task: `process_json` is an
- * OCI runtime-spec "process" object (args, cwd, user, env, terminal...),
- * checked before it is sent and then sent as given; `io` its stdio as for
- * `ctrd_container_new_task` (NULL = none). The process is created, not
- * started: start it with `ctrd_process_start`.
- *
- * On success `*out` receives a new process owned by the caller (free it with
- * `ctrd_process_free`). Blocks for one round trip. Errors:
- * `CTRD_ERR_INVALID_ARGUMENT` (bad exec id, JSON or paths),
- * `CTRD_ERR_ALREADY_EXISTS` (exec id taken), `CTRD_ERR_NOT_FOUND`,
- * `CTRD_ERR_FAILED_PRECONDITION` (task not running), `CTRD_ERR_UNAVAILABLE`,
- * `CTRD_ERR_DEADLINE_EXCEEDED`.
- */
-enum ctrd_status ctrd_task_exec(struct ctrd_task *t,
-                                const char *exec_id,
-                                const char *process_json,
-                                const struct ctrd_io *io,
-                                struct ctrd_process **out);
-
-/**
- * Starts the exec process. Blocks for one round trip. Errors:
- * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
- * `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's errors in its words.
- */
-enum ctrd_status ctrd_process_start(struct ctrd_process *p);
-
-/**
- * Waits until the exec process exits, as `ctrd_task_wait` for a task.
- */
-enum ctrd_status ctrd_process_wait(struct ctrd_process *p,
-                                   int64_t timeout_ms,
-                                   uint32_t *exit_status);
-
-/**
- * Sends `signal` (1-64) to the exec process. Blocks for one round trip.
- * Errors as `ctrd_task_kill`.
- */
-enum ctrd_status ctrd_process_kill(struct ctrd_process *p, int signal);
-
-/**
- * Deletes the exited exec process; `*exit_status` (may be NULL) receives its
- * exit status. Blocks for one round trip. Errors:
- * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
- * `CTRD_ERR_FAILED_PRECONDITION` (still running), `CTRD_ERR_UNAVAILABLE`,
- * `CTRD_ERR_DEADLINE_EXCEEDED`.
- */
-enum ctrd_status ctrd_process_delete(struct ctrd_process *p, uint32_t *exit_status);
-
-/**
- * Resizes the exec process's terminal. Blocks for one round trip. Errors as
- * `ctrd_task_resize`.
- */
-enum ctrd_status ctrd_process_resize(struct ctrd_process *p, uint32_t width, uint32_t height);
-
-/**
- * Closes the exec process's stdin. Blocks for one round trip. Errors as
- * `ctrd_task_close_stdin`.
- */
-enum ctrd_status ctrd_process_close_stdin(struct ctrd_process *p);
-
-/**
- * The exec process's pid once started (0 before, or for NULL). Never blocks.
- */
-uint32_t ctrd_process_pid(const struct ctrd_process *p);
-
-/**
- * Frees a process handle (the process goes on; see `ctrd_process_delete`).
- * NULL is a no-op. Must not race with another call on the same handle.
- */
-void ctrd_process_free(struct ctrd_process *p);
 
 /**
  * Frees a wait from `ctrd_task_wait_async` or `ctrd_process_wait_async`.

@@ -22,7 +22,7 @@ step "cargo tests (against private containerd daemons)"
 cargo test --locked
 
 step "C examples and tests (ctest against a private containerd)"
-cargo build --locked # cargo test builds no .so/.a
+cargo build --locked --features test-hooks # cargo test builds no .so/.a; C tests use the hooks
 dir=$(mktemp -d /tmp/ctrd-ctest-XXXXXX)
 rmdir "$dir" # daemon.sh makes it itself
 trap 'scripts/daemon.sh stop "$dir"' EXIT

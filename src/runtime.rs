@@ -2,19 +2,23 @@
 //! lets a blocking C call wait for async work.
 //!
 //! A blocking call spawns its future onto the runtime and parks the calling
-//! thread until the task finishes. `benches/calls.rs` measures this against
-//! running the future on the caller's thread: on these machines both cost
-//! about 230-290 µs per Version call, within each other's noise, so the
-//! spawned form stays: the whole call runs on the workers next to the
-//! connection's tasks, and a panic inside it comes back as a `Code::Internal`
-//! error with its message.
+//! thread until the task finishes: the whole call runs on the workers next to
+//! the connection's tasks, and a panic inside it comes back as a
+//! `Code::Internal` error with its message. `benches/calls.rs` compares this
+//! with running the future on the caller's thread.
+//!
+//! Panics: the runtime's threads count as the library's own, so the panic
+//! hook installed here (see [`install_panic_hook`]) keeps a panic on them off
+//! the host program's stderr.
 //!
 //! Fork: a child process inherits the runtime's memory but none of its
 //! threads, so any work handed to it would wait for ever. The runtime records
 //! the pid that started it; in any other process every call fails with
 //! `Code::Forked` instead.
 
+use std::cell::Cell;
 use std::future::Future;
+use std::sync::Once;
 use std::time::Duration;
 
 use once_cell::sync::OnceCell;
@@ -40,8 +44,10 @@ fn forked() -> Error {
 /// The runtime, started on first use. Fails in a forked child.
 pub fn get() -> Result<&'static Runtime> {
     let shared = SHARED.get_or_try_init(|| {
+        install_panic_hook();
         tokio::runtime::Builder::new_multi_thread()
             .thread_name("containerd-c")
+            .on_thread_start(library_thread)
             .enable_all()
             .build()
             .map(|runtime| Shared {
@@ -63,8 +69,10 @@ pub fn is_forked_child() -> bool {
 
 /// Runs `fut` on the runtime and waits for it on the calling thread.
 ///
-/// Must not be called from a runtime thread (it would block a worker); the
-/// library runs C callbacks on threads of its own, never on workers.
+/// Must not be called from a runtime worker: tokio panics when a worker
+/// blocks on the runtime (the boundary then reports `CTRD_ERR_INTERNAL`). The
+/// library runs C callbacks on threads of its own, never on workers, so a
+/// callback may call blocking functions.
 pub fn block_on<T, F>(fut: F) -> Result<T>
 where
     F: Future<Output = Result<T>> + Send + 'static,
@@ -78,6 +86,19 @@ where
     }
 }
 
+/// Polls `fut` once on the calling thread, without the runtime: its output
+/// when it finished at once (it awaited nothing that had to wait), else
+/// `None` (and it is dropped). For work that makes no call, so that it works
+/// without starting the runtime, and in a forked child.
+pub fn ready_now<F: Future>(fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
 /// Like [`block_on`] but runs the future on the calling thread
 /// (`Runtime::block_on`); kept for the benchmark that compares the two.
 pub fn block_on_here<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
@@ -87,14 +108,77 @@ pub fn block_on_here<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
 /// Turns a task that panicked or was cancelled into an error.
 pub fn join_error(e: tokio::task::JoinError) -> Error {
     if e.is_panic() {
-        let payload = e.into_panic();
-        Error::internal(format!(
-            "panic in the library: {}",
-            panic_message(&*payload)
-        ))
+        panic_error(&*e.into_panic())
     } else {
         Error::new(Code::Cancelled, "the operation was cancelled")
     }
+}
+
+/// The error for a panic caught inside the library: `Code::Internal` with a
+/// prefix that tells it from the daemon's own internal errors.
+pub fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
+    Error::internal(format!(
+        "internal error (a bug in containerd-c): panic: {}",
+        panic_message(payload)
+    ))
+}
+
+thread_local! {
+    /// How deep the calling thread is inside the library: > 0 inside an
+    /// exported function (see `ffi::boundary::catch`) and on the library's
+    /// own threads for their whole life.
+    static IN_LIBRARY: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the calling thread as one of the library's own (runtime workers and
+/// blocking threads, copy and event threads) for the rest of its life: a
+/// panic on it is the library's.
+pub fn library_thread() {
+    install_panic_hook();
+    let _ = IN_LIBRARY.try_with(|d| d.set(d.get() + 1));
+}
+
+/// While alive, the calling thread runs library code (an exported function's
+/// body): a panic on it is the library's.
+pub struct InLibrary(());
+
+impl InLibrary {
+    /// Enters the library on this thread until the guard is dropped.
+    pub fn enter() -> InLibrary {
+        install_panic_hook();
+        let _ = IN_LIBRARY.try_with(|d| d.set(d.get() + 1));
+        InLibrary(())
+    }
+}
+
+impl Drop for InLibrary {
+    fn drop(&mut self) {
+        let _ = IN_LIBRARY.try_with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// Installs, once, a panic hook that keeps the library's panics off the host
+/// program's stderr: a panic on a thread inside the library prints nothing
+/// (the boundary turns it into `CTRD_ERR_INTERNAL` with its message) unless
+/// `CTRD_DEBUG_PANICS=1` is set; any other panic goes to the hook that was
+/// installed before, so the host's own panics are reported as they were.
+pub fn install_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        // take_hook/set_hook panic on a panicking thread; the library is
+        // never entered from one in a way that matters, so skip it then.
+        if std::thread::panicking() {
+            return;
+        }
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_library = IN_LIBRARY.try_with(|d| d.get() > 0).unwrap_or(false);
+            let debug = std::env::var_os("CTRD_DEBUG_PANICS").is_some_and(|v| v == "1");
+            if !in_library || debug {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// The text of a panic payload.

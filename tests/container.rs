@@ -623,6 +623,11 @@ fn bad_inputs_get_invalid_argument_with_a_message() {
         ctrd_spec_generate(cl, c("x").as_ptr(), null(), bad_argv.as_ptr(), &mut s),
         "argv[1] is not valid UTF-8",
     );
+    let empty_argv = [null()];
+    case(
+        ctrd_spec_generate(cl, c("x").as_ptr(), null(), empty_argv.as_ptr(), &mut s),
+        "ctrd_spec_generate: argv is empty",
+    );
 
     for (i, (status, msg, want)) in cases.iter().enumerate() {
         let allowed = if want.starts_with("ctrd_container_list: ") {

@@ -321,6 +321,13 @@ fn exec_has_its_own_output_and_exit_code() {
         CTRD_ERR_ALREADY_EXISTS
     );
     check(ctrd_process_start(p), CTRD_OK);
+    // No terminal: a resize is refused by the library (the shim would
+    // silently ignore it).
+    assert_eq!(ctrd_process_resize(p, 80, 24), CTRD_ERR_FAILED_PRECONDITION);
+    assert_eq!(
+        last_error(),
+        "ctrd_process_resize: exec process \"x2\" of task \"e1\" has no terminal to resize"
+    );
     assert_eq!(
         ctrd_process_wait(p, 100, null_mut()),
         CTRD_ERR_DEADLINE_EXCEEDED
@@ -506,6 +513,14 @@ fn task_bad_inputs() {
     assert!(msg(ctrd_task_kill(t, 9, 4)).contains("unknown flags 0x4"));
     assert!(msg(ctrd_task_delete(t, 2, null_mut())).contains("unknown flags 0x2"));
     assert!(msg(ctrd_task_resize(t, 0, 24)).contains("empty"));
+    // A task without a terminal cannot be resized (the shim would ignore it).
+    assert_eq!(ctrd_task_resize(t, 80, 24), CTRD_ERR_FAILED_PRECONDITION);
+    assert!(
+        last_error().starts_with("ctrd_task_resize: task ")
+            && last_error().ends_with("has no terminal to resize"),
+        "{}",
+        last_error()
+    );
     let mut p = null_mut();
     for (id, json, want) in [
         (
@@ -565,7 +580,10 @@ fn fake_checkpoint_image(ns: &Ns, name: &str) {
             )
             .await
             .unwrap();
-        let blob = b"not a criu image".to_vec();
+        // An empty tar archive (two zero blocks): the daemon unpacks it at
+        // create, so the task is created; runc's restore at start then fails
+        // in CRIU, as a real checkpoint does on a kernel CRIU cannot handle.
+        let blob = vec![0u8; 10240];
         let size = blob.len();
         let digest = c.write_blob("fake-ckpt", blob, Default::default()).await?;
         let index = serde_json::json!({"schemaVersion": 2, "manifests": [
@@ -637,17 +655,26 @@ fn checkpoint_and_deferred_restore() {
     assert_eq!(ctrd_task_pid(r), 0);
     assert_eq!(run(ns.ctr().args(["tasks", "ls", "-q"])).trim(), "");
     if status != CTRD_OK {
-        // Restoring a fake checkpoint fails at start, in the daemon's words,
-        // leaves no task, and can be tried again.
-        assert_ne!(ctrd_task_start(r), CTRD_OK);
+        // Restoring the fake checkpoint fails at start, in the runtime's
+        // words: the task was created and runc's restore failed.
+        assert_eq!(ctrd_task_start(r), CTRD_ERR_UNKNOWN, "{}", last_error());
+        let first = last_error();
         assert!(
-            last_error().starts_with("ctrd_task_start: create task \"c1\""),
-            "{}",
-            last_error()
+            first.starts_with("ctrd_task_start: start task \"c1\"") && first.contains("restore"),
+            "{first}"
         );
+        assert_eq!(state(r), CTRD_TASK_CREATED);
+        // The retry only starts again (the create happened already): the same
+        // restore error, not ALREADY_EXISTS from a second create.
+        assert_eq!(ctrd_task_start(r), CTRD_ERR_UNKNOWN, "{}", last_error());
+        let second = last_error();
+        assert!(
+            second.starts_with("ctrd_task_start: start task \"c1\"") && second.contains("restore"),
+            "{second}"
+        );
+        // And the task that never ran can be deleted.
+        delete_task(r, 0);
         assert_eq!(run(ns.ctr().args(["tasks", "ls", "-q"])).trim(), "");
-        assert_ne!(ctrd_task_start(r), CTRD_OK);
-        assert!(last_error().contains("create task"), "{}", last_error());
     } else {
         check(ctrd_task_start(r), CTRD_OK);
         delete_task(r, CTRD_TASK_DELETE_FORCE);

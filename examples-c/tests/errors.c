@@ -1,5 +1,7 @@
 /* Bad input from C: NULLs, invalid UTF-8, bad addresses and namespaces get
  * CTRD_ERR_INVALID_ARGUMENT and a message; out-params stay untouched. */
+/* ctrd_debug_panic_next_call: the library is built with --features test-hooks. */
+#define CTRD_TEST_HOOKS 1
 #include "check.h"
 
 int main(void) {

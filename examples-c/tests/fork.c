@@ -1,6 +1,7 @@
 /* After fork(), the child cannot use the parent's runtime (its threads did
  * not survive): calls there return CTRD_ERR_FORKED at once instead of
- * hanging, while the parent goes on working. */
+ * hanging, while the parent goes on working. What needs neither the daemon
+ * nor the runtime (a spec without an image) still works in the child. */
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,15 @@ int main(void) {
       fprintf(stderr, "child: got %s: %s\n", ctrd_status_name(s), ctrd_last_error());
       _exit(1);
     }
+    /* A spec without an image needs neither the daemon nor the runtime. */
+    const char *argv[] = {"echo", "from-child", NULL};
+    char *json = NULL;
+    s = ctrd_spec_generate(client, "forked", NULL, argv, &json);
+    if (s != CTRD_OK || strstr(json, "from-child") == NULL) {
+      fprintf(stderr, "child: spec: %s: %s\n", ctrd_status_name(s), ctrd_last_error());
+      _exit(3);
+    }
+    ctrd_string_free(json);
     ctrd_client *other = NULL;
     s = ctrd_client_connect(NULL, NULL, &other);
     _exit(s == CTRD_ERR_FORKED ? 0 : 2);

@@ -180,7 +180,7 @@ impl Drop for Finish<'_> {
 }
 
 /// A running copy between a task's FIFOs and the caller's descriptors, made
-/// by [`Session::attach`]. Dropping it stops every copy promptly; bytes
+/// by [`Session::attach`]. Dropping it stops every copy and joins its threads; bytes
 /// already read from a FIFO are first written to the caller's descriptor,
 /// the rest stays in the FIFO for the next session. `Send + Sync`.
 pub struct Session {
@@ -465,6 +465,7 @@ impl Session {
             let thread = std::thread::Builder::new()
                 .name(format!("ctrd-io-{}", stream.name()))
                 .spawn(move || {
+                    crate::runtime::library_thread();
                     // Signals are for the application's threads; a write to
                     // a closed pipe then fails with EPIPE instead of killing
                     // the process with SIGPIPE.
@@ -608,7 +609,10 @@ impl Session {
 fn run_detached(hook: Box<dyn FnOnce() + Send>) -> Result<()> {
     std::thread::Builder::new()
         .name("ctrd-io-stdin-eof".into())
-        .spawn(hook)
+        .spawn(move || {
+            crate::runtime::library_thread();
+            hook()
+        })
         .map(|_| ())
         .map_err(|e| Error::new(Code::Io, format!("starting a thread: {e}")))
 }

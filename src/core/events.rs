@@ -19,7 +19,6 @@
 //! from every stream this module returns; other subscribers (`ctr events`)
 //! may see them.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -112,10 +111,9 @@ impl Event {
 pub fn event_json(any: &Any) -> String {
     // Decoding must never take a subscription down: a panic (a bug) falls
     // back to the generic form.
-    let value = catch_unwind(AssertUnwindSafe(|| {
-        json::message_json(type_name(&any.type_url), &any.value)
-    }))
-    .unwrap_or_else(|_| Some(Err("panic while decoding".to_string())));
+    let value =
+        crate::ffi::boundary::catch(|| json::message_json(type_name(&any.type_url), &any.value))
+            .unwrap_or_else(|_| Some(Err("panic while decoding".to_string())));
     let value = match value {
         Some(Ok(v)) => v,
         Some(Err(why)) => {

@@ -1,14 +1,17 @@
 //! The async client core, in plain Rust types. Everything the C functions do
 //! is here; `ffi` only checks arguments and converts types.
 
+pub mod checkpoint;
 pub mod client;
 pub mod container;
+pub mod content;
 pub mod copy;
 pub mod error;
 pub mod events;
 pub mod fifo;
 pub mod ident;
 pub mod image;
+pub mod lease;
 pub mod spec;
 pub mod task;
 

@@ -1,90 +1,265 @@
 //! The one panic boundary every exported function goes through, and the
 //! thread-local last-error message.
+//!
+//! Every exported function's whole body is one of two macros:
+//! [`ffi_status!`] for functions returning a `ctrd_status`, [`ffi_value!`]
+//! for getters and `_free` functions. Both take the function's name from the
+//! function they expand in, catch any panic through [`catch`] (the crate's
+//! only `catch_unwind`) and record failures for `ctrd_last_error`.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::core::error::{Code, Error, Result};
+use crate::core::error::Result;
 use crate::ffi::error::ctrd_status;
-use crate::runtime::panic_message;
+use crate::runtime::panic_error;
+
+/// The body of an exported function returning `ctrd_status`: the tokens are
+/// the body of a closure returning `Result<()>`. Clears the last error,
+/// catches a panic (`CTRD_ERR_INTERNAL`) and records a failure's message
+/// prefixed by the function's name.
+macro_rules! ffi_status {
+    ($($body:tt)*) => {{
+        fn __export() {}
+        $crate::ffi::boundary::status(
+            $crate::ffi::boundary::function_name(::std::any::type_name_of_val(&__export)),
+            || -> $crate::core::error::Result<()> { $($body)* },
+        )
+    }};
+}
+pub(crate) use ffi_status;
+
+/// The body of an exported function returning a value rather than a status
+/// (getters, `_free`): `ffi_value!(fallback, { body })`. A panic yields
+/// `fallback` and is recorded as the last error.
+macro_rules! ffi_value {
+    ($fallback:expr, $body:block) => {{
+        fn __export() {}
+        $crate::ffi::boundary::value(
+            $crate::ffi::boundary::function_name(::std::any::type_name_of_val(&__export)),
+            $fallback,
+            || $body,
+        )
+    }};
+}
+pub(crate) use ffi_value;
+
+/// The exported function's name from the type name of the item `__export`
+/// the boundary macros declare in its body
+/// (`containerd_c::ffi::client::ctrd_client_connect::__export`).
+pub(crate) fn function_name(type_name: &'static str) -> &'static str {
+    let path = type_name.strip_suffix("::__export").unwrap_or(type_name);
+    path.rsplit("::").next().unwrap_or(path)
+}
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+#[cfg(feature = "test-hooks")]
+thread_local! {
     /// Fault injection for tests: the exported function of this name panics
     /// inside its boundary the next time this thread calls it.
     static PANIC_NEXT: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-fn set_last_error(message: String) {
-    // A message never contains NUL from us; one from elsewhere is cut there.
-    let message = crate::ffi::ptr::c_text(message);
-    LAST_ERROR.with(|e| *e.borrow_mut() = message);
+fn set_last_error(message: CString) {
+    // During thread teardown (a call from a TLS destructor) the slot may be
+    // gone: the message is then lost rather than a panic raised.
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = message);
 }
 
-/// The last error of this thread, valid until the next status-returning call.
+/// The last error of this thread, valid until the next status-returning call;
+/// "" when there is none (or the thread is being torn down).
 pub(crate) fn last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|e| e.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
+#[cfg(feature = "test-hooks")]
 pub(crate) fn panic_next_call(function: &str) {
-    PANIC_NEXT.with(|p| *p.borrow_mut() = Some(function.to_string()));
+    let _ = PANIC_NEXT.try_with(|p| *p.borrow_mut() = Some(function.to_string()));
 }
 
+#[cfg(feature = "test-hooks")]
 fn injected_panic(function: &str) {
-    let hit = PANIC_NEXT.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.as_deref() == Some(function) {
-            *p = None;
-            true
-        } else {
-            false
-        }
-    });
+    let hit = PANIC_NEXT
+        .try_with(|p| {
+            let mut p = p.borrow_mut();
+            if p.as_deref() == Some(function) {
+                *p = None;
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false);
     if hit {
         panic!("panic injected by ctrd_debug_panic_next_call");
     }
 }
 
-/// Runs the body of a status-returning exported function: clears the last
-/// error, catches any panic (as `CTRD_ERR_INTERNAL`), and records the message
-/// of a failure prefixed by the function's name.
+#[cfg(not(feature = "test-hooks"))]
+fn injected_panic(_function: &str) {}
+
+/// Runs `body`, catching a panic: the crate's only `catch_unwind`. Every
+/// exported function (through [`status`] and [`value`]) and every library
+/// thread that runs code which might panic goes through here.
+/// While it runs, the thread counts as inside the library, so a panic prints
+/// nothing (see `runtime::install_panic_hook`).
+pub(crate) fn catch<T>(body: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let _inside = crate::runtime::InLibrary::enter();
+    catch_unwind(AssertUnwindSafe(body))
+}
+
+/// Runs the body of a status-returning exported function (see
+/// [`ffi_status!`]).
 pub(crate) fn status(function: &'static str, body: impl FnOnce() -> Result<()>) -> ctrd_status {
-    LAST_ERROR.with(|e| *e.borrow_mut() = CString::default());
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    set_last_error(CString::default());
+    let error = match catch(|| {
         injected_panic(function);
         body()
-    }));
-    let error = match outcome {
+    }) {
         Ok(Ok(())) => return ctrd_status::CTRD_OK,
         Ok(Err(e)) => e,
-        Err(payload) => Error::new(
-            Code::Internal,
-            format!(
-                "internal error (a bug in containerd-c): panic: {}",
-                panic_message(&*payload)
-            ),
-        ),
+        Err(payload) => panic_error(&*payload),
     };
-    set_last_error(format!("{function}: {}", error.message));
+    set_last_error(crate::ffi::ptr::c_text(format!(
+        "{function}: {}",
+        error.message
+    )));
     error.code.into()
 }
 
-/// Runs the body of an exported function that returns a value rather than a
-/// status (getters, `_free`): a panic yields `fallback` and is recorded as the
-/// last error.
+/// Runs the body of an exported function that returns a value (see
+/// [`ffi_value!`]).
 pub(crate) fn value<T>(function: &'static str, fallback: T, body: impl FnOnce() -> T) -> T {
-    match catch_unwind(AssertUnwindSafe(|| {
+    match catch(|| {
         injected_panic(function);
         body()
-    })) {
+    }) {
         Ok(v) => v,
         Err(payload) => {
-            set_last_error(format!(
-                "{function}: internal error (a bug in containerd-c): panic: {}",
-                panic_message(&*payload)
-            ));
+            let error = panic_error(&*payload);
+            set_last_error(crate::ffi::ptr::c_text(format!(
+                "{function}: {}",
+                error.message
+            )));
             fallback
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn the_function_name_is_the_last_path_segment() {
+        fn ctrd_example() -> &'static str {
+            fn __export() {}
+            super::function_name(std::any::type_name_of_val(&__export))
+        }
+        assert_eq!(ctrd_example(), "ctrd_example");
+        assert_eq!(super::function_name("a::b::ctrd_x::__export"), "ctrd_x");
+    }
+
+    fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+
+    /// The body of each `extern "C" fn <name>(...)` in `text`, from its `{`.
+    fn export_bodies(text: &str) -> Vec<(String, &str)> {
+        let mut found = Vec::new();
+        let marker = "extern \"C\" fn ";
+        let mut rest = text;
+        while let Some(i) = rest.find(marker) {
+            let after = &rest[i + marker.len()..];
+            rest = after;
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if name.is_empty() {
+                continue; // a function pointer type, not a function
+            }
+            // Skip the parameter list (parentheses nest in fn-pointer
+            // parameters), then the return type up to the body's brace.
+            let mut depth = 0;
+            let mut end = 0;
+            for (j, c) in after.char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = j;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let open = end + after[end..].find(['{', ';']).unwrap();
+            if after[open..].starts_with('{') {
+                found.push((name, &after[open + 1..]));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_export_runs_inside_the_boundary() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ffi");
+        let mut files = Vec::new();
+        sources(&dir, &mut files);
+        let mut exports = 0;
+        for (path, text) in &files {
+            for (name, body) in export_bodies(text) {
+                exports += 1;
+                let body = body.trim_start();
+                assert!(
+                    body.starts_with("ffi_status! {") || body.starts_with("ffi_value!("),
+                    "{path}: the body of {name} does not start with ffi_status! or ffi_value!"
+                );
+            }
+        }
+        assert!(exports >= 40, "found only {exports} exported functions");
+    }
+
+    #[test]
+    fn catch_unwind_is_only_in_the_boundary() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&dir, &mut files);
+        let word = concat!("catch", "_unwind");
+        for (path, text) in &files {
+            if text.contains(word) {
+                assert!(
+                    path.ends_with("src/ffi/boundary.rs"),
+                    "{path} uses {word}: catch panics through ffi::boundary::catch"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_checker_sees_a_body_outside_the_boundary() {
+        let text =
+            "pub extern \"C\" fn ctrd_x(cb: Option<extern \"C\" fn(i32)>) -> u32 {\n    0\n}";
+        let bodies = export_bodies(text);
+        assert_eq!(bodies.len(), 1);
+        assert_eq!(bodies[0].0, "ctrd_x");
+        assert!(bodies[0].1.trim_start().starts_with('0'));
     }
 }

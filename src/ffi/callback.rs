@@ -4,7 +4,7 @@
 //! `pthread_cancel`, or a language runtime doing so (CPython ends a thread
 //! that calls back into it while the interpreter shuts down). That unwinds
 //! the thread's stack with a "forced unwind", which must not meet a Rust
-//! `catch_unwind` (std's threads and tokio's blocking pool both have one:
+//! panic catcher (std's threads and tokio's blocking pool both have one:
 //! glibc then aborts with "FATAL: exception not rethrown") nor a Rust frame
 //! with something to drop.
 //!

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::{self, Error};
+use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::error::ctrd_status;
-use crate::ffi::{boundary, ptr};
+use crate::ffi::handle::{self, Castable, OwnershipArc};
+use crate::ffi::ptr;
 use crate::runtime;
 
 /// A client of one containerd daemon, bound to one namespace. Opaque; made by
@@ -14,6 +16,10 @@ use crate::runtime;
 pub struct ctrd_client {
     pub(crate) inner: Arc<core::Client>,
     namespace: CString,
+}
+
+impl Castable for ctrd_client {
+    type Ownership = OwnershipArc;
 }
 
 /// Makes a client for the daemon at `address` in namespace `ns`.
@@ -37,15 +43,15 @@ pub extern "C" fn ctrd_client_connect(
     ns: *const c_char,
     out: *mut *mut ctrd_client,
 ) -> ctrd_status {
-    boundary::status("ctrd_client_connect", || {
-        // SAFETY: C strings or NULL, and an out-pointer or NULL (C contract).
-        let (address, ns, out) = unsafe {
+    ffi_status! {
+        // SAFETY: C strings or NULL (C contract).
+        let (address, ns) = unsafe {
             (
                 ptr::opt_str_arg(address, "address")?,
                 ptr::opt_str_arg(ns, "ns")?,
-                ptr::Out::new(out, "out")?,
             )
         };
+        let out = ptr::Out::new(out, "out")?;
         let (address, ns) = (address.map(str::to_string), ns.map(str::to_string));
         let client =
             runtime::block_on(
@@ -54,12 +60,12 @@ pub extern "C" fn ctrd_client_connect(
         // A validated namespace is plain ASCII without NUL.
         let namespace =
             CString::new(client.namespace()).map_err(|e| Error::internal(e.to_string()))?;
-        out.write(ptr::into_handle(ctrd_client {
+        out.write(handle::to_arc_ptr(ctrd_client {
             inner: Arc::new(client),
             namespace,
         }));
         Ok(())
-    })
+    }
 }
 
 /// Sets the timeout of every later blocking call made through this client
@@ -69,13 +75,12 @@ pub extern "C" fn ctrd_client_connect(
 /// `CTRD_ERR_DEADLINE_EXCEEDED`. Thread-safe.
 #[no_mangle]
 pub extern "C" fn ctrd_client_set_timeout_ms(c: *mut ctrd_client, ms: u64) -> ctrd_status {
-    boundary::status("ctrd_client_set_timeout_ms", || {
-        // SAFETY: a live client handle or NULL (C contract).
-        let c = unsafe { ptr::handle(c, "client") }?;
+    ffi_status! {
+        let c = handle::ref_from_ptr(c, "client")?;
         c.inner
             .set_timeout((ms != 0).then(|| Duration::from_millis(ms)));
         Ok(())
-    })
+    }
 }
 
 /// Asks the daemon for its version ("1.6.20~ds1") and git revision.
@@ -92,38 +97,20 @@ pub extern "C" fn ctrd_client_server_version(
     version: *mut *mut c_char,
     revision: *mut *mut c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_client_server_version", || {
-        // SAFETY: a live client handle or NULL, out-pointers or NULL (C contract).
-        let (c, version, revision) = unsafe {
-            (
-                ptr::handle(c, "client")?,
-                ptr::Out::optional(version),
-                ptr::Out::optional(revision),
-            )
-        };
-        let client = c.inner.clone();
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?.inner.clone();
+        let (version, revision) = (ptr::Out::optional(version), ptr::Out::optional(revision));
         let (v, r) = runtime::block_on(async move { client.server_version().await })?;
-        let v = ptr::c_string(v)?;
-        let r = match ptr::c_string(r) {
-            Ok(r) => r,
-            Err(e) => {
-                // SAFETY: `v` was made just above and is not handed out.
-                unsafe { ptr::free_string(v) };
-                return Err(e);
-            }
-        };
-        // SAFETY (both frees below): each string was made just above and is
-        // not handed out when its out-pointer is absent.
-        match version {
-            Some(o) => o.write(v),
-            None => unsafe { ptr::free_string(v) },
+        let (v, r) = (ptr::c_string_value(v)?, ptr::c_string_value(r)?);
+        // Handed out only where wanted; dropped otherwise.
+        if let Some(o) = version {
+            o.write(v.into_raw());
         }
-        match revision {
-            Some(o) => o.write(r),
-            None => unsafe { ptr::free_string(r) },
+        if let Some(o) = revision {
+            o.write(r.into_raw());
         }
         Ok(())
-    })
+    }
 }
 
 /// The namespace this client works in (after the $CONTAINERD_NAMESPACE and
@@ -131,9 +118,8 @@ pub extern "C" fn ctrd_client_server_version(
 /// "" for a NULL client.
 #[no_mangle]
 pub extern "C" fn ctrd_client_namespace(c: *const ctrd_client) -> *const c_char {
-    boundary::value("ctrd_client_namespace", c"".as_ptr(), || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::borrowed_str(c, |c| c.namespace.as_ptr()) }
+    ffi_value!(c"".as_ptr(), {
+        handle::borrowed_str(c, |c| c.namespace.as_ptr())
     })
 }
 
@@ -142,8 +128,5 @@ pub extern "C" fn ctrd_client_namespace(c: *const ctrd_client) -> *const c_char 
 /// the same client.
 #[no_mangle]
 pub extern "C" fn ctrd_client_free(c: *mut ctrd_client) {
-    // SAFETY: a client this library returned, freed once (C contract).
-    boundary::value("ctrd_client_free", (), || {
-        drop(unsafe { ptr::free_handle(c) })
-    })
+    ffi_value!((), { handle::free_arc(c) })
 }

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use crate::core::container::NewContainer;
 use crate::core::{self, Error};
+use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
-use crate::ffi::{boundary, ptr};
+use crate::ffi::handle::{self, Castable, OwnershipArc, OwnershipRef};
+use crate::ffi::ptr;
 use crate::runtime;
 
 /// A container record in one namespace. Opaque; made by
@@ -18,6 +20,10 @@ use crate::runtime;
 pub struct ctrd_container {
     pub(crate) client: Arc<core::Client>,
     pub(crate) id: CString,
+}
+
+impl Castable for ctrd_container {
+    type Ownership = OwnershipArc;
 }
 
 impl ctrd_container {
@@ -50,12 +56,16 @@ pub struct ctrd_container_opts {
     pub labels: *const *const c_char,
 }
 
+impl Castable for ctrd_container_opts {
+    type Ownership = OwnershipRef;
+}
+
 /// `ctrd_container_delete` flag: keep the rootfs snapshot.
 pub const CTRD_DELETE_KEEP_SNAPSHOT: u32 = 1;
 
 fn new_handle(client: Arc<core::Client>, id: String) -> Result<*mut ctrd_container, Error> {
     let id = CString::new(id).map_err(|e| Error::internal(e.to_string()))?;
-    Ok(ptr::into_handle(ctrd_container { client, id }))
+    Ok(handle::to_arc_ptr(ctrd_container { client, id }))
 }
 
 /// Creates a container record from `o` in the client's namespace, as
@@ -82,12 +92,13 @@ pub extern "C" fn ctrd_container_create(
     o: *const ctrd_container_opts,
     out: *mut *mut ctrd_container,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_create", || {
-        // SAFETY: live handles, a readable opts struct whose strings are C
-        // strings or NULL, and an out-pointer, each or NULL (C contract).
-        let (client, new, out) = unsafe {
-            let client = ptr::handle(c, "client")?;
-            let o = ptr::handle(o, "opts")?;
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?;
+        let o = handle::ref_from_ptr(o, "opts")?;
+        let out = ptr::Out::new(out, "out")?;
+        // SAFETY: the opts' strings are C strings or NULL, its labels a
+        // NULL-terminated array of them or NULL (C contract).
+        let new = unsafe {
             let owned = |s: Option<&str>| s.map(str::to_string);
             let new = NewContainer {
                 id: ptr::str_arg(o.id, "opts.id")?.to_string(),
@@ -102,16 +113,14 @@ pub extern "C" fn ctrd_container_create(
                     .map(str::to_string)
                     .collect(),
             };
-            (client, new, ptr::Out::new(out, "out")?)
+            new
         };
-        // Fail on bad input before touching the runtime or the network.
-        core::container::record_for(&new)?;
         let client = client.inner.clone();
         let c2 = client.clone();
         let record = runtime::block_on(async move { c2.create_container(&new).await })?;
         out.write(new_handle(client, record.id)?);
         Ok(())
-    })
+    }
 }
 
 /// Loads the existing container `id` from the client's namespace.
@@ -126,22 +135,18 @@ pub extern "C" fn ctrd_container_load(
     id: *const c_char,
     out: *mut *mut ctrd_container,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_load", || {
-        // SAFETY: a live handle, a C string and an out-pointer, each or NULL.
-        let (client, id, out) = unsafe {
-            (
-                ptr::handle(c, "client")?,
-                ptr::str_arg(id, "id")?.to_string(),
-                ptr::Out::new(out, "out")?,
-            )
-        };
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?;
+        // SAFETY: a C string or NULL (C contract).
+        let id = unsafe { ptr::str_arg(id, "id") }?.to_string();
+        let out = ptr::Out::new(out, "out")?;
         core::ident::validate("container id", &id)?;
         let client = client.inner.clone();
         let c2 = client.clone();
         let record = runtime::block_on(async move { c2.get_container(&id).await })?;
         out.write(new_handle(client, record.id)?);
         Ok(())
-    })
+    }
 }
 
 /// Lists the ids of the containers in the client's namespace that match
@@ -160,16 +165,11 @@ pub extern "C" fn ctrd_container_list(
     ids: *mut *mut *mut c_char,
     len: *mut usize,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_list", || {
-        // SAFETY: a live handle, a C string and out-pointers, each or NULL.
-        let (client, filter, ids, len) = unsafe {
-            (
-                ptr::handle(c, "client")?,
-                ptr::opt_str_arg(filter, "filter")?,
-                ptr::Out::new(ids, "ids")?,
-                ptr::Out::new(len, "len")?,
-            )
-        };
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?;
+        // SAFETY: a C string or NULL (C contract).
+        let filter = unsafe { ptr::opt_str_arg(filter, "filter") }?;
+        let (ids, len) = (ptr::Out::new(ids, "ids")?, ptr::Out::new(len, "len")?);
         let filters: Vec<String> = filter.map(str::to_string).into_iter().collect();
         let client = client.inner.clone();
         let records = runtime::block_on(async move { client.list_containers(filters).await })?;
@@ -177,17 +177,14 @@ pub extern "C" fn ctrd_container_list(
         ids.write(array);
         len.write(n);
         Ok(())
-    })
+    }
 }
 
 /// The container's id. Borrowed from the handle: valid until it is freed.
 /// "" for NULL. Never blocks.
 #[no_mangle]
 pub extern "C" fn ctrd_container_id(k: *const ctrd_container) -> *const c_char {
-    boundary::value("ctrd_container_id", c"".as_ptr(), || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::borrowed_str(k, |k| k.id.as_ptr()) }
-    })
+    ffi_value!(c"".as_ptr(), { handle::borrowed_str(k, |k| k.id.as_ptr()) })
 }
 
 /// The container's OCI runtime spec as JSON, exactly as the daemon stores it
@@ -202,14 +199,14 @@ pub extern "C" fn ctrd_container_spec_json(
     k: *mut ctrd_container,
     json: *mut *mut c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_spec_json", || {
-        // SAFETY: a live handle and an out-pointer, each or NULL.
-        let (k, json) = unsafe { (ptr::handle(k, "container")?, ptr::Out::new(json, "json")?) };
+    ffi_status! {
+        let k = handle::arc_from_ptr(k, "container")?;
+        let json = ptr::Out::new(json, "json")?;
         let (client, id) = (k.client.clone(), k.id().to_string());
         let record = runtime::block_on(async move { client.get_container(&id).await })?;
         json.write(ptr::c_string(core::container::spec_json(&record)?)?);
         Ok(())
-    })
+    }
 }
 
 /// Deletes the container as containerd's Go client does.
@@ -228,16 +225,15 @@ pub extern "C" fn ctrd_container_spec_json(
 /// `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
 pub extern "C" fn ctrd_container_delete(k: *mut ctrd_container, flags: u32) -> ctrd_status {
-    boundary::status("ctrd_container_delete", || {
-        // SAFETY: a live handle or NULL (C contract).
-        let k = unsafe { ptr::handle(k, "container") }?;
+    ffi_status! {
+        let k = handle::arc_from_ptr(k, "container")?;
         if flags & !CTRD_DELETE_KEEP_SNAPSHOT != 0 {
             return Err(Error::invalid(format!("unknown flags {flags:#x}")));
         }
         let keep = flags & CTRD_DELETE_KEEP_SNAPSHOT != 0;
         let (client, id) = (k.client.clone(), k.id().to_string());
         runtime::block_on(async move { client.delete_container(&id, keep).await })
-    })
+    }
 }
 
 /// Frees a container handle (the container itself stays; see
@@ -245,10 +241,7 @@ pub extern "C" fn ctrd_container_delete(k: *mut ctrd_container, flags: u32) -> c
 /// on the same handle.
 #[no_mangle]
 pub extern "C" fn ctrd_container_free(k: *mut ctrd_container) {
-    // SAFETY: a container this library returned, freed once (C contract).
-    boundary::value("ctrd_container_free", (), || {
-        drop(unsafe { ptr::free_handle(k) })
-    })
+    ffi_value!((), { handle::free_arc(k) })
 }
 
 /// Prepares snapshot `key` whose parent is the unpacked rootfs of `image`
@@ -271,11 +264,11 @@ pub extern "C" fn ctrd_snapshot_prepare_from_image(
     snapshotter: *const c_char,
     key: *const c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_snapshot_prepare_from_image", || {
-        // SAFETY: a live handle and C strings, each or NULL (C contract).
-        let (client, image, snapshotter, key) = unsafe {
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?;
+        // SAFETY: C strings or NULL (C contract).
+        let (image, snapshotter, key) = unsafe {
             (
-                ptr::handle(c, "client")?,
                 ptr::str_arg(image, "image")?.to_string(),
                 snapshotter_arg(snapshotter)?,
                 ptr::str_arg(key, "key")?.to_string(),
@@ -290,7 +283,7 @@ pub extern "C" fn ctrd_snapshot_prepare_from_image(
                 .prepare_snapshot_from_image(&image, &snapshotter, &key)
                 .await
         })
-    })
+    }
 }
 
 /// Removes snapshot `key` (and the lease `ctrd_snapshot_prepare_from_image`
@@ -304,11 +297,11 @@ pub extern "C" fn ctrd_snapshot_remove(
     snapshotter: *const c_char,
     key: *const c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_snapshot_remove", || {
-        // SAFETY: a live handle and C strings, each or NULL (C contract).
-        let (client, snapshotter, key) = unsafe {
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?;
+        // SAFETY: C strings or NULL (C contract).
+        let (snapshotter, key) = unsafe {
             (
-                ptr::handle(c, "client")?,
                 snapshotter_arg(snapshotter)?,
                 ptr::str_arg(key, "key")?.to_string(),
             )
@@ -318,7 +311,7 @@ pub extern "C" fn ctrd_snapshot_remove(
         }
         let client = client.inner.clone();
         runtime::block_on(async move { client.remove_snapshot(&snapshotter, &key).await })
-    })
+    }
 }
 
 /// # Safety
@@ -338,12 +331,14 @@ unsafe fn snapshotter_arg(p: *const c_char) -> Result<String, Error> {
 /// defaults (mounts, namespaces, capabilities, masked paths, rlimits, cgroups
 /// path `/<namespace>/<id>` for the client's namespace), merged with the
 /// config of `image` (entrypoint + cmd, env, working dir, user) when `image`
-/// is not NULL; `argv` (NULL-terminated) replaces the process args when not
-/// NULL.
+/// is not NULL; `argv` (NULL-terminated, at least one item) replaces the
+/// process args when not NULL.
 ///
 /// On success `*json` receives a string owned by the caller (free it with
-/// `ctrd_string_free`). Without an image, makes no call; with one, blocks for
-/// a few round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT`,
+/// `ctrd_string_free`). Without an image, makes no call and does not start
+/// the library's runtime (so it works in a child after fork() too); with one,
+/// blocks for a few round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT` (also
+/// an empty `argv`),
 /// `CTRD_ERR_NOT_FOUND` (no such image, or its user is not in its
 /// /etc/passwd), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
@@ -354,28 +349,38 @@ pub extern "C" fn ctrd_spec_generate(
     argv: *const *const c_char,
     json: *mut *mut c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_spec_generate", || {
-        // SAFETY: a live handle, C strings, a NULL-terminated array and an
-        // out-pointer, each or NULL (C contract).
-        let (client, id, image, argv, json) = unsafe {
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?;
+        let json = ptr::Out::new(json, "json")?;
+        // SAFETY: C strings and a NULL-terminated array of them, each or
+        // NULL (C contract).
+        let (id, image, argv) = unsafe {
             (
-                ptr::handle(c, "client")?,
                 ptr::str_arg(id, "id")?.to_string(),
                 ptr::opt_str_arg(image, "image")?.map(str::to_string),
                 ptr::opt_str_array_arg(argv, "argv")?
                     .map(|a| a.into_iter().map(str::to_string).collect::<Vec<_>>()),
-                ptr::Out::new(json, "json")?,
             )
         };
-        core::ident::validate("container id", &id)?;
+        if argv.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::invalid(
+                "argv is empty: give at least the command, or NULL to keep the default",
+            ));
+        }
         let client = client.inner.clone();
-        let spec =
-            runtime::block_on(
-                async move { client.generate_spec(&id, image.as_deref(), argv).await },
-            )?;
+        let spec = match image {
+            // No image: nothing to ask the daemon, so the spec is made right
+            // here without the runtime (this also works in a forked child).
+            None => runtime::ready_now(client.generate_spec(&id, None, argv)).unwrap_or_else(
+                || Err(Error::internal("generating a spec without an image waited for a call")),
+            )?,
+            Some(image) => runtime::block_on(async move {
+                client.generate_spec(&id, Some(&image), argv).await
+            })?,
+        };
         json.write(ptr::c_string(spec)?);
         Ok(())
-    })
+    }
 }
 
 /// Changes a spec with an RFC 7386 JSON merge patch, e.g.
@@ -393,16 +398,16 @@ pub extern "C" fn ctrd_spec_patch(
     patch_json: *const c_char,
     out: *mut *mut c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_spec_patch", || {
-        // SAFETY: C strings and an out-pointer, each or NULL (C contract).
-        let (spec, patch, out) = unsafe {
+    ffi_status! {
+        // SAFETY: C strings or NULL (C contract).
+        let (spec, patch) = unsafe {
             (
                 ptr::str_arg(spec_json, "spec_json")?,
                 ptr::str_arg(patch_json, "patch_json")?,
-                ptr::Out::new(out, "out")?,
             )
         };
+        let out = ptr::Out::new(out, "out")?;
         out.write(ptr::c_string(core::spec::merge_patch(spec, patch)?)?);
         Ok(())
-    })
+    }
 }

@@ -4,6 +4,9 @@
 use std::ffi::{c_char, c_uint};
 
 use crate::core::error::Code;
+#[cfg(feature = "test-hooks")]
+use crate::ffi::boundary::ffi_status;
+use crate::ffi::boundary::ffi_value;
 use crate::ffi::{boundary, ptr};
 
 /// The result of every fallible function. `CTRD_OK` (0) is success; every
@@ -78,7 +81,7 @@ impl From<Code> for ctrd_status {
 /// NULL; do not free. Thread-safe, never blocks.
 #[no_mangle]
 pub extern "C" fn ctrd_status_name(s: ctrd_status_code) -> *const c_char {
-    boundary::value("ctrd_status_name", c"CTRD_ERR_INTERNAL".as_ptr(), || {
+    ffi_value!(c"CTRD_ERR_INTERNAL".as_ptr(), {
         match s {
             0 => c"CTRD_OK",
             1 => c"CTRD_ERR_INVALID_ARGUMENT",
@@ -106,13 +109,13 @@ pub extern "C" fn ctrd_status_name(s: ctrd_status_code) -> *const c_char {
 /// `ctrd_*` call that returns a `ctrd_status` on this thread; copy it to keep it.
 #[no_mangle]
 pub extern "C" fn ctrd_last_error() -> *const c_char {
-    boundary::value("ctrd_last_error", c"".as_ptr(), boundary::last_error)
+    ffi_value!(c"".as_ptr(), { boundary::last_error() })
 }
 
 /// The library's version, e.g. "0.1.0". Static; do not free.
 #[no_mangle]
 pub extern "C" fn ctrd_version() -> *const c_char {
-    boundary::value("ctrd_version", c"".as_ptr(), || {
+    ffi_value!(c"".as_ptr(), {
         concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
     })
 }
@@ -121,30 +124,30 @@ pub extern "C" fn ctrd_version() -> *const c_char {
 /// `const char *` (those are borrowed).
 #[no_mangle]
 pub extern "C" fn ctrd_string_free(s: *mut c_char) {
-    // SAFETY: the caller passes a string this library returned, once.
-    boundary::value("ctrd_string_free", (), || unsafe { ptr::free_string(s) })
+    ffi_value!((), { ptr::free_string(s) })
 }
 
 /// Frees an array of `len` strings the library returned (e.g. by
 /// `ctrd_container_list`), and the strings in it. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn ctrd_string_array_free(items: *mut *mut c_char, len: usize) {
-    // SAFETY: the caller passes an array this library returned, with its length, once.
-    boundary::value("ctrd_string_array_free", (), || unsafe {
-        ptr::free_string_array(items, len)
-    })
+    ffi_value!((), { ptr::free_string_array(items, len) })
 }
 
 /// Test hook (fault injection): the next call on this thread of the exported
 /// function named `function` (e.g. "ctrd_client_server_version") panics inside
 /// its boundary, so a test can see the panic come back as
-/// `CTRD_ERR_INTERNAL`. Not for production use.
+/// `CTRD_ERR_INTERNAL`. Only in a library built with the cargo feature
+/// `test-hooks` (never in a release build); declared only when the C code
+/// defines `CTRD_TEST_HOOKS`. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL or
+/// invalid UTF-8).
+#[cfg(feature = "test-hooks")]
 #[no_mangle]
 pub extern "C" fn ctrd_debug_panic_next_call(function: *const c_char) -> ctrd_status {
-    boundary::status("ctrd_debug_panic_next_call", || {
+    ffi_status! {
         // SAFETY: `function` is NULL or a NUL-terminated string (C contract).
         let name = unsafe { ptr::str_arg(function, "function") }?;
         boundary::panic_next_call(name);
         Ok(())
-    })
+    }
 }

@@ -18,9 +18,11 @@ use std::sync::Arc;
 
 use crate::core::error::Error;
 use crate::core::events::{EventQueue, Subscription, EVENT_QUEUE_CAPACITY};
+use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::callback::CallbackThread;
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
+use crate::ffi::handle::{self, Castable, OwnershipBox};
 use crate::ffi::{boundary, ptr};
 use crate::runtime;
 
@@ -56,6 +58,10 @@ pub struct ctrd_subscription {
     thread: Option<CallbackThread>,
     /// The callback thread's state, freed here once that thread ended.
     worker: WorkerPtr,
+}
+
+impl Castable for ctrd_subscription {
+    type Ownership = OwnershipBox;
 }
 
 /// The subscription's pointer to its callback thread's worker.
@@ -96,6 +102,11 @@ struct Call {
 /// The next event to deliver, or `None` once the queue is closed.
 #[inline(never)]
 fn next_call(worker: *mut Worker) -> Option<Call> {
+    // A panic (a bug) ends the deliveries rather than unwinding into C.
+    boundary::catch(|| take_next(worker)).unwrap_or(None)
+}
+
+fn take_next(worker: *mut Worker) -> Option<Call> {
     // SAFETY: `worker` came from Box::into_raw in ctrd_events_subscribe and
     // is used by this thread alone until `release` takes it back.
     let w = unsafe { &mut *worker };
@@ -210,20 +221,15 @@ pub extern "C" fn ctrd_events_subscribe(
     user_data: *mut c_void,
     out: *mut *mut ctrd_subscription,
 ) -> ctrd_status {
-    boundary::status("ctrd_events_subscribe", || {
-        // SAFETY: a live handle, a NULL-terminated array of C strings and an
-        // out-pointer, each or NULL (C contract).
-        let (client, filters, out) = unsafe {
-            (
-                ptr::handle(c, "client")?,
-                ptr::opt_str_array_arg(filters, "filters")?
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect::<Vec<_>>(),
-                ptr::Out::new(out, "out")?,
-            )
-        };
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?;
+        // SAFETY: a NULL-terminated array of C strings, or NULL (C contract).
+        let filters = unsafe { ptr::opt_str_array_arg(filters, "filters") }?
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        let out = ptr::Out::new(out, "out")?;
         let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
 
         let client = client.inner.clone();
@@ -261,14 +267,14 @@ pub extern "C" fn ctrd_events_subscribe(
                 }
             })
         };
-        out.write(ptr::into_handle(ctrd_subscription {
+        out.write(handle::to_box_ptr(ctrd_subscription {
             queue,
             task: task.abort_handle(),
             thread: Some(thread),
             worker: WorkerPtr(worker),
         }));
         Ok(())
-    })
+    }
 }
 
 /// Stops a subscription and frees it. NULL is a no-op.
@@ -283,9 +289,8 @@ pub extern "C" fn ctrd_events_subscribe(
 /// after fork() it only forgets the handle.
 #[no_mangle]
 pub extern "C" fn ctrd_subscription_free(s: *mut ctrd_subscription) {
-    boundary::value("ctrd_subscription_free", (), || {
-        // SAFETY: a subscription this library returned, freed once (C contract).
-        let Some(mut s) = (unsafe { ptr::free_handle(s) }) else {
+    ffi_value!((), {
+        let Some(mut s) = handle::free_box(s) else {
             return;
         };
         if runtime::is_forked_child() {

@@ -9,8 +9,10 @@ use std::time::Duration;
 use crate::core::copy::{Fds, Session};
 use crate::core::error::{Code, Error, Result};
 use crate::core::fifo::{FifoSet, IoPaths};
+use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::error::ctrd_status;
-use crate::ffi::{boundary, ptr};
+use crate::ffi::handle::{self, Castable, OwnershipBox, OwnershipRef};
+use crate::ffi::ptr;
 
 /// The FIFO (or file) paths of a task's or process's stdio. NULL or "" = that
 /// stream is not used. Paths must be absolute.
@@ -26,6 +28,10 @@ pub struct ctrd_io {
     pub terminal: bool,
 }
 
+impl Castable for ctrd_io {
+    type Ownership = OwnershipRef;
+}
+
 /// Reads a `ctrd_io` argument: NULL is `None`; each path NULL or "" is
 /// unused, else it must be absolute.
 ///
@@ -33,8 +39,7 @@ pub struct ctrd_io {
 /// `p` is NULL or points to a readable `ctrd_io` whose strings are C strings
 /// or NULL (C contract).
 pub(crate) unsafe fn io_arg(p: *const ctrd_io, what: &str) -> Result<Option<IoPaths>> {
-    // SAFETY: forwarded contract.
-    let Ok(io) = (unsafe { ptr::handle(p, what) }) else {
+    let Ok(io) = handle::ref_from_ptr(p, what) else {
         return Ok(None);
     };
     let path = |p: *const c_char, field: &str| -> Result<Option<PathBuf>> {
@@ -94,6 +99,11 @@ impl IoStrings {
         }
     }
 
+    /// Whether the process has a terminal.
+    pub(crate) fn terminal(&self) -> bool {
+        self.terminal
+    }
+
     /// The directory of the first path ("" when none).
     pub(crate) fn dir(&self) -> *const c_char {
         self.dir.as_ptr()
@@ -106,6 +116,10 @@ impl IoStrings {
 pub struct ctrd_fifo_set {
     set: FifoSet,
     strings: IoStrings,
+}
+
+impl Castable for ctrd_fifo_set {
+    type Ownership = OwnershipBox;
 }
 
 /// Makes the stdio FIFOs for container `id`, as containerd's Go `cio` does:
@@ -139,15 +153,10 @@ pub extern "C" fn ctrd_fifo_set_create(
     terminal: bool,
     out: *mut *mut ctrd_fifo_set,
 ) -> ctrd_status {
-    boundary::status("ctrd_fifo_set_create", || {
-        // SAFETY: C strings or NULL, and an out-pointer or NULL (C contract).
-        let (dir, id, out) = unsafe {
-            (
-                ptr::opt_str_arg(dir, "dir")?,
-                ptr::str_arg(id, "id")?,
-                ptr::Out::new(out, "out")?,
-            )
-        };
+    ffi_status! {
+        // SAFETY: C strings or NULL (C contract).
+        let (dir, id) = unsafe { (ptr::opt_str_arg(dir, "dir")?, ptr::str_arg(id, "id")?) };
+        let out = ptr::Out::new(out, "out")?;
         let set = FifoSet::create(dir.map(Path::new), id, with_stdin, terminal)?;
         let strings = match IoStrings::new(&set.paths()) {
             Ok(s) => s,
@@ -156,9 +165,9 @@ pub extern "C" fn ctrd_fifo_set_create(
                 return Err(e);
             }
         };
-        out.write(ptr::into_handle(ctrd_fifo_set { set, strings }));
+        out.write(handle::to_box_ptr(ctrd_fifo_set { set, strings }));
         Ok(())
-    })
+    }
 }
 
 /// The set's FIFO paths as a `ctrd_io`, ready for `ctrd_container_new_task`,
@@ -170,12 +179,12 @@ pub extern "C" fn ctrd_fifo_set_create(
 /// Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL `f` or `out`).
 #[no_mangle]
 pub extern "C" fn ctrd_fifo_set_io(f: *const ctrd_fifo_set, out: *mut ctrd_io) -> ctrd_status {
-    boundary::status("ctrd_fifo_set_io", || {
-        // SAFETY: a live handle and an out-pointer, each or NULL (C contract).
-        let (f, out) = unsafe { (ptr::handle(f, "fifo set")?, ptr::Out::new(out, "out")?) };
+    ffi_status! {
+        let f = handle::ref_from_ptr(f, "fifo set")?;
+        let out = ptr::Out::new(out, "out")?;
         out.write(f.strings.as_ctrd_io());
         Ok(())
-    })
+    }
 }
 
 /// The directory holding the set's FIFOs (made for this set alone).
@@ -183,9 +192,8 @@ pub extern "C" fn ctrd_fifo_set_io(f: *const ctrd_fifo_set, out: *mut ctrd_io) -
 /// Thread-safe, never blocks.
 #[no_mangle]
 pub extern "C" fn ctrd_fifo_set_dir(f: *const ctrd_fifo_set) -> *const c_char {
-    boundary::value("ctrd_fifo_set_dir", c"".as_ptr(), || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::borrowed_str(f, |f| f.strings.dir()) }
+    ffi_value!(c"".as_ptr(), {
+        handle::borrowed_str(f, |f| f.strings.dir())
     })
 }
 
@@ -198,9 +206,8 @@ pub extern "C" fn ctrd_fifo_set_dir(f: *const ctrd_fifo_set) -> *const c_char {
 /// the same set.
 #[no_mangle]
 pub extern "C" fn ctrd_fifo_set_free(f: *mut ctrd_fifo_set) {
-    boundary::value("ctrd_fifo_set_free", (), || {
-        // SAFETY: a set this library returned, freed once (C contract).
-        if let Some(f) = unsafe { ptr::free_handle(f) } {
+    ffi_value!((), {
+        if let Some(f) = handle::free_box(f) {
             let _ = f.set.remove();
         }
     })
@@ -211,6 +218,10 @@ pub extern "C" fn ctrd_fifo_set_free(f: *mut ctrd_fifo_set) {
 /// `ctrd_io_session_free`. Thread-safe.
 pub struct ctrd_io_session {
     pub(crate) inner: Session,
+}
+
+impl Castable for ctrd_io_session {
+    type Ownership = OwnershipBox;
 }
 
 /// A caller's file descriptor argument: -1 is `None`, anything else must be
@@ -288,10 +299,11 @@ pub extern "C" fn ctrd_io_attach(
     stderr_fd: c_int,
     out: *mut *mut ctrd_io_session,
 ) -> ctrd_status {
-    boundary::status("ctrd_io_attach", || {
-        // SAFETY: a readable ctrd_io whose strings are C strings or NULL, and
-        // an out-pointer, each or NULL (C contract).
-        let (paths, out) = unsafe { (io_arg(fifos, "fifos")?, ptr::Out::new(out, "out")?) };
+    ffi_status! {
+        // SAFETY: a readable ctrd_io whose strings are C strings or NULL, or
+        // NULL (C contract).
+        let paths = unsafe { io_arg(fifos, "fifos") }?;
+        let out = ptr::Out::new(out, "out")?;
         let paths = paths.ok_or_else(|| Error::invalid("fifos is NULL"))?;
         let fds = Fds {
             stdin: fd_arg(stdin_fd, "stdin_fd")?,
@@ -299,9 +311,9 @@ pub extern "C" fn ctrd_io_attach(
             stderr: fd_arg(stderr_fd, "stderr_fd")?,
         };
         let inner = Session::attach(&paths, fds)?;
-        out.write(ptr::into_handle(ctrd_io_session { inner }));
+        out.write(handle::to_box_ptr(ctrd_io_session { inner }));
         Ok(())
-    })
+    }
 }
 
 /// Waits until the task's stdout and stderr (those copied to an fd) reached
@@ -319,27 +331,24 @@ pub extern "C" fn ctrd_io_attach(
 /// caller's fd was closed: the message says which stream).
 #[no_mangle]
 pub extern "C" fn ctrd_io_session_wait(s: *mut ctrd_io_session, timeout_ms: i64) -> ctrd_status {
-    boundary::status("ctrd_io_session_wait", || {
-        // SAFETY: a live handle or NULL (C contract).
-        let s = unsafe { ptr::handle(s, "session") }?;
+    ffi_status! {
+        let s = handle::ref_from_ptr(s, "session")?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
         s.inner.wait(timeout)
-    })
+    }
 }
 
-/// Stops the session and frees it. NULL is a no-op. Returns promptly: every
-/// copy stops, but bytes already read from a FIFO (at most 64 KiB per
-/// stream) are first written to the caller's fd, so none are dropped; what
-/// the task wrote and the session did not read stays in the FIFO for a later
-/// `ctrd_io_attach`. Never waits on the FIFOs or the task (a caller's fd that
-/// takes no bytes can hold it up). Cheap after `ctrd_io_session_wait`
-/// returned `CTRD_OK`. Closes the session's duplicates of the caller's fds,
+/// Stops the session and frees it. NULL is a no-op. Every copy stops, but
+/// bytes already read from a FIFO (at most 64 KiB per stream) are first
+/// written to the caller's fd, so none are dropped; what the task wrote and
+/// the session did not read stays in the FIFO for a later `ctrd_io_attach`.
+/// Blocks until the copy threads have stopped: it does not wait for the task
+/// or for more output, but a caller's fd that takes no bytes (a full pipe
+/// nobody reads) holds it up for as long as that lasts. Cheap after
+/// `ctrd_io_session_wait` returned `CTRD_OK`. Closes the session's duplicates of the caller's fds,
 /// not the caller's own. Must not race with another call on the same
 /// session.
 #[no_mangle]
 pub extern "C" fn ctrd_io_session_free(s: *mut ctrd_io_session) {
-    // SAFETY: a session this library returned, freed once (C contract).
-    boundary::value("ctrd_io_session_free", (), || {
-        drop(unsafe { ptr::free_handle(s) })
-    })
+    ffi_value!((), { drop(handle::free_box(s)) })
 }

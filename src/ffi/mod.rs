@@ -1,12 +1,14 @@
-//! The C ABI. One file per C concept; every exported function runs its body
+//! The C ABI. One file per C concept. Every exported function's whole body
+//! is a boundary macro of `boundary` (`ffi_status!` or `ffi_value!`), which
+//! catches panics and records errors; every handle goes through the typed
+//! casts of `handle`, every other raw pointer through `ptr`.
 
 #![allow(non_camel_case_types)]
 // These are C entry points: their raw pointer arguments are the C caller's
 // contract (documented in the header), which Rust's `unsafe fn` marker could
 // not express to a C caller anyway. Each dereference sits in an `unsafe` block
-// in `ptr` helpers with the reason it is sound.
+// in the `handle` and `ptr` helpers with the reason it is sound.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
-//! through [`boundary`], and every raw pointer goes through [`ptr`].
 
 pub(crate) mod boundary;
 pub(crate) mod callback;
@@ -14,7 +16,9 @@ pub mod client;
 pub mod container;
 pub mod error;
 pub mod events;
+pub(crate) mod handle;
 pub mod io;
+pub mod process;
 pub(crate) mod ptr;
 pub mod task;
 pub mod wait;
@@ -24,5 +28,6 @@ pub use container::*;
 pub use error::*;
 pub use events::*;
 pub use io::*;
+pub use process::*;
 pub use task::*;
 pub use wait::*;

@@ -71,69 +71,25 @@ pub(crate) unsafe fn opt_str_array_arg<'a>(
     )))
 }
 
-/// A shared reference to a handle.
-///
-/// # Safety
-/// `p` is NULL or a handle this library returned and that has not been freed.
-pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &str) -> Result<&'a T> {
-    // SAFETY: a live handle is a valid, aligned `T` per this function's contract.
-    unsafe { p.as_ref() }.ok_or_else(|| null(what))
-}
-
-/// A string borrowed from handle `p` by `get`, or "" when `p` is NULL: the
-/// body of the getters that return a `const char *` owned by a handle.
-///
-/// # Safety
-/// `p` is NULL or a handle this library returned that has not been freed.
-pub(crate) unsafe fn borrowed_str<T>(
-    p: *const T,
-    get: impl FnOnce(&T) -> *const c_char,
-) -> *const c_char {
-    // SAFETY: a live handle is a valid, aligned `T` per this function's contract.
-    match unsafe { p.as_ref() } {
-        Some(h) => get(h),
-        None => c"".as_ptr(),
-    }
-}
-
-/// Takes back ownership of a handle made by [`into_handle`]; NULL is `None`.
-///
-/// # Safety
-/// `p` is NULL or came from [`into_handle`] for the same `T` and is not used
-/// again afterwards.
-pub(crate) unsafe fn free_handle<T>(p: *mut T) -> Option<Box<T>> {
-    // SAFETY: per this function's contract `p` came from Box::into_raw.
-    NonNull::new(p).map(|p| unsafe { Box::from_raw(p.as_ptr()) })
-}
-
-/// Gives a value to C as an owned handle.
-pub(crate) fn into_handle<T>(value: T) -> *mut T {
-    Box::into_raw(Box::new(value))
-}
-
 /// An out-parameter, checked for NULL up front and written only on success.
 pub(crate) struct Out<T>(NonNull<T>);
 
 impl<T> Out<T> {
-    /// Checks `p` for NULL.
-    ///
-    /// # Safety
-    /// `p` is NULL or valid for writing one `T` until [`Out::write`].
-    pub(crate) unsafe fn new(p: *mut T, what: &str) -> Result<Out<T>> {
+    /// Checks `p` for NULL. A non-NULL `p` must be valid for writing one `T`
+    /// until [`Out::write`]: the C caller's contract for an out-parameter.
+    pub(crate) fn new(p: *mut T, what: &str) -> Result<Out<T>> {
         NonNull::new(p).map(Out).ok_or_else(|| null(what))
     }
 
-    /// Checks `p` for NULL but lets it be absent.
-    ///
-    /// # Safety
-    /// As [`Out::new`].
-    pub(crate) unsafe fn optional(p: *mut T) -> Option<Out<T>> {
+    /// Checks `p` for NULL but lets it be absent (contract as [`Out::new`]).
+    pub(crate) fn optional(p: *mut T) -> Option<Out<T>> {
         NonNull::new(p).map(Out)
     }
 
     pub(crate) fn write(self, value: T) {
-        // SAFETY: non-NULL and valid for a write per `Out::new`'s contract;
-        // `write` does not drop whatever bytes were there before.
+        // SAFETY: non-NULL, and valid for a write per the C contract for an
+        // out-parameter (see `Out::new`); `write` does not drop whatever bytes
+        // were there before.
         unsafe { self.0.as_ptr().write(value) }
     }
 }
@@ -147,11 +103,14 @@ pub(crate) fn c_text(s: String) -> CString {
     CString::new(bytes).unwrap_or_default()
 }
 
+/// A Rust string as a C string; text with a NUL byte is an error.
+pub(crate) fn c_string_value(s: impl Into<Vec<u8>>) -> Result<CString> {
+    CString::new(s).map_err(|e| Error::new(Code::Unknown, format!("text holds a NUL byte: {e}")))
+}
+
 /// A Rust string as a caller-owned C string (freed by `ctrd_string_free`).
 pub(crate) fn c_string(s: impl Into<Vec<u8>>) -> Result<*mut c_char> {
-    CString::new(s)
-        .map(CString::into_raw)
-        .map_err(|e| Error::new(Code::Unknown, format!("text holds a NUL byte: {e}")))
+    c_string_value(s).map(CString::into_raw)
 }
 
 /// A list of strings as a caller-owned array (freed by `ctrd_string_array_free`).
@@ -162,8 +121,8 @@ pub(crate) fn c_string_array(items: Vec<String>) -> Result<(*mut *mut c_char, us
             Ok(p) => out.push(p),
             Err(e) => {
                 let len = out.len();
-                // SAFETY: freeing exactly the strings made just above.
-                unsafe { free_string_array(Box::into_raw(out.into_boxed_slice()).cast(), len) };
+                // Freeing exactly the strings made just above.
+                free_string_array(Box::into_raw(out.into_boxed_slice()).cast(), len);
                 return Err(e);
             }
         }
@@ -178,41 +137,38 @@ pub(crate) fn u32_array(items: Vec<u32>) -> (*mut u32, usize) {
     (Box::into_raw(items.into_boxed_slice()).cast(), len)
 }
 
-/// Frees an array from [`u32_array`].
-///
-/// # Safety
-/// `items` is NULL or came from [`u32_array`] with this `len`, used no more.
-pub(crate) unsafe fn free_u32_array(items: *mut u32, len: usize) {
+/// Frees an array from [`u32_array`]: per the C contract, `items` is NULL or
+/// came from [`u32_array`] with this `len`, and is used no more.
+pub(crate) fn free_u32_array(items: *mut u32, len: usize) {
     if !items.is_null() {
-        // SAFETY: per contract this is the boxed slice of `len` numbers we made.
+        // SAFETY: an array from this library, given back once with its
+        // length, per the C contract: the boxed slice of `len` numbers we made.
         drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(items, len)) });
     }
 }
 
-/// Frees a string from [`c_string`].
-///
-/// # Safety
-/// `s` is NULL or came from [`c_string`] and is not used again.
-pub(crate) unsafe fn free_string(s: *mut c_char) {
+/// Frees a string from [`c_string`]: per the C contract, `s` is NULL or came
+/// from [`c_string`] and is not used again.
+pub(crate) fn free_string(s: *mut c_char) {
     if !s.is_null() {
-        // SAFETY: per contract it came from CString::into_raw.
+        // SAFETY: a string from this library, given back once, per the C
+        // contract: it came from CString::into_raw.
         drop(unsafe { CString::from_raw(s) });
     }
 }
 
-/// Frees an array from [`c_string_array`].
-///
-/// # Safety
-/// `items` is NULL or came from [`c_string_array`] with this `len`, and
-/// neither it nor its strings are used again.
-pub(crate) unsafe fn free_string_array(items: *mut *mut c_char, len: usize) {
+/// Frees an array from [`c_string_array`]: per the C contract, `items` is
+/// NULL or came from [`c_string_array`] with this `len`, and neither it nor
+/// its strings are used again.
+pub(crate) fn free_string_array(items: *mut *mut c_char, len: usize) {
     if items.is_null() {
         return;
     }
-    // SAFETY: per contract this is the boxed slice of `len` pointers we made.
+    // SAFETY: an array from this library, given back once with its length,
+    // per the C contract: the boxed slice of `len` pointers we made.
     let items = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(items, len)) };
     for &s in items.iter() {
-        // SAFETY: each element came from `c_string`.
-        unsafe { free_string(s) };
+        // Each element came from `c_string`.
+        free_string(s);
     }
 }

@@ -1,42 +1,40 @@
-//! `ctrd_task` and `ctrd_process`: containerd's Go `Task` and `Process` —
-//! new task, load task (re-attach), the lifecycle, exec, async wait.
+//! `ctrd_task`: containerd's Go `Task` — new task, load task (re-attach),
+//! restore from a checkpoint, the lifecycle, async wait. Exec processes are
+//! in `process`.
 
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use crate::api::types::Descriptor;
-use crate::core::error::{Error, Result};
+use crate::core::checkpoint::DeferredRestore;
+use crate::core::error::{Code, Error, Result};
 use crate::core::fifo::IoPaths;
 use crate::core::task::State;
 use crate::core::{self};
+use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::container::ctrd_container;
 use crate::ffi::error::ctrd_status;
+use crate::ffi::handle::{self, Castable, OwnershipArc};
 use crate::ffi::io::{ctrd_io, ctrd_io_session, io_arg, IoStrings};
+use crate::ffi::ptr;
 use crate::ffi::wait::{self, ctrd_wait};
-use crate::ffi::{boundary, ptr};
 use crate::runtime;
 
 /// A container's task (its init process). Opaque; made by
 /// `ctrd_container_new_task` or `ctrd_container_load_task`, freed by
 /// `ctrd_task_free`. Keeps its client's connection alive. Thread-safe.
 pub struct ctrd_task {
-    client: Arc<core::Client>,
+    pub(crate) client: Arc<core::Client>,
     id: CString,
     pid: AtomicU32,
     io: IoStrings,
     /// A task restored from a checkpoint is created only at start (as the
-    /// Go client's deferred create): its stdio and checkpoint wait here.
-    deferred: Mutex<Option<(IoPaths, Descriptor)>>,
+    /// Go client's deferred create).
+    deferred: DeferredRestore,
 }
 
-/// An exec process inside a running task. Opaque; made by `ctrd_task_exec`,
-/// freed by `ctrd_process_free`. Thread-safe.
-pub struct ctrd_process {
-    client: Arc<core::Client>,
-    container_id: String,
-    exec_id: String,
-    pid: AtomicU32,
+impl Castable for ctrd_task {
+    type Ownership = OwnershipArc;
 }
 
 /// The state of a task, from `ctrd_task_status`.
@@ -92,22 +90,28 @@ pub type ctrd_exit_cb = Option<
 >;
 
 impl ctrd_task {
-    fn new(client: Arc<core::Client>, id: &str, pid: u32, io: &IoPaths) -> Result<ctrd_task> {
+    fn new(
+        client: Arc<core::Client>,
+        id: &str,
+        pid: u32,
+        io: &IoPaths,
+        deferred: DeferredRestore,
+    ) -> Result<ctrd_task> {
         Ok(ctrd_task {
             client,
             id: CString::new(id).map_err(|e| Error::internal(e.to_string()))?,
             pid: AtomicU32::new(pid),
             io: IoStrings::new(io)?,
-            deferred: Mutex::new(None),
+            deferred,
         })
     }
 
-    fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         self.id.to_string_lossy().into_owned()
     }
 }
 
-fn signal_arg(signal: c_int) -> Result<u32> {
+pub(crate) fn signal_arg(signal: c_int) -> Result<u32> {
     match u32::try_from(signal) {
         Ok(s @ 1..=64) => Ok(s),
         _ => Err(Error::invalid(format!(
@@ -142,25 +146,27 @@ pub extern "C" fn ctrd_container_new_task(
     io: *const ctrd_io,
     out: *mut *mut ctrd_task,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_new_task", || {
-        // SAFETY: a live handle, a readable ctrd_io and an out-pointer, each
-        // or NULL (C contract).
-        let (k, io, out) = unsafe {
-            (
-                ptr::handle(k, "container")?,
-                io_arg(io, "io")?.unwrap_or_default(),
-                ptr::Out::new(out, "out")?,
-            )
-        };
+    ffi_status! {
+        let k = handle::arc_from_ptr(k, "container")?;
+        // SAFETY: a readable ctrd_io whose strings are C strings or NULL, or
+        // NULL (C contract).
+        let io = unsafe { io_arg(io, "io") }?.unwrap_or_default();
+        let out = ptr::Out::new(out, "out")?;
         let (client, id) = (k.client.clone(), k.id().to_string());
         let task_io = io.clone();
         let c2 = client.clone();
         let id2 = id.clone();
         let pid =
             runtime::block_on(async move { c2.create_task(&id2, &task_io, None, None).await })?;
-        out.write(ptr::into_handle(ctrd_task::new(client, &id, pid, &io)?));
+        out.write(handle::to_arc_ptr(ctrd_task::new(
+            client,
+            &id,
+            pid,
+            &io,
+            DeferredRestore::default(),
+        )?));
         Ok(())
-    })
+    }
 }
 
 /// Attaches to the container's existing task, as containerd's Go
@@ -177,17 +183,21 @@ pub extern "C" fn ctrd_container_load_task(
     k: *mut ctrd_container,
     out: *mut *mut ctrd_task,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_load_task", || {
-        // SAFETY: a live handle and an out-pointer, each or NULL (C contract).
-        let (k, out) = unsafe { (ptr::handle(k, "container")?, ptr::Out::new(out, "out")?) };
+    ffi_status! {
+        let k = handle::arc_from_ptr(k, "container")?;
+        let out = ptr::Out::new(out, "out")?;
         let (client, id) = (k.client.clone(), k.id().to_string());
         let (c2, id2) = (client.clone(), id.clone());
         let info = runtime::block_on(async move { c2.get_process(&id2, "").await })?;
-        out.write(ptr::into_handle(ctrd_task::new(
-            client, &id, info.pid, &info.io,
+        out.write(handle::to_arc_ptr(ctrd_task::new(
+            client,
+            &id,
+            info.pid,
+            &info.io,
+            DeferredRestore::default(),
         )?));
         Ok(())
-    })
+    }
 }
 
 /// The task's stdio paths: `*out` receives strings borrowed from the task
@@ -195,40 +205,33 @@ pub extern "C" fn ctrd_container_load_task(
 /// `CTRD_ERR_INVALID_ARGUMENT` (NULL).
 #[no_mangle]
 pub extern "C" fn ctrd_task_io(t: *const ctrd_task, out: *mut ctrd_io) -> ctrd_status {
-    boundary::status("ctrd_task_io", || {
-        // SAFETY: a live handle and an out-pointer, each or NULL (C contract).
-        let (t, out) = unsafe { (ptr::handle(t, "task")?, ptr::Out::new(out, "out")?) };
+    ffi_status! {
+        let t = handle::ref_from_ptr(t, "task")?;
+        let out = ptr::Out::new(out, "out")?;
         out.write(t.io.as_ctrd_io());
         Ok(())
-    })
+    }
 }
 
 /// The directory of the task's first stdio path (where a FIFO set lives),
 /// borrowed from the task; "" when it has no stdio or for NULL. Never blocks.
 #[no_mangle]
 pub extern "C" fn ctrd_task_fifo_dir(t: *const ctrd_task) -> *const c_char {
-    boundary::value("ctrd_task_fifo_dir", c"".as_ptr(), || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::borrowed_str(t, |t| t.io.dir()) }
-    })
+    ffi_value!(c"".as_ptr(), { handle::borrowed_str(t, |t| t.io.dir()) })
 }
 
 /// The task's id (its container's id), borrowed from the task; "" for NULL.
 /// Never blocks.
 #[no_mangle]
 pub extern "C" fn ctrd_task_id(t: *const ctrd_task) -> *const c_char {
-    boundary::value("ctrd_task_id", c"".as_ptr(), || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::borrowed_str(t, |t| t.id.as_ptr()) }
-    })
+    ffi_value!(c"".as_ptr(), { handle::borrowed_str(t, |t| t.id.as_ptr()) })
 }
 
 /// The pid of the task's init process (0 for NULL). Never blocks.
 #[no_mangle]
 pub extern "C" fn ctrd_task_pid(t: *const ctrd_task) -> u32 {
-    boundary::value("ctrd_task_pid", 0, || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::handle(t, "task") }.map_or(0, |t| t.pid.load(Ordering::Relaxed))
+    ffi_value!(0, {
+        handle::ref_from_ptr(t, "task").map_or(0, |t| t.pid.load(Ordering::Relaxed))
     })
 }
 
@@ -240,8 +243,7 @@ fn task_call<T: Send + 'static, F>(
 where
     F: std::future::Future<Output = Result<T>> + Send + 'static,
 {
-    // SAFETY: a live handle or NULL (C contract of every caller).
-    let t = unsafe { ptr::handle(t, "task") }?;
+    let t = handle::arc_from_ptr(t, "task")?;
     runtime::block_on(f(t.client.clone(), t.id()))
 }
 
@@ -252,28 +254,30 @@ where
 /// not found in the rootfs) in its words.
 #[no_mangle]
 pub extern "C" fn ctrd_task_start(t: *mut ctrd_task) -> ctrd_status {
-    boundary::status("ctrd_task_start", || {
-        // SAFETY: a live handle or NULL (C contract).
-        let t = unsafe { ptr::handle(t, "task") }?;
+    ffi_status! {
+        let t = handle::arc_from_ptr(t, "task")?;
         let (client, id) = (t.client.clone(), t.id());
-        let mut deferred = t.deferred.lock().unwrap_or_else(|e| e.into_inner());
-        let restore = deferred.take();
-        let result = runtime::block_on({
-            let restore = restore.clone();
-            async move {
-                if let Some((io, checkpoint)) = restore {
-                    client.create_task(&id, &io, None, Some(checkpoint)).await?;
+        // The deferred restore's step is taken out for this attempt, so no
+        // lock is held while the call blocks; what was not done goes back.
+        runtime::get()?; // fails in a forked child before a step is taken
+        let pid = match t.deferred.take() {
+            None => runtime::block_on(async move { client.start_process(&id, "").await })?,
+            Some(step) => {
+                let attempt = runtime::block_on(async move {
+                    Ok(client.start_restored(&id, step).await)
+                })?;
+                match attempt {
+                    Ok(pid) => pid,
+                    Err((e, left)) => {
+                        t.deferred.put_back(left);
+                        return Err(e);
+                    }
                 }
-                client.start_process(&id, "").await
             }
-        });
-        match result {
-            Ok(pid) => t.pid.store(pid, Ordering::Relaxed),
-            // Not created: a later start tries again.
-            Err(_) => *deferred = restore,
-        }
-        result.map(|_| ())
-    })
+        };
+        t.pid.store(pid, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// Checkpoints the running task with CRIU into a new checkpoint image named
@@ -290,7 +294,7 @@ pub extern "C" fn ctrd_task_checkpoint(
     t: *mut ctrd_task,
     image_name: *const c_char,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_checkpoint", || {
+    ffi_status! {
         // SAFETY: a C string or NULL (C contract).
         let name = unsafe { ptr::str_arg(image_name, "image_name") }?.to_string();
         if name.is_empty() {
@@ -299,7 +303,7 @@ pub extern "C" fn ctrd_task_checkpoint(
         task_call(t, move |c, id| async move {
             c.checkpoint_task(&id, &name).await
         })
-    })
+    }
 }
 
 /// Makes a task that will be restored from the checkpoint image
@@ -322,25 +326,26 @@ pub extern "C" fn ctrd_container_new_task_checkpoint(
     checkpoint_image: *const c_char,
     out: *mut *mut ctrd_task,
 ) -> ctrd_status {
-    boundary::status("ctrd_container_new_task_checkpoint", || {
-        // SAFETY: a live handle, a readable ctrd_io, a C string and an
-        // out-pointer, each or NULL (C contract).
-        let (k, io, image, out) = unsafe {
+    ffi_status! {
+        let k = handle::arc_from_ptr(k, "container")?;
+        // SAFETY: a readable ctrd_io whose strings are C strings or NULL, and
+        // a C string, each or NULL (C contract).
+        let (io, image) = unsafe {
             (
-                ptr::handle(k, "container")?,
                 io_arg(io, "io")?.unwrap_or_default(),
                 ptr::str_arg(checkpoint_image, "checkpoint_image")?.to_string(),
-                ptr::Out::new(out, "out")?,
             )
         };
+        let out = ptr::Out::new(out, "out")?;
         let (client, id) = (k.client.clone(), k.id().to_string());
         let c2 = client.clone();
         let checkpoint = runtime::block_on(async move { c2.checkpoint_descriptor(&image).await })?;
-        let task = ctrd_task::new(client, &id, 0, &io)?;
-        *task.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some((io, checkpoint));
-        out.write(ptr::into_handle(task));
+        let deferred = DeferredRestore::new(io.clone(), checkpoint);
+        out.write(handle::to_arc_ptr(ctrd_task::new(
+            client, &id, 0, &io, deferred,
+        )?));
         Ok(())
-    })
+    }
 }
 
 /// Waits until the task exits; `*exit_status` (may be NULL) receives its exit
@@ -356,9 +361,8 @@ pub extern "C" fn ctrd_task_wait(
     timeout_ms: i64,
     exit_status: *mut u32,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_wait", || {
-        // SAFETY: an out-pointer or NULL (C contract).
-        let out = unsafe { ptr::Out::optional(exit_status) };
+    ffi_status! {
+        let out = ptr::Out::optional(exit_status);
         let limit = runtime::timeout_from_ms(timeout_ms);
         let code = task_call(t, move |c, id| async move {
             c.wait_process(&id, "", limit).await
@@ -367,7 +371,7 @@ pub extern "C" fn ctrd_task_wait(
             o.write(code);
         }
         Ok(())
-    })
+    }
 }
 
 /// Sends `signal` to the task's init process, or with `CTRD_KILL_ALL` in
@@ -377,14 +381,14 @@ pub extern "C" fn ctrd_task_wait(
 /// `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
 pub extern "C" fn ctrd_task_kill(t: *mut ctrd_task, signal: c_int, flags: u32) -> ctrd_status {
-    boundary::status("ctrd_task_kill", || {
+    ffi_status! {
         let signal = signal_arg(signal)?;
         flags_arg(flags, CTRD_KILL_ALL)?;
         let all = flags & CTRD_KILL_ALL != 0;
         task_call(t, move |c, id| async move {
             c.kill_process(&id, "", signal, all).await
         })
-    })
+    }
 }
 
 /// The task's state and, once stopped, its exit status (either out-pointer
@@ -397,9 +401,8 @@ pub extern "C" fn ctrd_task_status(
     state: *mut ctrd_task_state,
     exit_status: *mut u32,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_status", || {
-        // SAFETY: out-pointers or NULL (C contract).
-        let (state, exit) = unsafe { (ptr::Out::optional(state), ptr::Out::optional(exit_status)) };
+    ffi_status! {
+        let (state, exit) = (ptr::Out::optional(state), ptr::Out::optional(exit_status));
         let info = task_call(t, |c, id| async move { c.get_process(&id, "").await })?;
         if let Some(o) = state {
             o.write(info.state.into());
@@ -408,7 +411,7 @@ pub extern "C" fn ctrd_task_status(
             o.write(info.exit_status);
         }
         Ok(())
-    })
+    }
 }
 
 /// Deletes the stopped task; `*exit_status` (may be NULL) receives its exit
@@ -425,11 +428,10 @@ pub extern "C" fn ctrd_task_delete(
     flags: u32,
     exit_status: *mut u32,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_delete", || {
+    ffi_status! {
         flags_arg(flags, CTRD_TASK_DELETE_FORCE)?;
         let force = flags & CTRD_TASK_DELETE_FORCE != 0;
-        // SAFETY: an out-pointer or NULL (C contract).
-        let out = unsafe { ptr::Out::optional(exit_status) };
+        let out = ptr::Out::optional(exit_status);
         let code = task_call(
             t,
             move |c, id| async move { c.delete_task(&id, force).await },
@@ -438,7 +440,7 @@ pub extern "C" fn ctrd_task_delete(
             o.write(code);
         }
         Ok(())
-    })
+    }
 }
 
 /// Closes the task's stdin: the process reads EOF once what was written to
@@ -447,21 +449,20 @@ pub extern "C" fn ctrd_task_delete(
 /// `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
 pub extern "C" fn ctrd_task_close_stdin(t: *mut ctrd_task) -> ctrd_status {
-    boundary::status("ctrd_task_close_stdin", || {
+    ffi_status! {
         task_call(t, |c, id| async move { c.close_stdin(&id, "").await })
-    })
+    }
 }
 
 /// Closes `client`'s process stdin once `s` copied its caller's stdin to
 /// end of file.
-fn close_stdin_on_eof(
+pub(crate) fn close_stdin_on_eof(
     s: *mut ctrd_io_session,
     client: Arc<core::Client>,
     container_id: String,
     exec_id: String,
 ) -> Result<()> {
-    // SAFETY: a live handle or NULL (C contract of every caller).
-    let s = unsafe { ptr::handle(s, "session") }?;
+    let s = handle::ref_from_ptr(s, "session")?;
     runtime::get()?;
     s.inner.on_stdin_eof(Box::new(move || {
         // On a copy thread, not a runtime worker: it may wait. A task that is
@@ -483,45 +484,34 @@ pub extern "C" fn ctrd_task_close_stdin_on_eof(
     t: *mut ctrd_task,
     s: *mut ctrd_io_session,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_close_stdin_on_eof", || {
-        // SAFETY: a live handle or NULL (C contract).
-        let t = unsafe { ptr::handle(t, "task") }?;
+    ffi_status! {
+        let t = handle::arc_from_ptr(t, "task")?;
         close_stdin_on_eof(s, t.client.clone(), t.id(), String::new())
-    })
+    }
 }
 
-/// As `ctrd_task_close_stdin_on_eof`, for an exec process.
-#[no_mangle]
-pub extern "C" fn ctrd_process_close_stdin_on_eof(
-    p: *mut ctrd_process,
-    s: *mut ctrd_io_session,
-) -> ctrd_status {
-    boundary::status("ctrd_process_close_stdin_on_eof", || {
-        // SAFETY: a live handle or NULL (C contract).
-        let p = unsafe { ptr::handle(p, "process") }?;
-        close_stdin_on_eof(
-            s,
-            p.client.clone(),
-            p.container_id.clone(),
-            p.exec_id.clone(),
-        )
-    })
-}
-
-/// Resizes the task's terminal (tasks made with `terminal` only). Blocks for
-/// one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, zero size),
+/// Resizes the task's terminal. Blocks for one round trip. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL, zero size),
+/// `CTRD_ERR_FAILED_PRECONDITION` (the task has no terminal: its `ctrd_io`,
+/// or for a loaded task the daemon, says so; no call is made),
 /// `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
-/// `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's error for a task without one.
+/// `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
 pub extern "C" fn ctrd_task_resize(t: *mut ctrd_task, width: u32, height: u32) -> ctrd_status {
-    boundary::status("ctrd_task_resize", || {
+    ffi_status! {
         if width == 0 || height == 0 {
             return Err(Error::invalid(format!("size {width}x{height} is empty")));
         }
-        task_call(t, move |c, id| async move {
-            c.resize_pty(&id, "", width, height).await
-        })
-    })
+        let t = handle::arc_from_ptr(t, "task")?;
+        if !t.io.terminal() {
+            return Err(Error::new(
+                Code::FailedPrecondition,
+                format!("task {:?} has no terminal to resize", t.id()),
+            ));
+        }
+        let (c, id) = (t.client.clone(), t.id());
+        runtime::block_on(async move { c.resize_pty(&id, "", width, height).await })
+    }
 }
 
 /// Freezes every process of the task (state `CTRD_TASK_PAUSED`). Blocks for
@@ -530,18 +520,18 @@ pub extern "C" fn ctrd_task_resize(t: *mut ctrd_task, width: u32, height: u32) -
 /// `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
 pub extern "C" fn ctrd_task_pause(t: *mut ctrd_task) -> ctrd_status {
-    boundary::status("ctrd_task_pause", || {
+    ffi_status! {
         task_call(t, |c, id| async move { c.pause_task(&id).await })
-    })
+    }
 }
 
 /// Thaws a paused task. Blocks for one round trip. Errors as
 /// `ctrd_task_pause`.
 #[no_mangle]
 pub extern "C" fn ctrd_task_resume(t: *mut ctrd_task) -> ctrd_status {
-    boundary::status("ctrd_task_resume", || {
+    ffi_status! {
         task_call(t, |c, id| async move { c.resume_task(&id).await })
-    })
+    }
 }
 
 /// The pids of every process in the task. On success `*pids` receives an
@@ -554,24 +544,20 @@ pub extern "C" fn ctrd_task_pids(
     pids: *mut *mut u32,
     len: *mut usize,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_pids", || {
-        // SAFETY: out-pointers or NULL (C contract).
-        let (pids, len) = unsafe { (ptr::Out::new(pids, "pids")?, ptr::Out::new(len, "len")?) };
+    ffi_status! {
+        let (pids, len) = (ptr::Out::new(pids, "pids")?, ptr::Out::new(len, "len")?);
         let list = task_call(t, |c, id| async move { c.task_pids(&id).await })?;
         let (array, n) = ptr::u32_array(list);
         pids.write(array);
         len.write(n);
         Ok(())
-    })
+    }
 }
 
 /// Frees an array from `ctrd_task_pids`. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn ctrd_pids_free(pids: *mut u32, len: usize) {
-    // SAFETY: an array this library returned with its length, freed once.
-    boundary::value("ctrd_pids_free", (), || unsafe {
-        ptr::free_u32_array(pids, len)
-    })
+    ffi_value!((), { ptr::free_u32_array(pids, len) })
 }
 
 /// Frees a task handle (the task itself goes on; see `ctrd_task_delete`).
@@ -579,17 +565,7 @@ pub extern "C" fn ctrd_pids_free(pids: *mut u32, len: usize) {
 /// not race with another call on the same handle.
 #[no_mangle]
 pub extern "C" fn ctrd_task_free(t: *mut ctrd_task) {
-    // SAFETY: a task this library returned, freed once (C contract).
-    boundary::value("ctrd_task_free", (), || {
-        drop(unsafe { ptr::free_handle(t) })
-    })
-}
-
-/// Gives a wait to the caller when it asked for one.
-fn wait_out(wait: Option<ctrd_wait>, out: Option<ptr::Out<*mut ctrd_wait>>) {
-    if let (Some(wait), Some(out)) = (wait, out) {
-        out.write(ptr::into_handle(wait));
-    }
+    ffi_value!((), { handle::free_arc(t) })
 }
 
 /// Waits for the task's exit without blocking the caller: `cb(user_data,
@@ -614,215 +590,12 @@ pub extern "C" fn ctrd_task_wait_async(
     user_data: *mut c_void,
     out: *mut *mut ctrd_wait,
 ) -> ctrd_status {
-    boundary::status("ctrd_task_wait_async", || {
-        // SAFETY: a live handle and an out-pointer, each or NULL (C contract).
-        let (t, out) = unsafe { (ptr::handle(t, "task")?, ptr::Out::optional(out)) };
+    ffi_status! {
+        let t = handle::ref_from_ptr(t, "task")?;
+        let out = ptr::Out::optional(out);
         let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
         let (client, id) = (t.client.clone(), t.id());
         let waiting = async move { client.wait_process(&id, "", None).await };
-        wait_out(wait::spawn(waiting, cb, user_data, out.is_some())?, out);
-        Ok(())
-    })
-}
-
-/// As `ctrd_task_wait_async`, for an exec process (started with
-/// `ctrd_process_start`).
-#[no_mangle]
-pub extern "C" fn ctrd_process_wait_async(
-    p: *mut ctrd_process,
-    cb: ctrd_exit_cb,
-    user_data: *mut c_void,
-    out: *mut *mut ctrd_wait,
-) -> ctrd_status {
-    boundary::status("ctrd_process_wait_async", || {
-        // SAFETY: a live handle and an out-pointer, each or NULL (C contract).
-        let (p, out) = unsafe { (ptr::handle(p, "process")?, ptr::Out::optional(out)) };
-        let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
-        let (client, cid, eid) = (p.client.clone(), p.container_id.clone(), p.exec_id.clone());
-        let waiting = async move { client.wait_process(&cid, &eid, None).await };
-        wait_out(wait::spawn(waiting, cb, user_data, out.is_some())?, out);
-        Ok(())
-    })
-}
-
-/// Starts exec process `exec_id` in the running task: `process_json` is an
-/// OCI runtime-spec "process" object (args, cwd, user, env, terminal...),
-/// checked before it is sent and then sent as given; `io` its stdio as for
-/// `ctrd_container_new_task` (NULL = none). The process is created, not
-/// started: start it with `ctrd_process_start`.
-///
-/// On success `*out` receives a new process owned by the caller (free it with
-/// `ctrd_process_free`). Blocks for one round trip. Errors:
-/// `CTRD_ERR_INVALID_ARGUMENT` (bad exec id, JSON or paths),
-/// `CTRD_ERR_ALREADY_EXISTS` (exec id taken), `CTRD_ERR_NOT_FOUND`,
-/// `CTRD_ERR_FAILED_PRECONDITION` (task not running), `CTRD_ERR_UNAVAILABLE`,
-/// `CTRD_ERR_DEADLINE_EXCEEDED`.
-#[no_mangle]
-pub extern "C" fn ctrd_task_exec(
-    t: *mut ctrd_task,
-    exec_id: *const c_char,
-    process_json: *const c_char,
-    io: *const ctrd_io,
-    out: *mut *mut ctrd_process,
-) -> ctrd_status {
-    boundary::status("ctrd_task_exec", || {
-        // SAFETY: a live handle, C strings, a readable ctrd_io and an
-        // out-pointer, each or NULL (C contract).
-        let (task, exec_id, json, io, out) = unsafe {
-            (
-                ptr::handle(t, "task")?,
-                ptr::str_arg(exec_id, "exec_id")?.to_string(),
-                ptr::str_arg(process_json, "process_json")?.to_string(),
-                io_arg(io, "io")?.unwrap_or_default(),
-                ptr::Out::new(out, "out")?,
-            )
-        };
-        core::task::validate_exec(&exec_id, &json)?;
-        let (client, container_id) = (task.client.clone(), task.id());
-        let (c2, cid, eid) = (client.clone(), container_id.clone(), exec_id.clone());
-        runtime::block_on(async move { c2.exec_process(&cid, &eid, &json, &io).await })?;
-        out.write(ptr::into_handle(ctrd_process {
-            client,
-            container_id,
-            exec_id,
-            pid: AtomicU32::new(0),
-        }));
-        Ok(())
-    })
-}
-
-fn process_call<T: Send + 'static, F>(
-    p: *const ctrd_process,
-    f: impl FnOnce(Arc<core::Client>, String, String) -> F,
-) -> Result<T>
-where
-    F: std::future::Future<Output = Result<T>> + Send + 'static,
-{
-    // SAFETY: a live handle or NULL (C contract of every caller).
-    let p = unsafe { ptr::handle(p, "process") }?;
-    runtime::block_on(f(
-        p.client.clone(),
-        p.container_id.clone(),
-        p.exec_id.clone(),
-    ))
-}
-
-/// Starts the exec process. Blocks for one round trip. Errors:
-/// `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
-/// `CTRD_ERR_DEADLINE_EXCEEDED`, the daemon's errors in its words.
-#[no_mangle]
-pub extern "C" fn ctrd_process_start(p: *mut ctrd_process) -> ctrd_status {
-    boundary::status("ctrd_process_start", || {
-        let pid = process_call(
-            p,
-            |c, cid, eid| async move { c.start_process(&cid, &eid).await },
-        )?;
-        // SAFETY: checked non-NULL by process_call; a live handle.
-        if let Ok(p) = unsafe { ptr::handle(p, "process") } {
-            p.pid.store(pid, Ordering::Relaxed);
-        }
-        Ok(())
-    })
-}
-
-/// Waits until the exec process exits, as `ctrd_task_wait` for a task.
-#[no_mangle]
-pub extern "C" fn ctrd_process_wait(
-    p: *mut ctrd_process,
-    timeout_ms: i64,
-    exit_status: *mut u32,
-) -> ctrd_status {
-    boundary::status("ctrd_process_wait", || {
-        // SAFETY: an out-pointer or NULL (C contract).
-        let out = unsafe { ptr::Out::optional(exit_status) };
-        let limit = runtime::timeout_from_ms(timeout_ms);
-        let code = process_call(p, move |c, cid, eid| async move {
-            c.wait_process(&cid, &eid, limit).await
-        })?;
-        if let Some(o) = out {
-            o.write(code);
-        }
-        Ok(())
-    })
-}
-
-/// Sends `signal` (1-64) to the exec process. Blocks for one round trip.
-/// Errors as `ctrd_task_kill`.
-#[no_mangle]
-pub extern "C" fn ctrd_process_kill(p: *mut ctrd_process, signal: c_int) -> ctrd_status {
-    boundary::status("ctrd_process_kill", || {
-        let signal = signal_arg(signal)?;
-        process_call(p, move |c, cid, eid| async move {
-            c.kill_process(&cid, &eid, signal, false).await
-        })
-    })
-}
-
-/// Deletes the exited exec process; `*exit_status` (may be NULL) receives its
-/// exit status. Blocks for one round trip. Errors:
-/// `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND`,
-/// `CTRD_ERR_FAILED_PRECONDITION` (still running), `CTRD_ERR_UNAVAILABLE`,
-/// `CTRD_ERR_DEADLINE_EXCEEDED`.
-#[no_mangle]
-pub extern "C" fn ctrd_process_delete(p: *mut ctrd_process, exit_status: *mut u32) -> ctrd_status {
-    boundary::status("ctrd_process_delete", || {
-        // SAFETY: an out-pointer or NULL (C contract).
-        let out = unsafe { ptr::Out::optional(exit_status) };
-        let code = process_call(p, |c, cid, eid| async move {
-            c.delete_process(&cid, &eid).await
-        })?;
-        if let Some(o) = out {
-            o.write(code);
-        }
-        Ok(())
-    })
-}
-
-/// Resizes the exec process's terminal. Blocks for one round trip. Errors as
-/// `ctrd_task_resize`.
-#[no_mangle]
-pub extern "C" fn ctrd_process_resize(
-    p: *mut ctrd_process,
-    width: u32,
-    height: u32,
-) -> ctrd_status {
-    boundary::status("ctrd_process_resize", || {
-        if width == 0 || height == 0 {
-            return Err(Error::invalid(format!("size {width}x{height} is empty")));
-        }
-        process_call(p, move |c, cid, eid| async move {
-            c.resize_pty(&cid, &eid, width, height).await
-        })
-    })
-}
-
-/// Closes the exec process's stdin. Blocks for one round trip. Errors as
-/// `ctrd_task_close_stdin`.
-#[no_mangle]
-pub extern "C" fn ctrd_process_close_stdin(p: *mut ctrd_process) -> ctrd_status {
-    boundary::status("ctrd_process_close_stdin", || {
-        process_call(
-            p,
-            |c, cid, eid| async move { c.close_stdin(&cid, &eid).await },
-        )
-    })
-}
-
-/// The exec process's pid once started (0 before, or for NULL). Never blocks.
-#[no_mangle]
-pub extern "C" fn ctrd_process_pid(p: *const ctrd_process) -> u32 {
-    boundary::value("ctrd_process_pid", 0, || {
-        // SAFETY: a live handle or NULL (C contract).
-        unsafe { ptr::handle(p, "process") }.map_or(0, |p| p.pid.load(Ordering::Relaxed))
-    })
-}
-
-/// Frees a process handle (the process goes on; see `ctrd_process_delete`).
-/// NULL is a no-op. Must not race with another call on the same handle.
-#[no_mangle]
-pub extern "C" fn ctrd_process_free(p: *mut ctrd_process) {
-    // SAFETY: a process this library returned, freed once (C contract).
-    boundary::value("ctrd_process_free", (), || {
-        drop(unsafe { ptr::free_handle(p) })
-    })
+        wait::spawn_to(waiting, cb, user_data, out)
+    }
 }

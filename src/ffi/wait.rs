@@ -14,9 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::core::error::Result;
-use crate::ffi::boundary;
+use crate::ffi::boundary::{self, ffi_value};
 use crate::ffi::callback::CallbackThread;
 use crate::ffi::error::ctrd_status;
+use crate::ffi::handle::{self, Castable, OwnershipBox};
+use crate::ffi::ptr;
 use crate::runtime;
 
 /// The function type of `ctrd_exit_cb`.
@@ -130,14 +132,20 @@ fn end(job: *mut Job) {
 /// (the job's memory is then lost, nothing else).
 extern "C-unwind" fn exit_thread(arg: *mut c_void) -> *mut c_void {
     let job = arg.cast::<Job>();
-    let call = begin(job);
+    // A panic (a bug) skips the call rather than unwinding into C.
+    let call = boundary::catch(|| begin(job)).unwrap_or(Call {
+        cb: None,
+        user: std::ptr::null_mut(),
+        status: ctrd_status::CTRD_ERR_INTERNAL,
+        exit_status: 0,
+    });
     if let Some(cb) = call.cb {
         // SAFETY: the caller's callback of the documented signature, with
         // its own user_data, on a thread of ours that is not a runtime
         // worker; it may unwind (forced) and that ends this thread.
         unsafe { cb(call.user, call.status, call.exit_status) };
     }
-    end(job);
+    let _ = boundary::catch(|| end(job));
     std::ptr::null_mut()
 }
 
@@ -235,6 +243,28 @@ where
     }))
 }
 
+impl Castable for ctrd_wait {
+    type Ownership = OwnershipBox;
+}
+
+/// [`spawn`] for the exported wait functions: hands the wait to `out` when
+/// the caller gave one.
+pub(crate) fn spawn_to<F>(
+    waiting: F,
+    cb: ExitFn,
+    user_data: *mut c_void,
+    out: Option<ptr::Out<*mut ctrd_wait>>,
+) -> Result<()>
+where
+    F: Future<Output = Result<u32>> + Send + 'static,
+{
+    let wait = spawn(waiting, cb, user_data, out.is_some())?;
+    if let (Some(wait), Some(out)) = (wait, out) {
+        out.write(handle::to_box_ptr(wait));
+    }
+    Ok(())
+}
+
 impl ctrd_wait {
     /// Cancels the wait unless its callback started, and returns once no
     /// callback runs (at once when called from inside the callback).
@@ -288,9 +318,8 @@ impl ctrd_wait {
 /// another call on the same wait.
 #[no_mangle]
 pub extern "C" fn ctrd_wait_free(w: *mut ctrd_wait) {
-    boundary::value("ctrd_wait_free", (), || {
-        // SAFETY: a wait this library returned, freed once (C contract).
-        if let Some(w) = unsafe { crate::ffi::ptr::free_handle(w) } {
+    ffi_value!((), {
+        if let Some(w) = handle::free_box(w) {
             w.cancel();
         }
     })

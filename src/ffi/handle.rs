@@ -1,0 +1,124 @@
+//! Handles: how each C handle type is owned, and the only casts between a
+//! handle's C pointer and its Rust value.
+//!
+//! Every handle type implements [`Castable`], naming its ownership:
+//!
+//! - [`OwnershipArc`]: the C pointer is `Arc::into_raw`. A call works on its
+//!   own clone of the `Arc` ([`arc_from_ptr`]) or on a borrow
+//!   ([`ref_from_ptr`]); `_free` drops the C caller's reference
+//!   ([`free_arc`]). Handles that share inner state (a container and its
+//!   client) each hold an `Arc` of it, so freeing one while another is in a
+//!   call is sound.
+//! - [`OwnershipBox`]: the C pointer is `Box::into_raw`; `_free` takes the box
+//!   back ([`free_box`]).
+//! - [`OwnershipRef`]: a struct the C caller owns and lends for one call
+//!   (`ctrd_io`, `ctrd_container_opts`); only borrowed.
+//!
+//! The helpers are safe functions: their one `unsafe` block relies on the C
+//! contract that a non-NULL handle pointer is a live handle this library
+//! returned (and, for `_free`, that it is not used again). Exported functions
+//! therefore need no `unsafe` of their own to use a handle.
+
+use std::sync::Arc;
+
+use crate::core::error::{Error, Result};
+
+/// A handle made by `Arc::into_raw`, shared with the C caller.
+pub(crate) enum OwnershipArc {}
+/// A handle made by `Box::into_raw`, owned by the C caller.
+pub(crate) enum OwnershipBox {}
+/// A struct owned by the C caller, lent to a call.
+pub(crate) enum OwnershipRef {}
+
+/// A type whose values cross the C boundary behind a pointer.
+pub(crate) trait Castable {
+    /// How the C pointer owns the value: one of the `Ownership*` types.
+    type Ownership;
+}
+
+fn null(what: &str) -> Error {
+    Error::invalid(format!("{what} is NULL"))
+}
+
+/// Gives `value` to C as a reference-counted handle.
+pub(crate) fn to_arc_ptr<T: Castable<Ownership = OwnershipArc>>(value: T) -> *mut T {
+    Arc::into_raw(Arc::new(value)).cast_mut()
+}
+
+/// Gives `value` to C as a boxed handle.
+pub(crate) fn to_box_ptr<T: Castable<Ownership = OwnershipBox>>(value: T) -> *mut T {
+    Box::into_raw(Box::new(value))
+}
+
+/// A borrow of the handle or lent struct `p`, for the duration of the call;
+/// `what` names it in the error for NULL.
+pub(crate) fn ref_from_ptr<'a, T: Castable>(p: *const T, what: &str) -> Result<&'a T> {
+    // SAFETY: a live handle from this library, per the C contract (or, for an
+    // `OwnershipRef` struct, a readable one the caller lends for this call).
+    unsafe { p.as_ref() }.ok_or_else(|| null(what))
+}
+
+/// The call's own reference to the shared handle `p`.
+pub(crate) fn arc_from_ptr<T: Castable<Ownership = OwnershipArc>>(
+    p: *const T,
+    what: &str,
+) -> Result<Arc<T>> {
+    if p.is_null() {
+        return Err(null(what));
+    }
+    // SAFETY: a live handle from this library, per the C contract: `p` came
+    // from `Arc::into_raw` in `to_arc_ptr` and its C reference is not dropped
+    // yet, so the count is at least 1; we add the reference we take.
+    unsafe {
+        Arc::increment_strong_count(p);
+        Ok(Arc::from_raw(p))
+    }
+}
+
+/// Drops the C caller's reference to the shared handle `p`; NULL is a no-op.
+pub(crate) fn free_arc<T: Castable<Ownership = OwnershipArc>>(p: *const T) {
+    if !p.is_null() {
+        // SAFETY: a live handle from this library, per the C contract, whose
+        // C reference (from `to_arc_ptr`) is given back here, once.
+        drop(unsafe { Arc::from_raw(p) });
+    }
+}
+
+/// Takes back the boxed handle `p`; NULL is `None`.
+pub(crate) fn free_box<T: Castable<Ownership = OwnershipBox>>(p: *mut T) -> Option<Box<T>> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a live handle from this library, per the C contract: it came
+    // from `Box::into_raw` in `to_box_ptr` and is not used again.
+    Some(unsafe { Box::from_raw(p) })
+}
+
+/// Every handle may be used from any thread.
+const _: () = {
+    #[allow(dead_code)]
+    fn assert<T: Send + Sync>() {}
+    #[allow(dead_code)]
+    fn handles() {
+        assert::<crate::ffi::ctrd_client>();
+        assert::<crate::ffi::ctrd_container>();
+        assert::<crate::ffi::ctrd_task>();
+        assert::<crate::ffi::ctrd_process>();
+        assert::<crate::ffi::ctrd_fifo_set>();
+        assert::<crate::ffi::ctrd_io_session>();
+        assert::<crate::ffi::ctrd_subscription>();
+        assert::<crate::ffi::ctrd_wait>();
+    }
+};
+
+/// A string borrowed from handle `p` by `get`, or "" when `p` is NULL: the
+/// body of the getters that return a `const char *` owned by a handle.
+pub(crate) fn borrowed_str<T: Castable>(
+    p: *const T,
+    get: impl FnOnce(&T) -> *const std::ffi::c_char,
+) -> *const std::ffi::c_char {
+    match ref_from_ptr(p, "handle") {
+        Ok(h) => get(h),
+        Err(_) => c"".as_ptr(),
+    }
+}
