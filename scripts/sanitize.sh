@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-cargo build --locked
+cargo build --locked --features test-hooks # the C tests use the test hooks
 build=build/sanitize
 dir=$(mktemp -d /tmp/ctrd-sanitize-XXXXXX)
 rmdir "$dir" # daemon.sh makes it itself
