@@ -756,11 +756,14 @@ enum ctrd_status ctrd_io_session_wait(struct ctrd_io_session *s, int64_t timeout
  * bytes already read from a FIFO (at most 64 KiB per stream) are first
  * written to the caller's fd, so none are dropped; what the task wrote and
  * the session did not read stays in the FIFO for a later `ctrd_io_attach`.
- * Blocks until the copy threads have stopped: it does not wait for the task
- * or for more output, but a caller's fd that takes no bytes (a full pipe
- * nobody reads) holds it up for as long as that lasts. Cheap after
- * `ctrd_io_session_wait` returned `CTRD_OK`. Closes the session's duplicates of the caller's fds,
- * not the caller's own. Must not race with another call on the same
+ * Blocks until the copy threads have stopped: it makes no daemon call and
+ * does not wait for the task, for more output, or for a stdin close set up
+ * by `ctrd_task_close_stdin_on_eof` (that runs on a thread of its own); but
+ * a caller's fd that takes no bytes (a full pipe nobody reads) holds it up
+ * for as long as that lasts. Cheap after `ctrd_io_session_wait` returned
+ * `CTRD_OK`. Closes the session's duplicates of the caller's fds, not the
+ * caller's own. In a child after fork() it only forgets the copy threads
+ * (they exist in the parent). Must not race with another call on the same
  * session.
  */
 void ctrd_io_session_free(struct ctrd_io_session *s);

@@ -18,6 +18,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
@@ -64,7 +65,22 @@ pub fn get() -> Result<&'static Runtime> {
 
 /// Whether this process is a fork of the one that started the runtime.
 pub fn is_forked_child() -> bool {
-    SHARED.get().is_some_and(|s| s.pid != std::process::id())
+    let first = FIRST_PID.load(Ordering::Relaxed);
+    (first != 0 && first != std::process::id())
+        || SHARED.get().is_some_and(|s| s.pid != std::process::id())
+}
+
+/// The process that first entered the library (0: none yet).
+static FIRST_PID: AtomicU32 = AtomicU32::new(0);
+
+/// Records the calling process as the library's on first use (every export
+/// calls this through the boundary), so that [`is_forked_child`] knows a
+/// child even when the runtime never started.
+pub fn note_process() {
+    if FIRST_PID.load(Ordering::Relaxed) == 0 {
+        let _ =
+            FIRST_PID.compare_exchange(0, std::process::id(), Ordering::Relaxed, Ordering::Relaxed);
+    }
 }
 
 /// Runs `fut` on the runtime and waits for it on the calling thread.

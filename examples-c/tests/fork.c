@@ -30,6 +30,14 @@ int main(void) {
       _exit(3);
     }
     ctrd_string_free(json);
+    /* Bad input is reported as such, before any call: not as a fork. */
+    ctrd_container_opts bad = {.id = "forked", .spec_json = "{not json"};
+    ctrd_container *k = NULL;
+    s = ctrd_container_create(client, &bad, &k);
+    if (s != CTRD_ERR_INVALID_ARGUMENT || strstr(ctrd_last_error(), "spec_json") == NULL) {
+      fprintf(stderr, "child: bad create: %s: %s\n", ctrd_status_name(s), ctrd_last_error());
+      _exit(4);
+    }
     ctrd_client *other = NULL;
     s = ctrd_client_connect(NULL, NULL, &other);
     _exit(s == CTRD_ERR_FORKED ? 0 : 2);

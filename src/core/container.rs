@@ -127,12 +127,26 @@ impl Client {
     /// record exists the container is created, and a lease left behind
     /// expires by itself.
     pub async fn create_container(&self, new: &NewContainer) -> Result<Record> {
+        let req = self.create_request(new)?;
+        self.send_create(req).await
+    }
+
+    /// The checked request of [`Client::create_container`], built without
+    /// any call: bad input fails here, before the runtime or the network.
+    pub fn create_request(&self, new: &NewContainer) -> Result<containers::CreateContainerRequest> {
         let record = record_for(new)?;
         let what = format!("create {}", self.container_what(&new.id));
         let req = containers::CreateContainerRequest {
             container: Some(record),
         };
         self.check_request_size(&what, &req)?;
+        Ok(req)
+    }
+
+    /// Sends a request from [`Client::create_request`].
+    pub async fn send_create(&self, req: containers::CreateContainerRequest) -> Result<Record> {
+        let id = req.container.as_ref().map_or("", |c| c.id.as_str());
+        let what = format!("create {}", self.container_what(id));
         let created = self
             .call(what, self.containers().create(self.request(req)))
             .await?

@@ -408,6 +408,19 @@ impl Client {
         process_json: &str,
         io: &IoPaths,
     ) -> Result<()> {
+        let req = self.exec_request(container_id, exec_id, process_json, io)?;
+        self.send_exec(req).await
+    }
+
+    /// The checked request of [`Client::exec_process`], built without any
+    /// call: bad input fails here, before the runtime or the network.
+    pub fn exec_request(
+        &self,
+        container_id: &str,
+        exec_id: &str,
+        process_json: &str,
+        io: &IoPaths,
+    ) -> Result<tasks::ExecProcessRequest> {
         validate_exec(exec_id, process_json)?;
         let [stdin, stdout, stderr] = io_strings(io);
         let req = tasks::ExecProcessRequest {
@@ -422,8 +435,17 @@ impl Client {
             }),
             exec_id: exec_id.to_string(),
         };
-        let what = format!("exec {}", exec_what(container_id, exec_id));
-        self.check_request_size(&what, &req)?;
+        self.check_request_size(self.exec_what(&req), &req)?;
+        Ok(req)
+    }
+
+    fn exec_what(&self, req: &tasks::ExecProcessRequest) -> String {
+        format!("exec {}", exec_what(&req.container_id, &req.exec_id))
+    }
+
+    /// Sends a request from [`Client::exec_request`].
+    pub async fn send_exec(&self, req: tasks::ExecProcessRequest) -> Result<()> {
+        let what = self.exec_what(&req);
         self.call(what, self.tasks().exec(self.request(req)))
             .await?;
         Ok(())

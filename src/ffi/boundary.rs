@@ -110,6 +110,7 @@ fn injected_panic(_function: &str) {}
 /// While it runs, the thread counts as inside the library, so a panic prints
 /// nothing (see `runtime::install_panic_hook`).
 pub(crate) fn catch<T>(body: impl FnOnce() -> T) -> std::thread::Result<T> {
+    crate::runtime::note_process();
     let _inside = crate::runtime::InLibrary::enter();
     catch_unwind(AssertUnwindSafe(body))
 }

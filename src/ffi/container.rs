@@ -116,8 +116,10 @@ pub extern "C" fn ctrd_container_create(
             new
         };
         let client = client.inner.clone();
+        // Bad input fails here, before the runtime or the network.
+        let req = client.create_request(&new)?;
         let c2 = client.clone();
-        let record = runtime::block_on(async move { c2.create_container(&new).await })?;
+        let record = runtime::block_on(async move { c2.send_create(req).await })?;
         out.write(new_handle(client, record.id)?);
         Ok(())
     }

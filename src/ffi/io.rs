@@ -49,7 +49,8 @@ pub(crate) unsafe fn io_arg(p: *const ctrd_io, what: &str) -> Result<Option<IoPa
             None | Some("") => Ok(None),
             Some(s) if s.starts_with('/') => Ok(Some(PathBuf::from(s))),
             Some(s) => Err(Error::invalid(format!(
-                "{name} {s:?} is not an absolute path"
+                "{name} {} is not an absolute path",
+                crate::core::ident::shown(s)
             ))),
         }
     };
@@ -342,11 +343,14 @@ pub extern "C" fn ctrd_io_session_wait(s: *mut ctrd_io_session, timeout_ms: i64)
 /// bytes already read from a FIFO (at most 64 KiB per stream) are first
 /// written to the caller's fd, so none are dropped; what the task wrote and
 /// the session did not read stays in the FIFO for a later `ctrd_io_attach`.
-/// Blocks until the copy threads have stopped: it does not wait for the task
-/// or for more output, but a caller's fd that takes no bytes (a full pipe
-/// nobody reads) holds it up for as long as that lasts. Cheap after
-/// `ctrd_io_session_wait` returned `CTRD_OK`. Closes the session's duplicates of the caller's fds,
-/// not the caller's own. Must not race with another call on the same
+/// Blocks until the copy threads have stopped: it makes no daemon call and
+/// does not wait for the task, for more output, or for a stdin close set up
+/// by `ctrd_task_close_stdin_on_eof` (that runs on a thread of its own); but
+/// a caller's fd that takes no bytes (a full pipe nobody reads) holds it up
+/// for as long as that lasts. Cheap after `ctrd_io_session_wait` returned
+/// `CTRD_OK`. Closes the session's duplicates of the caller's fds, not the
+/// caller's own. In a child after fork() it only forgets the copy threads
+/// (they exist in the parent). Must not race with another call on the same
 /// session.
 #[no_mangle]
 pub extern "C" fn ctrd_io_session_free(s: *mut ctrd_io_session) {

@@ -81,9 +81,11 @@ pub extern "C" fn ctrd_task_exec(
         };
         let out = ptr::Out::new(out, "out")?;
         let (client, container_id) = (task.client.clone(), task.id());
-        let (c2, cid, eid) = (client.clone(), container_id.clone(), exec_id.clone());
         let terminal = io.terminal;
-        runtime::block_on(async move { c2.exec_process(&cid, &eid, &json, &io).await })?;
+        // Bad input fails here, before the runtime or the network.
+        let req = client.exec_request(&container_id, &exec_id, &json, &io)?;
+        let c2 = client.clone();
+        runtime::block_on(async move { c2.send_exec(req).await })?;
         out.write(handle::to_arc_ptr(ctrd_process {
             client,
             container_id,
