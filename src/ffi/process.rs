@@ -244,10 +244,12 @@ pub extern "C" fn ctrd_process_wait_async(
 ) -> ctrd_status {
     ffi_status! {
         let p = handle::ref_from_ptr(p, "process")?;
-        let out = ptr::Out::optional(out);
-        let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
         let (client, cid, eid) = (p.client.clone(), p.container_id.clone(), p.exec_id.clone());
-        let waiting = async move { client.wait_process(&cid, &eid, None).await };
-        wait::spawn_to(waiting, cb, user_data, out)
+        wait::start(
+            async move { client.wait_process(&cid, &eid, None).await },
+            cb,
+            user_data,
+            out,
+        )
     }
 }

@@ -592,10 +592,12 @@ pub extern "C" fn ctrd_task_wait_async(
 ) -> ctrd_status {
     ffi_status! {
         let t = handle::ref_from_ptr(t, "task")?;
-        let out = ptr::Out::optional(out);
-        let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
         let (client, id) = (t.client.clone(), t.id());
-        let waiting = async move { client.wait_process(&id, "", None).await };
-        wait::spawn_to(waiting, cb, user_data, out)
+        wait::start(
+            async move { client.wait_process(&id, "", None).await },
+            cb,
+            user_data,
+            out,
+        )
     }
 }

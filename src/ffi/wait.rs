@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::core::error::Result;
+use crate::core::error::{Error, Result};
 use crate::ffi::boundary::{self, ffi_value};
 use crate::ffi::callback::CallbackThread;
 use crate::ffi::error::ctrd_status;
@@ -247,17 +247,19 @@ impl Castable for ctrd_wait {
     type Ownership = OwnershipBox;
 }
 
-/// [`spawn`] for the exported wait functions: hands the wait to `out` when
-/// the caller gave one.
-pub(crate) fn spawn_to<F>(
+/// The body of the exported wait functions: checks `cb`, starts
+/// [`spawn`], and hands the wait to `out` when the caller gave one.
+pub(crate) fn start<F>(
     waiting: F,
-    cb: ExitFn,
+    cb: Option<ExitFn>,
     user_data: *mut c_void,
-    out: Option<ptr::Out<*mut ctrd_wait>>,
+    out: *mut *mut ctrd_wait,
 ) -> Result<()>
 where
     F: Future<Output = Result<u32>> + Send + 'static,
 {
+    let out = ptr::Out::optional(out);
+    let cb = cb.ok_or_else(|| Error::invalid("cb is NULL"))?;
     let wait = spawn(waiting, cb, user_data, out.is_some())?;
     if let (Some(wait), Some(out)) = (wait, out) {
         out.write(handle::to_box_ptr(wait));
