@@ -937,3 +937,55 @@ fn long_input_is_cut_in_messages() {
     assert!(msg.len() < 300, "{} bytes: {}", msg.len(), brief(&msg));
     ctrd_client_free(client);
 }
+
+// ---------------------------------------------------------------------------
+// A call an older daemon does not implement names the daemon's version.
+
+/// A Version service that answers with a fixed version.
+struct FixedVersion;
+
+#[tonic::async_trait]
+impl version::version_server::Version for FixedVersion {
+    async fn version(
+        &self,
+        _: tonic::Request<()>,
+    ) -> Result<tonic::Response<version::VersionResponse>, tonic::Status> {
+        Ok(tonic::Response::new(version::VersionResponse {
+            version: "0.9.0-fake".into(),
+            revision: "r0".into(),
+        }))
+    }
+}
+
+#[test]
+fn an_unimplemented_call_names_the_daemon_version() {
+    let v = version::version_server::VersionServer::new(FixedVersion);
+    let (_, store) = store_server(false);
+    let rest = containers::containers_server::ContainersServer::new(store);
+    // Version answers; every other service is "unimplemented", as a
+    // daemon that lacks it says.
+    let svc = tower::service_fn(move |req: http::Request<tonic::body::Body>| {
+        let (mut v, mut rest) = (v.clone(), rest.clone());
+        async move {
+            if req
+                .uri()
+                .path()
+                .starts_with("/containerd.services.version.")
+            {
+                tower::Service::call(&mut v, req).await
+            } else {
+                tower::Service::call(&mut rest, req).await
+            }
+        }
+    });
+    let fake = FakeServer::start(svc);
+    let client = connect(&fake.address(), "default");
+    let status = ctrd_snapshot_remove(client, null(), c("k1").as_ptr());
+    let msg = last_error();
+    assert_eq!(status, CTRD_ERR_NOT_IMPLEMENTED, "{msg}");
+    assert!(
+        msg.contains("containerd 0.9.0-fake does not implement"),
+        "{msg}"
+    );
+    ctrd_client_free(client);
+}

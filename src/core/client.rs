@@ -51,6 +51,9 @@ pub struct Client {
     namespace: String,
     namespace_value: AsciiMetadataValue,
     timeout_ms: AtomicU64,
+    /// The daemon's version and revision, once asked (see
+    /// [`Client::daemon_version`]).
+    daemon_version: std::sync::Mutex<Option<(String, String)>>,
 }
 
 /// Turns an address (`/path` or `unix:///path`) into the socket path.
@@ -125,6 +128,7 @@ impl Client {
             socket,
             namespace,
             namespace_value,
+            daemon_version: std::sync::Mutex::new(None),
             timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
         })
     }
@@ -199,19 +203,83 @@ impl Client {
                 Err(_) => return Err(self.deadline_error(what)),
             },
         };
-        answer.map(tonic::Response::into_inner).map_err(|status| {
-            // The daemon gave up on the deadline the request carried (it
-            // started its clock after ours, so ours has run out too).
-            let gave_up = matches!(
-                status.code(),
-                tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-            );
-            if gave_up && limit.is_some_and(|limit| start.elapsed() >= limit) {
-                self.deadline_error(what)
-            } else {
-                self.status_error(what, status)
-            }
-        })
+        let status = match answer {
+            Ok(reply) => return Ok(reply.into_inner()),
+            Err(status) => status,
+        };
+        // The daemon gave up on the deadline the request carried (it
+        // started its clock after ours, so ours has run out too).
+        let gave_up = matches!(
+            status.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        );
+        if gave_up && limit.is_some_and(|limit| start.elapsed() >= limit) {
+            return Err(self.deadline_error(what));
+        }
+        let unimplemented = status.code() == tonic::Code::Unimplemented
+            && error::transport_failure(&status).is_none();
+        let e = self.status_error(what, status);
+        if unimplemented {
+            return Err(self.not_implemented(e).await);
+        }
+        Err(e)
+    }
+
+    /// Names the daemon's version in an error for a call the daemon does
+    /// not implement (an older containerd).
+    async fn not_implemented(&self, e: Error) -> Error {
+        match self.known_version().await {
+            Some((version, _)) => Error::new(
+                e.code,
+                format!(
+                    "{}: containerd {version} does not implement this (a newer containerd may)",
+                    e.message
+                ),
+            ),
+            None => e,
+        }
+    }
+
+    /// The remembered version, else one Version call made directly (not
+    /// through [`Client::call`], which uses this); `None` when that fails.
+    async fn known_version(&self) -> Option<(String, String)> {
+        if let Some(v) = self.remembered_version() {
+            return Some(v);
+        }
+        let mut svc = self.version();
+        let asking = svc.version(self.request(()));
+        let reply = match self.timeout() {
+            Some(limit) => tokio::time::timeout(limit, asking).await.ok()?,
+            None => asking.await,
+        }
+        .ok()?
+        .into_inner();
+        Some(self.remember_version(reply.version, reply.revision))
+    }
+
+    fn remembered_version(&self) -> Option<(String, String)> {
+        self.daemon_version
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn remember_version(&self, version: String, revision: String) -> (String, String) {
+        let v = (version, revision);
+        *self
+            .daemon_version
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(v.clone());
+        v
+    }
+
+    /// The daemon's version and revision, asked once and then remembered
+    /// (refreshed by every [`Client::server_version`]).
+    pub async fn daemon_version(&self) -> Result<(String, String)> {
+        match self.remembered_version() {
+            Some(v) => Ok(v),
+            None => self.server_version().await,
+        }
     }
 
     /// The error for a failed call: the daemon's words, or for a connection
@@ -276,7 +344,7 @@ impl Client {
     pub async fn server_version(&self) -> Result<(String, String)> {
         let mut svc = self.version();
         let v = self.call("version", svc.version(self.request(()))).await?;
-        Ok((v.version, v.revision))
+        Ok(self.remember_version(v.version, v.revision))
     }
 
     pub fn version(&self) -> services::version::v1::version_client::VersionClient<Channel> {
