@@ -570,7 +570,7 @@ pub extern "C" fn ctrd_pids_free(pids: *mut u32, len: usize) {
 /// names, every field present (0 or empty when the kernel reports nothing),
 /// an unset group left out. cgroup v1: `cpu.usage.{total,kernel,user,perCpu}`
 /// (nanoseconds), `cpu.throttling`, `memory.usage.{usage,limit,max,failcnt}`
-/// (bytes; limit 9223372036854771712 is "no limit"), `memory.swap`,
+/// (bytes; a limit of 9223372036854771712 means none), `memory.swap`,
 /// `memory.{cache,rss,...}`, `pids.{current,limit}`, `blkio.*`, `hugetlb`,
 /// `rdma`, `network`, `cgroupStats`, `memoryOomControl`. cgroup v2:
 /// `cpu.{usageUsec,userUsec,systemUsec,...}`,
