@@ -1,7 +1,8 @@
 //! Build script: compiles `proto/` into gRPC stubs without a system `protoc`
 //! (protox is a protobuf compiler written in Rust); generates the event
 //! payload types again, with protobuf-JSON `Serialize` impls (pbjson-build),
-//! for `core::events`; and generates the C header with cbindgen into
+//! for `core::events`, and the cgroups metrics types the same way for
+//! `core::metrics`; and generates the C header with cbindgen into
 //! `OUT_DIR`. The committed `include/containerd_c.h` is
 //! checked against that fresh copy by `tests/header.rs`; run
 //! `CTRD_UPDATE_HEADER=1 cargo build` to refresh it.
@@ -46,6 +47,7 @@ fn main() {
         .compile_fds(fds)
         .expect("generating gRPC stubs");
     event_json_types(&proto_dir, &out_dir.join("event_json"));
+    metrics_json_types(&proto_dir, &out_dir.join("metrics_json"));
 
     // C header.
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
@@ -126,4 +128,92 @@ fn event_json_types(proto_dir: &Path, dir: &Path) {
     std::fs::write(dir.join("table.rs"), table).expect("writing the event table");
 
     prost.compile_fds(fds).expect("generating event JSON types");
+}
+
+/// The cgroups statistics a task's metrics carry
+/// (`proto/io/containerd/cgroups/`) as prost types with pbjson `Serialize`
+/// impls, in `dir`, plus `table.rs`: `message_json(type name, bytes)` for
+/// the two `Metrics` types, and, for every message, its 64-bit integer
+/// fields and its message fields by JSON name (pbjson writes 64-bit
+/// integers as strings; `core::metrics` turns them back into numbers).
+fn metrics_json_types(proto_dir: &Path, dir: &Path) {
+    use protox::prost_reflect::prost_types::field_descriptor_proto::Type;
+
+    let mut files = Vec::new();
+    proto_files(&proto_dir.join("io/containerd/cgroups"), &mut files);
+    let fds = protox::compile(&files, [proto_dir]).unwrap_or_else(|e| panic!("proto: {e:?}"));
+    std::fs::create_dir_all(dir).expect("creating the metrics JSON dir");
+    pbjson_build::Builder::new()
+        .register_descriptors(&fds.encode_to_vec())
+        .expect("metrics descriptors")
+        .out_dir(dir)
+        .emit_fields()
+        .build(&[".io.containerd.cgroups"])
+        .expect("generating metrics JSON impls");
+
+    let mut table = String::from(
+        "/// The JSON of the metrics message named `name` (a full protobuf name)\n\
+         /// decoded from `bytes`; `None` for a name that is not a metrics type.\n\
+         pub fn message_json(name: &str, bytes: &[u8]) -> Option<Result<serde_json::Value, String>> {\n\
+         \x20   match name {\n",
+    );
+    let mut numbers = String::from(
+        "/// The JSON names of the 64-bit integer fields of message `name`.\n\
+         pub fn number_fields(name: &str) -> &'static [&'static str] {\n\
+         \x20   match name {\n",
+    );
+    let mut messages = String::from(
+        "/// The message fields of message `name`: (JSON name, full type name).\n\
+         pub fn message_fields(name: &str) -> &'static [(&'static str, &'static str)] {\n\
+         \x20   match name {\n",
+    );
+    for file in &fds.file {
+        let package = file.package();
+        let module = package.replace('.', "::");
+        for message in &file.message_type {
+            let name = message.name();
+            let full = format!("{package}.{name}");
+            if name == "Metrics" {
+                let rust = name.to_upper_camel_case();
+                writeln!(
+                    table,
+                    "        \"{full}\" => Some(super::to_json::<{module}::{rust}>(bytes)),"
+                )
+                .unwrap();
+            }
+            let (mut wide, mut nested) = (Vec::new(), Vec::new());
+            for field in &message.field {
+                let json = field.json_name().to_string();
+                assert!(!json.is_empty(), "{full}.{}: no JSON name", field.name());
+                match field.r#type() {
+                    Type::Int64 | Type::Uint64 | Type::Sint64 | Type::Fixed64 | Type::Sfixed64 => {
+                        wide.push(format!("{json:?}"))
+                    }
+                    Type::Message => nested.push(format!(
+                        "({json:?}, {:?})",
+                        field.type_name().trim_start_matches('.')
+                    )),
+                    _ => {}
+                }
+            }
+            writeln!(numbers, "        {full:?} => &[{}],", wide.join(", ")).unwrap();
+            writeln!(messages, "        {full:?} => &[{}],", nested.join(", ")).unwrap();
+        }
+    }
+    table.push_str("        _ => None,\n    }\n}\n");
+    for text in [&mut numbers, &mut messages] {
+        text.push_str("        _ => &[],\n    }\n}\n");
+    }
+    std::fs::write(
+        dir.join("table.rs"),
+        format!("{table}\n{numbers}\n{messages}"),
+    )
+    .expect("writing the metrics table");
+
+    tonic_prost_build::configure()
+        .build_server(false)
+        .build_client(false)
+        .out_dir(dir)
+        .compile_fds(fds)
+        .expect("generating metrics JSON types");
 }

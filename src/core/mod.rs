@@ -12,6 +12,7 @@ pub mod fifo;
 pub mod ident;
 pub mod image;
 pub mod lease;
+pub mod metrics;
 pub mod spec;
 pub mod task;
 

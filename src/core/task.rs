@@ -12,6 +12,7 @@ use crate::core::client::Client;
 use crate::core::error::{self, Code, Error, Result};
 use crate::core::fifo::IoPaths;
 use crate::core::ident;
+use crate::core::metrics;
 
 /// The type name containerd gives an exec process spec `Any`.
 pub const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
@@ -449,6 +450,72 @@ impl Client {
         self.call(what, self.tasks().exec(self.request(req)))
             .await?;
         Ok(())
+    }
+
+    /// The task's statistics as JSON (see [`metrics::metric_json`]): the
+    /// tasks service's `Metrics` filtered by `id==<container_id>`, as the Go
+    /// client's `Task.Metrics`. `NotFound` when the daemon reports none (no
+    /// such task, or one that is not running).
+    pub async fn task_metrics_json(&self, container_id: &str) -> Result<String> {
+        let req = tasks::MetricsRequest {
+            filters: vec![format!("id=={container_id}")],
+        };
+        let what = format!("metrics of {}", exec_what(container_id, ""));
+        let answer = self
+            .call(&what, self.tasks().metrics(self.request(req)))
+            .await?;
+        let metric = answer
+            .metrics
+            .into_iter()
+            .find(|m| m.id == container_id)
+            .ok_or_else(|| {
+                Error::new(
+                    Code::NotFound,
+                    format!("{what}: the daemon reported none (is the task running?)"),
+                )
+            })?;
+        let data = metric.data.ok_or_else(|| {
+            Error::new(
+                Code::Unknown,
+                format!("{what}: the daemon sent a metric without data"),
+            )
+        })?;
+        Ok(metrics::metric_json(&data).to_string())
+    }
+
+    /// The checked request of [`Client::update_task`], built without any
+    /// call: bad input fails here, before the runtime or the network.
+    pub fn update_request(
+        &self,
+        container_id: &str,
+        resources_json: &str,
+    ) -> Result<tasks::UpdateTaskRequest> {
+        metrics::validate_resources(resources_json)?;
+        let req = tasks::UpdateTaskRequest {
+            container_id: container_id.to_string(),
+            resources: Some(prost_types::Any {
+                type_url: metrics::LINUX_RESOURCES_TYPE_URL.to_string(),
+                value: resources_json.as_bytes().to_vec(),
+            }),
+            annotations: Default::default(),
+        };
+        self.check_request_size(format!("update {}", exec_what(container_id, "")), &req)?;
+        Ok(req)
+    }
+
+    /// Sends a request from [`Client::update_request`].
+    pub async fn send_update(&self, req: tasks::UpdateTaskRequest) -> Result<()> {
+        let what = format!("update {}", exec_what(&req.container_id, ""));
+        self.call(what, self.tasks().update(self.request(req)))
+            .await?;
+        Ok(())
+    }
+
+    /// Changes the resources of the running task to `resources_json`, an OCI
+    /// `LinuxResources` object (sent as given once it parses).
+    pub async fn update_task(&self, container_id: &str, resources_json: &str) -> Result<()> {
+        let req = self.update_request(container_id, resources_json)?;
+        self.send_update(req).await
     }
 }
 

@@ -560,6 +560,74 @@ pub extern "C" fn ctrd_pids_free(pids: *mut u32, len: usize) {
     ffi_value!((), { ptr::free_u32_array(pids, len) })
 }
 
+/// The task's resource usage as the daemon reports it (containerd's Go
+/// `Task.Metrics`), as a JSON object:
+/// `{"type": "<type URL>", "data": {...}}`.
+///
+/// With the runc runtime, `type` is `io.containerd.cgroups.v1.Metrics` or
+/// `io.containerd.cgroups.v2.Metrics` (as the host mounts its cgroups), and
+/// `data` the cgroup statistics in protobuf's JSON form: lowerCamelCase
+/// names, every field present (0 or empty when the kernel reports nothing),
+/// an unset group left out. cgroup v1: `cpu.usage.{total,kernel,user,perCpu}`
+/// (nanoseconds), `cpu.throttling`, `memory.usage.{usage,limit,max,failcnt}`
+/// (bytes; a limit of 9223372036854771712 means none), `memory.swap`,
+/// `memory.{cache,rss,...}`, `pids.{current,limit}`, `blkio.*`, `hugetlb`,
+/// `rdma`, `network`, `cgroupStats`, `memoryOomControl`. cgroup v2:
+/// `cpu.{usageUsec,userUsec,systemUsec,...}`,
+/// `memory.{usage,usageLimit,swapUsage,...}`, `pids`, `io.usage`, `hugetlb`,
+/// `rdma`, `memoryEvents`. Unlike protobuf's JSON mapping, 64-bit counters
+/// are plain JSON numbers (exact: up to 18446744073709551615), not strings.
+/// Any other type (another runtime) has `data` in the generic form
+/// `{"typeUrl": "...", "value": "<standard base64>"}`, plus `"error"` when
+/// the bytes of a known type do not decode.
+///
+/// On success `*json` receives a string owned by the caller (free it with
+/// `ctrd_string_free`). Blocks for one round trip. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL task or `json`), `CTRD_ERR_NOT_FOUND`
+/// (no such task, or the daemon reports no metrics for it, e.g. it is not
+/// running), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`, and the
+/// daemon's errors in its words.
+#[no_mangle]
+pub extern "C" fn ctrd_task_metrics_json(t: *mut ctrd_task, json: *mut *mut c_char) -> ctrd_status {
+    ffi_status! {
+        let out = ptr::Out::new(json, "json")?;
+        let text = task_call(t, |c, id| async move { c.task_metrics_json(&id).await })?;
+        out.write(ptr::c_string(text)?);
+        Ok(())
+    }
+}
+
+/// Changes the resources of the running task (containerd's Go
+/// `Task.Update` with resources): `resources_json` is an OCI runtime-spec
+/// `LinuxResources` object, e.g. `{"memory":{"limit":67108864}}`,
+/// `{"cpu":{"quota":50000,"period":100000}}` or `{"pids":{"limit":64}}`;
+/// members left out keep their values. It is checked, then sent as given
+/// (type `types.containerd.io/opencontainers/runtime-spec/1/LinuxResources`);
+/// the runtime applies it to the task's cgroup. The container's spec is not
+/// changed.
+///
+/// Blocks for one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL
+/// task or `resources_json`, text that is not JSON, not an object, has a
+/// member `LinuxResources` has not, or a member of the wrong type; the
+/// message names it; nothing is sent), `CTRD_ERR_NOT_FOUND` (no such task),
+/// `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`, and the runtime's
+/// errors in its words (e.g. a limit the kernel refuses, or a task that has
+/// exited).
+#[no_mangle]
+pub extern "C" fn ctrd_task_update(
+    t: *mut ctrd_task,
+    resources_json: *const c_char,
+) -> ctrd_status {
+    ffi_status! {
+        let t = handle::arc_from_ptr(t, "task")?;
+        // SAFETY: a C string or NULL (C contract).
+        let resources = unsafe { ptr::str_arg(resources_json, "resources_json") }?;
+        let req = t.client.update_request(&t.id(), resources)?;
+        let client = t.client.clone();
+        runtime::block_on(async move { client.send_update(req).await })
+    }
+}
+
 /// Frees a task handle (the task itself goes on; see `ctrd_task_delete`).
 /// NULL is a no-op. A pending `ctrd_task_wait_async` still calls back. Must
 /// not race with another call on the same handle.
