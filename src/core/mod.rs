@@ -12,6 +12,7 @@ pub mod fifo;
 pub mod ident;
 pub mod image;
 pub mod lease;
+pub mod namespace;
 pub mod spec;
 pub mod task;
 
