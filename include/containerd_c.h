@@ -333,6 +333,32 @@ enum ctrd_status ctrd_client_set_timeout_ms(struct ctrd_client *c, uint64_t ms);
 enum ctrd_status ctrd_client_server_version(struct ctrd_client *c, char **version, char **revision);
 
 /**
+ * Asks the daemon who it is and which plugins it runs (containerd's
+ * introspection service), as one JSON object:
+ *
+ * `{"uuid":"...","pid":1234,"pidns":4026531836,"plugins":[{"type":
+ * "io.containerd.snapshotter.v1","id":"overlayfs","status":"ok"},...],
+ * "deprecations":[{"id":"...","message":"...","lastOccurrence":
+ * "2024-01-02T03:04:05Z"}]}`
+ *
+ * A plugin's `status` is what `ctr plugins ls` shows: "ok", "skip" (the
+ * plugin chose not to load, e.g. a snapshotter whose filesystem is absent)
+ * or "error" (it failed to initialise); unless "ok", `error` holds the
+ * daemon's message. Fields the daemon does not send are left out: `pid` and
+ * `pidns` come from containerd 1.6.25 and 1.7.0 on, `deprecations` from
+ * 1.7.9 on and only when there are any (1.6 answers `uuid` and `plugins`
+ * only). A part the daemon does not implement leaves its fields out.
+ *
+ * On success `*json` receives a string owned by the caller (free it with
+ * `ctrd_string_free`). Blocks for two concurrent round trips, bounded by
+ * the client's timeout. Thread-safe. Errors: `CTRD_ERR_INVALID_ARGUMENT`
+ * (a NULL argument), `CTRD_ERR_NOT_IMPLEMENTED` (the daemon has no
+ * introspection service at all), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_client_server_info_json(struct ctrd_client *c, char **json);
+
+/**
  * The namespace this client works in (after the $CONTAINERD_NAMESPACE and
  * "default" fallbacks). Borrowed from the client: valid until it is freed.
  * "" for a NULL client.
@@ -767,6 +793,51 @@ enum ctrd_status ctrd_io_session_wait(struct ctrd_io_session *s, int64_t timeout
  * session.
  */
 void ctrd_io_session_free(struct ctrd_io_session *s);
+
+/**
+ * Creates namespace `name` with `labels`, a NULL-terminated array of
+ * "key=value" strings (NULL for none; a value may hold '='; containerd
+ * drops a label whose value is empty). Works whatever namespace the client
+ * itself is bound to. Strings are borrowed for the call only.
+ *
+ * `name` and the labels are checked before any call: the name as every
+ * namespace (letters, digits and '.' '_' '-' between them, at most 76
+ * characters), the labels as container labels (no empty key, no key twice).
+ * Blocks for one round trip, bounded by the client's timeout. Thread-safe.
+ * Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL client or name, bad name or
+ * label, or a label the daemon refuses, e.g. longer than 4096 bytes),
+ * `CTRD_ERR_ALREADY_EXISTS` (the name is taken), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_namespace_create(struct ctrd_client *c,
+                                       const char *name,
+                                       const char *const *labels);
+
+/**
+ * Lists the names of every namespace of the daemon, in the daemon's order
+ * (sorted by name).
+ *
+ * On success `*names` receives an array of `*len` strings owned by the
+ * caller (free it with `ctrd_string_array_free(*names, *len)`); an empty
+ * list may be NULL with `*len` 0. Nothing is written on failure. Blocks for
+ * one round trip, bounded by the client's timeout. Thread-safe. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (a NULL argument), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_namespace_list(struct ctrd_client *c, char ***names, size_t *len);
+
+/**
+ * Deletes namespace `name`, which must be empty. `name` is borrowed for the
+ * call only and checked as in `ctrd_namespace_create` before any call.
+ *
+ * Blocks for one round trip, bounded by the client's timeout. Thread-safe.
+ * Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL client or name, bad name),
+ * `CTRD_ERR_FAILED_PRECONDITION` (the namespace still holds containers,
+ * images, content, snapshots or leases; the message is the daemon's and
+ * names them), `CTRD_ERR_NOT_FOUND` (no such namespace),
+ * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_namespace_delete(struct ctrd_client *c, const char *name);
 
 /**
  * As `ctrd_task_close_stdin_on_eof`, for an exec process.

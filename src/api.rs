@@ -48,6 +48,11 @@ pub mod containerd {
                 generated!("containerd.services.images.v1.rs");
             }
         }
+        pub mod introspection {
+            pub mod v1 {
+                generated!("containerd.services.introspection.v1.rs");
+            }
+        }
         pub mod leases {
             pub mod v1 {
                 generated!("containerd.services.leases.v1.rs");
@@ -73,6 +78,13 @@ pub mod containerd {
                 generated!("containerd.services.version.v1.rs");
             }
         }
+    }
+}
+
+/// Messages of Google's API protos that containerd's messages embed.
+pub mod google {
+    pub mod rpc {
+        generated!("google.rpc.rs");
     }
 }
 

@@ -347,6 +347,35 @@ impl Client {
         Ok(self.remember_version(v.version, v.revision))
     }
 
+    /// The daemon's identity and plugins as JSON (see [`server_info_json`]):
+    /// the introspection service's `Server` and `Plugins` calls, made
+    /// together. A call the daemon does not implement (`Unimplemented`, an
+    /// older daemon) leaves its fields out; when neither is implemented the
+    /// answer is `NotImplemented`.
+    pub async fn server_info(&self) -> Result<serde_json::Value> {
+        let (mut a, mut b) = (self.introspection(), self.introspection());
+        let server = self.call("introspection server", a.server(self.request(())));
+        let plugins = self.call(
+            "introspection plugins",
+            b.plugins(self.request(services::introspection::v1::PluginsRequest::default())),
+        );
+        let (server, plugins) = tokio::join!(server, plugins);
+        let (server, plugins) = (implemented(server)?, implemented(plugins)?);
+        if server.is_none() && plugins.is_none() {
+            return Err(Error::new(
+                Code::NotImplemented,
+                format!(
+                    "server info: containerd at {} has no introspection service",
+                    self.socket.display()
+                ),
+            ));
+        }
+        Ok(server_info_json(
+            server.as_ref(),
+            plugins.as_ref().map(|p| p.plugins.as_slice()),
+        ))
+    }
+
     pub fn version(&self) -> services::version::v1::version_client::VersionClient<Channel> {
         services::version::v1::version_client::VersionClient::new(self.channel.clone())
     }
@@ -388,12 +417,100 @@ impl Client {
             .max_decoding_message_size(MAX_REPLY)
     }
 
+    pub fn introspection(
+        &self,
+    ) -> services::introspection::v1::introspection_client::IntrospectionClient<Channel> {
+        services::introspection::v1::introspection_client::IntrospectionClient::new(
+            self.channel.clone(),
+        )
+        .max_decoding_message_size(MAX_REPLY)
+    }
+
     pub fn namespaces(
         &self,
     ) -> services::namespaces::v1::namespaces_client::NamespacesClient<Channel> {
         services::namespaces::v1::namespaces_client::NamespacesClient::new(self.channel.clone())
             .max_decoding_message_size(MAX_REPLY)
     }
+}
+
+/// `None` for a call the daemon does not implement.
+fn implemented<T>(answer: Result<T>) -> Result<Option<T>> {
+    match answer {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.code == Code::NotImplemented => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What `ctr plugins ls` shows as a plugin's STATUS: "ok" without an
+/// initialisation error, "skip" for one that says the plugin skipped itself
+/// (containerd's "skip plugin" error), "error" otherwise.
+pub fn plugin_status(init_err: Option<&crate::api::google::rpc::Status>) -> &'static str {
+    match init_err {
+        None => "ok",
+        Some(e) if e.message.contains("skip plugin") => "skip",
+        Some(_) => "error",
+    }
+}
+
+/// The server info JSON from the introspection answers (`None` for a call
+/// the daemon does not implement): `uuid`, `pid`, `pidns`, `plugins` (each
+/// `type`, `id`, `status` as [`plugin_status`], and `error`, the init
+/// error's message, unless "ok"), `deprecations` (each `id`, `message`,
+/// `lastOccurrence` in RFC 3339). What the daemon did not send is left out:
+/// an empty uuid, a zero pid or pidns (fields older daemons lack), no
+/// deprecations.
+pub fn server_info_json(
+    server: Option<&services::introspection::v1::ServerResponse>,
+    plugins: Option<&[services::introspection::v1::Plugin]>,
+) -> serde_json::Value {
+    use serde_json::{json, Map, Value};
+    let mut out = Map::new();
+    if let Some(s) = server {
+        if !s.uuid.is_empty() {
+            out.insert("uuid".into(), json!(s.uuid));
+        }
+        if s.pid != 0 {
+            out.insert("pid".into(), json!(s.pid));
+        }
+        if s.pidns != 0 {
+            out.insert("pidns".into(), json!(s.pidns));
+        }
+        if !s.deprecations.is_empty() {
+            let list: Vec<Value> = s
+                .deprecations
+                .iter()
+                .map(|d| {
+                    let mut w = Map::new();
+                    w.insert("id".into(), json!(d.id));
+                    w.insert("message".into(), json!(d.message));
+                    if let Some(t) = &d.last_occurrence {
+                        w.insert("lastOccurrence".into(), json!(t.to_string()));
+                    }
+                    Value::Object(w)
+                })
+                .collect();
+            out.insert("deprecations".into(), Value::Array(list));
+        }
+    }
+    if let Some(plugins) = plugins {
+        let list: Vec<Value> = plugins
+            .iter()
+            .map(|p| {
+                let mut o = Map::new();
+                o.insert("type".into(), json!(p.r#type));
+                o.insert("id".into(), json!(p.id));
+                o.insert("status".into(), json!(plugin_status(p.init_err.as_ref())));
+                if let Some(e) = &p.init_err {
+                    o.insert("error".into(), json!(e.message));
+                }
+                Value::Object(o)
+            })
+            .collect();
+        out.insert("plugins".into(), Value::Array(list));
+    }
+    Value::Object(out)
 }
 
 #[cfg(test)]
@@ -423,5 +540,74 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn server_info_leaves_out_what_the_daemon_did_not_send() {
+        use crate::api::google::rpc::Status;
+        use crate::api::services::introspection::v1 as intro;
+        // A 1.6.20 daemon: uuid only.
+        let old = intro::ServerResponse {
+            uuid: "u-1".into(),
+            ..Default::default()
+        };
+        let plugin = |t: &str, id: &str, err: Option<&str>| intro::Plugin {
+            r#type: t.into(),
+            id: id.into(),
+            init_err: err.map(|m| Status {
+                code: 2,
+                message: m.into(),
+                details: vec![],
+            }),
+            ..Default::default()
+        };
+        let plugins = [
+            plugin("io.containerd.grpc.v1", "version", None),
+            plugin("io.containerd.snapshotter.v1", "btrfs", Some("path /x must be a btrfs filesystem to be used with the btrfs snapshotter: skip plugin")),
+            plugin("io.containerd.snapshotter.v1", "zfs", Some("boom")),
+        ];
+        let v = server_info_json(Some(&old), Some(&plugins));
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "uuid": "u-1",
+                "plugins": [
+                    {"type": "io.containerd.grpc.v1", "id": "version", "status": "ok"},
+                    {"type": "io.containerd.snapshotter.v1", "id": "btrfs", "status": "skip",
+                     "error": "path /x must be a btrfs filesystem to be used with the btrfs snapshotter: skip plugin"},
+                    {"type": "io.containerd.snapshotter.v1", "id": "zfs", "status": "error",
+                     "error": "boom"},
+                ]
+            })
+        );
+        // A 1.7.9+ daemon; plugins not implemented.
+        let new = intro::ServerResponse {
+            uuid: "u-2".into(),
+            pid: 42,
+            pidns: 4026531836,
+            deprecations: vec![intro::DeprecationWarning {
+                id: "io.containerd.deprecation/pull-schema-1-image".into(),
+                message: "old images".into(),
+                last_occurrence: Some(prost_types::Timestamp {
+                    seconds: 1_700_000_000,
+                    nanos: 5,
+                }),
+            }],
+        };
+        assert_eq!(
+            server_info_json(Some(&new), None),
+            serde_json::json!({
+                "uuid": "u-2", "pid": 42, "pidns": 4026531836u64,
+                "deprecations": [{
+                    "id": "io.containerd.deprecation/pull-schema-1-image",
+                    "message": "old images",
+                    "lastOccurrence": "2023-11-14T22:13:20.000000005Z",
+                }]
+            })
+        );
+        assert_eq!(
+            server_info_json(None, Some(&[])),
+            serde_json::json!({"plugins": []})
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod ident;
 pub mod image;
 pub mod lease;
 pub mod metrics;
+pub mod namespace;
 pub mod spec;
 pub mod task;
 

@@ -113,6 +113,42 @@ pub extern "C" fn ctrd_client_server_version(
     }
 }
 
+/// Asks the daemon who it is and which plugins it runs (containerd's
+/// introspection service), as one JSON object:
+///
+/// `{"uuid":"...","pid":1234,"pidns":4026531836,"plugins":[{"type":
+/// "io.containerd.snapshotter.v1","id":"overlayfs","status":"ok"},...],
+/// "deprecations":[{"id":"...","message":"...","lastOccurrence":
+/// "2024-01-02T03:04:05Z"}]}`
+///
+/// A plugin's `status` is what `ctr plugins ls` shows: "ok", "skip" (the
+/// plugin chose not to load, e.g. a snapshotter whose filesystem is absent)
+/// or "error" (it failed to initialise); unless "ok", `error` holds the
+/// daemon's message. Fields the daemon does not send are left out: `pid` and
+/// `pidns` come from containerd 1.6.25 and 1.7.0 on, `deprecations` from
+/// 1.7.9 on and only when there are any (1.6 answers `uuid` and `plugins`
+/// only). A part the daemon does not implement leaves its fields out.
+///
+/// On success `*json` receives a string owned by the caller (free it with
+/// `ctrd_string_free`). Blocks for two concurrent round trips, bounded by
+/// the client's timeout. Thread-safe. Errors: `CTRD_ERR_INVALID_ARGUMENT`
+/// (a NULL argument), `CTRD_ERR_NOT_IMPLEMENTED` (the daemon has no
+/// introspection service at all), `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_client_server_info_json(
+    c: *mut ctrd_client,
+    json: *mut *mut c_char,
+) -> ctrd_status {
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?.inner.clone();
+        let json = ptr::Out::new(json, "json")?;
+        let info = runtime::block_on(async move { client.server_info().await })?;
+        json.write(ptr::c_string(info.to_string())?);
+        Ok(())
+    }
+}
+
 /// The namespace this client works in (after the $CONTAINERD_NAMESPACE and
 /// "default" fallbacks). Borrowed from the client: valid until it is freed.
 /// "" for a NULL client.
