@@ -239,7 +239,10 @@ typedef struct ctrd_container_opts {
    * `{"SystemdCgroup":true,"BinaryName":"/usr/bin/runc"}`. Sent in the
    * record's runtime options as type `containerd.runc.v1.Options`, which
    * the runc shims (`io.containerd.runc.v2`) read when the task is
-   * created. NULL = no options (a zero-initialised struct leaves it NULL).
+   * created. Checked before any call: an unknown key or a value of the
+   * wrong type is `CTRD_ERR_INVALID_ARGUMENT` naming the key; `null`
+   * leaves a field at its default. NULL = no options (a zero-initialised
+   * struct leaves it NULL).
    */
   const char *runtime_options_json;
 } ctrd_container_opts;
