@@ -147,7 +147,9 @@ typedef struct ctrd_client ctrd_client;
 /**
  * A container record in one namespace. Opaque; made by
  * `ctrd_container_create` or `ctrd_container_load`, freed by
- * `ctrd_container_free`. Keeps its client's connection alive. Thread-safe.
+ * `ctrd_container_free`. Keeps its client's connection alive and a copy of
+ * the record (as the daemon last returned it to a call on this handle).
+ * Thread-safe.
  */
 typedef struct ctrd_container ctrd_container;
 
@@ -228,6 +230,21 @@ typedef struct ctrd_container_opts {
    * a label whose value is empty.
    */
   const char *const *labels;
+  /**
+   * Optional: the runc shim's options as a JSON object whose keys are the
+   * Go field names of containerd's runc `Options`: `NoPivotRoot`,
+   * `NoNewKeyring`, `SystemdCgroup` (booleans), `ShimCgroup`,
+   * `BinaryName`, `Root`, `CriuPath`, `CriuImagePath`, `CriuWorkPath`
+   * (strings), `IoUid`, `IoGid` (32-bit unsigned numbers); e.g.
+   * `{"SystemdCgroup":true,"BinaryName":"/usr/bin/runc"}`. Sent in the
+   * record's runtime options as type `containerd.runc.v1.Options`, which
+   * the runc shims (`io.containerd.runc.v2`) read when the task is
+   * created. Checked before any call: an unknown key or a value of the
+   * wrong type is `CTRD_ERR_INVALID_ARGUMENT` naming the key; `null`
+   * leaves a field at its default. NULL = no options (a zero-initialised
+   * struct leaves it NULL).
+   */
+  const char *runtime_options_json;
 } ctrd_container_opts;
 
 /**
@@ -378,7 +395,8 @@ void ctrd_client_free(struct ctrd_client *c);
  *
  * Everything in `o` is checked before any call: the id, the spec JSON
  * (must parse as an OCI runtime spec), the labels (`key=value`, no key
- * twice), and the size of the whole record (containerd takes at most
+ * twice), the runtime options (unknown keys and values of the wrong type
+ * are named), and the size of the whole record (containerd takes at most
  * 16 MiB in one message). The spec travels as an Any of type
  * `types.containerd.io/opencontainers/runtime-spec/1/Spec`. When
  * `snapshot_key` names a snapshot made by `ctrd_snapshot_prepare_from_image`,
@@ -431,15 +449,84 @@ enum ctrd_status ctrd_container_list(struct ctrd_client *c,
 const char *ctrd_container_id(const struct ctrd_container *k);
 
 /**
- * The container's OCI runtime spec as JSON, exactly as the daemon stores it
- * (read fresh from the daemon, so updates made elsewhere show).
+ * The container's OCI runtime spec as JSON, exactly as the daemon stores
+ * it, from the handle's copy of the record: as it was when the handle was
+ * made (create, load) or last refreshed or updated through it. Changes
+ * made elsewhere show after `ctrd_container_refresh`.
  *
  * On success `*json` receives a string owned by the caller (free it with
- * `ctrd_string_free`). Blocks for one round trip. Errors:
- * `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND` (deleted meanwhile),
- * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ * `ctrd_string_free`). Makes no call; thread-safe. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL), `CTRD_ERR_NOT_FOUND` (the record has
+ * no spec).
  */
 enum ctrd_status ctrd_container_spec_json(struct ctrd_container *k, char **json);
+
+/**
+ * The whole container record as a JSON object, from the handle's copy (see
+ * `ctrd_container_spec_json`; `ctrd_container_refresh` re-reads it):
+ * `"id"`; `"labels"` (object); `"image"`; `"runtime"`: `{"name",
+ * "options"}`, `"options"` present when set, as `{"typeUrl", "value"}`
+ * (`value` the bytes in standard base64) plus, for
+ * `containerd.runc.v1.Options`, `"decoded"`: every field by its Go name
+ * (the form `runtime_options_json` of `ctrd_container_opts` takes);
+ * `"snapshotter"`; `"snapshotKey"`; `"createdAt"` and `"updatedAt"`
+ * (RFC 3339 in UTC, e.g. `"2024-05-01T10:00:00.123456789Z"`);
+ * `"extensions"` (object of name to `{"typeUrl", "value"}`); and `"spec"`:
+ * the OCI runtime spec as a JSON object (as `ctr containers info` shows it
+ * under "Spec"; `{"typeUrl", "value"}` when the stored bytes are not
+ * JSON). Unset fields (times, options) are left out. Object keys come
+ * sorted.
+ *
+ * On success `*json` receives a string owned by the caller (free it with
+ * `ctrd_string_free`). Makes no call; thread-safe. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL).
+ */
+enum ctrd_status ctrd_container_info_json(struct ctrd_container *k, char **json);
+
+/**
+ * Re-reads the container's record from the daemon into the handle's copy,
+ * so that `ctrd_container_info_json` and `ctrd_container_spec_json` show
+ * changes made elsewhere (e.g. `ctr containers label`). On failure the copy
+ * stays as it was.
+ *
+ * Blocks for one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL),
+ * `CTRD_ERR_NOT_FOUND` (the container was deleted), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_container_refresh(struct ctrd_container *k);
+
+/**
+ * Sets and removes labels of the container, as containerd's Go
+ * `SetLabels`: `labels` is a NULL-terminated array of `"key=value"` items
+ * (at least one); `"key="` removes `key`. Labels not named stay as they
+ * are: only `labels.<key>` of each key named is updated. The handle's copy
+ * of the record becomes the daemon's reply.
+ *
+ * Everything is checked before any call: each item must hold `=`, its key
+ * must not be empty, and no key may come twice. `labels` is borrowed for
+ * the call only. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL, an empty array, a bad item, or a label
+ * the daemon refuses, e.g. longer than 4096 bytes), `CTRD_ERR_NOT_FOUND`
+ * (the container was deleted), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_container_set_labels(struct ctrd_container *k, const char *const *labels);
+
+/**
+ * Replaces the container's OCI runtime spec with `spec_json`, as
+ * containerd's Go `Update` with a new spec: only the spec changes (a task
+ * already running keeps the spec it started with; the next task gets this
+ * one). The handle's copy of the record becomes the daemon's reply.
+ *
+ * `spec_json` is checked before any call, as `ctrd_container_create`
+ * checks it (it must parse as an OCI runtime spec, and the request must fit
+ * in containerd's 16 MiB message limit), then stored exactly as given.
+ * Blocks for one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL,
+ * invalid UTF-8, not a spec, too large), `CTRD_ERR_NOT_FOUND` (the
+ * container was deleted), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_container_update_spec(struct ctrd_container *k, const char *spec_json);
 
 /**
  * Deletes the container as containerd's Go client does.

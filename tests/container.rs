@@ -66,6 +66,7 @@ impl Opts {
             } else {
                 null()
             },
+            runtime_options_json: null(),
         }
     }
 }
@@ -193,11 +194,10 @@ fn create_load_list_and_delete() {
         msg.contains("ctrd_container_load: container \"c1\""),
         "{msg}"
     );
-    let mut json_out = null_mut();
-    check(
-        ctrd_container_spec_json(loaded, &mut json_out),
-        CTRD_ERR_NOT_FOUND,
-    );
+    // The handle's copy of the record stays readable; re-reading it fails.
+    let before = spec_of(loaded);
+    check(ctrd_container_refresh(loaded), CTRD_ERR_NOT_FOUND);
+    assert_eq!(spec_of(loaded), before);
     check(delete(loaded, 0), CTRD_ERR_NOT_FOUND);
     check(delete(b, 0), CTRD_OK);
     for k in [a, b, loaded] {

@@ -139,6 +139,7 @@ fn create_container(
         snapshot_key: null(),
         runtime: null(),
         labels: null(),
+        runtime_options_json: null(),
     };
     let mut k = null_mut();
     check(ctrd_container_create(client, &opts, &mut k), CTRD_OK);

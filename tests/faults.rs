@@ -620,6 +620,7 @@ fn a_created_container_is_reported_even_when_its_lease_stays() {
         snapshot_key: idc.as_ptr(),
         runtime: null(),
         labels: null(),
+        runtime_options_json: null(),
     };
     let mut k = null_mut();
     let k = outcome(ctrd_container_create(client, &opts, &mut k), k)
@@ -754,6 +755,7 @@ fn a_spec_larger_than_a_message_is_refused_before_sending() {
         snapshot_key: null(),
         runtime: null(),
         labels: null(),
+        runtime_options_json: null(),
     };
     let mut k = null_mut();
     let (status, msg) = outcome(ctrd_container_create(client, &opts, &mut k), k).unwrap_err();
@@ -825,6 +827,7 @@ fn error_messages_name_things_once() {
             snapshot_key: null(),
             runtime: null(),
             labels: null(),
+            runtime_options_json: null(),
         };
         let mut k = null_mut();
         check(ctrd_container_create(client, &opts, &mut k), CTRD_OK);
@@ -924,6 +927,7 @@ fn long_input_is_cut_in_messages() {
         snapshot_key: null(),
         runtime: null(),
         labels: labels.as_ptr(),
+        runtime_options_json: null(),
     };
     let (status, msg) = outcome(ctrd_container_create(client, &opts, &mut k), k).unwrap_err();
     assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{}", brief(&msg));

@@ -199,6 +199,7 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     null()
                 },
+                runtime_options_json: null(),
             };
             let mut k = null_mut();
             let s = ctrd_container_create(client, &opts, &mut k);

@@ -1,13 +1,19 @@
-//! Container records: create, load, list, spec, delete with snapshot cleanup
-//! (containerd's Go `Container`).
+//! Container records: create, load, list, spec, info, label and spec
+//! updates, delete with snapshot cleanup (containerd's Go `Container`).
 
 use std::collections::HashMap;
 
+use base64::Engine as _;
+use prost::Message as _;
+use serde_json::{json, Map, Value};
+
+use crate::api::containerd::runc::v1::Options as RuncOptions;
 use crate::api::services::containers::v1 as containers;
 use crate::api::services::tasks::v1::GetRequest;
 use crate::core::client::Client;
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::{snapshot_lease_id, DEFAULT_SNAPSHOTTER};
+use crate::core::task::RUNC_OPTIONS_TYPE_URL;
 use crate::core::{ident, spec};
 
 /// The runtime used unless one is named.
@@ -30,6 +36,112 @@ pub struct NewContainer {
     pub runtime: Option<String>,
     /// `key=value` items.
     pub labels: Vec<String>,
+    /// The runc shim's options as a JSON object with the Go field names
+    /// (see [`runc_options`]); sent as `containerd.runc.v1.Options`.
+    pub runtime_options_json: Option<String>,
+}
+
+/// The fields of `containerd.runc.v1.Options` by their Go names (as
+/// containerd's Go struct and its configuration files spell them), in proto
+/// field order.
+pub const RUNC_OPTION_NAMES: [&str; 11] = [
+    "NoPivotRoot",
+    "NoNewKeyring",
+    "ShimCgroup",
+    "IoUid",
+    "IoGid",
+    "BinaryName",
+    "Root",
+    "CriuPath",
+    "SystemdCgroup",
+    "CriuImagePath",
+    "CriuWorkPath",
+];
+
+/// The runc shim's options from a JSON object whose keys are Go field names
+/// ([`RUNC_OPTION_NAMES`]), e.g. `{"SystemdCgroup":true,"BinaryName":"runc"}`,
+/// as the `Any` containerd's clients send (type `containerd.runc.v1.Options`).
+/// An unknown key, or a value of the wrong type (booleans, strings, and
+/// 32-bit unsigned numbers for `IoUid`/`IoGid`), is named in the error.
+/// `null` leaves a field at its default. No I/O.
+pub fn runc_options(json_text: &str) -> Result<prost_types::Any> {
+    const WHAT: &str = "runtime_options_json";
+    let value: Value = serde_json::from_str(json_text)
+        .map_err(|e| Error::invalid(format!("{WHAT} is not valid JSON: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(Error::invalid(format!(
+            "{WHAT} must be a JSON object, e.g. {{\"SystemdCgroup\":true}}"
+        )));
+    };
+    let mut o = RuncOptions::default();
+    for (key, v) in &fields {
+        let wrong = |want: &str| {
+            Error::invalid(format!(
+                "{WHAT}: {} must be {want}, not {}",
+                ident::shown(key),
+                ident::shown(&v.to_string())
+            ))
+        };
+        let boolean = || match v {
+            Value::Null => Ok(false),
+            Value::Bool(b) => Ok(*b),
+            _ => Err(wrong("true or false")),
+        };
+        let string = || match v {
+            Value::Null => Ok(String::new()),
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(wrong("a string")),
+        };
+        let number = || match v {
+            Value::Null => Ok(0),
+            _ => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| wrong("a whole number from 0 to 4294967295")),
+        };
+        match key.as_str() {
+            "NoPivotRoot" => o.no_pivot_root = boolean()?,
+            "NoNewKeyring" => o.no_new_keyring = boolean()?,
+            "ShimCgroup" => o.shim_cgroup = string()?,
+            "IoUid" => o.io_uid = number()?,
+            "IoGid" => o.io_gid = number()?,
+            "BinaryName" => o.binary_name = string()?,
+            "Root" => o.root = string()?,
+            "CriuPath" => o.criu_path = string()?,
+            "SystemdCgroup" => o.systemd_cgroup = boolean()?,
+            "CriuImagePath" => o.criu_image_path = string()?,
+            "CriuWorkPath" => o.criu_work_path = string()?,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "{WHAT}: unknown key {} (known: {})",
+                    ident::shown(key),
+                    RUNC_OPTION_NAMES.join(", ")
+                )))
+            }
+        }
+    }
+    Ok(prost_types::Any {
+        type_url: RUNC_OPTIONS_TYPE_URL.to_string(),
+        value: o.encode_to_vec(),
+    })
+}
+
+/// The runc shim's options as a JSON object with every field under its Go
+/// name (the form [`runc_options`] takes).
+pub fn runc_options_json(o: &RuncOptions) -> Value {
+    json!({
+        "NoPivotRoot": o.no_pivot_root,
+        "NoNewKeyring": o.no_new_keyring,
+        "ShimCgroup": o.shim_cgroup,
+        "IoUid": o.io_uid,
+        "IoGid": o.io_gid,
+        "BinaryName": o.binary_name,
+        "Root": o.root,
+        "CriuPath": o.criu_path,
+        "SystemdCgroup": o.systemd_cgroup,
+        "CriuImagePath": o.criu_image_path,
+        "CriuWorkPath": o.criu_work_path,
+    })
 }
 
 /// Parses `key=value` labels; the key must not be empty or repeated.
@@ -69,6 +181,11 @@ pub fn record_for(new: &NewContainer) -> Result<Record> {
     non_empty("snapshotter", &new.snapshotter)?;
     non_empty("snapshot_key", &new.snapshot_key)?;
     non_empty("runtime", &new.runtime)?;
+    let options = new
+        .runtime_options_json
+        .as_deref()
+        .map(runc_options)
+        .transpose()?;
     Ok(Record {
         id: new.id.clone(),
         labels,
@@ -78,7 +195,7 @@ pub fn record_for(new: &NewContainer) -> Result<Record> {
                 .runtime
                 .clone()
                 .unwrap_or_else(|| DEFAULT_RUNTIME.to_string()),
-            options: None,
+            options,
         }),
         spec: Some(prost_types::Any {
             type_url: SPEC_TYPE_URL.to_string(),
@@ -110,6 +227,93 @@ pub fn spec_json(record: &Record) -> Result<String> {
             ),
         )
     })
+}
+
+/// The generic JSON form of an `Any`: `{"typeUrl": ..., "value": <base64>}`.
+fn any_json(any: &prost_types::Any) -> Value {
+    json!({
+        "typeUrl": any.type_url,
+        "value": base64::engine::general_purpose::STANDARD.encode(&any.value),
+    })
+}
+
+/// The runtime options as JSON: the generic form of the `Any`, plus, for
+/// `containerd.runc.v1.Options`, `"decoded"`: its fields by Go name (or
+/// `"error"` when its bytes do not decode).
+fn runtime_options_json(any: &prost_types::Any) -> Value {
+    let mut v = any_json(any);
+    let name = any.type_url.rsplit('/').next().unwrap_or_default();
+    if name == RUNC_OPTIONS_TYPE_URL {
+        match RuncOptions::decode(any.value.as_slice()) {
+            Ok(o) => v["decoded"] = runc_options_json(&o),
+            Err(e) => v["error"] = Value::String(e.to_string()),
+        }
+    }
+    v
+}
+
+/// The whole record as a JSON object: `id`, `labels` (object), `image`,
+/// `runtime` (`name`, and `options` when set: see [`runtime_options_json`]),
+/// `snapshotter`, `snapshotKey`, `createdAt` and `updatedAt` (RFC 3339 in
+/// UTC, absent when unset), `extensions` (object of name to the generic
+/// `{"typeUrl","value"}` form) and `spec`: the spec as a JSON object (the
+/// generic form when the stored bytes are not JSON; absent when unset).
+/// Object keys come sorted.
+pub fn info_json(record: &Record) -> Result<String> {
+    let mut info = Map::new();
+    info.insert("id".into(), json!(record.id));
+    let labels: Map<String, Value> = record
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    info.insert("labels".into(), Value::Object(labels));
+    info.insert("image".into(), json!(record.image));
+    if let Some(rt) = &record.runtime {
+        let mut runtime = Map::new();
+        runtime.insert("name".into(), json!(rt.name));
+        if let Some(options) = &rt.options {
+            runtime.insert("options".into(), runtime_options_json(options));
+        }
+        info.insert("runtime".into(), Value::Object(runtime));
+    }
+    info.insert("snapshotter".into(), json!(record.snapshotter));
+    info.insert("snapshotKey".into(), json!(record.snapshot_key));
+    for (key, t) in [
+        ("createdAt", &record.created_at),
+        ("updatedAt", &record.updated_at),
+    ] {
+        if let Some(t) = t {
+            info.insert(key.into(), json!(t.to_string()));
+        }
+    }
+    let extensions: Map<String, Value> = record
+        .extensions
+        .iter()
+        .map(|(k, v)| (k.clone(), any_json(v)))
+        .collect();
+    info.insert("extensions".into(), Value::Object(extensions));
+    if let Some(spec) = &record.spec {
+        let v = serde_json::from_slice::<Value>(&spec.value).unwrap_or_else(|_| any_json(spec));
+        info.insert("spec".into(), v);
+    }
+    serde_json::to_string(&Value::Object(info))
+        .map_err(|e| Error::internal(format!("writing the record as JSON: {e}")))
+}
+
+/// A label update from `key=value` items (`key=` removes `key`): the labels
+/// to send and the field mask paths (`labels.<key>`, one a key), as
+/// containerd's Go `SetLabels`. At least one item; keys not empty, none twice.
+pub fn label_update(items: &[String]) -> Result<(HashMap<String, String>, Vec<String>)> {
+    if items.is_empty() {
+        return Err(Error::invalid(
+            "labels has no items: give at least one \"key=value\" (or \"key=\" to remove key)",
+        ));
+    }
+    let labels = parse_labels(items)?;
+    let mut paths: Vec<String> = labels.keys().map(|k| format!("labels.{k}")).collect();
+    paths.sort();
+    Ok((labels, paths))
 }
 
 impl Client {
@@ -159,6 +363,74 @@ impl Client {
             let _ = self.delete_lease(&lease).await;
         }
         Ok(created)
+    }
+
+    /// The checked request that sets and removes labels of container `id`
+    /// (see [`label_update`]), built without any call.
+    pub fn set_labels_request(
+        &self,
+        id: &str,
+        items: &[String],
+    ) -> Result<containers::UpdateContainerRequest> {
+        ident::validate("container id", id)?;
+        let (labels, paths) = label_update(items)?;
+        self.update_request(
+            Record {
+                id: id.to_string(),
+                labels,
+                ..Default::default()
+            },
+            paths,
+        )
+    }
+
+    /// The checked request that replaces the spec of container `id` with
+    /// `spec_json` (checked as [`record_for`] does, sent exactly as given),
+    /// built without any call.
+    pub fn update_spec_request(
+        &self,
+        id: &str,
+        spec_json: &str,
+    ) -> Result<containers::UpdateContainerRequest> {
+        ident::validate("container id", id)?;
+        spec::parse(spec_json).map_err(|e| e.context("spec_json"))?;
+        self.update_request(
+            Record {
+                id: id.to_string(),
+                spec: Some(prost_types::Any {
+                    type_url: SPEC_TYPE_URL.to_string(),
+                    value: spec_json.as_bytes().to_vec(),
+                }),
+                ..Default::default()
+            },
+            vec!["spec".to_string()],
+        )
+    }
+
+    fn update_request(
+        &self,
+        record: Record,
+        paths: Vec<String>,
+    ) -> Result<containers::UpdateContainerRequest> {
+        let what = format!("update {}", self.container_what(&record.id));
+        let req = containers::UpdateContainerRequest {
+            container: Some(record),
+            update_mask: Some(prost_types::FieldMask { paths }),
+        };
+        self.check_request_size(&what, &req)?;
+        Ok(req)
+    }
+
+    /// Sends a request from [`Client::set_labels_request`] or
+    /// [`Client::update_spec_request`]: only the fields its mask names
+    /// change. Returns the updated record.
+    pub async fn send_update(&self, req: containers::UpdateContainerRequest) -> Result<Record> {
+        let id = req.container.as_ref().map_or("", |c| c.id.as_str());
+        let what = format!("update {}", self.container_what(id));
+        self.call(what, self.containers().update(self.request(req)))
+            .await?
+            .container
+            .ok_or_else(|| Error::new(Code::Unknown, "the daemon returned no container"))
     }
 
     /// Loads a container record.
@@ -310,5 +582,208 @@ impl Client {
             spec::set_args(&mut s, argv);
         }
         spec::to_json(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded(any: &prost_types::Any) -> RuncOptions {
+        assert_eq!(any.type_url, "containerd.runc.v1.Options");
+        RuncOptions::decode(any.value.as_slice()).unwrap()
+    }
+
+    #[test]
+    fn runc_options_take_the_go_field_names() {
+        let any = runc_options(
+            r#"{"NoPivotRoot":true,"NoNewKeyring":true,"ShimCgroup":"/shim","IoUid":1000,
+                "IoGid":4294967295,"BinaryName":"/usr/sbin/runc","Root":"/run/r",
+                "CriuPath":"/c","SystemdCgroup":true,"CriuImagePath":"/i","CriuWorkPath":"/w"}"#,
+        )
+        .unwrap();
+        let o = decoded(&any);
+        assert!(o.no_pivot_root && o.no_new_keyring && o.systemd_cgroup);
+        assert_eq!((o.io_uid, o.io_gid), (1000, u32::MAX));
+        assert_eq!(o.shim_cgroup, "/shim");
+        assert_eq!(o.binary_name, "/usr/sbin/runc");
+        assert_eq!(o.root, "/run/r");
+        assert_eq!(o.criu_path, "/c");
+        assert_eq!(
+            (o.criu_image_path.as_str(), o.criu_work_path.as_str()),
+            ("/i", "/w")
+        );
+        // And back: every field under its Go name, the form taken.
+        let back = runc_options_json(&o);
+        assert_eq!(back.as_object().unwrap().len(), RUNC_OPTION_NAMES.len());
+        assert_eq!(decoded(&runc_options(&back.to_string()).unwrap()), o);
+        // Empty and null mean the defaults.
+        assert_eq!(
+            decoded(&runc_options("{}").unwrap()),
+            RuncOptions::default()
+        );
+        let nulls = r#"{"SystemdCgroup":null,"IoUid":null,"Root":null}"#;
+        assert_eq!(
+            decoded(&runc_options(nulls).unwrap()),
+            RuncOptions::default()
+        );
+    }
+
+    #[test]
+    fn bad_runc_options_are_named() {
+        for (json, want) in [
+            ("{not json", "runtime_options_json is not valid JSON"),
+            ("[1]", "runtime_options_json must be a JSON object"),
+            ("true", "runtime_options_json must be a JSON object"),
+            (
+                r#"{"systemd_cgroup":true}"#,
+                "unknown key \"systemd_cgroup\"",
+            ),
+            (r#"{"Bogus":1}"#, "(known: NoPivotRoot, NoNewKeyring"),
+            (
+                r#"{"SystemdCgroup":"yes"}"#,
+                "\"SystemdCgroup\" must be true or false",
+            ),
+            (r#"{"BinaryName":1}"#, "\"BinaryName\" must be a string"),
+            (r#"{"IoUid":-1}"#, "\"IoUid\" must be a whole number"),
+            (
+                r#"{"IoGid":4294967296}"#,
+                "\"IoGid\" must be a whole number",
+            ),
+            (r#"{"IoGid":1.5}"#, "\"IoGid\" must be a whole number"),
+        ] {
+            let e = runc_options(json).unwrap_err();
+            assert_eq!(e.code, Code::InvalidArgument, "{json}");
+            assert!(e.message.contains(want), "{json}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn new_records_carry_the_runtime_options() {
+        let new = NewContainer {
+            id: "c1".into(),
+            spec_json: r#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0}}}"#
+                .into(),
+            runtime_options_json: Some(r#"{"SystemdCgroup":true}"#.into()),
+            ..Default::default()
+        };
+        let record = record_for(&new).unwrap();
+        let options = record.runtime.unwrap().options.unwrap();
+        assert!(decoded(&options).systemd_cgroup);
+        let without = record_for(&NewContainer {
+            runtime_options_json: None,
+            ..new.clone()
+        })
+        .unwrap();
+        assert_eq!(without.runtime.unwrap().options, None);
+        let bad = NewContainer {
+            runtime_options_json: Some(r#"{"Nope":true}"#.into()),
+            ..new
+        };
+        assert!(record_for(&bad).unwrap_err().message.contains("\"Nope\""));
+    }
+
+    #[test]
+    fn label_updates_mask_each_key() {
+        let items = ["b=2".to_string(), "a.b/c=".to_string()];
+        let (labels, paths) = label_update(&items).unwrap();
+        assert_eq!(labels["b"], "2");
+        assert_eq!(labels["a.b/c"], "");
+        assert_eq!(paths, vec!["labels.a.b/c", "labels.b"]);
+        for (items, want) in [
+            (vec![], "labels has no items"),
+            (vec!["novalue"], "label \"novalue\" is not key=value"),
+            (vec!["=v"], "label \"=v\" has an empty key"),
+            (vec!["k=1", "k="], "label key \"k\" is given twice"),
+        ] {
+            let items: Vec<String> = items.into_iter().map(str::to_string).collect();
+            let e = label_update(&items).unwrap_err();
+            assert_eq!(e.code, Code::InvalidArgument);
+            assert!(e.message.contains(want), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn info_json_has_the_whole_record() {
+        let spec = r#"{"ociVersion":"1.0.2","hostname":"h"}"#;
+        let record = Record {
+            id: "c1".into(),
+            labels: HashMap::from([("a".to_string(), "1".to_string())]),
+            image: "img:1".into(),
+            runtime: Some(containers::container::Runtime {
+                name: DEFAULT_RUNTIME.into(),
+                options: Some(runc_options(r#"{"BinaryName":"/r"}"#).unwrap()),
+            }),
+            spec: Some(prost_types::Any {
+                type_url: SPEC_TYPE_URL.into(),
+                value: spec.as_bytes().to_vec(),
+            }),
+            snapshotter: "overlayfs".into(),
+            snapshot_key: "k1".into(),
+            created_at: Some(prost_types::Timestamp {
+                seconds: 1714557600,
+                nanos: 123_456_789,
+            }),
+            updated_at: Some(prost_types::Timestamp {
+                seconds: 1714557601,
+                nanos: 0,
+            }),
+            extensions: HashMap::from([(
+                "ext".to_string(),
+                prost_types::Any {
+                    type_url: "x/y".into(),
+                    value: vec![0, 1, 2, 250],
+                },
+            )]),
+        };
+        let v: Value = serde_json::from_str(&info_json(&record).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "id": "c1",
+                "labels": {"a": "1"},
+                "image": "img:1",
+                "runtime": {
+                    "name": "io.containerd.runc.v2",
+                    "options": {
+                        "typeUrl": "containerd.runc.v1.Options",
+                        "value": "MgIvcg==",
+                        "decoded": runc_options_json(&RuncOptions {
+                            binary_name: "/r".into(),
+                            ..Default::default()
+                        }),
+                    },
+                },
+                "snapshotter": "overlayfs",
+                "snapshotKey": "k1",
+                "createdAt": "2024-05-01T10:00:00.123456789Z",
+                "updatedAt": "2024-05-01T10:00:01Z",
+                "extensions": {"ext": {"typeUrl": "x/y", "value": "AAEC+g=="}},
+                "spec": {"ociVersion": "1.0.2", "hostname": "h"},
+            })
+        );
+        // Options of another type, and bytes that do not decode, stay generic;
+        // a spec that is not JSON too.
+        let mut odd = record.clone();
+        odd.runtime.as_mut().unwrap().options = Some(prost_types::Any {
+            type_url: "other.Options".into(),
+            value: vec![1],
+        });
+        odd.spec.as_mut().unwrap().value = vec![0xff];
+        odd.created_at = None;
+        let v: Value = serde_json::from_str(&info_json(&odd).unwrap()).unwrap();
+        assert_eq!(
+            v["runtime"]["options"],
+            json!({"typeUrl": "other.Options", "value": "AQ=="})
+        );
+        assert_eq!(v["spec"]["value"], "/w==");
+        assert_eq!(v.get("createdAt"), None);
+        odd.runtime.as_mut().unwrap().options = Some(prost_types::Any {
+            type_url: RUNC_OPTIONS_TYPE_URL.into(),
+            value: vec![0xff],
+        });
+        let v: Value = serde_json::from_str(&info_json(&odd).unwrap()).unwrap();
+        assert!(v["runtime"]["options"]["error"].is_string(), "{v}");
+        assert_eq!(v["runtime"]["options"].get("decoded"), None);
     }
 }

@@ -1,11 +1,11 @@
-//! `ctrd_container`: containerd's Go `Container` (id, spec, delete with
-//! snapshot cleanup), container listing, rootfs snapshots from images and
-//! default specs.
+//! `ctrd_container`: containerd's Go `Container` (id, record, spec, info,
+//! labels, spec updates, delete with snapshot cleanup), container listing,
+//! rootfs snapshots from images and default specs.
 
 use std::ffi::{c_char, CString};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::core::container::NewContainer;
+use crate::core::container::{NewContainer, Record};
 use crate::core::{self, Error};
 use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::client::ctrd_client;
@@ -16,10 +16,15 @@ use crate::runtime;
 
 /// A container record in one namespace. Opaque; made by
 /// `ctrd_container_create` or `ctrd_container_load`, freed by
-/// `ctrd_container_free`. Keeps its client's connection alive. Thread-safe.
+/// `ctrd_container_free`. Keeps its client's connection alive and a copy of
+/// the record (as the daemon last returned it to a call on this handle).
+/// Thread-safe.
 pub struct ctrd_container {
     pub(crate) client: Arc<core::Client>,
     pub(crate) id: CString,
+    /// The record as the daemon returned it to the last call on this handle
+    /// that read or changed it (create, load, refresh, updates).
+    record: Mutex<Arc<Record>>,
 }
 
 impl Castable for ctrd_container {
@@ -30,6 +35,19 @@ impl ctrd_container {
     pub(crate) fn id(&self) -> &str {
         // Made from a validated id (ASCII), so always UTF-8.
         self.id.to_str().unwrap_or_default()
+    }
+
+    /// The handle's copy of the record.
+    fn record(&self) -> Arc<Record> {
+        // A panic elsewhere cannot leave the `Arc` half-written.
+        self.record
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_record(&self, record: Record) {
+        *self.record.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(record);
     }
 }
 
@@ -54,18 +72,52 @@ pub struct ctrd_container_opts {
     /// Optional: NULL-terminated array of "key=value" labels. containerd drops
     /// a label whose value is empty.
     pub labels: *const *const c_char,
+    /// Optional: the runc shim's options as a JSON object whose keys are the
+    /// Go field names of containerd's runc `Options`: `NoPivotRoot`,
+    /// `NoNewKeyring`, `SystemdCgroup` (booleans), `ShimCgroup`,
+    /// `BinaryName`, `Root`, `CriuPath`, `CriuImagePath`, `CriuWorkPath`
+    /// (strings), `IoUid`, `IoGid` (32-bit unsigned numbers); e.g.
+    /// `{"SystemdCgroup":true,"BinaryName":"/usr/bin/runc"}`. Sent in the
+    /// record's runtime options as type `containerd.runc.v1.Options`, which
+    /// the runc shims (`io.containerd.runc.v2`) read when the task is
+    /// created. Checked before any call: an unknown key or a value of the
+    /// wrong type is `CTRD_ERR_INVALID_ARGUMENT` naming the key; `null`
+    /// leaves a field at its default. NULL = no options (a zero-initialised
+    /// struct leaves it NULL).
+    pub runtime_options_json: *const c_char,
 }
 
 impl Castable for ctrd_container_opts {
     type Ownership = OwnershipRef;
 }
 
+impl Default for ctrd_container_opts {
+    /// Every field NULL, as a zero-initialised C struct.
+    fn default() -> Self {
+        let null = std::ptr::null();
+        ctrd_container_opts {
+            id: null,
+            spec_json: null,
+            image: null,
+            snapshotter: null,
+            snapshot_key: null,
+            runtime: null,
+            labels: std::ptr::null(),
+            runtime_options_json: null,
+        }
+    }
+}
+
 /// `ctrd_container_delete` flag: keep the rootfs snapshot.
 pub const CTRD_DELETE_KEEP_SNAPSHOT: u32 = 1;
 
-fn new_handle(client: Arc<core::Client>, id: String) -> Result<*mut ctrd_container, Error> {
-    let id = CString::new(id).map_err(|e| Error::internal(e.to_string()))?;
-    Ok(handle::to_arc_ptr(ctrd_container { client, id }))
+fn new_handle(client: Arc<core::Client>, record: Record) -> Result<*mut ctrd_container, Error> {
+    let id = CString::new(record.id.clone()).map_err(|e| Error::internal(e.to_string()))?;
+    Ok(handle::to_arc_ptr(ctrd_container {
+        client,
+        id,
+        record: Mutex::new(Arc::new(record)),
+    }))
 }
 
 /// Creates a container record from `o` in the client's namespace, as
@@ -73,7 +125,8 @@ fn new_handle(client: Arc<core::Client>, id: String) -> Result<*mut ctrd_contain
 ///
 /// Everything in `o` is checked before any call: the id, the spec JSON
 /// (must parse as an OCI runtime spec), the labels (`key=value`, no key
-/// twice), and the size of the whole record (containerd takes at most
+/// twice), the runtime options (unknown keys and values of the wrong type
+/// are named), and the size of the whole record (containerd takes at most
 /// 16 MiB in one message). The spec travels as an Any of type
 /// `types.containerd.io/opencontainers/runtime-spec/1/Spec`. When
 /// `snapshot_key` names a snapshot made by `ctrd_snapshot_prepare_from_image`,
@@ -112,6 +165,10 @@ pub extern "C" fn ctrd_container_create(
                     .into_iter()
                     .map(str::to_string)
                     .collect(),
+                runtime_options_json: owned(ptr::opt_str_arg(
+                    o.runtime_options_json,
+                    "opts.runtime_options_json",
+                )?),
             };
             new
         };
@@ -120,7 +177,7 @@ pub extern "C" fn ctrd_container_create(
         let req = client.create_request(&new)?;
         let c2 = client.clone();
         let record = runtime::block_on(async move { c2.send_create(req).await })?;
-        out.write(new_handle(client, record.id)?);
+        out.write(new_handle(client, record)?);
         Ok(())
     }
 }
@@ -146,7 +203,7 @@ pub extern "C" fn ctrd_container_load(
         let client = client.inner.clone();
         let c2 = client.clone();
         let record = runtime::block_on(async move { c2.get_container(&id).await })?;
-        out.write(new_handle(client, record.id)?);
+        out.write(new_handle(client, record)?);
         Ok(())
     }
 }
@@ -189,24 +246,139 @@ pub extern "C" fn ctrd_container_id(k: *const ctrd_container) -> *const c_char {
     ffi_value!(c"".as_ptr(), { handle::borrowed_str(k, |k| k.id.as_ptr()) })
 }
 
-/// The container's OCI runtime spec as JSON, exactly as the daemon stores it
-/// (read fresh from the daemon, so updates made elsewhere show).
+/// The container's OCI runtime spec as JSON, exactly as the daemon stores
+/// it, from the handle's copy of the record: as it was when the handle was
+/// made (create, load) or last refreshed or updated through it. Changes
+/// made elsewhere show after `ctrd_container_refresh`.
 ///
 /// On success `*json` receives a string owned by the caller (free it with
-/// `ctrd_string_free`). Blocks for one round trip. Errors:
-/// `CTRD_ERR_INVALID_ARGUMENT`, `CTRD_ERR_NOT_FOUND` (deleted meanwhile),
-/// `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+/// `ctrd_string_free`). Makes no call; thread-safe. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL), `CTRD_ERR_NOT_FOUND` (the record has
+/// no spec).
 #[no_mangle]
 pub extern "C" fn ctrd_container_spec_json(
     k: *mut ctrd_container,
     json: *mut *mut c_char,
 ) -> ctrd_status {
     ffi_status! {
-        let k = handle::arc_from_ptr(k, "container")?;
+        let k = handle::ref_from_ptr(k, "container")?;
         let json = ptr::Out::new(json, "json")?;
+        json.write(ptr::c_string(core::container::spec_json(&k.record())?)?);
+        Ok(())
+    }
+}
+
+/// The whole container record as a JSON object, from the handle's copy (see
+/// `ctrd_container_spec_json`; `ctrd_container_refresh` re-reads it):
+/// `"id"`; `"labels"` (object); `"image"`; `"runtime"`: `{"name",
+/// "options"}`, `"options"` present when set, as `{"typeUrl", "value"}`
+/// (`value` the bytes in standard base64) plus, for
+/// `containerd.runc.v1.Options`, `"decoded"`: every field by its Go name
+/// (the form `runtime_options_json` of `ctrd_container_opts` takes);
+/// `"snapshotter"`; `"snapshotKey"`; `"createdAt"` and `"updatedAt"`
+/// (RFC 3339 in UTC, e.g. `"2024-05-01T10:00:00.123456789Z"`);
+/// `"extensions"` (object of name to `{"typeUrl", "value"}`); and `"spec"`:
+/// the OCI runtime spec as a JSON object (as `ctr containers info` shows it
+/// under "Spec"; `{"typeUrl", "value"}` when the stored bytes are not
+/// JSON). Unset fields (times, options) are left out. Object keys come
+/// sorted.
+///
+/// On success `*json` receives a string owned by the caller (free it with
+/// `ctrd_string_free`). Makes no call; thread-safe. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL).
+#[no_mangle]
+pub extern "C" fn ctrd_container_info_json(
+    k: *mut ctrd_container,
+    json: *mut *mut c_char,
+) -> ctrd_status {
+    ffi_status! {
+        let k = handle::ref_from_ptr(k, "container")?;
+        let json = ptr::Out::new(json, "json")?;
+        json.write(ptr::c_string(core::container::info_json(&k.record())?)?);
+        Ok(())
+    }
+}
+
+/// Re-reads the container's record from the daemon into the handle's copy,
+/// so that `ctrd_container_info_json` and `ctrd_container_spec_json` show
+/// changes made elsewhere (e.g. `ctr containers label`). On failure the copy
+/// stays as it was.
+///
+/// Blocks for one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL),
+/// `CTRD_ERR_NOT_FOUND` (the container was deleted), `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_container_refresh(k: *mut ctrd_container) -> ctrd_status {
+    ffi_status! {
+        let k = handle::arc_from_ptr(k, "container")?;
         let (client, id) = (k.client.clone(), k.id().to_string());
         let record = runtime::block_on(async move { client.get_container(&id).await })?;
-        json.write(ptr::c_string(core::container::spec_json(&record)?)?);
+        k.set_record(record);
+        Ok(())
+    }
+}
+
+/// Sets and removes labels of the container, as containerd's Go
+/// `SetLabels`: `labels` is a NULL-terminated array of `"key=value"` items
+/// (at least one); `"key="` removes `key`. Labels not named stay as they
+/// are: only `labels.<key>` of each key named is updated. The handle's copy
+/// of the record becomes the daemon's reply.
+///
+/// Everything is checked before any call: each item must hold `=`, its key
+/// must not be empty, and no key may come twice. `labels` is borrowed for
+/// the call only. Blocks for one round trip. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL, an empty array, a bad item, or a label
+/// the daemon refuses, e.g. longer than 4096 bytes), `CTRD_ERR_NOT_FOUND`
+/// (the container was deleted), `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_container_set_labels(
+    k: *mut ctrd_container,
+    labels: *const *const c_char,
+) -> ctrd_status {
+    ffi_status! {
+        let k = handle::arc_from_ptr(k, "container")?;
+        // SAFETY: a NULL-terminated array of C strings, or NULL (C contract).
+        let items: Vec<String> = unsafe { ptr::opt_str_array_arg(labels, "labels") }?
+            .ok_or_else(|| Error::invalid("labels is NULL"))?
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let client = k.client.clone();
+        // Bad input fails here, before the runtime or the network.
+        let req = client.set_labels_request(k.id(), &items)?;
+        let record = runtime::block_on(async move { client.send_update(req).await })?;
+        k.set_record(record);
+        Ok(())
+    }
+}
+
+/// Replaces the container's OCI runtime spec with `spec_json`, as
+/// containerd's Go `Update` with a new spec: only the spec changes (a task
+/// already running keeps the spec it started with; the next task gets this
+/// one). The handle's copy of the record becomes the daemon's reply.
+///
+/// `spec_json` is checked before any call, as `ctrd_container_create`
+/// checks it (it must parse as an OCI runtime spec, and the request must fit
+/// in containerd's 16 MiB message limit), then stored exactly as given.
+/// Blocks for one round trip. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL,
+/// invalid UTF-8, not a spec, too large), `CTRD_ERR_NOT_FOUND` (the
+/// container was deleted), `CTRD_ERR_UNAVAILABLE`,
+/// `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_container_update_spec(
+    k: *mut ctrd_container,
+    spec_json: *const c_char,
+) -> ctrd_status {
+    ffi_status! {
+        let k = handle::arc_from_ptr(k, "container")?;
+        // SAFETY: a C string or NULL (C contract).
+        let spec = unsafe { ptr::str_arg(spec_json, "spec_json") }?;
+        let client = k.client.clone();
+        // Bad input fails here, before the runtime or the network.
+        let req = client.update_spec_request(k.id(), spec)?;
+        let record = runtime::block_on(async move { client.send_update(req).await })?;
+        k.set_record(record);
         Ok(())
     }
 }

@@ -362,6 +362,7 @@ pub fn container_with_spec(client: *mut ctrd_client, id: &str, spec: &str) -> *m
         snapshot_key: idc.as_ptr(),
         runtime: std::ptr::null(),
         labels: std::ptr::null(),
+        runtime_options_json: std::ptr::null(),
     };
     let mut k = std::ptr::null_mut();
     check(
