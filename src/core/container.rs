@@ -374,7 +374,7 @@ impl Client {
     ) -> Result<containers::UpdateContainerRequest> {
         ident::validate("container id", id)?;
         let (labels, paths) = label_update(items)?;
-        self.update_request(
+        self.container_update_request(
             Record {
                 id: id.to_string(),
                 labels,
@@ -394,7 +394,7 @@ impl Client {
     ) -> Result<containers::UpdateContainerRequest> {
         ident::validate("container id", id)?;
         spec::parse(spec_json).map_err(|e| e.context("spec_json"))?;
-        self.update_request(
+        self.container_update_request(
             Record {
                 id: id.to_string(),
                 spec: Some(prost_types::Any {
@@ -407,7 +407,7 @@ impl Client {
         )
     }
 
-    fn update_request(
+    fn container_update_request(
         &self,
         record: Record,
         paths: Vec<String>,
@@ -424,7 +424,10 @@ impl Client {
     /// Sends a request from [`Client::set_labels_request`] or
     /// [`Client::update_spec_request`]: only the fields its mask names
     /// change. Returns the updated record.
-    pub async fn send_update(&self, req: containers::UpdateContainerRequest) -> Result<Record> {
+    pub async fn send_container_update(
+        &self,
+        req: containers::UpdateContainerRequest,
+    ) -> Result<Record> {
         let id = req.container.as_ref().map_or("", |c| c.id.as_str());
         let what = format!("update {}", self.container_what(id));
         self.call(what, self.containers().update(self.request(req)))

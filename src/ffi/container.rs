@@ -347,7 +347,8 @@ pub extern "C" fn ctrd_container_set_labels(
         let client = k.client.clone();
         // Bad input fails here, before the runtime or the network.
         let req = client.set_labels_request(k.id(), &items)?;
-        let record = runtime::block_on(async move { client.send_update(req).await })?;
+        let record =
+            runtime::block_on(async move { client.send_container_update(req).await })?;
         k.set_record(record);
         Ok(())
     }
@@ -377,7 +378,8 @@ pub extern "C" fn ctrd_container_update_spec(
         let client = k.client.clone();
         // Bad input fails here, before the runtime or the network.
         let req = client.update_spec_request(k.id(), spec)?;
-        let record = runtime::block_on(async move { client.send_update(req).await })?;
+        let record =
+            runtime::block_on(async move { client.send_container_update(req).await })?;
         k.set_record(record);
         Ok(())
     }
