@@ -21,7 +21,7 @@ EVENT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_cha
 class ContainerOpts(ctypes.Structure):
     _fields_ = [(name, ctypes.c_char_p) for name in
                 ("id", "spec_json", "image", "snapshotter", "snapshot_key", "runtime")] + [
-        ("labels", ctypes.c_void_p)]
+        ("labels", ctypes.c_void_p), ("runtime_options_json", ctypes.c_char_p)]
 
 
 def child(lib_path):
