@@ -101,9 +101,9 @@ impl Daemon {
         panic!("containerd {} did not stop", pid.trim());
     }
 
-    /// `ctr` against this daemon in namespace `ns`.
+    /// `ctr` (`$CTR_BIN` if set) against this daemon in namespace `ns`.
     pub fn ctr(&self, ns: &str) -> Command {
-        let mut c = Command::new("ctr");
+        let mut c = Command::new(std::env::var_os("CTR_BIN").unwrap_or_else(|| "ctr".into()));
         c.arg("--address")
             .arg(&self.socket)
             .arg("--namespace")
