@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Usage: scripts/test.sh
 # Runs every test of containerd-c on this machine, as root: installs what is
-# missing (Debian packages), checks formatting and lints, builds, runs the
-# cargo tests (each test binary starts its own private containerd), then
-# starts one private containerd for the C examples and runs ctest against it.
-# Never touches the system containerd. Exits non-zero when anything fails.
+# missing (Debian packages), checks formatting and lints, runs the unit tests,
+# then, for each containerd version of the matrix (scripts/containerd-versions.sh:
+# 1.6 is the system's, 1.7 and 2.1 are unpacked under target/containerd), the
+# cargo integration tests (each test binary starts its own private containerd
+# of that version) and ctest against a private containerd of that version;
+# last the C tests under the sanitizers (against the first version).
+# Never touches the system containerd. Exits non-zero when anything fails,
+# naming the versions that failed.
+# Env: CTRD_CONTAINERD_VERSIONS  the versions to test, e.g. "1.6 2.1" for a
+#      quicker run (default: every version `scripts/containerd-versions.sh list`
+#      prints). Versions not unpacked yet are fetched (network needed once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -18,21 +25,66 @@ step "format and lints"
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 
-step "cargo tests (against private containerd daemons)"
-cargo test --locked
+step "unit tests (no daemon)"
+cargo test --locked --lib
+cargo test --locked --doc
 
-step "C examples and tests (ctest against a private containerd)"
+versions=${CTRD_CONTAINERD_VERSIONS:-$(scripts/containerd-versions.sh list | cut -d' ' -f1)}
+read -ra versions <<<"${versions//$'\n'/ }"
+((${#versions[@]})) || { echo "test.sh: CTRD_CONTAINERD_VERSIONS is empty" >&2; exit 1; }
+step "containerd versions: ${versions[*]}"
+for v in "${versions[@]}"; do
+    if ! scripts/containerd-versions.sh env "$v" >/dev/null 2>&1; then
+        scripts/containerd-versions.sh fetch
+        break
+    fi
+done
+scripts/containerd-versions.sh list
+
+step "building the library and the C examples and tests"
 cargo build --locked --features test-hooks # cargo test builds no .so/.a; C tests use the hooks
-dir=$(mktemp -d /tmp/ctrd-ctest-XXXXXX)
-rmdir "$dir" # daemon.sh makes it itself
-trap 'scripts/daemon.sh stop "$dir"' EXIT
-sock=$(scripts/daemon.sh start "$dir" --owner-pid $$ | tail -n 1)
 scripts/make-image.sh target/test-image.tar >/dev/null
-scripts/import-image.sh "$sock" default target/test-image.tar >/dev/null 2>&1
 cmake -S examples-c -B build/examples-c -DCTRD_LIB_DIR="$root/target/debug" >/dev/null
 cmake --build build/examples-c -j "$(nproc)"
-CONTAINERD_ADDRESS="unix://$sock" CONTAINERD_NAMESPACE=default \
-    ctest --test-dir build/examples-c --output-on-failure --timeout 120
+
+# ctest against a private containerd of the version in the environment.
+ctest_private() {
+    local dir sock owner=$BASHPID # this subshell (inside $(...) it would differ)
+    dir=$(mktemp -d /tmp/ctrd-ctest-XXXXXX) || return 1
+    rmdir "$dir" # daemon.sh makes it itself
+    # shellcheck disable=SC2064 # $dir now
+    trap "scripts/daemon.sh stop '$dir'" EXIT
+    sock=$(scripts/daemon.sh start "$dir" --owner-pid "$owner" | tail -n 1) || return 1
+    scripts/import-image.sh "$sock" default target/test-image.tar >/dev/null 2>&1 || return 1
+    CONTAINERD_ADDRESS="unix://$sock" CONTAINERD_NAMESPACE=default \
+        ctest --test-dir build/examples-c --output-on-failure --timeout 120
+}
+
+failed=()
+for v in "${versions[@]}"; do
+    if ! env=$(scripts/containerd-versions.sh env "$v"); then
+        failed+=("containerd $v: not available")
+        continue
+    fi
+    start=$SECONDS
+    # Subshells: the version's variables (CONTAINERD_BIN, CTR_BIN, PATH) stay
+    # inside; `|| ...` turns off set -e in them, hence the explicit exits.
+    step "containerd $v: cargo integration tests (private daemons of this version)"
+    (eval "export $env" && cargo test --locked --no-fail-fast --test '*') ||
+        failed+=("containerd $v: cargo integration tests")
+    step "containerd $v: C examples and tests (ctest against a private containerd $v)"
+    (eval "export $env" && ctest_private) || failed+=("containerd $v: ctest")
+    echo "containerd $v: $((SECONDS - start)) s"
+done
 
 step "C tests under ASan + UBSan (a subset; scripts/sanitize.sh runs them all)"
-scripts/sanitize.sh -R '^(test_errors|test_io_fifo|test_events|test_task_async|test_callback_exit|test_fork_io|run|sanitizer_canary_.*)$'
+(eval "export $(scripts/containerd-versions.sh env "${versions[0]}")" &&
+    scripts/sanitize.sh -R '^(test_errors|test_io_fifo|test_events|test_task_async|test_callback_exit|test_fork_io|run|sanitizer_canary_.*)$') ||
+    failed+=("containerd ${versions[0]}: sanitizer tests")
+
+if ((${#failed[@]})); then
+    printf '\ntest.sh: FAILED:\n' >&2
+    printf '  %s\n' "${failed[@]}" >&2
+    exit 1
+fi
+printf '\ntest.sh: all passed (containerd %s)\n' "${versions[*]}"

@@ -604,7 +604,7 @@ fn store_server(no_stream: bool) -> (FakeServer, FakeStore) {
 }
 
 fn small_spec(id: &str) -> String {
-    spec::to_json(&spec::default_spec("default", id).unwrap()).unwrap()
+    spec::to_json(&spec::default_spec(&spec::Defaults::V1_6, "default", id).unwrap()).unwrap()
 }
 
 #[test]
@@ -672,7 +672,9 @@ fn list_ids(client: *mut ctrd_client) -> Result<Vec<String>, Failure> {
 
 /// A valid spec JSON of about `size` bytes (one big annotation).
 fn big_spec(id: &str, size: usize) -> String {
-    let mut s = serde_json::to_value(spec::default_spec("default", id).unwrap()).unwrap();
+    let mut s =
+        serde_json::to_value(spec::default_spec(&spec::Defaults::V1_6, "default", id).unwrap())
+            .unwrap();
     s["annotations"] = serde_json::json!({ "filler": "x".repeat(size) });
     serde_json::to_string(&s).unwrap()
 }

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use common::{run, Daemon, IMAGE};
-use containerd_c::core::spec;
+use containerd_c::core::{spec, Client};
+use containerd_c::ffi::{ctrd_client_free, ctrd_spec_generate, ctrd_status};
 use containerd_c::Code;
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::Spec;
@@ -28,6 +29,21 @@ fn daemon() -> &'static Daemon {
         let d = Daemon::shared();
         d.import_image(NS);
         d
+    })
+}
+
+/// The default-spec differences of the test daemon's version.
+fn defaults() -> spec::Defaults {
+    static DEFAULTS: OnceLock<spec::Defaults> = OnceLock::new();
+    *DEFAULTS.get_or_init(|| {
+        let address = daemon().address();
+        let (version, _) = containerd_c::runtime::block_on(async move {
+            Client::connect(Some(&address), Some(NS))?
+                .server_version()
+                .await
+        })
+        .expect("the daemon's version");
+        spec::Defaults::for_daemon(&version)
     })
 }
 
@@ -189,7 +205,7 @@ impl ImageFacts {
 
     /// Our spec for container `id` of this image.
     fn spec(&self, id: &str) -> containerd_c::Result<Spec> {
-        let mut s = spec::default_spec(NS, id)?;
+        let mut s = spec::default_spec(&defaults(), NS, id)?;
         spec::apply_image_config(
             &mut s,
             &self.config,
@@ -309,6 +325,25 @@ fn ctr_spec_for_the_test_image_equals_ours() {
     // The ctr-made spec parses, to the very same spec.
     let parsed = spec::parse(&ctr_json).unwrap();
     assert_eq!(parsed, ours);
+
+    // And the C API makes it too, with the defaults of this daemon's
+    // version (ociVersion, masked paths), asked of the daemon itself.
+    let client = common::connect(&d.address(), NS);
+    let mut json = std::ptr::null_mut();
+    let cid = common::c(&id);
+    let image = common::c(IMAGE);
+    common::check(
+        ctrd_spec_generate(
+            client,
+            cid.as_ptr(),
+            image.as_ptr(),
+            std::ptr::null(),
+            &mut json,
+        ),
+        ctrd_status::CTRD_OK,
+    );
+    assert_same_spec(&ctr_json, &common::take_string(json));
+    ctrd_client_free(client);
     drop(c);
     let left = run(d.ctr(NS).args(["containers", "ls", "-q"]));
     assert!(!left.lines().any(|l| l == id), "{id} not removed");
@@ -333,7 +368,7 @@ fn ctr_env_and_args_merge_like_ours() {
             "hi there",
         ],
     );
-    let mut ours = spec::default_spec(NS, &id).unwrap();
+    let mut ours = spec::default_spec(&defaults(), NS, &id).unwrap();
     ours.process_mut()
         .as_mut()
         .unwrap()

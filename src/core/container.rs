@@ -538,9 +538,16 @@ impl Client {
 }
 
 impl Client {
-    /// A default spec for container `id` as JSON (see [`spec::default_spec`]),
-    /// merged with the config of `image` when given, its args replaced by
-    /// `argv` when given.
+    /// The default-spec differences of the daemon this client talks to (its
+    /// version: one call the first time, remembered after).
+    pub async fn spec_defaults(&self) -> Result<spec::Defaults> {
+        let (version, _) = self.daemon_version().await?;
+        Ok(spec::Defaults::for_daemon(&version))
+    }
+
+    /// A default spec for container `id` as JSON (see [`spec::default_spec`])
+    /// with the defaults of the daemon's version, merged with the config of
+    /// `image` when given, its args replaced by `argv` when given.
     pub async fn generate_spec(
         &self,
         id: &str,
@@ -548,7 +555,7 @@ impl Client {
         argv: Option<Vec<String>>,
     ) -> Result<String> {
         ident::validate("container id", id)?;
-        let mut s = spec::default_spec(self.namespace(), id)?;
+        let mut s = spec::default_spec(&self.spec_defaults().await?, self.namespace(), id)?;
         if let Some(image) = image {
             let resolved = self.resolve_image(image).await?;
             let user = resolved

@@ -25,6 +25,62 @@ use crate::core::ident;
 /// built with says `1.0.2-dev`).
 pub const OCI_VERSION: &str = "1.0.2-dev";
 
+/// What differs between the default specs of containerd versions (their Go
+/// clients: `ctr` and the Go library make the spec, the daemon stores it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defaults {
+    /// `ociVersion`: the runtime-spec Go module the client was built with.
+    pub oci_version: &'static str,
+    /// Whether `/sys/devices/virtual/powercap` is masked (from 1.6.26,
+    /// 1.7.11 and every 2.x: the RAPL power side channel).
+    pub mask_powercap: bool,
+}
+
+impl Defaults {
+    /// containerd 1.6 before 1.6.26 (Debian 12's 1.6.20).
+    pub const V1_6: Defaults = Defaults {
+        oci_version: OCI_VERSION,
+        mask_powercap: false,
+    };
+
+    /// The defaults of the containerd whose version string is `version`
+    /// ("1.6.20~ds1", "v1.7.24", "2.1.9+ds1"...), as its own `ctr` makes
+    /// them. `ociVersion` is a property of the build: these are the values
+    /// of Debian's builds (1.7: "1.2.0", where upstream's 1.7 binaries say
+    /// "1.1.0"; 2.0: "1.2.0"; 2.1 and later: "1.2.1"). An unreadable version
+    /// gets the newest defaults.
+    pub fn for_daemon(version: &str) -> Defaults {
+        let numbers: Vec<u64> = version
+            .trim_start_matches('v')
+            .split(|c: char| !c.is_ascii_digit())
+            .take(3)
+            .map_while(|n| n.parse().ok())
+            .collect();
+        let (major, minor, patch) = match numbers[..] {
+            [major, minor, patch] => (major, minor, patch),
+            _ => (u64::MAX, 0, 0),
+        };
+        match (major, minor) {
+            (0, _) | (1, 0..=6) => Defaults {
+                mask_powercap: (major, minor) == (1, 6) && patch >= 26,
+                ..Defaults::V1_6
+            },
+            (1, _) => Defaults {
+                oci_version: "1.2.0",
+                mask_powercap: minor > 7 || patch >= 11,
+            },
+            (2, 0) => Defaults {
+                oci_version: "1.2.0",
+                mask_powercap: true,
+            },
+            _ => Defaults {
+                oci_version: "1.2.1",
+                mask_powercap: true,
+            },
+        }
+    }
+}
+
 /// The environment a process gets when its image sets none.
 pub const DEFAULT_PATH_ENV: &str =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -64,6 +120,9 @@ const MASKED_PATHS: [&str; 10] = [
     "/sys/firmware",
     "/proc/scsi",
 ];
+
+/// Masked from containerd 1.6.26, 1.7.11 and 2.0 on (see [`Defaults`]).
+const POWERCAP: &str = "/sys/devices/virtual/powercap";
 
 /// Paths the container sees read-only.
 const READONLY_PATHS: [&str; 5] = [
@@ -250,7 +309,7 @@ fn device_rule(
     d
 }
 
-fn default_linux(namespace: &str, id: &str) -> Linux {
+fn default_linux(defaults: &Defaults, namespace: &str, id: &str) -> Linux {
     let mut devices = vec![device_rule(false, None, None, None)];
     devices.extend(
         ALLOWED_CHAR_DEVICES
@@ -280,16 +339,22 @@ fn default_linux(namespace: &str, id: &str) -> Linux {
     l.set_resources(Some(resources));
     l.set_cgroups_path(Some(PathBuf::from(format!("/{namespace}/{id}"))));
     l.set_namespaces(Some(namespaces));
-    l.set_masked_paths(Some(strings(&MASKED_PATHS)));
+    let mut masked = strings(&MASKED_PATHS);
+    if defaults.mask_powercap {
+        // containerd lists it after /sys/firmware, before /proc/scsi.
+        masked.insert(masked.len() - 1, POWERCAP.to_string());
+    }
+    l.set_masked_paths(Some(masked));
     l.set_readonly_paths(Some(strings(&READONLY_PATHS)));
     l
 }
 
-/// The default Linux spec for container `id` in `namespace`, as containerd
-/// 1.6 makes it for `ctr run` / `ctr containers create` (Go `GenerateSpec`
-/// with `WithDefaultUnixDevices`), before the image config is applied:
+/// The default Linux spec for container `id` in `namespace`, as the
+/// containerd version of `defaults` makes it for `ctr run` / `ctr containers
+/// create` (Go `GenerateSpec` with `WithDefaultUnixDevices`), before the
+/// image config is applied:
 ///
-/// - `ociVersion` [`OCI_VERSION`]; root `rootfs`, writable; no hostname.
+/// - `ociVersion` of `defaults`; root `rootfs`, writable; no hostname.
 /// - process: cwd `/`, uid 0, gid 0, no args and **no env** (containerd sets
 ///   none here: [`apply_image_config`] brings the image's env or the default
 ///   PATH; without an image use [`set_default_path_env`]);
@@ -300,12 +365,13 @@ fn default_linux(namespace: &str, id: &str) -> Linux {
 /// - linux: pid, ipc, uts, mount and network namespaces; cgroups path
 ///   `/<namespace>/<id>`; the device cgroup denies all, then allows
 ///   /dev/null, random, full, tty, zero, urandom, console, ptmx and the ptys;
-///   masked paths (`/proc/kcore`, `/sys/firmware`, ...) and read-only paths
-///   (`/proc/sys`, `/proc/sysrq-trigger`, ...).
+///   masked paths (`/proc/kcore`, `/sys/firmware`, ..., and the powercap
+///   class where `defaults` says so) and read-only paths (`/proc/sys`,
+///   `/proc/sysrq-trigger`, ...).
 ///
 /// Errors: `InvalidArgument` when `namespace` or `id` is not a valid
 /// containerd identifier.
-pub fn default_spec(namespace: &str, id: &str) -> Result<Spec> {
+pub fn default_spec(defaults: &Defaults, namespace: &str, id: &str) -> Result<Spec> {
     ident::validate("namespace", namespace)?;
     ident::validate("container id", id)?;
     let mut root = Root::default();
@@ -313,7 +379,7 @@ pub fn default_spec(namespace: &str, id: &str) -> Result<Spec> {
     root.set_readonly(None);
 
     let mut s = Spec::default();
-    s.set_version(OCI_VERSION.to_string());
+    s.set_version(defaults.oci_version.to_string());
     s.set_root(Some(root));
     s.set_mounts(Some(default_mounts()));
     s.set_process(Some(default_process()?));
@@ -321,7 +387,7 @@ pub fn default_spec(namespace: &str, id: &str) -> Result<Spec> {
     s.set_domainname(None);
     s.set_hooks(None);
     s.set_annotations(None);
-    s.set_linux(Some(default_linux(namespace, id)));
+    s.set_linux(Some(default_linux(defaults, namespace, id)));
     s.set_solaris(None);
     s.set_windows(None);
     s.set_vm(None);
@@ -781,7 +847,7 @@ mod tests {
         staff:x:50:\n";
 
     fn with_user(user: &str) -> Result<(u32, u32, Vec<u32>)> {
-        let mut s = default_spec("ns", "c").unwrap();
+        let mut s = default_spec(&Defaults::V1_6, "ns", "c").unwrap();
         apply_image_config(
             &mut s,
             &image(json!({"User": user, "Cmd": ["sh"]})),
@@ -793,7 +859,7 @@ mod tests {
 
     #[test]
     fn the_default_spec_is_containerds() {
-        let s = default_spec("default", "x1").unwrap();
+        let s = default_spec(&Defaults::V1_6, "default", "x1").unwrap();
         let all: Vec<&str> = {
             let mut v = vec![
                 "CAP_AUDIT_WRITE",
@@ -870,14 +936,14 @@ mod tests {
     #[test]
     fn default_spec_checks_its_identifiers() {
         for (ns, id) in [("", "c"), ("ns", ""), ("a/b", "c"), ("ns", "../x")] {
-            let e = default_spec(ns, id).unwrap_err();
+            let e = default_spec(&Defaults::V1_6, ns, id).unwrap_err();
             assert_eq!(e.code, Code::InvalidArgument, "{ns:?} {id:?}");
         }
     }
 
     #[test]
     fn to_json_is_deterministic_and_round_trips() {
-        let mut s = default_spec("ns", "c").unwrap();
+        let mut s = default_spec(&Defaults::V1_6, "ns", "c").unwrap();
         apply_image_config(&mut s, &image(json!({"Cmd": ["sh"]})), None, None).unwrap();
         let a = to_json(&s).unwrap();
         for _ in 0..5 {
@@ -970,7 +1036,7 @@ mod tests {
 
     #[test]
     fn image_env_comes_first_and_spec_env_wins() {
-        let mut s = default_spec("ns", "c").unwrap();
+        let mut s = default_spec(&Defaults::V1_6, "ns", "c").unwrap();
         process_of(&mut s).set_env(Some(env(&["B=spec", "C=spec", "A"])));
         let cfg = image(json!({"Env": ["PATH=/img", "A=img", "B=img"], "Cmd": ["sh"]}));
         apply_image_config(&mut s, &cfg, None, None).unwrap();
@@ -981,7 +1047,7 @@ mod tests {
         );
 
         // No image env: the default PATH.
-        let mut s = default_spec("ns", "c").unwrap();
+        let mut s = default_spec(&Defaults::V1_6, "ns", "c").unwrap();
         apply_image_config(&mut s, &image(json!({})), None, None).unwrap();
         let p = s.process().as_ref().unwrap();
         assert_eq!(p.env().clone().unwrap(), env(&[DEFAULT_PATH_ENV]));
@@ -992,7 +1058,7 @@ mod tests {
 
     #[test]
     fn args_are_entrypoint_then_cmd_and_cwd_is_the_working_dir() {
-        let mut s = default_spec("ns", "c").unwrap();
+        let mut s = default_spec(&Defaults::V1_6, "ns", "c").unwrap();
         let cfg = image(json!({
             "Entrypoint": ["/init", "--"], "Cmd": ["run", "x"], "WorkingDir": "/srv"
         }));
@@ -1027,7 +1093,7 @@ mod tests {
 
     #[test]
     fn default_path_env_replaces_only_path() {
-        let mut s = default_spec("ns", "c").unwrap();
+        let mut s = default_spec(&Defaults::V1_6, "ns", "c").unwrap();
         set_default_path_env(&mut s);
         assert_eq!(
             s.process().as_ref().unwrap().env().clone().unwrap(),
@@ -1087,7 +1153,7 @@ mod tests {
             e.message
         );
 
-        let mut s = default_spec("ns", "c").unwrap();
+        let mut s = default_spec(&Defaults::V1_6, "ns", "c").unwrap();
         let before = s.clone();
         let e = apply_image_config(
             &mut s,
@@ -1173,7 +1239,7 @@ mod merge_tests {
 
     #[test]
     fn merge_patch_sets_replaces_and_removes() {
-        let spec = to_json(&default_spec("default", "m1").unwrap()).unwrap();
+        let spec = to_json(&default_spec(&Defaults::V1_6, "default", "m1").unwrap()).unwrap();
         let out = merge_patch(
             &spec,
             r#"{"process":{"terminal":true,"args":["top"]},"hostname":"box","linux":{"maskedPaths":null}}"#,
@@ -1195,5 +1261,36 @@ mod merge_tests {
         );
         let e = merge_patch("[]", "{}").unwrap_err();
         assert!(e.message.starts_with("spec_json"), "{}", e.message);
+    }
+
+    #[test]
+    fn defaults_follow_the_daemon_version() {
+        let cases = [
+            ("1.6.20~ds1", "1.0.2-dev", false),
+            ("v1.6.26", "1.0.2-dev", true),
+            ("1.7.10", "1.2.0", false),
+            ("1.7.24~ds1", "1.2.0", true),
+            ("2.0.5", "1.2.0", true),
+            ("2.1.9+ds1", "1.2.1", true),
+            ("3.0.0", "1.2.1", true),
+            ("garbage", "1.2.1", true),
+        ];
+        for (version, oci, powercap) in cases {
+            let d = Defaults::for_daemon(version);
+            assert_eq!(
+                (d.oci_version, d.mask_powercap),
+                (oci, powercap),
+                "{version}"
+            );
+            let s = default_spec(&d, "ns", "c").unwrap();
+            assert_eq!(s.version(), oci);
+            let masked = s.linux().as_ref().unwrap().masked_paths().clone().unwrap();
+            assert_eq!(
+                masked.contains(&POWERCAP.to_string()),
+                powercap,
+                "{version}"
+            );
+            assert_eq!(masked.last().map(String::as_str), Some("/proc/scsi"));
+        }
     }
 }
