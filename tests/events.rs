@@ -228,8 +228,21 @@ fn task_events_of_a_ctr_run() {
     let create = col.wait_for("task create", is("/tasks/create", "evt1"));
     let start = col.wait_for("task start", is("/tasks/start", "evt1"));
     let exit = col.wait_for("task exit", is("/tasks/exit", "evt1"));
-    let delete = col.wait_for("task delete", is("/tasks/delete", "evt1"));
     col.wait_for("container delete", is("/containers/delete", "evt1"));
+    // The shim publishes /tasks/delete. containerd 2.x's shim exits right
+    // after the delete without waiting for its event publisher (upstream
+    // commit 2486c1298, "Exit shim when shutdown manager is done"), so there
+    // the event is sometimes lost (about 1 run in 5 here); 1.6 and 1.7
+    // always send it, before the container's delete.
+    let (version, _) = server_version(ns.client).expect("daemon version");
+    let always_sends_task_delete = version.starts_with("1.");
+    let delete = if always_sends_task_delete {
+        Some(col.wait_for("task delete", is("/tasks/delete", "evt1")))
+    } else {
+        col.all()
+            .into_iter()
+            .find(|e| e.topic == "/tasks/delete" && e.json["containerId"] == "evt1")
+    };
 
     let pid = start.json["pid"].as_u64().unwrap();
     assert!(pid > 0);
@@ -246,8 +259,10 @@ fn task_events_of_a_ctr_run() {
         at.len() >= 20 && at.ends_with('Z') && at.as_bytes()[10] == b'T',
         "{at}"
     );
-    assert_eq!(delete.json["exitStatus"], 0);
-    assert_eq!(delete.json["pid"], pid);
+    if let Some(delete) = &delete {
+        assert_eq!(delete.json["exitStatus"], 0);
+        assert_eq!(delete.json["pid"], pid);
+    }
 
     // The daemon's order, and only this namespace.
     let all = col.all();
@@ -255,7 +270,10 @@ fn task_events_of_a_ctr_run() {
     assert!(pos("/containers/create") < pos("/tasks/create"));
     assert!(pos("/tasks/create") < pos("/tasks/start"));
     assert!(pos("/tasks/start") < pos("/tasks/exit"));
-    assert!(pos("/tasks/exit") < pos("/tasks/delete"));
+    if always_sends_task_delete {
+        assert!(pos("/tasks/exit") < pos("/tasks/delete"));
+        assert!(pos("/tasks/delete") < pos("/containers/delete"));
+    }
     assert!(all.iter().all(|e| e.ns == ns.name), "{all:#?}");
 
     ctrd_subscription_free(sub);

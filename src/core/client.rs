@@ -257,7 +257,9 @@ impl Client {
         Some(self.remember_version(reply.version, reply.revision))
     }
 
-    fn remembered_version(&self) -> Option<(String, String)> {
+    /// The daemon's version and revision if this client knows them already
+    /// (no call).
+    pub fn remembered_version(&self) -> Option<(String, String)> {
         self.daemon_version
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -553,9 +553,9 @@ pub extern "C" fn ctrd_spec_generate(
         // Without an image, and once the daemon's version is known, there is
         // nothing to ask the daemon: the spec is made right here without the
         // runtime (this also works in a forked child).
-        let at_once = match image {
-            None => runtime::ready_now(client.generate_spec(&id, None, argv.clone())),
-            Some(_) => None,
+        let at_once = match (&image, client.remembered_version()) {
+            (None, Some(_)) => runtime::ready_now(client.generate_spec(&id, None, argv.clone())),
+            _ => None,
         };
         let spec = match at_once {
             Some(spec) => spec?,
