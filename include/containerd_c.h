@@ -590,13 +590,19 @@ enum ctrd_status ctrd_snapshot_remove(struct ctrd_client *c,
  * path `/<namespace>/<id>` for the client's namespace), merged with the
  * config of `image` (entrypoint + cmd, env, working dir, user) when `image`
  * is not NULL; `argv` (NULL-terminated, at least one item) replaces the
- * process args when not NULL.
+ * process args when not NULL. The defaults are those of the daemon's
+ * version, as its own `ctr` makes them: containerd 1.6 before 1.6.26 writes
+ * `ociVersion` "1.0.2-dev"; later versions mask
+ * `/sys/devices/virtual/powercap` too, and 1.7 and 2.0 write "1.2.0", 2.1
+ * and later "1.2.1" (Debian's builds).
  *
  * On success `*json` receives a string owned by the caller (free it with
- * `ctrd_string_free`). Without an image, makes no call and does not start
- * the library's runtime (so it works in a child after fork() too); with one,
- * blocks for a few round trips. Errors: `CTRD_ERR_INVALID_ARGUMENT` (also
- * an empty `argv`),
+ * `ctrd_string_free`). The first call of a client asks the daemon's version
+ * (one round trip; `ctrd_client_server_version` also tells the client);
+ * after that, without an image, it makes no call and does not start the
+ * library's runtime (so it works in a child after fork() too); with an
+ * image it blocks for a few round trips. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (also an empty `argv`),
  * `CTRD_ERR_NOT_FOUND` (no such image, or its user is not in its
  * /etc/passwd), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
  */
