@@ -4,7 +4,7 @@ from inside the callback while it shuts down. That thread must end quietly
 (it used to abort the process with "FATAL: exception not rethrown").
 
 Usage: python3 python_exit.py LIBRARY [child]   (CONTAINERD_ADDRESS set)
-Without "child" it runs itself 8 times and fails unless every run exits 0
+Without "child" it runs itself RUNS times and fails unless every run exits 0
 with nothing on stderr."""
 import ctypes
 import os
@@ -14,6 +14,8 @@ import threading
 
 SPEC = (b'{"ociVersion":"1.0.2","process":{"args":["true"],"cwd":"/",'
         b'"user":{"uid":0,"gid":0}},"root":{"path":"rootfs"}}')
+
+RUNS = 12
 
 EVENT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p)
 
@@ -36,6 +38,12 @@ def child(lib_path):
         seen.append(topic)
 
     callback = EVENT_CB(on_event)
+    # The callback object must outlive every call the library makes to it:
+    # freed at interpreter teardown while a callback is still to come, the
+    # thunk's memory would be gone (a crash that is the program's, not the
+    # library's; a binding frees its subscriptions at exit instead). Keep it
+    # for the life of the process.
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(callback))
     sub = ctypes.c_void_p()
     filters = (ctypes.c_char_p * 2)(b"namespace==" + ns, None)
     assert lib.ctrd_events_subscribe(client, filters, callback, None, ctypes.byref(sub)) == 0, \
@@ -82,7 +90,7 @@ def cleanup(lib_path, pid):
 
 def main(lib_path):
     failures = []
-    for run in range(8):
+    for run in range(RUNS):
         p = subprocess.Popen([sys.executable, __file__, lib_path, "child"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _, err = p.communicate(timeout=60)
@@ -92,7 +100,7 @@ def main(lib_path):
     if failures:
         print("\n".join(failures), file=sys.stderr)
         sys.exit(1)
-    print("python_exit: ok (8 runs)")
+    print("python_exit: ok (%d runs)" % RUNS)
 
 
 if __name__ == "__main__":
