@@ -198,7 +198,10 @@ extern "C-unwind" fn deliver(arg: *mut c_void) -> *mut c_void {
 /// (not a runtime worker), one call at a time, in the daemon's order; it may
 /// call any `ctrd_*` function, blocking ones included, and may free this
 /// subscription. `user_data` is passed back untouched and must be usable from
-/// that thread.
+/// that thread. `cb` must stay callable and `user_data` valid until
+/// `ctrd_subscription_free` returns: a language binding whose callbacks are
+/// objects of its runtime (a ctypes or cgo function) frees its
+/// subscriptions before that runtime tears them down (e.g. at exit).
 ///
 /// While `cb` is busy, up to 4096 events wait in memory for it; events that
 /// arrive while 4096 are waiting are dropped and counted. Once `cb` has taken
