@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 SPEC = (b'{"ociVersion":"1.0.2","process":{"args":["true"],"cwd":"/",'
         b'"user":{"uid":0,"gid":0}},"root":{"path":"rootfs"}}')
@@ -33,9 +34,20 @@ def child(lib_path):
     ns = ("pyexit-%d" % os.getpid()).encode()
     assert lib.ctrd_client_connect(None, ns, ctypes.byref(client)) == 0, lib.ctrd_last_error()
     seen = []
+    inside = threading.Event()
 
     def on_event(user, topic, ns, json):
         seen.append(topic)
+        if len(seen) >= 20:
+            # From here the callback never returns: the interpreter's
+            # shutdown ends this thread inside the callback (the thread
+            # wakes, finds the interpreter finalizing and exits). Returning
+            # would let the library call into an interpreter that may be
+            # gone already, a CPython hazard of any C callback, not the
+            # library's.
+            inside.set()
+            while True:
+                time.sleep(0.005)
 
     callback = EVENT_CB(on_event)
     # The callback object must outlive every call the library makes to it:
@@ -64,8 +76,7 @@ def child(lib_path):
 
     # A daemon thread that still calls the library while the interpreter ends.
     threading.Thread(target=churn, daemon=True).start()
-    while len(seen) < 20:
-        threading.Event().wait(0.01)
+    assert inside.wait(30), "no events"
     # Exit now, with the subscription live and events arriving: the
     # interpreter's shutdown ends the callback thread inside the callback.
     sys.exit(0)
