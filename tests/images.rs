@@ -368,6 +368,147 @@ fn an_image_of_an_index_counts_the_index_and_reads_through_it() {
     ns.assert_clean();
 }
 
+/// An OCI archive holding the test image's blobs plus a manifest for
+/// another platform (its own config, the same layer), under an index that
+/// lists `platforms` in that order ("this" for the test image's manifest,
+/// "other" for the foreign one). Returns the archive's path and the index.
+fn multi_platform_archive(ns: &Ns, platforms: &[&str]) -> (std::path::PathBuf, Vec<u8>) {
+    use sha2::Digest as _;
+    let dir = repo().join("target").join("test-image").join(format!(
+        "multi-{}-{}",
+        ns.name,
+        platforms.join("-")
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(image_tar())
+        .arg("-C")
+        .arg(&dir));
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let hex: String = sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        std::fs::write(dir.join("blobs/sha256").join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let (manifest_digest, manifest) = archive_manifest();
+    let this_len = archive_blob(&manifest_digest).len();
+    let mut config: Value = serde_json::from_slice(&archive_blob(
+        manifest["config"]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    config["architecture"] = "s390x".into();
+    let (config_digest, config_len) = put(&serde_json::to_vec(&config).unwrap());
+    let mut other = manifest.clone();
+    other["config"]["digest"] = config_digest.into();
+    other["config"]["size"] = config_len.into();
+    let (other_digest, other_len) = put(&serde_json::to_vec(&other).unwrap());
+    let arch = config_arch();
+    let entries: Vec<Value> = platforms
+        .iter()
+        .map(|p| match *p {
+            "this" => serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest_digest, "size": this_len,
+                "platform": {"architecture": arch, "os": "linux"}}),
+            _ => serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": other_digest, "size": other_len,
+                "platform": {"architecture": "s390x", "os": "linux"}}),
+        })
+        .collect();
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }))
+    .unwrap();
+    std::fs::write(dir.join("index.json"), &index).unwrap();
+    let tar = dir.with_extension("tar");
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&dir)
+        .args(["oci-layout", "index.json", "blobs"]));
+    std::fs::remove_dir_all(&dir).unwrap();
+    (tar, index)
+}
+
+/// The architecture in the test image's config (this machine's).
+fn config_arch() -> String {
+    let (_, manifest) = archive_manifest();
+    let config: Value = serde_json::from_slice(&archive_blob(
+        manifest["config"]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    config["architecture"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn only_this_platform_of_a_multi_platform_index_counts() {
+    let ns = Ns::new("imgmulti");
+    let m = get(ns.client, IMAGE).unwrap();
+    let (manifest_size, config) = (size(m).unwrap(), config_json(m).unwrap());
+    ctrd_image_free(m);
+
+    // The other platform first: the choice is by platform, not by order.
+    let (tar, index) = multi_platform_archive(&ns, &["other", "this"]);
+    let multi = "docker.io/library/ctrd-multi:1";
+    run(ns
+        .ctr()
+        .args(["images", "import", "--snapshotter", "overlayfs"])
+        .args(["--index-name", multi])
+        .arg(&tar));
+    let i = get(ns.client, multi).unwrap();
+    let bytes = size(i).unwrap();
+    assert_eq!(bytes, index.len() as u64 + manifest_size);
+    let row = ctr_row(
+        {
+            let mut c = ns.ctr();
+            c.args(["images", "ls"]);
+            c
+        },
+        multi,
+    );
+    let (shown, unit) = parse_human(&row["SIZE"]);
+    assert!(
+        (in_unit(bytes, &unit) - shown).abs() <= 0.05 + 1e-9,
+        "{bytes} bytes, ctr shows {}",
+        row["SIZE"]
+    );
+    assert_eq!(config_json(i).unwrap(), config);
+    assert!(unpacked(i, None).unwrap());
+    ctrd_image_free(i);
+    delete(ns.client, multi, CTRD_IMAGE_DELETE_SYNC).unwrap();
+    std::fs::remove_file(&tar).unwrap();
+
+    // An index without this platform: nothing to count or read.
+    let (tar, _) = multi_platform_archive(&ns, &["other"]);
+    let foreign = "docker.io/library/ctrd-foreign:1";
+    run(ns
+        .ctr()
+        .args(["images", "import", "--all-platforms", "--no-unpack"])
+        .args(["--index-name", foreign])
+        .arg(&tar));
+    std::fs::remove_file(&tar).unwrap();
+    let i = get(ns.client, foreign).unwrap();
+    for (status, msg) in [
+        size(i).unwrap_err(),
+        config_json(i).unwrap_err(),
+        unpacked(i, None).unwrap_err(),
+    ] {
+        assert_eq!(status, CTRD_ERR_NOT_FOUND, "{msg}");
+        assert!(msg.contains("no manifest for linux/"), "{msg}");
+    }
+    ctrd_image_free(i);
+    delete(ns.client, foreign, CTRD_IMAGE_DELETE_SYNC).unwrap();
+    ns.assert_clean();
+}
+
 #[test]
 fn config_json_is_the_stored_config_blob() {
     let ns = Ns::new("imgconfig");
