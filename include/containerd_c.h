@@ -30,6 +30,13 @@
 #define CTRD_DELETE_KEEP_SNAPSHOT 1
 
 /**
+ * `ctrd_image_delete` flag: return only after the daemon's garbage
+ * collector ran, so that content and snapshots nothing else refers to are
+ * gone by then.
+ */
+#define CTRD_IMAGE_DELETE_SYNC 1u
+
+/**
  * `ctrd_task_kill` flag: signal every process of the task, not only its
  * init process.
  */
@@ -106,6 +113,11 @@ typedef enum ctrd_status {
    * Any other failure.
    */
   CTRD_ERR_UNKNOWN = 13,
+  /**
+   * The caller's credentials were missing or refused (gRPC
+   * Unauthenticated; a registry's 401).
+   */
+  CTRD_ERR_UNAUTHENTICATED = 14,
 } ctrd_status;
 
 /**
@@ -159,6 +171,14 @@ typedef struct ctrd_container ctrd_container;
  * disk) by `ctrd_fifo_set_free`. Thread-safe.
  */
 typedef struct ctrd_fifo_set ctrd_fifo_set;
+
+/**
+ * An image record in one namespace. Opaque; made by `ctrd_image_get`, freed
+ * by `ctrd_image_free`. Keeps its client's connection alive and a copy of
+ * the record as the daemon returned it when the handle was made: its name
+ * and target (the index or manifest the image points at). Thread-safe.
+ */
+typedef struct ctrd_image ctrd_image;
 
 /**
  * A background copy between a task's stdio FIFOs and the caller's file
@@ -749,6 +769,115 @@ enum ctrd_status ctrd_events_subscribe(struct ctrd_client *c,
  * after fork() it only forgets the handle.
  */
 void ctrd_subscription_free(struct ctrd_subscription *s);
+
+/**
+ * Gets the image `name` (e.g. "docker.io/library/busybox:latest", as
+ * `ctr images ls` lists it) from the client's namespace.
+ *
+ * On success `*out` receives a new image owned by the caller (free it with
+ * `ctrd_image_free`). Blocks for one round trip, bounded by the client's
+ * timeout. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, invalid UTF-8, empty
+ * name), `CTRD_ERR_NOT_FOUND`, `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_image_get(struct ctrd_client *c, const char *name, struct ctrd_image **out);
+
+/**
+ * Lists the names of the images in the client's namespace that match
+ * `filter`, containerd's filter syntax (e.g.
+ * `name==docker.io/library/busybox:latest`, `labels."k"==v`,
+ * `target.mediatype~=index`); NULL lists all.
+ *
+ * On success `*names` receives an array of `*len` strings owned by the
+ * caller (free it with `ctrd_string_array_free(*names, *len)`); an empty
+ * list may be NULL with `*len` 0. Blocks for one round trip. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL out-params, invalid UTF-8, or a filter
+ * the daemon cannot parse), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_image_list(struct ctrd_client *c,
+                                 const char *filter,
+                                 char ***names,
+                                 size_t *len);
+
+/**
+ * The image's name. Borrowed from the handle: valid until it is freed. ""
+ * for NULL. Never blocks; thread-safe.
+ */
+const char *ctrd_image_name(const struct ctrd_image *i);
+
+/**
+ * The digest of the image's target (its index or manifest), e.g.
+ * "sha256:3f57...", as `ctr images ls` shows it under DIGEST, from the
+ * record as it was when the handle was made. Borrowed from the handle:
+ * valid until it is freed. "" for NULL. Never blocks; thread-safe.
+ */
+const char *ctrd_image_digest(const struct ctrd_image *i);
+
+/**
+ * The size in bytes of the image's content for this machine's platform, as
+ * containerd's Go `Image.Size` counts it (and `ctr images ls` shows it
+ * under SIZE): the index (when the target is one), the manifest chosen
+ * (linux on this machine's architecture), its config and its layers, as
+ * their descriptors give them (compressed layers; not the unpacked size).
+ *
+ * On success `*bytes` receives the size. Blocks for a round trip per index
+ * and manifest read. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL),
+ * `CTRD_ERR_NOT_FOUND` (a blob is missing from the content store, or the
+ * index has no manifest for this platform), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_image_size(struct ctrd_image *i, uint64_t *bytes);
+
+/**
+ * The OCI image config of the image for this machine's platform (entrypoint,
+ * env, working dir, user, layers' diff ids, history), as JSON exactly as
+ * stored in the content store.
+ *
+ * On success `*json` receives a string owned by the caller (free it with
+ * `ctrd_string_free`). Blocks for a few round trips. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL), `CTRD_ERR_NOT_FOUND` (a blob is
+ * missing, or no manifest for this platform), `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_image_config_json(struct ctrd_image *i, char **json);
+
+/**
+ * Whether the image's layers for this machine's platform are unpacked on
+ * `snapshotter` (NULL = "overlayfs"), as containerd's Go `IsUnpacked`
+ * tells (and `ctr images check` under UNPACKED): the snapshot named by the
+ * chain id of the layers exists in the client's namespace.
+ *
+ * On success `*unpacked` receives the answer. Blocks for a few round
+ * trips. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, invalid UTF-8, an
+ * empty snapshotter, or one the daemon does not have), `CTRD_ERR_NOT_FOUND`
+ * (a blob is missing, or no manifest for this platform),
+ * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_image_is_unpacked(struct ctrd_image *i,
+                                        const char *snapshotter,
+                                        bool *unpacked);
+
+/**
+ * Deletes the image record `name` from the client's namespace, as
+ * containerd's Go `ImageService().Delete`. The content and snapshots only
+ * it referred to are left to the daemon's garbage collector; with
+ * `CTRD_IMAGE_DELETE_SYNC` in `flags` the call returns only after the
+ * collector ran. Handles of the image stay valid to free (and to read
+ * their name and digest); calls needing its content may then fail.
+ *
+ * Blocks for one round trip (with `CTRD_IMAGE_DELETE_SYNC`, as long as the
+ * collection takes). Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, invalid
+ * UTF-8, empty name, unknown flags), `CTRD_ERR_NOT_FOUND`,
+ * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_image_delete(struct ctrd_client *c, const char *name, uint32_t flags);
+
+/**
+ * Frees an image handle (the image itself stays; see `ctrd_image_delete`).
+ * NULL is a no-op. Must not race with another call on the same handle.
+ */
+void ctrd_image_free(struct ctrd_image *i);
 
 /**
  * Makes the stdio FIFOs for container `id`, as containerd's Go `cio` does:

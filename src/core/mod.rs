@@ -11,6 +11,7 @@ pub mod events;
 pub mod fifo;
 pub mod ident;
 pub mod image;
+pub mod images;
 pub mod lease;
 pub mod metrics;
 pub mod namespace;

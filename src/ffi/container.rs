@@ -492,7 +492,7 @@ pub extern "C" fn ctrd_snapshot_remove(
 
 /// # Safety
 /// `p` is NULL or a C string (C contract).
-unsafe fn snapshotter_arg(p: *const c_char) -> Result<String, Error> {
+pub(crate) unsafe fn snapshotter_arg(p: *const c_char) -> Result<String, Error> {
     // SAFETY: forwarded contract.
     match unsafe { ptr::opt_str_arg(p, "snapshotter") }? {
         None => Ok(core::image::DEFAULT_SNAPSHOTTER.to_string()),

@@ -47,6 +47,9 @@ pub enum ctrd_status {
     CTRD_ERR_INTERNAL = 12,
     /// Any other failure.
     CTRD_ERR_UNKNOWN = 13,
+    /// The caller's credentials were missing or refused (gRPC
+    /// Unauthenticated; a registry's 401).
+    CTRD_ERR_UNAUTHENTICATED = 14,
 }
 
 /// A `ctrd_status` as functions receive it: ABI-identical to the C enum, but
@@ -72,6 +75,7 @@ impl From<Code> for ctrd_status {
             Code::Forked => CTRD_ERR_FORKED,
             Code::Internal => CTRD_ERR_INTERNAL,
             Code::Unknown => CTRD_ERR_UNKNOWN,
+            Code::Unauthenticated => CTRD_ERR_UNAUTHENTICATED,
         }
     }
 }
@@ -97,6 +101,7 @@ pub extern "C" fn ctrd_status_name(s: ctrd_status_code) -> *const c_char {
             11 => c"CTRD_ERR_FORKED",
             12 => c"CTRD_ERR_INTERNAL",
             13 => c"CTRD_ERR_UNKNOWN",
+            14 => c"CTRD_ERR_UNAUTHENTICATED",
             _ => c"CTRD_STATUS_INVALID",
         }
         .as_ptr()

@@ -108,6 +108,7 @@ const _: () = {
         assert::<crate::ffi::ctrd_io_session>();
         assert::<crate::ffi::ctrd_subscription>();
         assert::<crate::ffi::ctrd_wait>();
+        assert::<crate::ffi::ctrd_image>();
     }
 };
 

@@ -1,0 +1,430 @@
+//! Image records already in containerd, as containerd's Go `Image`: get,
+//! list and delete a record, and what an image holds for this machine's
+//! platform (its size, its config, whether its layers are unpacked).
+//!
+//! The platform is chosen as the Go client's default matcher does: in an
+//! index, the manifests for linux on this machine's architecture (the exact
+//! variant first), then the manifests without a platform; the first of those.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::api::services::images::v1 as images;
+use crate::api::services::snapshots::v1 as snapshots;
+use crate::api::types::Descriptor;
+use crate::core::client::Client;
+use crate::core::error::{Code, Error, Result};
+use crate::core::ident::shown;
+use crate::core::image::{chain_id, platform};
+
+const INDEX_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+const MANIFEST_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+/// How deep indexes may nest (an index of indexes of manifests is 2).
+const MAX_DEPTH: usize = 8;
+
+/// An image record: its name, the descriptor it points at (an index or a
+/// manifest) and its labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRecord {
+    pub name: String,
+    pub target: Descriptor,
+    pub labels: HashMap<String, String>,
+}
+
+impl ImageRecord {
+    fn from_api(image: images::Image) -> Result<ImageRecord> {
+        let target = image.target.ok_or_else(|| {
+            Error::new(
+                Code::Unknown,
+                format!("image {}: the record has no target", shown(&image.name)),
+            )
+        })?;
+        Ok(ImageRecord {
+            name: image.name,
+            target,
+            labels: image.labels,
+        })
+    }
+}
+
+/// An image name as containerd takes it: anything but empty (containerd
+/// itself refuses an empty name; any other unknown name is not found).
+pub fn validate_name(what: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    Ok(())
+}
+
+/// What the image's target resolves to for this machine's platform.
+#[derive(Debug, Clone)]
+pub struct PlatformContent {
+    /// The manifest chosen.
+    pub manifest: Descriptor,
+    /// Its config.
+    pub config: Descriptor,
+    /// Its layers, in order.
+    pub layers: Vec<Descriptor>,
+    /// Every descriptor on the way: the indexes walked through, the
+    /// manifest, its config and its layers.
+    pub walked: Vec<Descriptor>,
+}
+
+impl PlatformContent {
+    /// The size of everything walked, as the Go client's `Image.Size` (and
+    /// `ctr images ls`) counts it.
+    pub fn size(&self) -> u64 {
+        self.walked.iter().map(|d| d.size as u64).sum()
+    }
+}
+
+/// A descriptor in a manifest or index, as JSON has it.
+#[derive(Debug, Deserialize)]
+struct JsonDescriptor {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    digest: String,
+    size: i64,
+    #[serde(default)]
+    platform: Option<JsonPlatform>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JsonPlatform {
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JsonIndex {
+    #[serde(default)]
+    manifests: Vec<JsonDescriptor>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JsonManifest {
+    config: JsonDescriptor,
+    #[serde(default)]
+    layers: Vec<JsonDescriptor>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JsonConfig {
+    rootfs: JsonRootfs,
+}
+
+#[derive(Debug, Deserialize)]
+struct JsonRootfs {
+    #[serde(default)]
+    diff_ids: Vec<String>,
+}
+
+impl JsonDescriptor {
+    fn descriptor(&self) -> Descriptor {
+        Descriptor {
+            media_type: self.media_type.clone(),
+            digest: self.digest.clone(),
+            size: self.size,
+            annotations: Default::default(),
+        }
+    }
+}
+
+/// `arch` as Go's `platforms.Normalize` spells it.
+fn normalize_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        "i386" => "386",
+        other => other,
+    }
+}
+
+/// How well `p` suits this machine: `None` when it does not match; higher
+/// is better. A descriptor without a platform matches least. As Go's
+/// default matcher, OS, architecture and variant must be equal after
+/// normalising (arm64 without a variant is arm64/v8).
+fn platform_rank(p: Option<&JsonPlatform>) -> Option<u8> {
+    let Some(p) = p else { return Some(0) };
+    let (arch, variant) = platform();
+    let theirs = match (p.variant.as_deref(), arch) {
+        (None | Some(""), "arm64") => Some("v8"),
+        (Some(""), _) => None,
+        (v, _) => v,
+    };
+    (p.os == "linux" && normalize_arch(&p.architecture) == arch && theirs == variant).then_some(1)
+}
+
+/// The manifest of `index` for this machine: the best-ranked, the first of
+/// equals (as Go's stable sort keeps them).
+fn choose(index: &JsonIndex) -> Option<&JsonDescriptor> {
+    let mut best: Option<(u8, &JsonDescriptor)> = None;
+    for d in &index.manifests {
+        if let Some(rank) = platform_rank(d.platform.as_ref()) {
+            if best.is_none_or(|(b, _)| rank > b) {
+                best = Some((rank, d));
+            }
+        }
+    }
+    best.map(|(_, d)| d)
+}
+
+fn check_size(what: &str, d: &Descriptor) -> Result<()> {
+    if d.size < 0 {
+        return Err(Error::new(
+            Code::Unknown,
+            format!(
+                "{what}: invalid size {} in {} ({})",
+                d.size, d.digest, d.media_type
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Client {
+    /// `image "name" in namespace "ns"`, for messages.
+    pub fn image_what(&self, name: &str) -> String {
+        format!(
+            "image {} in namespace {}",
+            shown(name),
+            shown(self.namespace())
+        )
+    }
+
+    /// The image record `name`.
+    pub async fn get_image(&self, name: &str) -> Result<ImageRecord> {
+        validate_name("image name", name)?;
+        let what = self.image_what(name);
+        let req = images::GetImageRequest {
+            name: name.to_string(),
+        };
+        let image = self
+            .call(&what, self.images().get(self.request(req)))
+            .await?
+            .image
+            .ok_or_else(|| Error::new(Code::NotFound, format!("{what}: not found")))?;
+        ImageRecord::from_api(image)
+    }
+
+    /// The image records matching any of `filters` (containerd's filter
+    /// syntax: `name==...`, `labels."k"==v`, ...); all when empty.
+    pub async fn list_images(&self, filters: Vec<String>) -> Result<Vec<ImageRecord>> {
+        let what = format!("list images in namespace {}", shown(self.namespace()));
+        let req = images::ListImagesRequest { filters };
+        self.call(what, self.images().list(self.request(req)))
+            .await?
+            .images
+            .into_iter()
+            .map(ImageRecord::from_api)
+            .collect()
+    }
+
+    /// Deletes the image record `name`; with `sync` the daemon answers only
+    /// after its garbage collector ran (so the content and snapshots nothing
+    /// else refers to are gone by then).
+    pub async fn delete_image(&self, name: &str, sync: bool) -> Result<()> {
+        validate_name("image name", name)?;
+        let what = format!("delete {}", self.image_what(name));
+        let req = images::DeleteImageRequest {
+            name: name.to_string(),
+            sync,
+        };
+        self.call(what, self.images().delete(self.request(req)))
+            .await
+            .map(|_| ())
+    }
+
+    /// Walks from the image's target to the manifest for this machine's
+    /// platform, as the Go client's `Image.Size` and `Image.Config` do.
+    pub async fn platform_content(&self, image: &ImageRecord) -> Result<PlatformContent> {
+        let what = self.image_what(&image.name);
+        let mut walked = Vec::new();
+        let mut target = image.target.clone();
+        for _ in 0..MAX_DEPTH {
+            check_size(&what, &target)?;
+            walked.push(target.clone());
+            let media_type = target.media_type.as_str();
+            if INDEX_TYPES.contains(&media_type) {
+                let index: JsonIndex = self.read_json("index", &target).await?;
+                let chosen = choose(&index).ok_or_else(|| {
+                    let (arch, variant) = platform();
+                    let variant = variant.map(|v| format!("/{v}")).unwrap_or_default();
+                    Error::new(
+                        Code::NotFound,
+                        format!(
+                            "{what}: no manifest for linux/{arch}{variant} in index {}",
+                            target.digest
+                        ),
+                    )
+                })?;
+                target = chosen.descriptor();
+            } else if MANIFEST_TYPES.contains(&media_type) {
+                let manifest: JsonManifest = self.read_json("manifest", &target).await?;
+                let config = manifest.config.descriptor();
+                check_size(&what, &config)?;
+                walked.push(config.clone());
+                let layers: Vec<Descriptor> =
+                    manifest.layers.iter().map(|l| l.descriptor()).collect();
+                for l in &layers {
+                    check_size(&what, l)?;
+                }
+                walked.extend(layers.iter().cloned());
+                return Ok(PlatformContent {
+                    manifest: target,
+                    config,
+                    layers,
+                    walked,
+                });
+            } else {
+                return Err(Error::new(
+                    Code::NotImplemented,
+                    format!(
+                        "{what}: {} has media type {:?}, neither an image index nor a manifest \
+                         this library reads",
+                        target.digest, target.media_type
+                    ),
+                ));
+            }
+        }
+        Err(Error::new(
+            Code::Unknown,
+            format!("{what}: indexes nest more than {MAX_DEPTH} deep"),
+        ))
+    }
+
+    /// The size of the image's content for this machine's platform: the
+    /// indexes on the way, the manifest, the config and the layers, as the
+    /// Go client's `Image.Size` counts it.
+    pub async fn image_size(&self, image: &ImageRecord) -> Result<u64> {
+        Ok(self.platform_content(image).await?.size())
+    }
+
+    /// The OCI image config of this machine's platform, as stored.
+    pub async fn image_config_json(&self, image: &ImageRecord) -> Result<String> {
+        let content = self.platform_content(image).await?;
+        let bytes = self
+            .read_blob("image config", &content.config.digest, content.config.size)
+            .await?;
+        String::from_utf8(bytes).map_err(|e| {
+            Error::new(
+                Code::Unknown,
+                format!(
+                    "{}: config {} is not UTF-8: {e}",
+                    self.image_what(&image.name),
+                    content.config.digest
+                ),
+            )
+        })
+    }
+
+    /// Whether the image's layers for this machine's platform are unpacked
+    /// on `snapshotter`: the snapshot named by their chain id exists, as the
+    /// Go client's `IsUnpacked` checks.
+    pub async fn image_is_unpacked(&self, image: &ImageRecord, snapshotter: &str) -> Result<bool> {
+        let what = self.image_what(&image.name);
+        let content = self.platform_content(image).await?;
+        let config: JsonConfig = self.read_json("image config", &content.config).await?;
+        let chain = chain_id(&config.rootfs.diff_ids)
+            .ok_or_else(|| Error::new(Code::Unknown, format!("{what}: the image has no layers")))?;
+        let req = snapshots::StatSnapshotRequest {
+            snapshotter: snapshotter.to_string(),
+            key: chain.clone(),
+        };
+        let stat = format!(
+            "{what}: stat snapshot {chain} on snapshotter {}",
+            shown(snapshotter)
+        );
+        match self
+            .call(stat, self.snapshots().stat(self.request(req)))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code == Code::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(json: &str) -> JsonIndex {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_platform_of_this_machine_is_chosen() {
+        let (arch, variant) = platform();
+        let variant = variant
+            .map(|v| format!(r#","variant":"{v}""#))
+            .unwrap_or_default();
+        let json = format!(
+            r#"{{"manifests":[
+              {{"mediaType":"m","digest":"sha256:none","size":1}},
+              {{"mediaType":"m","digest":"sha256:other","size":2,
+                "platform":{{"os":"linux","architecture":"s390x-not-this"}}}},
+              {{"mediaType":"m","digest":"sha256:win","size":3,
+                "platform":{{"os":"windows","architecture":"{arch}"}}}},
+              {{"mediaType":"m","digest":"sha256:this","size":4,
+                "platform":{{"os":"linux","architecture":"{arch}"{variant}}}}},
+              {{"mediaType":"m","digest":"sha256:this-again","size":5,
+                "platform":{{"os":"linux","architecture":"{arch}"{variant}}}}}
+            ]}}"#
+        );
+        assert_eq!(choose(&index(&json)).unwrap().digest, "sha256:this");
+        // Without a match, a manifest without a platform; else none.
+        let json = r#"{"manifests":[
+            {"mediaType":"m","digest":"sha256:other","size":2,
+             "platform":{"os":"linux","architecture":"s390x-not-this"}},
+            {"mediaType":"m","digest":"sha256:none","size":1}]}"#;
+        assert_eq!(choose(&index(json)).unwrap().digest, "sha256:none");
+        let json = r#"{"manifests":[
+            {"mediaType":"m","digest":"sha256:other","size":2,
+             "platform":{"os":"linux","architecture":"s390x-not-this"}}]}"#;
+        assert!(choose(&index(json)).is_none());
+        assert!(choose(&index(r#"{"manifests":[]}"#)).is_none());
+    }
+
+    #[test]
+    fn architectures_are_normalised() {
+        assert_eq!(normalize_arch("x86_64"), "amd64");
+        assert_eq!(normalize_arch("aarch64"), "arm64");
+        assert_eq!(normalize_arch("ppc64le"), "ppc64le");
+    }
+
+    #[test]
+    fn size_counts_every_descriptor_walked() {
+        let d = |size| Descriptor {
+            size,
+            ..Default::default()
+        };
+        let content = PlatformContent {
+            manifest: d(10),
+            config: d(20),
+            layers: vec![d(300), d(4000)],
+            walked: vec![d(1), d(10), d(20), d(300), d(4000)],
+        };
+        assert_eq!(content.size(), 4331);
+    }
+
+    #[test]
+    fn empty_names_are_refused() {
+        let e = validate_name("image name", "").unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument);
+        assert_eq!(e.message, "image name is empty");
+        validate_name("image name", "docker.io/library/x:1").unwrap();
+    }
+}
