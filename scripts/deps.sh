@@ -5,12 +5,14 @@
 set -euo pipefail
 
 # Debian packages needed by the tests and by scripts/*.sh.
-pkgs=(containerd runc busybox-static cmake valgrind "$@")
+pkgs=(containerd runc busybox-static cmake valgrind docker-registry apache2-utils "$@")
 # Commands used by scripts/*.sh, with the package that provides each.
 declare -A cmd_pkg=(
     [tar]=tar [gzip]=gzip [sha256sum]=coreutils [timeout]=coreutils
     [realpath]=coreutils [setsid]=util-linux [umount]=mount
     [containerd-shim-runc-v2]=containerd
+    [docker-registry]=docker-registry [htpasswd]=apache2-utils
+    [openssl]=openssl [curl]=curl
 )
 
 installed() {
@@ -43,3 +45,16 @@ export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-o DPkg::Lock::Timeout=600)
 apt-get "${apt_opts[@]}" update -q >&2
 apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing[@]}" >&2
+
+# docker-registry enables (and may start) its system service on port 5000;
+# the tests run their own instances (scripts/registry.sh), so stop and disable it.
+if [[ " ${missing[*]} " == *" docker-registry "* ]]; then
+    if [[ -d /run/systemd/system ]]; then
+        systemctl disable --now docker-registry.service >&2 || true
+    else
+        if [[ -x /etc/init.d/docker-registry ]]; then
+            /etc/init.d/docker-registry stop >&2 || true
+        fi
+        update-rc.d docker-registry disable >&2 || true
+    fi
+fi

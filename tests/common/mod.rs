@@ -388,3 +388,149 @@ pub fn remove_container(k: *mut ctrd_container) {
     check(ctrd_container_delete(k, 0), ctrd_status::CTRD_OK);
     ctrd_container_free(k);
 }
+
+/// A private registry (Debian's docker-registry) on 127.0.0.1 with basic auth,
+/// over plain HTTP or TLS from a throwaway CA, started by
+/// `scripts/registry.sh`, with the test images of `scripts/make-images.sh`
+/// pushed (`ctrd/busybox`, `ctrd/multi`, `ctrd/layers`, all `:latest`).
+/// `Registry::start` gives one the test owns (stopped on drop);
+/// `Registry::shared` one per test binary and mode, which a watchdog stops
+/// when the binary exits.
+pub struct Registry {
+    pub dir: PathBuf,
+    host: String,
+    tls: bool,
+    owned: bool,
+}
+
+impl Registry {
+    fn launch(tls: bool, owned: bool) -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("ctrd-registry-")
+            .tempdir_in("/tmp")
+            .expect("temp dir")
+            .keep();
+        let mut cmd = Command::new(script("registry.sh"));
+        cmd.arg("start").arg(&dir);
+        if tls {
+            cmd.arg("--tls");
+        }
+        cmd.arg("--owner-pid").arg(std::process::id().to_string());
+        let out = run(&mut cmd);
+        let host = out.lines().last().expect("HOST:PORT").trim().to_string();
+        let reg = Registry {
+            dir,
+            host,
+            tls,
+            owned,
+        };
+        reg.push_images();
+        reg
+    }
+
+    /// Pushes the test images through a containerd of its own (stopped at
+    /// once), so no daemon of the tests holds their blobs beforehand.
+    fn push_images(&self) {
+        // Own archives per registry: registries may start in parallel.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = repo().join("target").join("registry-images");
+        // Archives a killed test binary left behind (PID-N, PID gone).
+        for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some((pid, _)) = name.split_once('-') {
+                if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let images = base.join(format!("{}-{n}", std::process::id()));
+        let daemon = Daemon::start();
+        run(Command::new(script("push-test-images.sh"))
+            .arg(&daemon.socket)
+            .arg(&self.dir)
+            .arg(&images));
+        drop(daemon);
+        let _ = std::fs::remove_dir_all(&images);
+    }
+
+    /// A registry for this test alone, images pushed.
+    pub fn start(tls: bool) -> Registry {
+        Self::launch(tls, true)
+    }
+
+    /// The registry (plain HTTP or TLS) shared by every test of this binary.
+    pub fn shared(tls: bool) -> &'static Registry {
+        static PLAIN: OnceLock<Registry> = OnceLock::new();
+        static TLS: OnceLock<Registry> = OnceLock::new();
+        if tls { &TLS } else { &PLAIN }.get_or_init(|| Self::launch(tls, false))
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn user(&self) -> &str {
+        "ctrd"
+    }
+
+    pub fn password(&self) -> &str {
+        "ctrd-secret"
+    }
+
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The CA that signed the server's certificate (TLS only).
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.dir.join("ca.pem"))
+    }
+
+    /// A `ctr --hosts-dir` for this registry (https + CA with TLS).
+    pub fn hosts_dir(&self) -> PathBuf {
+        self.dir.join("hosts.d")
+    }
+
+    /// `HOST:PORT/ctrd/NAME` (NAME may carry a tag or digest).
+    pub fn reference(&self, name: &str) -> String {
+        format!("{}/ctrd/{name}", self.host)
+    }
+
+    /// The `ctr images pull/push` options to reach this registry with `user`
+    /// and `password`: `--plain-http`, or `--hosts-dir` with the CA for TLS.
+    pub fn ctr_args_as(&self, user: &str, password: &str) -> Vec<String> {
+        let mut v = vec!["--user".to_string(), format!("{user}:{password}")];
+        if self.tls {
+            v.push("--hosts-dir".into());
+            v.push(self.hosts_dir().to_str().unwrap().into());
+        } else {
+            v.push("--plain-http".into());
+        }
+        v
+    }
+
+    /// [`Registry::ctr_args_as`] with the right credentials.
+    pub fn ctr_args(&self) -> Vec<String> {
+        self.ctr_args_as(self.user(), self.password())
+    }
+
+    /// The registry's PID (None once stopped).
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join("registry.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if self.owned {
+            let _ = Command::new(script("registry.sh"))
+                .arg("stop")
+                .arg(&self.dir)
+                .status();
+        }
+    }
+}

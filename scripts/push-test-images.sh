@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Usage: scripts/push-test-images.sh SOCK REGDIR [IMAGEDIR]
+# Pushes the test images to the registry that `scripts/registry.sh start REGDIR`
+# runs, through `ctr` against the containerd at SOCK (namespace registry-push):
+#   HOST:PORT/ctrd/busybox:latest  the busybox image
+#   HOST:PORT/ctrd/multi:latest    an index: this platform (busybox) + another
+#   HOST:PORT/ctrd/layers:latest   busybox + 4 data layers of 1.5 MB
+# The archives come from IMAGEDIR (default target/registry-images), built there
+# by scripts/make-images.sh when missing. Over TLS (REGDIR/ca.pem exists) ctr
+# uses REGDIR/hosts.d (ctr 1.6 talks plain HTTP to loopback registries
+# otherwise); without TLS, --plain-http. Credentials from REGDIR/creds.
+# stdout: the pushed references, one a line. Env: CTR_BIN (default ctr).
+set -euo pipefail
+
+CTR=${CTR_BIN:-ctr}
+NS=registry-push
+die() { echo "push-test-images.sh: $*" >&2; exit 1; }
+(($# == 2 || $# == 3)) || { sed -n '2p' "${BASH_SOURCE[0]}" | sed 's/^# //' >&2; exit 2; }
+here=$(dirname "$(realpath "${BASH_SOURCE[0]}")")
+sock=$1 regdir=$(realpath -m "$2")
+imagedir=$(realpath -m "${3:-$here/../target/registry-images}")
+[[ -S $sock ]] || die "$sock is not a socket"
+[[ -s $regdir/host && -s $regdir/creds ]] || die "$regdir is not a running registry.sh dir"
+host=$(cat "$regdir/host")
+creds=$(cat "$regdir/creds")
+
+names=(busybox multi layers)
+for n in "${names[@]}"; do
+    if [[ ! -s $imagedir/$n.tar ]]; then
+        "$here/make-images.sh" "$imagedir" >/dev/null || die "make-images.sh failed"
+        break
+    fi
+done
+
+ctr_() { timeout "${CTR_TIMEOUT:-120}" "$CTR" --address "$sock" --namespace "$NS" "$@"; }
+remote=(--user "$creds" --hosts-dir "$regdir/hosts.d")
+if [[ ! -e $regdir/ca.pem ]]; then remote+=(--plain-http); fi
+
+for n in "${names[@]}"; do
+    local_name=docker.io/ctrd/$n:latest
+    ctr_ images import --all-platforms --no-unpack "$imagedir/$n.tar" >&2 ||
+        die "ctr images import $imagedir/$n.tar failed"
+    ctr_ images push "${remote[@]}" "$host/ctrd/$n:latest" "$local_name" >&2 ||
+        die "ctr images push $host/ctrd/$n:latest failed"
+    echo "$host/ctrd/$n:latest"
+done
