@@ -383,21 +383,31 @@ fn reattach_gets_the_rest_without_loss_or_duplication() {
     let mut first = tempfile::tempfile().unwrap();
     let s1 = attach(&set.io_for(false, true, false), -1, first.as_raw_fd(), -1);
 
+    // The writer holds back the second half until the first session is
+    // freed, so that session cannot get everything however fast it copies.
+    let (go_on, second_half) = std::sync::mpsc::channel::<()>();
     let writer = {
         let sent = sent.clone();
         std::thread::spawn(move || {
-            for chunk in sent.chunks(4093) {
+            let (front, back) = sent.split_at(sent.len() / 2);
+            for chunk in front.chunks(4093) {
+                shim.write(chunk);
+            }
+            second_half.recv().unwrap();
+            for chunk in back.chunks(4093) {
                 shim.write(chunk);
             }
             shim // the writer closes when the test drops it
         })
     };
-    // Free the first session in the middle of the stream.
+    // Free the first session in the middle of the stream (the first half
+    // may still be flowing).
     while first.metadata().unwrap().len() < 512 << 10 {
         std::thread::sleep(Duration::from_millis(1));
     }
     let t = Instant::now();
     ctrd_io_session_free(s1);
+    go_on.send(()).unwrap();
     assert!(
         t.elapsed() < Duration::from_secs(2),
         "free took {:?}",
