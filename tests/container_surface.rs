@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::ffi::{c_char, CString};
+use std::ffi::c_char;
 use std::os::unix::fs::PermissionsExt;
 use std::ptr::{null, null_mut};
 
@@ -34,26 +34,6 @@ fn spec_of(k: *mut ctrd_container) -> Value {
 
 fn ctr_info(ns: &Ns, id: &str) -> Value {
     json_of(&run(ns.ctr().args(["containers", "info", id])))
-}
-
-/// A NULL-terminated array of C strings, kept alive with its strings.
-struct CArray {
-    _items: Vec<CString>,
-    ptrs: Vec<*const c_char>,
-}
-
-impl CArray {
-    fn new(items: &[&str]) -> CArray {
-        let items: Vec<CString> = items.iter().map(|s| c(s)).collect();
-        let ptrs = items.iter().map(|s| s.as_ptr()).chain([null()]).collect();
-        CArray {
-            _items: items,
-            ptrs,
-        }
-    }
-    fn as_ptr(&self) -> *const *const c_char {
-        self.ptrs.as_ptr()
-    }
 }
 
 fn set_labels(k: *mut ctrd_container, items: &[&str]) -> ctrd_status {

@@ -8,8 +8,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::ffi::{c_char, CStr, CString};
-use std::path::PathBuf;
+use std::ffi::{CStr, CString};
 use std::ptr::{null, null_mut};
 
 use common::*;
@@ -19,27 +18,6 @@ use containerd_c::api::services::version::v1 as version;
 use containerd_c::ffi::ctrd_status::*;
 use containerd_c::ffi::*;
 use serde_json::Value;
-use tonic::codegen::http;
-
-/// A NULL-terminated array of C strings, and the strings behind it.
-struct CArray {
-    _items: Vec<CString>,
-    ptrs: Vec<*const c_char>,
-}
-
-impl CArray {
-    fn new(items: &[&str]) -> CArray {
-        let items: Vec<CString> = items.iter().map(|s| c(s)).collect();
-        let ptrs = items.iter().map(|s| s.as_ptr()).chain([null()]).collect();
-        CArray {
-            _items: items,
-            ptrs,
-        }
-    }
-    fn as_ptr(&self) -> *const *const c_char {
-        self.ptrs.as_ptr()
-    }
-}
 
 fn create(client: *mut ctrd_client, name: &str, labels: &[&str]) -> Result<(), Failure> {
     let labels = CArray::new(labels);
@@ -396,66 +374,6 @@ fn server_info_matches_ctr_and_the_daemons_files() {
 
 // ---------------------------------------------------------------------------
 // Fake daemons: what a newer daemon sends, and what an older one lacks.
-
-/// A tonic server on a temporary socket, on its own runtime (dropped with it).
-struct FakeServer {
-    rt: Option<tokio::runtime::Runtime>,
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl FakeServer {
-    fn start<S>(svc: S) -> FakeServer
-    where
-        S: tower::Service<
-                http::Request<tonic::body::Body>,
-                Response = http::Response<tonic::body::Body>,
-                Error = std::convert::Infallible,
-            > + tonic::server::NamedService
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send,
-    {
-        let dir = tempfile::Builder::new()
-            .prefix("ctrd-fake-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let path = dir.path().join("s.sock");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = {
-            let _g = rt.enter();
-            tokio::net::UnixListener::bind(&path).unwrap()
-        };
-        rt.spawn(async move {
-            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-            let _ = tonic::transport::Server::builder()
-                .serve_with_incoming(svc, incoming)
-                .await;
-        });
-        FakeServer {
-            rt: Some(rt),
-            path,
-            _dir: dir,
-        }
-    }
-
-    fn client(&self) -> *mut ctrd_client {
-        connect(self.path.to_str().unwrap(), "default")
-    }
-}
-
-impl Drop for FakeServer {
-    fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
-    }
-}
 
 /// An introspection service answering `server` (or Unimplemented) and
 /// `plugins` (or the given error).

@@ -534,3 +534,107 @@ impl Drop for Registry {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Fake daemons on a temporary unix socket (fault injection), and C arrays.
+
+/// A socket path in a fresh temporary directory (short: unix paths are).
+pub fn temp_socket() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("ctrd-fake-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let path = dir.path().join("s.sock");
+    (dir, path)
+}
+
+/// A tonic server on its own runtime: dropping the runtime (`kill`) drops
+/// every connection at once, as a daemon that dies does.
+pub struct FakeServer {
+    rt: Option<tokio::runtime::Runtime>,
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl FakeServer {
+    pub fn start<S>(svc: S) -> FakeServer
+    where
+        S: tower::Service<
+                tonic::codegen::http::Request<tonic::body::Body>,
+                Response = tonic::codegen::http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + Clone
+            + Send
+            + 'static,
+        S::Future: Send,
+    {
+        let (dir, path) = temp_socket();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = {
+            let _g = rt.enter();
+            tokio::net::UnixListener::bind(&path).unwrap()
+        };
+        rt.spawn(async move {
+            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+            let _ = tonic::transport::Server::builder()
+                .serve_with_incoming(svc, incoming)
+                .await;
+        });
+        FakeServer {
+            rt: Some(rt),
+            path,
+            _dir: dir,
+        }
+    }
+
+    pub fn address(&self) -> String {
+        self.path.to_str().unwrap().to_string()
+    }
+
+    /// A client of this server in namespace "default".
+    pub fn client(&self) -> *mut ctrd_client {
+        connect(&self.address(), "default")
+    }
+
+    /// Drops every connection and stops listening.
+    pub fn kill(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A NULL-terminated array of C strings, kept alive with its strings.
+pub struct CArray {
+    _items: Vec<CString>,
+    ptrs: Vec<*const c_char>,
+}
+
+impl CArray {
+    pub fn new(items: &[&str]) -> CArray {
+        let items: Vec<CString> = items.iter().map(|s| c(s)).collect();
+        let ptrs = items
+            .iter()
+            .map(|s| s.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        CArray {
+            _items: items,
+            ptrs,
+        }
+    }
+
+    pub fn as_ptr(&self) -> *const *const c_char {
+        self.ptrs.as_ptr()
+    }
+}
