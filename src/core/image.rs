@@ -23,7 +23,8 @@ pub use crate::core::lease::snapshot_lease_id;
 /// The snapshotter used unless one is named.
 pub const DEFAULT_SNAPSHOTTER: &str = "overlayfs";
 
-const INDEX_TYPES: [&str; 2] = [
+/// Media types of an image index (OCI) or manifest list (Docker).
+pub(crate) const INDEX_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];

@@ -16,12 +16,8 @@ use crate::api::types::Descriptor;
 use crate::core::client::Client;
 use crate::core::error::{Code, Error, Result};
 use crate::core::ident::shown;
-use crate::core::image::{chain_id, platform};
+use crate::core::image::{chain_id, platform, INDEX_TYPES};
 
-const INDEX_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
 const MANIFEST_TYPES: [&str; 2] = [
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
