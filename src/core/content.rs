@@ -12,7 +12,7 @@ use crate::core::error::{Code, Error, Result};
 const MAX_BLOB: i64 = 4 << 20;
 
 /// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -24,6 +24,13 @@ impl Client {
                 "{what} {digest} has {size} bytes, more than the {MAX_BLOB} this library reads"
             )));
         }
+        self.read_content_all(&format!("read {what} {digest}"), digest)
+            .await
+    }
+
+    /// Reads all of blob `digest` (no size limit: for blobs known to be
+    /// small, or tests); the call's failure starts with `what`.
+    pub async fn read_content_all(&self, what: &str, digest: &str) -> Result<Vec<u8>> {
         let req = ReadContentRequest {
             digest: digest.to_string(),
             offset: 0,
@@ -38,7 +45,7 @@ impl Client {
             }
             Ok::<_, tonic::Status>(tonic::Response::new(data))
         };
-        self.call(format!("read {what} {digest}"), call).await
+        self.call(what, call).await
     }
 
     pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
@@ -96,6 +103,281 @@ impl Client {
         match self.call(format!("write content {digest}"), call).await {
             Err(e) if e.code != Code::AlreadyExists => Err(e),
             _ => Ok(digest),
+        }
+    }
+}
+
+/// Data a [`ContentWriter`] gathers before it sends a write message: fewer,
+/// larger messages cost the daemon less than the registry's small reads.
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// A blob on its way into the content store: one `Write` stream to the
+/// daemon, under a lease, fed chunk by chunk so that a blob is never held
+/// whole in memory. Start it with [`Client::content_writer`]; end it with
+/// [`ContentWriter::commit`]. Dropping it unfinished ends the stream after
+/// what was written reaches the daemon, which keeps it under the ref for a
+/// later writer of the same ref to resume or restart (the garbage collector
+/// removes it with the lease).
+pub struct ContentWriter<'a> {
+    client: &'a Client,
+    reference: String,
+    expected: String,
+    total: i64,
+    /// Bytes the daemon has or has been sent.
+    offset: u64,
+    buffer: Vec<u8>,
+    requests: tokio::sync::mpsc::Sender<crate::api::services::content::v1::WriteContentRequest>,
+    /// Drains the daemon's answers; ends with the first error or the
+    /// stream's end.
+    answers: tokio::task::JoinHandle<std::result::Result<(), tonic::Status>>,
+    what: String,
+    timeout: Option<std::time::Duration>,
+}
+
+impl Client {
+    /// Information on blob `digest`: `None` when the store lacks it.
+    pub async fn content_info(
+        &self,
+        digest: &str,
+    ) -> Result<Option<crate::api::services::content::v1::Info>> {
+        let req = crate::api::services::content::v1::InfoRequest {
+            digest: digest.to_string(),
+        };
+        match self
+            .call(
+                format!("content info {digest}"),
+                self.content().info(self.request(req)),
+            )
+            .await
+        {
+            Ok(reply) => Ok(reply.info),
+            Err(e) if e.code == Code::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets `labels` on blob `digest` (others stay as they are; an empty
+    /// value removes the label).
+    pub async fn set_content_labels(
+        &self,
+        digest: &str,
+        labels: std::collections::HashMap<String, String>,
+    ) -> Result<()> {
+        use crate::api::services::content::v1::{Info, UpdateRequest};
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
+        let req = UpdateRequest {
+            info: Some(Info {
+                digest: digest.to_string(),
+                labels: labels.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask { paths }),
+        };
+        self.call(
+            format!("label content {digest}"),
+            self.content().update(self.request(req)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Opens a writer for blob `digest` of `total` bytes under `lease`, with
+    /// the ingest ref `reference` (the same ref resumes a write a failure
+    /// cut short: see [`ContentWriter::offset`]). `None` when the store has
+    /// the blob already. Another writer of the same ref at the same time
+    /// makes this fail with `Unavailable` ("ref ... locked").
+    pub async fn content_writer(
+        &self,
+        lease: &str,
+        reference: &str,
+        digest: &str,
+        total: u64,
+    ) -> Result<Option<ContentWriter<'_>>> {
+        use crate::api::services::content::v1::{WriteAction, WriteContentRequest};
+        let what = format!("write content {digest}");
+        let total = i64::try_from(total)
+            .map_err(|_| Error::invalid(format!("{what}: a size of {total} bytes")))?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<WriteContentRequest>(4);
+        let mut req =
+            self.request_with_lease(tokio_stream::wrappers::ReceiverStream::new(rx), lease)?;
+        // The stream lasts as long as the blob takes; each step has the
+        // client's timeout instead.
+        *req.metadata_mut() = {
+            let mut m = req.metadata().clone();
+            m.remove("grpc-timeout");
+            m
+        };
+        tx.send(WriteContentRequest {
+            action: WriteAction::Stat as i32,
+            r#ref: reference.to_string(),
+            total,
+            expected: digest.to_string(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|_| Error::new(Code::Internal, format!("{what}: the stream closed")))?;
+        let mut content = self.content();
+        // A failure of the first message may come as the call's own answer.
+        let mut answers = match self.call(&what, content.write(req)).await {
+            Err(e) if e.code == Code::AlreadyExists => return Ok(None),
+            answers => answers?,
+        };
+        // The first answer is the Stat's: how much of the ref the daemon has.
+        let first = match self
+            .call(&what, async {
+                answers
+                    .message()
+                    .await
+                    .map(|m| tonic::Response::new(m.unwrap_or_default()))
+            })
+            .await
+        {
+            Err(e) if e.code == Code::AlreadyExists => return Ok(None),
+            answer => answer?,
+        };
+        let drain = tokio::spawn(async move {
+            while answers.message().await?.is_some() {}
+            Ok(())
+        });
+        let offset = u64::try_from(first.offset).unwrap_or(0);
+        Ok(Some(ContentWriter {
+            client: self,
+            reference: reference.to_string(),
+            expected: digest.to_string(),
+            total,
+            offset: offset.min(total as u64),
+            buffer: Vec::with_capacity(WRITE_CHUNK),
+            requests: tx,
+            answers: drain,
+            what,
+            timeout: self.timeout(),
+        }))
+    }
+}
+
+impl ContentWriter<'_> {
+    /// Bytes the daemon already has of this blob: feed the rest from there,
+    /// or call [`ContentWriter::restart`] to send it all.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Forgets what the daemon has and starts the blob again from byte 0.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.buffer.clear();
+        self.offset = 0;
+        // A write at offset 0 makes the daemon truncate the ref.
+        self.send_write(Vec::new()).await
+    }
+
+    /// Adds `data` after what was written so far.
+    pub async fn write(&mut self, data: &[u8]) -> Result<()> {
+        let mut data = data;
+        while !data.is_empty() {
+            let room = WRITE_CHUNK - self.buffer.len();
+            let n = room.min(data.len());
+            self.buffer.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.buffer.len() == WRITE_CHUNK {
+                let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(WRITE_CHUNK));
+                self.send_write(chunk).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_write(&mut self, data: Vec<u8>) -> Result<()> {
+        use crate::api::services::content::v1::{WriteAction, WriteContentRequest};
+        let len = data.len() as u64;
+        let req = WriteContentRequest {
+            action: WriteAction::Write as i32,
+            r#ref: self.reference.clone(),
+            total: self.total,
+            expected: self.expected.clone(),
+            offset: self.offset as i64,
+            data,
+            ..Default::default()
+        };
+        self.send(req).await?;
+        self.offset += len;
+        Ok(())
+    }
+
+    async fn send(
+        &mut self,
+        req: crate::api::services::content::v1::WriteContentRequest,
+    ) -> Result<()> {
+        let sending = self.requests.send(req);
+        let sent = match self.timeout {
+            Some(limit) => tokio::time::timeout(limit, sending).await.map_err(|_| {
+                Error::new(
+                    Code::DeadlineExceeded,
+                    format!("{}: the daemon took no data for {limit:?}", self.what),
+                )
+            })?,
+            None => sending.await,
+        };
+        if sent.is_err() {
+            // The stream ended: the drain has the daemon's reason.
+            return Err(self.failure().await);
+        }
+        Ok(())
+    }
+
+    /// Why the stream ended early.
+    async fn failure(&mut self) -> Error {
+        match (&mut self.answers).await {
+            Ok(Err(status)) => self.client.status_error(&self.what, status),
+            Ok(Ok(())) => Error::new(
+                Code::Unknown,
+                format!("{}: the daemon ended the write early", self.what),
+            ),
+            Err(e) => Error::new(Code::Internal, format!("{}: {e}", self.what)),
+        }
+    }
+
+    /// Sends what is left and commits the blob with `labels`: the daemon
+    /// checks size and digest. A blob already in the store is success.
+    pub async fn commit(mut self, labels: std::collections::HashMap<String, String>) -> Result<()> {
+        use crate::api::services::content::v1::{WriteAction, WriteContentRequest};
+        if !self.buffer.is_empty() {
+            let chunk = std::mem::take(&mut self.buffer);
+            self.send_write(chunk).await?;
+        }
+        let req = WriteContentRequest {
+            action: WriteAction::Commit as i32,
+            r#ref: self.reference.clone(),
+            total: self.total,
+            expected: self.expected.clone(),
+            offset: self.offset as i64,
+            labels,
+            ..Default::default()
+        };
+        self.send(req).await?;
+        // Closing the request stream ends the call once the commit is done.
+        let (closed, _) = tokio::sync::mpsc::channel(1);
+        drop(std::mem::replace(&mut self.requests, closed));
+        let what = self.what.clone();
+        let answers = &mut self.answers;
+        let done = match self.timeout {
+            Some(limit) => tokio::time::timeout(limit, answers).await.map_err(|_| {
+                Error::new(
+                    Code::DeadlineExceeded,
+                    format!("{what}: no answer to the commit in {limit:?}"),
+                )
+            })?,
+            None => answers.await,
+        };
+        match done {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(status)) => match self.client.status_error(&what, status) {
+                e if e.code == Code::AlreadyExists => Ok(()),
+                e => Err(e),
+            },
+            Err(e) => Err(Error::new(Code::Internal, format!("{what}: {e}"))),
         }
     }
 }

@@ -23,7 +23,7 @@ pub fn snapshot_lease_id(snapshotter: &str, key: &str) -> String {
 }
 impl Client {
     /// Makes lease `id` that expires after a day; `false` when it existed.
-    pub(crate) async fn create_lease(&self, id: &str) -> Result<bool> {
+    pub async fn create_lease(&self, id: &str) -> Result<bool> {
         let expires = humantime::format_rfc3339_seconds(SystemTime::now() + LEASE_EXPIRY);
         let req = leases::CreateRequest {
             id: id.to_string(),

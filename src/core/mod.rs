@@ -15,6 +15,7 @@ pub mod images;
 pub mod lease;
 pub mod metrics;
 pub mod namespace;
+pub mod progress;
 pub mod spec;
 pub mod task;
 
