@@ -16,6 +16,7 @@ pub mod lease;
 pub mod metrics;
 pub mod namespace;
 pub mod progress;
+pub mod pull;
 pub mod spec;
 pub mod task;
 

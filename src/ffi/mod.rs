@@ -20,8 +20,13 @@ pub(crate) mod handle;
 pub mod image;
 pub mod io;
 pub mod namespace;
+// Used by ctrd_image_pull and ctrd_image_import, which come next.
 pub mod process;
+#[allow(dead_code)]
+pub mod progress;
 pub(crate) mod ptr;
+#[allow(dead_code)]
+pub mod pull;
 pub mod task;
 pub mod wait;
 

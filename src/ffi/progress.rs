@@ -1,0 +1,302 @@
+//! Progress callbacks of pulls and imports: a callback thread (see
+//! `ffi::callback`) reads the operation's counters about ten times a second
+//! and calls the C callback when they changed, then once more with phase
+//! "done" when the operation succeeded. The calling thread joins it before
+//! the C function returns, so no callback runs after that.
+
+use std::ffi::{c_char, c_void, CString};
+use std::future::Future;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::core::error::Result;
+use crate::core::progress::{Phase, Progress, Snapshot};
+use crate::ffi::boundary;
+use crate::ffi::callback::CallbackThread;
+use crate::ffi::ptr;
+use crate::runtime;
+
+/// Where a pull or import is, as its progress callback sees it. Strings
+/// are valid during the call only.
+#[repr(C)]
+pub struct ctrd_progress {
+    /// The image reference (as given to the pull; the archive path for an
+    /// import).
+    pub r#ref: *const c_char,
+    /// "resolving", "fetching", "unpacking", or "done" (last, once, and
+    /// only when the operation succeeded).
+    pub phase: *const c_char,
+    /// Bytes of the chosen platform's blobs in the content store: fetched
+    /// now or found there. Equals `bytes_total` at "done".
+    pub bytes_done: u64,
+    /// Bytes of all those blobs; 0 while unknown.
+    pub bytes_total: u64,
+    /// Layers fetched (phase "fetching") or unpacked ("unpacking").
+    pub layers_done: u32,
+    /// Layers of the chosen platform.
+    pub layers_total: u32,
+}
+
+/// `ctrd_progress_cb`: called on a library thread (not the caller's), one
+/// call at a time, at most about ten times a second while the operation
+/// runs and once more with phase "done" when it succeeded; never after the
+/// pull or import returned. It may call `ctrd_*` functions. `user_data` is
+/// passed back untouched.
+pub type ctrd_progress_cb =
+    Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, p: *const ctrd_progress)>;
+
+/// The callback's function type.
+type ProgressFn = unsafe extern "C-unwind" fn(*mut c_void, *const ctrd_progress);
+
+/// How often the counters are read.
+const PERIOD: Duration = Duration::from_millis(100);
+
+/// What the callback thread owns, behind a pointer (see `ffi::callback`);
+/// freed by the operation's thread after joining it.
+struct Reporter {
+    cb: ProgressFn,
+    user: *mut c_void,
+    reference: CString,
+    progress: Arc<Progress>,
+    finish: Arc<Finish>,
+    last: Option<Snapshot>,
+    /// The struct handed to the callback, kept until the next call.
+    current: ctrd_progress,
+    done: bool,
+}
+
+/// How the operation's thread tells the callback thread it ended.
+#[derive(Default)]
+struct Finish {
+    /// `Some(succeeded)` once the operation ended.
+    outcome: Mutex<Option<bool>>,
+    wake: Condvar,
+}
+
+/// One callback call: plain values only.
+#[derive(Clone, Copy)]
+struct Call {
+    cb: ProgressFn,
+    user: *mut c_void,
+    p: *const ctrd_progress,
+}
+
+/// The next call to make, or `None` when the reporting is over.
+#[inline(never)]
+fn next_call(reporter: *mut Reporter) -> Option<Call> {
+    // A panic (a bug) ends the reporting rather than unwinding into C.
+    boundary::catch(|| take_next(reporter)).unwrap_or(None)
+}
+
+fn take_next(reporter: *mut Reporter) -> Option<Call> {
+    // SAFETY: `reporter` came from Box::into_raw in `report`, which frees it
+    // only after joining this thread and does not touch it meanwhile.
+    let r = unsafe { &mut *reporter };
+    loop {
+        if r.done {
+            return None;
+        }
+        let finished = {
+            let guard = r
+                .finish
+                .outcome
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let (guard, _) = r
+                .finish
+                .wake
+                .wait_timeout_while(guard, PERIOD, |f| f.is_none())
+                .unwrap_or_else(PoisonError::into_inner);
+            *guard
+        };
+        let mut now = r.progress.snapshot();
+        match finished {
+            Some(true) => {
+                r.done = true;
+                now.phase = Phase::Done;
+                now.bytes_done = now.bytes_total.max(now.bytes_done);
+                now.bytes_total = now.bytes_done;
+            }
+            Some(false) => return None,
+            None if r.last == Some(now) => continue,
+            None => {}
+        }
+        r.last = Some(now);
+        r.current = ctrd_progress {
+            r#ref: r.reference.as_ptr(),
+            phase: phase_name(now.phase).as_ptr(),
+            bytes_done: now.bytes_done,
+            bytes_total: now.bytes_total,
+            layers_done: now.layers_done,
+            layers_total: now.layers_total,
+        };
+        return Some(Call {
+            cb: r.cb,
+            user: r.user,
+            p: &r.current,
+        });
+    }
+}
+
+fn phase_name(phase: Phase) -> &'static std::ffi::CStr {
+    match phase {
+        Phase::Resolving => c"resolving",
+        Phase::Fetching => c"fetching",
+        Phase::Unpacking => c"unpacking",
+        Phase::Done => c"done",
+    }
+}
+
+/// The callback thread. While the callback runs this frame holds only plain
+/// values, so a callback that ends its thread ends just that thread.
+extern "C-unwind" fn deliver(arg: *mut c_void) -> *mut c_void {
+    let reporter = arg.cast::<Reporter>();
+    while let Some(call) = next_call(reporter) {
+        // SAFETY: the caller's non-NULL callback of the documented
+        // signature; `p` points into the reporter, alive until the next
+        // `next_call`; `user` is the caller's pointer, passed back untouched.
+        unsafe { (call.cb)(call.user, call.p) };
+    }
+    std::ptr::null_mut()
+}
+
+/// A progress callback and its user data, as the C caller gave them.
+#[derive(Clone, Copy)]
+pub(crate) struct Callback {
+    cb: ProgressFn,
+    user: *mut c_void,
+}
+
+impl Callback {
+    /// `None` when `cb` is NULL.
+    pub(crate) fn new(cb: ctrd_progress_cb, user: *mut c_void) -> Option<Callback> {
+        cb.map(|cb| Callback { cb, user })
+    }
+}
+
+/// Runs `work` on the runtime, blocking the calling thread until it ends,
+/// while `callback` (if any) hears of `progress`. `reference` names the
+/// operation in the callback.
+pub(crate) fn report<T, F>(
+    callback: Option<Callback>,
+    reference: &str,
+    progress: Arc<Progress>,
+    work: F,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let Some(callback) = callback else {
+        return runtime::block_on(work);
+    };
+    let finish = Arc::new(Finish::default());
+    let reporter = Box::into_raw(Box::new(Reporter {
+        cb: callback.cb,
+        user: callback.user,
+        reference: ptr::c_text(reference.to_string()),
+        progress,
+        finish: finish.clone(),
+        last: None,
+        current: ctrd_progress {
+            r#ref: std::ptr::null(),
+            phase: std::ptr::null(),
+            bytes_done: 0,
+            bytes_total: 0,
+            layers_done: 0,
+            layers_total: 0,
+        },
+        done: false,
+    }));
+    let thread = match CallbackThread::spawn(c"ctrd-progress", deliver, reporter.cast()) {
+        Ok(thread) => thread,
+        Err(e) => {
+            // SAFETY: made above by Box::into_raw; no thread has it.
+            drop(unsafe { Box::from_raw(reporter) });
+            return Err(e);
+        }
+    };
+    let result = runtime::block_on(work);
+    *finish
+        .outcome
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(result.is_ok());
+    finish.wake.notify_all();
+    thread.join();
+    // SAFETY: made by Box::into_raw above; the thread that used it ended.
+    drop(unsafe { Box::from_raw(reporter) });
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    /// ref, phase, bytes done and total, layers done and total.
+    type Seen1 = (String, String, u64, u64, u32, u32);
+
+    #[derive(Default)]
+    struct Seen {
+        calls: Mutex<Vec<Seen1>>,
+    }
+
+    unsafe extern "C-unwind" fn record(user: *mut c_void, p: *const ctrd_progress) {
+        // SAFETY: the test passes a `Seen` and the reporter a valid struct.
+        let (seen, p) = unsafe { (&*(user as *const Seen), &*p) };
+        // SAFETY: NUL-terminated strings valid during the call.
+        let text = |s| unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned();
+        seen.calls.lock().unwrap().push((
+            text(p.r#ref),
+            text(p.phase),
+            p.bytes_done,
+            p.bytes_total,
+            p.layers_done,
+            p.layers_total,
+        ));
+    }
+
+    #[test]
+    fn progress_is_sampled_and_done_comes_last_once() {
+        let seen = Seen::default();
+        let progress = Arc::new(Progress::new());
+        let p = progress.clone();
+        let cb = Callback::new(Some(record), &seen as *const Seen as *mut c_void);
+        let out = report(cb, "example/ref", progress, async move {
+            p.set_phase(Phase::Fetching);
+            p.set_totals(1000, 2);
+            for _ in 0..10 {
+                p.add_bytes(50);
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            p.layer_done();
+            Ok(7)
+        });
+        assert_eq!(out.unwrap(), 7);
+        let calls = seen.calls.lock().unwrap().clone();
+        let last = calls.last().unwrap();
+        assert_eq!(
+            last,
+            &("example/ref".into(), "done".into(), 1000, 1000, 1, 2)
+        );
+        assert_eq!(calls.iter().filter(|c| c.1 == "done").count(), 1);
+        // About 400 ms of work: a handful of samples, not one per update.
+        assert!(calls.len() >= 3 && calls.len() <= 8, "{calls:?}");
+        let fetching: Vec<_> = calls.iter().filter(|c| c.1 == "fetching").collect();
+        assert!(fetching.windows(2).all(|w| w[0].2 <= w[1].2), "{calls:?}");
+    }
+
+    #[test]
+    fn a_failure_has_no_done() {
+        let seen = Seen::default();
+        let cb = Callback::new(Some(record), &seen as *const Seen as *mut c_void);
+        let out: Result<()> = report(cb, "r", Arc::new(Progress::new()), async {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            Err(crate::core::Error::invalid("no"))
+        });
+        assert!(out.is_err());
+        let calls = seen.calls.lock().unwrap();
+        assert!(calls.iter().all(|c| c.1 != "done"), "{calls:?}");
+        assert!(!calls.is_empty(), "the resolving phase was reported");
+    }
+}
