@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod namespace;
 pub mod progress;
 pub mod pull;
+pub mod registry;
 pub mod spec;
 pub mod task;
 

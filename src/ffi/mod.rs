@@ -20,12 +20,9 @@ pub(crate) mod handle;
 pub mod image;
 pub mod io;
 pub mod namespace;
-// Used by ctrd_image_pull and ctrd_image_import, which come next.
 pub mod process;
-#[allow(dead_code)]
 pub mod progress;
 pub(crate) mod ptr;
-#[allow(dead_code)]
 pub mod pull;
 pub mod task;
 pub mod wait;
@@ -38,5 +35,7 @@ pub use image::*;
 pub use io::*;
 pub use namespace::*;
 pub use process::*;
+pub use progress::*;
+pub use pull::*;
 pub use task::*;
 pub use wait::*;
