@@ -9,7 +9,9 @@
 # by scripts/make-images.sh when missing. Over TLS (REGDIR/ca.pem exists) ctr
 # uses REGDIR/hosts.d (ctr 1.6 talks plain HTTP to loopback registries
 # otherwise); without TLS, --plain-http. Credentials from REGDIR/creds.
-# stdout: the pushed references, one a line. Env: CTR_BIN (default ctr).
+# stdout: the pushed references, one a line. Env: CTR_BIN (default ctr);
+# CTRD_PUSH_IMAGES, the names to push (default "busybox multi layers"; "big"
+# is the pull benchmark's ~101 MiB image, built by `make-images.sh DIR big`).
 set -euo pipefail
 
 CTR=${CTR_BIN:-ctr}
@@ -24,11 +26,14 @@ imagedir=$(realpath -m "${3:-$here/../target/registry-images}")
 host=$(cat "$regdir/host")
 creds=$(cat "$regdir/creds")
 
-names=(busybox multi layers)
+read -r -a names <<<"${CTRD_PUSH_IMAGES:-busybox multi layers}"
 for n in "${names[@]}"; do
     if [[ ! -s $imagedir/$n.tar ]]; then
-        "$here/make-images.sh" "$imagedir" >/dev/null || die "make-images.sh failed"
-        break
+        if [[ $n == big ]]; then
+            "$here/make-images.sh" "$imagedir" big >/dev/null || die "make-images.sh big failed"
+        else
+            "$here/make-images.sh" "$imagedir" >/dev/null || die "make-images.sh failed"
+        fi
     fi
 done
 
