@@ -9,7 +9,8 @@
 # by scripts/make-images.sh when missing. Over TLS (REGDIR/ca.pem exists) ctr
 # uses REGDIR/hosts.d (ctr 1.6 talks plain HTTP to loopback registries
 # otherwise); without TLS, --plain-http. Credentials from REGDIR/creds.
-# stdout: the pushed references, one a line. Env: CTR_BIN (default ctr);
+# The images are removed from the daemon again (garbage collected) once
+# pushed. stdout: the pushed references, one a line. Env: CTR_BIN (default ctr);
 # CTRD_PUSH_IMAGES, the names to push (default "busybox multi layers"; "big"
 # is the pull benchmark's ~101 MiB image, built by `make-images.sh DIR big`).
 set -euo pipefail
@@ -48,4 +49,9 @@ for n in "${names[@]}"; do
     ctr_ images push "${remote[@]}" "$host/ctrd/$n:latest" "$local_name" >&2 ||
         die "ctr images push $host/ctrd/$n:latest failed"
     echo "$host/ctrd/$n:latest"
+done
+# Nothing stays behind in the daemon: a pull from the registry into it must
+# fetch the blobs, not find them (containerd shares content across namespaces).
+for n in "${names[@]}"; do
+    ctr_ images rm --sync "docker.io/ctrd/$n:latest" >/dev/null 2>&1 || true
 done
