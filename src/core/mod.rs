@@ -18,6 +18,7 @@ pub mod namespace;
 pub mod progress;
 pub mod spec;
 pub mod task;
+pub mod unpack;
 
 pub use client::Client;
 pub use error::{Code, Error, Result};
