@@ -293,7 +293,7 @@ fn plain_http_pull_with_basic_auth() {
     let image = pull_with(
         space.client,
         &reference,
-        &Opts::for_registry(reg).no_unpack(),
+        &Opts::for_registry(reg),
         Some(&watch),
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
@@ -301,8 +301,27 @@ fn plain_http_pull_with_basic_auth() {
     let digest = digest_of(image);
     assert_eq!(space.images(), [(reference.clone(), digest.clone())]);
     assert_eq!(space.leases(), Vec::<String>::new(), "lease left");
-    let check = run(space.ctr().args(["images", "check"]));
-    assert!(check.contains("complete"), "{check}");
+    // ctr: complete, unpacked, and it runs.
+    let checked = run(space.ctr().args(["images", "check"]));
+    let line = checked.lines().find(|l| l.starts_with(&reference)).unwrap();
+    assert!(line.contains("complete"), "{checked}");
+    assert!(line.trim_end().ends_with("true"), "not unpacked: {checked}");
+    let mut unpacked = false;
+    check(
+        ctrd_image_is_unpacked(image, null(), &mut unpacked),
+        CTRD_OK,
+    );
+    assert!(unpacked);
+    let out = run(space.ctr().args([
+        "run",
+        "--rm",
+        &reference,
+        &format!("pull-run-{}", std::process::id()),
+        "sh",
+        "-c",
+        "echo pulled && true",
+    ]));
+    assert_eq!(out.trim(), "pulled");
 
     // The labels containerd's GC follows, and the source, as Go sets them.
     let manifest = space.blob_json(&digest);
@@ -330,8 +349,26 @@ fn plain_http_pull_with_basic_auth() {
     want.sort();
     assert_eq!(space.labels(&digest), want);
     for blob in layers.iter().chain([&config]) {
-        assert_eq!(space.labels(blob), std::slice::from_ref(&source), "{blob}");
+        let labels = space.labels(blob);
+        assert!(labels.contains(&source), "{blob}: {labels:?}");
     }
+    // The unpack's: the layers' diff ids, the snapshot the config keeps.
+    for blob in &layers {
+        let labels = space.labels(blob);
+        assert!(
+            labels
+                .iter()
+                .any(|l| l.starts_with("containerd.io/uncompressed=sha256:")),
+            "{blob}: {labels:?}"
+        );
+    }
+    let labels = space.labels(&config);
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.starts_with("containerd.io/gc.ref.snapshot.overlayfs=sha256:")),
+        "{labels:?}"
+    );
 
     // Progress: resolving first, bytes up to the total, "done" once, last.
     let calls = watch.calls.lock().unwrap().clone();
@@ -355,6 +392,10 @@ fn plain_http_pull_with_basic_auth() {
         + manifest_size(&space, &digest);
     assert_eq!((last.1, last.2), (total, total), "{calls:?}");
     assert_eq!((last.3, last.4), (layers.len() as u32, layers.len() as u32));
+    assert!(
+        calls.iter().any(|c| c.0 == "unpacking") || calls.len() < 4,
+        "{calls:?}"
+    );
     ctrd_image_free(image);
 }
 
@@ -668,17 +709,84 @@ fn an_unfinished_write_is_resumed_with_a_range() {
         [&(digest.clone(), 206, size - half as u64)],
         "{gets:?}"
     );
-    let check = run(space.ctr().args(["images", "check"]));
-    assert!(check.contains("complete"), "{check}");
+    let checked = run(space.ctr().args(["images", "check"]));
+    assert!(checked.contains("complete"), "{checked}");
     ctrd_image_free(i);
     block_on_here(async { core.delete_lease(&lease).await }).unwrap();
+}
+
+/// A TCP proxy to `upstream` that sends the answers on at about 4 MB/s, so
+/// that a pull lasts long enough to be cut off midway. Each connection ends
+/// when either side closes; the listener ends on drop.
+struct SlowProxy {
+    host: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SlowProxy {
+    fn start(upstream: &str) -> SlowProxy {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (upstream, stopping) = (upstream.to_string(), stop.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stopping.load(Ordering::Acquire) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let copy = |mut from: TcpStream, mut to: TcpStream, slow: bool| {
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; 16 << 10];
+                        loop {
+                            match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                    if slow {
+                                        std::thread::sleep(std::time::Duration::from_millis(4));
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Both);
+                        let _ = from.shutdown(Shutdown::Both);
+                    });
+                };
+                copy(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    false,
+                );
+                copy(server, client, true);
+            }
+        });
+        SlowProxy { host, stop }
+    }
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        // Wakes the accept.
+        let _ = std::net::TcpStream::connect(&self.host);
+    }
 }
 
 #[test]
 fn a_registry_killed_mid_pull() {
     let reg = Registry::start(false);
+    let proxy = SlowProxy::start(reg.host());
     let space = Space::new("killed");
-    let reference = reg.reference("layers:latest");
+    let reference = format!("{}/ctrd/layers:latest", proxy.host);
     let o = Opts::for_registry(&reg).no_unpack();
     let watch = Watch {
         kill_pid: Some(reg.pid().expect("the registry's pid")),
@@ -693,16 +801,18 @@ fn a_registry_killed_mid_pull() {
     assert!(msg.contains(&reference), "{msg}");
     let calls = watch.calls.lock().unwrap().clone();
     assert!(calls.iter().all(|c| c.0 != "done"), "{calls:?}");
+    // No image record, no lease: what was fetched is the collector's.
     assert_eq!(space.images(), Vec::<(String, String)>::new());
     assert_eq!(space.leases(), Vec::<String>::new(), "lease left");
+    drop(proxy);
 
     // Another registry with the same images: the pull completes.
     drop(reg);
     let reg = Registry::start(false);
     let reference = reg.reference("layers:latest");
     let i = pull_ok(&space, &reference, &Opts::for_registry(&reg).no_unpack());
-    let check = run(space.ctr().args(["images", "check"]));
-    assert!(check.contains("complete"), "{check}");
+    let checked = run(space.ctr().args(["images", "check"]));
+    assert!(checked.contains("complete"), "{checked}");
     assert_eq!(space.leases(), Vec::<String>::new());
     ctrd_image_free(i);
 }

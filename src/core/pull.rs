@@ -445,13 +445,18 @@ impl Pull<'_> {
         ))
     }
 
-    /// Unpacks the layers into `snapshotter` (the diff service's Apply).
+    /// Unpacks the layers into `snapshotter` (the diff service's Apply),
+    /// under the pull's lease.
     async fn unpack(&self, content: &PlatformContent, snapshotter: &str) -> Result<()> {
-        let _ = (content, snapshotter);
-        Err(Error::new(
-            Code::NotImplemented,
-            format!("{}: unpacking is not there yet (use no_unpack)", self.what),
-        ))
+        self.client
+            .unpack(
+                content,
+                snapshotter,
+                Some(&self.lease),
+                Some(&self.progress),
+            )
+            .await
+            .map_err(|e| e.context(&self.what))
     }
 
     fn record(&self, target: Descriptor) -> Result<ImageRecord> {
