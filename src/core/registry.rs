@@ -8,7 +8,6 @@
 //! `Unavailable`, an untrusted certificate → `Unavailable` with a message
 //! that says so.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use oci_client::client::{
@@ -330,86 +329,95 @@ impl Remote {
 
     /// `e` as an [`Error`] of the right code, naming the pull and `step`.
     fn error(&self, e: OciDistributionError, step: &str) -> Error {
-        let host = self.image.host();
-        let (code, text) = match &e {
-            OciDistributionError::UnauthorizedError { .. } => {
-                (
-                    Code::Unauthenticated,
-                    match self.auth {
-                        RegistryAuth::Anonymous => {
-                            format!("{host} asks for credentials (401 Unauthorized) and none were found")
-                        }
-                        _ => format!("{host} refused the credentials (401 Unauthorized)"),
-                    },
-                )
-            }
-            OciDistributionError::AuthenticationFailure(reason) => (
-                Code::Unauthenticated,
-                format!("{host}: the token request failed: {}", reason.trim()),
-            ),
-            OciDistributionError::RegistryError { envelope, .. } => {
-                let code = envelope
-                    .errors
-                    .first()
-                    .map(|e| match e.code {
-                        OciErrorCode::Unauthorized => Code::Unauthenticated,
-                        OciErrorCode::Denied => Code::PermissionDenied,
-                        OciErrorCode::BlobUnknown
-                        | OciErrorCode::ManifestUnknown
-                        | OciErrorCode::NameUnknown
-                        | OciErrorCode::NotFound => Code::NotFound,
-                        OciErrorCode::Toomanyrequests => Code::Unavailable,
-                        _ => Code::Unknown,
-                    })
-                    .unwrap_or(Code::Unknown);
-                let words: Vec<String> = envelope
-                    .errors
-                    .iter()
-                    .map(|e| {
-                        if e.message.is_empty() {
-                            format!("{:?}", e.code)
-                        } else {
-                            e.message.clone()
-                        }
-                    })
-                    .collect();
-                let text = if code == Code::NotFound {
-                    format!("not found ({})", words.join("; "))
-                } else {
-                    words.join("; ")
-                };
-                (code, text)
-            }
-            OciDistributionError::ServerError { code, message, .. } => {
-                let c = match *code {
-                    401 => Code::Unauthenticated,
-                    403 => Code::PermissionDenied,
-                    404 => Code::NotFound,
-                    408 | 429 | 502..=504 => Code::Unavailable,
-                    400 if message.contains("HTTP request to an HTTPS server") => Code::Unavailable,
-                    _ => Code::Unknown,
-                };
-                let message = message.trim();
-                let text = match c {
-                    Code::NotFound => format!("not found (HTTP {code})"),
-                    _ if message.is_empty() => format!("HTTP {code}"),
-                    _ => format!("HTTP {code}: {}", first_line(message)),
-                };
-                (c, text)
-            }
-            OciDistributionError::ImageManifestNotFoundError(m) => {
-                (Code::NotFound, format!("not found ({m})"))
-            }
-            OciDistributionError::RequestError(r) => request_error(r, host, self.image.host()),
-            OciDistributionError::IoError(io) if is_transport(io) => (
-                Code::Unavailable,
-                chain(io as &(dyn std::error::Error + 'static)),
-            ),
-            OciDistributionError::DigestError(_) => (Code::Unknown, e.to_string()),
-            _ => (Code::Unknown, e.to_string()),
-        };
-        Error::new(code, format!("{}: {step}: {text}", self.what))
+        let anonymous = matches!(self.auth, RegistryAuth::Anonymous);
+        map_error(e, &self.what, step, self.image.host(), anonymous)
     }
+}
+
+/// `e` as an [`Error`] of the right code: "`what`: `step`: ...". `host` is
+/// the registry's; `anonymous` whether no credentials were sent.
+fn map_error(
+    e: OciDistributionError,
+    what: &str,
+    step: &str,
+    host: &str,
+    anonymous: bool,
+) -> Error {
+    let (code, text) = match &e {
+        OciDistributionError::UnauthorizedError { .. } if anonymous => (
+            Code::Unauthenticated,
+            format!("{host} asks for credentials (401 Unauthorized) and none were found"),
+        ),
+        OciDistributionError::UnauthorizedError { .. } => (
+            Code::Unauthenticated,
+            format!("{host} refused the credentials (401 Unauthorized)"),
+        ),
+        OciDistributionError::AuthenticationFailure(reason) => (
+            Code::Unauthenticated,
+            format!("{host}: the token request failed: {}", reason.trim()),
+        ),
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let code = envelope
+                .errors
+                .first()
+                .map(|e| match e.code {
+                    OciErrorCode::Unauthorized => Code::Unauthenticated,
+                    OciErrorCode::Denied => Code::PermissionDenied,
+                    OciErrorCode::BlobUnknown
+                    | OciErrorCode::ManifestUnknown
+                    | OciErrorCode::NameUnknown
+                    | OciErrorCode::NotFound => Code::NotFound,
+                    OciErrorCode::Toomanyrequests => Code::Unavailable,
+                    _ => Code::Unknown,
+                })
+                .unwrap_or(Code::Unknown);
+            let words: Vec<String> = envelope
+                .errors
+                .iter()
+                .map(|e| {
+                    if e.message.is_empty() {
+                        format!("{:?}", e.code)
+                    } else {
+                        e.message.clone()
+                    }
+                })
+                .collect();
+            let text = if code == Code::NotFound {
+                format!("not found ({})", words.join("; "))
+            } else {
+                words.join("; ")
+            };
+            (code, text)
+        }
+        OciDistributionError::ServerError { code, message, .. } => {
+            let c = match *code {
+                401 => Code::Unauthenticated,
+                403 => Code::PermissionDenied,
+                404 => Code::NotFound,
+                408 | 429 | 502..=504 => Code::Unavailable,
+                400 if message.contains("HTTP request to an HTTPS server") => Code::Unavailable,
+                _ => Code::Unknown,
+            };
+            let message = message.trim();
+            let text = match c {
+                Code::NotFound => format!("not found (HTTP {code})"),
+                _ if message.is_empty() => format!("HTTP {code}"),
+                _ => format!("HTTP {code}: {}", first_line(message)),
+            };
+            (c, text)
+        }
+        OciDistributionError::ImageManifestNotFoundError(m) => {
+            (Code::NotFound, format!("not found ({m})"))
+        }
+        OciDistributionError::RequestError(r) => request_error(r, host),
+        OciDistributionError::IoError(io) if is_transport(io) => (
+            Code::Unavailable,
+            chain(io as &(dyn std::error::Error + 'static)),
+        ),
+        OciDistributionError::DigestError(_) => (Code::Unknown, e.to_string()),
+        _ => (Code::Unknown, e.to_string()),
+    };
+    Error::new(code, format!("{what}: {step}: {text}"))
 }
 
 /// The first line of `s`.
@@ -418,7 +426,7 @@ fn first_line(s: &str) -> &str {
 }
 
 /// A transport failure's code and words: untrusted certificates say so.
-fn request_error(r: &reqwest::Error, host: &str, _: &str) -> (Code, String) {
+fn request_error(r: &reqwest::Error, host: &str) -> (Code, String) {
     let err: &(dyn std::error::Error + 'static) = r;
     if let Some(why) = certificate_problem(err) {
         return (
@@ -555,9 +563,6 @@ pub fn manifest_media_type(bytes: &[u8]) -> Result<String> {
     Ok(media_type)
 }
 
-/// Shared by the pull's concurrent fetches.
-pub type SharedRemote = Arc<Remote>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -624,6 +629,67 @@ mod tests {
             Code::NotImplemented
         );
         assert_eq!(t("nope").unwrap_err().code, Code::Unknown);
+    }
+
+    #[test]
+    fn registry_answers_become_codes() {
+        use oci_client::errors::{OciEnvelope, OciError};
+        let envelope = |code| OciDistributionError::RegistryError {
+            envelope: OciEnvelope {
+                errors: vec![OciError {
+                    code,
+                    message: "the registry's words".into(),
+                    detail: serde_json::Value::Null,
+                }],
+            },
+            url: "http://h/v2/r/manifests/t".into(),
+        };
+        let server = |code: u16, message: &str| OciDistributionError::ServerError {
+            code,
+            url: "http://h/v2/".into(),
+            message: message.into(),
+        };
+        let cases = [
+            (envelope(OciErrorCode::Denied), Code::PermissionDenied),
+            (envelope(OciErrorCode::Unauthorized), Code::Unauthenticated),
+            (envelope(OciErrorCode::ManifestUnknown), Code::NotFound),
+            (envelope(OciErrorCode::NameUnknown), Code::NotFound),
+            (envelope(OciErrorCode::BlobUnknown), Code::NotFound),
+            (envelope(OciErrorCode::Toomanyrequests), Code::Unavailable),
+            (server(403, "forbidden"), Code::PermissionDenied),
+            (server(401, ""), Code::Unauthenticated),
+            (server(404, "404 page not found"), Code::NotFound),
+            (server(503, "down"), Code::Unavailable),
+            (server(500, "oops"), Code::Unknown),
+            (
+                OciDistributionError::UnauthorizedError { url: "u".into() },
+                Code::Unauthenticated,
+            ),
+            (
+                OciDistributionError::AuthenticationFailure("no".into()),
+                Code::Unauthenticated,
+            ),
+        ];
+        for (e, want) in cases {
+            let shown = e.to_string();
+            let got = map_error(e, "pull \"h/r:t\"", "resolve", "h", false);
+            assert_eq!(got.code, want, "{shown}: {}", got.message);
+            assert!(
+                got.message.starts_with("pull \"h/r:t\": resolve: "),
+                "{}",
+                got.message
+            );
+        }
+        let e = map_error(envelope(OciErrorCode::Denied), "p", "s", "h", false);
+        assert!(e.message.contains("the registry's words"), "{}", e.message);
+        let e = map_error(
+            OciDistributionError::UnauthorizedError { url: "u".into() },
+            "p",
+            "s",
+            "h",
+            true,
+        );
+        assert!(e.message.contains("none were found"), "{}", e.message);
     }
 
     #[test]
