@@ -629,6 +629,39 @@ fn progress_and_a_second_pull_that_fetches_nothing() {
     ctrd_image_free(i);
 }
 
+#[test]
+fn concurrent_pulls_of_one_image() {
+    // ctrd/layers is pulled from the shared registry by this test alone.
+    let reg = Registry::shared(false);
+    let space = Space::new("concurrent");
+    let reference = reg.reference("layers:latest");
+    let o = Opts::for_registry(reg).no_unpack();
+    let digests: Vec<String> = std::thread::scope(|s| {
+        let pulls: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    let client = connect(&Daemon::shared().address(), &space.name);
+                    let i =
+                        pull_with(client, &reference, &o, None).unwrap_or_else(|e| panic!("{e:?}"));
+                    let d = digest_of(i);
+                    ctrd_image_free(i);
+                    ctrd_client_free(client);
+                    d
+                })
+            })
+            .collect();
+        pulls.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+    assert_eq!(space.images().len(), 1);
+    assert_eq!(space.leases(), Vec::<String>::new());
+    // A blob another pull was writing was waited for, not fetched again.
+    let gets = blob_gets(reg, "layers");
+    assert_eq!(gets.len(), 6, "{gets:?}");
+    let checked = run(space.ctr().args(["images", "check"]));
+    assert!(checked.contains("complete"), "{checked}");
+}
+
 /// The path of blob `digest` in the registry's storage.
 fn registry_blob(reg: &Registry, digest: &str) -> std::path::PathBuf {
     let hex = digest.strip_prefix("sha256:").unwrap();

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::api::services::images::v1 as images;
 use crate::api::types::Descriptor;
 use crate::core::client::Client;
-use crate::core::content::hex;
+use crate::core::content::{hex, ContentWriter};
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::INDEX_TYPES;
 use crate::core::images::{
@@ -52,6 +52,10 @@ pub struct PullOptions {
 const MAX_DEPTH: usize = 8;
 /// Blobs (config and layers) fetched at once.
 const CONCURRENT_FETCHES: usize = 3;
+
+/// How long a blob's ref may stay locked by another writer before the pull
+/// gives up.
+const LOCK_WAIT: Duration = Duration::from_secs(600);
 
 const LABEL_SOURCE: &str = "containerd.io/distribution.source.";
 const LABEL_GC_CONTENT: &str = "containerd.io/gc.ref.content.";
@@ -333,15 +337,37 @@ impl Pull<'_> {
             .map_err(|e| e.context(&self.what))
     }
 
+    /// A writer for blob `d` (`None` when the store has it). While another
+    /// writer holds its ref (another pull of the same content) this waits,
+    /// as Go's `content.OpenWriter` does, and then usually finds the blob
+    /// there; bounded by [`LOCK_WAIT`].
+    async fn open_writer(&self, d: &Descriptor) -> Result<Option<ContentWriter<'_>>> {
+        let start = std::time::Instant::now();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match self
+                .client
+                .content_writer(&self.lease, &ref_key(d), &d.digest, d.size as u64)
+                .await
+            {
+                Err(e)
+                    if e.code == Code::Unavailable
+                        && e.message.contains("locked")
+                        && start.elapsed() < LOCK_WAIT =>
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                other => return other.map_err(|e| e.context(&self.what)),
+            }
+        }
+    }
+
     /// Writes a manifest or index fetched whole, with `labels`.
     async fn store_bytes(&self, f: &Fetched, mut labels: HashMap<String, String>) -> Result<()> {
         let d = &f.descriptor;
         let size = d.size as u64;
-        let writer = self
-            .client
-            .content_writer(&self.lease, &ref_key(d), &d.digest, size)
-            .await
-            .map_err(|e| e.context(&self.what))?;
+        let writer = self.open_writer(d).await?;
         match writer {
             None => self.label_present(&d.digest, labels).await?,
             Some(mut w) => {
@@ -361,11 +387,7 @@ impl Pull<'_> {
     /// Fetches blob `d` into the content store unless it is there.
     async fn fetch_blob(&self, d: &Descriptor) -> Result<()> {
         let size = d.size as u64;
-        let writer = self
-            .client
-            .content_writer(&self.lease, &ref_key(d), &d.digest, size)
-            .await
-            .map_err(|e| e.context(&self.what))?;
+        let writer = self.open_writer(d).await?;
         let Some(mut w) = writer else {
             self.progress.add_bytes(size);
             return self.label_present(&d.digest, HashMap::new()).await;
