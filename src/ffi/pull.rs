@@ -5,6 +5,7 @@ use std::ffi::{c_char, c_void};
 
 use crate::core::error::Result;
 use crate::core::pull::PullOptions;
+use crate::ffi::boundary::ffi_status;
 use crate::ffi::handle::{Castable, OwnershipRef};
 use crate::ffi::progress::{self, ctrd_progress_cb};
 use crate::ffi::ptr;
@@ -137,7 +138,7 @@ pub extern "C" fn ctrd_image_pull(
     opts: *const ctrd_pull_opts,
     out: *mut *mut crate::ffi::image::ctrd_image,
 ) -> crate::ffi::error::ctrd_status {
-    crate::ffi::boundary::ffi_status! {
+    ffi_status! {
         let client = crate::ffi::handle::ref_from_ptr(c, "client")?;
         // SAFETY: a C string or NULL (C contract).
         let reference = unsafe { ptr::str_arg(r#ref, "ref") }?.to_string();
