@@ -125,6 +125,13 @@ fn children_labels(children: &[Descriptor]) -> HashMap<String, String> {
     labels
 }
 
+/// Whether `e` says another writer holds the ref ("ref ... locked for
+/// ...: unavailable", whatever code wraps it).
+fn is_locked(e: &Error) -> bool {
+    e.message.contains(" locked for ")
+        || (e.code == Code::Unavailable && e.message.contains(" locked"))
+}
+
 /// A fresh lease id for one pull.
 fn pull_lease_id() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
@@ -337,39 +344,73 @@ impl Pull<'_> {
             .map_err(|e| e.context(&self.what))
     }
 
-    /// A writer for blob `d` (`None` when the store has it). While another
-    /// writer holds its ref (another pull of the same content) this waits,
-    /// as Go's `content.OpenWriter` does, and then usually finds the blob
-    /// there; bounded by [`LOCK_WAIT`].
-    async fn open_writer(&self, d: &Descriptor) -> Result<Option<ContentWriter<'_>>> {
+    /// Runs `attempt` (a write of blob `d`) again while another writer
+    /// holds the blob's ref (another pull of the same content), as Go's
+    /// `content.OpenWriter` waits: once that writer is done the blob is
+    /// usually there. containerd may report the lock only at the first
+    /// write, after the fetch began. Bounded by [`LOCK_WAIT`]. `attempt` gets a counter of
+    /// the progress bytes it added, taken back before a retry.
+    async fn retry_locked<'s, F, Fut>(&'s self, mut attempt: F) -> Result<()>
+    where
+        F: FnMut(&'s Self, Arc<AtomicU64>) -> Fut,
+        Fut: std::future::Future<Output = Result<()>> + 's,
+    {
         let start = std::time::Instant::now();
         let mut pause = Duration::from_millis(2);
         loop {
-            match self
-                .client
-                .content_writer(&self.lease, &ref_key(d), &d.digest, d.size as u64)
-                .await
-            {
+            let counted = Arc::new(AtomicU64::new(0));
+            match attempt(self, counted.clone()).await {
+                // Locked, or committed by the other writer meanwhile (the
+                // next open finds it there).
                 Err(e)
-                    if e.code == Code::Unavailable
-                        && e.message.contains("locked")
+                    if (is_locked(&e) || e.code == Code::AlreadyExists)
                         && start.elapsed() < LOCK_WAIT =>
                 {
+                    self.progress.sub_bytes(counted.load(Ordering::Acquire));
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
                 }
-                other => return other.map_err(|e| e.context(&self.what)),
+                other => return other,
             }
         }
     }
 
+    /// Adds `n` progress bytes, counted in `counted` too.
+    fn count(&self, counted: &AtomicU64, n: u64) {
+        self.progress.add_bytes(n);
+        counted.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// Takes back `n` progress bytes counted in `counted`.
+    fn uncount(&self, counted: &AtomicU64, n: u64) {
+        self.progress.sub_bytes(n);
+        counted.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// A writer for blob `d`: `None` when the store has it.
+    async fn open_writer(&self, d: &Descriptor) -> Result<Option<ContentWriter<'_>>> {
+        self.client
+            .content_writer(&self.lease, &ref_key(d), &d.digest, d.size as u64)
+            .await
+            .map_err(|e| e.context(&self.what))
+    }
+
     /// Writes a manifest or index fetched whole, with `labels`.
-    async fn store_bytes(&self, f: &Fetched, mut labels: HashMap<String, String>) -> Result<()> {
+    async fn store_bytes(&self, f: &Fetched, labels: HashMap<String, String>) -> Result<()> {
+        self.retry_locked(|p, _| p.store_bytes_once(f, labels.clone()))
+            .await?;
+        self.progress.add_bytes(f.descriptor.size as u64);
+        Ok(())
+    }
+
+    async fn store_bytes_once(
+        &self,
+        f: &Fetched,
+        mut labels: HashMap<String, String>,
+    ) -> Result<()> {
         let d = &f.descriptor;
-        let size = d.size as u64;
-        let writer = self.open_writer(d).await?;
-        match writer {
-            None => self.label_present(&d.digest, labels).await?,
+        match self.open_writer(d).await? {
+            None => self.label_present(&d.digest, labels).await,
             Some(mut w) => {
                 if w.offset() != 0 {
                     w.restart().await.map_err(|e| e.context(&self.what))?;
@@ -377,19 +418,21 @@ impl Pull<'_> {
                 w.write(&f.bytes).await.map_err(|e| e.context(&self.what))?;
                 let (k, v) = self.source_label(None);
                 labels.insert(k, v);
-                w.commit(labels).await.map_err(|e| e.context(&self.what))?;
+                w.commit(labels).await.map_err(|e| e.context(&self.what))
             }
         }
-        self.progress.add_bytes(size);
-        Ok(())
     }
 
     /// Fetches blob `d` into the content store unless it is there.
     async fn fetch_blob(&self, d: &Descriptor) -> Result<()> {
+        self.retry_locked(|p, counted| p.fetch_blob_once(d, counted))
+            .await
+    }
+
+    async fn fetch_blob_once(&self, d: &Descriptor, counted: Arc<AtomicU64>) -> Result<()> {
         let size = d.size as u64;
-        let writer = self.open_writer(d).await?;
-        let Some(mut w) = writer else {
-            self.progress.add_bytes(size);
+        let Some(mut w) = self.open_writer(d).await? else {
+            self.count(&counted, size);
             return self.label_present(&d.digest, HashMap::new()).await;
         };
         let mut offset = w.offset();
@@ -398,23 +441,17 @@ impl Pull<'_> {
             w.restart().await.map_err(|e| e.context(&self.what))?;
             offset = 0;
         }
-        self.progress.add_bytes(offset);
-        let (mut stream, partial) = match self.remote.blob(d, offset).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.progress.sub_bytes(offset);
-                return Err(e);
-            }
-        };
+        self.count(&counted, offset);
+        let (mut stream, partial) = self.remote.blob(d, offset).await?;
         if offset > 0 && !partial {
             // The registry sent it all: the ref starts again.
             w.restart().await.map_err(|e| e.context(&self.what))?;
-            self.progress.sub_bytes(offset);
+            self.uncount(&counted, offset);
         }
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.remote.stream_error(&d.digest, e))?;
             w.write(&chunk).await.map_err(|e| e.context(&self.what))?;
-            self.progress.add_bytes(chunk.len() as u64);
+            self.count(&counted, chunk.len() as u64);
         }
         let (k, v) = self.source_label(None);
         w.commit([(k, v)].into())
