@@ -853,6 +853,22 @@ fn a_registry_killed_mid_pull() {
 }
 
 #[test]
+fn a_failed_unpack_leaves_no_record() {
+    let reg = Registry::shared(false);
+    let space = Space::new("unpack-fails");
+    let reference = reg.reference("busybox:latest");
+    let mut o = Opts::for_registry(reg);
+    o.snapshotter = Some("no-such-snapshotter".into());
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_ne!(status, CTRD_OK);
+    assert!(msg.contains(&reference), "{msg}");
+    assert!(msg.contains("no-such-snapshotter"), "{msg}");
+    // The record comes only after the unpack; the lease is gone.
+    assert_eq!(space.images(), Vec::<(String, String)>::new());
+    assert_eq!(space.leases(), Vec::<String>::new());
+}
+
+#[test]
 fn bad_arguments() {
     let reg = Registry::shared(false);
     let space = Space::new("bad");
