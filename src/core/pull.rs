@@ -436,8 +436,30 @@ impl Pull<'_> {
             return self.label_present(&d.digest, HashMap::new()).await;
         };
         let mut offset = w.offset();
+        if offset == size && size > 0 {
+            // All there: another namespace has the blob (containerd shares
+            // it), or a write got that far. Commit it, as Go's fetch does;
+            // should the daemon refuse what it has, fetch it all again.
+            let (k, v) = self.source_label(None);
+            match w.commit([(k, v)].into()).await {
+                Ok(()) => {
+                    self.count(&counted, size);
+                    return Ok(());
+                }
+                Err(e) if is_locked(&e) || e.code == Code::AlreadyExists => {
+                    return Err(e.context(&self.what))
+                }
+                Err(_) => {}
+            }
+            let Some(again) = self.open_writer(d).await? else {
+                self.count(&counted, size);
+                return self.label_present(&d.digest, HashMap::new()).await;
+            };
+            w = again;
+            offset = w.offset();
+        }
         if offset >= size && offset > 0 {
-            // All there but not committed: start again rather than trust it.
+            // More than the blob, or a complete one refused: start again.
             w.restart().await.map_err(|e| e.context(&self.what))?;
             offset = 0;
         }
