@@ -10,6 +10,7 @@
 // in the `handle` and `ptr` helpers with the reason it is sound.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod archive;
 pub(crate) mod boundary;
 pub(crate) mod callback;
 pub mod client;
@@ -20,16 +21,14 @@ pub(crate) mod handle;
 pub mod image;
 pub mod io;
 pub mod namespace;
-// Used by ctrd_image_pull and ctrd_image_import, which come next.
 pub mod process;
-#[allow(dead_code)]
 pub mod progress;
 pub(crate) mod ptr;
-#[allow(dead_code)]
 pub mod pull;
 pub mod task;
 pub mod wait;
 
+pub use archive::*;
 pub use client::*;
 pub use container::*;
 pub use error::*;
