@@ -1,9 +1,12 @@
 /* The demo: runs a command in a container made from an image and streams its
  * output, then exits with the command's exit code — `ctr run --rm` in C.
  *
- *   run [-t] IMAGE [COMMAND [ARG...]]
+ *   run [-t] [--pull [--plain-http] [--user USER:PASSWORD] [--ca-file FILE]]
+ *       IMAGE [COMMAND [ARG...]]
  *
- *   -t   give the command a terminal (stdout and stderr arrive merged)
+ *   -t       give the command a terminal (stdout and stderr arrive merged)
+ *   --pull   pull IMAGE from its registry first when containerd lacks it
+ *            (the other options say how to reach the registry; see pull.c)
  *
  * stdin is passed to the command when it is not a terminal. Uses
  * $CONTAINERD_ADDRESS and $CONTAINERD_NAMESPACE (defaults: the system
@@ -12,6 +15,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,18 +26,61 @@ static int fail(const char *what, ctrd_status s) {
   return 125;
 }
 
+/* The image's name in containerd: IMAGE itself when containerd has it, else
+ * (with --pull) the name it got when pulled. The caller frees it. */
+static char *ensure_image(ctrd_client *client, const char *image, bool pull,
+                          const ctrd_pull_opts *opts) {
+  ctrd_image *found = NULL;
+  ctrd_status s = ctrd_image_get(client, image, &found);
+  if (s == CTRD_ERR_NOT_FOUND && pull) {
+    fprintf(stderr, "run: pulling %s\n", image);
+    /* A pull takes as long as the network does: no per-call timeout. */
+    ctrd_client_set_timeout_ms(client, 0);
+    s = ctrd_image_pull(client, image, opts, &found);
+    ctrd_client_set_timeout_ms(client, 30000);
+  }
+  if (s != CTRD_OK) {
+    fail(pull ? "pull" : "image", s);
+    return NULL;
+  }
+  char *name = strdup(ctrd_image_name(found));
+  ctrd_image_free(found);
+  return name;
+}
+
 int main(int argc, char **argv) {
   int arg = 1;
-  bool terminal = false;
-  if (arg < argc && strcmp(argv[arg], "-t") == 0) {
-    terminal = true;
-    arg++;
+  bool terminal = false, pull = false;
+  ctrd_pull_opts pull_opts;
+  memset(&pull_opts, 0, sizeof pull_opts);
+  for (; arg < argc && argv[arg][0] == '-'; arg++) {
+    if (strcmp(argv[arg], "-t") == 0) {
+      terminal = true;
+    } else if (strcmp(argv[arg], "--pull") == 0) {
+      pull = true;
+    } else if (strcmp(argv[arg], "--plain-http") == 0) {
+      pull_opts.plain_http = true;
+    } else if (strcmp(argv[arg], "--user") == 0 && arg + 1 < argc) {
+      char *user = argv[++arg], *colon = strchr(user, ':');
+      if (colon != NULL) {
+        *colon = '\0';
+        pull_opts.secret = colon + 1;
+      }
+      pull_opts.username = user;
+    } else if (strcmp(argv[arg], "--ca-file") == 0 && arg + 1 < argc) {
+      pull_opts.ca_file = argv[++arg];
+    } else {
+      arg = argc; /* unknown option: usage */
+    }
   }
   if (arg >= argc) {
-    fprintf(stderr, "usage: run [-t] IMAGE [COMMAND [ARG...]]\n");
+    fprintf(stderr,
+            "usage: run [-t] [--pull [--plain-http] [--user USER:PASSWORD] [--ca-file FILE]]\n"
+            "           IMAGE [COMMAND [ARG...]]\n");
     return 125;
   }
-  const char *image = argv[arg++];
+  const char *wanted = argv[arg++];
+  char *image = NULL;
   const char *const *command = arg < argc ? (const char *const *)&argv[arg] : NULL;
   /* Pass stdin on when it is a pipe or file (open, not a terminal). */
   bool with_stdin = fcntl(0, F_GETFD) != -1 && !isatty(0);
@@ -50,6 +97,7 @@ int main(int argc, char **argv) {
   ctrd_io_session *session = NULL;
 
   if ((s = ctrd_client_connect(NULL, NULL, &client)) != CTRD_OK) return fail("connect", s);
+  if ((image = ensure_image(client, wanted, pull, &pull_opts)) == NULL) goto out;
 
   /* The container: a default spec from the image, a snapshot for its rootfs. */
   if ((s = ctrd_spec_generate(client, id, image, command, &spec)) != CTRD_OK) {
@@ -125,5 +173,6 @@ out:
   }
   ctrd_string_free(spec);
   ctrd_client_free(client);
+  free(image);
   return exit_code;
 }

@@ -1030,6 +1030,43 @@ enum ctrd_status ctrd_image_is_unpacked(struct ctrd_image *i,
                                         bool *unpacked);
 
 /**
+ * Unpacks the image's layers for this machine's platform onto
+ * `snapshotter` (NULL = "overlayfs") in the client's namespace, as
+ * containerd's Go `Image.Unpack` (and `ctr images unpack`) does, through
+ * the daemon's diff and snapshot services: each layer not unpacked yet is
+ * extracted by the daemon (gzip, zstd and uncompressed tar layers, as the
+ * daemon's differ supports them) into a snapshot committed under the
+ * layers' chain id, after checking that its content matches the diff id
+ * the image config gives. Then the layer blobs carry the label
+ * `containerd.io/uncompressed` (their diff id) and the config blob
+ * `containerd.io/gc.ref.snapshot.<snapshotter>` (the top chain id), which
+ * keeps the snapshots for as long as the image exists. Afterwards
+ * `ctrd_image_is_unpacked` says true. Layers already unpacked are skipped,
+ * so unpacking again does no extraction; concurrent unpacks of the same
+ * layers (from this or another client) are safe.
+ *
+ * Works under a temporary lease of its own, deleted before the call
+ * returns. On failure nothing is left behind: the snapshot being prepared
+ * is removed, and the lease is deleted with a synchronous garbage
+ * collection, which removes the layers committed by this call that
+ * nothing else keeps. The handle is only borrowed.
+ *
+ * Blocks until all layers are extracted: a few round trips per layer,
+ * each bounded by the client's timeout (one layer's extraction is one
+ * call: raise the timeout with `ctrd_client_set_timeout` for very large
+ * layers). Thread-safe. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL image,
+ * invalid UTF-8, an empty snapshotter, or one the daemon does not have:
+ * the daemon's words), `CTRD_ERR_NOT_FOUND` (a blob is missing, or no
+ * manifest for this platform), `CTRD_ERR_FAILED_PRECONDITION` (a layer's
+ * content does not match its diff id in the config: the message names the
+ * layer and both digests), `CTRD_ERR_UNKNOWN` (the manifest and config
+ * disagree on the number of layers, or the daemon could not extract a
+ * layer, e.g. a media type it does not support: the daemon's words),
+ * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_image_unpack(struct ctrd_image *i, const char *snapshotter);
+
+/**
  * Deletes the image record `name` from the client's namespace, as
  * containerd's Go `ImageService().Delete`. The content and snapshots only
  * it referred to are left to the daemon's garbage collector; with

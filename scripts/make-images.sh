@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/make-images.sh OUTDIR
+# Usage: scripts/make-images.sh OUTDIR [big]
 # Builds the OCI archives that scripts/push-test-images.sh pushes to a test
 # registry, from the busybox image of scripts/make-image.sh, without a registry:
 #   OUTDIR/busybox.tar  docker.io/ctrd/busybox:latest, the busybox image.
@@ -10,13 +10,15 @@
 #                       (/platform.txt); it is never run, only chosen or not.
 #   OUTDIR/layers.tar   docker.io/ctrd/layers:latest, busybox plus 4 layers of
 #                       1.5 MB incompressible data each (/data/N.bin), ~6 MB.
+# With "big", only OUTDIR/big.tar: docker.io/ctrd/big:latest, busybox plus 5
+# layers of 20 MiB incompressible data each (~101 MiB; the pull benchmark's).
 # Output is deterministic (the data is AES-CTR of zeros with a fixed key).
-# stdout: the three archive paths, one a line.
+# stdout: the archive paths, one a line.
 # Env: BUSYBOX (as for make-image.sh).
 set -euo pipefail
 
 die() { echo "make-images.sh: $*" >&2; exit 1; }
-(($# == 1)) || { sed -n '2p' "${BASH_SOURCE[0]}" | sed 's/^# //' >&2; exit 2; }
+(($# == 1)) || { (($# == 2)) && [[ $2 == big ]]; } || { sed -n '2p' "${BASH_SOURCE[0]}" | sed 's/^# //' >&2; exit 2; }
 out=$(realpath -m "$1")
 here=$(dirname "$(realpath "${BASH_SOURCE[0]}")")
 command -v openssl >/dev/null || die "openssl not found"
@@ -101,6 +103,38 @@ finish() {
     mv "$6.tmp.$$" "$6"
 }
 
+# data_layers DIR COUNT BYTES: busybox's layer, then COUNT layers of BYTES of
+# incompressible data each (/data/N.bin); sets $diffs and $descs (json list
+# bodies).
+data_layers() {
+    local i d s diff
+    diffs='"sha256:'"$bb_diff_id"'"'
+    descs=$(layer_desc "$bb_layer" "$bb_layer_size")
+    for ((i = 1; i <= $2; i++)); do
+        rm -rf "$work/data-root"
+        mkdir -p "$work/data-root/data"
+        openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$i")" -iv 0 \
+            -in /dev/zero 2>/dev/null | head -c "$3" >"$work/data-root/data/$i.bin" || true
+        [[ $(stat -c %s "$work/data-root/data/$i.bin") == "$3" ]] || die "openssl enc failed"
+        read -r d s diff < <(layer "$1" "$work/data-root")
+        diffs+=',"sha256:'"$diff"'"'
+        descs+=",$(layer_desc "$d" "$s")"
+    done
+}
+arch=$(sed -n 's/.*"architecture":"\([^"]*\)".*/\1/p' <<<"$bb_platform")
+
+if [[ ${2:-} == big ]]; then
+    b=$work/big
+    new_layout "$b"
+    data_layers "$b" 5 20971520
+    read -r bc_d bc_s < <(config "$b" "$arch" "$diffs")
+    read -r bm_d bm_s < <(manifest "$b" "$bc_d" "$bc_s" "$descs")
+    finish "$b" docker.io/ctrd/big:latest application/vnd.oci.image.manifest.v1+json \
+        "$bm_d" "$bm_s" "$out/big.tar"
+    echo "$out/big.tar"
+    exit 0
+fi
+
 # --- multi: this platform's busybox + a second platform with one small file.
 case $bb_platform in
     *'"architecture":"arm64"'*) other=amd64 ;;
@@ -125,19 +159,7 @@ finish "$m" docker.io/ctrd/multi:latest application/vnd.oci.image.index.v1+json 
 # --- layers: busybox + 4 layers of 1.5 MB of incompressible data.
 l=$work/layers
 new_layout "$l"
-arch=$(sed -n 's/.*"architecture":"\([^"]*\)".*/\1/p' <<<"$bb_platform")
-diffs='"sha256:'"$bb_diff_id"'"'
-descs=$(layer_desc "$bb_layer" "$bb_layer_size")
-for i in 1 2 3 4; do
-    rm -rf "$work/data-root"
-    mkdir -p "$work/data-root/data"
-    openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$i")" -iv 0 \
-        -in /dev/zero 2>/dev/null | head -c 1572864 >"$work/data-root/data/$i.bin" || true
-    [[ $(stat -c %s "$work/data-root/data/$i.bin") == 1572864 ]] || die "openssl enc failed"
-    read -r d s diff < <(layer "$l" "$work/data-root")
-    diffs+=',"sha256:'"$diff"'"'
-    descs+=",$(layer_desc "$d" "$s")"
-done
+data_layers "$l" 4 1572864
 read -r lc_d lc_s < <(config "$l" "$arch" "$diffs")
 read -r lm_d lm_s < <(manifest "$l" "$lc_d" "$lc_s" "$descs")
 finish "$l" docker.io/ctrd/layers:latest application/vnd.oci.image.manifest.v1+json \

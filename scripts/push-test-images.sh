@@ -9,7 +9,10 @@
 # by scripts/make-images.sh when missing. Over TLS (REGDIR/ca.pem exists) ctr
 # uses REGDIR/hosts.d (ctr 1.6 talks plain HTTP to loopback registries
 # otherwise); without TLS, --plain-http. Credentials from REGDIR/creds.
-# stdout: the pushed references, one a line. Env: CTR_BIN (default ctr).
+# The images are removed from the daemon again (garbage collected) once
+# pushed. stdout: the pushed references, one a line. Env: CTR_BIN (default ctr);
+# CTRD_PUSH_IMAGES, the names to push (default "busybox multi layers"; "big"
+# is the pull benchmark's ~101 MiB image, built by `make-images.sh DIR big`).
 set -euo pipefail
 
 CTR=${CTR_BIN:-ctr}
@@ -24,11 +27,14 @@ imagedir=$(realpath -m "${3:-$here/../target/registry-images}")
 host=$(cat "$regdir/host")
 creds=$(cat "$regdir/creds")
 
-names=(busybox multi layers)
+read -r -a names <<<"${CTRD_PUSH_IMAGES:-busybox multi layers}"
 for n in "${names[@]}"; do
     if [[ ! -s $imagedir/$n.tar ]]; then
-        "$here/make-images.sh" "$imagedir" >/dev/null || die "make-images.sh failed"
-        break
+        if [[ $n == big ]]; then
+            "$here/make-images.sh" "$imagedir" big >/dev/null || die "make-images.sh big failed"
+        else
+            "$here/make-images.sh" "$imagedir" >/dev/null || die "make-images.sh failed"
+        fi
     fi
 done
 
@@ -43,4 +49,9 @@ for n in "${names[@]}"; do
     ctr_ images push "${remote[@]}" "$host/ctrd/$n:latest" "$local_name" >&2 ||
         die "ctr images push $host/ctrd/$n:latest failed"
     echo "$host/ctrd/$n:latest"
+done
+# Nothing stays behind in the daemon: a pull from the registry into it must
+# fetch the blobs, not find them (containerd shares content across namespaces).
+for n in "${names[@]}"; do
+    ctr_ images rm --sync "docker.io/ctrd/$n:latest" >/dev/null 2>&1 || true
 done

@@ -56,7 +56,14 @@ ctest_private() {
     trap "scripts/daemon.sh stop '$dir'" EXIT
     sock=$(scripts/daemon.sh start "$dir" --owner-pid "$owner" | tail -n 1) || return 1
     scripts/import-image.sh "$sock" default target/test-image.tar >/dev/null 2>&1 || return 1
+    # A registry (plain HTTP, basic auth) with the test images, for pull.c.
+    scripts/registry.sh start "$dir.registry" --owner-pid "$owner" >/dev/null || return 1
+    # shellcheck disable=SC2064 # $dir now
+    trap "scripts/registry.sh stop '$dir.registry'; scripts/daemon.sh stop '$dir'" EXIT
+    scripts/push-test-images.sh "$sock" "$dir.registry" >/dev/null || return 1
     CONTAINERD_ADDRESS="unix://$sock" CONTAINERD_NAMESPACE=default \
+        CTRD_TEST_REGISTRY=$(cat "$dir.registry/host") \
+        CTRD_TEST_REGISTRY_CREDS=$(cat "$dir.registry/creds") \
         ctest --test-dir build/examples-c --output-on-failure --timeout 120
 }
 

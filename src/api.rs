@@ -38,6 +38,11 @@ pub mod containerd {
                 generated!("containerd.services.content.v1.rs");
             }
         }
+        pub mod diff {
+            pub mod v1 {
+                generated!("containerd.services.diff.v1.rs");
+            }
+        }
         pub mod events {
             pub mod v1 {
                 generated!("containerd.services.events.v1.rs");

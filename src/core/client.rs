@@ -409,6 +409,11 @@ impl Client {
             .max_decoding_message_size(MAX_REPLY)
     }
 
+    pub fn diff(&self) -> services::diff::v1::diff_client::DiffClient<Channel> {
+        services::diff::v1::diff_client::DiffClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_REPLY)
+    }
+
     pub fn leases(&self) -> services::leases::v1::leases_client::LeasesClient<Channel> {
         services::leases::v1::leases_client::LeasesClient::new(self.channel.clone())
             .max_decoding_message_size(MAX_REPLY)

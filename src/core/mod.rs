@@ -20,6 +20,7 @@ pub mod progress;
 pub mod pull;
 pub mod spec;
 pub mod task;
+pub mod unpack;
 
 pub use client::Client;
 pub use error::{Code, Error, Result};

@@ -31,7 +31,8 @@ pub struct ctrd_progress {
     pub bytes_done: u64,
     /// Bytes of all those blobs; 0 while unknown.
     pub bytes_total: u64,
-    /// Layers fetched (phase "fetching") or unpacked ("unpacking").
+    /// Layers fetched (phase "fetching") or unpacked ("unpacking"); all of
+    /// them at "done".
     pub layers_done: u32,
     /// Layers of the chosen platform.
     pub layers_total: u32,
@@ -116,6 +117,7 @@ fn take_next(reporter: *mut Reporter) -> Option<Call> {
                 now.phase = Phase::Done;
                 now.bytes_done = now.bytes_total.max(now.bytes_done);
                 now.bytes_total = now.bytes_done;
+                now.layers_done = now.layers_total;
             }
             Some(false) => return None,
             None if r.last == Some(now) => continue,
@@ -277,7 +279,7 @@ mod tests {
         let last = calls.last().unwrap();
         assert_eq!(
             last,
-            &("example/ref".into(), "done".into(), 1000, 1000, 1, 2)
+            &("example/ref".into(), "done".into(), 1000, 1000, 2, 2)
         );
         assert_eq!(calls.iter().filter(|c| c.1 == "done").count(), 1);
         // About 400 ms of work: a handful of samples, not one per update.
