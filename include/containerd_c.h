@@ -239,7 +239,8 @@ typedef struct ctrd_progress {
    */
   uint64_t bytes_total;
   /**
-   * Layers fetched (phase "fetching") or unpacked ("unpacking").
+   * Layers fetched (phase "fetching") or unpacked ("unpacking"); all of
+   * them at "done".
    */
   uint32_t layers_done;
   /**

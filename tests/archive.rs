@@ -203,13 +203,32 @@ fn dir_names(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// Whether image `name` is unpacked on overlayfs, through the library.
+fn is_unpacked(client: *mut ctrd_client, name: &str) -> bool {
+    let mut image = null_mut();
+    check(
+        ctrd_image_get(client, c(name).as_ptr(), &mut image),
+        CTRD_OK,
+    );
+    let mut unpacked = false;
+    check(
+        ctrd_image_is_unpacked(image, null(), &mut unpacked),
+        CTRD_OK,
+    );
+    ctrd_image_free(image);
+    unpacked
+}
+
 fn no_leases(ns: &Ns) {
     assert_eq!(ns.lease_ids(), Vec::<String>::new(), "leases left");
 }
 
+/// ref, phase, bytes done and total, layers done and total.
+type Call = (String, String, u64, u64, u32, u32);
+
 #[derive(Default)]
 struct Seen {
-    calls: Mutex<Vec<(String, String, u64, u64, u32, u32)>>,
+    calls: Mutex<Vec<Call>>,
 }
 
 unsafe extern "C-unwind" fn record(user: *mut c_void, p: *const ctrd_progress) {
@@ -270,6 +289,7 @@ fn the_test_image_imports_with_progress_and_ctr_runs_it() {
         "{phases:?}"
     );
 
+    assert!(is_unpacked(ns.client, IMAGE), "imported but not unpacked");
     ctr_runs(&ns, IMAGE, "arch-run");
     assert_eq!(ns.lease_ids(), Vec::<String>::new(), "leases left");
 
@@ -448,6 +468,8 @@ fn docker_save_archive_imports_like_ctr_and_runs() {
         layer_type(want_names[2]),
         "application/vnd.docker.image.rootfs.diff.tar.gzip"
     );
+    assert!(is_unpacked(ns.client, want_names[0]));
+    assert!(is_unpacked(ns.client, want_names[2]));
     ctr_runs(&ns, want_names[0], "arch-docker");
     ctr_runs(&ns, want_names[2], "arch-docker-gz");
     no_leases(&ns);
@@ -507,18 +529,11 @@ fn round_trip_of_two_images_keeps_their_digests() {
     no_leases(&ns);
 }
 
-/// scripts/make-images.sh's archives, built once.
-fn test_images() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = repo()
-            .join("target")
-            .join("test-image")
-            .join(format!("images-{}", std::process::id()));
-        run(Command::new(repo().join("scripts/make-images.sh")).arg(&dir));
-        dir
-    })
-    .clone()
+/// scripts/make-images.sh's archives, in a directory removed on drop.
+fn test_images() -> tempfile::TempDir {
+    let dir = temp_dir();
+    run(Command::new(repo().join("scripts/make-images.sh")).arg(dir.path()));
+    dir
 }
 
 fn host_arch() -> &'static str {
@@ -541,7 +556,8 @@ fn content_present(ns: &Ns, digest: &str) -> bool {
 
 #[test]
 fn an_index_exports_without_the_platforms_it_lacks() {
-    let multi = test_images().join("multi.tar");
+    let images = test_images();
+    let multi = images.path().join("multi.tar");
     let files = tar_files(&multi);
     let top: Value = serde_json::from_slice(file(&files, "index.json")).unwrap();
     let name = top["manifests"][0]["annotations"]["io.containerd.image.name"]
@@ -568,9 +584,10 @@ fn an_index_exports_without_the_platforms_it_lacks() {
     };
     let (this, other) = (manifest_for(host_arch()), manifest_for(other_arch));
 
-    // The library reads only this platform's content.
+    // The library reads only this platform's content, and unpacks it.
     let ns = Ns::bare("arch-multi");
-    assert_eq!(import(ns.client, &multi).unwrap(), [name.clone()]);
+    assert_eq!(import(ns.client, &multi).unwrap(), [name.as_str()]);
+    assert!(is_unpacked(ns.client, &name));
     assert!(content_present(&ns, &this));
     assert!(
         !content_present(&ns, &other),
@@ -604,7 +621,7 @@ fn an_index_exports_without_the_platforms_it_lacks() {
     opts.platform = platform.as_ptr();
     opts.no_unpack = true;
     let names = import_with(foreign.client, multi.to_str().unwrap(), Some(&opts)).unwrap();
-    assert_eq!(names, [name.clone()]);
+    assert_eq!(names, [name.as_str()]);
     assert!(content_present(&foreign, &other));
     assert!(!content_present(&foreign, &this));
     assert_eq!(foreign.snapshot_keys(), Vec::<String>::new(), "unpacked");
@@ -683,6 +700,92 @@ fn broken_archives_fail_and_leave_nothing() {
     assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
     assert!(msg.contains("neither an OCI image layout"), "{msg}");
     assert_nothing_left(&ns);
+}
+
+/// An OCI layout archive of one image `name`: `config` and the gzip
+/// `layers` (each once in blobs/ however often listed).
+fn oci_archive(out: &Path, name: &str, config: &Value, layers: &[&[u8]]) {
+    let mut blobs: Vec<Vec<u8>> = Vec::new();
+    let mut put = |data: Vec<u8>| {
+        let d = format!("sha256:{}", sha256(&data));
+        let size = data.len();
+        if !blobs.iter().any(|b| sha256(b) == d[7..]) {
+            blobs.push(data);
+        }
+        (d, size)
+    };
+    let (config_digest, config_size) = put(config.to_string().into_bytes());
+    let layer_descs: Vec<Value> = layers
+        .iter()
+        .map(|l| {
+            let (d, size) = put(l.to_vec());
+            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                   "digest": d, "size": size})
+        })
+        .collect();
+    let manifest = json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config_size},
+        "layers": layer_descs});
+    let (manifest_digest, manifest_size) = put(manifest.to_string().into_bytes());
+    let index = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": manifest_digest, "size": manifest_size,
+        "annotations": {"io.containerd.image.name": name}}]});
+    let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o444);
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    add("index.json", index.to_string().as_bytes());
+    for blob in &blobs {
+        add(&format!("blobs/sha256/{}", sha256(blob)), blob);
+    }
+    b.into_inner().unwrap();
+}
+
+#[test]
+fn a_failed_unpack_leaves_no_image_and_no_snapshot() {
+    // Two layers whose second does not have the diff id the config says:
+    // the first is committed before the second fails.
+    let files = tar_files(image_tar());
+    let index: Value = serde_json::from_slice(file(&files, "index.json")).unwrap();
+    let manifest: Value = serde_json::from_slice(blob(
+        &files,
+        index["manifests"][0]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    let mut config: Value =
+        serde_json::from_slice(blob(&files, manifest["config"]["digest"].as_str().unwrap()))
+            .unwrap();
+    let layer = blob(&files, manifest["layers"][0]["digest"].as_str().unwrap());
+    let real = config["rootfs"]["diff_ids"][0].clone();
+    let wrong = format!("sha256:{}", sha256(b"not this layer"));
+    config["rootfs"]["diff_ids"] = json!([real, wrong]);
+    let dir = temp_dir();
+    let tar = dir.path().join("bad-diff.tar");
+    let name = "docker.io/library/ctrd-bad-diff:1";
+    oci_archive(&tar, name, &config, &[layer, layer]);
+
+    let ns = Ns::bare("arch-badunpack");
+    let (status, msg) = import(ns.client, &tar).unwrap_err();
+    assert_ne!(status, CTRD_OK);
+    assert!(msg.contains(tar.to_str().unwrap()), "{msg}");
+    assert!(msg.contains(name), "{msg}");
+    assert!(msg.contains("layer 2 of 2"), "{msg}");
+    assert_nothing_left(&ns);
+
+    // Without unpacking, the same archive imports (its content is fine).
+    let mut opts = default_opts();
+    opts.no_unpack = true;
+    let names = import_with(ns.client, tar.to_str().unwrap(), Some(&opts)).unwrap();
+    assert_eq!(names, [name]);
+    assert!(!is_unpacked(ns.client, name));
+    ns.assert_clean();
 }
 
 #[test]

@@ -1136,7 +1136,9 @@ impl Client {
         let lease = lease_id("import");
         self.create_lease(&lease).await?;
         let result = importer.run(&lease, &plan, opts, progress).await;
-        let deleted = self.delete_lease(&lease).await;
+        // After a failure, the daemon answers once its garbage collector
+        // removed what the lease alone kept (content, unpacked layers).
+        let deleted = self.delete_import_lease(&lease, result.is_err()).await;
         let names = result?;
         deleted?;
         Ok(names)
@@ -1367,12 +1369,20 @@ impl Importer<'_> {
                 .await?;
         }
         if !opts.no_unpack {
-            let _snapshotter = opts
+            let snapshotter = opts
                 .snapshotter
                 .as_deref()
                 .unwrap_or(crate::core::image::DEFAULT_SNAPSHOTTER);
-            progress.set_phase(Phase::Unpacking);
-            // Unpacking comes with Client::unpack.
+            let mut unpacked = HashSet::new();
+            for (name, _, content) in &plan.images {
+                if !unpacked.insert(content.manifest.digest.clone()) {
+                    continue;
+                }
+                self.client
+                    .unpack(content, snapshotter, Some(lease), Some(progress))
+                    .await
+                    .map_err(|e| e.context(format!("{}: image {}", self.what, shown(name))))?;
+            }
         }
         let mut names = Vec::new();
         for (name, target, _) in &plan.images {
@@ -1384,6 +1394,24 @@ impl Importer<'_> {
 }
 
 impl Client {
+    /// Deletes lease `id`, with `sync` after the garbage collector ran.
+    async fn delete_import_lease(&self, id: &str, sync: bool) -> Result<()> {
+        let req = crate::api::services::leases::v1::DeleteRequest {
+            id: id.to_string(),
+            sync,
+        };
+        match self
+            .call(
+                format!("delete lease {id:?}"),
+                self.leases().delete(self.request(req)),
+            )
+            .await
+        {
+            Err(e) if e.code != Code::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Points image `name` at `target`, making the record if it is new (as
     /// containerd's import: Update of the target, else Create).
     async fn put_image(&self, name: &str, target: Descriptor) -> Result<()> {
@@ -1414,7 +1442,6 @@ impl Client {
             }
             let req = images::CreateImageRequest {
                 image: Some(image.clone()),
-                ..Default::default()
             };
             match self
                 .call(
