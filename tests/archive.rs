@@ -910,3 +910,39 @@ fn export_bad_inputs() {
     assert!(msg.contains(nowhere.to_str().unwrap()), "{msg}");
     assert_eq!(dir_names(dir.path()), BTreeSet::new(), "files left");
 }
+
+#[test]
+fn concurrent_imports_and_exports_of_the_same_things_succeed() {
+    let ns = Ns::bare("arch-conc");
+    let client = ns.client as usize;
+    let tar = image_tar().to_path_buf();
+    let imports: Vec<_> = (0..4)
+        .map(|_| {
+            let tar = tar.clone();
+            std::thread::spawn(move || import(client as *mut ctrd_client, &tar))
+        })
+        .collect();
+    for t in imports {
+        assert_eq!(t.join().unwrap().unwrap(), [IMAGE]);
+    }
+    assert!(is_unpacked(ns.client, IMAGE));
+    no_leases(&ns);
+
+    let dir = temp_dir();
+    let out = dir.path().join("same.tar");
+    let exports: Vec<_> = (0..4)
+        .map(|_| {
+            let out = out.clone();
+            std::thread::spawn(move || export(client as *mut ctrd_client, &[IMAGE], &out))
+        })
+        .collect();
+    for t in exports {
+        t.join().unwrap().unwrap();
+    }
+    assert_eq!(
+        dir_names(dir.path()),
+        BTreeSet::from(["same.tar".to_string()])
+    );
+    let (_, blobs) = check_layout(&out);
+    assert_eq!(blobs, check_layout(image_tar()).1);
+}

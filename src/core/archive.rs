@@ -1644,3 +1644,153 @@ impl Drop for TempFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_references_are_normalised_as_containerd_does() {
+        let cases = [
+            ("busybox", Some("docker.io/library/busybox:latest")),
+            ("busybox:1.36", Some("docker.io/library/busybox:1.36")),
+            ("library/busybox:1", Some("docker.io/library/busybox:1")),
+            ("user/app", Some("docker.io/user/app:latest")),
+            ("index.docker.io/user/app:2", Some("docker.io/user/app:2")),
+            ("example.com/a/b", Some("example.com/a/b:latest")),
+            ("localhost/x:y", Some("localhost/x:y")),
+            ("localhost:5000/x", Some("localhost:5000/x:latest")),
+            (
+                "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                Some(
+                    "docker.io/library/x@sha256:\
+                     0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                ),
+            ),
+            ("Busybox", None),
+            ("busybox:", None),
+            ("", None),
+            ("a//b", None),
+            ("x@sha256:short", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize_docker_ref(input).as_deref(), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn oci_ref_names_are_the_reference_object() {
+        assert_eq!(oci_ref_name("docker.io/library/x:1").as_deref(), Some("1"));
+        assert_eq!(
+            oci_ref_name("localhost:5000/a/b:tag").as_deref(),
+            Some("tag")
+        );
+        assert_eq!(
+            oci_ref_name("example.com/x@sha256:abc").as_deref(),
+            Some("@sha256:abc")
+        );
+        assert_eq!(oci_ref_name("example.com/x"), None);
+        assert_eq!(oci_ref_name("plain").as_deref(), Some("plain"));
+    }
+
+    #[test]
+    fn entry_names_follow_ctr() {
+        let ann = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let date = "2026-01-02";
+        assert_eq!(
+            entry_name(
+                &ann(&[
+                    (IMAGE_NAME_ANNOTATION, "docker.io/a/b:1"),
+                    (REF_NAME_ANNOTATION, "1")
+                ]),
+                date
+            )
+            .as_deref(),
+            Some("docker.io/a/b:1")
+        );
+        assert_eq!(
+            entry_name(&ann(&[(REF_NAME_ANNOTATION, "v2")]), date).as_deref(),
+            Some("import-2026-01-02:v2")
+        );
+        assert_eq!(
+            entry_name(&ann(&[(REF_NAME_ANNOTATION, "example.com/x:3")]), date).as_deref(),
+            Some("example.com/x:3")
+        );
+        assert_eq!(entry_name(&ann(&[]), date), None);
+        assert_eq!(entry_name(&ann(&[(IMAGE_NAME_ANNOTATION, "")]), date), None);
+        assert_eq!(today().len(), 10);
+    }
+
+    #[test]
+    fn paths_are_cleaned_as_go_does() {
+        assert_eq!(clean("./blobs/sha256/ab"), "blobs/sha256/ab");
+        assert_eq!(clean("/index.json"), "index.json");
+        assert_eq!(clean("a/../b//c/."), "b/c");
+        assert_eq!(clean("../../x"), "x");
+    }
+
+    #[test]
+    fn platforms_parse_and_match() {
+        let p = Platform::parse("linux/arm64").unwrap();
+        assert_eq!(p.to_string(), "linux/arm64/v8");
+        let json = |os: &str, arch: &str, variant: Option<&str>| JsonPlatform {
+            os: os.into(),
+            architecture: arch.into(),
+            variant: variant.map(Into::into),
+        };
+        assert!(p.matches(&json("linux", "arm64", None)));
+        assert!(p.matches(&json("linux", "aarch64", Some("v8"))));
+        assert!(!p.matches(&json("linux", "arm64", Some("v9"))));
+        assert!(!p.matches(&json("windows", "arm64", None)));
+        let amd = Platform::parse("linux/x86_64").unwrap();
+        assert_eq!(amd.to_string(), "linux/amd64");
+        assert!(amd.matches(&json("linux", "amd64", None)));
+        assert!(!amd.matches(&json("linux", "arm64", None)));
+        for bad in ["linux", "linux/", "/amd64", "a/b/c/d", ""] {
+            let e = Platform::parse(bad).unwrap_err();
+            assert_eq!(e.code, Code::InvalidArgument, "{bad:?}");
+        }
+        let here = Platform::this_machine();
+        assert_eq!(here.os, "linux");
+    }
+
+    #[test]
+    fn only_sha256_digests_are_read() {
+        let hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(parse_digest(&format!("sha256:{hex}")).unwrap(), hex);
+        assert_eq!(
+            parse_digest("sha512:00").unwrap_err().code,
+            Code::NotImplemented
+        );
+        for bad in ["sha256:../../etc", "sha256:ABC", "nodigest", "sha256:"] {
+            assert_eq!(parse_digest(bad).unwrap_err().code, Code::InvalidArgument);
+        }
+    }
+
+    #[test]
+    fn docker_manifests_are_serialised_as_containerd_writes_them() {
+        let d = |t: &str, digest: &str, size| {
+            JsonDescriptor::from_descriptor(&Descriptor {
+                media_type: t.into(),
+                digest: digest.into(),
+                size,
+                annotations: Default::default(),
+            })
+        };
+        let m = DockerManifest {
+            schema_version: 2,
+            media_type: DOCKER_MANIFEST,
+            config: d(DOCKER_CONFIG, "sha256:c", 10),
+            layers: vec![d(DOCKER_LAYER_GZIP, "sha256:l", 20)],
+        };
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:c","size":10},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"sha256:l","size":20}]}"#
+        );
+    }
+}
