@@ -358,6 +358,32 @@ fn library_export_imports_with_ctr_and_runs() {
     assert_eq!(ctr_entry["mediaType"], entries[0]["mediaType"]);
     assert_eq!(ctr_entry["annotations"], entries[0]["annotations"]);
     assert_eq!(ctr_blobs, blobs);
+    // The same docker manifest.json, for docker load.
+    let ours: Value = serde_json::from_slice(file(&tar_files(&out), "manifest.json")).unwrap();
+    let theirs: Value =
+        serde_json::from_slice(file(&tar_files(&ctr_out), "manifest.json")).unwrap();
+    assert_eq!(ours, theirs);
+    assert_eq!(ours[0]["RepoTags"], json!(["ctrd-test:latest"]));
+
+    // That manifest.json alone (the archive without its OCI layout files)
+    // imports as a docker-save archive, and runs.
+    let docker = dir.path().join("docker-only.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&docker).unwrap());
+        for (name, data) in tar_files(&out) {
+            if name == "oci-layout" || name == "index.json" {
+                continue;
+            }
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o444);
+            b.append_data(&mut h, &name, &data[..]).unwrap();
+        }
+        b.into_inner().unwrap();
+    }
+    let from_docker = Ns::bare("arch-libexp-docker");
+    assert_eq!(import(from_docker.client, &docker).unwrap(), [IMAGE]);
+    ctr_runs(&from_docker, IMAGE, "arch-libexp-docker");
 
     let ns = Ns::bare("arch-libexp-in");
     run(ns
@@ -513,6 +539,14 @@ fn round_trip_of_two_images_keeps_their_digests() {
     assert_eq!(
         index["manifests"][1]["annotations"]["org.opencontainers.image.ref.name"],
         "v2"
+    );
+
+    // Both names on the one manifest in manifest.json.
+    let docker: Value = serde_json::from_slice(file(&tar_files(&out), "manifest.json")).unwrap();
+    assert_eq!(docker.as_array().unwrap().len(), 1, "{docker}");
+    assert_eq!(
+        docker[0]["RepoTags"],
+        json!(["ctrd-test:latest", "ctrd-second:v2"])
     );
 
     let ns = Ns::bare("arch-rt-in");

@@ -12,9 +12,10 @@
 //!   unpacked, unless asked not to).
 //! - export: an OCI image layout tar with one `index.json` entry per image
 //!   (annotated with `io.containerd.image.name` and
-//!   `org.opencontainers.image.ref.name` as ctr writes them), each blob
-//!   once, streamed from the content store into a temporary file next to
-//!   the destination that is renamed over it on success.
+//!   `org.opencontainers.image.ref.name` as ctr writes them), a docker
+//!   `manifest.json` as ctr writes it (for `docker load`), each blob once,
+//!   streamed from the content store into a temporary file next to the
+//!   destination that is renamed over it on success.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -172,6 +173,20 @@ fn entry_name(annotations: &HashMap<String, String>, date: &str) -> Option<Strin
     } else {
         Some(format!("import-{date}:{r}"))
     }
+}
+
+/// Image `name` as docker's manifest.json names it (`RepoTags`), as
+/// containerd's exporter familiarises it: `docker.io/library/x:1` → `x:1`,
+/// `docker.io/u/x:1` → `u/x:1`, others whole (with `:latest` when they have
+/// neither tag nor digest). `None` for a name docker could not read.
+fn familiar_name(name: &str) -> Option<String> {
+    let full = normalize_docker_ref(name)?;
+    Some(
+        full.strip_prefix("docker.io/library/")
+            .or_else(|| full.strip_prefix("docker.io/"))
+            .unwrap_or(&full)
+            .to_string(),
+    )
 }
 
 /// Today's UTC date, `YYYY-MM-DD`.
@@ -339,7 +354,7 @@ struct JsonLayout {
     version: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 struct DockerEntry {
     #[serde(rename = "Config")]
     config: String,
@@ -347,6 +362,10 @@ struct DockerEntry {
     repo_tags: Option<Vec<String>>,
     #[serde(rename = "Layers", default)]
     layers: Vec<String>,
+}
+
+fn to_json<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::internal(e.to_string()))
 }
 
 /// A Docker schema2 manifest as containerd's importer writes it.
@@ -1157,15 +1176,43 @@ impl Client {
         let mut blobs: Vec<Descriptor> = Vec::new();
         let mut seen = HashSet::new();
         let mut done_names = HashSet::new();
+        // manifest.json: per manifest (in first-seen order), its files and
+        // the names of the images whose manifest for this platform it is.
+        let mut docker: Vec<(String, DockerEntry)> = Vec::new();
         for name in names {
             validate_name("image name", name)?;
             if !done_names.insert(name.clone()) {
                 continue;
             }
             let record = self.get_image(name).await.map_err(|e| e.context(&what))?;
-            self.export_walk(&record, &mut blobs, &mut seen)
+            let chosen = self
+                .export_walk(&record, &mut blobs, &mut seen)
                 .await
                 .map_err(|e| e.context(&what))?;
+            if let Some((manifest, config, layers)) = chosen {
+                let blob_path = |d: &str| format!("blobs/sha256/{}", &d[7..]);
+                let at = match docker.iter().position(|(m, _)| *m == manifest) {
+                    Some(at) => at,
+                    None => {
+                        docker.push((
+                            manifest,
+                            DockerEntry {
+                                config: blob_path(&config),
+                                repo_tags: Some(Vec::new()),
+                                layers: layers.iter().map(|l| blob_path(l)).collect(),
+                            },
+                        ));
+                        docker.len() - 1
+                    }
+                };
+                if let Some(tag) = familiar_name(name) {
+                    docker[at]
+                        .1
+                        .repo_tags
+                        .get_or_insert_with(Vec::new)
+                        .push(tag);
+                }
+            }
             let mut entry = JsonDescriptor::from_descriptor(&record.target);
             entry
                 .annotations
@@ -1176,14 +1223,19 @@ impl Client {
             };
             entries.push(entry);
         }
-        let index = serde_json::to_vec(&OutIndex {
+        let index = to_json(&OutIndex {
             schema_version: 2,
             media_type: OCI_INDEX,
             manifests: entries,
-        })
-        .map_err(|e| Error::internal(e.to_string()))?;
+        })?;
+        let manifest_json = if docker.is_empty() {
+            None
+        } else {
+            let list: Vec<&DockerEntry> = docker.iter().map(|(_, e)| e).collect();
+            Some(to_json(&list)?)
+        };
         let out = TempFile::create(path)?;
-        let result = self.write_archive(&out, index, &blobs).await;
+        let result = self.write_archive(&out, index, manifest_json, &blobs).await;
         match result {
             Ok(()) => out.persist(),
             Err(e) => Err(e.context(&what)),
@@ -1191,15 +1243,18 @@ impl Client {
     }
 
     /// Adds to `blobs` what `record` needs: its target and what is below it
-    /// (present content only, except on this platform's path).
+    /// (present content only, except on this platform's path). Returns the
+    /// manifest for this platform, if there is one, as a manifest.json
+    /// entry would name it: its digest, its config and layer digests.
     async fn export_walk(
         &self,
         record: &ImageRecord,
         blobs: &mut Vec<Descriptor>,
         seen: &mut HashSet<String>,
-    ) -> Result<()> {
+    ) -> Result<Option<(String, String, Vec<String>)>> {
         let image = self.image_what(&record.name);
         let platform = Platform::this_machine();
+        let mut chosen = None;
         let mut stack = vec![(record.target.clone(), 0usize, true)];
         while let Some((d, depth, required)) = stack.pop() {
             if depth > MAX_DEPTH {
@@ -1209,24 +1264,25 @@ impl Client {
                 ));
             }
             parse_digest(&d.digest).map_err(|e| e.context(&image))?;
-            if seen.contains(&d.digest) {
-                continue;
-            }
-            match self.content_info(&d.digest).await? {
-                Some(_) => {}
-                None if required => {
-                    return Err(Error::new(
-                        Code::NotFound,
-                        format!(
-                            "{image}: blob {} ({}) is not in the content store",
-                            d.digest, d.media_type
-                        ),
-                    ))
+            // Blobs already included (by another image) are walked again for
+            // this image's own manifest.json entry.
+            if !seen.contains(&d.digest) {
+                match self.content_info(&d.digest).await? {
+                    Some(_) => {}
+                    None if required => {
+                        return Err(Error::new(
+                            Code::NotFound,
+                            format!(
+                                "{image}: blob {} ({}) is not in the content store",
+                                d.digest, d.media_type
+                            ),
+                        ))
+                    }
+                    None => continue,
                 }
-                None => continue,
+                seen.insert(d.digest.clone());
+                blobs.push(d.clone());
             }
-            seen.insert(d.digest.clone());
-            blobs.push(d.clone());
             let media_type = d.media_type.as_str();
             if INDEX_TYPES.contains(&media_type) {
                 let index: JsonIndex = self.read_json("index", &d).await?;
@@ -1240,21 +1296,29 @@ impl Client {
                 }
             } else if MANIFEST_TYPES.contains(&media_type) {
                 let manifest: JsonManifest = self.read_json("manifest", &d).await?;
+                if required && chosen.is_none() {
+                    chosen = Some((
+                        d.digest.clone(),
+                        manifest.config.digest.clone(),
+                        manifest.layers.iter().map(|l| l.digest.clone()).collect(),
+                    ));
+                }
                 for l in manifest.layers.iter().rev() {
                     stack.push((l.descriptor(), depth + 1, required));
                 }
                 stack.push((manifest.config.descriptor(), depth + 1, required));
             }
         }
-        Ok(())
+        Ok(chosen)
     }
 
-    /// Writes the archive into `out`: oci-layout, index.json, then each
-    /// blob streamed from the content store.
+    /// Writes the archive into `out`: oci-layout, index.json, manifest.json
+    /// (when given), then each blob streamed from the content store.
     async fn write_archive(
         &self,
         out: &TempFile,
         index: Vec<u8>,
+        manifest_json: Option<Vec<u8>>,
         blobs: &[Descriptor],
     ) -> Result<()> {
         let file = out.file()?;
@@ -1262,13 +1326,17 @@ impl Client {
         let writer = tokio::task::spawn_blocking(move || write_tar(file, rx));
         let sending = async {
             let layout = format!("{{\"imageLayoutVersion\":\"{OCI_LAYOUT_VERSION}\"}}");
-            send_whole(&tx, OCI_LAYOUT_FILE, layout.into_bytes()).await?;
-            send_whole(&tx, OCI_INDEX_FILE, index).await?;
+            send_whole(&tx, OCI_LAYOUT_FILE, 0o444, layout.into_bytes()).await;
+            send_whole(&tx, OCI_INDEX_FILE, 0o644, index).await;
+            if let Some(data) = manifest_json {
+                send_whole(&tx, DOCKER_MANIFEST_FILE, 0o644, data).await;
+            }
             for d in blobs {
                 let hex = parse_digest(&d.digest)?;
                 let (chunks, rx) = tokio::sync::mpsc::channel(2);
                 let item = Item::File {
                     name: format!("blobs/sha256/{hex}"),
+                    mode: 0o444,
                     size: d.size as u64,
                     chunks: rx,
                 };
@@ -1469,22 +1537,25 @@ enum Item {
     /// A file of `size` bytes, its data to come in `chunks`.
     File {
         name: String,
+        mode: u32,
         size: u64,
         chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
     },
 }
 
-async fn send_whole(tx: &tokio::sync::mpsc::Sender<Item>, name: &str, data: Vec<u8>) -> Result<()> {
+/// Sends a whole small file to the writer thread (whose failure, if any,
+/// its result tells).
+async fn send_whole(tx: &tokio::sync::mpsc::Sender<Item>, name: &str, mode: u32, data: Vec<u8>) {
     let (chunks, rx) = tokio::sync::mpsc::channel(1);
     let item = Item::File {
         name: name.to_string(),
+        mode,
         size: data.len() as u64,
         chunks: rx,
     };
     if tx.send(item).await.is_ok() {
         let _ = chunks.send(data).await;
     }
-    Ok(())
 }
 
 /// A file's data as the writer thread reads it: exactly `left` bytes, an
@@ -1526,9 +1597,9 @@ impl Read for ChunkReader {
     }
 }
 
-/// The tar writer thread: a header per item as ctr writes them (mode 0444
-/// for files, 0755 for the blobs directories, owner 0, time 0), then its
-/// data; the end-of-archive blocks; the file synced.
+/// The tar writer thread: a header per item as ctr writes them (the item's
+/// mode, 0755 for the blobs directories, owner 0, time 0), then its data;
+/// the end-of-archive blocks; the file synced.
 fn write_tar(file: File, mut items: tokio::sync::mpsc::Receiver<Item>) -> Result<()> {
     let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(CHUNK, file));
     let header = |kind: tar::EntryType, mode: u32, size: u64| {
@@ -1544,7 +1615,12 @@ fn write_tar(file: File, mut items: tokio::sync::mpsc::Receiver<Item>) -> Result
     let fail = |what: &str, e: std::io::Error| Error::new(Code::Io, format!("write {what}: {e}"));
     let mut dirs = false;
     while let Some(item) = items.blocking_recv() {
-        let Item::File { name, size, chunks } = item;
+        let Item::File {
+            name,
+            mode,
+            size,
+            chunks,
+        } = item;
         if name.starts_with("blobs/") && !dirs {
             for dir in ["blobs/", "blobs/sha256/"] {
                 let mut h = header(tar::EntryType::Directory, 0o755, 0);
@@ -1553,7 +1629,7 @@ fn write_tar(file: File, mut items: tokio::sync::mpsc::Receiver<Item>) -> Result
             }
             dirs = true;
         }
-        let mut h = header(tar::EntryType::Regular, 0o444, size);
+        let mut h = header(tar::EntryType::Regular, mode, size);
         let data = ChunkReader {
             chunks,
             current: Vec::new(),

@@ -110,7 +110,10 @@ pub extern "C" fn ctrd_image_import(
 /// `tar_path`, as `ctr images export` writes it and `ctr images import` and
 /// `ctrd_image_import` read it: `oci-layout`, an `index.json` with one entry
 /// per image (its target, annotated with `io.containerd.image.name` = the
-/// name and `org.opencontainers.image.ref.name` = its tag), and each blob
+/// name and `org.opencontainers.image.ref.name` = its tag), a docker
+/// `manifest.json` (`Config`, `RepoTags`, `Layers` of each image's manifest
+/// for this machine's platform, as ctr writes it, so `docker load` reads
+/// the archive too), and each blob
 /// once under `blobs/sha256/`: the image's index or manifest and every blob
 /// below it that the content store has (an index's manifests for other
 /// platforms are included when present and left out when not; this
