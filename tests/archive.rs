@@ -678,9 +678,16 @@ fn an_index_exports_without_the_platforms_it_lacks() {
     assert!(!content_present(&foreign, &this));
     assert_eq!(foreign.snapshot_keys(), Vec::<String>::new(), "unpacked");
     // This machine's manifest is missing: its export fails, naming it.
+    let before = std::fs::read(&out).unwrap();
     let err = export(foreign.client, &[&name], &out).unwrap_err();
     assert_eq!(err.0, CTRD_ERR_NOT_FOUND, "{}", err.1);
     assert!(err.1.contains(&this), "{}", err.1);
+    // The archive there before is untouched; no temporary file is left.
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    assert_eq!(
+        dir_names(dir.path()),
+        BTreeSet::from(["multi-out.tar".to_string()])
+    );
     no_leases(&foreign);
 }
 
