@@ -1,0 +1,58 @@
+"""run(): `ctr run --rm` in one call, built from the handle classes."""
+
+import collections
+import os
+
+from ._api import CAPTURE, FifoSet, _json_arg, spec_patch
+
+RunResult = collections.namedtuple("RunResult", "exit_status stdout stderr")
+
+_counter = [0]
+
+
+def run(client, image, args=None, id=None, stdin=None, stdout=CAPTURE, stderr=CAPTURE,
+        patch=None, timeout=None):
+    """Runs `args` (None: the image's command) in a new container made from
+    `image` (unpacked in the client's namespace), waits for it, removes
+    everything it made, and returns RunResult(exit_status, stdout, stderr).
+
+    stdin: None, bytes/str (fed, then end of file), or an fd / file object.
+    stdout, stderr: CAPTURE (returned as bytes), None (dropped), or an fd /
+    file object (then None is returned for it). patch: a JSON merge patch
+    (dict or text) applied to the generated spec. timeout: seconds to wait
+    for the exit (None = for ever); on timeout the task is killed and
+    DeadlineExceeded raised."""
+    if id is None:
+        _counter[0] += 1
+        id = "py-run-%d-%d" % (os.getpid(), _counter[0])
+    spec = client.spec_generate(id, image, args)
+    if patch is not None:
+        spec = spec_patch(spec, _json_arg(patch))
+    client.prepare_snapshot(image, id)
+    try:
+        container = client.create_container(id, spec, image=image, snapshot_key=id)
+    except BaseException:
+        client.remove_snapshot(id)
+        raise
+    with container:
+        try:
+            with FifoSet(id, stdin=stdin is not None) as fifos:
+                session = fifos.attach(stdin, stdout, stderr)
+                task = None
+                try:
+                    task = container.new_task(fifos)
+                    task.start()
+                    if stdin is not None:
+                        task.close_stdin_on_eof(session)
+                    status = task.wait(timeout)
+                    out, err = session.collect(10)
+                finally:
+                    if task is not None:
+                        try:
+                            task.delete(force=True)
+                        finally:
+                            task.close()
+                    session.close()  # after the task: nothing read is dropped
+        finally:
+            container.delete()
+    return RunResult(status, out, err)
