@@ -99,12 +99,17 @@ def unique_id():
 
 
 def remove_containers(client, prefix):
-    """Deletes the containers (and their tasks) whose id starts with prefix."""
+    """Deletes the containers (and their tasks) whose id starts with prefix.
+    One may go meanwhile: a request of a child that exited can still be
+    running in the daemon."""
     for cid in client.list_containers('id~="^%s"' % prefix):
-        with client.load_container(cid) as k:
-            try:
-                with k.load_task() as t:
-                    t.delete(force=True)
-            except containerd_c.NotFound:
-                pass
-            k.delete()
+        try:
+            with client.load_container(cid) as k:
+                try:
+                    with k.load_task() as t:
+                        t.delete(force=True)
+                except containerd_c.NotFound:
+                    pass
+                k.delete()
+        except containerd_c.NotFound:
+            pass

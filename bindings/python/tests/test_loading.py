@@ -77,7 +77,8 @@ def test_bad_address_is_invalid_argument(library):
 
 
 def test_spec_patch_needs_no_daemon(library):
-    spec = '{"ociVersion":"1.0.2","process":{"args":["true"],"cwd":"/","user":{"uid":0,"gid":0}},"root":{"path":"rootfs"}}'
+    spec = ('{"ociVersion":"1.0.2","process":{"args":["true"],"cwd":"/","user":{"uid":0,"gid":0}},'
+            '"root":{"path":"rootfs"}}')
     out = containerd_c.spec_patch(spec, {"hostname": "box"})
     assert '"hostname":"box"' in out.replace(" ", "")
     try:

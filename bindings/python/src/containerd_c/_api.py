@@ -8,7 +8,6 @@ import itertools
 import json
 import os
 import signal as _signal
-import sys
 import threading
 import traceback
 import weakref
