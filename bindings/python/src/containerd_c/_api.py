@@ -86,6 +86,7 @@ class _Handle:
 
     _free_name = None
     _kind = "handle"
+    _ptr = None  # also for an object whose __init__ failed
 
     def __init__(self, ptr):
         self._ptr = ptr
