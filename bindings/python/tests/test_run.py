@@ -43,6 +43,15 @@ def test_run_stdin(client, unique_id, cleanup):
     assert r.stdout == b"PIPED TEXT\n" * 1000
 
 
+def test_run_terminal(client, unique_id, cleanup):
+    r = containerd_c.run(client, IMAGE, ["sh", "-c", "tty; echo err >&2; exit 6"], id=unique_id,
+                         terminal=True)
+    assert r.exit_status == 6
+    assert r.stderr is None
+    lines = r.stdout.decode().splitlines()  # a terminal writes \r\n
+    assert lines[0].startswith("/dev/pts/") and lines[1] == "err", lines
+
+
 def test_task_step_by_step_with_fds(client, unique_id, cleanup):
     # The handles one by one, the output into a pipe of our own.
     r, w = os.pipe()

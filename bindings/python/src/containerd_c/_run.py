@@ -11,7 +11,7 @@ _counter = [0]
 
 
 def run(client, image, args=None, id=None, stdin=None, stdout=CAPTURE, stderr=CAPTURE,
-        patch=None, timeout=None):
+        patch=None, terminal=False, timeout=None):
     """Runs `args` (None: the image's command) in a new container made from
     `image` (unpacked in the client's namespace), waits for it, removes
     everything it made, and returns RunResult(exit_status, stdout, stderr).
@@ -19,7 +19,9 @@ def run(client, image, args=None, id=None, stdin=None, stdout=CAPTURE, stderr=CA
     stdin: None, bytes/str (fed, then end of file), or an fd / file object.
     stdout, stderr: CAPTURE (returned as bytes), None (dropped), or an fd /
     file object (then None is returned for it). patch: a JSON merge patch
-    (dict or text) applied to the generated spec. timeout: seconds to wait
+    (dict or text) applied to the generated spec. terminal: give the command
+    a terminal (stdout then carries stderr too; `stderr` is ignored; the
+    terminal's stdin is not closed at the end of `stdin`). timeout: seconds to wait
     for the exit (None = for ever); on timeout the task is killed and
     DeadlineExceeded raised."""
     if id is None:
@@ -28,6 +30,9 @@ def run(client, image, args=None, id=None, stdin=None, stdout=CAPTURE, stderr=CA
     spec = client.spec_generate(id, image, args)
     if patch is not None:
         spec = spec_patch(spec, _json_arg(patch))
+    if terminal:
+        spec = spec_patch(spec, '{"process":{"terminal":true}}')
+        stderr = None
     client.prepare_snapshot(image, id)
     try:
         container = client.create_container(id, spec, image=image, snapshot_key=id)
@@ -36,13 +41,13 @@ def run(client, image, args=None, id=None, stdin=None, stdout=CAPTURE, stderr=CA
         raise
     with container:
         try:
-            with FifoSet(id, stdin=stdin is not None) as fifos:
+            with FifoSet(id, stdin=stdin is not None, terminal=terminal) as fifos:
                 session = fifos.attach(stdin, stdout, stderr)
                 task = None
                 try:
                     task = container.new_task(fifos)
                     task.start()
-                    if stdin is not None:
+                    if stdin is not None and not terminal:
                         task.close_stdin_on_eof(session)
                     status = task.wait(timeout)
                     out, err = session.collect(10)
