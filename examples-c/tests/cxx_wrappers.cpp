@@ -188,14 +188,19 @@ static void test_exec_output(ctrd::Client &client, const std::string &id) {
 
 int main() {
   std::string id = "cxx-" + std::to_string(getpid());
-  ctrd::Client client;
-  auto version = client.server_version();
-  REQUIRE(!version.first.empty());
-  test_errors(client);
-  test_images_and_namespaces(client, id + "-ns");
-  test_events(client, id + "-ev");
-  test_waits(client, id + "-wait");
-  test_exec_output(client, id + "-exec");
-  std::printf("cxx_wrappers: ok (containerd %s)\n", version.first.c_str());
-  return 0;
+  try {
+    ctrd::Client client;
+    auto version = client.server_version();
+    REQUIRE(!version.first.empty());
+    test_errors(client);
+    test_images_and_namespaces(client, id + "-ns");
+    test_events(client, id + "-ev");
+    test_waits(client, id + "-wait");
+    test_exec_output(client, id + "-exec");
+    std::printf("cxx_wrappers: ok (containerd %s)\n", version.first.c_str());
+    return 0;
+  } catch (const ctrd::Error &e) {  // unwound: the handles are freed, FIFOs removed
+    std::fprintf(stderr, "cxx_wrappers: unexpected %s\n", e.what());
+    return 1;
+  }
 }
