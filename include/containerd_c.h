@@ -422,6 +422,103 @@ typedef struct ctrd_io {
  */
 typedef void (*ctrd_exit_cb)(void *user_data, enum ctrd_status status, uint32_t exit_status);
 
+/**
+ * Where a pull or import is, as its progress callback sees it. Strings
+ * are valid during the call only.
+ */
+typedef struct ctrd_progress {
+  /**
+   * The image reference (as given to the pull; the archive path for an
+   * import).
+   */
+  const char *ref;
+  /**
+   * "resolving", "fetching", "unpacking", or "done" (last, once, and
+   * only when the operation succeeded).
+   */
+  const char *phase;
+  /**
+   * Bytes of the chosen platform's blobs in the content store: fetched
+   * now or found there. Equals `bytes_total` at "done".
+   */
+  uint64_t bytes_done;
+  /**
+   * Bytes of all those blobs; 0 while unknown.
+   */
+  uint64_t bytes_total;
+  /**
+   * Layers fetched (phase "fetching") or unpacked ("unpacking"); all of
+   * them at "done".
+   */
+  uint32_t layers_done;
+  /**
+   * Layers of the chosen platform.
+   */
+  uint32_t layers_total;
+} ctrd_progress;
+
+/**
+ * `ctrd_progress_cb`: called on a library thread (not the caller's), one
+ * call at a time, at most about ten times a second while the operation
+ * runs and once more with phase "done" when it succeeded; never after the
+ * pull or import returned. It may call `ctrd_*` functions. `user_data` is
+ * passed back untouched.
+ */
+typedef void (*ctrd_progress_cb)(void *user_data, const struct ctrd_progress *p);
+
+/**
+ * How `ctrd_image_pull` and `ctrd_image_import` work. Strings are borrowed
+ * for the call only. A zero-initialised struct (or NULL instead of it) is
+ * the default: this machine's platform, overlayfs, unpacked, credentials
+ * from the docker config, https with the system's CAs, no progress.
+ */
+typedef struct ctrd_pull_opts {
+  /**
+   * "os/arch[/variant]" (e.g. "linux/arm64/v8") picked from an index;
+   * NULL = this machine's.
+   */
+  const char *platform;
+  /**
+   * The snapshotter to unpack into; NULL = "overlayfs".
+   */
+  const char *snapshotter;
+  /**
+   * Fetch (or import) the content and make the image record, but do not
+   * unpack it.
+   */
+  bool no_unpack;
+  /**
+   * With `secret`, the registry credentials; NULL = from the docker
+   * config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`:
+   * `auths`, `credHelpers`, `credsStore`), else anonymous.
+   */
+  const char *username;
+  /**
+   * The password, or an identity token when `username` is "".
+   */
+  const char *secret;
+  /**
+   * Talk http:// instead of https:// to the registry.
+   */
+  bool plain_http;
+  /**
+   * Accept any TLS certificate (no verification at all).
+   */
+  bool skip_verify;
+  /**
+   * A PEM file of CA certificates trusted besides the system's.
+   */
+  const char *ca_file;
+  /**
+   * Optional progress callback; see `ctrd_progress_cb`.
+   */
+  ctrd_progress_cb progress;
+  /**
+   * Passed back to `progress` untouched.
+   */
+  void *user_data;
+} ctrd_pull_opts;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1363,6 +1460,61 @@ enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
                                          ctrd_exit_cb cb,
                                          void *user_data,
                                          struct ctrd_wait **out);
+
+/**
+ * Pulls image `ref` from its registry into the client's namespace, as
+ * containerd's Go `client.Pull` (and `ctr images pull`) does, by the
+ * library itself: so it works alike on containerd 1.6, 1.7 and 2.x.
+ *
+ * `ref` is normalised as docker does: "busybox" is
+ * "docker.io/library/busybox:latest", "host:5000/repo" gets ":latest",
+ * "repo@sha256:..." names a digest (a tag beside a digest is dropped). The
+ * image record gets that name. The registry is reached over https with the
+ * system's CAs (plus `opts->ca_file`; none with `opts->skip_verify`), or
+ * http with `opts->plain_http`; credentials are `opts->username` and
+ * `opts->secret`, else the docker config's, else none (a bearer token is
+ * asked from the realm a 401 names, or basic auth used, as the registry
+ * says). For an index, the manifest of `opts->platform` (this machine's by
+ * default) is pulled: its config and layers, three at a time, streamed into
+ * the content store; blobs the store has already are not fetched again, and
+ * a write another pull left unfinished is resumed where the registry
+ * serves byte ranges. Everything is held by a lease of the pull's own while
+ * it runs; then the layers are unpacked into `opts->snapshotter` unless
+ * `opts->no_unpack`; then the image record is created (or updated to the
+ * new target when it exists). On failure no image record is made or changed
+ * and the lease is deleted, so what was fetched is left to the garbage
+ * collector.
+ *
+ * `opts` may be NULL (defaults; see `ctrd_pull_opts`); its strings are
+ * read during the call only. On success `*out` receives a new image owned
+ * by the caller (free it with `ctrd_image_free`); on failure `*out` is not
+ * written.
+ *
+ * Blocks until the pull ends: as long as the transfer takes, with at most
+ * 30 s to connect and 60 s of silence from the registry allowed; each
+ * daemon call is bounded by the client's timeout. `opts->progress`, when
+ * set, is called on a library thread (never the caller's) as
+ * `ctrd_progress_cb` describes: about ten times a second while the pull
+ * runs, then once with phase "done" if it succeeded, and never after this
+ * function returned. Thread-safe: pulls may run at once on one client.
+ *
+ * Errors (the message names the reference): `CTRD_ERR_INVALID_ARGUMENT`
+ * (NULL `c`, `ref` or `out`, invalid UTF-8, a malformed reference or
+ * platform, an empty snapshotter, a username without a secret, an
+ * unreadable `ca_file`), `CTRD_ERR_UNAUTHENTICATED` (the registry wants
+ * credentials or refused them: 401), `CTRD_ERR_PERMISSION_DENIED` (403),
+ * `CTRD_ERR_NOT_FOUND` (unknown repository, tag or digest, or an index
+ * without the platform asked for: the message lists the platforms it has),
+ * `CTRD_ERR_UNAVAILABLE` (the registry cannot be reached or broke off, or
+ * its TLS certificate is not trusted: the message says so and names the
+ * host), `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_NOT_IMPLEMENTED` (a
+ * manifest kind this library does not pull, e.g. docker schema 1), and the
+ * daemon's errors.
+ */
+enum ctrd_status ctrd_image_pull(struct ctrd_client *c,
+                                 const char *ref,
+                                 const struct ctrd_pull_opts *opts,
+                                 struct ctrd_image **out);
 
 /**
  * Creates the container's task, as containerd's Go `NewTask`: the rootfs

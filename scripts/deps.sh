@@ -5,7 +5,9 @@
 set -euo pipefail
 
 # Debian packages needed by the tests and by scripts/*.sh.
-pkgs=(containerd runc busybox-static cmake valgrind docker-registry apache2-utils "$@")
+# python3-*: the Python binding's tests (a venv over the system Python, pytest).
+pkgs=(containerd runc busybox-static cmake valgrind docker-registry apache2-utils
+    python3 python3-venv python3-setuptools python3-wheel python3-pip python3-pytest "$@")
 # Commands used by scripts/*.sh, with the package that provides each.
 declare -A cmd_pkg=(
     [tar]=tar [gzip]=gzip [sha256sum]=coreutils [timeout]=coreutils

@@ -18,7 +18,7 @@ use crate::core::error::{Code, Error, Result};
 use crate::core::ident::shown;
 use crate::core::image::{chain_id, platform, INDEX_TYPES};
 
-const MANIFEST_TYPES: [&str; 2] = [
+pub(crate) const MANIFEST_TYPES: [&str; 2] = [
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ];
@@ -137,43 +137,193 @@ impl JsonDescriptor {
     }
 }
 
-/// `arch` as Go's `platforms.Normalize` spells it.
-fn normalize_arch(arch: &str) -> &str {
-    match arch {
-        "x86_64" | "x86-64" => "amd64",
-        "aarch64" => "arm64",
-        "i386" => "386",
-        other => other,
+/// A platform as Go's `platforms.Normalize` leaves it: "linux", "amd64",
+/// arm64's default variant spelt "v8", amd64's "v1" dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformSpec {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+}
+
+impl PlatformSpec {
+    /// This machine's platform (linux).
+    pub fn host() -> PlatformSpec {
+        let (arch, variant) = platform();
+        PlatformSpec::normalized("linux", arch, variant)
+    }
+
+    /// Parses "os/arch[/variant]" (or just "os" or "arch", as Go's
+    /// `platforms.Parse`: a known OS gets this machine's architecture, an
+    /// architecture gets linux), then normalises it.
+    pub fn parse(s: &str) -> Result<PlatformSpec> {
+        let bad = |why: &str| Error::invalid(format!("platform {}: {why}", shown(s)));
+        let parts: Vec<&str> = s.split('/').collect();
+        if parts.len() > 3 {
+            return Err(bad("more than os/arch/variant"));
+        }
+        for p in &parts {
+            if p.is_empty() {
+                return Err(bad("an empty part (expected os/arch[/variant])"));
+            }
+            if !p
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            {
+                return Err(bad("a part with characters other than [A-Za-z0-9_.-]"));
+            }
+        }
+        Ok(match parts[..] {
+            [one] if KNOWN_OS.contains(&one.to_ascii_lowercase().as_str()) => {
+                let (arch, variant) = platform();
+                PlatformSpec::normalized(one, arch, variant)
+            }
+            [one] => PlatformSpec::normalized("linux", one, None),
+            [os, arch] => PlatformSpec::normalized(os, arch, None),
+            [os, arch, variant] => PlatformSpec::normalized(os, arch, Some(variant)),
+            _ => return Err(bad("empty")),
+        })
+    }
+
+    /// As Go's `platforms.Normalize`.
+    pub fn normalized(os: &str, arch: &str, variant: Option<&str>) -> PlatformSpec {
+        let os = match os.to_ascii_lowercase().as_str() {
+            "macos" => "darwin".to_string(),
+            other => other.to_string(),
+        };
+        let arch = arch.to_ascii_lowercase();
+        let variant = variant
+            .map(str::to_ascii_lowercase)
+            .filter(|v| !v.is_empty());
+        let (arch, variant) = match (arch.as_str(), variant.as_deref()) {
+            ("i386", _) => ("386", None),
+            ("x86_64" | "x86-64" | "amd64", Some("v1")) => ("amd64", None),
+            ("x86_64" | "x86-64" | "amd64", v) => ("amd64", v),
+            ("aarch64" | "arm64", None | Some("8" | "v8" | "v8.0")) => ("arm64", Some("v8")),
+            ("aarch64" | "arm64", v) => ("arm64", v),
+            ("armhf", _) => ("arm", Some("v7")),
+            ("armel", _) => ("arm", Some("v6")),
+            ("arm", None | Some("7")) => ("arm", Some("v7")),
+            ("arm", Some("5")) => ("arm", Some("v5")),
+            ("arm", Some("6")) => ("arm", Some("v6")),
+            ("arm", Some("8")) => ("arm", Some("v8")),
+            (a, v) => (a, v),
+        };
+        PlatformSpec {
+            os,
+            arch: arch.to_string(),
+            variant: variant.map(str::to_string),
+        }
+    }
+
+    fn matches(&self, p: &JsonPlatform) -> bool {
+        let theirs = PlatformSpec::normalized(&p.os, &p.architecture, p.variant.as_deref());
+        theirs == *self
     }
 }
 
-/// How well `p` suits this machine: `None` when it does not match; higher
-/// is better. A descriptor without a platform matches least. As Go's
-/// default matcher, OS, architecture and variant must be equal after
-/// normalising (arm64 without a variant is arm64/v8).
-fn platform_rank(p: Option<&JsonPlatform>) -> Option<u8> {
-    let Some(p) = p else { return Some(0) };
-    let (arch, variant) = platform();
-    let theirs = match (p.variant.as_deref(), arch) {
-        (None | Some(""), "arm64") => Some("v8"),
-        (Some(""), _) => None,
-        (v, _) => v,
-    };
-    (p.os == "linux" && normalize_arch(&p.architecture) == arch && theirs == variant).then_some(1)
+impl std::fmt::Display for PlatformSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.arch)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
 }
 
-/// The manifest of `index` for this machine: the best-ranked, the first of
-/// equals (as Go's stable sort keeps them).
-fn choose(index: &JsonIndex) -> Option<&JsonDescriptor> {
+/// The operating systems `PlatformSpec::parse` knows alone.
+const KNOWN_OS: [&str; 11] = [
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "illumos",
+    "linux",
+    "macos",
+    "netbsd",
+    "openbsd",
+    "windows",
+];
+
+/// How well `p` suits `want`: `None` when it does not match; higher is
+/// better. A descriptor without a platform matches least (Go's
+/// `FilterPlatforms` keeps those). OS, architecture and variant must be
+/// equal after normalising (arm64 without a variant is arm64/v8).
+fn platform_rank(p: Option<&JsonPlatform>, want: &PlatformSpec) -> Option<u8> {
+    let Some(p) = p else { return Some(0) };
+    want.matches(p).then_some(1)
+}
+
+/// The manifest of `index` for `want`: the best-ranked, the first of equals
+/// (as Go's stable sort keeps them).
+fn choose_for<'a>(index: &'a JsonIndex, want: &PlatformSpec) -> Option<&'a JsonDescriptor> {
     let mut best: Option<(u8, &JsonDescriptor)> = None;
     for d in &index.manifests {
-        if let Some(rank) = platform_rank(d.platform.as_ref()) {
+        if let Some(rank) = platform_rank(d.platform.as_ref(), want) {
             if best.is_none_or(|(b, _)| rank > b) {
                 best = Some((rank, d));
             }
         }
     }
     best.map(|(_, d)| d)
+}
+
+/// The manifest of `index` for this machine.
+fn choose(index: &JsonIndex) -> Option<&JsonDescriptor> {
+    choose_for(index, &PlatformSpec::host())
+}
+
+/// An index's manifests as a pull sees them.
+#[derive(Debug, Clone)]
+pub struct IndexChoice {
+    /// Every manifest (or nested index) of the index, in order.
+    pub children: Vec<Descriptor>,
+    /// The one for the platform asked for, if any.
+    pub chosen: Option<Descriptor>,
+    /// The platforms the index offers ("os/arch[/variant]", "unknown" for
+    /// a manifest without one), for messages.
+    pub platforms: Vec<String>,
+}
+
+/// Reads index JSON `bytes` and picks the manifest for `want`.
+pub fn choose_in_index(bytes: &[u8], want: &PlatformSpec) -> Result<IndexChoice> {
+    let index: JsonIndex = serde_json::from_slice(bytes)
+        .map_err(|e| Error::new(Code::Unknown, format!("the index is not valid: {e}")))?;
+    let chosen = choose_for(&index, want).map(JsonDescriptor::descriptor);
+    let platforms = index
+        .manifests
+        .iter()
+        .map(|d| match &d.platform {
+            Some(p) => {
+                PlatformSpec::normalized(&p.os, &p.architecture, p.variant.as_deref()).to_string()
+            }
+            None => "unknown".to_string(),
+        })
+        .collect();
+    Ok(IndexChoice {
+        children: index
+            .manifests
+            .iter()
+            .map(JsonDescriptor::descriptor)
+            .collect(),
+        chosen,
+        platforms,
+    })
+}
+
+/// A manifest's config and layers, read from its JSON `bytes`.
+pub fn manifest_children(bytes: &[u8]) -> Result<(Descriptor, Vec<Descriptor>)> {
+    let m: JsonManifest = serde_json::from_slice(bytes)
+        .map_err(|e| Error::new(Code::Unknown, format!("the manifest is not valid: {e}")))?;
+    let config = m.config.descriptor();
+    check_size("manifest", &config)?;
+    let layers: Vec<Descriptor> = m.layers.iter().map(JsonDescriptor::descriptor).collect();
+    for l in &layers {
+        check_size("manifest", l)?;
+    }
+    Ok((config, layers))
 }
 
 fn check_size(what: &str, d: &Descriptor) -> Result<()> {
@@ -255,12 +405,11 @@ impl Client {
             if INDEX_TYPES.contains(&media_type) {
                 let index: JsonIndex = self.read_json("index", &target).await?;
                 let chosen = choose(&index).ok_or_else(|| {
-                    let (arch, variant) = platform();
-                    let variant = variant.map(|v| format!("/{v}")).unwrap_or_default();
                     Error::new(
                         Code::NotFound,
                         format!(
-                            "{what}: no manifest for linux/{arch}{variant} in index {}",
+                            "{what}: no manifest for {} in index {}",
+                            PlatformSpec::host(),
                             target.digest
                         ),
                     )
@@ -395,10 +544,52 @@ mod tests {
     }
 
     #[test]
-    fn architectures_are_normalised() {
-        assert_eq!(normalize_arch("x86_64"), "amd64");
-        assert_eq!(normalize_arch("aarch64"), "arm64");
-        assert_eq!(normalize_arch("ppc64le"), "ppc64le");
+    fn platforms_are_normalised_as_go_does() {
+        let p = |s: &str| PlatformSpec::parse(s).unwrap().to_string();
+        assert_eq!(p("linux/x86_64"), "linux/amd64");
+        assert_eq!(p("linux/amd64/v1"), "linux/amd64");
+        assert_eq!(p("linux/amd64/v3"), "linux/amd64/v3");
+        assert_eq!(p("linux/aarch64"), "linux/arm64/v8");
+        assert_eq!(p("Linux/arm64/8"), "linux/arm64/v8");
+        assert_eq!(p("linux/arm"), "linux/arm/v7");
+        assert_eq!(p("linux/armhf"), "linux/arm/v7");
+        assert_eq!(p("linux/arm/6"), "linux/arm/v6");
+        assert_eq!(p("linux/i386"), "linux/386");
+        assert_eq!(p("linux/ppc64le"), "linux/ppc64le");
+        assert_eq!(p("arm64"), "linux/arm64/v8");
+        assert_eq!(p("linux"), PlatformSpec::host().to_string());
+        for bad in ["", "linux/", "/amd64", "a/b/c/d", "linux/am d64"] {
+            let e = PlatformSpec::parse(bad).unwrap_err();
+            assert_eq!(e.code, Code::InvalidArgument, "{bad:?}");
+            assert!(e.message.starts_with("platform "), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_requested_platform_is_chosen() {
+        let json = br#"{"manifests":[
+            {"mediaType":"m","digest":"sha256:amd","size":1,
+             "platform":{"os":"linux","architecture":"amd64"}},
+            {"mediaType":"m","digest":"sha256:arm","size":2,
+             "platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
+            {"mediaType":"m","digest":"sha256:att","size":3,
+             "platform":{"os":"unknown","architecture":"unknown"}}]}"#;
+        let pick = |s: &str| {
+            choose_in_index(json, &PlatformSpec::parse(s).unwrap())
+                .unwrap()
+                .chosen
+                .map(|d| d.digest)
+        };
+        assert_eq!(pick("linux/arm64").as_deref(), Some("sha256:arm"));
+        assert_eq!(pick("linux/arm64/v8").as_deref(), Some("sha256:arm"));
+        assert_eq!(pick("linux/x86_64").as_deref(), Some("sha256:amd"));
+        assert_eq!(pick("linux/s390x"), None);
+        let c = choose_in_index(json, &PlatformSpec::host()).unwrap();
+        assert_eq!(c.children.len(), 3);
+        assert_eq!(
+            c.platforms,
+            ["linux/amd64", "linux/arm64/v8", "unknown/unknown"]
+        );
     }
 
     #[test]

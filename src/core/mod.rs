@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod namespace;
 pub mod progress;
 pub mod pull;
+pub mod registry;
 pub mod spec;
 pub mod task;
 pub mod unpack;

@@ -37,5 +37,7 @@ pub use image::*;
 pub use io::*;
 pub use namespace::*;
 pub use process::*;
+pub use progress::*;
+pub use pull::*;
 pub use task::*;
 pub use wait::*;

@@ -81,3 +81,78 @@ pub(crate) unsafe fn pull_options(
     };
     Ok((options, progress::Callback::new(o.progress, o.user_data)))
 }
+
+/// Pulls image `ref` from its registry into the client's namespace, as
+/// containerd's Go `client.Pull` (and `ctr images pull`) does, by the
+/// library itself: so it works alike on containerd 1.6, 1.7 and 2.x.
+///
+/// `ref` is normalised as docker does: "busybox" is
+/// "docker.io/library/busybox:latest", "host:5000/repo" gets ":latest",
+/// "repo@sha256:..." names a digest (a tag beside a digest is dropped). The
+/// image record gets that name. The registry is reached over https with the
+/// system's CAs (plus `opts->ca_file`; none with `opts->skip_verify`), or
+/// http with `opts->plain_http`; credentials are `opts->username` and
+/// `opts->secret`, else the docker config's, else none (a bearer token is
+/// asked from the realm a 401 names, or basic auth used, as the registry
+/// says). For an index, the manifest of `opts->platform` (this machine's by
+/// default) is pulled: its config and layers, three at a time, streamed into
+/// the content store; blobs the store has already are not fetched again, and
+/// a write another pull left unfinished is resumed where the registry
+/// serves byte ranges. Everything is held by a lease of the pull's own while
+/// it runs; then the layers are unpacked into `opts->snapshotter` unless
+/// `opts->no_unpack`; then the image record is created (or updated to the
+/// new target when it exists). On failure no image record is made or changed
+/// and the lease is deleted, so what was fetched is left to the garbage
+/// collector.
+///
+/// `opts` may be NULL (defaults; see `ctrd_pull_opts`); its strings are
+/// read during the call only. On success `*out` receives a new image owned
+/// by the caller (free it with `ctrd_image_free`); on failure `*out` is not
+/// written.
+///
+/// Blocks until the pull ends: as long as the transfer takes, with at most
+/// 30 s to connect and 60 s of silence from the registry allowed; each
+/// daemon call is bounded by the client's timeout. `opts->progress`, when
+/// set, is called on a library thread (never the caller's) as
+/// `ctrd_progress_cb` describes: about ten times a second while the pull
+/// runs, then once with phase "done" if it succeeded, and never after this
+/// function returned. Thread-safe: pulls may run at once on one client.
+///
+/// Errors (the message names the reference): `CTRD_ERR_INVALID_ARGUMENT`
+/// (NULL `c`, `ref` or `out`, invalid UTF-8, a malformed reference or
+/// platform, an empty snapshotter, a username without a secret, an
+/// unreadable `ca_file`), `CTRD_ERR_UNAUTHENTICATED` (the registry wants
+/// credentials or refused them: 401), `CTRD_ERR_PERMISSION_DENIED` (403),
+/// `CTRD_ERR_NOT_FOUND` (unknown repository, tag or digest, or an index
+/// without the platform asked for: the message lists the platforms it has),
+/// `CTRD_ERR_UNAVAILABLE` (the registry cannot be reached or broke off, or
+/// its TLS certificate is not trusted: the message says so and names the
+/// host), `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_NOT_IMPLEMENTED` (a
+/// manifest kind this library does not pull, e.g. docker schema 1), and the
+/// daemon's errors.
+#[no_mangle]
+pub extern "C" fn ctrd_image_pull(
+    c: *mut crate::ffi::client::ctrd_client,
+    r#ref: *const c_char,
+    opts: *const ctrd_pull_opts,
+    out: *mut *mut crate::ffi::image::ctrd_image,
+) -> crate::ffi::error::ctrd_status {
+    crate::ffi::boundary::ffi_status! {
+        let client = crate::ffi::handle::ref_from_ptr(c, "client")?;
+        // SAFETY: a C string or NULL (C contract).
+        let reference = unsafe { ptr::str_arg(r#ref, "ref") }?.to_string();
+        // SAFETY: NULL or a valid ctrd_pull_opts (C contract).
+        let (options, callback) = unsafe { pull_options(opts) }?;
+        let out = ptr::Out::new(out, "out")?;
+        let client = client.inner.clone();
+        let c2 = client.clone();
+        let progress = std::sync::Arc::new(crate::core::progress::Progress::new());
+        let p2 = progress.clone();
+        let r2 = reference.clone();
+        let record = progress::report(callback, &reference, progress, async move {
+            c2.pull(&r2, &options, p2).await
+        })?;
+        out.write(crate::ffi::image::new_image_handle(client, record)?);
+        Ok(())
+    }
+}

@@ -1,0 +1,988 @@
+//! `ctrd_image_pull` against the real private containerd and the private
+//! registries of `scripts/registry.sh` (plain HTTP and TLS, basic auth):
+//! credentials from the options, a docker config and a credential helper;
+//! TLS with a CA file, without verification, without the CA, and plain HTTP
+//! against TLS; what the registry refuses (bad password, unknown repository
+//! or tag) and malformed references; a multi-platform index; progress;
+//! the content labels and image record as `ctr` sees them; a second pull
+//! that fetches nothing; a registry killed mid-pull; a write left unfinished
+//! resumed with a ranged request; bad arguments.
+
+mod common;
+
+use std::ffi::{c_void, CStr};
+use std::process::Command;
+use std::ptr::{null, null_mut};
+use std::sync::Mutex;
+
+use common::*;
+use containerd_c::ffi::ctrd_status::*;
+use containerd_c::ffi::*;
+use serde_json::Value;
+
+/// A namespace of its own on the shared daemon (no image imported) and a
+/// client for it.
+struct Space {
+    name: String,
+    client: *mut ctrd_client,
+}
+
+impl Space {
+    fn new(test: &str) -> Space {
+        let name = format!("pull-{test}-{}", std::process::id());
+        Space {
+            client: connect(&Daemon::shared().address(), &name),
+            name,
+        }
+    }
+
+    fn ctr(&self) -> Command {
+        Daemon::shared().ctr(&self.name)
+    }
+
+    /// `ctr images ls`: name → target digest.
+    fn images(&self) -> Vec<(String, String)> {
+        run(self.ctr().args(["images", "ls"]))
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f[0].to_string(), f[2].to_string())
+            })
+            .collect()
+    }
+
+    fn leases(&self) -> Vec<String> {
+        run(self.ctr().args(["leases", "ls", "-q"]))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Digests in the content store.
+    fn content(&self) -> Vec<String> {
+        run(self.ctr().args(["content", "ls", "-q"]))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// A blob's labels as `ctr content ls` shows them ("k=v,k=v").
+    fn labels(&self, digest: &str) -> Vec<String> {
+        let out = run(self.ctr().args(["content", "ls"]));
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(digest))
+            .unwrap_or_else(|| panic!("{digest} not in content ls:\n{out}"));
+        let last = line.split_whitespace().last().unwrap();
+        if last == "-" {
+            return vec![];
+        }
+        let mut v: Vec<String> = last.split(',').map(str::to_string).collect();
+        v.sort();
+        v
+    }
+
+    fn blob_json(&self, digest: &str) -> Value {
+        let s = run(self.ctr().args(["content", "get", digest]));
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("{digest}: {e}: {s}"))
+    }
+}
+
+impl Drop for Space {
+    fn drop(&mut self) {
+        ctrd_client_free(self.client);
+    }
+}
+
+/// Owned pull options (C strings kept alive).
+#[derive(Default, Clone)]
+struct Opts {
+    platform: Option<String>,
+    snapshotter: Option<String>,
+    no_unpack: bool,
+    username: Option<String>,
+    secret: Option<String>,
+    plain_http: bool,
+    skip_verify: bool,
+    ca_file: Option<String>,
+}
+
+impl Opts {
+    /// The credentials and transport for `reg` (CA file with TLS).
+    fn for_registry(reg: &Registry) -> Opts {
+        Opts {
+            username: Some(reg.user().into()),
+            secret: Some(reg.password().into()),
+            plain_http: !reg.tls(),
+            ca_file: reg.ca_file().map(|p| p.to_str().unwrap().to_string()),
+            ..Default::default()
+        }
+    }
+
+    fn no_unpack(mut self) -> Opts {
+        self.no_unpack = true;
+        self
+    }
+}
+
+/// Progress callbacks as seen: (phase, bytes done, bytes total, layers done,
+/// layers total).
+type Seen = (String, u64, u64, u32, u32);
+
+#[derive(Default)]
+struct Watch {
+    calls: Mutex<Vec<Seen>>,
+    /// Killed once bytes flow (phase "fetching", some layer bytes done).
+    kill_pid: Option<u32>,
+    killed: Mutex<bool>,
+    first_fetch: Mutex<Option<Seen>>,
+}
+
+unsafe extern "C-unwind" fn watch_cb(user: *mut c_void, p: *const ctrd_progress) {
+    // SAFETY: the test passes a `Watch` alive for the call; `p` is valid
+    // during the callback.
+    let (w, p) = unsafe { (&*(user as *const Watch), &*p) };
+    // SAFETY: NUL-terminated strings valid during the call.
+    let phase = unsafe { CStr::from_ptr(p.phase) }
+        .to_string_lossy()
+        .into_owned();
+    let seen = (
+        phase.clone(),
+        p.bytes_done,
+        p.bytes_total,
+        p.layers_done,
+        p.layers_total,
+    );
+    if phase == "fetching" {
+        w.first_fetch.lock().unwrap().get_or_insert(seen.clone());
+    }
+    w.calls.lock().unwrap().push(seen);
+    if let Some(pid) = w.kill_pid {
+        let mut killed = w.killed.lock().unwrap();
+        // Past the manifest and config: a layer is streaming.
+        if !*killed && phase == "fetching" && p.bytes_done > 64 << 10 {
+            // SAFETY: plain kill(2) of the registry this test started.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            *killed = true;
+        }
+    }
+}
+
+fn pull_with(
+    client: *mut ctrd_client,
+    reference: &str,
+    o: &Opts,
+    watch: Option<&Watch>,
+) -> Result<*mut ctrd_image, Failure> {
+    let cs = |s: &Option<String>| s.as_deref().map(c);
+    let (platform, snapshotter, username, secret, ca_file) = (
+        cs(&o.platform),
+        cs(&o.snapshotter),
+        cs(&o.username),
+        cs(&o.secret),
+        cs(&o.ca_file),
+    );
+    let p = |s: &Option<std::ffi::CString>| s.as_ref().map_or(null(), |s| s.as_ptr());
+    let opts = ctrd_pull_opts {
+        platform: p(&platform),
+        snapshotter: p(&snapshotter),
+        no_unpack: o.no_unpack,
+        username: p(&username),
+        secret: p(&secret),
+        plain_http: o.plain_http,
+        skip_verify: o.skip_verify,
+        ca_file: p(&ca_file),
+        progress: watch.map(|_| watch_cb as unsafe extern "C-unwind" fn(_, _)),
+        user_data: watch.map_or(null_mut(), |w| w as *const Watch as *mut c_void),
+    };
+    let mut out = null_mut();
+    outcome(
+        ctrd_image_pull(client, c(reference).as_ptr(), &opts, &mut out),
+        out,
+    )
+}
+
+fn pull(space: &Space, reference: &str, o: &Opts) -> Result<*mut ctrd_image, Failure> {
+    pull_with(space.client, reference, o, None)
+}
+
+#[track_caller]
+fn pull_ok(space: &Space, reference: &str, o: &Opts) -> *mut ctrd_image {
+    pull(space, reference, o).unwrap_or_else(|e| panic!("pull {reference}: {e:?}"))
+}
+
+#[track_caller]
+fn pull_err(space: &Space, reference: &str, o: &Opts) -> Failure {
+    match pull(space, reference, o) {
+        Ok(i) => {
+            ctrd_image_free(i);
+            panic!("pull {reference} succeeded")
+        }
+        Err(e) => e,
+    }
+}
+
+fn name_of(i: *mut ctrd_image) -> String {
+    // SAFETY: borrowed from a live handle.
+    unsafe { CStr::from_ptr(ctrd_image_name(i)) }
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn digest_of(i: *mut ctrd_image) -> String {
+    // SAFETY: borrowed from a live handle.
+    unsafe { CStr::from_ptr(ctrd_image_digest(i)) }
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// This library's requests in the registry's log: (method, uri, status,
+/// bytes written).
+fn our_requests(reg: &Registry) -> Vec<(String, String, u32, u64)> {
+    let log = std::fs::read_to_string(reg.dir.join("registry.log")).unwrap_or_default();
+    let field = |l: &str, k: &str| -> Option<String> {
+        let i = l.find(&format!(" {k}="))? + k.len() + 2;
+        let rest = &l[i..];
+        Some(if let Some(r) = rest.strip_prefix('"') {
+            r[..r.find('"')?].to_string()
+        } else {
+            rest.split_whitespace().next()?.to_string()
+        })
+    };
+    log.lines()
+        .filter(|l| l.contains("msg=\"response completed") && l.contains("containerd-c/"))
+        .filter_map(|l| {
+            Some((
+                field(l, "http.request.method")?,
+                field(l, "http.request.uri")?,
+                field(l, "http.response.status")?.parse().ok()?,
+                field(l, "http.response.written")?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Blob GETs of this library for repository `repo` in the registry's log.
+fn blob_gets(reg: &Registry, repo: &str) -> Vec<(String, u32, u64)> {
+    let prefix = format!("/v2/ctrd/{repo}/blobs/");
+    our_requests(reg)
+        .into_iter()
+        .filter(|(m, u, _, _)| m == "GET" && u.starts_with(&prefix))
+        .map(|(_, u, s, w)| (u[prefix.len()..].to_string(), s, w))
+        .collect()
+}
+
+/// This machine's OCI architecture.
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => panic!("no test image for {other}"),
+    }
+}
+
+#[test]
+fn plain_http_pull_with_basic_auth() {
+    let reg = Registry::shared(false);
+    let space = Space::new("plain");
+    let reference = reg.reference("busybox:latest");
+    let watch = Watch::default();
+    let image = pull_with(
+        space.client,
+        &reference,
+        &Opts::for_registry(reg),
+        Some(&watch),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(name_of(image), reference);
+    let digest = digest_of(image);
+    assert_eq!(space.images(), [(reference.clone(), digest.clone())]);
+    assert_eq!(space.leases(), Vec::<String>::new(), "lease left");
+    // ctr: complete, unpacked, and it runs.
+    let checked = run(space.ctr().args(["images", "check"]));
+    let line = checked.lines().find(|l| l.starts_with(&reference)).unwrap();
+    assert!(line.contains("complete"), "{checked}");
+    assert!(line.trim_end().ends_with("true"), "not unpacked: {checked}");
+    let mut unpacked = false;
+    check(
+        ctrd_image_is_unpacked(image, null(), &mut unpacked),
+        CTRD_OK,
+    );
+    assert!(unpacked);
+    let out = run(space.ctr().args([
+        "run",
+        "--rm",
+        &reference,
+        &format!("pull-run-{}", std::process::id()),
+        "sh",
+        "-c",
+        "echo pulled && true",
+    ]));
+    assert_eq!(out.trim(), "pulled");
+
+    // The labels containerd's GC follows, and the source, as Go sets them.
+    let manifest = space.blob_json(&digest);
+    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    let source = format!(
+        "containerd.io/distribution.source.{}=ctrd/busybox",
+        reg.host()
+    );
+    let mut want = vec![
+        format!("containerd.io/gc.ref.content.config={config}"),
+        source.clone(),
+    ];
+    want.extend(
+        layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("containerd.io/gc.ref.content.l.{i}={l}")),
+    );
+    want.sort();
+    assert_eq!(space.labels(&digest), want);
+    for blob in layers.iter().chain([&config]) {
+        let labels = space.labels(blob);
+        assert!(labels.contains(&source), "{blob}: {labels:?}");
+    }
+    // The unpack's: the layers' diff ids, the snapshot the config keeps.
+    for blob in &layers {
+        let labels = space.labels(blob);
+        assert!(
+            labels
+                .iter()
+                .any(|l| l.starts_with("containerd.io/uncompressed=sha256:")),
+            "{blob}: {labels:?}"
+        );
+    }
+    let labels = space.labels(&config);
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.starts_with("containerd.io/gc.ref.snapshot.overlayfs=sha256:")),
+        "{labels:?}"
+    );
+
+    // Progress: resolving first, bytes up to the total, "done" once, last.
+    let calls = watch.calls.lock().unwrap().clone();
+    // Phases in order (a quick "resolving" may fall between two samples).
+    let order = ["resolving", "fetching", "unpacking", "done"];
+    let rank = |p: &str| order.iter().position(|o| *o == p).expect(p);
+    assert!(
+        calls.windows(2).all(|w| rank(&w[0].0) <= rank(&w[1].0)),
+        "{calls:?}"
+    );
+    let last = calls.last().unwrap();
+    assert_eq!(last.0, "done", "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| c.0 == "done").count(), 1);
+    let total = manifest["config"]["size"].as_u64().unwrap()
+        + manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["size"].as_u64().unwrap())
+            .sum::<u64>()
+        + manifest_size(&space, &digest);
+    assert_eq!((last.1, last.2), (total, total), "{calls:?}");
+    assert_eq!((last.3, last.4), (layers.len() as u32, layers.len() as u32));
+    assert!(
+        calls.iter().any(|c| c.0 == "unpacking") || calls.len() < 4,
+        "{calls:?}"
+    );
+    ctrd_image_free(image);
+}
+
+/// The size of blob `digest` as the content store has it.
+fn manifest_size(space: &Space, digest: &str) -> u64 {
+    run(space.ctr().args(["content", "get", digest])).len() as u64
+}
+
+#[test]
+fn tls_with_the_ca_file_or_without_verification() {
+    let reg = Registry::shared(true);
+    let reference = reg.reference("busybox:latest");
+    let space = Space::new("tls");
+    let i = pull_ok(&space, &reference, &Opts::for_registry(reg).no_unpack());
+    assert_eq!(name_of(i), reference);
+    ctrd_image_free(i);
+
+    // skip_verify: no CA needed.
+    let space = Space::new("tls-skip");
+    let mut o = Opts::for_registry(reg).no_unpack();
+    o.ca_file = None;
+    o.skip_verify = true;
+    ctrd_image_free(pull_ok(&space, &reference, &o));
+    assert_eq!(space.images().len(), 1);
+
+    // Without the CA the certificate is not trusted: said, with the host.
+    let space = Space::new("tls-noca");
+    o.skip_verify = false;
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_UNAVAILABLE, "{msg}");
+    assert!(msg.contains("not trusted"), "{msg}");
+    assert!(msg.contains(reg.host()), "{msg}");
+    assert!(msg.contains(&reference), "{msg}");
+    assert_eq!(space.images(), Vec::<(String, String)>::new());
+    assert_eq!(space.leases(), Vec::<String>::new());
+
+    // Plain HTTP to the TLS registry: the registry's own answer.
+    let mut o = Opts::for_registry(reg).no_unpack();
+    o.plain_http = true;
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_UNAVAILABLE, "{msg}");
+    assert!(
+        msg.contains("HTTP 400") && msg.contains("HTTPS server"),
+        "{msg}"
+    );
+    assert!(msg.contains(&reference), "{msg}");
+
+    // A CA file that is not there.
+    let mut o = Opts::for_registry(reg).no_unpack();
+    o.ca_file = Some("/nonexistent/ca.pem".into());
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(msg.contains("/nonexistent/ca.pem"), "{msg}");
+}
+
+#[test]
+fn what_the_registry_refuses() {
+    let reg = Registry::shared(false);
+    let space = Space::new("refused");
+    let reference = reg.reference("busybox:latest");
+
+    let mut o = Opts::for_registry(reg).no_unpack();
+    o.secret = Some("not-the-password".into());
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_UNAUTHENTICATED, "{msg}");
+    assert!(msg.contains(&reference) && msg.contains("401"), "{msg}");
+
+    let o = Opts::for_registry(reg).no_unpack();
+    for missing in [
+        reg.reference("busybox:no-such-tag"),
+        reg.reference("no-such-repo:latest"),
+        reg.reference(&format!("busybox@sha256:{}", "0".repeat(64))),
+    ] {
+        let (status, msg) = pull_err(&space, &missing, &o);
+        assert_eq!(status, CTRD_ERR_NOT_FOUND, "{missing}: {msg}");
+        assert!(msg.contains(&missing), "{msg}");
+    }
+
+    // Nothing is there to connect to.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (status, msg) = pull_err(&space, &format!("127.0.0.1:{port}/x/y:1"), &o);
+    assert_eq!(status, CTRD_ERR_UNAVAILABLE, "{msg}");
+    assert!(msg.contains(&format!("127.0.0.1:{port}/x/y:1")), "{msg}");
+
+    for (bad, why) in [
+        ("", "empty"),
+        ("UPPER/case", "uppercase"),
+        ("a b", "space"),
+        ("busybox:", "empty tag"),
+        ("busybox@sha256:abc", "short digest"),
+        ("busybox@md5:0123", "unknown digest algorithm"),
+    ] {
+        let (status, msg) = pull_err(&space, bad, &o);
+        assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{why}: {msg}");
+        assert!(msg.contains(&format!("{bad:?}")), "{why}: {msg}");
+    }
+    let mut o2 = o.clone();
+    o2.platform = Some("linux//v8".into());
+    let (status, msg) = pull_err(&space, &reference, &o2);
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(msg.contains("linux//v8"), "{msg}");
+    let mut o2 = o.clone();
+    o2.secret = None;
+    let (status, msg) = pull_err(&space, &reference, &o2);
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(msg.contains("without a secret"), "{msg}");
+
+    assert_eq!(space.images(), Vec::<(String, String)>::new());
+    assert_eq!(space.leases(), Vec::<String>::new());
+}
+
+#[test]
+fn multi_platform_index() {
+    let reg = Registry::shared(false);
+    let reference = reg.reference("multi:latest");
+    let o = Opts::for_registry(reg).no_unpack();
+
+    // Default: this machine's platform.
+    let space = Space::new("multi-host");
+    let i = pull_ok(&space, &reference, &o);
+    let index = space.blob_json(&digest_of(i));
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 2);
+    let digest_for = |arch: &str| {
+        manifests
+            .iter()
+            .find(|m| m["platform"]["architecture"] == arch)
+            .unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let host_m = digest_for(host_arch());
+    let other = if host_arch() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    let other_m = digest_for(other);
+    let have = space.content();
+    assert!(have.contains(&host_m));
+    assert!(!have.contains(&other_m), "the {other} manifest was fetched");
+    // The index labels every manifest it lists, as Go's client does.
+    let labels = space.labels(&digest_of(i));
+    for (n, m) in manifests.iter().enumerate() {
+        let want = format!(
+            "containerd.io/gc.ref.content.m.{n}={}",
+            m["digest"].as_str().unwrap()
+        );
+        assert!(labels.contains(&want), "{labels:?}");
+    }
+    let mut config = null_mut();
+    check(ctrd_image_config_json(i, &mut config), CTRD_OK);
+    let config: Value = serde_json::from_str(&take_string(config)).unwrap();
+    assert_eq!(config["architecture"], host_arch());
+    ctrd_image_free(i);
+
+    // linux/arm64 when asked (its config says so).
+    let space = Space::new("multi-arm64");
+    let mut o2 = o.clone();
+    o2.platform = Some("linux/arm64".into());
+    let i = pull_ok(&space, &reference, &o2);
+    let arm_m = digest_for("arm64");
+    let have = space.content();
+    assert!(have.contains(&arm_m));
+    let manifest = space.blob_json(&arm_m);
+    let config = space.blob_json(manifest["config"]["digest"].as_str().unwrap());
+    assert_eq!(config["architecture"], "arm64");
+    if host_arch() != "arm64" {
+        assert!(!have.contains(&host_m), "the host manifest was fetched");
+    }
+    ctrd_image_free(i);
+
+    // A platform the index lacks: named, with what it has.
+    let space = Space::new("multi-none");
+    let mut o2 = o.clone();
+    o2.platform = Some("linux/s390x".into());
+    let (status, msg) = pull_err(&space, &reference, &o2);
+    assert_eq!(status, CTRD_ERR_NOT_FOUND, "{msg}");
+    assert!(msg.contains("linux/s390x"), "{msg}");
+    assert!(
+        msg.contains("linux/amd64") && msg.contains("linux/arm64/v8"),
+        "{msg}"
+    );
+    assert!(msg.contains(&reference), "{msg}");
+    assert_eq!(space.images(), Vec::<(String, String)>::new());
+    assert_eq!(space.leases(), Vec::<String>::new());
+}
+
+#[test]
+fn progress_and_a_second_pull_that_fetches_nothing() {
+    // A registry of its own: its log holds only this test's requests.
+    let reg = Registry::start(false);
+    let space = Space::new("layers");
+    let reference = reg.reference("layers:latest");
+    let o = Opts::for_registry(&reg).no_unpack();
+    let watch = Watch::default();
+    let i = pull_with(space.client, &reference, &o, Some(&watch)).unwrap();
+    let manifest = space.blob_json(&digest_of(i));
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 5);
+    let calls = watch.calls.lock().unwrap().clone();
+    let last = calls.last().unwrap();
+    assert_eq!(last.0, "done");
+    assert_eq!(last.1, last.2);
+    assert!(last.2 > 4 << 20, "{last:?}");
+    assert_eq!((last.3, last.4), (5, 5));
+    let fetching: Vec<&Seen> = calls.iter().filter(|c| c.0 == "fetching").collect();
+    assert!(
+        fetching.windows(2).all(|w| w[0].1 <= w[1].1),
+        "bytes went back: {calls:?}"
+    );
+    assert!(fetching.iter().all(|c| c.2 == last.2 && c.4 == 5));
+    // Each blob fetched once, whole.
+    let gets = blob_gets(&reg, "layers");
+    assert_eq!(gets.len(), 6, "{gets:?}");
+    assert!(gets.iter().all(|g| g.1 == 200), "{gets:?}");
+    ctrd_image_free(i);
+
+    // Again: the blobs are there, so none is fetched; the record stays.
+    let watch = Watch::default();
+    let i = pull_with(space.client, &reference, &o, Some(&watch)).unwrap();
+    assert_eq!(blob_gets(&reg, "layers").len(), 6, "blobs fetched again");
+    let calls = watch.calls.lock().unwrap().clone();
+    assert_eq!(calls.last().unwrap().1, last.2);
+    assert_eq!(space.images().len(), 1);
+    assert_eq!(space.leases(), Vec::<String>::new());
+    ctrd_image_free(i);
+}
+
+/// The path of blob `digest` in the registry's storage.
+fn registry_blob(reg: &Registry, digest: &str) -> std::path::PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    reg.dir
+        .join("storage/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data")
+}
+
+#[test]
+fn an_unfinished_write_is_resumed_with_a_range() {
+    use containerd_c::core::Client;
+    use containerd_c::runtime::block_on_here;
+    let reg = Registry::start(false);
+    let space = Space::new("resume");
+    let reference = reg.reference("layers:latest");
+    let o = Opts::for_registry(&reg).no_unpack();
+    // The manifest, read from the registry's storage through its tag.
+    let tag = reg.dir.join(
+        "storage/docker/registry/v2/repositories/ctrd/layers/_manifests/tags/latest/current/link",
+    );
+    let manifest_digest = std::fs::read_to_string(tag).unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(registry_blob(&reg, manifest_digest.trim())).unwrap(),
+    )
+    .unwrap();
+    let layer = &manifest["layers"][4];
+    let (digest, size) = (
+        layer["digest"].as_str().unwrap().to_string(),
+        layer["size"].as_u64().unwrap(),
+    );
+    let data = std::fs::read(registry_blob(&reg, &digest)).unwrap();
+    assert_eq!(data.len() as u64, size);
+    // One full write message (the writer sends 1 MiB at a time).
+    let half = 1 << 20;
+    assert!(data.len() > half);
+    // Half the layer written under the ref Go's client (and this library)
+    // use, then the writer dropped: the daemon keeps it under our lease.
+    let lease = format!("pull-resume-test-{}", std::process::id());
+    let core = block_on_here(async {
+        Client::connect(Some(&Daemon::shared().address()), Some(&space.name))
+    })
+    .unwrap();
+    block_on_here(async {
+        core.create_lease(&lease).await?;
+        let mut w = core
+            .content_writer(&lease, &format!("layer-{digest}"), &digest, size)
+            .await?
+            .expect("a writer");
+        w.write(&data[..half]).await?;
+        drop(w);
+        Ok::<_, containerd_c::core::Error>(())
+    })
+    .unwrap();
+    // The daemon has it (the dropped stream ends after what was sent), as
+    // `ctr content active` shows (REF SIZE AGE).
+    let mut resumed = false;
+    for _ in 0..50 {
+        let out = run(space.ctr().args(["content", "active"]));
+        if out
+            .lines()
+            .any(|l| l.starts_with(&format!("layer-{digest}")) && l.contains("1.049MB"))
+        {
+            resumed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(resumed, "the unfinished write is not active");
+
+    let watch = Watch::default();
+    let i = pull_with(space.client, &reference, &o, Some(&watch)).unwrap();
+    let gets = blob_gets(&reg, "layers");
+    let hits: Vec<_> = gets.iter().filter(|g| g.0 == digest).collect();
+    assert_eq!(
+        hits,
+        [&(digest.clone(), 206, size - half as u64)],
+        "{gets:?}"
+    );
+    let checked = run(space.ctr().args(["images", "check"]));
+    assert!(checked.contains("complete"), "{checked}");
+    ctrd_image_free(i);
+    block_on_here(async { core.delete_lease(&lease).await }).unwrap();
+}
+
+/// A TCP proxy to `upstream` that sends the answers on at about 4 MB/s, so
+/// that a pull lasts long enough to be cut off midway. Each connection ends
+/// when either side closes; the listener ends on drop.
+struct SlowProxy {
+    host: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SlowProxy {
+    fn start(upstream: &str) -> SlowProxy {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (upstream, stopping) = (upstream.to_string(), stop.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stopping.load(Ordering::Acquire) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let copy = |mut from: TcpStream, mut to: TcpStream, slow: bool| {
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; 16 << 10];
+                        loop {
+                            match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                    if slow {
+                                        std::thread::sleep(std::time::Duration::from_millis(4));
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Both);
+                        let _ = from.shutdown(Shutdown::Both);
+                    });
+                };
+                copy(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    false,
+                );
+                copy(server, client, true);
+            }
+        });
+        SlowProxy { host, stop }
+    }
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        // Wakes the accept.
+        let _ = std::net::TcpStream::connect(&self.host);
+    }
+}
+
+#[test]
+fn a_registry_killed_mid_pull() {
+    let reg = Registry::start(false);
+    let proxy = SlowProxy::start(reg.host());
+    let space = Space::new("killed");
+    let reference = format!("{}/ctrd/layers:latest", proxy.host);
+    let o = Opts::for_registry(&reg).no_unpack();
+    let watch = Watch {
+        kill_pid: Some(reg.pid().expect("the registry's pid")),
+        ..Default::default()
+    };
+    let (status, msg) = match pull_with(space.client, &reference, &o, Some(&watch)) {
+        Ok(_) => panic!("the pull outlived its registry"),
+        Err(e) => e,
+    };
+    assert!(*watch.killed.lock().unwrap(), "never killed: {msg}");
+    assert_eq!(status, CTRD_ERR_UNAVAILABLE, "{msg}");
+    assert!(msg.contains(&reference), "{msg}");
+    let calls = watch.calls.lock().unwrap().clone();
+    assert!(calls.iter().all(|c| c.0 != "done"), "{calls:?}");
+    // No image record, no lease: what was fetched is the collector's.
+    assert_eq!(space.images(), Vec::<(String, String)>::new());
+    assert_eq!(space.leases(), Vec::<String>::new(), "lease left");
+    drop(proxy);
+
+    // Another registry with the same images: the pull completes.
+    drop(reg);
+    let reg = Registry::start(false);
+    let reference = reg.reference("layers:latest");
+    let i = pull_ok(&space, &reference, &Opts::for_registry(&reg).no_unpack());
+    let checked = run(space.ctr().args(["images", "check"]));
+    assert!(checked.contains("complete"), "{checked}");
+    assert_eq!(space.leases(), Vec::<String>::new());
+    ctrd_image_free(i);
+}
+
+#[test]
+fn bad_arguments() {
+    let reg = Registry::shared(false);
+    let space = Space::new("bad");
+    let reference = c(&reg.reference("busybox:latest"));
+    let opts = ctrd_pull_opts {
+        platform: null(),
+        snapshotter: c"".as_ptr(),
+        no_unpack: false,
+        username: null(),
+        secret: null(),
+        plain_http: true,
+        skip_verify: false,
+        ca_file: null(),
+        progress: None,
+        user_data: null_mut(),
+    };
+    type Call<'a> = Box<dyn Fn(*mut *mut ctrd_image) -> ctrd_status + 'a>;
+    let cases: Vec<(&str, Call, &str)> = vec![
+        (
+            "NULL client",
+            Box::new(|out| ctrd_image_pull(null_mut(), reference.as_ptr(), null(), out)),
+            "client",
+        ),
+        (
+            "NULL ref",
+            Box::new(|out| ctrd_image_pull(space.client, null(), null(), out)),
+            "ref",
+        ),
+        (
+            "NULL out",
+            Box::new(|_| ctrd_image_pull(space.client, reference.as_ptr(), null(), null_mut())),
+            "out",
+        ),
+        (
+            "invalid UTF-8",
+            Box::new(|out| ctrd_image_pull(space.client, c"\xff\xfe".as_ptr(), null(), out)),
+            "ref",
+        ),
+        (
+            "empty snapshotter",
+            Box::new(|out| ctrd_image_pull(space.client, reference.as_ptr(), &opts, out)),
+            "snapshotter",
+        ),
+    ];
+    for (case, call, word) in cases {
+        let mut out = null_mut();
+        let status = call(&mut out);
+        let msg = last_error();
+        assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{case}: {msg}");
+        assert!(msg.starts_with("ctrd_image_pull: "), "{case}: {msg}");
+        assert!(msg.contains(word), "{case}: {msg}");
+        assert!(out.is_null(), "{case}: out written");
+    }
+    assert_eq!(space.images(), Vec::<(String, String)>::new());
+}
+
+/// Credentials from the docker config, in a child process of this test
+/// binary with `DOCKER_CONFIG` and `PATH` of its own (the environment of
+/// this process, shared by the tests running at once, stays untouched).
+#[test]
+fn credentials_from_the_docker_config() {
+    if let Ok(reference) = std::env::var("CTRD_PULL_CHILD_REF") {
+        // The child: pull with no credentials in the options.
+        let address = std::env::var("CTRD_PULL_CHILD_ADDRESS").unwrap();
+        let ns = std::env::var("CTRD_PULL_CHILD_NS").unwrap();
+        let client = connect(&address, &ns);
+        let o = Opts {
+            plain_http: true,
+            no_unpack: true,
+            ..Default::default()
+        };
+        match pull_with(client, &reference, &o, None) {
+            Ok(i) => {
+                println!("RESULT ok {}", digest_of(i));
+                ctrd_image_free(i);
+            }
+            Err((s, m)) => println!("RESULT err {} {m}", status_name(s)),
+        }
+        ctrd_client_free(client);
+        return;
+    }
+    let reg = Registry::shared(false);
+    let reference = reg.reference("busybox:latest");
+    let dir = tempfile::tempdir().unwrap();
+    let child = |config: Option<&str>, helper: Option<&str>, ns: &str| -> String {
+        let space = Space::new(ns);
+        let cfg = dir.path().join(ns);
+        std::fs::create_dir_all(&cfg).unwrap();
+        if let Some(json) = config {
+            std::fs::write(cfg.join("config.json"), json).unwrap();
+        }
+        let bin = dir.path().join(format!("{ns}-bin"));
+        std::fs::create_dir_all(&bin).unwrap();
+        if let Some(script) = helper {
+            let path = bin.join("docker-credential-test");
+            std::fs::write(&path, script).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "credentials_from_the_docker_config",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("CTRD_PULL_CHILD_REF", &reference)
+            .env("CTRD_PULL_CHILD_ADDRESS", Daemon::shared().address())
+            .env("CTRD_PULL_CHILD_NS", &space.name)
+            .env("DOCKER_CONFIG", &cfg)
+            .env("HOME", dir.path())
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "child failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+            .lines()
+            .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r))
+            .unwrap_or_else(|| panic!("no result: {stdout}"))
+            .to_string()
+    };
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let host = reg.host();
+
+    // auths with base64 "user:password".
+    let auths = format!(
+        r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#,
+        b64(&format!("{}:{}", reg.user(), reg.password()))
+    );
+    let r = child(Some(&auths), None, "cfg-auths");
+    assert!(r.starts_with("ok sha256:"), "{r}");
+
+    // A wrong password there: the registry's 401.
+    let wrong = format!(
+        r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#,
+        b64(&format!("{}:nope", reg.user()))
+    );
+    let r = child(Some(&wrong), None, "cfg-wrong");
+    assert!(r.starts_with("err CTRD_ERR_UNAUTHENTICATED"), "{r}");
+
+    // credsStore: docker-credential-test on PATH, asked for the host.
+    let helper = format!(
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread -r server\n\
+         if [ \"$server\" = \"{host}\" ]; then\n\
+         printf '{{\"ServerURL\":\"%s\",\"Username\":\"{}\",\"Secret\":\"{}\"}}' \"$server\"\n\
+         else echo 'credentials not found in native keychain'; exit 1; fi\n",
+        reg.user(),
+        reg.password()
+    );
+    let r = child(Some(r#"{"credsStore":"test"}"#), Some(&helper), "cfg-store");
+    assert!(r.starts_with("ok sha256:"), "{r}");
+    // credHelpers for this host.
+    let helpers = format!(r#"{{"credHelpers":{{"{host}":"test"}}}}"#);
+    let r = child(Some(&helpers), Some(&helper), "cfg-helpers");
+    assert!(r.starts_with("ok sha256:"), "{r}");
+
+    // No config at all: anonymous, which this registry refuses.
+    let r = child(None, None, "cfg-none");
+    assert!(r.starts_with("err CTRD_ERR_UNAUTHENTICATED"), "{r}");
+    assert!(r.contains("none were found"), "{r}");
+}
