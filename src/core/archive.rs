@@ -32,8 +32,8 @@ use crate::core::client::Client;
 use crate::core::content::hex;
 use crate::core::error::{Code, Error, Result};
 use crate::core::ident::shown;
-use crate::core::image::{platform, INDEX_TYPES};
-use crate::core::images::{validate_name, ImageRecord, PlatformContent};
+use crate::core::image::INDEX_TYPES;
+use crate::core::images::{validate_name, ImageRecord, PlatformContent, PlatformSpec};
 use crate::core::progress::{Phase, Progress};
 use crate::core::pull::PullOptions;
 
@@ -215,76 +215,9 @@ fn parse_digest(d: &str) -> Result<&str> {
 // ---------------------------------------------------------------------
 // Platforms.
 
-/// A platform an index's manifests are matched against.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Platform {
-    pub os: String,
-    pub arch: String,
-    pub variant: Option<String>,
-}
-
-fn normalize_arch(arch: &str, variant: Option<&str>) -> (String, Option<String>) {
-    let arch = match arch {
-        "x86_64" | "x86-64" => "amd64",
-        "aarch64" => "arm64",
-        "i386" => "386",
-        other => other,
-    };
-    let variant = match (arch, variant) {
-        ("arm64", None | Some("") | Some("8")) => Some("v8"),
-        ("amd64", Some("v1")) => None,
-        (_, Some("")) => None,
-        (_, v) => v,
-    };
-    (arch.to_string(), variant.map(str::to_string))
-}
-
-impl Platform {
-    /// This machine's platform (linux).
-    pub fn this_machine() -> Platform {
-        let (arch, variant) = platform();
-        let (arch, variant) = normalize_arch(arch, variant);
-        Platform {
-            os: "linux".into(),
-            arch,
-            variant,
-        }
-    }
-
-    /// "os/arch[/variant]".
-    pub fn parse(s: &str) -> Result<Platform> {
-        let parts: Vec<&str> = s.split('/').collect();
-        let bad = || {
-            Error::invalid(format!(
-                "platform {} is not os/arch[/variant] (e.g. linux/arm64/v8)",
-                shown(s)
-            ))
-        };
-        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
-            return Err(bad());
-        }
-        let (arch, variant) = normalize_arch(&parts[1].to_lowercase(), parts.get(2).copied());
-        Ok(Platform {
-            os: parts[0].to_lowercase(),
-            arch,
-            variant,
-        })
-    }
-
-    fn matches(&self, p: &JsonPlatform) -> bool {
-        let (arch, variant) = normalize_arch(&p.architecture, p.variant.as_deref());
-        p.os == self.os && arch == self.arch && variant == self.variant
-    }
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.arch)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
+/// Whether a descriptor's platform `p` is `want`, both normalised.
+fn platform_matches(want: &PlatformSpec, p: &JsonPlatform) -> bool {
+    PlatformSpec::normalized(&p.os, &p.architecture, p.variant.as_deref()) == *want
 }
 
 // ---------------------------------------------------------------------
@@ -649,7 +582,7 @@ struct Importer<'a> {
     path: PathBuf,
     what: String,
     scan: Scan,
-    platform: Platform,
+    platform: PlatformSpec,
 }
 
 impl Importer<'_> {
@@ -744,7 +677,11 @@ impl Importer<'_> {
                 let children: Vec<&JsonDescriptor> = index
                     .manifests
                     .iter()
-                    .filter(|m| m.platform.as_ref().is_none_or(|p| self.platform.matches(p)))
+                    .filter(|m| {
+                        m.platform
+                            .as_ref()
+                            .is_none_or(|p| platform_matches(&self.platform, p))
+                    })
                     .collect();
                 // The one on the path: the first for this platform, else the
                 // first without a platform (as images.rs chooses).
@@ -877,7 +814,7 @@ impl Importer<'_> {
         for m in &index.manifests {
             if m.platform
                 .as_ref()
-                .is_some_and(|p| !self.platform.matches(p))
+                .is_some_and(|p| !platform_matches(&self.platform, p))
             {
                 continue;
             }
@@ -1117,8 +1054,8 @@ impl Client {
     ) -> Result<Vec<String>> {
         let what = format!("import archive {}", path.display());
         let platform = match &opts.platform {
-            Some(p) => Platform::parse(p)?,
-            None => Platform::this_machine(),
+            Some(p) => PlatformSpec::parse(p).map_err(|e| e.context("opts.platform"))?,
+            None => PlatformSpec::host(),
         };
         let p = path.to_path_buf();
         let scan = blocking(move || scan(&p)).await.map_err(|e| {
@@ -1253,7 +1190,7 @@ impl Client {
         seen: &mut HashSet<String>,
     ) -> Result<Option<(String, String, Vec<String>)>> {
         let image = self.image_what(&record.name);
-        let platform = Platform::this_machine();
+        let platform = PlatformSpec::host();
         let mut chosen = None;
         let mut stack = vec![(record.target.clone(), 0usize, true)];
         while let Some((d, depth, required)) = stack.pop() {
@@ -1289,7 +1226,11 @@ impl Client {
                 let first = index
                     .manifests
                     .iter()
-                    .position(|m| m.platform.as_ref().is_some_and(|p| platform.matches(p)))
+                    .position(|m| {
+                        m.platform
+                            .as_ref()
+                            .is_some_and(|p| platform_matches(&platform, p))
+                    })
                     .or_else(|| index.manifests.iter().position(|m| m.platform.is_none()));
                 for (i, m) in index.manifests.iter().enumerate().rev() {
                     stack.push((m.descriptor(), depth + 1, required && Some(i) == first));
@@ -1811,28 +1752,24 @@ mod tests {
     }
 
     #[test]
-    fn platforms_parse_and_match() {
-        let p = Platform::parse("linux/arm64").unwrap();
-        assert_eq!(p.to_string(), "linux/arm64/v8");
+    fn platforms_match_after_normalising() {
         let json = |os: &str, arch: &str, variant: Option<&str>| JsonPlatform {
             os: os.into(),
             architecture: arch.into(),
             variant: variant.map(Into::into),
         };
-        assert!(p.matches(&json("linux", "arm64", None)));
-        assert!(p.matches(&json("linux", "aarch64", Some("v8"))));
-        assert!(!p.matches(&json("linux", "arm64", Some("v9"))));
-        assert!(!p.matches(&json("windows", "arm64", None)));
-        let amd = Platform::parse("linux/x86_64").unwrap();
-        assert_eq!(amd.to_string(), "linux/amd64");
-        assert!(amd.matches(&json("linux", "amd64", None)));
-        assert!(!amd.matches(&json("linux", "arm64", None)));
-        for bad in ["linux", "linux/", "/amd64", "a/b/c/d", ""] {
-            let e = Platform::parse(bad).unwrap_err();
-            assert_eq!(e.code, Code::InvalidArgument, "{bad:?}");
-        }
-        let here = Platform::this_machine();
-        assert_eq!(here.os, "linux");
+        let arm = PlatformSpec::parse("linux/arm64").unwrap();
+        assert!(platform_matches(&arm, &json("linux", "arm64", None)));
+        assert!(platform_matches(
+            &arm,
+            &json("linux", "aarch64", Some("v8"))
+        ));
+        assert!(!platform_matches(&arm, &json("linux", "arm64", Some("v9"))));
+        assert!(!platform_matches(&arm, &json("windows", "arm64", None)));
+        let amd = PlatformSpec::parse("linux/x86_64").unwrap();
+        assert!(platform_matches(&amd, &json("linux", "amd64", None)));
+        assert!(platform_matches(&amd, &json("linux", "amd64", Some("v1"))));
+        assert!(!platform_matches(&amd, &json("linux", "arm64", None)));
     }
 
     #[test]
