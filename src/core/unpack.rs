@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -160,7 +160,8 @@ impl Client {
     /// total and counts each layer done (skipped ones too).
     ///
     /// An image without layers has nothing to unpack: success. Each call to
-    /// the daemon (one extraction each) is bounded by the client's timeout.
+    /// the daemon is bounded by the client's timeout; an extraction by that
+    /// plus a second for each 10 MB of the layer.
     /// On failure the snapshot being prepared is removed; layers committed
     /// before stay (under the lease).
     pub async fn unpack(
@@ -423,13 +424,21 @@ impl Client {
             mounts,
             payloads: Default::default(),
         };
-        let req = self.leased(req, step.lease)?;
+        let mut req = self.leased(req, step.lease)?;
+        // Extraction takes time with the layer's size: the client's timeout
+        // plus a second for each 10 MB.
+        let limit = self.timeout().map(|t| {
+            t + Duration::from_secs(u64::try_from(step.layer.size).unwrap_or(0) / 10_000_000)
+        });
+        if let Some(limit) = limit {
+            req.set_timeout(limit);
+        }
         let apply = format!(
             "{}: extract the layer ({})",
             step.what, step.layer.media_type
         );
         let applied = self
-            .call(apply, self.diff().apply(req))
+            .call_within(apply, limit, self.diff().apply(req))
             .await?
             .applied
             .map(|d| d.digest)
