@@ -1094,7 +1094,7 @@ impl Client {
         let result = importer.run(&lease, &plan, opts, progress).await;
         // After a failure, the daemon answers once its garbage collector
         // removed what the lease alone kept (content, unpacked layers).
-        let deleted = self.delete_import_lease(&lease, result.is_err()).await;
+        let deleted = self.delete_lease_with(&lease, result.is_err()).await;
         let names = result?;
         deleted?;
         Ok(names)
@@ -1403,24 +1403,6 @@ impl Importer<'_> {
 }
 
 impl Client {
-    /// Deletes lease `id`, with `sync` after the garbage collector ran.
-    async fn delete_import_lease(&self, id: &str, sync: bool) -> Result<()> {
-        let req = crate::api::services::leases::v1::DeleteRequest {
-            id: id.to_string(),
-            sync,
-        };
-        match self
-            .call(
-                format!("delete lease {id:?}"),
-                self.leases().delete(self.request(req)),
-            )
-            .await
-        {
-            Err(e) if e.code != Code::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    }
-
     /// Points image `name` at `target`, making the record if it is new (as
     /// containerd's import: Update of the target, else Create).
     async fn put_image(&self, name: &str, target: Descriptor) -> Result<()> {

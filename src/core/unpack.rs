@@ -27,7 +27,6 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::api::services::diff::v1 as diff;
-use crate::api::services::leases::v1 as leases;
 use crate::api::services::snapshots::v1 as snapshots;
 use crate::api::types::{Descriptor, Mount};
 use crate::core::client::Client;
@@ -197,28 +196,9 @@ impl Client {
         let result = self
             .unpack_as(&what, &content, snapshotter, Some(&lease), None)
             .await;
-        let deleted = self.delete_unpack_lease(&lease, result.is_err()).await;
+        let deleted = self.delete_lease_with(&lease, result.is_err()).await;
         result?;
         deleted
-    }
-
-    /// Deletes lease `id`; with `sync` the daemon answers after its garbage
-    /// collector ran.
-    async fn delete_unpack_lease(&self, id: &str, sync: bool) -> Result<()> {
-        let req = leases::DeleteRequest {
-            id: id.to_string(),
-            sync,
-        };
-        match self
-            .call(
-                format!("delete lease {id:?}"),
-                self.leases().delete(self.request(req)),
-            )
-            .await
-        {
-            Err(e) if e.code != Code::NotFound => Err(e),
-            _ => Ok(()),
-        }
     }
 
     async fn unpack_as(
