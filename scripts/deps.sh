@@ -5,7 +5,9 @@
 set -euo pipefail
 
 # Debian packages needed by the tests and by scripts/*.sh.
-pkgs=(containerd runc busybox-static cmake valgrind docker-registry apache2-utils "$@")
+# pkg-config and python3-cffi: scripts/test-install.sh and tests/header.rs.
+pkgs=(containerd runc busybox-static cmake valgrind docker-registry apache2-utils
+    pkg-config python3-cffi "$@")
 # Commands used by scripts/*.sh, with the package that provides each.
 declare -A cmd_pkg=(
     [tar]=tar [gzip]=gzip [sha256sum]=coreutils [timeout]=coreutils
@@ -13,6 +15,8 @@ declare -A cmd_pkg=(
     [containerd-shim-runc-v2]=containerd
     [docker-registry]=docker-registry [htpasswd]=apache2-utils
     [openssl]=openssl [curl]=curl
+    [nm]=binutils [readelf]=binutils [objdump]=binutils [strip]=binutils
+    [pkg-config]=pkg-config
 )
 
 installed() {
