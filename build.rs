@@ -104,15 +104,35 @@ fn soname() -> String {
 /// exports the `ctrd_*` functions and nothing else (rustc's own export list
 /// already hides Rust symbols; this also holds for any C symbol a dependency
 /// might bring). Neither applies to the staticlib or the rlib.
+///
+/// A program linked against `target/<profile>/libcontainerd_c.so` records
+/// the SONAME, so the loader looks for a file of that name: a symbolic link
+/// `target/<profile>/<SONAME>` -> `libcontainerd_c.so` lets such programs (the
+/// C examples and tests) run from the build tree, as before the SONAME.
 fn shared_library_link_args(out_dir: &Path) {
     let script = out_dir.join("containerd_c.map");
     std::fs::write(&script, "{\n  global: ctrd_*;\n  local: *;\n};\n")
         .expect("writing the version script");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{}", soname());
+    let soname = soname();
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     println!(
         "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
         script.display()
     );
+
+    // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.
+    let profile_dir = out_dir
+        .ancestors()
+        .nth(3)
+        .expect("OUT_DIR is <target>/<profile>/build/<package>-<hash>/out");
+    let link = profile_dir.join(&soname);
+    if std::fs::read_link(&link).is_ok_and(|to| to == Path::new("libcontainerd_c.so")) {
+        return;
+    }
+    // A stale link or file of that name (another version) goes first.
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink("libcontainerd_c.so", &link)
+        .unwrap_or_else(|e| panic!("linking {} to libcontainerd_c.so: {e}", link.display()));
 }
 
 /// The version macros the header carries after its includes, equal to the
