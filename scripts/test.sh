@@ -6,7 +6,9 @@
 # 1.6 is the system's, 1.7 and 2.1 are unpacked under target/containerd), the
 # cargo integration tests (each test binary starts its own private containerd
 # of that version) and ctest against a private containerd of that version;
-# last the C tests under the sanitizers (against the first version).
+# then the install test (scripts/test-install.sh: a release build installed into
+# a temporary prefix, C programs built from it with pkg-config and CMake); last
+# the C tests under the sanitizers (against the first version).
 # Never touches the system containerd. Exits non-zero when anything fails,
 # naming the versions that failed.
 # Env: CTRD_CONTAINERD_VERSIONS  the versions to test, e.g. "1.6 2.1" for a
@@ -83,6 +85,9 @@ for v in "${versions[@]}"; do
     (eval "export $env" && ctest_private) || failed+=("containerd $v: ctest")
     echo "containerd $v: $((SECONDS - start)) s"
 done
+
+step "install: scripts/install.sh (release build) into a temporary prefix, programs built from it"
+scripts/test-install.sh || failed+=("install test (scripts/test-install.sh)")
 
 step "C tests under ASan + UBSan (a subset; scripts/sanitize.sh runs them all)"
 (eval "export $(scripts/containerd-versions.sh env "${versions[0]}")" &&
