@@ -51,7 +51,11 @@ for tool in readelf nm objdump strip install; do
     command -v "$tool" >/dev/null || die "$tool is missing (Debian: binutils, coreutils)"
 done
 
-out=$root/target/release
+# Cargo's target directory (CARGO_TARGET_DIR and .cargo/config.toml count).
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+[[ -n $target_dir ]] || die "cargo metadata gave no target directory"
+out=$target_dir/release
 static_libs_file=$out/containerd_c.native-static-libs
 # The release build of the two C libraries alone. Not `cargo build --release`:
 # Cargo.toml's crate types include rlib (for Rust users and the tests), and
@@ -75,7 +79,7 @@ bitcode=$(objdump -h "$out/libcontainerd_c.a" 2>/dev/null | awk '
     / file format / { member = $1 }
     /\.llvmbc/ && member !~ /^compiler_builtins-/ { print member }')
 if [[ -n $bitcode ]]; then
-    die "target/release/libcontainerd_c.a was built without LTO (not by ${build_cmd[*]}): run without --no-build"
+    die "$out/libcontainerd_c.a was built without LTO (not by ${build_cmd[*]}): run without --no-build"
 fi
 
 # The version from Cargo.toml's [package]; the header and the library must agree.
@@ -88,13 +92,13 @@ grep -q "^#define CTRD_VERSION \"$version\"$" include/containerd_c.h ||
     die "include/containerd_c.h is not for version $version: CTRD_UPDATE_HEADER=1 cargo build"
 got=$(readelf -d "$out/libcontainerd_c.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [[ $got == "$soname" ]] ||
-    die "target/release/libcontainerd_c.so has SONAME '$got', not $soname: rebuild it"
+    die "$out/libcontainerd_c.so has SONAME '$got', not $soname: rebuild it"
 exports=$(nm -D --defined-only "$out/libcontainerd_c.so" | awk '{print $NF}')
 if grep -qx ctrd_debug_panic_next_call <<<"$exports"; then
-    die "target/release/libcontainerd_c.so has the test hooks (built with --features test-hooks): rebuild it"
+    die "$out/libcontainerd_c.so has the test hooks (built with --features test-hooks): rebuild it"
 fi
 if others=$(grep -v '^ctrd_' <<<"$exports"); then
-    die "target/release/libcontainerd_c.so exports more than ctrd_*: $others"
+    die "$out/libcontainerd_c.so exports more than ctrd_*: $others"
 fi
 static_libs=$(tr -s ' \n' ' ' <"$static_libs_file" | sed 's/^ //; s/ $//')
 [[ $static_libs =~ ^(-l[^ ]+ ?)+$ ]] ||
