@@ -23,6 +23,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/**
+ * The version of containerd-c this header comes from: the numbers, and
+ * the string `ctrd_version()` returns in the library of the same version.
+ */
+#define CTRD_VERSION_MAJOR 0
+#define CTRD_VERSION_MINOR 1
+#define CTRD_VERSION_PATCH 0
+#define CTRD_VERSION "0.1.0"
 
 /**
  * `ctrd_container_delete` flag: keep the rootfs snapshot.

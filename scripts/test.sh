@@ -7,7 +7,9 @@
 # cargo integration tests (each test binary starts its own private containerd
 # of that version), ctest against a private containerd of that version, and
 # the Python binding's tests (installed into a venv; pytest starts its own);
-# last the C tests under the sanitizers (against the first version).
+# then the install test (scripts/test-install.sh: a release build installed into
+# a temporary prefix, C programs built from it with pkg-config and CMake); last
+# the C tests under the sanitizers (against the first version).
 # Never touches the system containerd. Exits non-zero when anything fails,
 # naming the versions that failed.
 # Env: CTRD_CONTAINERD_VERSIONS  the versions to test, e.g. "1.6 2.1" for a
@@ -98,6 +100,9 @@ for v in "${versions[@]}"; do
         failed+=("containerd $v: Python binding")
     echo "containerd $v: $((SECONDS - start)) s"
 done
+
+step "install: scripts/install.sh (release build) into a temporary prefix, programs built from it"
+scripts/test-install.sh || failed+=("install test (scripts/test-install.sh)")
 
 step "C tests under ASan + UBSan (a subset; scripts/sanitize.sh runs them all)"
 (eval "export $(scripts/containerd-versions.sh env "${versions[0]}")" &&
