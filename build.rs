@@ -3,7 +3,9 @@
 //! payload types again, with protobuf-JSON `Serialize` impls (pbjson-build),
 //! for `core::events`, and the cgroups metrics types the same way for
 //! `core::metrics`; and generates the C header with cbindgen into
-//! `OUT_DIR`. The committed `include/containerd_c.h` is
+//! `OUT_DIR` (plus `containerd_c_cdef.h`, its variant for Python cffi).
+//! The cdylib gets its SONAME and a version script exporting only `ctrd_*`.
+//! The committed `include/containerd_c.h` (and the cdef variant) is
 //! checked against that fresh copy by `tests/header.rs`; run
 //! `CTRD_UPDATE_HEADER=1 cargo build` to refresh it.
 
@@ -49,8 +51,12 @@ fn main() {
     event_json_types(&proto_dir, &out_dir.join("event_json"));
     metrics_json_types(&proto_dir, &out_dir.join("metrics_json"));
 
-    // C header.
-    let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
+    shared_library_link_args(&out_dir);
+
+    // C header, and its variant for Python cffi's `cdef`.
+    let mut config =
+        cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
+    config.after_includes = Some(version_macros());
     let header = out_dir.join("containerd_c.h");
     cbindgen::Builder::new()
         .with_config(config)
@@ -58,9 +64,169 @@ fn main() {
         .generate()
         .expect("cbindgen could not generate the header")
         .write_to_file(&header);
+    let text = std::fs::read_to_string(&header).expect("reading the generated header");
+    let cdef = out_dir.join("containerd_c_cdef.h");
+    std::fs::write(&cdef, cdef_variant(&text)).expect("writing the cdef header");
     if std::env::var_os("CTRD_UPDATE_HEADER").is_some() {
         std::fs::copy(&header, root.join("include/containerd_c.h")).expect("updating include/");
+        std::fs::copy(&cdef, root.join("include/containerd_c_cdef.h")).expect("updating include/");
     }
+}
+
+/// The crate's version as (major, minor, patch, full string).
+fn version() -> (u64, u64, u64, String) {
+    let full = std::env::var("CARGO_PKG_VERSION").expect("CARGO_PKG_VERSION");
+    let part = |name: &str| -> u64 {
+        let value = std::env::var(name).unwrap_or_else(|_| panic!("{name}"));
+        value.parse().unwrap_or_else(|_| panic!("{name}={value:?}"))
+    };
+    (
+        part("CARGO_PKG_VERSION_MAJOR"),
+        part("CARGO_PKG_VERSION_MINOR"),
+        part("CARGO_PKG_VERSION_PATCH"),
+        full,
+    )
+}
+
+/// The shared library's SONAME: `libcontainerd_c.so.0.MINOR` before 1.0
+/// (every 0.x release may break the ABI), `libcontainerd_c.so.MAJOR` from
+/// 1.0 on. `scripts/install.sh` names the installed links after it.
+fn soname() -> String {
+    let (major, minor, _, _) = version();
+    if major == 0 {
+        format!("libcontainerd_c.so.0.{minor}")
+    } else {
+        format!("libcontainerd_c.so.{major}")
+    }
+}
+
+/// Link arguments of the cdylib: its SONAME, and a version script that
+/// exports the `ctrd_*` functions and nothing else (rustc's own export list
+/// already hides Rust symbols; this also holds for any C symbol a dependency
+/// might bring). Neither applies to the staticlib or the rlib.
+///
+/// A program linked against `target/<profile>/libcontainerd_c.so` records
+/// the SONAME, so the loader looks for a file of that name: a symbolic link
+/// `target/<profile>/<SONAME>` -> `libcontainerd_c.so` lets such programs (the
+/// C examples and tests) run from the build tree, as before the SONAME.
+fn shared_library_link_args(out_dir: &Path) {
+    let script = out_dir.join("containerd_c.map");
+    std::fs::write(&script, "{\n  global: ctrd_*;\n  local: *;\n};\n")
+        .expect("writing the version script");
+    let soname = soname();
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+    println!(
+        "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
+        script.display()
+    );
+
+    // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out. Not being
+    // able to make the link is worth a warning, not a failed build.
+    let Some(profile_dir) = out_dir.ancestors().nth(3) else {
+        println!("cargo:warning=no <target>/<profile> above OUT_DIR: no {soname} link");
+        return;
+    };
+    let link = profile_dir.join(&soname);
+    if std::fs::read_link(&link).is_ok_and(|to| to == Path::new("libcontainerd_c.so")) {
+        return;
+    }
+    // A stale link or file of that name goes first.
+    let _ = std::fs::remove_file(&link);
+    if let Err(e) = std::os::unix::fs::symlink("libcontainerd_c.so", &link) {
+        println!(
+            "cargo:warning=linking {} to libcontainerd_c.so: {e}",
+            link.display()
+        );
+    }
+}
+
+/// The version macros the header carries after its includes, equal to the
+/// crate's version (and to what `ctrd_version()` returns).
+fn version_macros() -> String {
+    let (major, minor, patch, full) = version();
+    format!(
+        "\n/**\n \
+         * The version of containerd-c this header comes from: the numbers, and\n \
+         * the string `ctrd_version()` returns in the library of the same version.\n \
+         */\n\
+         #define CTRD_VERSION_MAJOR {major}\n\
+         #define CTRD_VERSION_MINOR {minor}\n\
+         #define CTRD_VERSION_PATCH {patch}\n\
+         #define CTRD_VERSION \"{full}\""
+    )
+}
+
+/// The header for Python cffi's `ffi.cdef()`, which takes declarations but
+/// no preprocessor: the same text without the include guard, the includes,
+/// the C++ `extern "C"` block lines, the test hooks (in a release library
+/// they do not exist) and the string-valued `CTRD_VERSION` (cffi accepts
+/// only integer `#define`s; `ctrd_version()` gives the string). Integer
+/// `#define`s stay: cffi makes them constants. Any other preprocessor line
+/// stops the build, so that a new construct is handled here on purpose.
+fn cdef_variant(header: &str) -> String {
+    let mut out = String::from(
+        "/*\n * containerd-c's declarations for Python cffi: `ffi.cdef(open(path).read())`.\n \
+         * Generated from include/containerd_c.h by build.rs; do not edit by hand.\n */\n",
+    );
+    // The `#if`/`#ifdef` blocks being skipped or kept, innermost last.
+    let mut blocks: Vec<bool> = Vec::new();
+    let mut lines = header.lines().peekable();
+    // The header's own comment opens the file: the one above replaces it.
+    if header.starts_with("/*") {
+        for line in lines.by_ref() {
+            if line.trim_end().ends_with("*/") {
+                break;
+            }
+        }
+    }
+    for line in lines {
+        let skipping = blocks.iter().any(|skip| *skip);
+        let directive = line.trim_start();
+        if let Some(rest) = directive.strip_prefix('#') {
+            let rest = rest.trim_start();
+            let word = rest.split_whitespace().next().unwrap_or("");
+            match word {
+                "ifndef" if rest.contains("CONTAINERD_C_H") => blocks.push(false),
+                "ifdef" if rest.contains("__cplusplus") => blocks.push(true),
+                "if" if rest.contains("defined(CTRD_TEST_HOOKS)") => blocks.push(true),
+                "endif" => {
+                    blocks
+                        .pop()
+                        .expect("an #endif without its #if in the header");
+                }
+                _ if skipping => {}
+                "include" => {}
+                "define" => {
+                    let mut parts = rest["define".len()..].split_whitespace();
+                    let name = parts.next().expect("a #define without a name");
+                    let value = parts.next();
+                    let integer = value.is_some_and(|v| {
+                        let digits = v.trim_end_matches(['u', 'U', 'l', 'L']);
+                        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+                    });
+                    if integer && parts.next().is_none() {
+                        out.push_str(line);
+                        out.push('\n');
+                    } else if name != "CONTAINERD_C_H" && name != "CTRD_VERSION" {
+                        panic!("cdef_variant: a #define cffi cannot take: {line}");
+                    }
+                }
+                _ => panic!("cdef_variant: an unexpected preprocessor line: {line}"),
+            }
+            continue;
+        }
+        if skipping {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(blocks.is_empty(), "cdef_variant: an #if without its #endif");
+    // No run of blank lines where a block was dropped.
+    while out.contains("\n\n\n") {
+        out = out.replace("\n\n\n", "\n\n");
+    }
+    out
 }
 
 /// Where the event JSON types refer to the two well-known types the event

@@ -23,6 +23,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/**
+ * The version of containerd-c this header comes from: the numbers, and
+ * the string `ctrd_version()` returns in the library of the same version.
+ */
+#define CTRD_VERSION_MAJOR 0
+#define CTRD_VERSION_MINOR 1
+#define CTRD_VERSION_PATCH 0
+#define CTRD_VERSION "0.1.0"
 
 /**
  * `ctrd_container_delete` flag: keep the rootfs snapshot.
@@ -215,6 +223,103 @@ typedef struct ctrd_task ctrd_task;
 typedef struct ctrd_wait ctrd_wait;
 
 /**
+ * Where a pull or import is, as its progress callback sees it. Strings
+ * are valid during the call only.
+ */
+typedef struct ctrd_progress {
+  /**
+   * The image reference (as given to the pull; the archive path for an
+   * import).
+   */
+  const char *ref;
+  /**
+   * "resolving", "fetching", "unpacking", or "done" (last, once, and
+   * only when the operation succeeded).
+   */
+  const char *phase;
+  /**
+   * Bytes of the chosen platform's blobs in the content store: fetched
+   * now or found there. Equals `bytes_total` at "done".
+   */
+  uint64_t bytes_done;
+  /**
+   * Bytes of all those blobs; 0 while unknown.
+   */
+  uint64_t bytes_total;
+  /**
+   * Layers fetched (phase "fetching") or unpacked ("unpacking"); all of
+   * them at "done".
+   */
+  uint32_t layers_done;
+  /**
+   * Layers of the chosen platform.
+   */
+  uint32_t layers_total;
+} ctrd_progress;
+
+/**
+ * `ctrd_progress_cb`: called on a library thread (not the caller's), one
+ * call at a time, at most about ten times a second while the operation
+ * runs and once more with phase "done" when it succeeded; never after the
+ * pull or import returned. It may call `ctrd_*` functions. `user_data` is
+ * passed back untouched.
+ */
+typedef void (*ctrd_progress_cb)(void *user_data, const struct ctrd_progress *p);
+
+/**
+ * How `ctrd_image_pull` and `ctrd_image_import` work. Strings are borrowed
+ * for the call only. A zero-initialised struct (or NULL instead of it) is
+ * the default: this machine's platform, overlayfs, unpacked, credentials
+ * from the docker config, https with the system's CAs, no progress.
+ */
+typedef struct ctrd_pull_opts {
+  /**
+   * "os/arch[/variant]" (e.g. "linux/arm64/v8") picked from an index;
+   * NULL = this machine's.
+   */
+  const char *platform;
+  /**
+   * The snapshotter to unpack into; NULL = "overlayfs".
+   */
+  const char *snapshotter;
+  /**
+   * Fetch (or import) the content and make the image record, but do not
+   * unpack it.
+   */
+  bool no_unpack;
+  /**
+   * With `secret`, the registry credentials; NULL = from the docker
+   * config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`:
+   * `auths`, `credHelpers`, `credsStore`), else anonymous.
+   */
+  const char *username;
+  /**
+   * The password, or an identity token when `username` is "".
+   */
+  const char *secret;
+  /**
+   * Talk http:// instead of https:// to the registry.
+   */
+  bool plain_http;
+  /**
+   * Accept any TLS certificate (no verification at all).
+   */
+  bool skip_verify;
+  /**
+   * A PEM file of CA certificates trusted besides the system's.
+   */
+  const char *ca_file;
+  /**
+   * Optional progress callback; see `ctrd_progress_cb`.
+   */
+  ctrd_progress_cb progress;
+  /**
+   * Passed back to `progress` untouched.
+   */
+  void *user_data;
+} ctrd_pull_opts;
+
+/**
  * What `ctrd_container_create` makes. Strings are borrowed for the call only.
  */
 typedef struct ctrd_container_opts {
@@ -325,106 +430,87 @@ typedef struct ctrd_io {
  */
 typedef void (*ctrd_exit_cb)(void *user_data, enum ctrd_status status, uint32_t exit_status);
 
-/**
- * Where a pull or import is, as its progress callback sees it. Strings
- * are valid during the call only.
- */
-typedef struct ctrd_progress {
-  /**
-   * The image reference (as given to the pull; the archive path for an
-   * import).
-   */
-  const char *ref;
-  /**
-   * "resolving", "fetching", "unpacking", or "done" (last, once, and
-   * only when the operation succeeded).
-   */
-  const char *phase;
-  /**
-   * Bytes of the chosen platform's blobs in the content store: fetched
-   * now or found there. Equals `bytes_total` at "done".
-   */
-  uint64_t bytes_done;
-  /**
-   * Bytes of all those blobs; 0 while unknown.
-   */
-  uint64_t bytes_total;
-  /**
-   * Layers fetched (phase "fetching") or unpacked ("unpacking"); all of
-   * them at "done".
-   */
-  uint32_t layers_done;
-  /**
-   * Layers of the chosen platform.
-   */
-  uint32_t layers_total;
-} ctrd_progress;
-
-/**
- * `ctrd_progress_cb`: called on a library thread (not the caller's), one
- * call at a time, at most about ten times a second while the operation
- * runs and once more with phase "done" when it succeeded; never after the
- * pull or import returned. It may call `ctrd_*` functions. `user_data` is
- * passed back untouched.
- */
-typedef void (*ctrd_progress_cb)(void *user_data, const struct ctrd_progress *p);
-
-/**
- * How `ctrd_image_pull` and `ctrd_image_import` work. Strings are borrowed
- * for the call only. A zero-initialised struct (or NULL instead of it) is
- * the default: this machine's platform, overlayfs, unpacked, credentials
- * from the docker config, https with the system's CAs, no progress.
- */
-typedef struct ctrd_pull_opts {
-  /**
-   * "os/arch[/variant]" (e.g. "linux/arm64/v8") picked from an index;
-   * NULL = this machine's.
-   */
-  const char *platform;
-  /**
-   * The snapshotter to unpack into; NULL = "overlayfs".
-   */
-  const char *snapshotter;
-  /**
-   * Fetch (or import) the content and make the image record, but do not
-   * unpack it.
-   */
-  bool no_unpack;
-  /**
-   * With `secret`, the registry credentials; NULL = from the docker
-   * config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`:
-   * `auths`, `credHelpers`, `credsStore`), else anonymous.
-   */
-  const char *username;
-  /**
-   * The password, or an identity token when `username` is "".
-   */
-  const char *secret;
-  /**
-   * Talk http:// instead of https:// to the registry.
-   */
-  bool plain_http;
-  /**
-   * Accept any TLS certificate (no verification at all).
-   */
-  bool skip_verify;
-  /**
-   * A PEM file of CA certificates trusted besides the system's.
-   */
-  const char *ca_file;
-  /**
-   * Optional progress callback; see `ctrd_progress_cb`.
-   */
-  ctrd_progress_cb progress;
-  /**
-   * Passed back to `progress` untouched.
-   */
-  void *user_data;
-} ctrd_pull_opts;
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Imports the images of the archive at `tar_path` into the client's
+ * namespace, as `ctr images import` does: an OCI image layout tar
+ * (`oci-layout`, `index.json`, `blobs/sha256/...`; what `ctr images
+ * export` and `ctrd_image_export` write) or a `docker save` tar
+ * (`manifest.json`). The library reads the file itself (the daemon need
+ * not see it); `tar_path` must be absolute.
+ *
+ * Images are named as ctr names them: in an OCI layout by each
+ * `index.json` entry's `io.containerd.image.name` annotation, else its
+ * `org.opencontainers.image.ref.name` (a full reference as it is; a bare
+ * tag `T` as `import-YYYY-MM-DD:T`, today's UTC date, as ctr without
+ * `--base-name`); in a docker archive by its `RepoTags`, normalised
+ * (`busybox:latest` → `docker.io/library/busybox:latest`), with a Docker
+ * schema2 manifest made as containerd makes it. Entries without a name
+ * are skipped; an image of the same name is replaced.
+ *
+ * `opts` (NULL = defaults) gives the platform imported from an index
+ * (`platform`; NULL = this machine's: other platforms' content is not
+ * read), the snapshotter to unpack into (NULL = "overlayfs"), `no_unpack`,
+ * and a progress callback (phases "fetching" while blobs are read into the
+ * content store, "unpacking", "done"; `ref` is `tar_path`). The registry
+ * fields are ignored. Each blob's digest and size are checked as it is
+ * written; content goes in under a lease deleted before the call returns,
+ * and image records are made only once all their content is in (and
+ * unpacked), so a failure leaves no image.
+ *
+ * On success `*names` receives an array of the `*len` image names made
+ * or updated, owned by the caller (free it with
+ * `ctrd_string_array_free(*names, *len)`); on failure neither is written.
+ * Blocks until the import is done (reading the whole archive; not bounded
+ * by the client's timeout as a whole, each call to the daemon is).
+ * Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, invalid UTF-8, a relative or
+ * empty path, a bad `opts.platform`; an archive that is not a tar, is
+ * truncated, is neither layout, names no image, lacks a blob, or holds a
+ * blob that does not match its digest, the message naming the archive and
+ * the blob), `CTRD_ERR_NOT_FOUND` (no file at `tar_path`, or an index
+ * without a manifest for the platform), `CTRD_ERR_PERMISSION_DENIED`,
+ * `CTRD_ERR_IO`, `CTRD_ERR_NOT_IMPLEMENTED` (a digest algorithm other than
+ * sha256), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_image_import(struct ctrd_client *c,
+                                   const char *tar_path,
+                                   const struct ctrd_pull_opts *opts,
+                                   char ***names,
+                                   size_t *len);
+
+/**
+ * Exports the images `names` (a NULL-terminated array of image names, at
+ * least one) of the client's namespace into an OCI image layout tar at
+ * `tar_path`, as `ctr images export` writes it and `ctr images import` and
+ * `ctrd_image_import` read it: `oci-layout`, an `index.json` with one entry
+ * per image (its target, annotated with `io.containerd.image.name` = the
+ * name and `org.opencontainers.image.ref.name` = its tag), a docker
+ * `manifest.json` (`Config`, `RepoTags`, `Layers` of each image's manifest
+ * for this machine's platform, as ctr writes it, so `docker load` reads
+ * the archive too), and each blob
+ * once under `blobs/sha256/`: the image's index or manifest and every blob
+ * below it that the content store has (an index's manifests for other
+ * platforms are included when present and left out when not; this
+ * machine's platform's manifest, config and layers must all be there).
+ *
+ * The library writes the file itself: `tar_path` must be absolute, in an
+ * existing directory. The archive is written to a temporary file in that
+ * directory and renamed to `tar_path` (replacing a file there) only when
+ * complete; a failure leaves no file behind. Blocks until the archive is
+ * written (not bounded by the client's timeout as a whole; each call to
+ * the daemon is). Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, invalid
+ * UTF-8, no names, an empty name, a relative or empty path, a directory),
+ * `CTRD_ERR_NOT_FOUND` (an unknown image, named in the message, or a
+ * missing blob of this platform; a missing directory),
+ * `CTRD_ERR_PERMISSION_DENIED`, `CTRD_ERR_IO`, `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_image_export(struct ctrd_client *c,
+                                   const char *const *names,
+                                   const char *tar_path);
 
 /**
  * Makes a client for the daemon at `address` in namespace `ns`.

@@ -5,7 +5,11 @@
 set -euo pipefail
 
 # Debian packages needed by the tests and by scripts/*.sh.
-pkgs=(containerd runc busybox-static cmake valgrind docker-registry apache2-utils "$@")
+# python3-*: the Python binding's tests (a venv over the system Python, pytest).
+# pkg-config and python3-cffi: scripts/test-install.sh and tests/header.rs.
+pkgs=(containerd runc busybox-static cmake valgrind docker-registry apache2-utils
+    python3 python3-venv python3-setuptools python3-wheel python3-pip python3-pytest
+    pkg-config python3-cffi "$@")
 # Commands used by scripts/*.sh, with the package that provides each.
 declare -A cmd_pkg=(
     [tar]=tar [gzip]=gzip [sha256sum]=coreutils [timeout]=coreutils
@@ -13,6 +17,8 @@ declare -A cmd_pkg=(
     [containerd-shim-runc-v2]=containerd
     [docker-registry]=docker-registry [htpasswd]=apache2-utils
     [openssl]=openssl [curl]=curl
+    [nm]=binutils [readelf]=binutils [objdump]=binutils [strip]=binutils
+    [pkg-config]=pkg-config
 )
 
 installed() {

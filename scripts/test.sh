@@ -5,8 +5,11 @@
 # then, for each containerd version of the matrix (scripts/containerd-versions.sh:
 # 1.6 is the system's, 1.7 and 2.1 are unpacked under target/containerd), the
 # cargo integration tests (each test binary starts its own private containerd
-# of that version) and ctest against a private containerd of that version;
-# last the C tests under the sanitizers (against the first version).
+# of that version), ctest against a private containerd of that version, and
+# the Python binding's tests (installed into a venv; pytest starts its own);
+# then the install test (scripts/test-install.sh: a release build installed into
+# a temporary prefix, C programs built from it with pkg-config and CMake); last
+# the C tests under the sanitizers (against the first version).
 # Never touches the system containerd. Exits non-zero when anything fails,
 # naming the versions that failed.
 # Env: CTRD_CONTAINERD_VERSIONS  the versions to test, e.g. "1.6 2.1" for a
@@ -47,6 +50,14 @@ scripts/make-image.sh target/test-image.tar >/dev/null
 cmake -S examples-c -B build/examples-c -DCTRD_LIB_DIR="$root/target/debug" >/dev/null
 cmake --build build/examples-c -j "$(nproc)"
 
+step "installing the Python binding into a venv (target/pyvenv)"
+# The system Python (python3-pytest is Debian's), offline: setuptools too.
+pyvenv=$root/target/pyvenv
+rm -rf "$pyvenv"
+"${CTRD_PYTHON:-/usr/bin/python3}" -m venv --system-site-packages "$pyvenv"
+"$pyvenv/bin/pip" install -q --no-index --no-build-isolation bindings/python
+rm -rf bindings/python/build bindings/python/src/*.egg-info # pip's leftovers
+
 # ctest against a private containerd of the version in the environment.
 ctest_private() {
     local dir sock owner=$BASHPID # this subshell (inside $(...) it would differ)
@@ -81,12 +92,21 @@ for v in "${versions[@]}"; do
         failed+=("containerd $v: cargo integration tests")
     step "containerd $v: C examples and tests (ctest against a private containerd $v)"
     (eval "export $env" && ctest_private) || failed+=("containerd $v: ctest")
+    # The tests start (and stop) a private containerd of this version.
+    step "containerd $v: Python binding (pytest against a private containerd $v)"
+    (eval "export $env" && cd bindings/python/tests &&
+        CI=true CONTAINERD_C_LIB=$root/target/debug/libcontainerd_c.so \
+            "$pyvenv/bin/python" -m pytest -q -p no:cacheprovider .) ||
+        failed+=("containerd $v: Python binding")
     echo "containerd $v: $((SECONDS - start)) s"
 done
 
+step "install: scripts/install.sh (release build) into a temporary prefix, programs built from it"
+scripts/test-install.sh || failed+=("install test (scripts/test-install.sh)")
+
 step "C tests under ASan + UBSan (a subset; scripts/sanitize.sh runs them all)"
 (eval "export $(scripts/containerd-versions.sh env "${versions[0]}")" &&
-    scripts/sanitize.sh -R '^(test_errors|test_io_fifo|test_events|test_task_async|test_callback_exit|test_process_async|test_fork_io|run|sanitizer_canary_.*)$') ||
+    scripts/sanitize.sh -R '^(test_errors|test_io_fifo|test_events|test_task_async|test_callback_exit|test_process_async|test_fork_io|run|pull_run|sanitizer_canary_.*)$') ||
     failed+=("containerd ${versions[0]}: sanitizer tests")
 
 if ((${#failed[@]})); then

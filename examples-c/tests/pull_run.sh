@@ -3,10 +3,12 @@
 # starts for ctest ($CTRD_TEST_REGISTRY = HOST:PORT, plain HTTP with basic
 # auth, $CTRD_TEST_REGISTRY_CREDS = USER:PASSWORD), in a namespace of their
 # own that is removed again.
-#   pull_run.sh PULL RUN
+#   pull_run.sh PULL RUN [VALGRIND]
+# With VALGRIND, a pull also runs under memcheck (definite leaks and invalid
+# accesses fail).
 # Without a registry: skipped (exit 77), or a failure under CI=true.
 set -eu
-pull=$1 run=$2
+pull=$1 run=$2 valgrind=${3:-}
 if [ -z "${CTRD_TEST_REGISTRY:-}" ] || [ -z "${CTRD_TEST_REGISTRY_CREDS:-}" ]; then
     echo "no test registry (CTRD_TEST_REGISTRY, CTRD_TEST_REGISTRY_CREDS): run scripts/test.sh" >&2
     [ "${CI:-}" = true ] && exit 1
@@ -52,4 +54,9 @@ ctr_ images ls -q | grep -qx "$reg/ctrd/busybox:latest" || { echo "not in ctr im
 # Present now: run --pull does not need the registry (a wrong password would fail).
 out=$("$run" --pull --plain-http --user nobody:wrong "$reg/ctrd/busybox:latest" echo again 2>/dev/null)
 [ "$out" = again ] || { echo "second run printed: $out" >&2; exit 1; }
+if [ -n "$valgrind" ]; then
+    "$valgrind" -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+        "$pull" --plain-http --user "$CTRD_TEST_REGISTRY_CREDS" "$reg/ctrd/multi:latest" >/dev/null
+    echo "pull under memcheck: ok"
+fi
 echo "pull and run --pull: ok"

@@ -194,13 +194,27 @@ impl Client {
     where
         F: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
-        let limit = self.timeout();
+        self.call_within(what, self.timeout(), call).await
+    }
+
+    /// [`Client::call`] with the time limit `limit` (`None`: none) instead
+    /// of the client's, for calls whose work grows with their data (give the
+    /// request the same deadline).
+    pub async fn call_within<T, F>(
+        &self,
+        what: impl Display,
+        limit: Option<Duration>,
+        call: F,
+    ) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
         let start = Instant::now();
         let answer = match limit {
             None => call.await,
             Some(limit) => match tokio::time::timeout(limit, call).await {
                 Ok(answer) => answer,
-                Err(_) => return Err(self.deadline_error(what)),
+                Err(_) => return Err(self.deadline_error_after(what, limit)),
             },
         };
         let status = match answer {
@@ -213,8 +227,12 @@ impl Client {
             status.code(),
             tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
         );
-        if gave_up && limit.is_some_and(|limit| start.elapsed() >= limit) {
-            return Err(self.deadline_error(what));
+        if let Some(limit) = limit.filter(|l| gave_up && start.elapsed() >= *l) {
+            return Err(self.deadline_error_after(what, limit));
+        }
+        // tonic enforces the request's grpc-timeout itself too, racing ours.
+        if let Some(limit) = limit.filter(|_| error::timed_out(&status)) {
+            return Err(self.deadline_error_after(what, limit));
         }
         let unimplemented = status.code() == tonic::Code::Unimplemented
             && error::transport_failure(&status).is_none();
@@ -331,7 +349,10 @@ impl Client {
     }
 
     fn deadline_error(&self, what: impl Display) -> Error {
-        let limit = self.timeout().unwrap_or_default();
+        self.deadline_error_after(what, self.timeout().unwrap_or_default())
+    }
+
+    fn deadline_error_after(&self, what: impl Display, limit: Duration) -> Error {
         Error::new(
             Code::DeadlineExceeded,
             format!(

@@ -67,9 +67,16 @@ impl Client {
 
     /// Deletes lease `id`; one already gone is no error.
     pub async fn delete_lease(&self, id: &str) -> Result<()> {
+        self.delete_lease_with(id, false).await
+    }
+
+    /// Deletes lease `id`; with `sync` the daemon answers after its garbage
+    /// collector ran (what only the lease kept is gone then). One already
+    /// gone is no error.
+    pub async fn delete_lease_with(&self, id: &str, sync: bool) -> Result<()> {
         let req = leases::DeleteRequest {
             id: id.to_string(),
-            sync: false,
+            sync,
         };
         match self
             .call(

@@ -1,6 +1,7 @@
 //! The async client core, in plain Rust types. Everything the C functions do
 //! is here; `ffi` only checks arguments and converts types.
 
+pub mod archive;
 pub mod checkpoint;
 pub mod client;
 pub mod container;

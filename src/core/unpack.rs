@@ -21,13 +21,12 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::api::services::diff::v1 as diff;
-use crate::api::services::leases::v1 as leases;
 use crate::api::services::snapshots::v1 as snapshots;
 use crate::api::types::{Descriptor, Mount};
 use crate::core::client::Client;
@@ -160,7 +159,8 @@ impl Client {
     /// total and counts each layer done (skipped ones too).
     ///
     /// An image without layers has nothing to unpack: success. Each call to
-    /// the daemon (one extraction each) is bounded by the client's timeout.
+    /// the daemon is bounded by the client's timeout; an extraction by that
+    /// plus a second for each 10 MB of the layer.
     /// On failure the snapshot being prepared is removed; layers committed
     /// before stay (under the lease).
     pub async fn unpack(
@@ -196,28 +196,9 @@ impl Client {
         let result = self
             .unpack_as(&what, &content, snapshotter, Some(&lease), None)
             .await;
-        let deleted = self.delete_unpack_lease(&lease, result.is_err()).await;
+        let deleted = self.delete_lease_with(&lease, result.is_err()).await;
         result?;
         deleted
-    }
-
-    /// Deletes lease `id`; with `sync` the daemon answers after its garbage
-    /// collector ran.
-    async fn delete_unpack_lease(&self, id: &str, sync: bool) -> Result<()> {
-        let req = leases::DeleteRequest {
-            id: id.to_string(),
-            sync,
-        };
-        match self
-            .call(
-                format!("delete lease {id:?}"),
-                self.leases().delete(self.request(req)),
-            )
-            .await
-        {
-            Err(e) if e.code != Code::NotFound => Err(e),
-            _ => Ok(()),
-        }
     }
 
     async fn unpack_as(
@@ -423,13 +404,21 @@ impl Client {
             mounts,
             payloads: Default::default(),
         };
-        let req = self.leased(req, step.lease)?;
+        let mut req = self.leased(req, step.lease)?;
+        // Extraction takes time with the layer's size: the client's timeout
+        // plus a second for each 10 MB.
+        let limit = self.timeout().map(|t| {
+            t + Duration::from_secs(u64::try_from(step.layer.size).unwrap_or(0) / 10_000_000)
+        });
+        if let Some(limit) = limit {
+            req.set_timeout(limit);
+        }
         let apply = format!(
             "{}: extract the layer ({})",
             step.what, step.layer.media_type
         );
         let applied = self
-            .call(apply, self.diff().apply(req))
+            .call_within(apply, limit, self.diff().apply(req))
             .await?
             .applied
             .map(|d| d.digest)

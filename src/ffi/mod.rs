@@ -10,6 +10,7 @@
 // in the `handle` and `ptr` helpers with the reason it is sound.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod archive;
 pub(crate) mod boundary;
 pub(crate) mod callback;
 pub mod client;
@@ -27,6 +28,7 @@ pub mod pull;
 pub mod task;
 pub mod wait;
 
+pub use archive::*;
 pub use client::*;
 pub use container::*;
 pub use error::*;

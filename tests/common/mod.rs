@@ -268,6 +268,21 @@ impl Ns {
         ns
     }
 
+    /// A unique namespace on the shared daemon with no image in it.
+    pub fn bare(test: &str) -> Ns {
+        let daemon = Daemon::shared();
+        let name = format!("{test}-{}", std::process::id());
+        let client = connect(&daemon.address(), &name);
+        let mut ns = Ns {
+            daemon,
+            name,
+            client,
+            snapshots_before: Vec::new(),
+        };
+        ns.snapshots_before = ns.snapshot_keys();
+        ns
+    }
+
     pub fn ctr(&self) -> Command {
         self.daemon.ctr(&self.name)
     }

@@ -1,0 +1,206 @@
+// The C++ wrappers against a daemon ($CONTAINERD_ADDRESS, with the test
+// image): errors carry status, name and message; an event subscription
+// calls a std::function on the library's thread and stops when destroyed;
+// wait_async calls back with the exit status, and a Wait destroyed before
+// the exit never calls back; images and namespaces round-trip.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "containerd_c.hpp"
+
+namespace ctrd = containerd_c;
+
+#define REQUIRE(cond)                                                    \
+  do {                                                                   \
+    if (!(cond)) {                                                       \
+      std::fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n", __FILE__,      \
+                   __LINE__, #cond);                                     \
+      std::exit(1);                                                      \
+    }                                                                    \
+  } while (0)
+
+static const char *const kImage = "docker.io/library/ctrd-test:latest";
+
+// The Error a call throws (status CTRD_OK when none).
+template <typename F>
+static ctrd::Error error_of(F f) {
+  try {
+    f();
+  } catch (const ctrd::Error &e) {
+    return e;
+  }
+  return ctrd::Error(CTRD_OK, "");
+}
+
+static bool contains(const std::string &s, const std::string &part) { return s.find(part) != std::string::npos; }
+
+static void test_errors(ctrd::Client &client) {
+  ctrd::Error e = error_of([&] { client.load_container("cxx-no-such-container"); });
+  REQUIRE(e.status() == CTRD_ERR_NOT_FOUND);
+  REQUIRE(e.name() == "CTRD_ERR_NOT_FOUND");
+  REQUIRE(contains(e.message(), "cxx-no-such-container"));
+  e = error_of([&] { client.get_image("docker.io/library/cxx-no-such-image:1"); });
+  REQUIRE(e.status() == CTRD_ERR_NOT_FOUND && contains(e.message(), "cxx-no-such-image"));
+  e = error_of([&] { client.subscribe({"topic=="}, [](const ctrd::Event &) {}); });
+  REQUIRE(e.status() == CTRD_ERR_INVALID_ARGUMENT);
+}
+
+static void test_images_and_namespaces(ctrd::Client &client, const std::string &id) {
+  bool listed = false;
+  for (const auto &name : client.list_images()) listed = listed || name == kImage;
+  REQUIRE(listed);
+  ctrd::Image image = client.get_image(kImage);
+  REQUIRE(image.name() == kImage && image.digest().rfind("sha256:", 0) == 0);
+  REQUIRE(image.size() > 0 && image.is_unpacked());
+  REQUIRE(contains(image.config_json(), "\"rootfs\""));
+
+  client.create_namespace(id, {"purpose=test"});
+  bool found = false;
+  for (const auto &ns : client.list_namespaces()) found = found || ns == id;
+  REQUIRE(found);
+  client.delete_namespace(id);
+  REQUIRE(error_of([&] { client.delete_namespace(id); }).status() == CTRD_ERR_NOT_FOUND);
+}
+
+static void test_events(ctrd::Client &client, const std::string &id) {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<ctrd::Event> seen;
+  std::thread::id callback_thread;
+  std::atomic<int> calls{0};
+  {
+    ctrd::Subscription sub = client.subscribe(
+        {"namespace==" + client.ns() + ",topic==\"/containers/create\""},
+        [&](const ctrd::Event &ev) {
+          calls++;
+          std::lock_guard<std::mutex> lock(m);
+          seen.push_back(ev);
+          callback_thread = std::this_thread::get_id();
+          cv.notify_all();
+        });
+    ctrd::Subscription moved = std::move(sub);  // the callback moves along
+    REQUIRE(!sub && moved);
+    ctrd::ContainerOptions o;
+    o.id = id;
+    o.spec_json = client.spec_generate(id);
+    o.labels = {"app=cxx"};
+    ctrd::Container k = client.create_container(o);
+    REQUIRE(k.id() == id && contains(k.info_json(), "\"app\":\"cxx\""));
+    {
+      std::unique_lock<std::mutex> lock(m);
+      REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return !seen.empty(); }));
+      REQUIRE(seen[0].topic == "/containers/create" && seen[0].ns == client.ns());
+      REQUIRE(contains(seen[0].json, "\"id\":\"" + id + "\""));
+      REQUIRE(callback_thread != std::this_thread::get_id());
+    }
+    k.remove();
+  }  // the subscription stops here
+  int before = calls.load();
+  ctrd::ContainerOptions o;
+  o.id = id + "-2";
+  o.spec_json = client.spec_generate(o.id);
+  client.create_container(o).remove();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(calls.load() == before);
+}
+
+// A running container with no stdio; removed by the caller.
+static ctrd::Container make_container(ctrd::Client &client, const std::string &id,
+                                      const std::vector<std::string> &args) {
+  ctrd::ContainerOptions o;
+  o.id = id;
+  o.spec_json = client.spec_generate(id, kImage, args);
+  o.image = kImage;
+  o.snapshot_key = id;
+  client.prepare_snapshot(kImage, id);
+  return client.create_container(o);
+}
+
+static void test_waits(ctrd::Client &client, const std::string &id) {
+  ctrd::Container k = make_container(client, id, {"sh", "-c", "sleep 0.3; exit 7"});
+  ctrd::Task task = k.new_task();
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  ctrd_status got_status = CTRD_ERR_UNKNOWN;
+  uint32_t got_exit = 0;
+  std::atomic<int> cancelled_calls{0};
+  {
+    // Destroyed before the exit: cancelled, never called.
+    ctrd::Wait cancelled = task.wait_async([&](ctrd_status, uint32_t) { cancelled_calls++; });
+  }
+  ctrd::Wait wait = task.wait_async([&](ctrd_status s, uint32_t exit_status) {
+    std::lock_guard<std::mutex> lock(m);
+    got_status = s;
+    got_exit = exit_status;
+    done = true;
+    cv.notify_all();
+  });
+  task.start();
+  REQUIRE(task.pid() > 0);
+  {
+    std::unique_lock<std::mutex> lock(m);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done; }));
+  }
+  REQUIRE(got_status == CTRD_OK && got_exit == 7);
+  REQUIRE(task.wait(10000) == 7);
+  REQUIRE(cancelled_calls.load() == 0);
+  auto st = task.status();
+  REQUIRE(st.first == CTRD_TASK_STOPPED && st.second == 7);
+  REQUIRE(task.remove() == 7);
+  k.remove();
+}
+
+static void test_exec_output(ctrd::Client &client, const std::string &id) {
+  ctrd::Container k = make_container(client, id, {"sleep", "60"});
+  ctrd::Task task = k.new_task();
+  task.start();
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  {
+    ctrd::FifoSet fifos(id + "-exec");
+    ctrd::IoSession session = fifos.attach(-1, fds[1], -1);
+    close(fds[1]);
+    ctrd::Process p = task.exec(
+        "e1", R"({"args":["sh","-c","echo exec-out; exit 4"],"cwd":"/","user":{"uid":0,"gid":0},"env":["PATH=/bin"]})", fifos);
+    p.start();
+    REQUIRE(p.wait() == 4);
+    session.wait(10000);
+    REQUIRE(p.remove() == 4);
+  }  // the session closes its copy of the pipe
+  char buf[64] = {0};
+  ssize_t n = read(fds[0], buf, sizeof buf - 1);
+  close(fds[0]);
+  REQUIRE(n > 0 && std::string(buf) == "exec-out\n");
+  REQUIRE(error_of([&] { task.wait(100); }).status() == CTRD_ERR_DEADLINE_EXCEEDED);
+  REQUIRE(task.remove(CTRD_TASK_DELETE_FORCE) == 137);
+  k.remove();
+}
+
+int main() {
+  std::string id = "cxx-" + std::to_string(getpid());
+  try {
+    ctrd::Client client;
+    auto version = client.server_version();
+    REQUIRE(!version.first.empty());
+    test_errors(client);
+    test_images_and_namespaces(client, id + "-ns");
+    test_events(client, id + "-ev");
+    test_waits(client, id + "-wait");
+    test_exec_output(client, id + "-exec");
+    std::printf("cxx_wrappers: ok (containerd %s)\n", version.first.c_str());
+    return 0;
+  } catch (const ctrd::Error &e) {  // unwound: the handles are freed, FIFOs removed
+    std::fprintf(stderr, "cxx_wrappers: unexpected %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,1791 @@
+//! Image archives, as containerd's `archive` package and `ctr images
+//! import/export` read and write them, done by the library itself (so they
+//! work the same on every containerd version):
+//!
+//! - import: an OCI image layout tar (`oci-layout`, `index.json`,
+//!   `blobs/<alg>/<hex>`) or a `docker save` tar (`manifest.json` with
+//!   `Config`, `RepoTags`, `Layers`). The tar is read twice on a blocking
+//!   thread: once for its table of entries and small metadata files, once
+//!   per blob to stream it, chunk by chunk, into the content store (never a
+//!   whole layer in memory). Everything is written under a lease deleted at
+//!   the end; image records are made only once all their content is in (and
+//!   unpacked, unless asked not to).
+//! - export: an OCI image layout tar with one `index.json` entry per image
+//!   (annotated with `io.containerd.image.name` and
+//!   `org.opencontainers.image.ref.name` as ctr writes them), a docker
+//!   `manifest.json` as ctr writes it (for `docker load`), each blob once,
+//!   streamed from the content store into a temporary file next to the
+//!   destination that is renamed over it on success.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::api::services::content::v1::ReadContentRequest;
+use crate::api::services::images::v1 as images;
+use crate::api::types::Descriptor;
+use crate::core::client::Client;
+use crate::core::content::hex;
+use crate::core::error::{Code, Error, Result};
+use crate::core::ident::shown;
+use crate::core::image::INDEX_TYPES;
+use crate::core::images::{validate_name, ImageRecord, PlatformContent, PlatformSpec};
+use crate::core::progress::{Phase, Progress};
+use crate::core::pull::PullOptions;
+
+/// The annotation containerd names an image by in an archive's index.
+pub const IMAGE_NAME_ANNOTATION: &str = "io.containerd.image.name";
+/// The OCI annotation for the reference (a tag) of an index entry.
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+const OCI_LAYOUT_FILE: &str = "oci-layout";
+const OCI_INDEX_FILE: &str = "index.json";
+const DOCKER_MANIFEST_FILE: &str = "manifest.json";
+const OCI_LAYOUT_VERSION: &str = "1.0.0";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const MANIFEST_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+/// Largest metadata file (index.json, manifest.json, oci-layout) or
+/// manifest or index read whole.
+const MAX_META: u64 = 4 << 20;
+/// Chunks a blob is read in, from the archive or the content store.
+const CHUNK: usize = 1 << 20;
+/// Bytes asked of the content store per Read call when exporting: each call
+/// is bounded by the client's timeout, so a large blob takes several.
+const READ_WINDOW: i64 = 16 << 20;
+/// How deep indexes may nest.
+const MAX_DEPTH: usize = 8;
+/// How many symlinks a docker-save path may go through.
+const MAX_LINKS: usize = 16;
+
+// ---------------------------------------------------------------------
+// Names and references.
+
+/// A docker-style reference as containerd's `reference.ParseDockerRef`
+/// normalises it: `busybox` → `docker.io/library/busybox:latest`,
+/// `example.com/a/b` → `example.com/a/b:latest`; a digest is kept (and a
+/// tag beside it dropped). `None` when it is not a valid reference.
+pub fn normalize_docker_ref(r: &str) -> Option<String> {
+    let (name, digest) = match r.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (r, None),
+    };
+    let (name, tag) = match name.rfind(':') {
+        Some(i) if !name[i..].contains('/') => (&name[..i], Some(&name[i + 1..])),
+        _ => (name, None),
+    };
+    let (domain, path) = match name.split_once('/') {
+        Some((d, rest)) if d.contains(['.', ':']) || d == "localhost" || d.to_lowercase() != d => {
+            (d, rest.to_string())
+        }
+        _ => ("docker.io", name.to_string()),
+    };
+    let domain = if domain == "index.docker.io" {
+        "docker.io"
+    } else {
+        domain
+    };
+    let path = if domain == "docker.io" && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path
+    };
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
+            && c.as_bytes()[0].is_ascii_alphanumeric()
+            && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
+    };
+    let domain_ok = !domain.is_empty()
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if !domain_ok || !path.split('/').all(component_ok) || domain.len() + path.len() > 255 {
+        return None;
+    }
+    let tag_ok = |t: &str| {
+        !t.is_empty()
+            && t.len() <= 128
+            && (t.as_bytes()[0].is_ascii_alphanumeric() || t.as_bytes()[0] == b'_')
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    };
+    let out = format!("{domain}/{path}");
+    match (tag, digest) {
+        (Some(t), _) if !tag_ok(t) => None,
+        (_, Some(d)) => parse_digest(d).ok().map(|_| format!("{out}@{d}")),
+        (Some(t), None) => Some(format!("{out}:{t}")),
+        (None, None) => Some(format!("{out}:latest")),
+    }
+}
+
+/// The OCI reference name ctr writes for image `name`: the object of the
+/// reference, after its locator (`docker.io/library/x:1` → `1`;
+/// `example.com/x@sha256:…` → `@sha256:…`); the whole name when it has no
+/// locator; `None` when there is no object.
+pub fn oci_ref_name(name: &str) -> Option<String> {
+    let Some((host, path)) = name.split_once('/') else {
+        return Some(name.to_string());
+    };
+    if host.is_empty() || name.contains("://") {
+        return Some(name.to_string());
+    }
+    let i = path.find([':', '@'])?;
+    let object = if path.as_bytes()[i] == b':' {
+        &path[i + 1..]
+    } else {
+        &path[i..]
+    };
+    (!object.is_empty()).then(|| object.to_string())
+}
+
+/// The name an index.json entry gives its image, as ctr's import reads it:
+/// `io.containerd.image.name`, else `org.opencontainers.image.ref.name`. A
+/// full reference there is the name as it is; a bare tag (no `/`, `:` or
+/// `@`) is named `import-<date>:<tag>` as ctr names it without
+/// `--base-name` (the UTC date, `YYYY-MM-DD`).
+fn entry_name(annotations: &HashMap<String, String>, date: &str) -> Option<String> {
+    if let Some(n) = annotations
+        .get(IMAGE_NAME_ANNOTATION)
+        .filter(|n| !n.is_empty())
+    {
+        return Some(n.clone());
+    }
+    let r = annotations
+        .get(REF_NAME_ANNOTATION)
+        .filter(|r| !r.is_empty())?;
+    if r.contains(['/', ':', '@']) {
+        Some(r.clone())
+    } else {
+        Some(format!("import-{date}:{r}"))
+    }
+}
+
+/// Image `name` as docker's manifest.json names it (`RepoTags`), as
+/// containerd's exporter familiarises it: `docker.io/library/x:1` → `x:1`,
+/// `docker.io/u/x:1` → `u/x:1`, others whole (with `:latest` when they have
+/// neither tag nor digest). `None` for a name docker could not read.
+fn familiar_name(name: &str) -> Option<String> {
+    let full = normalize_docker_ref(name)?;
+    Some(
+        full.strip_prefix("docker.io/library/")
+            .or_else(|| full.strip_prefix("docker.io/"))
+            .unwrap_or(&full)
+            .to_string(),
+    )
+}
+
+/// Today's UTC date, `YYYY-MM-DD`.
+fn today() -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    now[..10].to_string()
+}
+
+/// `sha256:<64 hex>` → the hex. Other algorithms are not supported.
+fn parse_digest(d: &str) -> Result<&str> {
+    let (alg, hex) = d
+        .split_once(':')
+        .ok_or_else(|| Error::invalid(format!("{d:?} is not a digest")))?;
+    if alg != "sha256" {
+        return Err(Error::new(
+            Code::NotImplemented,
+            format!("digest {d:?}: algorithm {alg:?} is not supported (only sha256)"),
+        ));
+    }
+    if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(Error::invalid(format!("{d:?} is not a sha256 digest")));
+    }
+    Ok(hex)
+}
+
+// ---------------------------------------------------------------------
+// Platforms.
+
+/// Whether a descriptor's platform `p` is `want`, both normalised.
+fn platform_matches(want: &PlatformSpec, p: &JsonPlatform) -> bool {
+    PlatformSpec::normalized(&p.os, &p.architecture, p.variant.as_deref()) == *want
+}
+
+// ---------------------------------------------------------------------
+// JSON.
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+struct JsonPlatform {
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    variant: Option<String>,
+}
+
+/// A descriptor as JSON has it; serialised in the field order of Go's
+/// `ocispec.Descriptor`, so manifests made here match containerd's bytes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+struct JsonDescriptor {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    digest: String,
+    size: i64,
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    annotations: HashMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    platform: Option<JsonPlatform>,
+}
+
+impl JsonDescriptor {
+    fn descriptor(&self) -> Descriptor {
+        Descriptor {
+            media_type: self.media_type.clone(),
+            digest: self.digest.clone(),
+            size: self.size,
+            annotations: self.annotations.clone(),
+        }
+    }
+
+    fn from_descriptor(d: &Descriptor) -> JsonDescriptor {
+        JsonDescriptor {
+            media_type: d.media_type.clone(),
+            digest: d.digest.clone(),
+            size: d.size,
+            annotations: d.annotations.clone(),
+            platform: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct JsonIndex {
+    #[serde(default)]
+    manifests: Vec<JsonDescriptor>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JsonManifest {
+    config: JsonDescriptor,
+    #[serde(default)]
+    layers: Vec<JsonDescriptor>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JsonLayout {
+    #[serde(rename = "imageLayoutVersion", default)]
+    version: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct DockerEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers", default)]
+    layers: Vec<String>,
+}
+
+fn to_json<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::internal(e.to_string()))
+}
+
+/// A Docker schema2 manifest as containerd's importer writes it.
+#[derive(Serialize)]
+struct DockerManifest<'a> {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType")]
+    media_type: &'a str,
+    config: JsonDescriptor,
+    layers: Vec<JsonDescriptor>,
+}
+
+#[derive(Serialize)]
+struct OutIndex {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType")]
+    media_type: &'static str,
+    manifests: Vec<JsonDescriptor>,
+}
+
+// ---------------------------------------------------------------------
+// Reading the archive (blocking: run these on a blocking thread).
+
+/// A regular file of the archive: where its data starts and its size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Entry {
+    offset: u64,
+    size: u64,
+}
+
+/// The table of an archive: its regular files by cleaned path, its
+/// symlinks, and the metadata files read whole.
+#[derive(Debug, Default)]
+struct Scan {
+    files: HashMap<String, Entry>,
+    symlinks: HashMap<String, String>,
+    oci_layout: Option<Vec<u8>>,
+    index: Option<Vec<u8>>,
+    docker_manifest: Option<Vec<u8>>,
+}
+
+/// `what` and an I/O error, with the code the error's kind calls for.
+fn io_error(what: &str, e: &std::io::Error) -> Error {
+    let code = match e.kind() {
+        std::io::ErrorKind::NotFound => Code::NotFound,
+        std::io::ErrorKind::PermissionDenied => Code::PermissionDenied,
+        std::io::ErrorKind::IsADirectory => Code::InvalidArgument,
+        _ => Code::Io,
+    };
+    Error::new(code, format!("{what}: {e}"))
+}
+
+/// A path inside an archive as Go's `path.Clean` makes it, relative.
+fn clean(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+fn open_archive(path: &Path) -> Result<File> {
+    let what = format!("archive {}", path.display());
+    let file = File::open(path).map_err(|e| io_error(&what, &e))?;
+    let meta = file.metadata().map_err(|e| io_error(&what, &e))?;
+    if !meta.is_file() {
+        return Err(Error::invalid(format!("{what}: not a regular file")));
+    }
+    Ok(file)
+}
+
+/// The archive's table (first pass).
+fn scan(path: &Path) -> Result<Scan> {
+    let what = format!("archive {}", path.display());
+    let file = open_archive(path)?;
+    let len = file.metadata().map_err(|e| io_error(&what, &e))?.len();
+    let bad = |e: std::io::Error| Error::invalid(format!("{what}: not a valid tar: {e}"));
+    let mut archive = tar::Archive::new(BufReader::new(file));
+    let mut out = Scan::default();
+    for entry in archive.entries_with_seek().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let name = entry.path().map_err(bad)?.to_string_lossy().into_owned();
+        let name = clean(&name);
+        match entry.header().entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {}
+            tar::EntryType::Symlink => {
+                if let Some(target) = entry.link_name().map_err(bad)? {
+                    let target = target.to_string_lossy();
+                    let dir = name.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                    let joined = if target.starts_with('/') {
+                        clean(&target)
+                    } else {
+                        clean(&format!("{dir}/{target}"))
+                    };
+                    out.symlinks.insert(name, joined);
+                }
+                continue;
+            }
+            _ => continue,
+        }
+        let e = Entry {
+            offset: entry.raw_file_position(),
+            size: entry.size(),
+        };
+        if e.offset.checked_add(e.size).is_none_or(|end| end > len) {
+            return Err(Error::invalid(format!(
+                "{what}: truncated: {name} has {} bytes, the archive ends before them",
+                e.size
+            )));
+        }
+        let meta = match name.as_str() {
+            OCI_LAYOUT_FILE => Some(&mut out.oci_layout),
+            OCI_INDEX_FILE => Some(&mut out.index),
+            DOCKER_MANIFEST_FILE => Some(&mut out.docker_manifest),
+            _ => None,
+        };
+        if let Some(slot) = meta {
+            if e.size > MAX_META {
+                return Err(Error::invalid(format!(
+                    "{what}: {name} has {} bytes, more than the {MAX_META} this library reads",
+                    e.size
+                )));
+            }
+            let mut data = Vec::with_capacity(e.size as usize);
+            entry.read_to_end(&mut data).map_err(bad)?;
+            *slot = Some(data);
+        }
+        out.files.insert(name, e);
+    }
+    Ok(out)
+}
+
+/// Reads `entry` of the archive at `path` whole (a small file).
+fn read_entry(path: &Path, name: &str, entry: Entry) -> Result<Vec<u8>> {
+    let what = format!("archive {}: {name}", path.display());
+    if entry.size > MAX_META {
+        return Err(Error::invalid(format!(
+            "{what} has {} bytes, more than the {MAX_META} this library reads",
+            entry.size
+        )));
+    }
+    let mut file = open_archive(path)?;
+    file.seek(SeekFrom::Start(entry.offset))
+        .map_err(|e| io_error(&what, &e))?;
+    let mut data = Vec::with_capacity(entry.size as usize);
+    file.take(entry.size)
+        .read_to_end(&mut data)
+        .map_err(|e| io_error(&what, &e))?;
+    if data.len() as u64 != entry.size {
+        return Err(Error::invalid(format!("{what}: the archive is truncated")));
+    }
+    Ok(data)
+}
+
+/// The sha256 digest and first bytes of `entry` (a docker-save file whose
+/// digest its name does not give).
+fn hash_entry(path: &Path, name: &str, entry: Entry) -> Result<(String, Vec<u8>)> {
+    let what = format!("archive {}: {name}", path.display());
+    let mut file = open_archive(path)?;
+    file.seek(SeekFrom::Start(entry.offset))
+        .map_err(|e| io_error(&what, &e))?;
+    let mut reader = file.take(entry.size);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0; CHUNK];
+    let mut head = Vec::new();
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| io_error(&what, &e))?;
+        if n == 0 {
+            break;
+        }
+        if head.len() < 4 {
+            head.extend_from_slice(&buf[..n.min(4 - head.len())]);
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    if total != entry.size {
+        return Err(Error::invalid(format!("{what}: the archive is truncated")));
+    }
+    Ok((format!("sha256:{}", hex(&hasher.finalize())), head))
+}
+
+/// Streams `entry` of the archive in chunks into `tx`; stops early when the
+/// receiver is gone.
+fn stream_entry(
+    path: &Path,
+    name: &str,
+    entry: Entry,
+    tx: tokio::sync::mpsc::Sender<Result<Vec<u8>>>,
+) {
+    let what = format!("archive {}: {name}", path.display());
+    let run = || -> Result<()> {
+        let mut file = open_archive(path)?;
+        file.seek(SeekFrom::Start(entry.offset))
+            .map_err(|e| io_error(&what, &e))?;
+        let mut left = entry.size;
+        while left > 0 {
+            let mut buf = vec![0; (left as usize).min(CHUNK)];
+            let mut got = 0;
+            while got < buf.len() {
+                match file.read(&mut buf[got..]) {
+                    Ok(0) => {
+                        return Err(Error::invalid(format!("{what}: the archive is truncated")))
+                    }
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io_error(&what, &e)),
+                }
+            }
+            left -= got as u64;
+            if tx.blocking_send(Ok(buf)).is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = run() {
+        let _ = tx.blocking_send(Err(e));
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("archive thread: {e}")))?
+}
+
+// ---------------------------------------------------------------------
+// Import.
+
+/// Where a blob to import comes from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A file of the archive.
+    Archive { name: String, entry: Entry },
+    /// Made here (a docker-save archive's manifest).
+    Made(Vec<u8>),
+    /// Not in the archive, but in the content store already.
+    Store,
+}
+
+#[derive(Debug, Clone)]
+struct Blob {
+    digest: String,
+    size: u64,
+    source: Source,
+    layer: bool,
+}
+
+/// What an import writes and makes.
+#[derive(Debug, Default)]
+struct Plan {
+    blobs: Vec<Blob>,
+    seen: HashSet<String>,
+    /// The gc labels of each index and manifest, by digest.
+    labels: HashMap<String, HashMap<String, String>>,
+    /// The images: name, target, and what to unpack.
+    images: Vec<(String, Descriptor, PlatformContent)>,
+}
+
+impl Plan {
+    fn add(&mut self, blob: Blob) {
+        if self.seen.insert(blob.digest.clone()) {
+            self.blobs.push(blob);
+        }
+    }
+}
+
+/// The archive being imported, and how to reach its blobs.
+struct Importer<'a> {
+    client: &'a Client,
+    path: PathBuf,
+    what: String,
+    scan: Scan,
+    platform: PlatformSpec,
+}
+
+impl Importer<'_> {
+    fn invalid(&self, message: impl std::fmt::Display) -> Error {
+        Error::invalid(format!("{}: {message}", self.what))
+    }
+
+    /// The archive file `name` (through symlinks).
+    fn file(&self, name: &str) -> Option<(String, Entry)> {
+        let mut name = clean(name);
+        for _ in 0..MAX_LINKS {
+            if let Some(e) = self.scan.files.get(&name) {
+                return Some((name, *e));
+            }
+            name = self.scan.symlinks.get(&name)?.clone();
+        }
+        None
+    }
+
+    /// Where blob `d` comes from: `blobs/<alg>/<hex>` in the archive, else
+    /// the content store if it has it.
+    async fn source(&self, d: &Descriptor) -> Result<Source> {
+        let hex = parse_digest(&d.digest).map_err(|e| self.invalid(e.message))?;
+        if d.size < 0 {
+            return Err(self.invalid(format!("{} has the invalid size {}", d.digest, d.size)));
+        }
+        let name = format!("blobs/sha256/{hex}");
+        if let Some((name, entry)) = self.file(&name) {
+            if entry.size != d.size as u64 {
+                return Err(self.invalid(format!(
+                    "{name} has {} bytes, but its descriptor ({}) says {}",
+                    entry.size, d.media_type, d.size
+                )));
+            }
+            return Ok(Source::Archive { name, entry });
+        }
+        match self.client.content_info(&d.digest).await? {
+            Some(info) if info.size == d.size => Ok(Source::Store),
+            _ => Err(self.invalid(format!(
+                "blob {} ({}) is neither in the archive ({name}) nor in the content store",
+                d.digest, d.media_type
+            ))),
+        }
+    }
+
+    /// Reads a small blob (a manifest or index).
+    async fn read_small(&self, d: &Descriptor, source: &Source) -> Result<Vec<u8>> {
+        match source {
+            Source::Archive { name, entry } => {
+                let (path, name, entry) = (self.path.clone(), name.clone(), *entry);
+                blocking(move || read_entry(&path, &name, entry)).await
+            }
+            Source::Made(data) => Ok(data.clone()),
+            Source::Store => {
+                self.client
+                    .read_blob(&d.media_type, &d.digest, d.size)
+                    .await
+            }
+        }
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self, what: &str, d: &str, data: &[u8]) -> Result<T> {
+        serde_json::from_slice(data)
+            .map_err(|e| self.invalid(format!("{what} {d} is not valid: {e}")))
+    }
+
+    /// Plans the import of the image `name` whose target is `target`: the
+    /// blobs reachable from it for the platform, as containerd's import
+    /// walks them (an index's manifests for other platforms are left out).
+    async fn walk(&self, plan: &mut Plan, name: &str, target: &Descriptor) -> Result<()> {
+        let mut chosen: Option<PlatformContent> = None;
+        let mut walked = Vec::new();
+        // (descriptor, depth, on the chosen path)
+        let mut stack = vec![(target.clone(), 0usize, true)];
+        while let Some((d, depth, on_path)) = stack.pop() {
+            if depth > MAX_DEPTH {
+                return Err(self.invalid(format!(
+                    "image {}: indexes nest more than {MAX_DEPTH} deep",
+                    shown(name)
+                )));
+            }
+            let source = self.source(&d).await?;
+            let media_type = d.media_type.as_str();
+            let is_index = INDEX_TYPES.contains(&media_type);
+            let is_manifest = MANIFEST_TYPES.contains(&media_type);
+            if on_path && (is_index || is_manifest) {
+                walked.push(d.clone());
+            }
+            if is_index {
+                let data = self.read_small(&d, &source).await?;
+                let index: JsonIndex = self.json("index", &d.digest, &data)?;
+                let children: Vec<&JsonDescriptor> = index
+                    .manifests
+                    .iter()
+                    .filter(|m| {
+                        m.platform
+                            .as_ref()
+                            .is_none_or(|p| platform_matches(&self.platform, p))
+                    })
+                    .collect();
+                // The one on the path: the first for this platform, else the
+                // first without a platform (as images.rs chooses).
+                let first = children
+                    .iter()
+                    .position(|m| m.platform.is_some())
+                    .or(if children.is_empty() { None } else { Some(0) });
+                if on_path && first.is_none() {
+                    return Err(Error::new(
+                        Code::NotFound,
+                        format!(
+                            "{}: image {}: no manifest for {} in index {}",
+                            self.what,
+                            shown(name),
+                            self.platform,
+                            d.digest
+                        ),
+                    ));
+                }
+                let labels = plan.labels.entry(d.digest.clone()).or_default();
+                for (i, m) in children.iter().enumerate() {
+                    labels.insert(
+                        format!("containerd.io/gc.ref.content.m.{i}"),
+                        m.digest.clone(),
+                    );
+                }
+                // Pushed in reverse so they are walked in order.
+                for (i, m) in children.iter().enumerate().rev() {
+                    stack.push((m.descriptor(), depth + 1, on_path && Some(i) == first));
+                }
+                plan.add(Blob {
+                    digest: d.digest.clone(),
+                    size: d.size as u64,
+                    source,
+                    layer: false,
+                });
+            } else if is_manifest {
+                let data = self.read_small(&d, &source).await?;
+                let manifest: JsonManifest = self.json("manifest", &d.digest, &data)?;
+                plan.add(Blob {
+                    digest: d.digest.clone(),
+                    size: d.size as u64,
+                    source,
+                    layer: false,
+                });
+                let config = manifest.config.descriptor();
+                let layers: Vec<Descriptor> =
+                    manifest.layers.iter().map(|l| l.descriptor()).collect();
+                let labels = plan.labels.entry(d.digest.clone()).or_default();
+                labels.insert(
+                    "containerd.io/gc.ref.content.config".into(),
+                    config.digest.clone(),
+                );
+                for (i, l) in layers.iter().enumerate() {
+                    labels.insert(
+                        format!("containerd.io/gc.ref.content.l.{i}"),
+                        l.digest.clone(),
+                    );
+                }
+                let config_source = self.source(&config).await?;
+                plan.add(Blob {
+                    digest: config.digest.clone(),
+                    size: config.size as u64,
+                    source: config_source,
+                    layer: false,
+                });
+                for l in &layers {
+                    let source = self.source(l).await?;
+                    plan.add(Blob {
+                        digest: l.digest.clone(),
+                        size: l.size as u64,
+                        source,
+                        layer: true,
+                    });
+                }
+                if on_path && chosen.is_none() {
+                    walked.push(config.clone());
+                    walked.extend(layers.iter().cloned());
+                    chosen = Some(PlatformContent {
+                        manifest: d.clone(),
+                        config,
+                        layers,
+                        walked: std::mem::take(&mut walked),
+                    });
+                }
+            } else {
+                // A blob of a type this walk does not open.
+                plan.add(Blob {
+                    digest: d.digest.clone(),
+                    size: d.size as u64,
+                    source,
+                    layer: false,
+                });
+            }
+        }
+        let content = chosen.ok_or_else(|| {
+            self.invalid(format!(
+                "image {}: {} ({}) is neither an image index nor a manifest",
+                shown(name),
+                target.digest,
+                target.media_type
+            ))
+        })?;
+        plan.images
+            .push((name.to_string(), target.clone(), content));
+        Ok(())
+    }
+
+    /// Plans an OCI image layout's import.
+    async fn plan_oci(&self) -> Result<Plan> {
+        let layout: JsonLayout = self.json(
+            "oci-layout",
+            "file",
+            self.scan.oci_layout.as_deref().unwrap_or_default(),
+        )?;
+        if layout.version != OCI_LAYOUT_VERSION {
+            return Err(self.invalid(format!(
+                "unsupported OCI layout version {:?} (this library reads {OCI_LAYOUT_VERSION})",
+                layout.version
+            )));
+        }
+        let data = self
+            .scan
+            .index
+            .as_deref()
+            .ok_or_else(|| self.invalid("an OCI layout without index.json"))?;
+        let index: JsonIndex = self.json("index.json", "file", data)?;
+        let date = today();
+        let mut plan = Plan::default();
+        for m in &index.manifests {
+            if m.platform
+                .as_ref()
+                .is_some_and(|p| !platform_matches(&self.platform, p))
+            {
+                continue;
+            }
+            let Some(name) = entry_name(&m.annotations, &date) else {
+                continue;
+            };
+            if plan.images.iter().any(|(n, _, _)| *n == name) {
+                continue;
+            }
+            self.walk(&mut plan, &name, &m.descriptor()).await?;
+        }
+        Ok(plan)
+    }
+
+    /// Plans a docker-save archive's import: a Docker schema2 manifest is
+    /// made for each entry of manifest.json, as containerd's importer makes
+    /// it (so the digests match ctr's import of the same archive).
+    async fn plan_docker(&self) -> Result<Plan> {
+        let data = self.scan.docker_manifest.as_deref().unwrap_or_default();
+        let entries: Vec<DockerEntry> = self.json("manifest.json", "file", data)?;
+        let mut plan = Plan::default();
+        for entry in &entries {
+            let mut names = Vec::new();
+            for tag in entry.repo_tags.iter().flatten() {
+                let name = normalize_docker_ref(tag).ok_or_else(|| {
+                    self.invalid(format!(
+                        "manifest.json: RepoTags entry {} is not a valid reference",
+                        shown(tag)
+                    ))
+                })?;
+                if !names.contains(&name) && !plan.images.iter().any(|(n, _, _)| *n == name) {
+                    names.push(name);
+                }
+            }
+            if names.is_empty() {
+                continue;
+            }
+            let (config, config_blob) = self.docker_blob(&entry.config, DOCKER_CONFIG).await?;
+            let mut layers = Vec::new();
+            let mut layer_blobs = Vec::new();
+            for l in &entry.layers {
+                let (d, blob) = self.docker_blob(l, "").await?;
+                layers.push(d);
+                layer_blobs.push(blob);
+            }
+            let manifest = serde_json::to_vec(&DockerManifest {
+                schema_version: 2,
+                media_type: DOCKER_MANIFEST,
+                config: JsonDescriptor::from_descriptor(&config),
+                layers: layers.iter().map(JsonDescriptor::from_descriptor).collect(),
+            })
+            .map_err(|e| Error::internal(e.to_string()))?;
+            let digest = format!("sha256:{}", hex(&Sha256::digest(&manifest)));
+            let size = manifest.len() as i64;
+            let labels = plan.labels.entry(digest.clone()).or_default();
+            labels.insert(
+                "containerd.io/gc.ref.content.config".into(),
+                config.digest.clone(),
+            );
+            for (i, l) in layers.iter().enumerate() {
+                labels.insert(
+                    format!("containerd.io/gc.ref.content.l.{i}"),
+                    l.digest.clone(),
+                );
+            }
+            plan.add(config_blob);
+            for b in layer_blobs {
+                plan.add(b);
+            }
+            plan.add(Blob {
+                digest: digest.clone(),
+                size: size as u64,
+                source: Source::Made(manifest),
+                layer: false,
+            });
+            let manifest_desc = Descriptor {
+                media_type: DOCKER_MANIFEST.into(),
+                digest,
+                size,
+                annotations: Default::default(),
+            };
+            for name in names {
+                let mut target = manifest_desc.clone();
+                target
+                    .annotations
+                    .insert(IMAGE_NAME_ANNOTATION.into(), name.clone());
+                if let Some(r) = oci_ref_name(&name) {
+                    target.annotations.insert(REF_NAME_ANNOTATION.into(), r);
+                }
+                let content = PlatformContent {
+                    manifest: manifest_desc.clone(),
+                    config: config.clone(),
+                    layers: layers.clone(),
+                    walked: std::iter::once(manifest_desc.clone())
+                        .chain(std::iter::once(config.clone()))
+                        .chain(layers.iter().cloned())
+                        .collect(),
+                };
+                plan.images.push((name, target, content));
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The descriptor and blob of docker-save file `name`: a config when
+    /// `media_type` is given, else a layer whose type its first bytes tell.
+    async fn docker_blob(&self, name: &str, media_type: &str) -> Result<(Descriptor, Blob)> {
+        let (name, entry) = self.file(name).ok_or_else(|| {
+            self.invalid(format!(
+                "manifest.json names {}, which the archive lacks",
+                shown(name)
+            ))
+        })?;
+        let (path, n) = (self.path.clone(), name.clone());
+        let (digest, head) = blocking(move || hash_entry(&path, &n, entry)).await?;
+        let media_type = if !media_type.is_empty() {
+            media_type
+        } else if head.starts_with(&[0x1f, 0x8b]) {
+            DOCKER_LAYER_GZIP
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            OCI_LAYER_ZSTD
+        } else {
+            DOCKER_LAYER
+        };
+        let d = Descriptor {
+            media_type: media_type.into(),
+            digest: digest.clone(),
+            size: entry.size as i64,
+            annotations: Default::default(),
+        };
+        let blob = Blob {
+            digest,
+            size: entry.size,
+            source: Source::Archive { name, entry },
+            layer: media_type != DOCKER_CONFIG,
+        };
+        Ok((d, blob))
+    }
+
+    /// Writes `blob` into the content store under `lease`, checking its
+    /// digest as it goes.
+    async fn write(&self, lease: &str, blob: &Blob, progress: &Progress) -> Result<()> {
+        let (name, entry, made) = match &blob.source {
+            Source::Store => {
+                progress.add_bytes(blob.size);
+                return Ok(());
+            }
+            Source::Archive { name, entry } => (name.clone(), Some(*entry), None),
+            Source::Made(data) => (format!("manifest {}", blob.digest), None, Some(data)),
+        };
+        let reference = format!("{lease}-{}", &blob.digest[7..]);
+        let Some(mut writer) = self
+            .client
+            .content_writer(lease, &reference, &blob.digest, blob.size)
+            .await?
+        else {
+            progress.add_bytes(blob.size);
+            return Ok(());
+        };
+        if writer.offset() != 0 {
+            writer.restart().await?;
+        }
+        let mut hasher = Sha256::new();
+        let mut written = 0u64;
+        let result = async {
+            if let Some(data) = made {
+                hasher.update(data);
+                writer.write(data).await?;
+                written += data.len() as u64;
+                progress.add_bytes(data.len() as u64);
+            } else if let Some(entry) = entry {
+                let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+                let (path, n) = (self.path.clone(), name.clone());
+                let reader =
+                    tokio::task::spawn_blocking(move || stream_entry(&path, &n, entry, tx));
+                while let Some(chunk) = rx.recv().await {
+                    let chunk = chunk?;
+                    hasher.update(&chunk);
+                    writer.write(&chunk).await?;
+                    written += chunk.len() as u64;
+                    progress.add_bytes(chunk.len() as u64);
+                }
+                reader
+                    .await
+                    .map_err(|e| Error::internal(format!("archive reader: {e}")))?;
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            progress.sub_bytes(written);
+            return Err(e);
+        }
+        let actual = format!("sha256:{}", hex(&hasher.finalize()));
+        if actual != blob.digest || written != blob.size {
+            progress.sub_bytes(written);
+            return Err(self.invalid(format!(
+                "{name} does not match its digest {}: its {written} bytes have digest {actual}",
+                blob.digest
+            )));
+        }
+        writer.commit(HashMap::new()).await
+    }
+}
+
+/// A fresh id for an operation's lease: `containerd-c.<kind>.<16 hex>`.
+fn lease_id(kind: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let seed = format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    format!(
+        "containerd-c.{kind}.{}",
+        &hex(&Sha256::digest(seed.as_bytes()))[..16]
+    )
+}
+
+impl Client {
+    /// Imports the images of the archive at `path` (an OCI image layout or
+    /// a `docker save` tar): their content for `opts.platform` (this
+    /// machine's by default), unpacked into `opts.snapshotter` unless
+    /// `opts.no_unpack`. Returns the names of the images made or updated.
+    /// Content goes in under a lease deleted at the end, so a failure
+    /// leaves no image and nothing the garbage collector keeps.
+    pub async fn import_archive(
+        &self,
+        path: &Path,
+        opts: &PullOptions,
+        progress: &Progress,
+    ) -> Result<Vec<String>> {
+        let what = format!("import archive {}", path.display());
+        let platform = match &opts.platform {
+            Some(p) => PlatformSpec::parse(p).map_err(|e| e.context("opts.platform"))?,
+            None => PlatformSpec::host(),
+        };
+        let p = path.to_path_buf();
+        let scan = blocking(move || scan(&p)).await.map_err(|e| {
+            if e.message.starts_with("archive ") {
+                Error::new(e.code, format!("import {}", e.message))
+            } else {
+                e.context(&what)
+            }
+        })?;
+        let importer = Importer {
+            client: self,
+            path: path.to_path_buf(),
+            what: what.clone(),
+            scan,
+            platform,
+        };
+        let plan = if importer.scan.oci_layout.is_some() {
+            importer.plan_oci().await?
+        } else if importer.scan.docker_manifest.is_some() {
+            importer.plan_docker().await?
+        } else {
+            return Err(importer.invalid(
+                "neither an OCI image layout (oci-layout, index.json) nor a docker save archive \
+                 (manifest.json)",
+            ));
+        };
+        if plan.images.is_empty() {
+            return Err(importer.invalid(
+                "no image is named in it (io.containerd.image.name or \
+                 org.opencontainers.image.ref.name annotations in index.json, RepoTags in \
+                 manifest.json)",
+            ));
+        }
+        let lease = lease_id("import");
+        self.create_lease(&lease).await?;
+        let result = importer.run(&lease, &plan, opts, progress).await;
+        // After a failure, the daemon answers once its garbage collector
+        // removed what the lease alone kept (content, unpacked layers).
+        let deleted = self.delete_lease_with(&lease, result.is_err()).await;
+        let names = result?;
+        deleted?;
+        Ok(names)
+    }
+
+    /// Exports the images `names` into an OCI image layout tar at `path`
+    /// (replacing a file there only once the archive is complete): for each
+    /// image its target and every blob below it that the content store has;
+    /// the blobs of this machine's platform must all be there.
+    pub async fn export_archive(&self, names: &[String], path: &Path) -> Result<()> {
+        let what = format!("export to {}", path.display());
+        if names.is_empty() {
+            return Err(Error::invalid(format!("{what}: no image names")));
+        }
+        let mut entries = Vec::new();
+        let mut blobs: Vec<Descriptor> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut done_names = HashSet::new();
+        // manifest.json: per manifest (in first-seen order), its files and
+        // the names of the images whose manifest for this platform it is.
+        let mut docker: Vec<(String, DockerEntry)> = Vec::new();
+        for name in names {
+            validate_name("image name", name)?;
+            if !done_names.insert(name.clone()) {
+                continue;
+            }
+            let record = self.get_image(name).await.map_err(|e| e.context(&what))?;
+            let chosen = self
+                .export_walk(&record, &mut blobs, &mut seen)
+                .await
+                .map_err(|e| e.context(&what))?;
+            if let Some((manifest, config, layers)) = chosen {
+                let blob_path = |d: &str| format!("blobs/sha256/{}", &d[7..]);
+                let at = match docker.iter().position(|(m, _)| *m == manifest) {
+                    Some(at) => at,
+                    None => {
+                        docker.push((
+                            manifest,
+                            DockerEntry {
+                                config: blob_path(&config),
+                                repo_tags: Some(Vec::new()),
+                                layers: layers.iter().map(|l| blob_path(l)).collect(),
+                            },
+                        ));
+                        docker.len() - 1
+                    }
+                };
+                if let Some(tag) = familiar_name(name) {
+                    docker[at]
+                        .1
+                        .repo_tags
+                        .get_or_insert_with(Vec::new)
+                        .push(tag);
+                }
+            }
+            let mut entry = JsonDescriptor::from_descriptor(&record.target);
+            entry
+                .annotations
+                .insert(IMAGE_NAME_ANNOTATION.into(), name.clone());
+            match oci_ref_name(name) {
+                Some(r) => entry.annotations.insert(REF_NAME_ANNOTATION.into(), r),
+                None => entry.annotations.remove(REF_NAME_ANNOTATION),
+            };
+            entries.push(entry);
+        }
+        let index = to_json(&OutIndex {
+            schema_version: 2,
+            media_type: OCI_INDEX,
+            manifests: entries,
+        })?;
+        let manifest_json = if docker.is_empty() {
+            None
+        } else {
+            let list: Vec<&DockerEntry> = docker.iter().map(|(_, e)| e).collect();
+            Some(to_json(&list)?)
+        };
+        let out = TempFile::create(path)?;
+        let result = self.write_archive(&out, index, manifest_json, &blobs).await;
+        match result {
+            Ok(()) => out.persist(),
+            Err(e) => Err(e.context(&what)),
+        }
+    }
+
+    /// Adds to `blobs` what `record` needs: its target and what is below it
+    /// (present content only, except on this platform's path). Returns the
+    /// manifest for this platform, if there is one, as a manifest.json
+    /// entry would name it: its digest, its config and layer digests.
+    async fn export_walk(
+        &self,
+        record: &ImageRecord,
+        blobs: &mut Vec<Descriptor>,
+        seen: &mut HashSet<String>,
+    ) -> Result<Option<(String, String, Vec<String>)>> {
+        let image = self.image_what(&record.name);
+        let platform = PlatformSpec::host();
+        let mut chosen = None;
+        let mut stack = vec![(record.target.clone(), 0usize, true)];
+        while let Some((d, depth, required)) = stack.pop() {
+            if depth > MAX_DEPTH {
+                return Err(Error::new(
+                    Code::Unknown,
+                    format!("{image}: indexes nest more than {MAX_DEPTH} deep"),
+                ));
+            }
+            parse_digest(&d.digest).map_err(|e| e.context(&image))?;
+            // Blobs already included (by another image) are walked again for
+            // this image's own manifest.json entry.
+            if !seen.contains(&d.digest) {
+                match self.content_info(&d.digest).await? {
+                    Some(_) => {}
+                    None if required => {
+                        return Err(Error::new(
+                            Code::NotFound,
+                            format!(
+                                "{image}: blob {} ({}) is not in the content store",
+                                d.digest, d.media_type
+                            ),
+                        ))
+                    }
+                    None => continue,
+                }
+                seen.insert(d.digest.clone());
+                blobs.push(d.clone());
+            }
+            let media_type = d.media_type.as_str();
+            if INDEX_TYPES.contains(&media_type) {
+                let index: JsonIndex = self.read_json("index", &d).await?;
+                let first = index
+                    .manifests
+                    .iter()
+                    .position(|m| {
+                        m.platform
+                            .as_ref()
+                            .is_some_and(|p| platform_matches(&platform, p))
+                    })
+                    .or_else(|| index.manifests.iter().position(|m| m.platform.is_none()));
+                for (i, m) in index.manifests.iter().enumerate().rev() {
+                    stack.push((m.descriptor(), depth + 1, required && Some(i) == first));
+                }
+            } else if MANIFEST_TYPES.contains(&media_type) {
+                let manifest: JsonManifest = self.read_json("manifest", &d).await?;
+                if required && chosen.is_none() {
+                    chosen = Some((
+                        d.digest.clone(),
+                        manifest.config.digest.clone(),
+                        manifest.layers.iter().map(|l| l.digest.clone()).collect(),
+                    ));
+                }
+                for l in manifest.layers.iter().rev() {
+                    stack.push((l.descriptor(), depth + 1, required));
+                }
+                stack.push((manifest.config.descriptor(), depth + 1, required));
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// Writes the archive into `out`: oci-layout, index.json, manifest.json
+    /// (when given), then each blob streamed from the content store.
+    async fn write_archive(
+        &self,
+        out: &TempFile,
+        index: Vec<u8>,
+        manifest_json: Option<Vec<u8>>,
+        blobs: &[Descriptor],
+    ) -> Result<()> {
+        let file = out.file()?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Item>(2);
+        let writer = tokio::task::spawn_blocking(move || write_tar(file, rx));
+        let sending = async {
+            let layout = format!("{{\"imageLayoutVersion\":\"{OCI_LAYOUT_VERSION}\"}}");
+            send_whole(&tx, OCI_LAYOUT_FILE, 0o444, layout.into_bytes()).await;
+            send_whole(&tx, OCI_INDEX_FILE, 0o644, index).await;
+            if let Some(data) = manifest_json {
+                send_whole(&tx, DOCKER_MANIFEST_FILE, 0o644, data).await;
+            }
+            for d in blobs {
+                let hex = parse_digest(&d.digest)?;
+                let (chunks, rx) = tokio::sync::mpsc::channel(2);
+                let item = Item::File {
+                    name: format!("blobs/sha256/{hex}"),
+                    mode: 0o444,
+                    size: d.size as u64,
+                    chunks: rx,
+                };
+                if tx.send(item).await.is_err() {
+                    return Ok(());
+                }
+                self.stream_blob(d, &chunks).await?;
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| Error::internal(format!("archive writer: {e}")))?;
+        // The daemon's failure explains the writer's (an incomplete blob).
+        sending?;
+        written
+    }
+
+    /// Sends blob `d` from the content store in chunks, a window of bytes
+    /// per Read call.
+    async fn stream_blob(
+        &self,
+        d: &Descriptor,
+        chunks: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    ) -> Result<()> {
+        let size = d.size;
+        let mut offset = 0i64;
+        while offset < size {
+            let req = ReadContentRequest {
+                digest: d.digest.clone(),
+                offset,
+                size: READ_WINDOW.min(size - offset),
+            };
+            let mut content = self.content();
+            let what = format!("read content {}", d.digest);
+            let mut stream = self.call(&what, content.read(self.request(req))).await?;
+            let start = offset;
+            loop {
+                let message = self
+                    .call(&what, async {
+                        stream
+                            .message()
+                            .await
+                            .map(|m| tonic::Response::new(m.map(|m| m.data)))
+                    })
+                    .await?;
+                let Some(data) = message else { break };
+                if data.is_empty() {
+                    continue;
+                }
+                offset += data.len() as i64;
+                if offset > size {
+                    break;
+                }
+                if chunks.send(data).await.is_err() {
+                    // The writer failed: it says why.
+                    return Ok(());
+                }
+            }
+            if offset == start || offset > size {
+                return Err(Error::new(
+                    Code::Unknown,
+                    format!(
+                        "{what}: the content store gave {offset} bytes where its size is {size}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Importer<'_> {
+    /// Writes the planned content under `lease`, labels it, unpacks it and
+    /// makes the image records.
+    async fn run(
+        &self,
+        lease: &str,
+        plan: &Plan,
+        opts: &PullOptions,
+        progress: &Progress,
+    ) -> Result<Vec<String>> {
+        let total: u64 = plan.blobs.iter().map(|b| b.size).sum();
+        let layers = plan.blobs.iter().filter(|b| b.layer).count();
+        progress.set_phase(Phase::Fetching);
+        progress.set_totals(total, layers as u32);
+        for blob in &plan.blobs {
+            self.write(lease, blob, progress).await?;
+            if blob.layer {
+                progress.layer_done();
+            }
+        }
+        for (digest, labels) in &plan.labels {
+            self.client
+                .set_content_labels(digest, labels.clone())
+                .await?;
+        }
+        if !opts.no_unpack {
+            let snapshotter = opts
+                .snapshotter
+                .as_deref()
+                .unwrap_or(crate::core::image::DEFAULT_SNAPSHOTTER);
+            let mut unpacked = HashSet::new();
+            for (name, _, content) in &plan.images {
+                if !unpacked.insert(content.manifest.digest.clone()) {
+                    continue;
+                }
+                self.client
+                    .unpack(content, snapshotter, Some(lease), Some(progress))
+                    .await
+                    .map_err(|e| e.context(format!("{}: image {}", self.what, shown(name))))?;
+            }
+        }
+        let mut names = Vec::new();
+        for (name, target, _) in &plan.images {
+            self.client.put_image(name, target.clone()).await?;
+            names.push(name.clone());
+        }
+        Ok(names)
+    }
+}
+
+impl Client {
+    /// Points image `name` at `target`, making the record if it is new (as
+    /// containerd's import: Update of the target, else Create).
+    async fn put_image(&self, name: &str, target: Descriptor) -> Result<()> {
+        let what = self.image_what(name);
+        let image = images::Image {
+            name: name.to_string(),
+            target: Some(target),
+            ..Default::default()
+        };
+        // Twice: an image made by someone else between our Update and
+        // Create is updated then.
+        for _ in 0..2 {
+            let req = images::UpdateImageRequest {
+                image: Some(image.clone()),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["target".into()],
+                }),
+            };
+            match self
+                .call(
+                    format!("update {what}"),
+                    self.images().update(self.request(req)),
+                )
+                .await
+            {
+                Err(e) if e.code == Code::NotFound => {}
+                other => return other.map(|_| ()),
+            }
+            let req = images::CreateImageRequest {
+                image: Some(image.clone()),
+            };
+            match self
+                .call(
+                    format!("create {what}"),
+                    self.images().create(self.request(req)),
+                )
+                .await
+            {
+                Err(e) if e.code == Code::AlreadyExists => {}
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(Error::new(
+            Code::Unavailable,
+            format!("{what}: made and deleted by someone else while importing"),
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------
+// Writing the archive.
+
+/// What the tar writer thread is handed.
+enum Item {
+    /// A file of `size` bytes, its data to come in `chunks`.
+    File {
+        name: String,
+        mode: u32,
+        size: u64,
+        chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    },
+}
+
+/// Sends a whole small file to the writer thread (whose failure, if any,
+/// its result tells).
+async fn send_whole(tx: &tokio::sync::mpsc::Sender<Item>, name: &str, mode: u32, data: Vec<u8>) {
+    let (chunks, rx) = tokio::sync::mpsc::channel(1);
+    let item = Item::File {
+        name: name.to_string(),
+        mode,
+        size: data.len() as u64,
+        chunks: rx,
+    };
+    if tx.send(item).await.is_ok() {
+        let _ = chunks.send(data).await;
+    }
+}
+
+/// A file's data as the writer thread reads it: exactly `left` bytes, an
+/// error when the sender stops short (or gives more).
+struct ChunkReader {
+    chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    left: u64,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.current.len() {
+            if self.left == 0 {
+                return Ok(0);
+            }
+            match self.chunks.blocking_recv() {
+                Some(chunk) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("{} bytes short", self.left),
+                    ))
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        if n as u64 > self.left {
+            return Err(std::io::Error::other("more data than the size"));
+        }
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// The tar writer thread: a header per item as ctr writes them (the item's
+/// mode, 0755 for the blobs directories, owner 0, time 0), then its data;
+/// the end-of-archive blocks; the file synced.
+fn write_tar(file: File, mut items: tokio::sync::mpsc::Receiver<Item>) -> Result<()> {
+    let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(CHUNK, file));
+    let header = |kind: tar::EntryType, mode: u32, size: u64| {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_size(size);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h
+    };
+    let fail = |what: &str, e: std::io::Error| Error::new(Code::Io, format!("write {what}: {e}"));
+    let mut dirs = false;
+    while let Some(item) = items.blocking_recv() {
+        let Item::File {
+            name,
+            mode,
+            size,
+            chunks,
+        } = item;
+        if name.starts_with("blobs/") && !dirs {
+            for dir in ["blobs/", "blobs/sha256/"] {
+                let mut h = header(tar::EntryType::Directory, 0o755, 0);
+                tar.append_data(&mut h, dir, std::io::empty())
+                    .map_err(|e| fail(dir, e))?;
+            }
+            dirs = true;
+        }
+        let mut h = header(tar::EntryType::Regular, mode, size);
+        let data = ChunkReader {
+            chunks,
+            current: Vec::new(),
+            pos: 0,
+            left: size,
+        };
+        tar.append_data(&mut h, &name, data)
+            .map_err(|e| fail(&name, e))?;
+    }
+    let out = tar
+        .into_inner()
+        .map_err(|e| fail("the end of the archive", e))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| fail("the archive", e.into_error()))?;
+    file.sync_all().map_err(|e| fail("the archive", e))?;
+    Ok(())
+}
+
+/// The archive being written: a temporary file next to its destination,
+/// removed unless persisted.
+struct TempFile {
+    temp: PathBuf,
+    dest: PathBuf,
+    file: Option<File>,
+    done: bool,
+}
+
+impl TempFile {
+    fn create(dest: &Path) -> Result<TempFile> {
+        let what = format!("export to {}", dest.display());
+        let file_name = dest
+            .file_name()
+            .ok_or_else(|| Error::invalid(format!("{what}: the path names no file")))?;
+        if dest.is_dir() {
+            return Err(Error::invalid(format!("{what}: it is a directory")));
+        }
+        let dir = dest.parent().unwrap_or(Path::new("/"));
+        let temp = dir.join(format!(
+            ".{}.{}.tmp",
+            file_name.to_string_lossy(),
+            &lease_id("x")[15..]
+        ));
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o666)
+            .open(&temp)
+            .map_err(|e| io_error(&format!("{what}: create {}", temp.display()), &e))?;
+        Ok(TempFile {
+            temp,
+            dest: dest.to_path_buf(),
+            file: Some(file),
+            done: false,
+        })
+    }
+
+    fn file(&self) -> Result<File> {
+        self.file
+            .as_ref()
+            .ok_or_else(|| Error::internal("archive file taken"))?
+            .try_clone()
+            .map_err(|e| io_error(&format!("export to {}", self.dest.display()), &e))
+    }
+
+    fn persist(mut self) -> Result<()> {
+        self.file = None;
+        std::fs::rename(&self.temp, &self.dest).map_err(|e| {
+            io_error(
+                &format!(
+                    "export to {}: rename {} to it",
+                    self.dest.display(),
+                    self.temp.display()
+                ),
+                &e,
+            )
+        })?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_references_are_normalised_as_containerd_does() {
+        let cases = [
+            ("busybox", Some("docker.io/library/busybox:latest")),
+            ("busybox:1.36", Some("docker.io/library/busybox:1.36")),
+            ("library/busybox:1", Some("docker.io/library/busybox:1")),
+            ("user/app", Some("docker.io/user/app:latest")),
+            ("index.docker.io/user/app:2", Some("docker.io/user/app:2")),
+            ("example.com/a/b", Some("example.com/a/b:latest")),
+            ("localhost/x:y", Some("localhost/x:y")),
+            ("localhost:5000/x", Some("localhost:5000/x:latest")),
+            (
+                "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                Some(
+                    "docker.io/library/x@sha256:\
+                     0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                ),
+            ),
+            ("Busybox", None),
+            ("busybox:", None),
+            ("", None),
+            ("a//b", None),
+            ("x@sha256:short", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize_docker_ref(input).as_deref(), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn oci_ref_names_are_the_reference_object() {
+        assert_eq!(oci_ref_name("docker.io/library/x:1").as_deref(), Some("1"));
+        assert_eq!(
+            oci_ref_name("localhost:5000/a/b:tag").as_deref(),
+            Some("tag")
+        );
+        assert_eq!(
+            oci_ref_name("example.com/x@sha256:abc").as_deref(),
+            Some("@sha256:abc")
+        );
+        assert_eq!(oci_ref_name("example.com/x"), None);
+        assert_eq!(oci_ref_name("plain").as_deref(), Some("plain"));
+    }
+
+    #[test]
+    fn entry_names_follow_ctr() {
+        let ann = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let date = "2026-01-02";
+        assert_eq!(
+            entry_name(
+                &ann(&[
+                    (IMAGE_NAME_ANNOTATION, "docker.io/a/b:1"),
+                    (REF_NAME_ANNOTATION, "1")
+                ]),
+                date
+            )
+            .as_deref(),
+            Some("docker.io/a/b:1")
+        );
+        assert_eq!(
+            entry_name(&ann(&[(REF_NAME_ANNOTATION, "v2")]), date).as_deref(),
+            Some("import-2026-01-02:v2")
+        );
+        assert_eq!(
+            entry_name(&ann(&[(REF_NAME_ANNOTATION, "example.com/x:3")]), date).as_deref(),
+            Some("example.com/x:3")
+        );
+        assert_eq!(entry_name(&ann(&[]), date), None);
+        assert_eq!(entry_name(&ann(&[(IMAGE_NAME_ANNOTATION, "")]), date), None);
+        assert_eq!(today().len(), 10);
+    }
+
+    #[test]
+    fn paths_are_cleaned_as_go_does() {
+        assert_eq!(clean("./blobs/sha256/ab"), "blobs/sha256/ab");
+        assert_eq!(clean("/index.json"), "index.json");
+        assert_eq!(clean("a/../b//c/."), "b/c");
+        assert_eq!(clean("../../x"), "x");
+    }
+
+    #[test]
+    fn platforms_match_after_normalising() {
+        let json = |os: &str, arch: &str, variant: Option<&str>| JsonPlatform {
+            os: os.into(),
+            architecture: arch.into(),
+            variant: variant.map(Into::into),
+        };
+        let arm = PlatformSpec::parse("linux/arm64").unwrap();
+        assert!(platform_matches(&arm, &json("linux", "arm64", None)));
+        assert!(platform_matches(
+            &arm,
+            &json("linux", "aarch64", Some("v8"))
+        ));
+        assert!(!platform_matches(&arm, &json("linux", "arm64", Some("v9"))));
+        assert!(!platform_matches(&arm, &json("windows", "arm64", None)));
+        let amd = PlatformSpec::parse("linux/x86_64").unwrap();
+        assert!(platform_matches(&amd, &json("linux", "amd64", None)));
+        assert!(platform_matches(&amd, &json("linux", "amd64", Some("v1"))));
+        assert!(!platform_matches(&amd, &json("linux", "arm64", None)));
+    }
+
+    #[test]
+    fn only_sha256_digests_are_read() {
+        let hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(parse_digest(&format!("sha256:{hex}")).unwrap(), hex);
+        assert_eq!(
+            parse_digest("sha512:00").unwrap_err().code,
+            Code::NotImplemented
+        );
+        for bad in ["sha256:../../etc", "sha256:ABC", "nodigest", "sha256:"] {
+            assert_eq!(parse_digest(bad).unwrap_err().code, Code::InvalidArgument);
+        }
+    }
+
+    #[test]
+    fn docker_manifests_are_serialised_as_containerd_writes_them() {
+        let d = |t: &str, digest: &str, size| {
+            JsonDescriptor::from_descriptor(&Descriptor {
+                media_type: t.into(),
+                digest: digest.into(),
+                size,
+                annotations: Default::default(),
+            })
+        };
+        let m = DockerManifest {
+            schema_version: 2,
+            media_type: DOCKER_MANIFEST,
+            config: d(DOCKER_CONFIG, "sha256:c", 10),
+            layers: vec![d(DOCKER_LAYER_GZIP, "sha256:l", 20)],
+        };
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:c","size":10},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"sha256:l","size":20}]}"#
+        );
+    }
+}
