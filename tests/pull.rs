@@ -869,12 +869,29 @@ fn a_registry_killed_mid_pull() {
     assert!(msg.contains(&reference), "{msg}");
     let calls = watch.calls.lock().unwrap().clone();
     assert!(calls.iter().all(|c| c.0 != "done"), "{calls:?}");
-    // No image record, no lease: what was fetched is the collector's.
+    // No image record; the pull's own lease is gone, and what it fetched is
+    // kept for the next pull by the image's resume lease only.
     assert_eq!(space.images(), Vec::<(String, String)>::new());
-    assert_eq!(space.leases(), Vec::<String>::new(), "lease left");
+    let leases = space.leases();
+    assert!(
+        leases.len() == 1 && leases[0].starts_with("containerd-c.pull-resume."),
+        "{leases:?}"
+    );
     drop(proxy);
+    // The garbage collector runs now: only the resume lease keeps the blobs.
+    let (address, ns) = (space.daemon.address(), space.name.clone());
+    containerd_c::runtime::block_on(async move {
+        let client = containerd_c::core::Client::connect(Some(&address), Some(&ns))?;
+        client.create_lease("gc-now").await?;
+        client.delete_lease_with("gc-now", true).await
+    })
+    .unwrap();
+    let kept = space.content();
+    assert!(!kept.is_empty(), "the resume lease kept nothing");
 
-    // Another registry with the same images: the pull completes.
+    // Another registry with the same images: the pull completes, fetching
+    // only what the first one did not get (the config came first, whole),
+    // and removes the resume lease.
     drop(reg);
     let reg = Registry::start(false);
     let reference = reg.reference("layers:latest");
@@ -882,6 +899,20 @@ fn a_registry_killed_mid_pull() {
     let checked = run(space.ctr().args(["images", "check"]));
     assert!(checked.contains("complete"), "{checked}");
     assert_eq!(space.leases(), Vec::<String>::new());
+    assert_eq!(
+        leases[0],
+        containerd_c::core::pull::resume_lease_id(&digest_of(i))
+    );
+    let config = space.blob_json(&digest_of(i))["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(kept.contains(&config), "config not kept: {kept:?}");
+    let gets = blob_gets(&reg, "layers");
+    assert!(
+        gets.len() < 6 && gets.iter().all(|g| g.0 != config),
+        "fetched again: {gets:?}"
+    );
     ctrd_image_free(i);
 }
 

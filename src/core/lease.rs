@@ -65,6 +65,42 @@ impl Client {
         Ok(())
     }
 
+    /// Puts everything lease `from` holds (content, ingests, snapshots)
+    /// under lease `to` too, making `to` (a day long) if it is new. Returns
+    /// how many resources there were.
+    pub async fn copy_lease_resources(&self, from: &str, to: &str) -> Result<usize> {
+        let req = leases::ListResourcesRequest {
+            id: from.to_string(),
+        };
+        let resources = self
+            .call(
+                format!("list the resources of lease {from:?}"),
+                self.leases().list_resources(self.request(req)),
+            )
+            .await?
+            .resources;
+        if resources.is_empty() {
+            return Ok(0);
+        }
+        self.create_lease(to).await?;
+        for resource in &resources {
+            let req = leases::AddResourceRequest {
+                id: to.to_string(),
+                resource: Some(resource.clone()),
+            };
+            self.call(
+                format!(
+                    "add {} {} to lease {to:?}",
+                    resource.r#type,
+                    shown(&resource.id)
+                ),
+                self.leases().add_resource(self.request(req)),
+            )
+            .await?;
+        }
+        Ok(resources.len())
+    }
+
     /// Deletes lease `id`; one already gone is no error.
     pub async fn delete_lease(&self, id: &str) -> Result<()> {
         self.delete_lease_with(id, false).await

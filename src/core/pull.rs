@@ -133,6 +133,24 @@ fn is_locked(e: &Error) -> bool {
 }
 
 /// A fresh lease id for one pull.
+/// The lease that keeps what an interrupted pull fetched (content, the
+/// unfinished write, unpacked layers) for the next pull of the same image
+/// (index or manifest `digest`, whatever the registry or name); that pull
+/// deletes it when it succeeds, else it expires in a day.
+pub fn resume_lease_id(digest: &str) -> String {
+    let hash = Sha256::digest(digest.as_bytes());
+    format!("containerd-c.pull-resume.{}", &hex(&hash)[..32])
+}
+
+/// Whether a pull failed on the way (a connection, a timeout), rather than
+/// for what it was asked (a missing image, refused credentials, bad data).
+fn interrupted(e: &Error) -> bool {
+    matches!(
+        e.code,
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
+    )
+}
+
 fn pull_lease_id() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let now = SystemTime::now()
@@ -168,7 +186,11 @@ impl Client {
     /// allows); labels that keep children from the garbage collector and
     /// name the source; then the unpack unless `opts.no_unpack`; then the
     /// image record (created, or updated when it exists). The lease goes at
-    /// the end, also on failure, so a failed pull leaves nothing behind.
+    /// the end, also on failure, so no image appears from a failed pull. A
+    /// pull cut short on the way (`Unavailable`, `DeadlineExceeded`,
+    /// `Cancelled`) first hands what it fetched to the image's resume lease
+    /// ([`resume_lease_id`]), so that the next pull of it fetches only what
+    /// is missing; any other failure leaves nothing behind.
     pub async fn pull(
         &self,
         reference: &str,
@@ -199,9 +221,21 @@ impl Client {
             progress,
             what: what.clone(),
         };
+        let resume = resume_lease_id(&top.descriptor.digest);
         let result = pull.run(top, &platform, opts).await;
         // Best effort, as Go's `done(ctx)`: a lease left behind expires in
         // a day, and the pull's outcome is what the caller needs.
+        match &result {
+            Ok(_) => {
+                let _ = self.delete_lease(&resume).await;
+            }
+            // Cut short (registry or daemon unreachable, too slow): what
+            // was fetched stays for the next pull of the same image.
+            Err(e) if interrupted(e) => {
+                let _ = self.copy_lease_resources(&lease, &resume).await;
+            }
+            Err(_) => {}
+        }
         let _ = self.delete_lease(&lease).await;
         result
     }
