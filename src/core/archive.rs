@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::api::services::content::v1::ReadContentRequest;
-use crate::api::services::images::v1 as images;
 use crate::api::types::Descriptor;
 use crate::core::client::Client;
 use crate::core::content::hex;
@@ -34,6 +33,7 @@ use crate::core::error::{Code, Error, Result};
 use crate::core::ident::shown;
 use crate::core::image::INDEX_TYPES;
 use crate::core::images::{validate_name, ImageRecord, PlatformContent, PlatformSpec};
+use crate::core::ocijson::{JsonDescriptor, JsonIndex, JsonManifest, JsonPlatform};
 use crate::core::progress::{Phase, Progress};
 use crate::core::pull::PullOptions;
 
@@ -222,64 +222,6 @@ fn platform_matches(want: &PlatformSpec, p: &JsonPlatform) -> bool {
 
 // ---------------------------------------------------------------------
 // JSON.
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-struct JsonPlatform {
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    os: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    variant: Option<String>,
-}
-
-/// A descriptor as JSON has it; serialised in the field order of Go's
-/// `ocispec.Descriptor`, so manifests made here match containerd's bytes.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-struct JsonDescriptor {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
-    size: i64,
-    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
-    annotations: HashMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    platform: Option<JsonPlatform>,
-}
-
-impl JsonDescriptor {
-    fn descriptor(&self) -> Descriptor {
-        Descriptor {
-            media_type: self.media_type.clone(),
-            digest: self.digest.clone(),
-            size: self.size,
-            annotations: self.annotations.clone(),
-        }
-    }
-
-    fn from_descriptor(d: &Descriptor) -> JsonDescriptor {
-        JsonDescriptor {
-            media_type: d.media_type.clone(),
-            digest: d.digest.clone(),
-            size: d.size,
-            annotations: d.annotations.clone(),
-            platform: None,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct JsonIndex {
-    #[serde(default)]
-    manifests: Vec<JsonDescriptor>,
-}
-
-#[derive(Debug, Deserialize)]
-struct JsonManifest {
-    config: JsonDescriptor,
-    #[serde(default)]
-    layers: Vec<JsonDescriptor>,
-}
 
 #[derive(Debug, Deserialize)]
 struct JsonLayout {
@@ -1399,56 +1341,6 @@ impl Importer<'_> {
             names.push(name.clone());
         }
         Ok(names)
-    }
-}
-
-impl Client {
-    /// Points image `name` at `target`, making the record if it is new (as
-    /// containerd's import: Update of the target, else Create).
-    async fn put_image(&self, name: &str, target: Descriptor) -> Result<()> {
-        let what = self.image_what(name);
-        let image = images::Image {
-            name: name.to_string(),
-            target: Some(target),
-            ..Default::default()
-        };
-        // Twice: an image made by someone else between our Update and
-        // Create is updated then.
-        for _ in 0..2 {
-            let req = images::UpdateImageRequest {
-                image: Some(image.clone()),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["target".into()],
-                }),
-            };
-            match self
-                .call(
-                    format!("update {what}"),
-                    self.images().update(self.request(req)),
-                )
-                .await
-            {
-                Err(e) if e.code == Code::NotFound => {}
-                other => return other.map(|_| ()),
-            }
-            let req = images::CreateImageRequest {
-                image: Some(image.clone()),
-            };
-            match self
-                .call(
-                    format!("create {what}"),
-                    self.images().create(self.request(req)),
-                )
-                .await
-            {
-                Err(e) if e.code == Code::AlreadyExists => {}
-                other => return other.map(|_| ()),
-            }
-        }
-        Err(Error::new(
-            Code::Unavailable,
-            format!("{what}: made and deleted by someone else while importing"),
-        ))
     }
 }
 

@@ -8,8 +8,6 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
-
 use crate::api::services::images::v1 as images;
 use crate::api::services::snapshots::v1 as snapshots;
 use crate::api::types::Descriptor;
@@ -17,6 +15,7 @@ use crate::core::client::Client;
 use crate::core::error::{Code, Error, Result};
 use crate::core::ident::shown;
 use crate::core::image::{chain_id, platform, INDEX_TYPES};
+use crate::core::ocijson::{JsonConfig, JsonDescriptor, JsonIndex, JsonManifest, JsonPlatform};
 
 pub(crate) const MANIFEST_TYPES: [&str; 2] = [
     "application/vnd.oci.image.manifest.v1+json",
@@ -78,62 +77,6 @@ impl PlatformContent {
     /// `ctr images ls`) counts it.
     pub fn size(&self) -> u64 {
         self.walked.iter().map(|d| d.size as u64).sum()
-    }
-}
-
-/// A descriptor in a manifest or index, as JSON has it.
-#[derive(Debug, Deserialize)]
-struct JsonDescriptor {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
-    size: i64,
-    #[serde(default)]
-    platform: Option<JsonPlatform>,
-}
-
-#[derive(Debug, Deserialize)]
-struct JsonPlatform {
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct JsonIndex {
-    #[serde(default)]
-    manifests: Vec<JsonDescriptor>,
-}
-
-#[derive(Debug, Deserialize)]
-struct JsonManifest {
-    config: JsonDescriptor,
-    #[serde(default)]
-    layers: Vec<JsonDescriptor>,
-}
-
-#[derive(Debug, Deserialize)]
-struct JsonConfig {
-    rootfs: JsonRootfs,
-}
-
-#[derive(Debug, Deserialize)]
-struct JsonRootfs {
-    #[serde(default)]
-    diff_ids: Vec<String>,
-}
-
-impl JsonDescriptor {
-    fn descriptor(&self) -> Descriptor {
-        Descriptor {
-            media_type: self.media_type.clone(),
-            digest: self.digest.clone(),
-            size: self.size,
-            annotations: Default::default(),
-        }
     }
 }
 
@@ -499,6 +442,56 @@ impl Client {
             Err(e) if e.code == Code::NotFound => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl Client {
+    /// Points image `name` at `target`, making the record if it is new (as
+    /// containerd's import: Update of the target, else Create).
+    pub(crate) async fn put_image(&self, name: &str, target: Descriptor) -> Result<()> {
+        let what = self.image_what(name);
+        let image = images::Image {
+            name: name.to_string(),
+            target: Some(target),
+            ..Default::default()
+        };
+        // Twice: an image made by someone else between our Update and
+        // Create is updated then.
+        for _ in 0..2 {
+            let req = images::UpdateImageRequest {
+                image: Some(image.clone()),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["target".into()],
+                }),
+            };
+            match self
+                .call(
+                    format!("update {what}"),
+                    self.images().update(self.request(req)),
+                )
+                .await
+            {
+                Err(e) if e.code == Code::NotFound => {}
+                other => return other.map(|_| ()),
+            }
+            let req = images::CreateImageRequest {
+                image: Some(image.clone()),
+            };
+            match self
+                .call(
+                    format!("create {what}"),
+                    self.images().create(self.request(req)),
+                )
+                .await
+            {
+                Err(e) if e.code == Code::AlreadyExists => {}
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(Error::new(
+            Code::Unavailable,
+            format!("{what}: made and deleted by someone else meanwhile"),
+        ))
     }
 }
 

@@ -16,6 +16,7 @@ pub mod images;
 pub mod lease;
 pub mod metrics;
 pub mod namespace;
+pub mod ocijson;
 pub mod progress;
 pub mod pull;
 pub mod registry;

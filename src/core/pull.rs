@@ -13,7 +13,6 @@ use std::time::{Duration, SystemTime};
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
-use crate::api::services::images::v1 as images;
 use crate::api::types::Descriptor;
 use crate::core::client::Client;
 use crate::core::content::{hex, ContentWriter};
@@ -515,49 +514,14 @@ impl Pull<'_> {
             .map_err(|e| e.context(&self.what))
     }
 
-    /// Creates the image record, or updates it when it exists (as Go's
-    /// `createNewImage`).
+    /// Creates the image record, or points it at the new target when it
+    /// exists.
     async fn put_image(&self, target: Descriptor) -> Result<ImageRecord> {
-        let image = images::Image {
-            name: self.image.name.clone(),
-            labels: HashMap::new(),
-            target: Some(target.clone()),
-            created_at: None,
-            updated_at: None,
-        };
-        let what = format!("{}: create image record", self.what);
-        for _ in 0..3 {
-            let req = images::CreateImageRequest {
-                image: Some(image.clone()),
-            };
-            match self
-                .client
-                .call(&what, self.client.images().create(self.client.request(req)))
-                .await
-            {
-                Ok(_) => return self.record(target),
-                Err(e) if e.code == Code::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-            let req = images::UpdateImageRequest {
-                image: Some(image.clone()),
-                update_mask: None,
-            };
-            match self
-                .client
-                .call(&what, self.client.images().update(self.client.request(req)))
-                .await
-            {
-                Ok(_) => return self.record(target),
-                // Deleted meanwhile: create it again.
-                Err(e) if e.code == Code::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::new(
-            Code::Unavailable,
-            format!("{what}: it kept being deleted and created by others"),
-        ))
+        self.client
+            .put_image(&self.image.name, target.clone())
+            .await
+            .map_err(|e| e.context(&self.what))?;
+        self.record(target)
     }
 
     /// Unpacks the layers into `snapshotter` (the diff service's Apply),

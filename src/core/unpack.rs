@@ -24,7 +24,6 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
-use serde::Deserialize;
 
 use crate::api::services::diff::v1 as diff;
 use crate::api::services::snapshots::v1 as snapshots;
@@ -34,6 +33,7 @@ use crate::core::error::{Code, Error, Result};
 use crate::core::ident::shown;
 use crate::core::image::chain_id;
 use crate::core::images::{ImageRecord, PlatformContent};
+use crate::core::ocijson::JsonConfig;
 use crate::core::progress::{Phase, Progress};
 
 /// Content label of a layer blob: the digest of its uncompressed tar (its
@@ -52,17 +52,6 @@ const PREPARE_TRIES: usize = 3;
 /// snapshots on `snapshotter` alive for the garbage collector.
 pub fn gc_ref_snapshot_label(snapshotter: &str) -> String {
     format!("containerd.io/gc.ref.snapshot.{snapshotter}")
-}
-
-#[derive(Debug, Deserialize)]
-struct JsonConfig {
-    rootfs: JsonRootfs,
-}
-
-#[derive(Debug, Deserialize)]
-struct JsonRootfs {
-    #[serde(default)]
-    diff_ids: Vec<String>,
 }
 
 /// A random 64-bit value (std's hasher keys are random per instance).
