@@ -1355,8 +1355,14 @@ enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
  * it runs; then the layers are unpacked into `opts->snapshotter` unless
  * `opts->no_unpack`; then the image record is created (or updated to the
  * new target when it exists). On failure no image record is made or changed
- * and the lease is deleted, so what was fetched is left to the garbage
- * collector.
+ * and the lease is deleted. A pull cut short on the way (the registry or
+ * the daemon unreachable or too slow: `CTRD_ERR_UNAVAILABLE`,
+ * `CTRD_ERR_DEADLINE_EXCEEDED`) first puts what it fetched under a lease
+ * named "containerd-c.pull-resume.<hash of the image's digest>", which the
+ * next successful pull of the same image (from any registry or name)
+ * deletes after using it, fetching only what is missing; unused, it
+ * expires in a day. After any other failure what was fetched is left to
+ * the garbage collector.
  *
  * `opts` may be NULL (defaults; see `ctrd_pull_opts`); its strings are
  * read during the call only. On success `*out` receives a new image owned
