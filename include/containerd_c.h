@@ -260,7 +260,8 @@ typedef struct ctrd_progress {
 /**
  * `ctrd_progress_cb`: called on a library thread (not the caller's), one
  * call at a time, at most about ten times a second while the operation
- * runs and once more with phase "done" when it succeeded; never after the
+ * runs (when the counters changed: a phase shorter than that may not be
+ * seen) and once more with phase "done" when it succeeded; never after the
  * pull or import returned. It may call `ctrd_*` functions. `user_data` is
  * passed back untouched.
  */
