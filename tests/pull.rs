@@ -1,6 +1,8 @@
 //! `ctrd_image_pull` against the real private containerd and the private
 //! registries of `scripts/registry.sh` (plain HTTP and TLS, basic auth):
 //! credentials from the options, a docker config and a credential helper;
+//! bearer tokens from the realm a 401 names (a token-auth front for the
+//! real registry, as Docker Hub has);
 //! TLS with a CA file, without verification, without the CA, and plain HTTP
 //! against TLS; what the registry refuses (bad password, unknown repository
 //! or tag) and malformed references; a multi-platform index; progress;
@@ -1100,4 +1102,175 @@ fn credentials_from_the_docker_config() {
     let r = child(None, None, "cfg-none");
     assert!(r.starts_with("err CTRD_ERR_UNAUTHENTICATED"), "{r}");
     assert!(r.contains("none were found"), "{r}");
+}
+
+/// A token-auth front for a real registry, as Docker Hub has one: `/v2/...`
+/// without the bearer token gets a 401 naming the realm `/token`, which
+/// hands out the token for the registry's user and password (basic auth);
+/// with the token, the request goes on to the registry (with the registry's
+/// own credentials). One request a connection. Stops on drop.
+struct TokenFront {
+    host: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Token requests: (whether their credentials were right).
+    tokens: std::sync::Arc<Mutex<Vec<bool>>>,
+    /// Registry requests forwarded with the token.
+    forwarded: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+const FRONT_TOKEN: &str = "front-token-1";
+
+impl TokenFront {
+    fn start(reg: &Registry) -> TokenFront {
+        use base64::Engine;
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tokens = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let forwarded = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                reg.user(),
+                reg.password()
+            ))
+        );
+        let upstream = reg.host().to_string();
+        let (front, stopping) = (host.clone(), stop.clone());
+        let (tokens_seen, forwards) = (tokens.clone(), forwarded.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stopping.load(Ordering::Acquire) {
+                    break;
+                }
+                let Ok(mut client) = client else { continue };
+                let (front, basic, upstream) = (front.clone(), basic.clone(), upstream.clone());
+                let (tokens_seen, forwards) = (tokens_seen.clone(), forwards.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(client.try_clone().unwrap());
+                    let mut head = Vec::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push(line.trim_end().to_string());
+                    }
+                    let mut first = head[0].split(' ');
+                    let (method, path) = (first.next().unwrap(), first.next().unwrap());
+                    let auth = head
+                        .iter()
+                        .find_map(|h| {
+                            let (k, v) = h.split_once(':')?;
+                            k.eq_ignore_ascii_case("authorization")
+                                .then(|| v.trim().to_string())
+                        })
+                        .unwrap_or_default();
+                    let reply = |client: &mut TcpStream, status: &str, extra: &str, body: &str| {
+                        let _ = write!(
+                            client,
+                            "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\n\
+                             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    };
+                    if path.starts_with("/token") {
+                        let right = auth == basic;
+                        tokens_seen.lock().unwrap().push(right);
+                        if right {
+                            let body = format!(
+                                "{{\"token\":\"{FRONT_TOKEN}\",\"access_token\":\"{FRONT_TOKEN}\",\"expires_in\":300}}"
+                            );
+                            reply(&mut client, "200 OK", "", &body);
+                        } else {
+                            reply(&mut client, "401 Unauthorized", "", "{}");
+                        }
+                    } else if auth != format!("Bearer {FRONT_TOKEN}") {
+                        let challenge = format!(
+                            "WWW-Authenticate: Bearer realm=\"http://{front}/token\",\
+                             service=\"front\",scope=\"repository:ctrd/busybox:pull\"\r\n"
+                        );
+                        reply(&mut client, "401 Unauthorized", &challenge, "{}");
+                    } else {
+                        forwards.fetch_add(1, Ordering::Relaxed);
+                        let Ok(mut server) = TcpStream::connect(&upstream) else {
+                            return;
+                        };
+                        let mut out = format!("{method} {path} HTTP/1.1\r\n");
+                        for h in &head[1..] {
+                            let name = h.split(':').next().unwrap_or("").to_ascii_lowercase();
+                            if !["authorization", "connection", "host"].contains(&name.as_str()) {
+                                out.push_str(h);
+                                out.push_str("\r\n");
+                            }
+                        }
+                        out.push_str(&format!(
+                            "Host: {upstream}\r\nAuthorization: {basic}\r\nConnection: close\r\n\r\n"
+                        ));
+                        if server.write_all(out.as_bytes()).is_err() {
+                            return;
+                        }
+                        let mut buf = vec![0u8; 64 << 10];
+                        while let Ok(n) = server.read(&mut buf) {
+                            if n == 0 || client.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        TokenFront {
+            host,
+            stop,
+            tokens,
+            forwarded,
+        }
+    }
+}
+
+impl Drop for TokenFront {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        // Wakes the accept.
+        let _ = std::net::TcpStream::connect(&self.host);
+    }
+}
+
+#[test]
+fn bearer_tokens_from_the_realm_a_401_names() {
+    let reg = Registry::shared(false);
+    let front = TokenFront::start(reg);
+    let space = Space::new("bearer");
+    let reference = format!("{}/ctrd/busybox:latest", front.host);
+
+    // Wrong password: the token endpoint refuses it.
+    let mut o = Opts::for_registry(reg);
+    o.secret = Some("wrong".into());
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_UNAUTHENTICATED, "{msg}");
+    assert!(msg.contains(&reference), "{msg}");
+    assert!(front.tokens.lock().unwrap().contains(&false));
+    assert_eq!(
+        front.forwarded.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+
+    // The right one: a token from the realm, then the registry with it.
+    let o = Opts::for_registry(reg);
+    let i = pull_ok(&space, &reference, &o);
+    assert!(front.tokens.lock().unwrap().contains(&true));
+    assert!(front.forwarded.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+    assert_eq!(name_of(i), reference);
+    let checked = run(space.ctr().args(["images", "check"]));
+    assert!(checked.contains("complete"), "{checked}");
+    assert_eq!(space.leases(), Vec::<String>::new());
+    ctrd_image_free(i);
 }
