@@ -1267,7 +1267,9 @@ fn bearer_tokens_from_the_realm_a_401_names() {
     let o = Opts::for_registry(reg);
     let i = pull_ok(&space, &reference, &o);
     assert!(front.tokens.lock().unwrap().contains(&true));
-    assert!(front.forwarded.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+    // At least the manifest (the daemon may share the blobs already, from
+    // other tests' pulls).
+    assert!(front.forwarded.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     assert_eq!(name_of(i), reference);
     let checked = run(space.ctr().args(["images", "check"]));
     assert!(checked.contains("complete"), "{checked}");
