@@ -1387,7 +1387,9 @@ enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
  * without the platform asked for: the message lists the platforms it has),
  * `CTRD_ERR_UNAVAILABLE` (the registry cannot be reached or broke off, or
  * its TLS certificate is not trusted: the message says so and names the
- * host), `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_NOT_IMPLEMENTED` (a
+ * host), `CTRD_ERR_FAILED_PRECONDITION` (the registry sent bytes that do
+ * not match the blob's digest: the message names the blob and both
+ * digests), `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_NOT_IMPLEMENTED` (a
  * manifest kind this library does not pull, e.g. docker schema 1), and the
  * daemon's errors.
  */

@@ -1108,7 +1108,8 @@ fn credentials_from_the_docker_config() {
 /// without the bearer token gets a 401 naming the realm `/token`, which
 /// hands out the token for the registry's user and password (basic auth);
 /// with the token, the request goes on to the registry (with the registry's
-/// own credentials). One request a connection. Stops on drop.
+/// own credentials). One request a connection. Stops on drop. With
+/// `corrupt`, the last byte of every blob it passes on is flipped.
 struct TokenFront {
     host: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -1122,6 +1123,10 @@ const FRONT_TOKEN: &str = "front-token-1";
 
 impl TokenFront {
     fn start(reg: &Registry) -> TokenFront {
+        TokenFront::start_with(reg, false)
+    }
+
+    fn start_with(reg: &Registry, corrupt: bool) -> TokenFront {
         use base64::Engine;
         use std::io::{BufRead, BufReader, Read, Write};
         use std::net::{TcpListener, TcpStream};
@@ -1217,6 +1222,16 @@ impl TokenFront {
                         if server.write_all(out.as_bytes()).is_err() {
                             return;
                         }
+                        if corrupt && method == "GET" && path.contains("/blobs/") {
+                            // The whole answer, its body's last byte flipped.
+                            let mut answer = Vec::new();
+                            let _ = server.read_to_end(&mut answer);
+                            if let Some(last) = answer.last_mut() {
+                                *last ^= 0xff;
+                            }
+                            let _ = client.write_all(&answer);
+                            return;
+                        }
                         let mut buf = vec![0u8; 64 << 10];
                         while let Ok(n) = server.read(&mut buf) {
                             if n == 0 || client.write_all(&buf[..n]).is_err() {
@@ -1275,4 +1290,21 @@ fn bearer_tokens_from_the_realm_a_401_names() {
     assert!(checked.contains("complete"), "{checked}");
     assert_eq!(space.leases(), Vec::<String>::new());
     ctrd_image_free(i);
+}
+
+#[test]
+fn a_blob_that_does_not_match_its_digest() {
+    let reg = Registry::shared(false);
+    let front = TokenFront::start_with(reg, true);
+    // A daemon of its own: none of the blobs may be there already.
+    let daemon = Daemon::start();
+    let space = Space::on(&daemon, "corrupt");
+    let reference = format!("{}/ctrd/busybox:latest", front.host);
+    let (status, msg) = pull_err(&space, &reference, &Opts::for_registry(reg));
+    assert_eq!(status, CTRD_ERR_FAILED_PRECONDITION, "{msg}");
+    assert!(msg.contains(&reference), "{msg}");
+    assert!(msg.contains("digest"), "{msg}");
+    // Nothing visible, nothing kept: not an interruption.
+    assert_eq!(space.images(), Vec::<(String, String)>::new());
+    assert_eq!(space.leases(), Vec::<String>::new());
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use oci_client::client::{
     BlobResponse, Certificate, CertificateEncoding, ClientConfig, ClientProtocol, SizedStream,
 };
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::Reference;
@@ -312,7 +312,14 @@ impl Remote {
 
     /// The error of a failed stream read of blob `digest`.
     pub fn stream_error(&self, digest: &str, e: std::io::Error) -> Error {
-        let code = if is_transport(&e) {
+        let mismatch = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<DigestError>())
+            .is_some_and(|d| matches!(d, DigestError::VerificationError { .. }));
+        let code = if mismatch {
+            // The registry's bytes are not the blob asked for.
+            Code::FailedPrecondition
+        } else if is_transport(&e) {
             Code::Unavailable
         } else {
             Code::Unknown
@@ -414,6 +421,9 @@ fn map_error(
             Code::Unavailable,
             chain(io as &(dyn std::error::Error + 'static)),
         ),
+        OciDistributionError::DigestError(DigestError::VerificationError { .. }) => {
+            (Code::FailedPrecondition, e.to_string())
+        }
         OciDistributionError::DigestError(_) => (Code::Unknown, e.to_string()),
         _ => (Code::Unknown, e.to_string()),
     };
