@@ -654,7 +654,8 @@ fn progress_and_a_second_pull_that_fetches_nothing() {
 
 #[test]
 fn concurrent_pulls_of_one_image() {
-    // ctrd/layers is pulled from the shared registry by this test alone.
+    // ctrd/layers is pulled from the shared registry by the library in this
+    // test alone (ctr pulls it elsewhere; the log counts only the library).
     let reg = Registry::shared(false);
     let space = Space::new("concurrent");
     let reference = reg.reference("layers:latest");
@@ -1307,4 +1308,48 @@ fn a_blob_that_does_not_match_its_digest() {
     // Nothing visible, nothing kept: not an interruption.
     assert_eq!(space.images(), Vec::<(String, String)>::new());
     assert_eq!(space.leases(), Vec::<String>::new());
+}
+
+#[test]
+fn an_image_ctr_pulled_runs_through_the_library() {
+    let reg = Registry::shared(false);
+    let space = Space::new("ctr-pulled");
+    let image = reg.reference("layers:latest");
+    // ctr as users run it (on 2.x through the daemon's transfer service).
+    run(space
+        .ctr()
+        .args(["images", "pull"])
+        .args(reg.ctr_args())
+        .arg(&image));
+    let mut i = null_mut();
+    check(
+        ctrd_image_get(space.client, c(&image).as_ptr(), &mut i),
+        CTRD_OK,
+    );
+    let mut unpacked = false;
+    check(ctrd_image_is_unpacked(i, null(), &mut unpacked), CTRD_OK);
+    assert!(unpacked, "ctr unpacked it; the library does not see it");
+    ctrd_image_free(i);
+    // Its rootfs (all 5 layers) runs through the library.
+    let id = format!("ctr-pulled-{}", std::process::id());
+    let spec = spec_for_image(
+        space.client,
+        &id,
+        &image,
+        &[
+            "sh",
+            "-c",
+            "test -s /data/4.bin && test -x /bin/busybox && exit 7",
+        ],
+    );
+    let k = container_of_image(space.client, &id, &image, &spec);
+    let mut t = null_mut();
+    check(ctrd_container_new_task(k, null(), &mut t), CTRD_OK);
+    check(ctrd_task_start(t), CTRD_OK);
+    let mut status = 0;
+    check(ctrd_task_wait(t, 30_000, &mut status), CTRD_OK);
+    assert_eq!(status, 7, "the command did not find the image's files");
+    check(ctrd_task_delete(t, 0, null_mut()), CTRD_OK);
+    ctrd_task_free(t);
+    remove_container(k);
 }

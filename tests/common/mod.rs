@@ -339,6 +339,11 @@ impl Drop for Ns {
 
 /// A spec for container `id` from the test image, running `argv`.
 pub fn spec_for(client: *mut ctrd_client, id: &str, argv: &[&str]) -> String {
+    spec_for_image(client, id, IMAGE, argv)
+}
+
+/// A spec for container `id` from image `image`, running `argv`.
+pub fn spec_for_image(client: *mut ctrd_client, id: &str, image: &str, argv: &[&str]) -> String {
     let argv_c: Vec<CString> = argv.iter().map(|s| c(s)).collect();
     let mut argv_p: Vec<*const c_char> = argv_c.iter().map(|s| s.as_ptr()).collect();
     argv_p.push(std::ptr::null());
@@ -347,7 +352,7 @@ pub fn spec_for(client: *mut ctrd_client, id: &str, argv: &[&str]) -> String {
         ctrd_spec_generate(
             client,
             c(id).as_ptr(),
-            c(IMAGE).as_ptr(),
+            c(image).as_ptr(),
             argv_p.as_ptr(),
             &mut json,
         ),
@@ -359,16 +364,27 @@ pub fn spec_for(client: *mut ctrd_client, id: &str, argv: &[&str]) -> String {
 /// Makes container `id` from the test image with an already made spec (see
 /// [`spec_for`]), on its own rootfs snapshot, through `client`.
 pub fn container_with_spec(client: *mut ctrd_client, id: &str, spec: &str) -> *mut ctrd_container {
+    container_of_image(client, id, IMAGE, spec)
+}
+
+/// Makes container `id` from image `image` with the spec `spec`, on its own
+/// rootfs snapshot of the image, through `client`.
+pub fn container_of_image(
+    client: *mut ctrd_client,
+    id: &str,
+    image: &str,
+    spec: &str,
+) -> *mut ctrd_container {
     check(
         ctrd_snapshot_prepare_from_image(
             client,
-            c(IMAGE).as_ptr(),
+            c(image).as_ptr(),
             std::ptr::null(),
             c(id).as_ptr(),
         ),
         ctrd_status::CTRD_OK,
     );
-    let (idc, specc, imagec) = (c(id), c(spec), c(IMAGE));
+    let (idc, specc, imagec) = (c(id), c(spec), c(image));
     let opts = ctrd_container_opts {
         id: idc.as_ptr(),
         spec_json: specc.as_ptr(),
