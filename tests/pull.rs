@@ -856,7 +856,9 @@ impl Drop for SlowProxy {
 fn a_registry_killed_mid_pull() {
     let reg = Registry::start(false);
     let proxy = SlowProxy::start(reg.host());
-    let space = Space::new("killed");
+    // A daemon of its own: none of the blobs may be there already.
+    let daemon = Daemon::start();
+    let space = Space::on(&daemon, "killed");
     let reference = format!("{}/ctrd/layers:latest", proxy.host);
     let o = Opts::for_registry(&reg).no_unpack();
     let watch = Watch {

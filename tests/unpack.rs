@@ -440,7 +440,7 @@ fn five_layers_unpack_into_the_chain_with_progress_and_missing_ones_only_again()
     progress.set_phase(Phase::Fetching);
     progress.set_totals(6_500_000, 5);
     progress.add_bytes(6_500_000);
-    progress.layer_done();
+    progress.layer_fetched();
     let lease = format!("unpack-layers-{}", std::process::id());
     block_on_here(async {
         let image: ImageRecord = client.get_image(LAYERS).await?;

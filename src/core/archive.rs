@@ -1311,7 +1311,7 @@ impl Importer<'_> {
         for blob in &plan.blobs {
             self.write(lease, blob, progress).await?;
             if blob.layer {
-                progress.layer_done();
+                progress.layer_fetched();
             }
         }
         for (digest, labels) in &plan.labels {

@@ -45,7 +45,8 @@ pub struct Snapshot {
     pub bytes_done: u64,
     /// Bytes of all those blobs; 0 while unknown.
     pub bytes_total: u64,
-    /// Layers fetched (while fetching) or unpacked (while unpacking).
+    /// Layers fetched (while resolving and fetching) or unpacked (from
+    /// unpacking on).
     pub layers_done: u32,
     pub layers_total: u32,
 }
@@ -56,7 +57,8 @@ pub struct Progress {
     phase: AtomicU8,
     bytes_done: AtomicU64,
     bytes_total: AtomicU64,
-    layers_done: AtomicU32,
+    layers_fetched: AtomicU32,
+    layers_unpacked: AtomicU32,
     layers_total: AtomicU32,
 }
 
@@ -65,13 +67,10 @@ impl Progress {
         Progress::default()
     }
 
-    /// Moves on to `phase`; a phase never goes back. Entering a phase starts
-    /// its layer count from zero.
+    /// Moves on to `phase`; a phase never goes back. (Unpacking may start
+    /// before fetching ends; the phase says which count is shown.)
     pub fn set_phase(&self, phase: Phase) {
-        let old = self.phase.fetch_max(phase as u8, Ordering::AcqRel);
-        if old < phase as u8 {
-            self.layers_done.store(0, Ordering::Release);
-        }
+        self.phase.fetch_max(phase as u8, Ordering::AcqRel);
     }
 
     /// Sets the totals once the blobs to fetch are known.
@@ -94,9 +93,14 @@ impl Progress {
             });
     }
 
-    /// One more layer fetched or unpacked.
-    pub fn layer_done(&self) {
-        self.layers_done.fetch_add(1, Ordering::AcqRel);
+    /// One more layer in the content store (fetched, or found there).
+    pub fn layer_fetched(&self) {
+        self.layers_fetched.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// One more layer unpacked (or found unpacked).
+    pub fn layer_unpacked(&self) {
+        self.layers_unpacked.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The counters now. `bytes_done` never exceeds a known total.
@@ -106,11 +110,16 @@ impl Progress {
         if bytes_total > 0 {
             bytes_done = bytes_done.min(bytes_total);
         }
+        let phase = Phase::from_u8(self.phase.load(Ordering::Acquire));
+        let layers = match phase {
+            Phase::Resolving | Phase::Fetching => &self.layers_fetched,
+            Phase::Unpacking | Phase::Done => &self.layers_unpacked,
+        };
         Snapshot {
-            phase: Phase::from_u8(self.phase.load(Ordering::Acquire)),
+            phase,
             bytes_done,
             bytes_total,
-            layers_done: self.layers_done.load(Ordering::Acquire),
+            layers_done: layers.load(Ordering::Acquire),
             layers_total: self.layers_total.load(Ordering::Acquire),
         }
     }
@@ -121,25 +130,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn phases_only_move_forward_and_restart_the_layer_count() {
+    fn phases_only_move_forward_and_show_their_layer_count() {
         let p = Progress::new();
         assert_eq!(p.snapshot().phase, Phase::Resolving);
         p.set_phase(Phase::Fetching);
         p.set_totals(100, 2);
-        p.layer_done();
-        p.layer_done();
+        p.layer_fetched();
+        p.layer_fetched();
+        // Unpacking runs behind fetching: its count shows from its phase on.
+        p.layer_unpacked();
         assert_eq!(p.snapshot().layers_done, 2);
         p.set_phase(Phase::Unpacking);
-        assert_eq!(p.snapshot().layers_done, 0);
+        assert_eq!(p.snapshot().layers_done, 1);
         p.set_phase(Phase::Fetching);
         assert_eq!(p.snapshot().phase, Phase::Unpacking);
-        p.layer_done();
-        p.set_phase(Phase::Unpacking);
-        assert_eq!(
-            p.snapshot().layers_done,
-            1,
-            "same phase again keeps the count"
-        );
+        p.layer_unpacked();
+        assert_eq!(p.snapshot().layers_done, 2);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -313,33 +313,68 @@ impl Pull<'_> {
             .sum();
         self.progress.set_phase(Phase::Fetching);
         self.progress.set_totals(total, layers.len() as u32);
-        let mut blobs = vec![(config.clone(), false)];
-        blobs.extend(layers.iter().map(|l| (l.clone(), true)));
-        futures_util::stream::iter(blobs.into_iter().map(Ok))
-            .try_for_each_concurrent(CONCURRENT_FETCHES, |(d, is_layer)| async move {
-                self.fetch_blob(&d).await?;
-                if is_layer {
-                    self.progress.layer_done();
-                }
-                Ok::<(), Error>(())
-            })
-            .await?;
-        // As Go's client since 1.7: unpacked first, so the record appears
-        // only with everything in place.
-        if !opts.no_unpack {
-            self.progress.set_phase(Phase::Unpacking);
-            let content = PlatformContent {
-                manifest,
-                config,
-                layers,
-                walked,
-            };
+        let content = PlatformContent {
+            manifest,
+            config,
+            layers,
+            walked,
+        };
+        // Fetching and unpacking at once, as Go's client: the unpack takes
+        // each layer as soon as it and those below it are in the store.
+        // `fetched` counts the blobs of [config, layers...] in the store
+        // from the first on; the sender goes with the fetch, so an unpack
+        // waiting for a blob that will not come stops.
+        let (fetched, in_store) = tokio::sync::watch::channel(0usize);
+        let fetch = async {
+            let fetched = fetched;
+            let done = Mutex::new(vec![false; content.layers.len() + 1]);
+            let mut blobs = vec![(0, content.config.clone())];
+            blobs.extend(
+                content
+                    .layers
+                    .iter()
+                    .cloned()
+                    .enumerate()
+                    .map(|(i, l)| (i + 1, l)),
+            );
+            futures_util::stream::iter(blobs.into_iter().map(Ok))
+                .try_for_each_concurrent(CONCURRENT_FETCHES, |(n, d)| {
+                    let (done, fetched) = (&done, &fetched);
+                    async move {
+                        self.fetch_blob(&d).await?;
+                        if n > 0 {
+                            self.progress.layer_fetched();
+                        }
+                        let mut done = done.lock().unwrap_or_else(PoisonError::into_inner);
+                        done[n] = true;
+                        fetched.send_replace(done.iter().take_while(|d| **d).count());
+                        Ok::<(), Error>(())
+                    }
+                })
+                .await?;
+            if !opts.no_unpack {
+                self.progress.set_phase(Phase::Unpacking);
+            }
+            Ok::<(), Error>(())
+        };
+        // As Go's client since 1.7: unpacked before the record is made, so
+        // the record appears only with everything in place.
+        let unpack = async {
+            if opts.no_unpack {
+                return Ok(());
+            }
             let snapshotter = opts
                 .snapshotter
                 .as_deref()
                 .unwrap_or(crate::core::image::DEFAULT_SNAPSHOTTER);
-            self.unpack(&content, snapshotter).await?;
-        }
+            self.unpack(&content, snapshotter, in_store).await
+        };
+        // Both run to their end (an unpack stops at its next layer once the
+        // fetch failed), so no snapshot is left half made; the fetch's
+        // failure is the one to tell.
+        let (fetched, unpacked) = tokio::join!(fetch, unpack);
+        fetched?;
+        unpacked?;
         self.put_image(target).await
     }
 
@@ -525,15 +560,15 @@ impl Pull<'_> {
     }
 
     /// Unpacks the layers into `snapshotter` (the diff service's Apply),
-    /// under the pull's lease.
-    async fn unpack(&self, content: &PlatformContent, snapshotter: &str) -> Result<()> {
+    /// under the pull's lease, each layer once `in_store` says it is there.
+    async fn unpack(
+        &self,
+        content: &PlatformContent,
+        snapshotter: &str,
+        in_store: tokio::sync::watch::Receiver<usize>,
+    ) -> Result<()> {
         self.client
-            .unpack(
-                content,
-                snapshotter,
-                Some(&self.lease),
-                Some(&self.progress),
-            )
+            .unpack_while_fetching(content, snapshotter, &self.lease, &self.progress, in_store)
             .await
             .map_err(|e| e.context(&self.what))
     }

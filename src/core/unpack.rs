@@ -54,6 +54,30 @@ pub fn gc_ref_snapshot_label(snapshotter: &str) -> String {
     format!("containerd.io/gc.ref.snapshot.{snapshotter}")
 }
 
+/// What an unpack of content still being fetched waits on: how many blobs
+/// of [config, layers...] are in the store from the first on (see
+/// [`Client::unpack_while_fetching`]); `None` when all are there.
+struct Gate(Option<tokio::sync::Mutex<tokio::sync::watch::Receiver<usize>>>);
+
+impl Gate {
+    /// Waits until the first `n` blobs are in the store.
+    async fn wait(&self, n: usize, what: &str) -> Result<()> {
+        let Some(rx) = &self.0 else { return Ok(()) };
+        let mut rx = rx.lock().await;
+        rx.wait_for(|have| *have >= n)
+            .await
+            .map(|_| ())
+            .map_err(|_| {
+                Error::new(
+                    Code::Cancelled,
+                    format!(
+                        "{what}: the fetch ended before blob {n} of the image was in the store"
+                    ),
+                )
+            })
+    }
+}
+
 /// A random 64-bit value (std's hasher keys are random per instance).
 fn random_u64() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -164,6 +188,34 @@ impl Client {
             .await
     }
 
+    /// [`Client::unpack`] of content still being fetched: the config and
+    /// each layer are read once `in_store` counts them among the blobs of
+    /// [config, layers...] in the content store from the first on (it only
+    /// grows). Stops with `Cancelled` at the next layer it waits for once
+    /// the sender is gone without sending it. Under `lease`; `progress`
+    /// counts unpacked layers but is not moved to [`Phase::Unpacking`]: the
+    /// fetch does that when it is done.
+    pub async fn unpack_while_fetching(
+        &self,
+        content: &PlatformContent,
+        snapshotter: &str,
+        lease: &str,
+        progress: &Progress,
+        in_store: tokio::sync::watch::Receiver<usize>,
+    ) -> Result<()> {
+        let what = format!("unpack manifest {}", content.manifest.digest);
+        let gate = Gate(Some(tokio::sync::Mutex::new(in_store)));
+        self.unpack_gated(
+            &what,
+            content,
+            snapshotter,
+            Some(lease),
+            Some(progress),
+            &gate,
+        )
+        .await
+    }
+
     /// Unpacks `image` for this machine's platform onto `snapshotter`,
     /// under a lease of its own that is deleted at the end, as containerd's
     /// Go `Image.Unpack`: once the config carries the
@@ -198,10 +250,24 @@ impl Client {
         lease: Option<&str>,
         progress: Option<&Progress>,
     ) -> Result<()> {
+        self.unpack_gated(what, content, snapshotter, lease, progress, &Gate(None))
+            .await
+    }
+
+    async fn unpack_gated(
+        &self,
+        what: &str,
+        content: &PlatformContent,
+        snapshotter: &str,
+        lease: Option<&str>,
+        progress: Option<&Progress>,
+        gate: &Gate,
+    ) -> Result<()> {
         if snapshotter.is_empty() {
             return Err(Error::invalid(format!("{what}: the snapshotter is empty")));
         }
         let what = format!("{what} on snapshotter {}", shown(snapshotter));
+        gate.wait(1, &what).await?;
         let config: JsonConfig = self
             .read_json("image config", &content.config)
             .await
@@ -219,7 +285,7 @@ impl Client {
                 ),
             ));
         }
-        if let Some(p) = progress {
+        if let Some(p) = progress.filter(|_| gate.0.is_none()) {
             p.set_phase(Phase::Unpacking);
             let n = u32::try_from(layers.len()).unwrap_or(u32::MAX);
             let now = p.snapshot();
@@ -239,6 +305,7 @@ impl Client {
         while i < layers.len() {
             let layer = &layers[i];
             let parent = if i == 0 { "" } else { chains[i - 1].as_str() };
+            gate.wait(i + 2, &what).await?;
             let step = Layer {
                 what: format!("{what}: {}", layer_what(i, layers.len(), layer)),
                 snapshotter,
@@ -254,7 +321,7 @@ impl Client {
                     if i > counted {
                         counted = i;
                         if let Some(p) = progress {
-                            p.layer_done();
+                            p.layer_unpacked();
                         }
                     }
                 }

@@ -272,7 +272,7 @@ mod tests {
                 p.add_bytes(50);
                 tokio::time::sleep(Duration::from_millis(40)).await;
             }
-            p.layer_done();
+            p.layer_fetched();
             Ok(7)
         });
         assert_eq!(out.unwrap(), 7);
