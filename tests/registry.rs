@@ -252,15 +252,15 @@ fn multi_platform_index_picks_the_platform() {
         host_arch()
     );
     assert_not_pulled(&ns_host, &have, &other_m, other_arch());
-    let out = run(Daemon::shared().ctr(&ns_host).args([
-        "run",
-        "--rm",
-        &image,
-        &format!("reg-multi-{}", std::process::id()),
-        "uname",
-        "-m",
-    ]));
-    assert_eq!(out.trim(), std::env::consts::ARCH);
+    ctr_run_check(
+        Daemon::shared().ctr(&ns_host).args([
+            "run",
+            "--rm",
+            &image,
+            &format!("reg-multi-{}", std::process::id()),
+        ]),
+        &format!("[ \"$(uname -m)\" = {} ]", std::env::consts::ARCH),
+    );
 
     // --platform linux/<other>: that manifest and its layer, not this one's.
     let ns_other = ns("multi-other");

@@ -337,6 +337,26 @@ impl Drop for Ns {
     }
 }
 
+/// Runs `ctr` (a `ctr ... run --rm IMAGE ID` command, without the command
+/// to run) with `sh -c "SCRIPT && exit 7"` and asserts that it exits with 7:
+/// the script checks inside the container and the exit status tells, since
+/// ctr 1.6 under load sometimes loses a `run --rm`'s output, never its exit
+/// status.
+#[track_caller]
+pub fn ctr_run_check(ctr: &mut Command, script: &str) {
+    let out = ctr
+        .args(["sh", "-c", &format!("{script} && exit 7")])
+        .output()
+        .unwrap_or_else(|e| panic!("running ctr: {e}"));
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "in the container, {script:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A spec for container `id` from the test image, running `argv`.
 pub fn spec_for(client: *mut ctrd_client, id: &str, argv: &[&str]) -> String {
     spec_for_image(client, id, IMAGE, argv)
