@@ -200,7 +200,9 @@ impl Client {
         let what = format!("write content {digest}");
         let total = i64::try_from(total)
             .map_err(|_| Error::invalid(format!("{what}: a size of {total} bytes")))?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<WriteContentRequest>(4);
+        // One message waiting while the next fills: memory per blob being
+        // written stays at a few MiB (three at once in a pull).
+        let (tx, rx) = tokio::sync::mpsc::channel::<WriteContentRequest>(1);
         let mut req =
             self.request_with_lease(tokio_stream::wrappers::ReceiverStream::new(rx), lease)?;
         // The stream lasts as long as the blob takes; each step has the
