@@ -531,7 +531,37 @@ fn docker_save_archive_imports_like_ctr_and_runs() {
             Some(&digest_of(ns.client, name)),
             "{name}: {ctr:?}"
         );
+        // The labels that keep the config and layers for the garbage
+        // collector are ctr's too.
+        let d = digest_of(ns.client, name);
+        let ours = gc_labels(&ns, &d);
+        assert!(
+            ours.iter()
+                .any(|l| l.starts_with("containerd.io/gc.ref.content.config="))
+                && ours
+                    .iter()
+                    .any(|l| l.starts_with("containerd.io/gc.ref.content.l.0=")),
+            "{name}: {ours:?}"
+        );
+        assert_eq!(ours, gc_labels(&theirs, &d), "{name}");
     }
+}
+
+/// The `containerd.io/gc.ref.content.*` labels of blob `digest`, as `ctr
+/// content ls` shows them ("key=value").
+fn gc_labels(ns: &Ns, digest: &str) -> BTreeSet<String> {
+    let out = run(ns.ctr().args(["content", "ls"]));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(digest))
+        .unwrap_or_else(|| panic!("{digest} not in content ls:\n{out}"));
+    line.split_whitespace()
+        .last()
+        .unwrap_or("")
+        .split(',')
+        .filter(|l| l.starts_with("containerd.io/gc.ref.content."))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]

@@ -32,7 +32,9 @@ use crate::core::content::hex;
 use crate::core::error::{Code, Error, Result};
 use crate::core::ident::shown;
 use crate::core::image::INDEX_TYPES;
-use crate::core::images::{validate_name, ImageRecord, PlatformContent, PlatformSpec};
+use crate::core::images::{
+    children_labels, validate_name, ImageRecord, PlatformContent, PlatformSpec,
+};
 use crate::core::ocijson::{JsonDescriptor, JsonIndex, JsonManifest, JsonPlatform};
 use crate::core::progress::{Phase, Progress};
 use crate::core::pull::PullOptions;
@@ -672,17 +674,13 @@ impl Importer<'_> {
                 let config = manifest.config.descriptor();
                 let layers: Vec<Descriptor> =
                     manifest.layers.iter().map(|l| l.descriptor()).collect();
-                let labels = plan.labels.entry(d.digest.clone()).or_default();
-                labels.insert(
-                    "containerd.io/gc.ref.content.config".into(),
-                    config.digest.clone(),
-                );
-                for (i, l) in layers.iter().enumerate() {
-                    labels.insert(
-                        format!("containerd.io/gc.ref.content.l.{i}"),
-                        l.digest.clone(),
-                    );
-                }
+                let children: Vec<Descriptor> = std::iter::once(config.clone())
+                    .chain(layers.iter().cloned())
+                    .collect();
+                plan.labels
+                    .entry(d.digest.clone())
+                    .or_default()
+                    .extend(children_labels(&children));
                 let config_source = self.source(&config).await?;
                 plan.add(Blob {
                     digest: config.digest.clone(),
@@ -811,17 +809,13 @@ impl Importer<'_> {
             .map_err(|e| Error::internal(e.to_string()))?;
             let digest = format!("sha256:{}", hex(&Sha256::digest(&manifest)));
             let size = manifest.len() as i64;
-            let labels = plan.labels.entry(digest.clone()).or_default();
-            labels.insert(
-                "containerd.io/gc.ref.content.config".into(),
-                config.digest.clone(),
-            );
-            for (i, l) in layers.iter().enumerate() {
-                labels.insert(
-                    format!("containerd.io/gc.ref.content.l.{i}"),
-                    l.digest.clone(),
-                );
-            }
+            let children: Vec<Descriptor> = std::iter::once(config.clone())
+                .chain(layers.iter().cloned())
+                .collect();
+            plan.labels
+                .entry(digest.clone())
+                .or_default()
+                .extend(children_labels(&children));
             plan.add(config_blob);
             for b in layer_blobs {
                 plan.add(b);

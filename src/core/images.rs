@@ -80,6 +80,53 @@ impl PlatformContent {
     }
 }
 
+/// Whether `mt` is a layer's media type (Go's `images.IsLayerType`).
+pub(crate) fn is_layer(mt: &str) -> bool {
+    mt.starts_with("application/vnd.oci.image.layer.")
+        || mt.starts_with("application/vnd.docker.image.rootfs.")
+}
+
+/// Whether `mt` is an image config's (Go's `images.IsKnownConfig`).
+pub(crate) fn is_config(mt: &str) -> bool {
+    matches!(
+        mt,
+        "application/vnd.docker.container.image.v1+json"
+            | "application/vnd.oci.image.config.v1+json"
+            | "application/vnd.docker.plugin.v1+json"
+            | "application/vnd.cncf.helm.config.v1+json"
+    )
+}
+
+/// The labels that keep `children` of a blob from the garbage collector, as
+/// Go's `images.SetChildrenLabels` with `ChildGCLabels` sets them:
+/// `gc.ref.content.config`, `gc.ref.content.m.<i>` for manifests,
+/// `gc.ref.content.l.<i>` for layers, `gc.ref.content.<i>` for the rest.
+pub(crate) fn children_labels(children: &[Descriptor]) -> HashMap<String, String> {
+    let mut labels = HashMap::new();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for c in children {
+        let mt = c.media_type.as_str();
+        let key = if is_config(mt) {
+            "containerd.io/gc.ref.content.config"
+        } else if MANIFEST_TYPES.contains(&mt) {
+            "containerd.io/gc.ref.content.m."
+        } else if is_layer(mt) {
+            "containerd.io/gc.ref.content.l."
+        } else {
+            "containerd.io/gc.ref.content."
+        };
+        let n = counts.entry(key).or_default();
+        let label = if *n > 0 || key.ends_with('.') {
+            format!("{key}{n}")
+        } else {
+            key.to_string()
+        };
+        *n += 1;
+        labels.insert(label, c.digest.clone());
+    }
+    labels
+}
+
 /// A platform as Go's `platforms.Normalize` leaves it: "linux", "amd64",
 /// arm64's default variant spelt "v8", amd64's "v1" dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]

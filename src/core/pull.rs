@@ -19,7 +19,8 @@ use crate::core::content::{hex, ContentWriter};
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::INDEX_TYPES;
 use crate::core::images::{
-    choose_in_index, manifest_children, ImageRecord, PlatformContent, PlatformSpec, MANIFEST_TYPES,
+    children_labels, choose_in_index, is_config, is_layer, manifest_children, ImageRecord,
+    PlatformContent, PlatformSpec, MANIFEST_TYPES,
 };
 use crate::core::progress::{Phase, Progress};
 use crate::core::registry::{Fetched, ImageRef, Remote};
@@ -57,24 +58,6 @@ const CONCURRENT_FETCHES: usize = 3;
 const LOCK_WAIT: Duration = Duration::from_secs(600);
 
 const LABEL_SOURCE: &str = "containerd.io/distribution.source.";
-const LABEL_GC_CONTENT: &str = "containerd.io/gc.ref.content.";
-
-/// Whether `mt` is a layer's media type (Go's `images.IsLayerType`).
-fn is_layer(mt: &str) -> bool {
-    mt.starts_with("application/vnd.oci.image.layer.")
-        || mt.starts_with("application/vnd.docker.image.rootfs.")
-}
-
-/// Whether `mt` is an image config's (Go's `images.IsKnownConfig`).
-fn is_config(mt: &str) -> bool {
-    matches!(
-        mt,
-        "application/vnd.docker.container.image.v1+json"
-            | "application/vnd.oci.image.config.v1+json"
-            | "application/vnd.docker.plugin.v1+json"
-            | "application/vnd.cncf.helm.config.v1+json"
-    )
-}
 
 /// The ingest ref of blob `d`, as Go's `remotes.MakeRefKey` makes it (so a
 /// write another client's pull left unfinished is resumed, and ours by it).
@@ -92,36 +75,6 @@ fn ref_key(d: &Descriptor) -> String {
         "unknown"
     };
     format!("{kind}-{}", d.digest)
-}
-
-/// The labels that keep `children` of a blob from the garbage collector, as
-/// Go's `images.SetChildrenLabels` with `ChildGCLabels` sets them:
-/// `gc.ref.content.config`, `gc.ref.content.m.<i>` for manifests,
-/// `gc.ref.content.l.<i>` for layers, `gc.ref.content.<i>` for the rest.
-fn children_labels(children: &[Descriptor]) -> HashMap<String, String> {
-    let mut labels = HashMap::new();
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for c in children {
-        let mt = c.media_type.as_str();
-        let key = if is_config(mt) {
-            "containerd.io/gc.ref.content.config"
-        } else if MANIFEST_TYPES.contains(&mt) {
-            "containerd.io/gc.ref.content.m."
-        } else if is_layer(mt) {
-            "containerd.io/gc.ref.content.l."
-        } else {
-            LABEL_GC_CONTENT
-        };
-        let n = counts.entry(key).or_default();
-        let label = if *n > 0 || key.ends_with('.') {
-            format!("{key}{n}")
-        } else {
-            key.to_string()
-        };
-        *n += 1;
-        labels.insert(label, c.digest.clone());
-    }
-    labels
 }
 
 /// Whether `e` says another writer holds the ref ("ref ... locked for
