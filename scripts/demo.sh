@@ -24,7 +24,7 @@ registry=$(cat "$dir.registry/host")
 creds=$(cat "$dir.registry/creds")
 image=$registry/ctrd/layers:latest
 cmake -S examples-c -B build/demo -DCTRD_LIB_DIR="$root/target/release" >/dev/null
-cmake --build build/demo -j "$(nproc)" >/dev/null
+cmake --build build/demo -j "$(nproc)" --target version pull run >/dev/null
 
 export CONTAINERD_ADDRESS="unix://$sock" CONTAINERD_NAMESPACE=default
 build/demo/version
