@@ -6,7 +6,7 @@
 
 use std::time::SystemTime;
 
-use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+use oci_spec::image::{ImageConfiguration, ImageManifest};
 use sha2::{Digest, Sha256};
 
 use crate::api::services::images::v1::GetImageRequest;
@@ -83,42 +83,8 @@ impl Client {
             shown(name),
             shown(self.namespace())
         );
-        let mut target = self.image_target(&what, name).await?;
-
-        if INDEX_TYPES.contains(&target.media_type.as_str()) {
-            let index: ImageIndex = self.read_json("index", &target).await?;
-            let (arch, variant) = platform();
-            let chosen = index
-                .manifests()
-                .iter()
-                .filter(|m| {
-                    m.platform().as_ref().is_some_and(|p| {
-                        p.os().to_string() == "linux" && p.architecture().to_string() == arch
-                    })
-                })
-                .max_by_key(|m| {
-                    // Prefer the exact variant, then no variant.
-                    let v = m.platform().as_ref().and_then(|p| p.variant().clone());
-                    match (v.as_deref(), variant) {
-                        (Some(a), Some(b)) if a == b => 2,
-                        (None, _) => 1,
-                        _ => 0,
-                    }
-                })
-                .ok_or_else(|| {
-                    Error::new(
-                        Code::NotFound,
-                        format!("{what}: the image index has no manifest for linux/{arch}"),
-                    )
-                })?;
-            target = Descriptor {
-                media_type: chosen.media_type().to_string(),
-                digest: chosen.digest().to_string(),
-                size: chosen.size() as i64,
-                annotations: Default::default(),
-            };
-        }
-
+        let image = self.image_target(&what, name).await?;
+        let (target, _) = self.platform_manifest(&what, image).await?;
         let manifest: ImageManifest = self.read_json("manifest", &target).await?;
         let cfg = manifest.config();
         let config_desc = Descriptor {

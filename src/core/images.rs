@@ -386,10 +386,36 @@ impl Client {
     /// platform, as the Go client's `Image.Size` and `Image.Config` do.
     pub async fn platform_content(&self, image: &ImageRecord) -> Result<PlatformContent> {
         let what = self.image_what(&image.name);
+        let (target, mut walked) = self.platform_manifest(&what, image.target.clone()).await?;
+        let manifest: JsonManifest = self.read_json("manifest", &target).await?;
+        let config = manifest.config.descriptor();
+        check_size(&what, &config)?;
+        walked.push(config.clone());
+        let layers: Vec<Descriptor> = manifest.layers.iter().map(|l| l.descriptor()).collect();
+        for l in &layers {
+            check_size(&what, l)?;
+        }
+        walked.extend(layers.iter().cloned());
+        Ok(PlatformContent {
+            manifest: target,
+            config,
+            layers,
+            walked,
+        })
+    }
+
+    /// From `target` (an index or a manifest) down through indexes to the
+    /// manifest for this machine's platform, as Go's client chooses it:
+    /// that manifest, and the descriptors walked (indexes, then it). `what`
+    /// starts the errors.
+    pub(crate) async fn platform_manifest(
+        &self,
+        what: &str,
+        mut target: Descriptor,
+    ) -> Result<(Descriptor, Vec<Descriptor>)> {
         let mut walked = Vec::new();
-        let mut target = image.target.clone();
         for _ in 0..MAX_DEPTH {
-            check_size(&what, &target)?;
+            check_size(what, &target)?;
             walked.push(target.clone());
             let media_type = target.media_type.as_str();
             if INDEX_TYPES.contains(&media_type) {
@@ -406,22 +432,7 @@ impl Client {
                 })?;
                 target = chosen.descriptor();
             } else if MANIFEST_TYPES.contains(&media_type) {
-                let manifest: JsonManifest = self.read_json("manifest", &target).await?;
-                let config = manifest.config.descriptor();
-                check_size(&what, &config)?;
-                walked.push(config.clone());
-                let layers: Vec<Descriptor> =
-                    manifest.layers.iter().map(|l| l.descriptor()).collect();
-                for l in &layers {
-                    check_size(&what, l)?;
-                }
-                walked.extend(layers.iter().cloned());
-                return Ok(PlatformContent {
-                    manifest: target,
-                    config,
-                    layers,
-                    walked,
-                });
+                return Ok((target, walked));
             } else {
                 return Err(Error::new(
                     Code::NotImplemented,
