@@ -70,40 +70,20 @@ impl Client {
         data: Vec<u8>,
         labels: std::collections::HashMap<String, String>,
     ) -> Result<String> {
-        use crate::api::services::content::v1::{WriteAction, WriteContentRequest};
         let digest = format!("sha256:{}", hex(&Sha256::digest(&data)));
-        let total = data.len() as i64;
         let reference = format!("containerd-c-{}", &digest[7..]);
-        let messages = vec![
-            WriteContentRequest {
-                action: WriteAction::Write as i32,
-                r#ref: reference.clone(),
-                total,
-                offset: 0,
-                data,
-                ..Default::default()
-            },
-            WriteContentRequest {
-                action: WriteAction::Commit as i32,
-                r#ref: reference,
-                total,
-                expected: digest.clone(),
-                offset: total,
-                labels,
-                ..Default::default()
-            },
-        ];
-        let req = self.request_with_lease(tokio_stream::iter(messages), lease)?;
-        let mut content = self.content();
-        let call = async {
-            let mut answers = content.write(req).await?.into_inner();
-            while answers.message().await?.is_some() {}
-            Ok(tonic::Response::new(()))
-        };
-        match self.call(format!("write content {digest}"), call).await {
-            Err(e) if e.code != Code::AlreadyExists => Err(e),
-            _ => Ok(digest),
+        let writer = self
+            .content_writer(lease, &reference, &digest, data.len() as u64)
+            .await?;
+        if let Some(mut w) = writer {
+            // What an earlier write left under the ref is not trusted.
+            if w.offset() != 0 {
+                w.restart().await?;
+            }
+            w.write(&data).await?;
+            w.commit(labels).await?;
         }
+        Ok(digest)
     }
 }
 
@@ -291,17 +271,27 @@ impl ContentWriter<'_> {
         Ok(())
     }
 
-    async fn send_write(&mut self, data: Vec<u8>) -> Result<()> {
-        use crate::api::services::content::v1::{WriteAction, WriteContentRequest};
-        let len = data.len() as u64;
-        let req = WriteContentRequest {
-            action: WriteAction::Write as i32,
+    /// A message of this write: `action` at the current offset.
+    fn message(
+        &self,
+        action: crate::api::services::content::v1::WriteAction,
+    ) -> crate::api::services::content::v1::WriteContentRequest {
+        crate::api::services::content::v1::WriteContentRequest {
+            action: action as i32,
             r#ref: self.reference.clone(),
             total: self.total,
             expected: self.expected.clone(),
             offset: self.offset as i64,
-            data,
             ..Default::default()
+        }
+    }
+
+    async fn send_write(&mut self, data: Vec<u8>) -> Result<()> {
+        use crate::api::services::content::v1::{WriteAction, WriteContentRequest};
+        let len = data.len() as u64;
+        let req = WriteContentRequest {
+            data,
+            ..self.message(WriteAction::Write)
         };
         self.send(req).await?;
         self.offset += len;
@@ -313,15 +303,13 @@ impl ContentWriter<'_> {
         req: crate::api::services::content::v1::WriteContentRequest,
     ) -> Result<()> {
         let sending = self.requests.send(req);
-        let sent = match self.timeout {
-            Some(limit) => tokio::time::timeout(limit, sending).await.map_err(|_| {
-                Error::new(
-                    Code::DeadlineExceeded,
-                    format!("{}: the daemon took no data for {limit:?}", self.what),
-                )
-            })?,
-            None => sending.await,
-        };
+        let sent = within(
+            self.timeout,
+            &self.what,
+            "the daemon took no data for",
+            sending,
+        )
+        .await?;
         if sent.is_err() {
             // The stream ended: the drain has the daemon's reason.
             return Err(self.failure().await);
@@ -350,29 +338,21 @@ impl ContentWriter<'_> {
             self.send_write(chunk).await?;
         }
         let req = WriteContentRequest {
-            action: WriteAction::Commit as i32,
-            r#ref: self.reference.clone(),
-            total: self.total,
-            expected: self.expected.clone(),
-            offset: self.offset as i64,
             labels,
-            ..Default::default()
+            ..self.message(WriteAction::Commit)
         };
         self.send(req).await?;
         // Closing the request stream ends the call once the commit is done.
         let (closed, _) = tokio::sync::mpsc::channel(1);
         drop(std::mem::replace(&mut self.requests, closed));
         let what = self.what.clone();
-        let answers = &mut self.answers;
-        let done = match self.timeout {
-            Some(limit) => tokio::time::timeout(limit, answers).await.map_err(|_| {
-                Error::new(
-                    Code::DeadlineExceeded,
-                    format!("{what}: no answer to the commit in {limit:?}"),
-                )
-            })?,
-            None => answers.await,
-        };
+        let done = within(
+            self.timeout,
+            &what,
+            "no answer to the commit in",
+            &mut self.answers,
+        )
+        .await?;
         match done {
             Ok(Ok(())) => Ok(()),
             Ok(Err(status)) => match self.client.status_error(&what, status) {
@@ -381,5 +361,24 @@ impl ContentWriter<'_> {
             },
             Err(e) => Err(Error::new(Code::Internal, format!("{what}: {e}"))),
         }
+    }
+}
+
+/// `step` within `limit` (none: no limit), else `DeadlineExceeded` as
+/// "`what`: `waited_for` `limit`".
+async fn within<T>(
+    limit: Option<std::time::Duration>,
+    what: &str,
+    waited_for: &str,
+    step: impl std::future::Future<Output = T>,
+) -> Result<T> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, step).await.map_err(|_| {
+            Error::new(
+                Code::DeadlineExceeded,
+                format!("{what}: {waited_for} {limit:?}"),
+            )
+        }),
+        None => Ok(step.await),
     }
 }
