@@ -184,7 +184,7 @@ impl Client {
         progress: Option<&Progress>,
     ) -> Result<()> {
         let what = format!("unpack manifest {}", content.manifest.digest);
-        self.unpack_as(&what, content, snapshotter, lease, progress)
+        self.unpack_as(&what, content, snapshotter, lease, progress, &Gate(None))
             .await
     }
 
@@ -205,7 +205,7 @@ impl Client {
     ) -> Result<()> {
         let what = format!("unpack manifest {}", content.manifest.digest);
         let gate = Gate(Some(tokio::sync::Mutex::new(in_store)));
-        self.unpack_gated(
+        self.unpack_as(
             &what,
             content,
             snapshotter,
@@ -235,7 +235,14 @@ impl Client {
         let lease = unpack_lease_id();
         self.create_lease(&lease).await?;
         let result = self
-            .unpack_as(&what, &content, snapshotter, Some(&lease), None)
+            .unpack_as(
+                &what,
+                &content,
+                snapshotter,
+                Some(&lease),
+                None,
+                &Gate(None),
+            )
             .await;
         let deleted = self.delete_lease_with(&lease, result.is_err()).await;
         result?;
@@ -243,18 +250,6 @@ impl Client {
     }
 
     async fn unpack_as(
-        &self,
-        what: &str,
-        content: &PlatformContent,
-        snapshotter: &str,
-        lease: Option<&str>,
-        progress: Option<&Progress>,
-    ) -> Result<()> {
-        self.unpack_gated(what, content, snapshotter, lease, progress, &Gate(None))
-            .await
-    }
-
-    async fn unpack_gated(
         &self,
         what: &str,
         content: &PlatformContent,
