@@ -26,12 +26,18 @@
  *   or Wait, but must not destroy it (that would destroy the running
  *   std::function). An exception leaving a callback calls std::terminate (it
  *   cannot cross the C library), as for a std::thread.
+ * - Progress callbacks (PullOptions::progress, for Client::pull and
+ *   Client::import_archive) are different: they run during the call only, on
+ *   a library thread, one at a time, and an exception leaving one is caught
+ *   there and rethrown by the call once the library returned (see
+ *   PullOptions::progress).
  */
 #ifndef CONTAINERD_C_HPP
 #define CONTAINERD_C_HPP
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -667,7 +673,112 @@ class Image : public detail::Handle<ctrd_image, ctrd_image_free> {
     detail::check(ctrd_image_is_unpacked(live(), detail::opt(snapshotter), &out));
     return out;
   }
+  /// Unpacks its layers for this machine's platform onto `snapshotter` (""
+  /// = "overlayfs"), skipping layers unpacked already; blocks until all are
+  /// extracted, and leaves nothing behind on failure. Thread-safe. Wraps
+  /// ctrd_image_unpack; throws Error (CTRD_ERR_INVALID_ARGUMENT for an
+  /// unknown snapshotter, CTRD_ERR_NOT_FOUND for a missing blob,
+  /// CTRD_ERR_FAILED_PRECONDITION for a layer not matching its diff id).
+  void unpack(const std::string &snapshotter = "") {
+    detail::check(ctrd_image_unpack(live(), detail::opt(snapshotter)));
+  }
 };
+
+/// Called with the progress of a pull or import (see PullOptions::progress).
+using ProgressCallback = std::function<void(const ctrd_progress &)>;
+
+/// How Client::pull and Client::import_archive work (see ctrd_pull_opts;
+/// "" = unset, i.e. the default). Import ignores the registry fields.
+struct PullOptions {
+  /// "os/arch[/variant]" picked from an index ("" = this machine's).
+  std::string platform;
+  /// The snapshotter to unpack into ("" = "overlayfs").
+  std::string snapshotter;
+  /// Fetch (or import) the content and make the image record, but do not
+  /// unpack it.
+  bool no_unpack = false;
+  /// The registry user. With `secret` both "", the docker config's
+  /// credentials (else none) are used; otherwise both are sent, and a ""
+  /// username with a secret sends the secret as an identity token.
+  std::string username;
+  /// The password, or an identity token (see `username`).
+  std::string secret;
+  /// Talk http:// instead of https:// to the registry.
+  bool plain_http = false;
+  /// Accept any TLS certificate (no verification at all).
+  bool skip_verify = false;
+  /// A PEM file of CA certificates trusted besides the system's ("" = none).
+  std::string ca_file;
+  /// Called on a library thread (never the caller's), one call at a time,
+  /// about ten times a second while the operation runs and once more with
+  /// phase "done" when it succeeded; never after the call returned. The
+  /// ctrd_progress and its strings are valid during the call only. Empty =
+  /// no progress. An exception leaving it does not cross the C library: it
+  /// is caught, the callback is not called again, the operation runs to
+  /// its end (a pull or import may then have made its images), and the
+  /// call rethrows that first exception instead of returning or throwing
+  /// its own Error.
+  ProgressCallback progress;
+};
+
+namespace detail {
+
+/// A ctrd_pull_opts borrowing the strings of a PullOptions, and the relay
+/// of its progress callback: catches the callback's first exception for
+/// rethrow() after the C call.
+class PullOpts {
+ public:
+  /// Borrows `o`, which must outlive this object and stay unchanged.
+  explicit PullOpts(const PullOptions &o) : c_(ctrd_pull_opts_default()), progress_(&o.progress) {
+    bool no_credentials = o.username.empty() && o.secret.empty();
+    c_.platform = opt(o.platform);
+    c_.snapshotter = opt(o.snapshotter);
+    c_.no_unpack = o.no_unpack;
+    c_.username = no_credentials ? nullptr : o.username.c_str();
+    c_.secret = no_credentials ? nullptr : o.secret.c_str();
+    c_.plain_http = o.plain_http;
+    c_.skip_verify = o.skip_verify;
+    c_.ca_file = opt(o.ca_file);
+    if (o.progress) {
+      c_.progress = &PullOpts::trampoline;
+      c_.user_data = this;
+    }
+  }
+  PullOpts(const PullOpts &) = delete;
+  PullOpts &operator=(const PullOpts &) = delete;
+
+  /// The C struct, valid while this object lives.
+  const ctrd_pull_opts *get() const noexcept { return &c_; }
+  /// Rethrows the first exception the progress callback threw, if any.
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  // The library calls it one call at a time and never after the C call
+  // returned (it joins the callback's thread), so `error_` needs no lock.
+  static void trampoline(void *user_data, const ctrd_progress *p) noexcept {
+    auto *self = static_cast<PullOpts *>(user_data);
+    if (self->error_ || p == nullptr) return;
+    try {
+      (*self->progress_)(*p);
+    } catch (...) {
+      self->error_ = std::current_exception();
+    }
+  }
+  ctrd_pull_opts c_;
+  const ProgressCallback *progress_;
+  std::exception_ptr error_;
+};
+
+/// Throws the progress callback's exception, else the Error of `s` with
+/// `message` (ctrd_last_error() read right after the call), if any.
+inline void check_with_progress(const PullOpts &opts, ctrd_status s, const std::string &message) {
+  opts.rethrow();
+  if (s != CTRD_OK) throw Error(s, message);
+}
+
+}  // namespace detail
 
 /// What Client::create_container makes (see ctrd_container_opts; "" = unset).
 struct ContainerOptions {
@@ -792,6 +903,52 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
     size_t len = 0;
     detail::check(ctrd_image_list(live(), detail::opt(filter), &names, &len));
     return detail::take_array(names, len);
+  }
+  /// Pulls image `ref` ("busybox" is "docker.io/library/busybox:latest")
+  /// from its registry into the client's namespace, unpacked unless
+  /// `opts.no_unpack`, and returns the image record. Blocks until the pull
+  /// ends; pulls may run at once on one client. Wraps ctrd_image_pull;
+  /// throws Error (CTRD_ERR_UNAUTHENTICATED for missing or refused
+  /// credentials, CTRD_ERR_NOT_FOUND, CTRD_ERR_UNAVAILABLE for an
+  /// unreachable or untrusted registry, CTRD_ERR_INVALID_ARGUMENT), or what
+  /// `opts.progress` threw.
+  Image pull(const std::string &ref, const PullOptions &opts = PullOptions()) {
+    detail::PullOpts c(opts);
+    ctrd_image *out = nullptr;
+    ctrd_status s = ctrd_image_pull(live(), ref.c_str(), c.get(), &out);
+    std::string message = s != CTRD_OK ? ctrd_last_error() : "";
+    Image image(s == CTRD_OK ? out : nullptr);
+    detail::check_with_progress(c, s, message);
+    return image;
+  }
+  /// Imports the images of the OCI layout or `docker save` archive at the
+  /// absolute `path` (read by the library itself) into the client's
+  /// namespace, unpacked unless `opts.no_unpack` (`opts`' registry fields
+  /// are ignored), and returns the names of the images made or replaced.
+  /// A failure leaves no image. Blocks until done. Wraps ctrd_image_import;
+  /// throws Error (CTRD_ERR_INVALID_ARGUMENT for a relative path or a bad
+  /// archive, CTRD_ERR_NOT_FOUND for a missing file), or what
+  /// `opts.progress` threw.
+  std::vector<std::string> import_archive(const std::string &path,
+                                          const PullOptions &opts = PullOptions()) {
+    detail::PullOpts c(opts);
+    char **names = nullptr;
+    size_t len = 0;
+    ctrd_status s = ctrd_image_import(live(), path.c_str(), c.get(), &names, &len);
+    std::string message = s != CTRD_OK ? ctrd_last_error() : "";
+    std::vector<std::string> out = s == CTRD_OK ? detail::take_array(names, len) : std::vector<std::string>();
+    detail::check_with_progress(c, s, message);
+    return out;
+  }
+  /// Exports the images `names` (at least one) of the client's namespace
+  /// into an OCI layout tar at the absolute `path` (written by the library
+  /// itself, in an existing directory, replacing a file only once complete;
+  /// a failure leaves no file). Blocks until written. Wraps
+  /// ctrd_image_export; throws Error (CTRD_ERR_INVALID_ARGUMENT for no
+  /// names or a relative path, CTRD_ERR_NOT_FOUND for an unknown image).
+  void export_archive(const std::string &path, const std::vector<std::string> &names) {
+    detail::CStrings c(names);
+    detail::check(ctrd_image_export(live(), c.get(), path.c_str()));
   }
   /// Deletes the image record `name`; with CTRD_IMAGE_DELETE_SYNC in `flags`
   /// returns after the garbage collector ran. Wraps ctrd_image_delete;
