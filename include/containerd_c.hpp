@@ -1,4 +1,5 @@
-/*
+/**
+ * @file containerd_c.hpp
  * containerd-c for C++17: header-only RAII wrappers over containerd_c.h.
  *
  * - Every handle class (Client, Container, Task, Process, Image, FifoSet,
@@ -25,12 +26,18 @@
  *   or Wait, but must not destroy it (that would destroy the running
  *   std::function). An exception leaving a callback calls std::terminate (it
  *   cannot cross the C library), as for a std::thread.
+ * - Progress callbacks (PullOptions::progress, for Client::pull and
+ *   Client::import_archive) are different: they run during the call only, on
+ *   a library thread, one at a time, and an exception leaving one is caught
+ *   there and rethrown by the call once the library returned (see
+ *   PullOptions::progress).
  */
 #ifndef CONTAINERD_C_HPP
 #define CONTAINERD_C_HPP
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -42,9 +49,12 @@
 
 namespace containerd_c {
 
-/// A failed call of the library.
+/// A failed call of the library: what every wrapper throws when its C
+/// function returns a status other than CTRD_OK. what() is "NAME: message".
 class Error : public std::runtime_error {
  public:
+  /// An error of `status` (not CTRD_OK) with `message`, usually
+  /// ctrd_last_error() read right after the failing call.
   Error(ctrd_status status, std::string message)
       : std::runtime_error(std::string(ctrd_status_name(status)) + ": " + message),
         status_(status),
@@ -96,26 +106,36 @@ inline const char *opt(const std::string &s) { return s.empty() ? nullptr : s.c_
 /// A NULL-terminated const char *const * over strings the caller keeps.
 class CStrings {
  public:
+  /// Points at the strings of `items`, which must outlive this object.
   explicit CStrings(const std::vector<std::string> &items) {
     ptrs_.reserve(items.size() + 1);
     for (const auto &s : items) ptrs_.push_back(s.c_str());
     ptrs_.push_back(nullptr);
   }
+  /// The NULL-terminated array, valid while this object and the strings live.
   const char *const *get() const { return ptrs_.data(); }
 
  private:
   std::vector<const char *> ptrs_;
 };
 
-/// Owns a T *, freed by Free; move-only.
+/// The base of every handle class: owns one C handle `T *`, freed by `Free`
+/// (the C API's _free function) when destroyed; move-only. Its public
+/// members (reset(), get(), release(), operator bool) are part of each
+/// handle class's interface.
 template <typename T, void (*Free)(T *)>
 class Handle {
  public:
+  /// An empty handle (owns nothing).
   Handle() noexcept = default;
+  /// Takes ownership of `p` (may be NULL).
   explicit Handle(T *p) noexcept : p_(p) {}
   Handle(const Handle &) = delete;
   Handle &operator=(const Handle &) = delete;
+  /// Takes over what `o` owns; `o` is left empty.
   Handle(Handle &&o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+  /// Frees what this handle owned, then takes over what `o` owns; `o` is
+  /// left empty.
   Handle &operator=(Handle &&o) noexcept {
     if (this != &o) {
       reset();
@@ -142,6 +162,7 @@ class Handle {
     p_ = nullptr;
     return p;
   }
+  /// Whether the handle owns an object (false when empty, moved from or reset).
   explicit operator bool() const noexcept { return p_ != nullptr; }
 
  protected:
@@ -158,10 +179,13 @@ class Handle {
 
 }  // namespace detail
 
-/// The library's version, e.g. "0.1.0".
+/// The library's version, e.g. "0.1.0". Wraps ctrd_version(); never throws.
 inline std::string version() { return ctrd_version(); }
 
-/// ctrd_spec_patch: `spec_json` changed by the RFC 7386 merge patch `patch_json`.
+/// `spec_json` changed by the RFC 7386 JSON merge patch `patch_json`; the
+/// result must still be an OCI runtime spec. Makes no daemon call. Wraps
+/// ctrd_spec_patch; throws Error (CTRD_ERR_INVALID_ARGUMENT for bad JSON or
+/// a result that is not a spec).
 inline std::string spec_patch(const std::string &spec_json, const std::string &patch_json) {
   char *out = nullptr;
   detail::check(ctrd_spec_patch(spec_json.c_str(), patch_json.c_str(), &out));
@@ -170,12 +194,13 @@ inline std::string spec_patch(const std::string &spec_json, const std::string &p
 
 /// The stdio paths of a task or process ("" = stream unused).
 struct Io {
-  std::string stdin_path;
-  std::string stdout_path;
-  std::string stderr_path;
-  bool terminal = false;
+  std::string stdin_path;   ///< The process reads its stdin from here ("" = none).
+  std::string stdout_path;  ///< The process's stdout goes here ("" = none).
+  std::string stderr_path;  ///< Its stderr goes here ("" = none; unused with a terminal).
+  bool terminal = false;    ///< Whether the process gets a terminal (stdout and stderr merged).
 
-  /// A ctrd_io borrowing this object's strings.
+  /// A ctrd_io borrowing this object's strings: valid while this Io lives
+  /// unchanged.
   ctrd_io c() const noexcept {
     ctrd_io io;
     io.stdin_path = stdin_path.c_str();
@@ -184,6 +209,7 @@ struct Io {
     io.terminal = terminal;
     return io;
   }
+  /// A copy of the C struct `io` (NULL paths become "").
   static Io from(const ctrd_io &io) {
     Io out;
     out.stdin_path = io.stdin_path != nullptr ? io.stdin_path : "";
@@ -211,18 +237,25 @@ using ExitCallback = std::function<void(ctrd_status, uint32_t)>;
 /// A background copy between stdio FIFOs and the caller's fds (ctrd_io_attach).
 class IoSession : public detail::Handle<ctrd_io_session, ctrd_io_session_free> {
  public:
+  /// An empty session (owns nothing).
   IoSession() = default;
-  /// Starts copying: the caller's fds (-1 = none) to and from the FIFOs of `io`.
+  /// Starts copying in the background: the caller's fds (-1 = none) to and
+  /// from the FIFOs of `io`; the session works on duplicates of the fds.
+  /// Returns at once. Wraps ctrd_io_attach; throws Error
+  /// (CTRD_ERR_INVALID_ARGUMENT for a bad fd or path, CTRD_ERR_IO).
   IoSession(const Io &io, int stdin_fd, int stdout_fd, int stderr_fd) {
     ctrd_io c = io.c();
     ctrd_io_session *out = nullptr;
     detail::check(ctrd_io_attach(&c, stdin_fd, stdout_fd, stderr_fd, &out));
     static_cast<Handle &>(*this) = Handle(out);
   }
-  /// Waits until the output reached end of file and was all written
-  /// (CTRD_ERR_DEADLINE_EXCEEDED after timeout_ms; < 0 waits for ever).
+  /// Waits until the output reached end of file and was all written; blocks
+  /// the calling thread. Wraps ctrd_io_session_wait; throws Error
+  /// (CTRD_ERR_DEADLINE_EXCEEDED after `timeout_ms`, < 0 waits for ever;
+  /// CTRD_ERR_IO when a copy failed).
   void wait(int64_t timeout_ms = -1) { detail::check(ctrd_io_session_wait(live(), timeout_ms)); }
-  /// Stops the copy and frees the session (see ctrd_io_session_free).
+  /// Stops the copy and frees the session, writing out bytes already read
+  /// (see ctrd_io_session_free); the destructor does the same. Idempotent.
   void close() noexcept { reset(); }
 };
 
@@ -230,23 +263,30 @@ class IoSession : public detail::Handle<ctrd_io_session, ctrd_io_session_free> {
 /// it removes them: destroy it only after the task or process was deleted.
 class FifoSet : public detail::Handle<ctrd_fifo_set, ctrd_fifo_set_free> {
  public:
+  /// An empty set (owns nothing).
   FifoSet() = default;
   /// Makes the FIFOs for container (or exec) `id` in a fresh directory
-  /// under `dir` ("" = the library's default).
+  /// under `dir` ("" = the library's default): stdin only `with_stdin`, no
+  /// stderr with a `terminal`. Wraps ctrd_fifo_set_create; throws Error
+  /// (CTRD_ERR_INVALID_ARGUMENT, CTRD_ERR_IO, CTRD_ERR_PERMISSION_DENIED).
   explicit FifoSet(const std::string &id, bool with_stdin = false, bool terminal = false,
                    const std::string &dir = "") {
     ctrd_fifo_set *out = nullptr;
     detail::check(ctrd_fifo_set_create(detail::opt(dir), id.c_str(), with_stdin, terminal, &out));
     static_cast<Handle &>(*this) = Handle(out);
   }
+  /// The FIFOs' paths, for Container::new_task, Task::exec and IoSession.
+  /// Wraps ctrd_fifo_set_io; throws Error.
   Io io() const {
     ctrd_io c;
     detail::check(ctrd_fifo_set_io(live(), &c));
     return Io::from(c);
   }
+  /// The directory holding the FIFOs. Wraps ctrd_fifo_set_dir; throws Error
+  /// only for an empty handle.
   std::string dir() const { return ctrd_fifo_set_dir(live()); }
   /// Attaches the caller's fds (-1 = none) to these FIFOs; do it before the
-  /// task is created.
+  /// task is created. See IoSession(const Io &, int, int, int); throws Error.
   IoSession attach(int stdin_fd, int stdout_fd, int stderr_fd) const {
     return IoSession(io(), stdin_fd, stdout_fd, stderr_fd);
   }
@@ -257,8 +297,12 @@ class FifoSet : public detail::Handle<ctrd_fifo_set, ctrd_fifo_set_free> {
 /// inside the callback is allowed; destroying the Wait there is not.
 class Wait {
  public:
+  /// An empty wait (waits for nothing).
   Wait() = default;
+  /// Takes over `o`'s wait and callback; `o` is left empty.
   Wait(Wait &&) noexcept = default;
+  /// Closes this wait (see close()), then takes over `o`'s wait and
+  /// callback; `o` is left empty.
   Wait &operator=(Wait &&o) noexcept {
     if (this != &o) {
       close();  // the old wait stops before its callback goes
@@ -270,9 +314,11 @@ class Wait {
   ~Wait() { close(); }
   /// Cancels the wait if pending (waiting for a callback in progress on
   /// another thread), then frees it; the callback object lives on until
-  /// the Wait is destroyed.
+  /// the Wait is destroyed. Wraps ctrd_wait_free; idempotent.
   void close() noexcept { handle_.reset(); }
+  /// The C handle (still owned by this Wait); NULL when empty or closed.
   ctrd_wait *get() const noexcept { return handle_.get(); }
+  /// Whether a wait is held (false when empty, moved from or closed).
   explicit operator bool() const noexcept { return static_cast<bool>(handle_); }
 
  private:
@@ -303,8 +349,12 @@ class Wait {
 /// is allowed; destroying the Subscription there is not.
 class Subscription {
  public:
+  /// An empty subscription (receives nothing).
   Subscription() = default;
+  /// Takes over `o`'s subscription and callback; `o` is left empty.
   Subscription(Subscription &&) noexcept = default;
+  /// Closes this subscription (see close()), then takes over `o`'s
+  /// subscription and callback; `o` is left empty.
   Subscription &operator=(Subscription &&o) noexcept {
     if (this != &o) {
       close();
@@ -316,8 +366,11 @@ class Subscription {
   ~Subscription() { close(); }
   /// Stops the subscription (waiting for a callback in progress on another
   /// thread) and frees it; the callback object lives on until destruction.
+  /// Wraps ctrd_subscription_free; idempotent.
   void close() noexcept { handle_.reset(); }
+  /// The C handle (still owned by this Subscription); NULL when empty or closed.
   ctrd_subscription *get() const noexcept { return handle_.get(); }
+  /// Whether a subscription is held (false when empty, moved from or closed).
   explicit operator bool() const noexcept { return static_cast<bool>(handle_); }
 
  private:
@@ -333,69 +386,131 @@ class Subscription {
 /// An exec process inside a running task (Task::exec).
 class Process : public detail::Handle<ctrd_process, ctrd_process_free> {
  public:
+  /// An empty process handle (owns nothing).
   Process() = default;
+  /// Takes ownership of the C handle `p` (freed by ctrd_process_free).
   explicit Process(ctrd_process *p) noexcept : Handle(p) {}
+  /// The process's pid once started (0 before). Wraps ctrd_process_pid;
+  /// throws Error only for an empty handle.
   uint32_t pid() const { return ctrd_process_pid(live()); }
+  /// Starts the created process; blocks for one round trip. Wraps
+  /// ctrd_process_start; throws Error (the daemon's words when it refuses).
   void start() { detail::check(ctrd_process_start(live())); }
-  /// Waits for the exit and returns the exit status.
+  /// Waits for the exit and returns the exit status; blocks the calling
+  /// thread. Wraps ctrd_process_wait; throws Error
+  /// (CTRD_ERR_DEADLINE_EXCEEDED after `timeout_ms`, < 0 waits for ever).
   uint32_t wait(int64_t timeout_ms = -1) {
     uint32_t status = 0;
     detail::check(ctrd_process_wait(live(), timeout_ms, &status));
     return status;
   }
+  /// Calls `cb` once, on a library thread, when the process exits or the
+  /// wait fails; returns at once. The returned Wait owns `cb` and cancels
+  /// the wait when closed or destroyed first. Wraps ctrd_process_wait_async;
+  /// throws Error (CTRD_ERR_INVALID_ARGUMENT for an empty `cb`).
   Wait wait_async(ExitCallback cb) { return Wait::start(ctrd_process_wait_async, live(), std::move(cb)); }
+  /// Sends `signal` (1-64) to the process; blocks for one round trip. Wraps
+  /// ctrd_process_kill; throws Error (CTRD_ERR_NOT_FOUND once it is gone).
   void kill(int signal) { detail::check(ctrd_process_kill(live(), signal)); }
-  /// ctrd_process_delete: deletes the exited process, returns its exit status.
+  /// Deletes the exited process and returns its exit status; the handle
+  /// stays valid to destroy. Wraps ctrd_process_delete; throws Error
+  /// (CTRD_ERR_FAILED_PRECONDITION while it runs).
   uint32_t remove() {
     uint32_t status = 0;
     detail::check(ctrd_process_delete(live(), &status));
     return status;
   }
+  /// Resizes the process's terminal. Wraps ctrd_process_resize; throws Error
+  /// (CTRD_ERR_FAILED_PRECONDITION, making no call, without a terminal).
   void resize(uint32_t width, uint32_t height) { detail::check(ctrd_process_resize(live(), width, height)); }
+  /// Closes the process's stdin: it reads end of file once it consumed what
+  /// was written. Wraps ctrd_process_close_stdin; throws Error.
   void close_stdin() { detail::check(ctrd_process_close_stdin(live())); }
+  /// Makes session `s` close the process's stdin once the caller's stdin it
+  /// copies reached end of file; returns at once. Wraps
+  /// ctrd_process_close_stdin_on_eof; throws Error (CTRD_ERR_INVALID_ARGUMENT
+  /// for a session that copies no stdin).
   void close_stdin_on_eof(IoSession &s) { detail::check(ctrd_process_close_stdin_on_eof(live(), s.get())); }
 };
 
 /// A container's task (its init process).
 class Task : public detail::Handle<ctrd_task, ctrd_task_free> {
  public:
+  /// An empty task handle (owns nothing).
   Task() = default;
+  /// Takes ownership of the C handle `t` (freed by ctrd_task_free).
   explicit Task(ctrd_task *t) noexcept : Handle(t) {}
+  /// The task's id (its container's id). Wraps ctrd_task_id; throws Error
+  /// only for an empty handle.
   std::string id() const { return ctrd_task_id(live()); }
+  /// The pid of the task's init process. Wraps ctrd_task_pid; throws Error
+  /// only for an empty handle.
   uint32_t pid() const { return ctrd_task_pid(live()); }
+  /// The directory of the task's first stdio path ("" without stdio). Wraps
+  /// ctrd_task_fifo_dir; throws Error only for an empty handle.
   std::string fifo_dir() const { return ctrd_task_fifo_dir(live()); }
+  /// The task's stdio paths (of a loaded task: as the daemon knows them),
+  /// for re-attaching with IoSession. Wraps ctrd_task_io; throws Error.
   Io io() const {
     ctrd_io c;
     detail::check(ctrd_task_io(live(), &c));
     return Io::from(c);
   }
+  /// Starts the created task; blocks for one round trip. Wraps
+  /// ctrd_task_start; throws Error (the daemon's words, e.g. a command not
+  /// found in the rootfs).
   void start() { detail::check(ctrd_task_start(live())); }
-  /// Waits for the exit and returns the exit status (128 + n after signal n).
+  /// Waits for the exit and returns the exit status (128 + n after signal
+  /// n); blocks the calling thread. Wraps ctrd_task_wait; throws Error
+  /// (CTRD_ERR_DEADLINE_EXCEEDED after `timeout_ms`, < 0 waits for ever).
   uint32_t wait(int64_t timeout_ms = -1) {
     uint32_t status = 0;
     detail::check(ctrd_task_wait(live(), timeout_ms, &status));
     return status;
   }
+  /// Calls `cb` once, on a library thread, when the task exits or the wait
+  /// fails; returns at once. The returned Wait owns `cb` and cancels the
+  /// wait when closed or destroyed first. Wraps ctrd_task_wait_async;
+  /// throws Error (CTRD_ERR_INVALID_ARGUMENT for an empty `cb`).
   Wait wait_async(ExitCallback cb) { return Wait::start(ctrd_task_wait_async, live(), std::move(cb)); }
+  /// Sends `signal` (1-64) to the init process, or with CTRD_KILL_ALL in
+  /// `flags` to every process of the task. Wraps ctrd_task_kill; throws Error.
   void kill(int signal, uint32_t flags = 0) { detail::check(ctrd_task_kill(live(), signal, flags)); }
-  /// The state and, once stopped, the exit status.
+  /// The state and, once stopped, the exit status (0 before); one round
+  /// trip. Wraps ctrd_task_status; throws Error.
   std::pair<ctrd_task_state, uint32_t> status() {
     ctrd_task_state state = CTRD_TASK_UNKNOWN;
     uint32_t exit_status = 0;
     detail::check(ctrd_task_status(live(), &state, &exit_status));
     return {state, exit_status};
   }
-  /// ctrd_task_delete (flags: CTRD_TASK_DELETE_FORCE); returns the exit status.
+  /// Deletes the stopped task and returns its exit status; with
+  /// CTRD_TASK_DELETE_FORCE in `flags` kills a running one first. The handle
+  /// stays valid to destroy; remove the task's FIFOs only after this. Wraps
+  /// ctrd_task_delete; throws Error (CTRD_ERR_FAILED_PRECONDITION while it
+  /// runs, without the flag).
   uint32_t remove(uint32_t flags = 0) {
     uint32_t status = 0;
     detail::check(ctrd_task_delete(live(), flags, &status));
     return status;
   }
+  /// Closes the task's stdin: it reads end of file once it consumed what was
+  /// written. Wraps ctrd_task_close_stdin; throws Error.
   void close_stdin() { detail::check(ctrd_task_close_stdin(live())); }
+  /// Makes session `s` close the task's stdin once the caller's stdin it
+  /// copies reached end of file; returns at once. Wraps
+  /// ctrd_task_close_stdin_on_eof; throws Error (CTRD_ERR_INVALID_ARGUMENT
+  /// for a session that copies no stdin).
   void close_stdin_on_eof(IoSession &s) { detail::check(ctrd_task_close_stdin_on_eof(live(), s.get())); }
+  /// Resizes the task's terminal. Wraps ctrd_task_resize; throws Error
+  /// (CTRD_ERR_FAILED_PRECONDITION, making no call, without a terminal).
   void resize(uint32_t width, uint32_t height) { detail::check(ctrd_task_resize(live(), width, height)); }
+  /// Freezes every process of the task. Wraps ctrd_task_pause; throws Error.
   void pause() { detail::check(ctrd_task_pause(live())); }
+  /// Thaws the paused task. Wraps ctrd_task_resume; throws Error.
   void resume() { detail::check(ctrd_task_resume(live())); }
+  /// The pids of every process in the task; one round trip. Wraps
+  /// ctrd_task_pids (the array is copied and freed); throws Error.
   std::vector<uint32_t> pids() {
     uint32_t *pids = nullptr;
     size_t len = 0;
@@ -404,21 +519,34 @@ class Task : public detail::Handle<ctrd_task, ctrd_task_free> {
     ctrd_pids_free(pids, len);
     return out;
   }
+  /// The task's resource usage as JSON, `{"type": ..., "data": {...}}`; one
+  /// round trip. Wraps ctrd_task_metrics_json; throws Error
+  /// (CTRD_ERR_NOT_FOUND when the daemon has no metrics, e.g. not running).
   std::string metrics_json() {
     char *out = nullptr;
     detail::check(ctrd_task_metrics_json(live(), &out));
     return detail::take(out);
   }
+  /// Changes the running task's resources: `resources_json` is an OCI
+  /// LinuxResources object, e.g. `{"pids":{"limit":64}}`. Wraps
+  /// ctrd_task_update; throws Error (CTRD_ERR_INVALID_ARGUMENT naming a bad
+  /// member; the runtime's words when it refuses).
   void update(const std::string &resources_json) { detail::check(ctrd_task_update(live(), resources_json.c_str())); }
   /// Creates (not starts) exec process `exec_id` from an OCI "process" JSON
-  /// object, with stdio `io` (no stdio without one).
+  /// object, without stdio; start it with Process::start(). Wraps
+  /// ctrd_task_exec; throws Error (CTRD_ERR_ALREADY_EXISTS for a taken id,
+  /// CTRD_ERR_FAILED_PRECONDITION when the task does not run).
   Process exec(const std::string &exec_id, const std::string &process_json) {
     return exec_impl(exec_id, process_json, nullptr);
   }
+  /// As exec(const std::string &, const std::string &), with stdio `io`
+  /// (attach an IoSession to its FIFOs first).
   Process exec(const std::string &exec_id, const std::string &process_json, const Io &io) {
     ctrd_io c = io.c();
     return exec_impl(exec_id, process_json, &c);
   }
+  /// As exec(const std::string &, const std::string &), with the FIFOs of
+  /// `fifos` as stdio (attach to them first).
   Process exec(const std::string &exec_id, const std::string &process_json, const FifoSet &fifos) {
     return exec(exec_id, process_json, fifos.io());
   }
@@ -434,38 +562,66 @@ class Task : public detail::Handle<ctrd_task, ctrd_task_free> {
 /// A container record (Client::create_container, Client::load_container).
 class Container : public detail::Handle<ctrd_container, ctrd_container_free> {
  public:
+  /// An empty container handle (owns nothing).
   Container() = default;
+  /// Takes ownership of the C handle `k` (freed by ctrd_container_free).
   explicit Container(ctrd_container *k) noexcept : Handle(k) {}
+  /// The container's id. Wraps ctrd_container_id; throws Error only for an
+  /// empty handle.
   std::string id() const { return ctrd_container_id(live()); }
+  /// The OCI runtime spec as stored, from the handle's copy of the record
+  /// (see refresh()); makes no call. Wraps ctrd_container_spec_json; throws
+  /// Error (CTRD_ERR_NOT_FOUND when the record has no spec).
   std::string spec_json() const {
     char *out = nullptr;
     detail::check(ctrd_container_spec_json(live(), &out));
     return detail::take(out);
   }
+  /// The whole record as a JSON object, from the handle's copy (see
+  /// refresh()); makes no call. Wraps ctrd_container_info_json; throws Error.
   std::string info_json() const {
     char *out = nullptr;
     detail::check(ctrd_container_info_json(live(), &out));
     return detail::take(out);
   }
+  /// Re-reads the record from the daemon into the handle's copy. Wraps
+  /// ctrd_container_refresh; throws Error (CTRD_ERR_NOT_FOUND once deleted).
   void refresh() { detail::check(ctrd_container_refresh(live())); }
-  /// "key=value" items; "key=" removes the label.
+  /// Sets labels from "key=value" items (at least one); "key=" removes the
+  /// label; others stay. Wraps ctrd_container_set_labels; throws Error
+  /// (CTRD_ERR_INVALID_ARGUMENT for a bad item or a key given twice).
   void set_labels(const std::vector<std::string> &labels) {
     detail::CStrings c(labels);
     detail::check(ctrd_container_set_labels(live(), c.get()));
   }
+  /// Replaces the container's OCI runtime spec (the next task gets it).
+  /// Wraps ctrd_container_update_spec; throws Error
+  /// (CTRD_ERR_INVALID_ARGUMENT for text that is not a spec).
   void update_spec(const std::string &spec_json) {
     detail::check(ctrd_container_update_spec(live(), spec_json.c_str()));
   }
-  /// ctrd_container_delete (flags: CTRD_DELETE_KEEP_SNAPSHOT).
+  /// Deletes the container and its rootfs snapshot (kept with
+  /// CTRD_DELETE_KEEP_SNAPSHOT in `flags`); the handle stays valid to
+  /// destroy. Wraps ctrd_container_delete; throws Error
+  /// (CTRD_ERR_FAILED_PRECONDITION while it has a task).
   void remove(uint32_t flags = 0) { detail::check(ctrd_container_delete(live(), flags)); }
-  /// Creates (not starts) the task, without stdio.
+  /// Creates (not starts) the task, without stdio; start it with
+  /// Task::start(). Wraps ctrd_container_new_task; throws Error
+  /// (CTRD_ERR_ALREADY_EXISTS when it has a task; the daemon's words).
   Task new_task() { return new_task_impl(nullptr); }
-  /// Creates (not starts) the task with stdio `io` (attach first).
+  /// Creates (not starts) the task with stdio `io`: attach an IoSession to
+  /// its FIFOs first, or this waits for a reader until the client's
+  /// timeout. Wraps ctrd_container_new_task; throws Error.
   Task new_task(const Io &io) {
     ctrd_io c = io.c();
     return new_task_impl(&c);
   }
+  /// Creates (not starts) the task with the FIFOs of `fifos` as stdio
+  /// (attach to them first). Wraps ctrd_container_new_task; throws Error.
   Task new_task(const FifoSet &fifos) { return new_task(fifos.io()); }
+  /// Attaches to the container's existing task (re-attach its stdio with
+  /// Task::io()). Wraps ctrd_container_load_task; throws Error
+  /// (CTRD_ERR_NOT_FOUND without a task).
   Task load_task() {
     ctrd_task *out = nullptr;
     detail::check(ctrd_container_load_task(live(), &out));
@@ -483,58 +639,188 @@ class Container : public detail::Handle<ctrd_container, ctrd_container_free> {
 /// An image record (Client::get_image).
 class Image : public detail::Handle<ctrd_image, ctrd_image_free> {
  public:
+  /// An empty image handle (owns nothing).
   Image() = default;
+  /// Takes ownership of the C handle `i` (freed by ctrd_image_free).
   explicit Image(ctrd_image *i) noexcept : Handle(i) {}
+  /// The image's name. Wraps ctrd_image_name; throws Error only for an
+  /// empty handle.
   std::string name() const { return ctrd_image_name(live()); }
+  /// The digest of the image's target (index or manifest), e.g.
+  /// "sha256:3f57...". Wraps ctrd_image_digest; throws Error only for an
+  /// empty handle.
   std::string digest() const { return ctrd_image_digest(live()); }
+  /// The bytes of its content for this machine's platform, as `ctr images
+  /// ls` shows them (compressed layers). Wraps ctrd_image_size; throws Error
+  /// (CTRD_ERR_NOT_FOUND for a missing blob or platform).
   uint64_t size() {
     uint64_t bytes = 0;
     detail::check(ctrd_image_size(live(), &bytes));
     return bytes;
   }
+  /// The OCI image config for this machine's platform, as JSON exactly as
+  /// stored. Wraps ctrd_image_config_json; throws Error (CTRD_ERR_NOT_FOUND).
   std::string config_json() {
     char *out = nullptr;
     detail::check(ctrd_image_config_json(live(), &out));
     return detail::take(out);
   }
+  /// Whether its layers are unpacked on `snapshotter` ("" = "overlayfs").
+  /// Wraps ctrd_image_is_unpacked; throws Error (CTRD_ERR_INVALID_ARGUMENT
+  /// for a snapshotter the daemon does not have).
   bool is_unpacked(const std::string &snapshotter = "") {
     bool out = false;
     detail::check(ctrd_image_is_unpacked(live(), detail::opt(snapshotter), &out));
     return out;
   }
+  /// Unpacks its layers for this machine's platform onto `snapshotter` (""
+  /// = "overlayfs"), skipping layers unpacked already; blocks until all are
+  /// extracted, and leaves nothing behind on failure. Thread-safe. Wraps
+  /// ctrd_image_unpack; throws Error (CTRD_ERR_INVALID_ARGUMENT for an
+  /// unknown snapshotter, CTRD_ERR_NOT_FOUND for a missing blob,
+  /// CTRD_ERR_FAILED_PRECONDITION for a layer not matching its diff id).
+  void unpack(const std::string &snapshotter = "") {
+    detail::check(ctrd_image_unpack(live(), detail::opt(snapshotter)));
+  }
 };
+
+/// Called with the progress of a pull or import (see PullOptions::progress).
+using ProgressCallback = std::function<void(const ctrd_progress &)>;
+
+/// How Client::pull and Client::import_archive work (see ctrd_pull_opts;
+/// "" = unset, i.e. the default). Import ignores the registry fields.
+struct PullOptions {
+  /// "os/arch[/variant]" picked from an index ("" = this machine's).
+  std::string platform;
+  /// The snapshotter to unpack into ("" = "overlayfs").
+  std::string snapshotter;
+  /// Fetch (or import) the content and make the image record, but do not
+  /// unpack it.
+  bool no_unpack = false;
+  /// The registry user. With `secret` both "", the docker config's
+  /// credentials (else none) are used; otherwise both are sent, and a ""
+  /// username with a secret sends the secret as an identity token.
+  std::string username;
+  /// The password, or an identity token (see `username`).
+  std::string secret;
+  /// Talk http:// instead of https:// to the registry.
+  bool plain_http = false;
+  /// Accept any TLS certificate (no verification at all).
+  bool skip_verify = false;
+  /// A PEM file of CA certificates trusted besides the system's ("" = none).
+  std::string ca_file;
+  /// Called on a library thread (never the caller's), one call at a time,
+  /// about ten times a second while the operation runs and once more with
+  /// phase "done" when it succeeded; never after the call returned. The
+  /// ctrd_progress and its strings are valid during the call only. Empty =
+  /// no progress. An exception leaving it does not cross the C library: it
+  /// is caught, the callback is not called again, the operation runs to
+  /// its end (a pull or import may then have made its images), and the
+  /// call rethrows that first exception instead of returning or throwing
+  /// its own Error.
+  ProgressCallback progress;
+};
+
+namespace detail {
+
+/// A ctrd_pull_opts borrowing the strings of a PullOptions, and the relay
+/// of its progress callback: catches the callback's first exception for
+/// rethrow() after the C call.
+class PullOpts {
+ public:
+  /// Borrows `o`, which must outlive this object and stay unchanged.
+  explicit PullOpts(const PullOptions &o) : c_(ctrd_pull_opts_default()), progress_(&o.progress) {
+    bool no_credentials = o.username.empty() && o.secret.empty();
+    c_.platform = opt(o.platform);
+    c_.snapshotter = opt(o.snapshotter);
+    c_.no_unpack = o.no_unpack;
+    c_.username = no_credentials ? nullptr : o.username.c_str();
+    c_.secret = no_credentials ? nullptr : o.secret.c_str();
+    c_.plain_http = o.plain_http;
+    c_.skip_verify = o.skip_verify;
+    c_.ca_file = opt(o.ca_file);
+    if (o.progress) {
+      c_.progress = &PullOpts::trampoline;
+      c_.user_data = this;
+    }
+  }
+  PullOpts(const PullOpts &) = delete;
+  PullOpts &operator=(const PullOpts &) = delete;
+
+  /// The C struct, valid while this object lives.
+  const ctrd_pull_opts *get() const noexcept { return &c_; }
+  /// Rethrows the first exception the progress callback threw, if any.
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  // The library calls it one call at a time and never after the C call
+  // returned (it joins the callback's thread), so `error_` needs no lock.
+  static void trampoline(void *user_data, const ctrd_progress *p) noexcept {
+    auto *self = static_cast<PullOpts *>(user_data);
+    if (self->error_ || p == nullptr) return;
+    try {
+      (*self->progress_)(*p);
+    } catch (...) {
+      self->error_ = std::current_exception();
+    }
+  }
+  ctrd_pull_opts c_;
+  const ProgressCallback *progress_;
+  std::exception_ptr error_;
+};
+
+/// Throws the progress callback's exception, else the Error of `s` with
+/// `message` (ctrd_last_error() read right after the call), if any.
+inline void check_with_progress(const PullOpts &opts, ctrd_status s, const std::string &message) {
+  opts.rethrow();
+  if (s != CTRD_OK) throw Error(s, message);
+}
+
+}  // namespace detail
 
 /// What Client::create_container makes (see ctrd_container_opts; "" = unset).
 struct ContainerOptions {
-  std::string id;
-  std::string spec_json;
-  std::string image;
-  std::string snapshotter;
-  std::string snapshot_key;
-  std::string runtime;
+  std::string id;            ///< Required: the container id.
+  std::string spec_json;     ///< Required: the OCI runtime spec, e.g. from Client::spec_generate.
+  std::string image;         ///< The image name recorded on the container.
+  std::string snapshotter;   ///< The rootfs's snapshotter ("" = "overlayfs").
+  std::string snapshot_key;  ///< The rootfs snapshot (Client::prepare_snapshot).
+  std::string runtime;       ///< The runtime ("" = "io.containerd.runc.v2").
   std::vector<std::string> labels;  ///< "key=value"
-  std::string runtime_options_json;
+  std::string runtime_options_json;  ///< The runc shim's options as JSON, e.g. `{"SystemdCgroup":true}`.
 };
 
 /// A client of one containerd daemon, bound to one namespace.
 class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
  public:
   /// `address` "" = $CONTAINERD_ADDRESS, else the system socket; `ns` "" =
-  /// $CONTAINERD_NAMESPACE, else "default". Connects on first use.
+  /// $CONTAINERD_NAMESPACE, else "default". Connects on first use (never
+  /// blocks here). Wraps ctrd_client_connect; throws Error
+  /// (CTRD_ERR_INVALID_ARGUMENT for a bad address or namespace).
   explicit Client(const std::string &address = "", const std::string &ns = "") {
     ctrd_client *out = nullptr;
     detail::check(ctrd_client_connect(detail::opt(address), detail::opt(ns), &out));
     static_cast<Handle &>(*this) = Handle(out);
   }
+  /// The namespace the client works in. Wraps ctrd_client_namespace; throws
+  /// Error only for an empty handle.
   std::string ns() const { return ctrd_client_namespace(live()); }
+  /// Sets the timeout of every later blocking call through this client and
+  /// the handles it made (0 = none; default 30000). Wraps
+  /// ctrd_client_set_timeout_ms; throws Error.
   void set_timeout_ms(uint64_t ms) { detail::check(ctrd_client_set_timeout_ms(live(), ms)); }
-  /// The daemon's version and git revision.
+  /// The daemon's version and git revision; one round trip. Wraps
+  /// ctrd_client_server_version; throws Error (CTRD_ERR_UNAVAILABLE).
   std::pair<std::string, std::string> server_version() {
     char *v = nullptr, *r = nullptr;
     detail::check(ctrd_client_server_version(live(), &v, &r));
     std::string version = detail::take(v);
     return {version, detail::take(r)};
   }
+  /// The daemon's uuid, pid and plugins (introspection) as JSON. Wraps
+  /// ctrd_client_server_info_json; throws Error.
   std::string server_info_json() {
     char *out = nullptr;
     detail::check(ctrd_client_server_info_json(live(), &out));
@@ -542,7 +828,8 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   }
 
   /// A default spec for `id`, with `image`'s config ("" = none) and `args`
-  /// (empty = the image's command).
+  /// (empty = the image's command). Wraps ctrd_spec_generate; throws Error
+  /// (CTRD_ERR_NOT_FOUND for an unknown image).
   std::string spec_generate(const std::string &id, const std::string &image = "",
                             const std::vector<std::string> &args = {}) {
     detail::CStrings argv(args);
@@ -551,15 +838,24 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
                                      args.empty() ? nullptr : argv.get(), &out));
     return detail::take(out);
   }
+  /// Prepares snapshot `key` over `image`'s unpacked rootfs on `snapshotter`
+  /// ("" = "overlayfs"), for ContainerOptions::snapshot_key. Wraps
+  /// ctrd_snapshot_prepare_from_image; throws Error (CTRD_ERR_NOT_FOUND,
+  /// CTRD_ERR_FAILED_PRECONDITION when not unpacked, CTRD_ERR_ALREADY_EXISTS).
   void prepare_snapshot(const std::string &image, const std::string &key,
                         const std::string &snapshotter = "") {
     detail::check(ctrd_snapshot_prepare_from_image(live(), image.c_str(), detail::opt(snapshotter),
                                                    key.c_str()));
   }
+  /// Removes snapshot `key` (one already gone is no error). Wraps
+  /// ctrd_snapshot_remove; throws Error.
   void remove_snapshot(const std::string &key, const std::string &snapshotter = "") {
     detail::check(ctrd_snapshot_remove(live(), detail::opt(snapshotter), key.c_str()));
   }
 
+  /// Creates a container record from `o`, checked before any call. Wraps
+  /// ctrd_container_create; throws Error (CTRD_ERR_INVALID_ARGUMENT,
+  /// CTRD_ERR_ALREADY_EXISTS).
   Container create_container(const ContainerOptions &o) {
     detail::CStrings labels(o.labels);
     ctrd_container_opts c = ctrd_container_opts_default();
@@ -575,11 +871,16 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
     detail::check(ctrd_container_create(live(), &c, &out));
     return Container(out);
   }
+  /// Loads the existing container `id`. Wraps ctrd_container_load; throws
+  /// Error (CTRD_ERR_NOT_FOUND).
   Container load_container(const std::string &id) {
     ctrd_container *out = nullptr;
     detail::check(ctrd_container_load(live(), id.c_str(), &out));
     return Container(out);
   }
+  /// The ids of the containers matching containerd filter `filter` ("" =
+  /// all). Wraps ctrd_container_list; throws Error (CTRD_ERR_INVALID_ARGUMENT
+  /// for a bad filter).
   std::vector<std::string> list_containers(const std::string &filter = "") {
     char **ids = nullptr;
     size_t len = 0;
@@ -587,38 +888,101 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
     return detail::take_array(ids, len);
   }
 
+  /// The image `name`, e.g. "docker.io/library/busybox:latest". Wraps
+  /// ctrd_image_get; throws Error (CTRD_ERR_NOT_FOUND).
   Image get_image(const std::string &name) {
     ctrd_image *out = nullptr;
     detail::check(ctrd_image_get(live(), name.c_str(), &out));
     return Image(out);
   }
+  /// The names of the images matching containerd filter `filter` ("" =
+  /// all). Wraps ctrd_image_list; throws Error (CTRD_ERR_INVALID_ARGUMENT
+  /// for a bad filter).
   std::vector<std::string> list_images(const std::string &filter = "") {
     char **names = nullptr;
     size_t len = 0;
     detail::check(ctrd_image_list(live(), detail::opt(filter), &names, &len));
     return detail::take_array(names, len);
   }
-  /// ctrd_image_delete (flags: CTRD_IMAGE_DELETE_SYNC).
+  /// Pulls image `ref` ("busybox" is "docker.io/library/busybox:latest")
+  /// from its registry into the client's namespace, unpacked unless
+  /// `opts.no_unpack`, and returns the image record. Blocks until the pull
+  /// ends; pulls may run at once on one client. Wraps ctrd_image_pull;
+  /// throws Error (CTRD_ERR_UNAUTHENTICATED for missing or refused
+  /// credentials, CTRD_ERR_NOT_FOUND, CTRD_ERR_UNAVAILABLE for an
+  /// unreachable or untrusted registry, CTRD_ERR_INVALID_ARGUMENT), or what
+  /// `opts.progress` threw.
+  Image pull(const std::string &ref, const PullOptions &opts = PullOptions()) {
+    detail::PullOpts c(opts);
+    ctrd_image *out = nullptr;
+    ctrd_status s = ctrd_image_pull(live(), ref.c_str(), c.get(), &out);
+    std::string message = s != CTRD_OK ? ctrd_last_error() : "";
+    Image image(s == CTRD_OK ? out : nullptr);
+    detail::check_with_progress(c, s, message);
+    return image;
+  }
+  /// Imports the images of the OCI layout or `docker save` archive at the
+  /// absolute `path` (read by the library itself) into the client's
+  /// namespace, unpacked unless `opts.no_unpack` (`opts`' registry fields
+  /// are ignored), and returns the names of the images made or replaced.
+  /// A failure leaves no image. Blocks until done. Wraps ctrd_image_import;
+  /// throws Error (CTRD_ERR_INVALID_ARGUMENT for a relative path or a bad
+  /// archive, CTRD_ERR_NOT_FOUND for a missing file), or what
+  /// `opts.progress` threw.
+  std::vector<std::string> import_archive(const std::string &path,
+                                          const PullOptions &opts = PullOptions()) {
+    detail::PullOpts c(opts);
+    char **names = nullptr;
+    size_t len = 0;
+    ctrd_status s = ctrd_image_import(live(), path.c_str(), c.get(), &names, &len);
+    std::string message = s != CTRD_OK ? ctrd_last_error() : "";
+    std::vector<std::string> out = s == CTRD_OK ? detail::take_array(names, len) : std::vector<std::string>();
+    detail::check_with_progress(c, s, message);
+    return out;
+  }
+  /// Exports the images `names` (at least one) of the client's namespace
+  /// into an OCI layout tar at the absolute `path` (written by the library
+  /// itself, in an existing directory, replacing a file only once complete;
+  /// a failure leaves no file). Blocks until written. Wraps
+  /// ctrd_image_export; throws Error (CTRD_ERR_INVALID_ARGUMENT for no
+  /// names or a relative path, CTRD_ERR_NOT_FOUND for an unknown image).
+  void export_archive(const std::string &path, const std::vector<std::string> &names) {
+    detail::CStrings c(names);
+    detail::check(ctrd_image_export(live(), c.get(), path.c_str()));
+  }
+  /// Deletes the image record `name`; with CTRD_IMAGE_DELETE_SYNC in `flags`
+  /// returns after the garbage collector ran. Wraps ctrd_image_delete;
+  /// throws Error (CTRD_ERR_NOT_FOUND).
   void delete_image(const std::string &name, uint32_t flags = 0) {
     detail::check(ctrd_image_delete(live(), name.c_str(), flags));
   }
 
+  /// Creates namespace `name` with "key=value" `labels`. Wraps
+  /// ctrd_namespace_create; throws Error (CTRD_ERR_ALREADY_EXISTS,
+  /// CTRD_ERR_INVALID_ARGUMENT).
   void create_namespace(const std::string &name, const std::vector<std::string> &labels = {}) {
     detail::CStrings c(labels);
     detail::check(ctrd_namespace_create(live(), name.c_str(), labels.empty() ? nullptr : c.get()));
   }
+  /// Every namespace of the daemon, sorted by name. Wraps
+  /// ctrd_namespace_list; throws Error.
   std::vector<std::string> list_namespaces() {
     char **names = nullptr;
     size_t len = 0;
     detail::check(ctrd_namespace_list(live(), &names, &len));
     return detail::take_array(names, len);
   }
+  /// Deletes the empty namespace `name`. Wraps ctrd_namespace_delete; throws
+  /// Error (CTRD_ERR_FAILED_PRECONDITION while it holds anything,
+  /// CTRD_ERR_NOT_FOUND).
   void delete_namespace(const std::string &name) { detail::check(ctrd_namespace_delete(live(), name.c_str())); }
 
   /// Calls `cb` for every event matching any of `filters` (containerd
   /// filter strings; empty = every event of every namespace) on the
   /// subscription's own library thread, until the Subscription is closed
-  /// or destroyed. Returns once the daemon registered it.
+  /// or destroyed. Returns once the daemon registered it. Wraps
+  /// ctrd_events_subscribe; throws Error (CTRD_ERR_INVALID_ARGUMENT for an
+  /// empty `cb` or a bad filter).
   Subscription subscribe(const std::vector<std::string> &filters, EventCallback cb) {
     if (!cb) throw Error(CTRD_ERR_INVALID_ARGUMENT, "subscribe: empty callback");
     Subscription s;

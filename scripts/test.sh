@@ -7,7 +7,8 @@
 # 1.6 is the system's, 1.7 and 2.1 are unpacked under target/containerd), the
 # cargo integration tests (each test binary starts its own private containerd
 # of that version), ctest against a private containerd of that version, and
-# the Python binding's tests (installed into a venv; pytest starts its own);
+# the Python binding's tests (installed into a venv; pytest starts its own
+# containerd and registry);
 # then the install test (scripts/test-install.sh: a release build installed into
 # a temporary prefix, C programs built from it with pkg-config and CMake); last
 # the C tests under the sanitizers (against the first version).

@@ -1,9 +1,12 @@
 """Fixtures: a private containerd (started with scripts/daemon.sh and
 stopped after the session) holding the test image, unless
-$CONTAINERD_ADDRESS names a daemon to use; and clients of it.
+$CONTAINERD_ADDRESS names a daemon to use; clients of it; and, for the pull
+tests, a private registry (scripts/registry.sh: plain HTTP, basic auth)
+holding the test images (scripts/push-test-images.sh), unless
+$CTRD_TEST_REGISTRY and $CTRD_TEST_REGISTRY_CREDS name one.
 
-Without root, containerd or the library the tests are skipped, except under
-CI=true, where that is a failure."""
+Without root, containerd, the registry or the library the tests are
+skipped, except under CI=true, where that is a failure."""
 import os
 import pathlib
 import shutil
@@ -57,8 +60,7 @@ def daemon(library):
             try:
                 c.get_image(IMAGE).close()
             except containerd_c.NotFound:
-                _import_image(address[len("unix://"):] if address.startswith("unix://") else address,
-                              namespace)
+                _import_image(_socket_of(address), namespace)
         yield address, namespace
         return
     if os.geteuid() != 0:
@@ -77,6 +79,42 @@ def daemon(library):
         yield "unix://" + sock, namespace
     finally:
         subprocess.run([str(SCRIPTS / "daemon.sh"), "stop", base], stdout=subprocess.DEVNULL)
+
+
+def _socket_of(address):
+    return address[len("unix://"):] if address.startswith("unix://") else address
+
+
+@pytest.fixture(scope="session")
+def registry(daemon):
+    """(host, user, password) of a registry holding the test images
+    HOST/ctrd/busybox:latest, HOST/ctrd/multi:latest, HOST/ctrd/layers:latest."""
+    host, creds = os.environ.get("CTRD_TEST_REGISTRY"), os.environ.get("CTRD_TEST_REGISTRY_CREDS")
+    if host and creds:
+        user, _, password = creds.partition(":")
+        yield host, user, password
+        return
+    for tool in (os.environ.get("REGISTRY_BIN", "docker-registry"), "htpasswd"):
+        if shutil.which(tool) is None:
+            unavailable("%s is not installed (scripts/deps.sh): no test registry" % tool)
+    base = tempfile.mkdtemp(prefix="ctrd-pytest-registry-")
+    os.rmdir(base)  # registry.sh makes it itself
+    try:
+        p = subprocess.run([str(SCRIPTS / "registry.sh"), "start", base, "--owner-pid", str(os.getpid())],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if p.returncode != 0:
+            unavailable("scripts/registry.sh start failed: %s" % p.stderr.strip())
+        p = subprocess.run([str(SCRIPTS / "push-test-images.sh"), _socket_of(daemon[0]), base],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if p.returncode != 0:
+            pytest.fail("scripts/push-test-images.sh failed: %s" % p.stderr.strip()[-2000:], pytrace=False)
+        with open(os.path.join(base, "host")) as f:
+            host = f.read().strip()
+        with open(os.path.join(base, "creds")) as f:
+            user, _, password = f.read().strip().partition(":")
+        yield host, user, password
+    finally:
+        subprocess.run([str(SCRIPTS / "registry.sh"), "stop", base], stdout=subprocess.DEVNULL)
 
 
 @pytest.fixture

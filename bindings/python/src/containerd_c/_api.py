@@ -186,6 +186,44 @@ def _dispatch_event(user_data, topic, ns, event_json):
         _report_callback_error()
 
 
+class Progress(collections.namedtuple(
+        "Progress", "ref phase bytes_done bytes_total layers_done layers_total")):
+    """Where a pull or import is (struct ctrd_progress): `ref` (the
+    reference pulled, or the archive's path), `phase` ("resolving",
+    "fetching", "unpacking", or "done": last, once, and only on success),
+    `bytes_done` and `bytes_total` (the chosen platform's blobs in the
+    content store; total 0 while unknown), `layers_done` and
+    `layers_total`."""
+
+    __slots__ = ()
+
+
+class _ProgressRelay:
+    """One pull's or import's progress callback, and the first exception
+    it raised."""
+
+    __slots__ = ("callback", "error")
+
+    def __init__(self, callback):
+        self.callback = callback
+        self.error = None
+
+
+_progress_relays = {}  # key -> _ProgressRelay, for the duration of the call
+
+
+def _dispatch_progress(user_data, p):
+    relay = _progress_relays.get(user_data)
+    if relay is None or relay.error is not None:
+        return
+    c = p.contents
+    try:
+        relay.callback(Progress(c.ref.decode("utf-8", "replace"), c.phase.decode(), c.bytes_done,
+                                c.bytes_total, c.layers_done, c.layers_total))
+    except BaseException as e:  # re-raised by the call once the library returned
+        relay.error = e
+
+
 def _dispatch_exit(user_data, status, exit_status):
     w = _pending_waits.pop(user_data, None)
     if w is not None:
@@ -196,10 +234,11 @@ def _dispatch_exit(user_data, status, exit_status):
 # a key as user_data, never a Python object.
 _EVENT_THUNK = _ffi.EVENT_CB(_dispatch_event)
 _EXIT_THUNK = _ffi.EXIT_CB(_dispatch_exit)
+_PROGRESS_THUNK = _ffi.PROGRESS_CB(_dispatch_progress)
 # Never freed, not even when the interpreter tears modules down: a library
 # thread entering a thunk that late finds live code, and the interpreter
 # ends that thread when it asks for the GIL.
-for _thunk in (_EVENT_THUNK, _EXIT_THUNK):
+for _thunk in (_EVENT_THUNK, _EXIT_THUNK, _PROGRESS_THUNK):
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(_thunk))
 del _thunk
 
@@ -310,6 +349,37 @@ def _wait_async(fn, ptr, callback):
     return w
 
 
+def _with_progress(progress, opts, call):
+    """Runs call() (a library call taking `opts`, returning its status) with
+    `progress` (None or a callable) as the progress callback, and raises
+    what the callback raised, else the call's Error."""
+    if progress is None:
+        check(call())
+        return
+    if not callable(progress):
+        raise TypeError("progress must be callable or None")
+    relay = _ProgressRelay(progress)
+    key = next(_keys)
+    _progress_relays[key] = relay
+    opts.progress = _PROGRESS_THUNK
+    opts.user_data = key
+    try:
+        status = call()
+        # Read on this thread right away (ctrd_last_error is per thread).
+        failure = _ffi.error_for(status, None, lib.ctrd_last_error().decode("utf-8", "replace")) \
+            if status != 0 else None
+    finally:
+        # The library calls back only during the call: no call is running.
+        _progress_relays.pop(key, None)
+    if relay.error is not None:
+        error, relay.error = relay.error, None
+        if failure is not None:
+            error.__context__ = failure
+        raise error
+    if failure is not None:
+        raise failure
+
+
 # ---- client ----------------------------------------------------------------------
 
 
@@ -411,6 +481,73 @@ class Client(_Handle):
 
     def delete_image(self, name, sync=False):
         check(lib.ctrd_image_delete(self._p(), enc(name), IMAGE_DELETE_SYNC if sync else 0))
+
+    def pull(self, ref, platform=None, snapshotter=None, no_unpack=False, username=None, secret=None,
+             plain_http=False, skip_verify=False, ca_file=None, progress=None):
+        """Pulls image `ref` ("busybox" is "docker.io/library/busybox:latest")
+        from its registry into the client's namespace (ctrd_image_pull) and
+        returns the Image. `platform`: "os/arch[/variant]" (None = this
+        machine's); `snapshotter` to unpack into (None = overlayfs) unless
+        `no_unpack`; `username` and `secret` (None, None = the docker
+        config's credentials; username "" = `secret` is an identity token);
+        `plain_http`, `skip_verify`, `ca_file` (a PEM file of extra CAs).
+        `progress(Progress)` is called on a library thread while the pull
+        runs (see import_archive). Blocks until the pull ends; other
+        threads run meanwhile. Raises Unauthenticated for missing or
+        refused credentials, NotFound, Unavailable, InvalidArgument..."""
+        opts = _ffi.CPullOpts(
+            platform=enc(platform), snapshotter=enc(snapshotter), no_unpack=bool(no_unpack),
+            username=enc(username), secret=enc(secret), plain_http=bool(plain_http),
+            skip_verify=bool(skip_verify), ca_file=enc(ca_file))
+        out = ctypes.c_void_p()
+        try:
+            _with_progress(progress, opts, lambda: lib.ctrd_image_pull(
+                self._p(), enc(ref), ctypes.byref(opts), ctypes.byref(out)))
+        except BaseException:
+            if out.value:  # the pull succeeded, the progress callback raised
+                lib.ctrd_image_free(out)
+            raise
+        return Image(out.value)
+
+    def import_archive(self, path, platform=None, snapshotter=None, no_unpack=False, progress=None):
+        """Imports the images of the OCI layout or `docker save` archive at
+        the absolute `path` (read by the library itself) into the client's
+        namespace (ctrd_image_import), unpacked into `snapshotter` (None =
+        overlayfs) unless `no_unpack`, for `platform` (None = this
+        machine's); returns the list of image names made or replaced. A
+        failure leaves no image.
+
+        `progress(Progress)`, when given, is called on a library thread (not
+        the caller's), one call at a time, about ten times a second while
+        the call runs and once more with phase "done" on success; never
+        after the call returned. An exception it raises is kept: the
+        callback is not called again, the operation runs to its end (so it
+        may have made its images), and this call raises that exception
+        (with the call's own Error, if it failed too, as its __context__).
+        Raises InvalidArgument (a relative path, a bad archive), NotFound (no
+        such file)..."""
+        opts = _ffi.CPullOpts(platform=enc(platform), snapshotter=enc(snapshotter),
+                              no_unpack=bool(no_unpack))
+        items, n = ctypes.POINTER(ctypes.c_char_p)(), ctypes.c_size_t()
+        try:
+            _with_progress(progress, opts, lambda: lib.ctrd_image_import(
+                self._p(), enc(path), ctypes.byref(opts), ctypes.byref(items), ctypes.byref(n)))
+        except BaseException:
+            if items:  # the import succeeded, the progress callback raised
+                lib.ctrd_string_array_free(items, n)
+            raise
+        return take_string_array(items, n)
+
+    def export_archive(self, path, names):
+        """Exports the images `names` (a list of names, at least one; or one
+        name as a str) into an OCI layout tar at the absolute `path`
+        (ctrd_image_export), written by the library itself in an existing
+        directory and renamed into place only when complete. Raises
+        InvalidArgument (no names, a relative path), NotFound (an unknown
+        image)..."""
+        if isinstance(names, (str, bytes)):
+            names = [names]
+        check(lib.ctrd_image_export(self._p(), str_array(list(names)), enc(path)))
 
     # namespaces
 
@@ -698,6 +835,13 @@ class Image(_Handle):
         out = ctypes.c_bool()
         check(lib.ctrd_image_is_unpacked(self._p(), enc(snapshotter), ctypes.byref(out)))
         return out.value
+
+    def unpack(self, snapshotter=None):
+        """Unpacks the image's layers for this platform onto `snapshotter`
+        (None = overlayfs), skipping those unpacked already
+        (ctrd_image_unpack). Blocks until done; nothing is left behind on
+        failure."""
+        check(lib.ctrd_image_unpack(self._p(), enc(snapshotter)))
 
 
 # ---- stdio --------------------------------------------------------------------------------

@@ -56,6 +56,44 @@ class CContainerOpts(ctypes.Structure):
         super().__init__(struct_size=ctypes.sizeof(CContainerOpts), **fields)
 
 
+class CProgress(ctypes.Structure):
+    """struct ctrd_progress (filled in by the library; valid during the
+    callback only)."""
+
+    _fields_ = [
+        ("ref", ctypes.c_char_p),
+        ("phase", ctypes.c_char_p),
+        ("bytes_done", ctypes.c_uint64),
+        ("bytes_total", ctypes.c_uint64),
+        ("layers_done", ctypes.c_uint32),
+        ("layers_total", ctypes.c_uint32),
+    ]
+
+
+PROGRESS_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(CProgress))
+
+
+class CPullOpts(ctypes.Structure):
+    """struct ctrd_pull_opts; `struct_size` is set on construction."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("platform", ctypes.c_char_p),
+        ("snapshotter", ctypes.c_char_p),
+        ("no_unpack", ctypes.c_bool),
+        ("username", ctypes.c_char_p),
+        ("secret", ctypes.c_char_p),
+        ("plain_http", ctypes.c_bool),
+        ("skip_verify", ctypes.c_bool),
+        ("ca_file", ctypes.c_char_p),
+        ("progress", PROGRESS_CB),
+        ("user_data", ctypes.c_void_p),
+    ]
+
+    def __init__(self, **fields):
+        super().__init__(struct_size=ctypes.sizeof(CPullOpts), **fields)
+
+
 EVENT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p)
 EXIT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32)
 
@@ -146,6 +184,10 @@ _PROTOTYPES = {
     "ctrd_image_size": (_STATUS, [_P, _OUT_U64]),
     "ctrd_image_config_json": (_STATUS, [_P, _OUT_STR]),
     "ctrd_image_is_unpacked": (_STATUS, [_P, _S, ctypes.POINTER(ctypes.c_bool)]),
+    "ctrd_image_unpack": (_STATUS, [_P, _S]),
+    "ctrd_image_pull": (_STATUS, [_P, _S, ctypes.POINTER(CPullOpts), _OUT_P]),
+    "ctrd_image_import": (_STATUS, [_P, _S, ctypes.POINTER(CPullOpts), _OUT_STR_ARRAY, _OUT_SIZE]),
+    "ctrd_image_export": (_STATUS, [_P, _STR_ARRAY, _S]),
     "ctrd_image_delete": (_STATUS, [_P, _S, ctypes.c_uint32]),
     "ctrd_image_free": (None, [_P]),
     # namespaces
