@@ -1098,7 +1098,7 @@ enum ctrd_status ctrd_image_is_unpacked(struct ctrd_image *i,
  *
  * Blocks until all layers are extracted: a few round trips per layer,
  * each bounded by the client's timeout (one layer's extraction is one
- * call: raise the timeout with `ctrd_client_set_timeout` for very large
+ * call: raise the timeout with `ctrd_client_set_timeout_ms` for very large
  * layers). Thread-safe. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL image,
  * invalid UTF-8, an empty snapshotter, or one the daemon does not have:
  * the daemon's words), `CTRD_ERR_NOT_FOUND` (a blob is missing, or no
