@@ -67,6 +67,7 @@ fn main() {
     let text = std::fs::read_to_string(&header).expect("reading the generated header");
     let cdef = out_dir.join("containerd_c_cdef.h");
     std::fs::write(&cdef, cdef_variant(&text)).expect("writing the cdef header");
+    std::fs::write(&header, with_inline_defaults(&text)).expect("writing the header");
     if std::env::var_os("CTRD_UPDATE_HEADER").is_some() {
         std::fs::copy(&header, root.join("include/containerd_c.h")).expect("updating include/");
         std::fs::copy(&cdef, root.join("include/containerd_c_cdef.h")).expect("updating include/");
@@ -154,6 +155,57 @@ fn version_macros() -> String {
          #define CTRD_VERSION_PATCH {patch}\n\
          #define CTRD_VERSION \"{full}\""
     )
+}
+
+/// The options structs that carry `struct_size` (see `SizedStruct` in
+/// src/ffi/handle.rs).
+const SIZED_STRUCTS: [&str; 2] = ["ctrd_container_opts", "ctrd_pull_opts"];
+
+/// The header with, at its end, an inline `<struct>_default()` for each
+/// options struct: inline so that `struct_size` is the `sizeof` of the
+/// program's own header, not the library's. cffi cannot take function
+/// bodies, so the cdef variant has none (Python sets `struct_size` itself).
+fn with_inline_defaults(header: &str) -> String {
+    const GUARD_END: &str = "#endif  /* CONTAINERD_C_H */";
+    let at = header
+        .rfind(GUARD_END)
+        .expect("the header ends with its include guard");
+    let mut block = String::from(
+        "/*\n * The options structs with `struct_size` set to the size this program was\n \
+         * compiled with and every other field zero, i.e. the defaults. Start from\n \
+         * these, then set what you need:\n \
+         *   ctrd_container_opts o = ctrd_container_opts_default();\n \
+         *   o.id = \"web\";\n \
+         *   o.spec_json = spec;\n \
+         * They are inline (not in the library) so that the size is the one of\n \
+         * this header. Callers that cannot use them (another language's FFI)\n \
+         * set `struct_size` to the struct's size themselves.\n \
+         */\n",
+    );
+    for name in SIZED_STRUCTS {
+        assert!(
+            header.contains(&format!("typedef struct {name} {{\n  /**")),
+            "{name} is not in the header"
+        );
+        block.push_str(&format!(
+            "\n/**\n \
+             * A `{name}` with `struct_size` = sizeof({name}) and every other\n \
+             * field zero (NULL, false): the defaults.\n \
+             */\n\
+             static inline {name} {name}_default(void) {{\n  \
+             {name} o;\n  \
+             memset(&o, 0, sizeof o);\n  \
+             o.struct_size = sizeof o;\n  \
+             return o;\n\
+             }}\n"
+        ));
+    }
+    block.push('\n');
+    let mut out = String::with_capacity(header.len() + block.len());
+    out.push_str(&header[..at]);
+    out.push_str(&block);
+    out.push_str(&header[at..]);
+    out
 }
 
 /// The header for Python cffi's `ffi.cdef()`, which takes declarations but

@@ -35,7 +35,7 @@ int main(int argc, char **argv) {
     return fail("snapshot", s);
 
   const char *labels[] = {"example=containers", NULL};
-  ctrd_container_opts opts = {
+  ctrd_container_opts opts = {.struct_size = sizeof(ctrd_container_opts),
       .id = id, .spec_json = spec, .image = image, .snapshot_key = id, .labels = labels};
   ctrd_container *container = NULL;
   s = ctrd_container_create(client, &opts, &container);

@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
     rc = fail("prepare", s);
     goto out;
   }
-  ctrd_container_opts opts = {.id = id, .spec_json = spec, .image = image, .snapshot_key = id};
+  ctrd_container_opts opts = {.struct_size = sizeof(ctrd_container_opts), .id = id, .spec_json = spec, .image = image, .snapshot_key = id};
   if ((s = ctrd_container_create(client, &opts, &container)) != CTRD_OK) {
     ctrd_snapshot_remove(client, NULL, id);
     rc = fail("create", s);

@@ -74,8 +74,7 @@ static int usage(void) {
 }
 
 int main(int argc, char **argv) {
-  ctrd_pull_opts opts;
-  memset(&opts, 0, sizeof opts);
+  ctrd_pull_opts opts = ctrd_pull_opts_default();
   char *user = NULL;
   const char *ref = NULL;
   for (int i = 1; i < argc; i++) {

@@ -51,8 +51,7 @@ static char *ensure_image(ctrd_client *client, const char *image, bool pull,
 int main(int argc, char **argv) {
   int arg = 1;
   bool terminal = false, pull = false;
-  ctrd_pull_opts pull_opts;
-  memset(&pull_opts, 0, sizeof pull_opts);
+  ctrd_pull_opts pull_opts = ctrd_pull_opts_default();
   for (; arg < argc && argv[arg][0] == '-'; arg++) {
     if (strcmp(argv[arg], "-t") == 0) {
       terminal = true;
@@ -119,7 +118,11 @@ int main(int argc, char **argv) {
     exit_code = fail("rootfs", s);
     goto out;
   }
-  ctrd_container_opts opts = {.id = id, .spec_json = spec, .image = image, .snapshot_key = id};
+  ctrd_container_opts opts = ctrd_container_opts_default();
+  opts.id = id;
+  opts.spec_json = spec;
+  opts.image = image;
+  opts.snapshot_key = id;
   if ((s = ctrd_container_create(client, &opts, &container)) != CTRD_OK) {
     ctrd_snapshot_remove(client, NULL, id);
     exit_code = fail("create", s);

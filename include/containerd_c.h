@@ -14,6 +14,12 @@
  * - Handles may be used from several threads at once; freeing one must not race
  *   with another call on the same handle. *_free(NULL) is a no-op.
  * - No Rust panic crosses this boundary: a caught panic is CTRD_ERR_INTERNAL.
+ * - Growing structs: the options structs (ctrd_container_opts, ctrd_pull_opts)
+ *   start with size_t struct_size, which the caller sets to sizeof the struct
+ *   (ctrd_container_opts_default() and ctrd_pull_opts_default() at the end of
+ *   this file do); fields are only added at their end, and from 1.0 on the
+ *   library reads none past struct_size. ctrd_io never changes. ctrd_progress,
+ *   which only the library fills in, only grows at its end.
  */
 
 #ifndef CONTAINERD_C_H
@@ -22,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /**
  * The version of containerd-c this header comes from: the numbers, and
@@ -269,11 +276,22 @@ typedef void (*ctrd_progress_cb)(void *user_data, const struct ctrd_progress *p)
 
 /**
  * How `ctrd_image_pull` and `ctrd_image_import` work. Strings are borrowed
- * for the call only. A zero-initialised struct (or NULL instead of it) is
- * the default: this machine's platform, overlayfs, unpacked, credentials
- * from the docker config, https with the system's CAs, no progress.
+ * for the call only. Start from `ctrd_pull_opts_default()` (every field
+ * zero but `struct_size`), which is also what NULL instead of the struct
+ * means: this machine's platform, overlayfs, unpacked, credentials from the
+ * docker config, https with the system's CAs, no progress. See
+ * `struct_size` for how the struct grows.
  */
 typedef struct ctrd_pull_opts {
+  /**
+   * `sizeof(ctrd_pull_opts)` as the program was compiled: required (0 is
+   * `CTRD_ERR_INVALID_ARGUMENT`). New fields are only ever added at the
+   * end; from 1.0 on, the library reads no field past `struct_size`, so
+   * a program built against an older header keeps working, and one built
+   * against a newer header works with an older library as long as it
+   * leaves the newer fields zero.
+   */
+  size_t struct_size;
   /**
    * "os/arch[/variant]" (e.g. "linux/arm64/v8") picked from an index;
    * NULL = this machine's.
@@ -322,8 +340,19 @@ typedef struct ctrd_pull_opts {
 
 /**
  * What `ctrd_container_create` makes. Strings are borrowed for the call only.
+ * Start from `ctrd_container_opts_default()` (every field zero but
+ * `struct_size`). See `struct_size` for how the struct grows.
  */
 typedef struct ctrd_container_opts {
+  /**
+   * `sizeof(ctrd_container_opts)` as the program was compiled: required
+   * (0 is `CTRD_ERR_INVALID_ARGUMENT`). New fields are only ever added
+   * at the end; from 1.0 on, the library reads no field past
+   * `struct_size`, so a program built against an older header keeps
+   * working, and one built against a newer header works with an older
+   * library as long as it leaves the newer fields zero.
+   */
+  size_t struct_size;
   /**
    * Required: the container id (letters, digits and `.` `_` `-` between
    * them, at most 76 characters).
@@ -367,8 +396,7 @@ typedef struct ctrd_container_opts {
    * the runc shims (`io.containerd.runc.v2`) read when the task is
    * created. Checked before any call: an unknown key or a value of the
    * wrong type is `CTRD_ERR_INVALID_ARGUMENT` naming the key; `null`
-   * leaves a field at its default. NULL = no options (a zero-initialised
-   * struct leaves it NULL).
+   * leaves a field at its default. NULL = no options.
    */
   const char *runtime_options_json;
 } ctrd_container_opts;
@@ -1730,5 +1758,39 @@ void ctrd_wait_free(struct ctrd_wait *w);
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
+
+/*
+ * The options structs with `struct_size` set to the size this program was
+ * compiled with and every other field zero, i.e. the defaults. Start from
+ * these, then set what you need:
+ *   ctrd_container_opts o = ctrd_container_opts_default();
+ *   o.id = "web";
+ *   o.spec_json = spec;
+ * They are inline (not in the library) so that the size is the one of
+ * this header. Callers that cannot use them (another language's FFI)
+ * set `struct_size` to the struct's size themselves.
+ */
+
+/**
+ * A `ctrd_container_opts` with `struct_size` = sizeof(ctrd_container_opts) and every other
+ * field zero (NULL, false): the defaults.
+ */
+static inline ctrd_container_opts ctrd_container_opts_default(void) {
+  ctrd_container_opts o;
+  memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
+  return o;
+}
+
+/**
+ * A `ctrd_pull_opts` with `struct_size` = sizeof(ctrd_pull_opts) and every other
+ * field zero (NULL, false): the defaults.
+ */
+static inline ctrd_pull_opts ctrd_pull_opts_default(void) {
+  ctrd_pull_opts o;
+  memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
+  return o;
+}
 
 #endif  /* CONTAINERD_C_H */

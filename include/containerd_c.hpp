@@ -562,7 +562,7 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
 
   Container create_container(const ContainerOptions &o) {
     detail::CStrings labels(o.labels);
-    ctrd_container_opts c{};
+    ctrd_container_opts c = ctrd_container_opts_default();
     c.id = o.id.c_str();
     c.spec_json = o.spec_json.c_str();
     c.image = detail::opt(o.image);

@@ -248,11 +248,22 @@ typedef void (*ctrd_progress_cb)(void *user_data, const struct ctrd_progress *p)
 
 /**
  * How `ctrd_image_pull` and `ctrd_image_import` work. Strings are borrowed
- * for the call only. A zero-initialised struct (or NULL instead of it) is
- * the default: this machine's platform, overlayfs, unpacked, credentials
- * from the docker config, https with the system's CAs, no progress.
+ * for the call only. Start from `ctrd_pull_opts_default()` (every field
+ * zero but `struct_size`), which is also what NULL instead of the struct
+ * means: this machine's platform, overlayfs, unpacked, credentials from the
+ * docker config, https with the system's CAs, no progress. See
+ * `struct_size` for how the struct grows.
  */
 typedef struct ctrd_pull_opts {
+  /**
+   * `sizeof(ctrd_pull_opts)` as the program was compiled: required (0 is
+   * `CTRD_ERR_INVALID_ARGUMENT`). New fields are only ever added at the
+   * end; from 1.0 on, the library reads no field past `struct_size`, so
+   * a program built against an older header keeps working, and one built
+   * against a newer header works with an older library as long as it
+   * leaves the newer fields zero.
+   */
+  size_t struct_size;
   /**
    * "os/arch[/variant]" (e.g. "linux/arm64/v8") picked from an index;
    * NULL = this machine's.
@@ -301,8 +312,19 @@ typedef struct ctrd_pull_opts {
 
 /**
  * What `ctrd_container_create` makes. Strings are borrowed for the call only.
+ * Start from `ctrd_container_opts_default()` (every field zero but
+ * `struct_size`). See `struct_size` for how the struct grows.
  */
 typedef struct ctrd_container_opts {
+  /**
+   * `sizeof(ctrd_container_opts)` as the program was compiled: required
+   * (0 is `CTRD_ERR_INVALID_ARGUMENT`). New fields are only ever added
+   * at the end; from 1.0 on, the library reads no field past
+   * `struct_size`, so a program built against an older header keeps
+   * working, and one built against a newer header works with an older
+   * library as long as it leaves the newer fields zero.
+   */
+  size_t struct_size;
   /**
    * Required: the container id (letters, digits and `.` `_` `-` between
    * them, at most 76 characters).
@@ -346,8 +368,7 @@ typedef struct ctrd_container_opts {
    * the runc shims (`io.containerd.runc.v2`) read when the task is
    * created. Checked before any call: an unknown key or a value of the
    * wrong type is `CTRD_ERR_INVALID_ARGUMENT` naming the key; `null`
-   * leaves a field at its default. NULL = no options (a zero-initialised
-   * struct leaves it NULL).
+   * leaves a field at its default. NULL = no options.
    */
   const char *runtime_options_json;
 } ctrd_container_opts;

@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 
 fn default_opts() -> ctrd_pull_opts {
     ctrd_pull_opts {
+        struct_size: std::mem::size_of::<ctrd_pull_opts>(),
         platform: null(),
         snapshotter: null(),
         no_unpack: false,

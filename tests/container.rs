@@ -55,6 +55,7 @@ impl Opts {
             None => Vec::new(),
         };
         ctrd_container_opts {
+            struct_size: std::mem::size_of::<ctrd_container_opts>(),
             id: opt(&self.id),
             spec_json: opt(&self.spec),
             image: opt(&self.image),
@@ -442,6 +443,72 @@ fn generated_specs() {
         generate(ns.client, "g1", Some("docker.io/library/none:0"), None).unwrap_err();
     assert_eq!(status, CTRD_ERR_NOT_FOUND, "{msg}");
     ns.assert_clean();
+}
+
+/// `struct_size`: required, checked, and a larger struct (a program built
+/// against a newer header) works when the fields this library does not know
+/// are zero.
+#[test]
+fn options_struct_size_is_checked() {
+    let ns = Ns::new("struct-size");
+    let spec = generate(ns.client, "sized", None, None).unwrap();
+    #[repr(C)]
+    struct Newer {
+        opts: ctrd_container_opts,
+        unknown: [u64; 2],
+    }
+    let size = std::mem::size_of::<ctrd_container_opts>();
+    let mut o = Opts::new("sized", &spec);
+    let try_create = |raw: &ctrd_container_opts| {
+        let mut k = null_mut();
+        outcome(ctrd_container_create(ns.client, raw, &mut k), k)
+    };
+    for (struct_size, words) in [
+        (
+            0,
+            "opts->struct_size is 0: set it to sizeof(ctrd_container_opts)",
+        ),
+        (
+            size - 8,
+            &format!("opts->struct_size is {}, not the size", size - 8)[..],
+        ),
+        (1 << 40, "opts->struct_size is 1099511627776, not the size"),
+    ] {
+        let raw = ctrd_container_opts {
+            struct_size,
+            ..o.raw()
+        };
+        let (status, msg) = try_create(&raw).unwrap_err();
+        assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+        assert!(msg.contains(words), "{msg}");
+    }
+    let mut newer = Newer {
+        opts: ctrd_container_opts {
+            struct_size: std::mem::size_of::<Newer>(),
+            ..o.raw()
+        },
+        unknown: [0, 7],
+    };
+    let (status, msg) = try_create(&newer.opts).unwrap_err();
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "a ctrd_container_opts of {} bytes with fields this library ({size} bytes) does \
+             not know set: the program was built against a newer containerd-c",
+            std::mem::size_of::<Newer>()
+        )),
+        "{msg}"
+    );
+    assert_eq!(list(ns.client, None), Vec::<String>::new());
+    // The same with the unknown fields zero: created, and loads.
+    newer.unknown = [0, 0];
+    let k = try_create(&newer.opts).unwrap();
+    assert_eq!(id_of(k), "sized");
+    let loaded = load(ns.client, "sized").unwrap();
+    assert_eq!(spec_of(loaded), spec);
+    ctrd_container_free(loaded);
+    assert_eq!(delete(k, 0), CTRD_OK);
+    ctrd_container_free(k);
 }
 
 #[test]

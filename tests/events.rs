@@ -132,6 +132,7 @@ fn create_container(
     let spec = c(&take_string(spec));
     let (id_c, image_c) = (c(id), image.map(c));
     let opts = ctrd_container_opts {
+        struct_size: std::mem::size_of::<ctrd_container_opts>(),
         id: id_c.as_ptr(),
         spec_json: spec.as_ptr(),
         image: image_c.as_ref().map_or(null(), |s| s.as_ptr()),

@@ -542,6 +542,7 @@ fn a_created_container_is_reported_even_when_its_lease_stays() {
     let client = connect(&fake.address(), "default");
     let (idc, specc) = (c("leased"), c(&small_spec("leased")));
     let opts = ctrd_container_opts {
+        struct_size: std::mem::size_of::<ctrd_container_opts>(),
         id: idc.as_ptr(),
         spec_json: specc.as_ptr(),
         image: null(),
@@ -679,6 +680,7 @@ fn a_spec_larger_than_a_message_is_refused_before_sending() {
     let client = connect(&fake.address(), "default");
     let (idc, specc) = (c("huge"), c(&big_spec("huge", 17 << 20)));
     let opts = ctrd_container_opts {
+        struct_size: std::mem::size_of::<ctrd_container_opts>(),
         id: idc.as_ptr(),
         spec_json: specc.as_ptr(),
         image: null(),
@@ -751,6 +753,7 @@ fn error_messages_name_things_once() {
     let k = {
         let (idc, specc) = (c("ghost"), c(&spec));
         let opts = ctrd_container_opts {
+            struct_size: std::mem::size_of::<ctrd_container_opts>(),
             id: idc.as_ptr(),
             spec_json: specc.as_ptr(),
             image: null(),
@@ -851,6 +854,7 @@ fn long_input_is_cut_in_messages() {
     let (idc, specc, label) = (c("labelled"), c(&small_spec("labelled")), c(&long));
     let labels = [label.as_ptr(), null()];
     let opts = ctrd_container_opts {
+        struct_size: std::mem::size_of::<ctrd_container_opts>(),
         id: idc.as_ptr(),
         spec_json: specc.as_ptr(),
         image: null(),

@@ -82,6 +82,12 @@ fn cdef_header_declares_what_the_c_header_does_without_preprocessor_lines() {
             in_hooks = true;
         } else if in_hooks && line.starts_with("#endif") {
             in_hooks = false;
+        } else if line.starts_with("static inline ") {
+            // The `_default()` initialisers: cffi takes no function bodies.
+            assert!(
+                !cdef.contains(line),
+                "a function body in the cdef header: {line}"
+            );
         } else if !in_hooks
             && !line.starts_with(['#', ' ', '/', '}', '{'])
             && !line.starts_with("extern \"C\"")

@@ -76,11 +76,11 @@ fn bare_container(client: *mut ctrd_client, id: &str) -> *mut ctrd_container {
     );
     let spec = c(&take_string(json));
     let idc = c(id);
-    // SAFETY: every field of the options is a pointer, for which all zero
-    // bits are NULL: "not given".
-    let mut opts: ctrd_container_opts = unsafe { std::mem::zeroed() };
-    opts.id = idc.as_ptr();
-    opts.spec_json = spec.as_ptr();
+    let opts = ctrd_container_opts {
+        id: idc.as_ptr(),
+        spec_json: spec.as_ptr(),
+        ..Default::default()
+    };
     let mut k = null_mut();
     check(ctrd_container_create(client, &opts, &mut k), CTRD_OK);
     k

@@ -197,6 +197,7 @@ fn pull_with(
     );
     let p = |s: &Option<std::ffi::CString>| s.as_ref().map_or(null(), |s| s.as_ptr());
     let opts = ctrd_pull_opts {
+        struct_size: std::mem::size_of::<ctrd_pull_opts>(),
         platform: p(&platform),
         snapshotter: p(&snapshotter),
         no_unpack: o.no_unpack,
@@ -948,6 +949,7 @@ fn bad_arguments() {
     let space = Space::new("bad");
     let reference = c(&reg.reference("busybox:latest"));
     let opts = ctrd_pull_opts {
+        struct_size: std::mem::size_of::<ctrd_pull_opts>(),
         platform: null(),
         snapshotter: c"".as_ptr(),
         no_unpack: false,
@@ -958,6 +960,26 @@ fn bad_arguments() {
         ca_file: null(),
         progress: None,
         user_data: null_mut(),
+    };
+    let unsized_opts = ctrd_pull_opts {
+        struct_size: 0,
+        plain_http: true,
+        ..Default::default()
+    };
+    // As a program built against a newer header that sets a field this
+    // library does not know.
+    #[repr(C)]
+    struct Newer {
+        opts: ctrd_pull_opts,
+        unknown: u64,
+    }
+    let newer = Newer {
+        opts: ctrd_pull_opts {
+            struct_size: std::mem::size_of::<Newer>(),
+            plain_http: true,
+            ..Default::default()
+        },
+        unknown: 1,
     };
     type Call<'a> = Box<dyn Fn(*mut *mut ctrd_image) -> ctrd_status + 'a>;
     let cases: Vec<(&str, Call, &str)> = vec![
@@ -985,6 +1007,16 @@ fn bad_arguments() {
             "empty snapshotter",
             Box::new(|out| ctrd_image_pull(space.client, reference.as_ptr(), &opts, out)),
             "snapshotter",
+        ),
+        (
+            "struct_size 0",
+            Box::new(|out| ctrd_image_pull(space.client, reference.as_ptr(), &unsized_opts, out)),
+            "opts->struct_size is 0: set it to sizeof(ctrd_pull_opts)",
+        ),
+        (
+            "a newer header's field set",
+            Box::new(|out| ctrd_image_pull(space.client, reference.as_ptr(), &newer.opts, out)),
+            "built against a newer containerd-c",
         ),
     ];
     for (case, call, word) in cases {

@@ -41,8 +41,7 @@ static long status_kib(const char *key) {
 }
 
 int main(int argc, char **argv) {
-  ctrd_pull_opts opts;
-  memset(&opts, 0, sizeof opts);
+  ctrd_pull_opts opts = ctrd_pull_opts_default();
   int arg = 1;
   for (; arg < argc && argv[arg][0] == '-'; arg++) {
     if (strcmp(argv[arg], "--plain-http") == 0) {

@@ -54,7 +54,7 @@ static ctrd_container *make_container(ctrd_client *c, const char *id, const char
   ctrd_container *k = NULL;
   TRY(ctrd_spec_generate(c, id, image, argv, &spec));
   TRY(ctrd_snapshot_prepare_from_image(c, image, NULL, id));
-  ctrd_container_opts o = {.id = id, .spec_json = spec, .image = image, .snapshot_key = id};
+  ctrd_container_opts o = {.struct_size = sizeof(ctrd_container_opts), .id = id, .spec_json = spec, .image = image, .snapshot_key = id};
   TRY(ctrd_container_create(c, &o, &k));
   ctrd_string_free(spec);
   return k;

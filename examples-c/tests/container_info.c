@@ -34,7 +34,7 @@ int main(void) {
 
   /* Bad runtime options are refused before any call, naming the key. */
   ctrd_container *container = NULL;
-  ctrd_container_opts bad = {.id = id, .spec_json = spec,
+  ctrd_container_opts bad = {.struct_size = sizeof(ctrd_container_opts), .id = id, .spec_json = spec,
                              .runtime_options_json = "{\"SystemdCgroups\":true}"};
   CHECK_STATUS(ctrd_container_create(client, &bad, &container), CTRD_ERR_INVALID_ARGUMENT,
                "unknown key \"SystemdCgroups\"");
@@ -47,7 +47,7 @@ int main(void) {
   CHECK(container == NULL);
 
   const char *labels[] = {"app=web", "gone=soon", NULL};
-  ctrd_container_opts opts = {
+  ctrd_container_opts opts = {.struct_size = sizeof(ctrd_container_opts),
       .id = id,
       .spec_json = spec,
       .image = "example/image:1",

@@ -57,7 +57,7 @@ int main(void) {
   /* Established when subscribe returned: this create is not missed. */
   char *spec = NULL;
   CHECK(ctrd_spec_generate(client, id, NULL, NULL, &spec) == CTRD_OK);
-  ctrd_container_opts opts = {.id = id, .spec_json = spec, .image = "example/image:1"};
+  ctrd_container_opts opts = {.struct_size = sizeof(ctrd_container_opts), .id = id, .spec_json = spec, .image = "example/image:1"};
   ctrd_container *container = NULL;
   CHECK(ctrd_container_create(client, &opts, &container) == CTRD_OK);
   ctrd_string_free(spec);

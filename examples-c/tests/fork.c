@@ -31,7 +31,7 @@ int main(void) {
     }
     ctrd_string_free(json);
     /* Bad input is reported as such, before any call: not as a fork. */
-    ctrd_container_opts bad = {.id = "forked", .spec_json = "{not json"};
+    ctrd_container_opts bad = {.struct_size = sizeof(ctrd_container_opts), .id = "forked", .spec_json = "{not json"};
     ctrd_container *k = NULL;
     s = ctrd_container_create(client, &bad, &k);
     if (s != CTRD_ERR_INVALID_ARGUMENT || strstr(ctrd_last_error(), "spec_json") == NULL) {

@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
   char *spec = NULL;
   CHECK(ctrd_spec_generate(client, id, image, busy, &spec) == CTRD_OK);
   CHECK(ctrd_snapshot_prepare_from_image(client, image, NULL, id) == CTRD_OK);
-  ctrd_container_opts opts = {.id = id, .spec_json = spec, .snapshot_key = id};
+  ctrd_container_opts opts = {.struct_size = sizeof(ctrd_container_opts), .id = id, .spec_json = spec, .snapshot_key = id};
   ctrd_container *container = NULL;
   CHECK(ctrd_container_create(client, &opts, &container) == CTRD_OK);
   ctrd_task *task = NULL;

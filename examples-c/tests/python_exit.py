@@ -22,7 +22,7 @@ EVENT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_cha
 
 
 class ContainerOpts(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_char_p) for name in
+    _fields_ = [("struct_size", ctypes.c_size_t)] + [(name, ctypes.c_char_p) for name in
                 ("id", "spec_json", "image", "snapshotter", "snapshot_key", "runtime")] + [
         ("labels", ctypes.c_void_p), ("runtime_options_json", ctypes.c_char_p)]
 
@@ -68,7 +68,7 @@ def child(lib_path):
         i = 0
         while not stop.is_set():
             k = ctypes.c_void_p()
-            opts = ContainerOpts(id=b"c%d" % i, spec_json=SPEC)
+            opts = ContainerOpts(struct_size=ctypes.sizeof(ContainerOpts), id=b"c%d" % i, spec_json=SPEC)
             if lib.ctrd_container_create(client, ctypes.byref(opts), ctypes.byref(k)) == 0:
                 lib.ctrd_container_delete(k, 0)
                 lib.ctrd_container_free(k)

@@ -184,6 +184,7 @@ fuzz_target!(|data: &[u8]| {
                 .collect();
             let spec = CString::new(VALID_SPEC).unwrap();
             let opts = ctrd_container_opts {
+                struct_size: std::mem::size_of::<ctrd_container_opts>(),
                 id: field(0),
                 spec_json: if sel & 8 != 0 {
                     field(1)

@@ -10,7 +10,7 @@ use crate::core::{self, Error};
 use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
-use crate::ffi::handle::{self, Castable, OwnershipArc, OwnershipRef};
+use crate::ffi::handle::{self, Castable, OwnershipArc, OwnershipRef, SizedStruct};
 use crate::ffi::ptr;
 use crate::runtime;
 
@@ -52,8 +52,17 @@ impl ctrd_container {
 }
 
 /// What `ctrd_container_create` makes. Strings are borrowed for the call only.
+/// Start from `ctrd_container_opts_default()` (every field zero but
+/// `struct_size`). See `struct_size` for how the struct grows.
 #[repr(C)]
 pub struct ctrd_container_opts {
+    /// `sizeof(ctrd_container_opts)` as the program was compiled: required
+    /// (0 is `CTRD_ERR_INVALID_ARGUMENT`). New fields are only ever added
+    /// at the end; from 1.0 on, the library reads no field past
+    /// `struct_size`, so a program built against an older header keeps
+    /// working, and one built against a newer header works with an older
+    /// library as long as it leaves the newer fields zero.
+    pub struct_size: usize,
     /// Required: the container id (letters, digits and `.` `_` `-` between
     /// them, at most 76 characters).
     pub id: *const c_char,
@@ -82,8 +91,7 @@ pub struct ctrd_container_opts {
     /// the runc shims (`io.containerd.runc.v2`) read when the task is
     /// created. Checked before any call: an unknown key or a value of the
     /// wrong type is `CTRD_ERR_INVALID_ARGUMENT` naming the key; `null`
-    /// leaves a field at its default. NULL = no options (a zero-initialised
-    /// struct leaves it NULL).
+    /// leaves a field at its default. NULL = no options.
     pub runtime_options_json: *const c_char,
 }
 
@@ -91,11 +99,19 @@ impl Castable for ctrd_container_opts {
     type Ownership = OwnershipRef;
 }
 
+// SAFETY: `#[repr(C)]`, starts with `struct_size: usize`, and every other
+// field is a raw pointer: all valid as zeros.
+unsafe impl SizedStruct for ctrd_container_opts {
+    const C_NAME: &'static str = "ctrd_container_opts";
+}
+
 impl Default for ctrd_container_opts {
-    /// Every field NULL, as a zero-initialised C struct.
+    /// What `ctrd_container_opts_default()` gives C: `struct_size` set,
+    /// every other field NULL.
     fn default() -> Self {
         let null = std::ptr::null();
         ctrd_container_opts {
+            struct_size: std::mem::size_of::<ctrd_container_opts>(),
             id: null,
             spec_json: null,
             image: null,
@@ -147,7 +163,8 @@ pub extern "C" fn ctrd_container_create(
 ) -> ctrd_status {
     ffi_status! {
         let client = handle::ref_from_ptr(c, "client")?;
-        let o = handle::ref_from_ptr(o, "opts")?;
+        let o = handle::read_sized(o, "opts")?
+            .ok_or_else(|| Error::invalid("opts is NULL"))?;
         let out = ptr::Out::new(out, "out")?;
         // SAFETY: the opts' strings are C strings or NULL, its labels a
         // NULL-terminated array of them or NULL (C contract).

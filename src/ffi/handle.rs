@@ -12,7 +12,9 @@
 //! - [`OwnershipBox`]: the C pointer is `Box::into_raw`; `_free` takes the box
 //!   back ([`free_box`]).
 //! - [`OwnershipRef`]: a struct the C caller owns and lends for one call
-//!   (`ctrd_io`, `ctrd_container_opts`); only borrowed.
+//!   (`ctrd_io`); only borrowed. The options structs that may grow
+//!   (`ctrd_container_opts`, `ctrd_pull_opts`) are [`SizedStruct`]s, copied
+//!   by [`read_sized`] as far as their `struct_size` says.
 //!
 //! The helpers are safe functions: their one `unsafe` block relies on the C
 //! contract that a non-NULL handle pointer is a live handle this library
@@ -122,4 +124,68 @@ pub(crate) fn borrowed_str<T: Castable>(
         Ok(h) => get(h),
         Err(_) => c"".as_ptr(),
     }
+}
+
+/// An options struct the C caller lends for one call, whose first field is
+/// `size_t struct_size` (the `sizeof` the caller was compiled with), so
+/// that it can grow at its end without breaking programs built before:
+///
+/// - `struct_size` smaller than the struct's first released layout (today:
+///   its whole size) is refused; from 1.0 on a size between that and this
+///   library's size is a program built against an older header: the fields
+///   it has are read, the others keep their zero defaults;
+/// - larger than this library's struct (a program built against a newer
+///   header) is accepted when the bytes this library does not know are
+///   all zero (the newer fields left at their defaults), and refused
+///   otherwise, naming the struct.
+///
+/// # Safety
+/// Implementors are `#[repr(C)]`, start with a `usize` field, and every bit
+/// pattern of all zeros is a valid value of each field (raw pointers,
+/// `bool`, `Option` of a function pointer, integers).
+pub(crate) unsafe trait SizedStruct: Castable<Ownership = OwnershipRef> {
+    /// The C name, for messages.
+    const C_NAME: &'static str;
+}
+
+/// Largest `struct_size` believed: beyond it the value is garbage, and its
+/// tail is not read.
+const MAX_STRUCT_SIZE: usize = 4096;
+
+/// A copy of the options struct `p` lends (see [`SizedStruct`]); NULL is
+/// `None`. `what` names the argument in errors.
+pub(crate) fn read_sized<T: SizedStruct>(p: *const T, what: &str) -> Result<Option<T>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    let ours = std::mem::size_of::<T>();
+    let name = T::C_NAME;
+    // SAFETY: `p` is a readable `T` the caller lends for this call (C
+    // contract), and `T` starts with its `usize` size field.
+    let size = unsafe { p.cast::<usize>().read() };
+    if size == 0 {
+        return Err(Error::invalid(format!(
+            "{what}->struct_size is 0: set it to sizeof({name}) (as {name}_default() does)"
+        )));
+    }
+    if size < ours || size > MAX_STRUCT_SIZE {
+        return Err(Error::invalid(format!(
+            "{what}->struct_size is {size}, not the size of a {name} (this library's is \
+             {ours} bytes): set it to sizeof({name})"
+        )));
+    }
+    // SAFETY: the caller says `size` bytes are readable at `p` (C contract
+    // for `struct_size`), and `size >= ours` was checked.
+    let tail = unsafe { std::slice::from_raw_parts(p.cast::<u8>().add(ours), size - ours) };
+    if tail.iter().any(|&b| b != 0) {
+        return Err(Error::invalid(format!(
+            "{what} is a {name} of {size} bytes with fields this library ({ours} bytes) does \
+             not know set: the program was built against a newer containerd-c than the \
+             library it runs with"
+        )));
+    }
+    // SAFETY: `ours` bytes are readable at `p` (checked above) and form a
+    // valid `T` (the C struct of this layout); read unaligned-safe as a copy
+    // so that nothing of the caller's struct is kept.
+    Ok(Some(unsafe { p.read_unaligned() }))
 }

@@ -6,16 +6,25 @@ use std::ffi::{c_char, c_void};
 use crate::core::error::Result;
 use crate::core::pull::PullOptions;
 use crate::ffi::boundary::ffi_status;
-use crate::ffi::handle::{Castable, OwnershipRef};
+use crate::ffi::handle::{read_sized, Castable, OwnershipRef, SizedStruct};
 use crate::ffi::progress::{self, ctrd_progress_cb};
 use crate::ffi::ptr;
 
 /// How `ctrd_image_pull` and `ctrd_image_import` work. Strings are borrowed
-/// for the call only. A zero-initialised struct (or NULL instead of it) is
-/// the default: this machine's platform, overlayfs, unpacked, credentials
-/// from the docker config, https with the system's CAs, no progress.
+/// for the call only. Start from `ctrd_pull_opts_default()` (every field
+/// zero but `struct_size`), which is also what NULL instead of the struct
+/// means: this machine's platform, overlayfs, unpacked, credentials from the
+/// docker config, https with the system's CAs, no progress. See
+/// `struct_size` for how the struct grows.
 #[repr(C)]
 pub struct ctrd_pull_opts {
+    /// `sizeof(ctrd_pull_opts)` as the program was compiled: required (0 is
+    /// `CTRD_ERR_INVALID_ARGUMENT`). New fields are only ever added at the
+    /// end; from 1.0 on, the library reads no field past `struct_size`, so
+    /// a program built against an older header keeps working, and one built
+    /// against a newer header works with an older library as long as it
+    /// leaves the newer fields zero.
+    pub struct_size: usize,
     /// "os/arch[/variant]" (e.g. "linux/arm64/v8") picked from an index;
     /// NULL = this machine's.
     pub platform: *const c_char,
@@ -46,6 +55,34 @@ impl Castable for ctrd_pull_opts {
     type Ownership = OwnershipRef;
 }
 
+// SAFETY: `#[repr(C)]`, starts with `struct_size: usize`, and every field is
+// a raw pointer, a `bool` or an `Option` of a function pointer: all valid as
+// zeros.
+unsafe impl SizedStruct for ctrd_pull_opts {
+    const C_NAME: &'static str = "ctrd_pull_opts";
+}
+
+impl Default for ctrd_pull_opts {
+    /// What `ctrd_pull_opts_default()` gives C: `struct_size` set, every
+    /// other field zero.
+    fn default() -> Self {
+        let null = std::ptr::null();
+        ctrd_pull_opts {
+            struct_size: std::mem::size_of::<ctrd_pull_opts>(),
+            platform: null,
+            snapshotter: null,
+            no_unpack: false,
+            username: null,
+            secret: null,
+            plain_http: false,
+            skip_verify: false,
+            ca_file: null,
+            progress: None,
+            user_data: std::ptr::null_mut(),
+        }
+    }
+}
+
 /// The options and progress callback `opts` holds (NULL = defaults).
 ///
 /// # Safety
@@ -54,10 +91,9 @@ impl Castable for ctrd_pull_opts {
 pub(crate) unsafe fn pull_options(
     opts: *const ctrd_pull_opts,
 ) -> Result<(PullOptions, Option<progress::Callback>)> {
-    if opts.is_null() {
+    let Some(o) = read_sized(opts, "opts")? else {
         return Ok((PullOptions::default(), None));
-    }
-    let o = crate::ffi::handle::ref_from_ptr(opts, "opts")?;
+    };
     // SAFETY (each string below): the caller's contract above.
     let text = |p: *const c_char, what: &str| -> Result<Option<String>> {
         Ok(unsafe { ptr::opt_str_arg(p, what) }?.map(str::to_string))

@@ -406,6 +406,7 @@ pub fn container_of_image(
     );
     let (idc, specc, imagec) = (c(id), c(spec), c(image));
     let opts = ctrd_container_opts {
+        struct_size: std::mem::size_of::<ctrd_container_opts>(),
         id: idc.as_ptr(),
         spec_json: specc.as_ptr(),
         image: imagec.as_ptr(),

@@ -38,9 +38,10 @@ class CIo(ctypes.Structure):
 
 
 class CContainerOpts(ctypes.Structure):
-    """struct ctrd_container_opts."""
+    """struct ctrd_container_opts; `struct_size` is set on construction."""
 
     _fields_ = [
+        ("struct_size", ctypes.c_size_t),
         ("id", ctypes.c_char_p),
         ("spec_json", ctypes.c_char_p),
         ("image", ctypes.c_char_p),
@@ -50,6 +51,9 @@ class CContainerOpts(ctypes.Structure):
         ("labels", _STR_ARRAY),
         ("runtime_options_json", ctypes.c_char_p),
     ]
+
+    def __init__(self, **fields):
+        super().__init__(struct_size=ctypes.sizeof(CContainerOpts), **fields)
 
 
 EVENT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p)
