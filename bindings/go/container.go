@@ -61,6 +61,7 @@ func (c *Client) CreateContainer(o ContainerOptions) (*Container, error) {
 	var a cArgs
 	defer a.free()
 	var opts C.ctrd_container_opts
+	opts.struct_size = C.sizeof_ctrd_container_opts
 	opts.id = a.str("ID", o.ID)
 	opts.spec_json = a.str("SpecJSON", o.SpecJSON)
 	opts.image = a.opt("Image", o.Image)

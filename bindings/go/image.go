@@ -113,6 +113,7 @@ func pullArgs(a *cArgs, o *PullOptions) (opts *C.ctrd_pull_opts, done func()) {
 		return nil, done
 	}
 	opts = new(C.ctrd_pull_opts)
+	opts.struct_size = C.sizeof_ctrd_pull_opts
 	opts.platform = a.opt("Platform", o.Platform)
 	opts.snapshotter = a.opt("Snapshotter", o.Snapshotter)
 	opts.no_unpack = C.bool(o.NoUnpack)
