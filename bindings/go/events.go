@@ -103,13 +103,13 @@ func (c *Client) Subscribe(filters ...string) (*Subscription, error) {
 		return nil, a.err
 	}
 	st := &subState{ch: make(chan Event, eventBuffer), stop: make(chan struct{})}
-	h := cgo.NewHandle(st)
+	h := newCgoHandle(st)
 	var out *C.ctrd_subscription
 	err := c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status {
 		return C.ctrdgo_subscribe(p, f, C.uintptr_t(h), &out)
 	})
 	if err != nil {
-		h.Delete() // no callback runs when the call failed
+		deleteCgoHandle(h) // no callback runs when the call failed
 		return nil, err
 	}
 	s := &Subscription{st: st, h: h, ptr: out}
@@ -137,6 +137,6 @@ func (s *Subscription) Close() {
 		C.ctrd_subscription_free(s.ptr) // waits for a callback in progress
 		st.inflight.Wait()
 		close(st.ch)
-		s.h.Delete()
+		deleteCgoHandle(s.h)
 	})
 }

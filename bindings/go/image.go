@@ -8,7 +8,6 @@ import "C"
 
 import (
 	"runtime"
-	"runtime/cgo"
 	"sync"
 )
 
@@ -73,7 +72,8 @@ type PullOptions struct {
 	// Progress, when set, is called on a library thread (never the
 	// caller's goroutine), one call at a time, about ten times a second
 	// and once more with Phase "done" on success; never after Pull or
-	// Import returned. A panic in it is raised again by Pull or Import in
+	// Import returned, and what it did is visible to the caller's
+	// goroutine then (no further synchronisation needed). A panic in it is raised again by Pull or Import in
 	// the caller's goroutine once the library returned (later reports
 	// are skipped). It must not close the Client.
 	Progress func(Progress)
@@ -88,18 +88,17 @@ type progressState struct {
 	value    any
 }
 
+// report calls fn under mu: the library makes one call at a time, and
+// the caller, taking mu after the library returned, sees what fn did.
 func (s *progressState) report(p Progress) {
 	s.mu.Lock()
-	skip := s.panicked
-	s.mu.Unlock()
-	if skip {
+	defer s.mu.Unlock()
+	if s.panicked {
 		return
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			s.mu.Lock()
 			s.panicked, s.value = true, r
-			s.mu.Unlock()
 		}
 	}()
 	s.fn(p)
@@ -127,10 +126,10 @@ func pullArgs(a *cArgs, o *PullOptions) (opts *C.ctrd_pull_opts, done func()) {
 	opts.ca_file = a.opt("CAFile", o.CAFile)
 	if o.Progress != nil && a.err == nil {
 		st := &progressState{fn: o.Progress}
-		h := cgo.NewHandle(st)
+		h := newCgoHandle(st)
 		C.ctrdgo_set_progress(opts, C.uintptr_t(h))
 		done = func() {
-			h.Delete()
+			deleteCgoHandle(h)
 			st.mu.Lock()
 			panicked, value := st.panicked, st.value
 			st.mu.Unlock()

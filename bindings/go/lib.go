@@ -9,9 +9,11 @@ import "C"
 
 import (
 	"runtime"
+	"runtime/cgo"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -34,6 +36,23 @@ func call(f func() C.enum_ctrd_status) error {
 		return nil
 	}
 	return &Error{Status: Status(s), Name: Status(s).String(), Message: C.GoString(C.ctrd_last_error())}
+}
+
+// liveHandles counts the runtime/cgo.Handles of subscriptions, waits and
+// progress functions not deleted yet (the tests check that they are).
+var liveHandles atomic.Int64
+
+// newCgoHandle registers v for the library's callbacks (their user_data).
+func newCgoHandle(v any) cgo.Handle {
+	liveHandles.Add(1)
+	return cgo.NewHandle(v)
+}
+
+// deleteCgoHandle deletes h once the library can no longer call back
+// with it.
+func deleteCgoHandle(h cgo.Handle) {
+	h.Delete()
+	liveHandles.Add(-1)
 }
 
 // handle is the owned pointer of a library object, guarded so that

@@ -62,14 +62,14 @@ func (s *waitState) deliver(r ExitResult) {
 // library's user_data).
 func startWait(start func(h C.uintptr_t, out **C.ctrd_wait) error) (*Wait, error) {
 	st := &waitState{ch: make(chan ExitResult, 1)}
-	h := cgo.NewHandle(st)
+	h := newCgoHandle(st)
 	w := &Wait{st: st, h: h}
 	st.mu.Lock()
 	st.keep = w
 	st.mu.Unlock()
 	var out *C.ctrd_wait
 	if err := start(C.uintptr_t(h), &out); err != nil {
-		h.Delete() // the callback never runs when the call failed
+		deleteCgoHandle(h) // the callback never runs when the call failed
 		return nil, err
 	}
 	// The callback may have run already; w.ptr is only read by Close.
@@ -94,6 +94,6 @@ func (w *Wait) Close() {
 	w.once.Do(func() {
 		C.ctrd_wait_free(w.ptr) // after this no callback runs
 		w.st.deliver(ExitResult{Err: newError(StatusCancelled, "containerdc: the wait was closed before the exit")})
-		w.h.Delete()
+		deleteCgoHandle(w.h)
 	})
 }
