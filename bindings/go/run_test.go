@@ -1,6 +1,7 @@
 package containerdc
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -247,6 +248,10 @@ func TestExecKillAndPids(t *testing.T) {
 	if err != nil || len(pids) != 1 || pids[0] != task.Pid() {
 		t.Fatalf("pids %v (task %d): %v", pids, task.Pid(), err)
 	}
+	if err := task.Update(`{"pids":{"limit":64}}`); err != nil {
+		t.Fatal(err)
+	}
+	asError(t, task.Update(`{"pids":{"limit":"x"}}`), StatusInvalidArgument)
 	metrics, err := task.MetricsJSON()
 	if err != nil || !strings.Contains(metrics, "io.containerd.cgroups.v") {
 		t.Fatalf("%q %v", metrics, err)
@@ -385,5 +390,83 @@ func TestStartMissingCommand(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || !strings.Contains(e.Message, "/no/such/command") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// A second handle re-attaches to a running task's stdio (LoadTask) and
+// gets the output written after the first session was closed; stdin goes
+// through CloseStdinOnEOF.
+func TestLoadTaskReattach(t *testing.T) {
+	c := newClient(t)
+	id := uniqueID(t, c)
+	k := makeContainer(t, c, id, "sh", "-c", "read line; echo got $line; sleep 1; echo late; exit 2")
+	fifos, err := NewFifoSet("", id, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fifos.Close()
+	first, err := fifos.Attach(Stdio{Stdin: strings.NewReader("hello\n"), Stdout: Pipe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := k.NewTask(fifos.IO())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+	if err := task.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.CloseStdinOnEOF(first); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(first.Stdout()).ReadString('\n')
+	if err != nil || line != "got hello\n" {
+		t.Fatalf("%q %v", line, err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	first.Stdout().Close()
+
+	k2, err := c.LoadContainer(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k2.Close()
+	loaded, err := k2.LoadTask()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loaded.Close()
+	if loaded.Pid() != task.Pid() || loaded.FifoDir() != fifos.Dir() {
+		t.Fatalf("loaded pid %d dir %q, task %d %q", loaded.Pid(), loaded.FifoDir(), task.Pid(), fifos.Dir())
+	}
+	paths, err := loaded.IO()
+	if err != nil || paths != *fifos.IO() {
+		t.Fatalf("%+v %v", paths, err)
+	}
+	var out bytes.Buffer
+	second, err := Attach(paths, Stdio{Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, err := loaded.Wait(30 * time.Second); err != nil || status != 2 {
+		t.Fatalf("%d %v", status, err)
+	}
+	if err := second.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "late\n" {
+		t.Fatalf("re-attached output %q", out.String())
+	}
+	if _, err := loaded.Delete(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := k2.Delete(0); err != nil {
+		t.Fatal(err)
 	}
 }
