@@ -19,9 +19,10 @@
 // from several goroutines at once; Close waits for calls in progress on
 // the same handle, and a call after Close returns an *Error with
 // StatusInvalidArgument. Client, Container, Task, Process and Image
-// handles the program drops are freed by the garbage collector too;
-// FifoSet (whose Close removes the FIFOs) and IOSession (whose Close stops
-// the copy) only by Close.
+// handles the program drops are freed by the garbage collector too, and
+// so are a dropped Subscription (which stops it) and a dropped Wait once
+// its result arrived; FifoSet (whose Close removes the FIFOs) and
+// IOSession (whose Close stops the copy) only by Close.
 //
 // # Errors
 //

@@ -105,10 +105,24 @@ func (f *FifoSet) Close() {
 
 // Attach starts copying between the set's FIFOs and s; see Attach.
 func (f *FifoSet) Attach(s Stdio) (*IOSession, error) {
-	if !f.h.get(func(*C.ctrd_fifo_set) {}) {
+	var paths IO
+	var err error
+	if !f.h.get(func(p *C.ctrd_fifo_set) {
+		var c C.ctrd_io
+		if st := C.ctrd_fifo_set_io(p, &c); st != C.CTRD_OK {
+			err = newError(Status(st), "containerdc: ctrd_fifo_set_io failed")
+			return
+		}
+		paths = ioFromC(&c)
+	}) {
 		return nil, f.h.closedError()
 	}
-	return Attach(*f.IO(), s)
+	if err != nil {
+		return nil, err
+	}
+	// The strings are copies: Attach works on them while the set may be
+	// closed meanwhile (its FIFOs then fail to open).
+	return Attach(paths, s)
 }
 
 // Stdio is the caller's side of a task's or process's stdio, for Attach.

@@ -60,6 +60,16 @@ func TestRunToFilesAndTerminal(t *testing.T) {
 	if b, _ := os.ReadFile(f.Name()); string(b) != "to-file\n" {
 		t.Fatalf("file holds %q", b)
 	}
+	in, err := os.Open(f.Name()) // stdin from a file, as a descriptor too
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var catOut bytes.Buffer
+	status, err = c.Run(testImage, []string{"cat"}, RunOptions{ID: uniqueID(t, c), Stdin: in, Stdout: &catOut})
+	if err != nil || status != 0 || catOut.String() != "to-file\n" {
+		t.Fatalf("%d %v %q", status, err, catOut.String())
+	}
 	var out bytes.Buffer
 	status, err = c.Run(testImage, []string{"sh", "-c", "tty; echo err >&2; exit 6"},
 		RunOptions{ID: uniqueID(t, c), Stdout: &out, Terminal: true})
