@@ -2,6 +2,7 @@ package containerdc
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -132,5 +133,57 @@ func TestEventsCloseFromReader(t *testing.T) {
 	}
 	if len(ids) < 1 || ids[0] != prefix+"-0" {
 		t.Fatalf("%v", ids)
+	}
+}
+
+// Subscriptions closed (from two goroutines at once) while events are
+// being published and delivered: no panic, no race, every channel closed.
+func TestEventsCloseRace(t *testing.T) {
+	c := newClient(t)
+	prefix := uniqueID(t, c)
+	stop := make(chan struct{})
+	published := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				published <- nil
+				return
+			default:
+			}
+			k, err := c.CreateContainer(ContainerOptions{ID: fmt.Sprintf("%s-%d", prefix, i), SpecJSON: recordSpec})
+			if err != nil {
+				published <- err
+				return
+			}
+			err = k.Delete(0)
+			k.Close()
+			if err != nil {
+				published <- err
+				return
+			}
+		}
+	}()
+	for round := 0; round < 10; round++ {
+		sub, err := c.Subscribe(fmt.Sprintf(`namespace==%s`, c.Namespace()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(round*5) * time.Millisecond)
+		var wg sync.WaitGroup
+		for i := 0; i < 2; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sub.Close()
+			}()
+		}
+		for range sub.Events() { // ends: Close closes the channel
+		}
+		wg.Wait()
+	}
+	close(stop)
+	if err := <-published; err != nil {
+		t.Fatal(err)
 	}
 }
