@@ -37,7 +37,7 @@ type DeleteFlags uint32
 
 // DeleteKeepSnapshot keeps the container's rootfs snapshot (protected by a
 // lease for 24 hours; RemoveSnapshot removes it).
-const DeleteKeepSnapshot DeleteFlags = C.CTRD_DELETE_KEEP_SNAPSHOT
+const DeleteKeepSnapshot DeleteFlags = 1
 
 // Container is a container record in one namespace (ctrd_container),
 // with a copy of the record as the daemon last returned it to a call on

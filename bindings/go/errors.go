@@ -11,21 +11,21 @@ type Status int
 
 // The ctrd_status values (see include/containerd_c.h for each).
 const (
-	StatusOK                 Status = C.CTRD_OK
-	StatusInvalidArgument    Status = C.CTRD_ERR_INVALID_ARGUMENT
-	StatusNotFound           Status = C.CTRD_ERR_NOT_FOUND
-	StatusAlreadyExists      Status = C.CTRD_ERR_ALREADY_EXISTS
-	StatusFailedPrecondition Status = C.CTRD_ERR_FAILED_PRECONDITION
-	StatusUnavailable        Status = C.CTRD_ERR_UNAVAILABLE
-	StatusDeadlineExceeded   Status = C.CTRD_ERR_DEADLINE_EXCEEDED
-	StatusNotImplemented     Status = C.CTRD_ERR_NOT_IMPLEMENTED
-	StatusPermissionDenied   Status = C.CTRD_ERR_PERMISSION_DENIED
-	StatusCancelled          Status = C.CTRD_ERR_CANCELLED
-	StatusIO                 Status = C.CTRD_ERR_IO
-	StatusForked             Status = C.CTRD_ERR_FORKED
-	StatusInternal           Status = C.CTRD_ERR_INTERNAL
-	StatusUnknown            Status = C.CTRD_ERR_UNKNOWN
-	StatusUnauthenticated    Status = C.CTRD_ERR_UNAUTHENTICATED
+	StatusOK                 Status = 0
+	StatusInvalidArgument    Status = 1
+	StatusNotFound           Status = 2
+	StatusAlreadyExists      Status = 3
+	StatusFailedPrecondition Status = 4
+	StatusUnavailable        Status = 5
+	StatusDeadlineExceeded   Status = 6
+	StatusNotImplemented     Status = 7
+	StatusPermissionDenied   Status = 8
+	StatusCancelled          Status = 9
+	StatusIO                 Status = 10
+	StatusForked             Status = 11
+	StatusInternal           Status = 12
+	StatusUnknown            Status = 13
+	StatusUnauthenticated    Status = 14
 )
 
 // String returns the status's name, e.g. "CTRD_ERR_NOT_FOUND"

@@ -29,7 +29,7 @@ type ImageDeleteFlags uint32
 
 // ImageDeleteSync makes DeleteImage return only after the daemon's garbage
 // collector ran.
-const ImageDeleteSync ImageDeleteFlags = C.CTRD_IMAGE_DELETE_SYNC
+const ImageDeleteSync ImageDeleteFlags = 1
 
 // Progress is where a pull or import is (ctrd_progress).
 type Progress struct {

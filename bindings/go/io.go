@@ -139,6 +139,7 @@ type Stdio struct {
 
 type pipeWriter struct{}
 
+// Write fails: Pipe is only a marker.
 func (pipeWriter) Write([]byte) (int, error) {
 	return 0, errors.New("containerdc: Pipe is a marker for Stdio, not a writer")
 }

@@ -18,12 +18,12 @@ type TaskState int
 
 // The task states.
 const (
-	TaskUnknown TaskState = C.CTRD_TASK_UNKNOWN // the daemon did not say
-	TaskCreated TaskState = C.CTRD_TASK_CREATED // created, not started
-	TaskRunning TaskState = C.CTRD_TASK_RUNNING
-	TaskStopped TaskState = C.CTRD_TASK_STOPPED // exited; the exit status is known
-	TaskPaused  TaskState = C.CTRD_TASK_PAUSED
-	TaskPausing TaskState = C.CTRD_TASK_PAUSING
+	TaskUnknown TaskState = 0 // the daemon did not say
+	TaskCreated TaskState = 1 // created, not started
+	TaskRunning TaskState = 2
+	TaskStopped TaskState = 3 // exited; the exit status is known
+	TaskPaused  TaskState = 4
+	TaskPausing TaskState = 5
 )
 
 // String returns "created", "running", "stopped", "paused", "pausing" or
@@ -48,14 +48,14 @@ func (s TaskState) String() string {
 type KillFlags uint32
 
 // KillAll signals every process of the task, not only its init process.
-const KillAll KillFlags = C.CTRD_KILL_ALL
+const KillAll KillFlags = 1
 
 // TaskDeleteFlags are the flags of (*Task).Delete.
 type TaskDeleteFlags uint32
 
 // TaskDeleteForce kills (SIGKILL) and waits for a task that still runs
 // before deleting it.
-const TaskDeleteForce TaskDeleteFlags = C.CTRD_TASK_DELETE_FORCE
+const TaskDeleteForce TaskDeleteFlags = 1
 
 // Task is a container's task, its init process (ctrd_task). Its methods
 // may be called from several goroutines at once. Closing the handle does
