@@ -42,6 +42,15 @@ func TestServerVersion(t *testing.T) {
 	if want := os.Getenv("CTRD_CONTAINERD_VERSION"); want != "" && !external && !strings.HasPrefix(version, want+".") {
 		t.Fatalf("version %q, want %s.x", version, want)
 	}
+	if err := c.SetTimeout(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetTimeout(0); err != nil { // none
+		t.Fatal(err)
+	}
+	if _, _, err := c.ServerVersion(); err != nil {
+		t.Fatal(err)
+	}
 	if c.Namespace() != testNamespace {
 		t.Fatalf("namespace %q", c.Namespace())
 	}

@@ -254,6 +254,38 @@ func TestExecKillAndPids(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// An exec process killed; its stdin closed; no terminal to resize.
+	sleeper, _ := json.Marshal(map[string]any{
+		"args": []string{"sleep", "60"}, "cwd": "/", "user": map[string]int{"uid": 0, "gid": 0}, "env": []string{"PATH=/bin"},
+	})
+	p3, err := task.Exec("e3", string(sleeper), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p3.Close()
+	if err := p3.Start(); err != nil {
+		t.Fatal(err)
+	}
+	asError(t, p3.Resize(80, 24), StatusFailedPrecondition)
+	if err := p3.CloseStdin(); err != nil {
+		t.Fatal(err)
+	}
+	// Still running: refused (the daemon's status differs between versions).
+	if _, err := p3.Delete(); err == nil || !strings.Contains(err.Error(), "running") {
+		t.Fatalf("deleting a running process: %v", err)
+	} else {
+		t.Logf("deleting a running exec process: %v", err)
+	}
+	if err := p3.Kill(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if status, err := p3.Wait(30 * time.Second); err != nil || status != 137 {
+		t.Fatalf("%d %v", status, err)
+	}
+	if _, err := p3.Delete(); err != nil {
+		t.Fatal(err)
+	}
+
 	pids, err := task.Pids()
 	if err != nil || len(pids) != 1 || pids[0] != task.Pid() {
 		t.Fatalf("pids %v (task %d): %v", pids, task.Pid(), err)
