@@ -146,13 +146,16 @@ fn shared_library_link_args(out_dir: &Path) {
 fn version_macros() -> String {
     let (major, minor, patch, full) = version();
     format!(
-        "\n/**\n \
-         * The version of containerd-c this header comes from: the numbers, and\n \
-         * the string `ctrd_version()` returns in the library of the same version.\n \
-         */\n\
+        "\n/** The major version of containerd-c this header comes from. */\n\
          #define CTRD_VERSION_MAJOR {major}\n\
+         /** The minor version of containerd-c this header comes from. */\n\
          #define CTRD_VERSION_MINOR {minor}\n\
+         /** The patch version of containerd-c this header comes from. */\n\
          #define CTRD_VERSION_PATCH {patch}\n\
+         /**\n \
+         * The version of containerd-c this header comes from, \"major.minor.patch\":\n \
+         * what `ctrd_version()` returns in the library of the same version.\n \
+         */\n\
          #define CTRD_VERSION \"{full}\""
     )
 }

@@ -3,13 +3,16 @@
  * Generated from include/containerd_c.h by build.rs; do not edit by hand.
  */
 
-/**
- * The version of containerd-c this header comes from: the numbers, and
- * the string `ctrd_version()` returns in the library of the same version.
- */
+/** The major version of containerd-c this header comes from. */
 #define CTRD_VERSION_MAJOR 0
+/** The minor version of containerd-c this header comes from. */
 #define CTRD_VERSION_MINOR 1
+/** The patch version of containerd-c this header comes from. */
 #define CTRD_VERSION_PATCH 0
+/**
+ * The version of containerd-c this header comes from, "major.minor.patch":
+ * what `ctrd_version()` returns in the library of the same version.
+ */
 
 /**
  * `ctrd_container_delete` flag: keep the rootfs snapshot.
@@ -326,7 +329,7 @@ typedef struct ctrd_container_opts {
    */
   size_t struct_size;
   /**
-   * Required: the container id (letters, digits and `.` `_` `-` between
+   * Required: the container id (letters, digits and "." "_" "-" between
    * them, at most 76 characters).
    */
   const char *id;

@@ -63,7 +63,7 @@ pub struct ctrd_container_opts {
     /// working, and one built against a newer header works with an older
     /// library as long as it leaves the newer fields zero.
     pub struct_size: usize,
-    /// Required: the container id (letters, digits and `.` `_` `-` between
+    /// Required: the container id (letters, digits and "." "_" "-" between
     /// them, at most 76 characters).
     pub id: *const c_char,
     /// Required: the OCI runtime spec as JSON, e.g. from `ctrd_spec_generate`.
