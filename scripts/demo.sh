@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Usage: scripts/demo.sh
-# The demo: installs what is missing, builds the library (release), starts a
+# The demo: installs what is missing (Debian packages; Rust through
+# scripts/rust.sh when there is none new enough), builds the library (release), starts a
 # private containerd (never the system one) and a private registry on
 # 127.0.0.1 (basic auth over plain HTTP) holding a busybox image, builds the C
 # examples, then against that daemon: examples-c/pull.c pulls the image with a
@@ -12,6 +13,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 scripts/deps.sh
+# Rust 1.88 or newer (rustup's stable when missing; Debian 12's is too old).
+rust_bin=$(scripts/rust.sh)
+export PATH=$rust_bin:$PATH
 cargo build --release --locked
 dir=$(mktemp -d /tmp/ctrd-demo-XXXXXX)
 rmdir "$dir" # daemon.sh makes it itself

@@ -7,10 +7,11 @@ set -euo pipefail
 # Debian packages needed by the tests and by scripts/*.sh.
 # python3-*: the Python binding's tests (a venv over the system Python, pytest).
 # pkg-config and python3-cffi: scripts/test-install.sh and tests/header.rs.
+# doxygen: the API reference (scripts/docs.sh).
 # golang-go: the Go binding (bindings/go, scripts/test-go.sh; go vet, go test -race).
 pkgs=(containerd runc busybox-static cmake valgrind docker-registry apache2-utils
     python3 python3-venv python3-setuptools python3-wheel python3-pip python3-pytest
-    pkg-config python3-cffi golang-go "$@")
+    pkg-config python3-cffi doxygen golang-go "$@")
 # Commands used by scripts/*.sh, with the package that provides each.
 declare -A cmd_pkg=(
     [tar]=tar [gzip]=gzip [sha256sum]=coreutils [timeout]=coreutils

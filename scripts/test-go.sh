@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 command -v go >/dev/null || { echo "test-go.sh: go is missing (scripts/deps.sh installs golang-go)" >&2; exit 1; }
+PATH=$(scripts/rust.sh):$PATH # Rust 1.88 or newer
 cargo build --locked --quiet --features test-hooks
 [[ -f target/test-image.tar ]] || scripts/make-image.sh target/test-image.tar >/dev/null
 

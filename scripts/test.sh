@@ -2,6 +2,7 @@
 # Usage: scripts/test.sh
 # Runs every test of containerd-c on this machine, as root: installs what is
 # missing (Debian packages), checks formatting and lints, runs the unit tests,
+# generates the API reference (scripts/docs.sh, which fails on any warning),
 # then, for each containerd version of the matrix (scripts/containerd-versions.sh:
 # 1.6 is the system's, 1.7 and 2.1 are unpacked under target/containerd), the
 # cargo integration tests (each test binary starts its own private containerd
@@ -25,6 +26,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing what is missing"
 scripts/deps.sh
+# Rust 1.88 or newer (rustup's stable when missing; Debian 12's is too old).
+rust_bin=$(scripts/rust.sh)
+export PATH=$rust_bin:$PATH
 
 step "format and lints"
 cargo fmt --check
@@ -33,6 +37,9 @@ cargo clippy --all-targets --locked -- -D warnings
 step "unit tests (no daemon)"
 cargo test --locked --lib
 cargo test --locked --doc
+
+step "API reference (scripts/docs.sh: Doxygen, no warning allowed)"
+scripts/docs.sh
 
 versions=${CTRD_CONTAINERD_VERSIONS:-$(scripts/containerd-versions.sh list | cut -d' ' -f1)}
 read -ra versions <<<"${versions//$'\n'/ }"
