@@ -8,9 +8,10 @@ set -euo pipefail
 # python3-*: the Python binding's tests (a venv over the system Python, pytest).
 # pkg-config and python3-cffi: scripts/test-install.sh and tests/header.rs.
 # doxygen: the API reference (scripts/docs.sh).
+# golang-go: the Go binding (bindings/go, scripts/test-go.sh; go vet, go test -race).
 pkgs=(containerd runc busybox-static cmake valgrind docker-registry apache2-utils
     python3 python3-venv python3-setuptools python3-wheel python3-pip python3-pytest
-    pkg-config python3-cffi doxygen "$@")
+    pkg-config python3-cffi doxygen golang-go "$@")
 # Commands used by scripts/*.sh, with the package that provides each.
 declare -A cmd_pkg=(
     [tar]=tar [gzip]=gzip [sha256sum]=coreutils [timeout]=coreutils
@@ -19,7 +20,7 @@ declare -A cmd_pkg=(
     [docker-registry]=docker-registry [htpasswd]=apache2-utils
     [openssl]=openssl [curl]=curl
     [nm]=binutils [readelf]=binutils [objdump]=binutils [strip]=binutils
-    [pkg-config]=pkg-config
+    [pkg-config]=pkg-config [go]=golang-go [gofmt]=golang-go
 )
 
 installed() {

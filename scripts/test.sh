@@ -8,7 +8,8 @@
 # cargo integration tests (each test binary starts its own private containerd
 # of that version), ctest against a private containerd of that version, and
 # the Python binding's tests (installed into a venv; pytest starts its own
-# containerd and registry);
+# containerd and registry) and the Go binding's (scripts/test-go.sh: gofmt,
+# go vet, go test -race; the tests start their own);
 # then the install test (scripts/test-install.sh: a release build installed into
 # a temporary prefix, C programs built from it with pkg-config and CMake); last
 # the C tests under the sanitizers (against the first version).
@@ -106,6 +107,8 @@ for v in "${versions[@]}"; do
         CI=true CONTAINERD_C_LIB=$root/target/debug/libcontainerd_c.so \
             "$pyvenv/bin/python" -m pytest -q -p no:cacheprovider .) ||
         failed+=("containerd $v: Python binding")
+    step "containerd $v: Go binding (go vet, go test -race against a private containerd $v)"
+    (eval "export $env" && CI=true scripts/test-go.sh) || failed+=("containerd $v: Go binding")
     echo "containerd $v: $((SECONDS - start)) s"
 done
 

@@ -1,0 +1,3 @@
+module containerd-c/containerdc
+
+go 1.19

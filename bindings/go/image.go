@@ -1,0 +1,346 @@
+package containerdc
+
+/*
+#include <stdlib.h>
+#include "ctrdgo.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"sync"
+)
+
+// Image is an image record in one namespace (ctrd_image), with its name
+// and target as the daemon returned them when the handle was made. Its
+// methods may be called from several goroutines at once.
+type Image struct {
+	h *handle[C.ctrd_image]
+}
+
+func newImage(p *C.ctrd_image) *Image {
+	i := &Image{h: newHandle(p, "Image", func(p *C.ctrd_image) { C.ctrd_image_free(p) })}
+	runtime.SetFinalizer(i, (*Image).Close)
+	return i
+}
+
+// ImageDeleteFlags are the flags of (*Client).DeleteImage.
+type ImageDeleteFlags uint32
+
+// ImageDeleteSync makes DeleteImage return only after the daemon's garbage
+// collector ran.
+const ImageDeleteSync ImageDeleteFlags = 1
+
+// Progress is where a pull or import is (ctrd_progress).
+type Progress struct {
+	// Ref is the reference pulled, or the archive imported.
+	Ref string
+	// Phase is "resolving", "fetching", "unpacking", or "done" (last,
+	// once, only on success).
+	Phase string
+	// BytesDone and BytesTotal count the chosen platform's blobs
+	// (BytesTotal 0 while unknown).
+	BytesDone, BytesTotal uint64
+	// LayersDone and LayersTotal count its layers.
+	LayersDone, LayersTotal uint32
+}
+
+// PullOptions says how Pull and Import work (ctrd_pull_opts). The zero
+// value (or nil) is the default: this machine's platform, overlayfs,
+// unpacked, credentials from the docker config, https with the system's
+// CAs, no progress.
+type PullOptions struct {
+	// Platform is "os/arch[/variant]" picked from an index; "" = this
+	// machine's.
+	Platform string
+	// Snapshotter to unpack into; "" = "overlayfs".
+	Snapshotter string
+	// NoUnpack fetches (or imports) and makes the record, unpacking
+	// nothing.
+	NoUnpack bool
+	// Username and Secret are registry credentials (Secret is an identity
+	// token when Username is ""); both "" = from the docker config.
+	// Ignored by Import.
+	Username, Secret string
+	// PlainHTTP talks http:// to the registry. Ignored by Import.
+	PlainHTTP bool
+	// SkipVerify accepts any TLS certificate. Ignored by Import.
+	SkipVerify bool
+	// CAFile is a PEM file of CAs trusted besides the system's. Ignored
+	// by Import.
+	CAFile string
+	// Progress, when set, is called on a library thread (never the
+	// caller's goroutine), one call at a time, about ten times a second
+	// and once more with Phase "done" on success; never after Pull or
+	// Import returned, and what it did is visible to the caller's
+	// goroutine then (no further synchronisation needed). A panic in it is raised again by Pull or Import in
+	// the caller's goroutine once the library returned (later reports
+	// are skipped). It must not close the Client.
+	Progress func(Progress)
+}
+
+// progressState is what the library's progress callback reaches through
+// the handle.
+type progressState struct {
+	fn       func(Progress)
+	mu       sync.Mutex
+	panicked bool
+	value    any
+}
+
+// report calls fn under mu: the library makes one call at a time, and
+// the caller, taking mu after the library returned, sees what fn did.
+func (s *progressState) report(p Progress) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.panicked {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.panicked, s.value = true, r
+		}
+	}()
+	s.fn(p)
+}
+
+// pullArgs fills a ctrd_pull_opts from o; with a Progress function, a
+// handle the caller deletes (through done) after the library returned.
+func pullArgs(a *cArgs, o *PullOptions) (opts *C.ctrd_pull_opts, done func()) {
+	done = func() {}
+	if o == nil {
+		return nil, done
+	}
+	opts = new(C.ctrd_pull_opts)
+	opts.struct_size = C.sizeof_ctrd_pull_opts
+	opts.platform = a.opt("Platform", o.Platform)
+	opts.snapshotter = a.opt("Snapshotter", o.Snapshotter)
+	opts.no_unpack = C.bool(o.NoUnpack)
+	opts.username = a.opt("Username", o.Username)
+	opts.secret = a.opt("Secret", o.Secret)
+	if o.Username == "" && o.Secret != "" {
+		opts.username = a.str("Username", "") // "" + secret: an identity token
+	}
+	opts.plain_http = C.bool(o.PlainHTTP)
+	opts.skip_verify = C.bool(o.SkipVerify)
+	opts.ca_file = a.opt("CAFile", o.CAFile)
+	if o.Progress != nil && a.err == nil {
+		st := &progressState{fn: o.Progress}
+		h := newCgoHandle(st)
+		C.ctrdgo_set_progress(opts, C.uintptr_t(h))
+		done = func() {
+			deleteCgoHandle(h)
+			st.mu.Lock()
+			panicked, value := st.panicked, st.value
+			st.mu.Unlock()
+			if panicked {
+				panic(value)
+			}
+		}
+	}
+	return opts, done
+}
+
+// Pull pulls image ref (normalised as docker does: "busybox" is
+// "docker.io/library/busybox:latest") from its registry into the client's
+// namespace, unpacks it unless o.NoUnpack, and returns the image record,
+// as containerd's Go client.Pull (ctrd_image_pull). o may be nil.
+//
+// Blocks until the pull ends (as long as the transfer takes; each daemon
+// call bounded by the client's timeout). Pulls may run at once on one
+// client. On failure no image record is made or changed. Errors (the
+// message names the reference): StatusInvalidArgument,
+// StatusUnauthenticated (401), StatusPermissionDenied (403),
+// StatusNotFound, StatusUnavailable (registry unreachable or untrusted),
+// StatusFailedPrecondition (a blob not matching its digest),
+// StatusDeadlineExceeded, StatusNotImplemented, and the daemon's.
+func (c *Client) Pull(ref string, o *PullOptions) (*Image, error) {
+	var a cArgs
+	defer a.free()
+	r := a.str("ref", ref)
+	opts, done := pullArgs(&a, o)
+	if a.err != nil {
+		return nil, a.err
+	}
+	var out *C.ctrd_image
+	err := c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status { return C.ctrd_image_pull(p, r, opts, &out) })
+	done()
+	if err != nil {
+		return nil, err
+	}
+	return newImage(out), nil
+}
+
+// Import imports the images of the archive at tarPath (absolute; an OCI
+// image layout tar, as Export and ctr images export write, or a docker
+// save tar) into the client's namespace, as ctr images import does, and
+// returns the names of the images made or updated (ctrd_image_import).
+// The registry fields of o are ignored; o may be nil. Blocks until the
+// import is done. A failure leaves no image.
+func (c *Client) Import(tarPath string, o *PullOptions) ([]string, error) {
+	var a cArgs
+	defer a.free()
+	path := a.str("tar path", tarPath)
+	opts, done := pullArgs(&a, o)
+	if a.err != nil {
+		return nil, a.err
+	}
+	var names []string
+	err := c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status {
+		var items **C.char
+		var n C.size_t
+		s := C.ctrd_image_import(p, path, opts, &items, &n)
+		if s == C.CTRD_OK {
+			names = takeStrings(items, n)
+		}
+		return s
+	})
+	done()
+	return names, err
+}
+
+// Export writes the images names (at least one) of the client's namespace
+// into an OCI image layout tar at tarPath (absolute, in an existing
+// directory), as ctr images export writes it (ctrd_image_export). The file
+// appears only when complete. Blocks until it is written.
+func (c *Client) Export(tarPath string, names ...string) error {
+	var a cArgs
+	defer a.free()
+	path := a.str("tar path", tarPath)
+	if names == nil {
+		names = []string{}
+	}
+	n := a.strs("image name", names)
+	if a.err != nil {
+		return a.err
+	}
+	return c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status { return C.ctrd_image_export(p, n, path) })
+}
+
+// GetImage gets the image name (e.g. "docker.io/library/busybox:latest")
+// from the client's namespace. Blocks for one round trip. Errors:
+// StatusInvalidArgument, StatusNotFound, StatusUnavailable,
+// StatusDeadlineExceeded.
+func (c *Client) GetImage(name string) (*Image, error) {
+	var a cArgs
+	defer a.free()
+	n := a.str("name", name)
+	if a.err != nil {
+		return nil, a.err
+	}
+	var out *C.ctrd_image
+	err := c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status { return C.ctrd_image_get(p, n, &out) })
+	if err != nil {
+		return nil, err
+	}
+	return newImage(out), nil
+}
+
+// Images lists the names of the images in the client's namespace that
+// match filter (containerd's syntax, e.g. `name==docker.io/library/busybox:latest`);
+// "" lists all. Blocks for one round trip.
+func (c *Client) Images(filter string) ([]string, error) {
+	var a cArgs
+	defer a.free()
+	f := a.opt("filter", filter)
+	if a.err != nil {
+		return nil, a.err
+	}
+	var out []string
+	err := c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status {
+		var items **C.char
+		var n C.size_t
+		s := C.ctrd_image_list(p, f, &items, &n)
+		if s == C.CTRD_OK {
+			out = takeStrings(items, n)
+		}
+		return s
+	})
+	return out, err
+}
+
+// DeleteImage deletes the image record name; with ImageDeleteSync it
+// returns only after the garbage collector removed what only the image
+// used. Blocks for one round trip (and the collection).
+func (c *Client) DeleteImage(name string, flags ImageDeleteFlags) error {
+	var a cArgs
+	defer a.free()
+	n := a.str("name", name)
+	if a.err != nil {
+		return a.err
+	}
+	return c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status {
+		return C.ctrd_image_delete(p, n, C.uint32_t(flags))
+	})
+}
+
+// Close frees the handle (ctrd_image_free); the image stays (see
+// DeleteImage). It waits for calls in progress on this handle. Calling it
+// again does nothing.
+func (i *Image) Close() {
+	i.h.close()
+}
+
+// Name returns the image's name ("" once closed).
+func (i *Image) Name() string {
+	var s string
+	i.h.get(func(p *C.ctrd_image) { s = C.GoString(C.ctrd_image_name(p)) })
+	return s
+}
+
+// Digest returns the digest of the image's target (its index or
+// manifest), e.g. "sha256:3f57..." ("" once closed).
+func (i *Image) Digest() string {
+	var s string
+	i.h.get(func(p *C.ctrd_image) { s = C.GoString(C.ctrd_image_digest(p)) })
+	return s
+}
+
+// Size returns the size in bytes of the image's content for this
+// machine's platform, as ctr images ls shows it (compressed layers).
+// Blocks for a round trip per index and manifest.
+func (i *Image) Size() (uint64, error) {
+	var n C.uint64_t
+	err := i.h.do(func(p *C.ctrd_image) C.enum_ctrd_status { return C.ctrd_image_size(p, &n) })
+	return uint64(n), err
+}
+
+// ConfigJSON returns the OCI image config for this machine's platform, as
+// stored. Blocks for a few round trips.
+func (i *Image) ConfigJSON() (string, error) {
+	var out string
+	err := i.h.do(func(p *C.ctrd_image) C.enum_ctrd_status {
+		var j *C.char
+		s := C.ctrd_image_config_json(p, &j)
+		out = takeString(j)
+		return s
+	})
+	return out, err
+}
+
+// IsUnpacked tells whether the image's layers for this platform are
+// unpacked on snapshotter ("" = "overlayfs"). Blocks for a few round trips.
+func (i *Image) IsUnpacked(snapshotter string) (bool, error) {
+	var a cArgs
+	defer a.free()
+	sn := a.opt("snapshotter", snapshotter)
+	if a.err != nil {
+		return false, a.err
+	}
+	var out C.bool
+	err := i.h.do(func(p *C.ctrd_image) C.enum_ctrd_status { return C.ctrd_image_is_unpacked(p, sn, &out) })
+	return bool(out), err
+}
+
+// Unpack unpacks the image's layers for this platform onto snapshotter
+// ("" = "overlayfs"), as containerd's Go Image.Unpack; layers unpacked
+// already are skipped. Blocks until all layers are extracted.
+func (i *Image) Unpack(snapshotter string) error {
+	var a cArgs
+	defer a.free()
+	sn := a.opt("snapshotter", snapshotter)
+	if a.err != nil {
+		return a.err
+	}
+	return i.h.do(func(p *C.ctrd_image) C.enum_ctrd_status { return C.ctrd_image_unpack(p, sn) })
+}

@@ -1,0 +1,218 @@
+package containerdc
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestImages(t *testing.T) {
+	c := newClient(t)
+	names, err := c.Images("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, n := range names {
+		found = found || n == testImage
+	}
+	if !found {
+		t.Fatalf("%s not in %v", testImage, names)
+	}
+	names, err = c.Images("name==" + testImage)
+	if err != nil || !reflect.DeepEqual(names, []string{testImage}) {
+		t.Fatalf("%v %v", names, err)
+	}
+	img, err := c.GetImage(testImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if img.Name() != testImage || !strings.HasPrefix(img.Digest(), "sha256:") || len(img.Digest()) != 71 {
+		t.Fatalf("%q %q", img.Name(), img.Digest())
+	}
+	if size, err := img.Size(); err != nil || size < 100000 {
+		t.Fatalf("size %d %v", size, err)
+	}
+	if unpacked, err := img.IsUnpacked(""); err != nil || !unpacked {
+		t.Fatalf("unpacked %v %v", unpacked, err)
+	}
+	if err := img.Unpack(""); err != nil { // nothing left to do
+		t.Fatal(err)
+	}
+	config, err := img.ConfigJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		OS     string
+		RootFS struct{ Type string } `json:"rootfs"`
+	}
+	if err := json.Unmarshal([]byte(config), &cfg); err != nil || cfg.OS != "linux" || cfg.RootFS.Type != "layers" {
+		t.Fatalf("config %s: %v", config, err)
+	}
+	_, err = c.GetImage("docker.io/library/no-such-image:1")
+	if e := asError(t, err, StatusNotFound); !strings.Contains(e.Message, "no-such-image") {
+		t.Fatalf("message %q", e.Message)
+	}
+}
+
+// otherNamespace is a client of a new namespace ("go-ns-..."), deleted
+// (with its images) after the test.
+func otherNamespace(t *testing.T, suffix string) *Client {
+	t.Helper()
+	c := newClient(t)
+	ns := fmt.Sprintf("go-ns-%d-%s", os.Getpid(), suffix)
+	if err := c.CreateNamespace(ns, nil); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Connect(testAddress, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer o.Close()
+		names, _ := o.Images("")
+		for _, n := range names {
+			if err := o.DeleteImage(n, ImageDeleteSync); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+		if err := c.DeleteNamespace(ns); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return o
+}
+
+func TestExportImport(t *testing.T) {
+	c := newClient(t)
+	tar := filepath.Join(t.TempDir(), "export.tar")
+	if err := c.Export(tar, testImage); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(tar); err != nil || st.Size() < 100000 {
+		t.Fatalf("%v %v", st, err)
+	}
+	err := c.Export(filepath.Join(t.TempDir(), "x.tar"), "docker.io/library/no-such-image:1")
+	asError(t, err, StatusNotFound)
+
+	o := otherNamespace(t, "import")
+	var mu sync.Mutex
+	var phases []string
+	names, err := o.Import(tar, &PullOptions{Progress: func(p Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p.Ref != tar {
+			t.Errorf("progress ref %q", p.Ref)
+		}
+		if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+			phases = append(phases, p.Phase)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(names, []string{testImage}) {
+		t.Fatalf("imported %v", names)
+	}
+	mu.Lock()
+	if len(phases) == 0 || phases[len(phases)-1] != "done" {
+		t.Errorf("phases %v", phases)
+	}
+	mu.Unlock()
+	img, err := o.GetImage(testImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if unpacked, err := img.IsUnpacked(""); err != nil || !unpacked {
+		t.Fatalf("%v %v", unpacked, err)
+	}
+	orig, _ := c.GetImage(testImage)
+	defer orig.Close()
+	if img.Digest() != orig.Digest() {
+		t.Fatalf("digest %s, exported %s", img.Digest(), orig.Digest())
+	}
+
+	// A panic in the progress function comes back in the caller's goroutine.
+	func() {
+		defer func() {
+			if r := recover(); r != "progress panic" {
+				t.Fatalf("recovered %v", r)
+			}
+		}()
+		_, _ = o.Import(tar, &PullOptions{NoUnpack: true, Progress: func(Progress) { panic("progress panic") }})
+		t.Fatal("no panic")
+	}()
+}
+
+// Pull from a private registry (scripts/registry.sh) with credentials, or
+// from $CTRD_TEST_REGISTRY with $CTRD_TEST_REGISTRY_CREDS when set.
+func TestPull(t *testing.T) {
+	needDaemon(t)
+	host, creds := os.Getenv("CTRD_TEST_REGISTRY"), os.Getenv("CTRD_TEST_REGISTRY_CREDS")
+	if host == "" {
+		if external {
+			t.Skip("$CONTAINERD_ADDRESS without $CTRD_TEST_REGISTRY")
+		}
+		if _, err := exec.LookPath(envOr("REGISTRY_BIN", "docker-registry")); err != nil {
+			if ci {
+				t.Fatal("docker-registry is not installed (CI=true: a failure)")
+			}
+			t.Skip("docker-registry is not installed (scripts/deps.sh)")
+		}
+		dir := filepath.Join(t.TempDir(), "registry")
+		t.Cleanup(func() { _, _ = runScript("registry.sh", "stop", dir) })
+		if _, err := runScript("registry.sh", "start", dir, "--owner-pid", fmt.Sprint(os.Getpid())); err != nil {
+			t.Fatal(err)
+		}
+		sock := strings.TrimPrefix(testAddress, "unix://")
+		cmd := exec.Command(filepath.Join(repoRoot, "scripts/push-test-images.sh"), sock, dir)
+		cmd.Env = append(os.Environ(), "CTRD_PUSH_IMAGES=busybox")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("push-test-images.sh: %v: %s", err, out)
+		}
+		b1, _ := os.ReadFile(filepath.Join(dir, "host"))
+		b2, _ := os.ReadFile(filepath.Join(dir, "creds"))
+		host, creds = strings.TrimSpace(string(b1)), strings.TrimSpace(string(b2))
+	}
+	user, password, _ := strings.Cut(creds, ":")
+	ref := host + "/ctrd/busybox:latest"
+	o := otherNamespace(t, "pull")
+
+	_, err := o.Pull(ref, &PullOptions{PlainHTTP: true, Username: user, Secret: "wrong"})
+	if e := asError(t, err, StatusUnauthenticated); !strings.Contains(e.Message, host) {
+		t.Fatalf("message %q", e.Message)
+	}
+	var mu sync.Mutex
+	var last Progress
+	img, err := o.Pull(ref, &PullOptions{PlainHTTP: true, Username: user, Secret: password,
+		Progress: func(p Progress) { mu.Lock(); last = p; mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if img.Name() != ref {
+		t.Fatalf("name %q", img.Name())
+	}
+	mu.Lock()
+	if last.Phase != "done" || last.BytesDone != last.BytesTotal || last.LayersDone != last.LayersTotal || last.LayersTotal == 0 {
+		t.Errorf("last progress %+v", last)
+	}
+	mu.Unlock()
+	if unpacked, err := img.IsUnpacked(""); err != nil || !unpacked {
+		t.Fatalf("%v %v", unpacked, err)
+	}
+	// Nothing listens on port 1.
+	_, err = o.Pull("127.0.0.1:1/none:latest", &PullOptions{PlainHTTP: true})
+	if e := asError(t, err, StatusUnavailable); !strings.Contains(e.Message, "127.0.0.1:1") {
+		t.Fatalf("message %q", e.Message)
+	}
+}
