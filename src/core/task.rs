@@ -324,10 +324,13 @@ impl Client {
             exec_id: exec_id.to_string(),
         };
         let what = format!("delete {}", exec_what(container_id, exec_id));
-        Ok(self
+        match self
             .call(what, self.tasks().delete_process(self.request(req)))
-            .await?
-            .exit_status)
+            .await
+        {
+            Ok(reply) => Ok(reply.exit_status),
+            Err(e) => Err(refused_while_running(e)),
+        }
     }
 
     /// The pids of every process in the task.
@@ -533,6 +536,17 @@ pub fn validate_exec(exec_id: &str, process_json: &str) -> Result<()> {
         return Err(Error::invalid("process_json has no cwd"));
     }
     Ok(())
+}
+
+/// The daemon refuses to delete a process that still runs with an "unknown"
+/// error ("cannot delete a running process"): that is a failed
+/// precondition, in the daemon's words.
+fn refused_while_running(e: Error) -> Error {
+    if e.code == Code::Unknown && e.message.contains("running") {
+        Error::new(Code::FailedPrecondition, e.message)
+    } else {
+        e
+    }
 }
 
 #[cfg(test)]
