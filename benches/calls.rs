@@ -59,29 +59,31 @@ fn main() {
                 .to_string()
         }
     };
-    let client = std::sync::Arc::new(
-        runtime::block_on({
-            let a = address.clone();
-            async move { Client::connect(Some(&a), Some("default")) }
-        })
-        .unwrap(),
-    );
+    let client = std::sync::Arc::new(Client::connect(Some(&address), Some("default")).unwrap());
 
     println!("one Version call, {CALLS} times, containerd at {address}");
     let c = client.clone();
     per_call(
-        "spawn on the runtime, caller parks (runtime::block_on)",
+        "spawn on the runtime, caller parks (runtime::block_on_shared)",
+        || {
+            let c = c.clone();
+            runtime::block_on_shared(async move { c.server_version().await }).unwrap();
+        },
+    );
+    let c = client.clone();
+    per_call("future on the caller's thread, shared runtime", || {
+        runtime::block_on_here(c.server_version()).unwrap();
+    });
+    let c = client.clone();
+    per_call(
+        "the thread's own runtime and connection (runtime::block_on)",
         || {
             let c = c.clone();
             runtime::block_on(async move { c.server_version().await }).unwrap();
         },
     );
     let c = client.clone();
-    per_call("future on the caller's thread (Runtime::block_on)", || {
-        runtime::block_on_here(c.server_version()).unwrap();
-    });
-    let c = client.clone();
-    let in_task = runtime::block_on(async move {
+    let in_task = runtime::block_on_shared(async move {
         let start = Instant::now();
         for _ in 0..CALLS {
             c.server_version().await?;
@@ -99,15 +101,24 @@ fn main() {
     let c = client.clone();
     per_call("spawn on the runtime, caller parks", || {
         let c = c.clone();
-        runtime::block_on(async move {
+        runtime::block_on_shared(async move {
             c.server_version().await?;
             c.server_version().await
         })
         .unwrap();
     });
     let c = client.clone();
-    per_call("future on the caller's thread", || {
+    per_call("future on the caller's thread, shared runtime", || {
         runtime::block_on_here(async {
+            c.server_version().await?;
+            c.server_version().await
+        })
+        .unwrap();
+    });
+    let c = client.clone();
+    per_call("the thread's own runtime and connection", || {
+        let c = c.clone();
+        runtime::block_on(async move {
             c.server_version().await?;
             c.server_version().await
         })
@@ -115,24 +126,31 @@ fn main() {
     });
 
     let threads = 8;
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            let c = client.clone();
-            s.spawn(move || {
-                for _ in 0..CALLS / 4 {
-                    let c = c.clone();
-                    runtime::block_on(async move { c.server_version().await }).unwrap();
-                }
-            });
-        }
-    });
-    let total = threads * CALLS / 4;
-    println!(
-        "\n{threads} C threads at once: {total} calls in {:?} = {:.0} calls/s",
-        start.elapsed(),
-        total as f64 / start.elapsed().as_secs_f64()
-    );
+    for (label, own) in [("spawn and park", false), ("runtime::block_on", true)] {
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                let c = client.clone();
+                s.spawn(move || {
+                    for _ in 0..CALLS / 4 {
+                        let c = c.clone();
+                        if own {
+                            runtime::block_on(async move { c.server_version().await }).unwrap();
+                        } else {
+                            runtime::block_on_shared(async move { c.server_version().await })
+                                .unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        let total = threads * CALLS / 4;
+        println!(
+            "\n{threads} C threads at once ({label}): {total} calls in {:?} = {:.0} calls/s",
+            start.elapsed(),
+            total as f64 / start.elapsed().as_secs_f64()
+        );
+    }
 
     if let Some(dir) = owned_dir {
         let _ = Command::new(format!("{root}/scripts/daemon.sh"))

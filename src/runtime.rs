@@ -1,11 +1,22 @@
 //! The process-wide tokio runtime, started on first use, and the bridge that
 //! lets a blocking C call wait for async work.
 //!
-//! A blocking call spawns its future onto the runtime and parks the calling
-//! thread until the task finishes: the whole call runs on the workers next to
-//! the connection's tasks, and a panic inside it comes back as a
-//! `Code::Internal` error with its message. `benches/calls.rs` compares this
-//! with running the future on the caller's thread.
+//! Blocking calls run on the calling thread, which drives its own I/O: each
+//! C thread that makes calls gets a current-thread runtime of its own and,
+//! through `core::Client`, its own connection to each daemon it talks to
+//! ([`block_on`]), so a reply reaches the caller without crossing OS threads
+//! (a spawn-and-park bridge costs about 40 µs per call, a third of a round
+//! trip). When as many threads as the machine has cores are in calls
+//! already, a call goes to the shared runtime instead (spawned there, the
+//! caller parked): many callers at once make more calls per second over
+//! one connection whose workers send and read many requests at a time. At
+//! most [`MAX_LOCAL_RUNTIMES`] threads have a runtime of their own; the
+//! library's own threads and threads past that limit use the shared one. Work that must outlive the call or wants the
+//! shared runtime's workers (event streams, pulls, imports) goes through
+//! [`block_on_shared`]. `benches/calls.rs` compares the ways.
+//!
+//! A panic inside the work comes back as a `Code::Internal` error with its
+//! message.
 //!
 //! Panics: the runtime's threads count as the library's own, so the panic
 //! hook installed here (see [`install_panic_hook`]) keeps a panic on them off
@@ -16,9 +27,9 @@
 //! the pid that started it; in any other process every call fails with
 //! `Code::Forked` instead.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
@@ -83,13 +94,89 @@ pub fn note_process() {
     }
 }
 
-/// Runs `fut` on the runtime and waits for it on the calling thread.
+/// Runs `fut` to completion on the calling thread, which drives its own
+/// I/O on a runtime of its own (see the module's documentation), or polls
+/// it on the shared runtime when the thread may not have one. Tasks `fut`
+/// spawns run only while it runs: work that spawns tasks which must outlive
+/// it goes through [`block_on_shared`]. A panic in `fut` goes on to the
+/// caller (the FFI boundary catches it).
 ///
-/// Must not be called from a runtime worker: tokio panics when a worker
-/// blocks on the runtime (the boundary then reports `CTRD_ERR_INTERNAL`). The
-/// library runs C callbacks on threads of its own, never on workers, so a
-/// callback may call blocking functions.
+/// Must not be called from a runtime worker or from inside another
+/// `block_on`: tokio panics when a worker blocks on the runtime (the
+/// boundary then reports `CTRD_ERR_INTERNAL`). The library runs C callbacks
+/// on threads of its own, never on workers, so a callback may call blocking
+/// functions.
 pub fn block_on<T, F>(fut: F) -> Result<T>
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    get()?;
+    let busy = Busy::enter();
+    // Many threads in calls at once make more calls per second over the
+    // shared connection (the workers send and read many at a time) than
+    // over a connection each.
+    let cores = *LOCAL_WHEN_BUSY_BELOW
+        .get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let alone = busy.others < cores;
+    let local = LOCAL.try_with(|local| {
+        if !alone || OWN_THREAD.get() || local.borrow().is_none() && !LocalRuntime::may_start() {
+            return None;
+        }
+        let mut slot = local.borrow_mut();
+        if slot.is_none() {
+            *slot = LocalRuntime::start();
+        }
+        // Another `block_on` further up this thread's stack holds it (a
+        // bug): tokio would refuse a nested run anyway.
+        slot.take()
+    });
+    let Some(rt) = local.ok().flatten() else {
+        return block_on_shared(fut);
+    };
+    ON_LOCAL.set(Some(rt.number));
+    let running = Running(Some(rt));
+    let result = match &running.0 {
+        Some(rt) => rt.runtime.block_on(async {
+            // The thread's connections were idle since its last call, with
+            // nobody reading them: first let the runtime take in what came
+            // meanwhile (a daemon that went away closed them), so that a
+            // dead connection is replaced before the call goes out on it.
+            // The first yield lets the I/O driver wake the connections'
+            // tasks, the second lets those tasks run (the runtime polls
+            // this future before the tasks the driver woke).
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+            fut.await
+        }),
+        None => unreachable!("set just above"),
+    };
+    drop(running);
+    result
+}
+
+/// While a thread runs [`block_on`] on its own runtime; on the way out gives
+/// the runtime back to the thread, unless a panic goes through: a runtime
+/// that panicked is not used again (the next call starts a new one, with
+/// new connections), and the panic goes on to the boundary.
+struct Running(Option<LocalRuntime>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = ON_LOCAL.try_with(|on| on.set(None));
+        if !std::thread::panicking() {
+            if let Some(rt) = self.0.take() {
+                let _ = LOCAL.try_with(|local| *local.borrow_mut() = Some(rt));
+            }
+        }
+    }
+}
+
+/// Runs `fut` on the shared runtime and parks the calling thread until it
+/// ends: for work whose spawned tasks or streams outlive it (an event
+/// subscription's stream) or that wants the runtime's workers (pulls,
+/// imports, exports). A panic in it is an internal error.
+pub fn block_on_shared<T, F>(fut: F) -> Result<T>
 where
     F: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
@@ -100,6 +187,103 @@ where
         Ok(result) => result,
         Err(e) => Err(join_error(e)),
     }
+}
+
+/// Threads inside [`block_on`] now.
+static IN_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// [`block_on`] uses the thread's own runtime when fewer other threads than
+/// this (the machine's cores) are in calls.
+static LOCAL_WHEN_BUSY_BELOW: OnceCell<usize> = OnceCell::new();
+
+/// A thread counted in [`IN_CALLS`] while alive.
+struct Busy {
+    /// The other threads in calls when this one came in.
+    others: usize,
+}
+
+impl Busy {
+    fn enter() -> Busy {
+        Busy {
+            others: IN_CALLS.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        IN_CALLS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// When the calling thread is inside [`block_on`] on a runtime of its own,
+/// that runtime's number (unique in the process): `core::Client` then uses
+/// the thread's own connections, made on that runtime.
+pub fn local_runtime() -> Option<u64> {
+    ON_LOCAL.try_with(Cell::get).ok().flatten()
+}
+
+/// Most threads with a runtime of their own at once (each holds a few file
+/// descriptors: its epoll and wake-up descriptors and one connection per
+/// daemon); further threads poll their calls on the shared runtime.
+pub const MAX_LOCAL_RUNTIMES: usize = 64;
+
+/// How many threads have a runtime of their own now.
+static LOCAL_RUNTIMES: AtomicUsize = AtomicUsize::new(0);
+
+/// A thread's own current-thread runtime (see [`block_on`]).
+struct LocalRuntime {
+    runtime: Runtime,
+    number: u64,
+}
+
+/// The number of the next [`LocalRuntime`].
+static NEXT_LOCAL: AtomicU64 = AtomicU64::new(1);
+
+impl LocalRuntime {
+    fn may_start() -> bool {
+        LOCAL_RUNTIMES.load(Ordering::Relaxed) < MAX_LOCAL_RUNTIMES
+    }
+
+    /// A new runtime for the calling thread, or `None` when there are
+    /// [`MAX_LOCAL_RUNTIMES`] already or it cannot be made.
+    fn start() -> Option<LocalRuntime> {
+        let taken = LOCAL_RUNTIMES.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < MAX_LOCAL_RUNTIMES).then_some(n + 1)
+        });
+        taken.ok()?;
+        match tokio::runtime::Builder::new_current_thread()
+            .thread_name("containerd-c-blocking")
+            .on_thread_start(library_thread)
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => Some(LocalRuntime {
+                runtime,
+                number: NEXT_LOCAL.fetch_add(1, Ordering::Relaxed),
+            }),
+            Err(_) => {
+                LOCAL_RUNTIMES.fetch_sub(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
+impl Drop for LocalRuntime {
+    fn drop(&mut self) {
+        LOCAL_RUNTIMES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    /// The calling thread's own runtime, once it made a blocking call.
+    static LOCAL: RefCell<Option<LocalRuntime>> = const { RefCell::new(None) };
+    /// While the calling thread is inside `block_on` on `LOCAL`, its number.
+    static ON_LOCAL: Cell<Option<u64>> = const { Cell::new(None) };
+    /// Whether the calling thread is one of the library's own (they use the
+    /// shared runtime).
+    static OWN_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Polls `fut` once on the calling thread, without the runtime: its output
@@ -115,8 +299,9 @@ pub fn ready_now<F: Future>(fut: F) -> Option<F::Output> {
     }
 }
 
-/// Like [`block_on`] but runs the future on the calling thread
-/// (`Runtime::block_on`); kept for the benchmark that compares the two.
+/// Polls `fut` on the calling thread within the shared runtime
+/// (`Runtime::block_on`), whatever thread this is; kept for the benchmark
+/// that compares the ways.
 pub fn block_on_here<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
     get()?.block_on(fut)
 }
@@ -152,6 +337,7 @@ thread_local! {
 pub fn library_thread() {
     install_panic_hook();
     let _ = IN_LIBRARY.try_with(|d| d.set(d.get() + 1));
+    let _ = OWN_THREAD.try_with(|own| own.set(true));
 }
 
 /// While alive, the calling thread runs library code (an exported function's
@@ -220,12 +406,40 @@ mod tests {
 
     #[test]
     fn a_panic_in_a_task_is_an_internal_error() {
-        let r: Result<()> = block_on(async { panic!("boom in task") });
+        let r: Result<()> = block_on_shared(async { panic!("boom in task") });
         let e = r.unwrap_err();
         assert_eq!(e.code, Code::Internal);
         assert!(e.message.contains("boom in task"), "{}", e.message);
         // The runtime survives it.
-        assert_eq!(block_on(async { Ok(7) }).unwrap(), 7);
+        assert_eq!(block_on_shared(async { Ok(7) }).unwrap(), 7);
+    }
+
+    #[test]
+    fn block_on_runs_on_a_runtime_of_the_threads_own_which_a_panic_replaces() {
+        // Its own unless as many other threads are in calls (other tests).
+        let number = || {
+            (0..1000)
+                .find_map(|_| block_on(async { Ok(local_runtime()) }).unwrap())
+                .map(Some)
+                .unwrap_or(None)
+        };
+        let first = number().expect("a runtime of this thread's own");
+        assert_eq!(number(), Some(first), "the same runtime again");
+        assert_eq!(local_runtime(), None, "only while inside block_on");
+        let caught = crate::ffi::boundary::catch(|| {
+            block_on(async {
+                panic!("boom on the thread's runtime");
+                #[allow(unreachable_code)]
+                Ok(())
+            })
+        });
+        assert!(caught.is_err(), "the panic goes on to the caller");
+        assert_eq!(local_runtime(), None);
+        let second = number().expect("a new runtime");
+        assert_ne!(second, first, "not the runtime the panic went through");
+        // Another thread has its own.
+        let other = std::thread::spawn(number).join().unwrap().unwrap();
+        assert_ne!(other, second);
     }
 
     #[test]

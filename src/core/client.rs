@@ -56,6 +56,29 @@ pub struct Client {
     daemon_version: std::sync::Mutex<Option<(String, String)>>,
 }
 
+/// A channel to the daemon at `socket` that connects on first use (and
+/// again after the connection broke), on the runtime this runs in: its
+/// connection's tasks are spawned there.
+fn lazy_channel(socket: &std::path::Path) -> Channel {
+    let path = socket.to_path_buf();
+    let connector = tower::service_fn(move |_: Uri| {
+        let path = path.clone();
+        async move {
+            let stream = tokio::net::UnixStream::connect(&path).await?;
+            Ok::<_, std::io::Error>(TokioIo::new(stream))
+        }
+    });
+    // The URI is a placeholder: the connector ignores it and dials the socket.
+    Endpoint::from_static("http://localhost").connect_with_connector_lazy(connector)
+}
+
+thread_local! {
+    /// The calling thread's own channels, by socket, made on its own runtime
+    /// (whose number is kept with them) for calls inside `runtime::block_on`.
+    static LOCAL_CHANNELS: std::cell::RefCell<(u64, Vec<(PathBuf, Channel)>)> =
+        const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
 /// Turns an address (`/path` or `unix:///path`) into the socket path.
 pub fn socket_path(address: &str) -> Result<PathBuf> {
     let path = match address.split_once("://") {
@@ -98,8 +121,8 @@ impl Client {
     /// `$CONTAINERD_NAMESPACE`, then [`DEFAULT_NAMESPACE`].
     ///
     /// Does not connect: the first call does, and a broken connection is made
-    /// again by the next call. Must run inside the runtime (it starts the
-    /// channel's background task).
+    /// again by the next call. Starts the shared runtime if need be (the
+    /// channel's background task runs there).
     pub fn connect(address: Option<&str>, namespace: Option<&str>) -> Result<Client> {
         let address = address
             .map(str::to_string)
@@ -112,17 +135,12 @@ impl Client {
         let namespace_value = MetadataValue::try_from(namespace.as_str())
             .map_err(|e| Error::invalid(format!("namespace {}: {e}", ident::shown(&namespace))))?;
 
-        let path = socket.clone();
-        let connector = tower::service_fn(move |_: Uri| {
-            let path = path.clone();
-            async move {
-                let stream = tokio::net::UnixStream::connect(&path).await?;
-                Ok::<_, std::io::Error>(TokioIo::new(stream))
-            }
-        });
-        // The URI is a placeholder: the connector ignores it and dials the socket.
-        let channel =
-            Endpoint::from_static("http://localhost").connect_with_connector_lazy(connector);
+        // On the shared runtime whatever runtime this runs in: the channel
+        // serves every thread.
+        let channel = {
+            let _shared = crate::runtime::get()?.enter();
+            lazy_channel(&socket)
+        };
         Ok(Client {
             channel,
             socket,
@@ -399,65 +417,87 @@ impl Client {
         ))
     }
 
+    /// The channel for a call: on a thread inside `runtime::block_on` on a
+    /// runtime of its own, the thread's own connection to this daemon (made
+    /// on first use), else the client's shared one.
+    pub fn channel(&self) -> Channel {
+        let Some(number) = crate::runtime::local_runtime() else {
+            return self.channel.clone();
+        };
+        LOCAL_CHANNELS
+            .try_with(|cell| {
+                let mut local = cell.borrow_mut();
+                if local.0 != number {
+                    // Made on a runtime that is gone.
+                    *local = (number, Vec::new());
+                }
+                if let Some((_, channel)) = local.1.iter().find(|(s, _)| *s == self.socket) {
+                    return channel.clone();
+                }
+                let channel = lazy_channel(&self.socket);
+                local.1.push((self.socket.clone(), channel.clone()));
+                channel
+            })
+            .unwrap_or_else(|_| self.channel.clone())
+    }
+
     pub fn version(&self) -> services::version::v1::version_client::VersionClient<Channel> {
-        services::version::v1::version_client::VersionClient::new(self.channel.clone())
+        services::version::v1::version_client::VersionClient::new(self.channel())
     }
 
     pub fn containers(
         &self,
     ) -> services::containers::v1::containers_client::ContainersClient<Channel> {
-        services::containers::v1::containers_client::ContainersClient::new(self.channel.clone())
+        services::containers::v1::containers_client::ContainersClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn tasks(&self) -> services::tasks::v1::tasks_client::TasksClient<Channel> {
-        services::tasks::v1::tasks_client::TasksClient::new(self.channel.clone())
+        services::tasks::v1::tasks_client::TasksClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn snapshots(&self) -> services::snapshots::v1::snapshots_client::SnapshotsClient<Channel> {
-        services::snapshots::v1::snapshots_client::SnapshotsClient::new(self.channel.clone())
+        services::snapshots::v1::snapshots_client::SnapshotsClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn images(&self) -> services::images::v1::images_client::ImagesClient<Channel> {
-        services::images::v1::images_client::ImagesClient::new(self.channel.clone())
+        services::images::v1::images_client::ImagesClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn content(&self) -> services::content::v1::content_client::ContentClient<Channel> {
-        services::content::v1::content_client::ContentClient::new(self.channel.clone())
+        services::content::v1::content_client::ContentClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn diff(&self) -> services::diff::v1::diff_client::DiffClient<Channel> {
-        services::diff::v1::diff_client::DiffClient::new(self.channel.clone())
+        services::diff::v1::diff_client::DiffClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn leases(&self) -> services::leases::v1::leases_client::LeasesClient<Channel> {
-        services::leases::v1::leases_client::LeasesClient::new(self.channel.clone())
+        services::leases::v1::leases_client::LeasesClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn events(&self) -> services::events::v1::events_client::EventsClient<Channel> {
-        services::events::v1::events_client::EventsClient::new(self.channel.clone())
+        services::events::v1::events_client::EventsClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn introspection(
         &self,
     ) -> services::introspection::v1::introspection_client::IntrospectionClient<Channel> {
-        services::introspection::v1::introspection_client::IntrospectionClient::new(
-            self.channel.clone(),
-        )
-        .max_decoding_message_size(MAX_REPLY)
+        services::introspection::v1::introspection_client::IntrospectionClient::new(self.channel())
+            .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn namespaces(
         &self,
     ) -> services::namespaces::v1::namespaces_client::NamespacesClient<Channel> {
-        services::namespaces::v1::namespaces_client::NamespacesClient::new(self.channel.clone())
+        services::namespaces::v1::namespaces_client::NamespacesClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 }

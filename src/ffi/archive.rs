@@ -153,6 +153,6 @@ pub extern "C" fn ctrd_image_export(
         let path = unsafe { path_arg(tar_path, "tar_path") }?;
         let list: Vec<String> = list.into_iter().map(str::to_string).collect();
         let client = client.inner.clone();
-        runtime::block_on(async move { client.export_archive(&list, &path).await })
+        runtime::block_on_shared(async move { client.export_archive(&list, &path).await })
     }
 }

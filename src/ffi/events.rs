@@ -238,7 +238,7 @@ pub extern "C" fn ctrd_events_subscribe(
         let client = client.inner.clone();
         // Establish the stream before returning, so nothing is missed.
         let subscription =
-            runtime::block_on(async move { Subscription::new(client, filters).await })?;
+            runtime::block_on_shared(async move { Subscription::new(client, filters).await })?;
 
         let rt = runtime::get()?;
         let queue = Arc::new(EventQueue::new(EVENT_QUEUE_CAPACITY));

@@ -244,7 +244,7 @@ pub extern "C" fn ctrd_image_unpack(i: *mut ctrd_image, snapshotter: *const c_ch
         let i = handle::arc_from_ptr(i, "image")?;
         // SAFETY: a C string or NULL (C contract).
         let snapshotter = unsafe { crate::ffi::container::snapshotter_arg(snapshotter) }?;
-        runtime::block_on(async move { i.client.unpack_image(&i.record, &snapshotter).await })
+        runtime::block_on_shared(async move { i.client.unpack_image(&i.record, &snapshotter).await })
     }
 }
 

@@ -191,7 +191,7 @@ where
     T: Send + 'static,
 {
     let Some(callback) = callback else {
-        return runtime::block_on(work);
+        return runtime::block_on_shared(work);
     };
     let finish = Arc::new(Finish::default());
     let reporter = Box::into_raw(Box::new(Reporter {
@@ -219,7 +219,7 @@ where
             return Err(e);
         }
     };
-    let result = runtime::block_on(work);
+    let result = runtime::block_on_shared(work);
     *finish
         .outcome
         .lock()
