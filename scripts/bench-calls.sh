@@ -103,6 +103,7 @@ runs=$out/last
 rm -rf "$runs"
 mkdir -p "$runs"
 progs=(go c rust)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((r = 1; r <= rounds; r++)); do
     for ((k = 0; k < 3; k++)); do
         p=${progs[(r - 1 + k) % 3]}
@@ -121,10 +122,11 @@ left=$(ctr_ containers ls -q | grep -vxF "$running" || true)
 [[ -z $left ]] || echo "bench-calls.sh: containers left behind: $left" >&2
 
 echo
-python3 - "$runs" "$rounds" "$daemon_version" "$so" "$rss_calls" <<'EOF'
+load="load average at the start: ${load_start}, at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
+python3 - "$runs" "$rounds" "$daemon_version" "$so" "$rss_calls" "$load" <<'EOF'
 import os, re, statistics, sys
 
-runs, rounds, version, so, rss_calls = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+runs, rounds, version, so, rss_calls, load = sys.argv[1], int(sys.argv[2]), *sys.argv[3:7]
 
 def parse(path):
     ops, extra = {}, {}
@@ -158,6 +160,7 @@ def fmt(v, unit_ms=False):
 
 print("containerd %s; %d round%s of each program, alternating; medians over the rounds"
       % (version, rounds, "" if rounds == 1 else "s"))
+print(load)
 print()
 rows = [("a", "server version (1 call)", 0.8, False),
         ("b", "load container + spec JSON", 0.5, False),

@@ -369,11 +369,13 @@ int main(int argc, char **argv) {
   ctrd_client_free(client);
 
   /* The readable table. */
-  printf("\n%-4s %8s %8s %12s %12s %10s\n", "op", "n", "threads", "median µs", "p99 µs",
-         "ops/s");
-  for (size_t i = 0; i < n_results; i++)
-    printf("%-4s %8zu %8d %12.1f %12.1f %10.0f\n", results[i].op, results[i].n,
-           results[i].threads, results[i].median, results[i].p99, results[i].ops_s);
+  if (n_results > 0) {
+    printf("\n%-4s %8s %8s %12s %12s %10s\n", "op", "n", "threads", "median µs", "p99 µs",
+           "ops/s");
+    for (size_t i = 0; i < n_results; i++)
+      printf("%-4s %8zu %8d %12.1f %12.1f %10.0f\n", results[i].op, results[i].n,
+             results[i].threads, results[i].median, results[i].p99, results[i].ops_s);
+  }
   if (rss_calls >= 1000)
     printf("VmRSS after 1,000 calls: %ld KiB; after %zu: %ld KiB (%+ld KiB)\n", rss_1000,
            rss_calls, rss_end, rss_end - rss_1000);
