@@ -9,7 +9,7 @@
 //! of $CONTAINERD_ADDRESS in $CONTAINERD_NAMESPACE; the options and the output
 //! lines are those of calls_bench.c (`--help` lists them), except that
 //! `--container` (a running container, for ops b, c, e) is required when
-//! those ops are measured.
+//! those ops are measured. Op d also prints one `step=d.NAME` line per step.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -150,12 +150,28 @@ async fn op_b(c: &Client, id: &str) -> Result<()> {
     Ok(())
 }
 
-async fn lifecycle(c: &Client, image: &str, id: &str) -> Result<()> {
+/// The steps of op d, as calls_bench.c names them.
+const D_STEPS: [&str; 8] = [
+    "spec",
+    "snapshot",
+    "create",
+    "new_task",
+    "start",
+    "wait",
+    "delete_task",
+    "delete_container",
+];
+
+/// Op d; returns how long each of its steps took.
+async fn lifecycle(c: &Client, image: &str, id: &str) -> Result<[Duration; 8]> {
+    let mut at = [Instant::now(); 9];
     let spec = c
         .generate_spec(id, Some(image), Some(vec!["true".to_string()]))
         .await?;
+    at[1] = Instant::now();
     c.prepare_snapshot_from_image(image, DEFAULT_SNAPSHOTTER, id)
         .await?;
+    at[2] = Instant::now();
     c.create_container(&NewContainer {
         id: id.to_string(),
         spec_json: spec,
@@ -164,14 +180,21 @@ async fn lifecycle(c: &Client, image: &str, id: &str) -> Result<()> {
         ..Default::default()
     })
     .await?;
+    at[3] = Instant::now();
     c.create_task(id, &IoPaths::default(), None, None).await?;
+    at[4] = Instant::now();
     c.start_process(id, "").await?;
+    at[5] = Instant::now();
     let status = c.wait_process(id, "", None).await?;
+    at[6] = Instant::now();
     if status != 0 {
         die(format!("{id}: `true` exited with {status}"));
     }
     c.delete_task(id, false).await?;
-    c.delete_container(id, false).await
+    at[7] = Instant::now();
+    c.delete_container(id, false).await?;
+    at[8] = Instant::now();
+    Ok(std::array::from_fn(|i| at[i + 1] - at[i]))
 }
 
 fn rss_kib() -> u64 {
@@ -234,12 +257,31 @@ fn main() {
         });
     }
     if want("d") {
+        const WARM: usize = 3;
         let image = Arc::new(o.image.clone());
         let pid = std::process::id();
-        measure("d", &client, 3, o.n_lifecycle, move |c, i| {
-            let image = image.clone();
-            async move { lifecycle(&c, &image, &format!("ops-d-{pid}-{i}")).await }
+        let steps = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s2 = steps.clone();
+        measure("d", &client, WARM, o.n_lifecycle, move |c, i| {
+            let (image, steps) = (image.clone(), s2.clone());
+            async move {
+                let d = lifecycle(&c, &image, &format!("ops-d-{pid}-{i}")).await?;
+                if i >= WARM {
+                    steps.lock().unwrap().push(d);
+                }
+                Ok(())
+            }
         });
+        let steps = steps.lock().unwrap();
+        for (j, name) in D_STEPS.iter().enumerate() {
+            let mut s: Vec<Duration> = steps.iter().map(|d| d[j]).collect();
+            s.sort();
+            println!(
+                "step=d.{name} n={} median_us={:.1}",
+                s.len(),
+                quantile(&s, 0.5)
+            );
+        }
     }
     if want("e") {
         let id = Arc::new(container());

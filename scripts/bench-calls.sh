@@ -15,7 +15,9 @@
 #   e  b from 16 threads (goroutines, runtime tasks) sharing one client: ops/s
 # plus the first call of a fresh process, VmRSS after 1,000 and after 100,000
 # server-version calls (one run of each program after the rounds), and the
-# size of the installed (stripped) .so. Prints every run's figures, then a
+# size of the installed (stripped) .so, and where op d's time goes (each
+# step's median; Go's steps differ: its NewContainer makes the snapshot and
+# the spec). Prints every run's figures, then a
 # table of the medians over the rounds: Go, C, Rust core, C/Go and the
 # issue's goals. Figures, not a test: nothing here fails on a missed goal.
 #
@@ -52,12 +54,11 @@ command -v python3 >/dev/null || { echo "bench-calls.sh: python3 is missing (scr
 
 out=$root/target/bench-calls
 mkdir -p "$out"
-# The library as users get it: LTO, stripped (`cargo build --release` does
-# no LTO, see scripts/install.sh).
-scripts/install.sh --prefix "$out/prefix" >&2
-cmake -S examples-c -B build/bench-calls -DCTRD_LIB_DIR="$out/prefix/lib" >/dev/null
-cmake --build build/bench-calls --target calls_bench >/dev/null
-c_bench=$root/build/bench-calls/calls_bench
+# The Rust bench first: it builds the library's cdylib too, with the test
+# hooks (a dev-dependency feature), over the same file as the install build
+# (cargo names a cdylib without a hash), so each of the two builds the
+# library again every time; in this order target/release keeps the
+# installed build (with its symbols: for perf).
 echo "bench-calls.sh: building benches/ops.rs (cargo bench --no-run)" >&2
 rust_bench=$(cargo bench --locked --bench ops --no-run --message-format=json |
     python3 -c 'import json, sys
@@ -66,6 +67,12 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "ops" and m.get("executable"):
         print(m["executable"])' | tail -n 1)
 [[ -x $rust_bench ]] || { echo "bench-calls.sh: no benches/ops.rs executable" >&2; exit 1; }
+# The library as users get it: LTO, stripped (`cargo build --release` does
+# no LTO, see scripts/install.sh).
+scripts/install.sh --prefix "$out/prefix" >&2
+cmake -S examples-c -B build/bench-calls -DCTRD_LIB_DIR="$out/prefix/lib" >/dev/null
+cmake --build build/bench-calls --target calls_bench >/dev/null
+c_bench=$root/build/bench-calls/calls_bench
 echo "bench-calls.sh: building bench/go-compare (GOPATH mode, Debian's packages)" >&2
 GO111MODULE=off GOPATH="$out/gopath:/usr/share/gocode" GOCACHE="$out/gocache" GOFLAGS= \
     GOPROXY=off go build -o "$out/go-compare" ./bench/go-compare
@@ -134,6 +141,8 @@ def parse(path):
         kv = dict(re.findall(r"(\w+)=([0-9.]+|\S+)", line))
         if "op" in kv:
             ops[kv["op"]] = {k: float(v) for k, v in kv.items() if k != "op"}
+        elif "step" in kv:
+            extra["step " + kv["step"]] = float(kv["median_us"])
         elif "first_call_us" in kv:
             extra["first"] = float(kv["first_call_us"])
             extra["process"] = float(kv["process_us"])
@@ -188,6 +197,11 @@ print(head % ("e", "b from %d threads (ops/s)" % threads, "%.0f" % g, "%.0f" % c
               "%.2f" % ratio, ">= 1.5", "yes" if ratio >= 1.5 else "NO",
               " / ".join(fmt(med(p, "e", "p99_us")) for p in ("go", "c", "rust")) + " µs"))
 print("(a, b, c: µs; d: ms; C/Go of b1 is the C's b against Go's one-Get variant)")
+print()
+print("where op d's time goes (ms, medians of each step):")
+for p, name in (("c", "C"), ("rust", "Rust core"), ("go", "Go")):
+    keys = [k for k in (data[p][0][1] if data[p] else {}) if k.startswith("step d.")]
+    print("  %-10s %s" % (name, "  ".join("%s %.2f" % (k[7:], med_extra(p, k) / 1000) for k in keys)))
 print()
 ca, ra = med("c", "a", "median_us"), med("rust", "a", "median_us")
 print("C call / the same call inside a runtime task (op a, C / Rust core): %.2f (goal <= 1.05: %s)"

@@ -22,7 +22,8 @@
 //	   task Delete, container Delete(WithSnapshotCleanup)
 //	e  b from -threads goroutines sharing one client (ops/s)
 //
-// Output lines: "op=a n=2000 median_us=... p99_us=... ops_s=..." and, with
+// Output lines: "op=a n=2000 median_us=... p99_us=... ops_s=...", for op d
+// "step=d.create n=30 median_us=..." per step (where its time goes), and, with
 // -first, "first_call_us=..."; with -rss N, "rss_kib_after=1000 value=..."
 // and "rss_kib_after=N value=...".
 package main
@@ -63,22 +64,26 @@ type result struct {
 func (r result) print() {
 	s := append([]time.Duration(nil), r.samples...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	pick := func(q float64) float64 {
-		i := int(q*float64(len(s))+0.5) - 1
-		if i < 0 {
-			i = 0
-		}
-		if i >= len(s) {
-			i = len(s) - 1
-		}
-		return float64(s[i].Nanoseconds()) / 1000
-	}
+	pick := func(q float64) float64 { return quantile(s, q) }
 	extra := ""
 	if r.threads > 0 {
 		extra = fmt.Sprintf(" threads=%d", r.threads)
 	}
 	fmt.Printf("op=%s n=%d%s median_us=%.1f p99_us=%.1f ops_s=%.0f\n", r.op, len(s), extra,
 		pick(0.5), pick(0.99), float64(r.ops)/r.elapsed.Seconds())
+}
+
+// quantile is the nearest-rank quantile of sorted durations, in µs, as
+// calls_bench.c computes it.
+func quantile(s []time.Duration, q float64) float64 {
+	i := int(q*float64(len(s))+0.5) - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(s) {
+		i = len(s) - 1
+	}
+	return float64(s[i].Nanoseconds()) / 1000
 }
 
 // measure runs f warm times unmeasured, then n times, timing each.
@@ -204,24 +209,31 @@ func main() {
 		measure("c", *warm, *n, func() error { _, err := k.Task(ctx, nil); return err }).print()
 	}
 	if want["d"] {
+		// Where the time goes: each step's duration in every lifecycle.
+		stepNames := []string{"image", "create", "new_task", "start", "wait", "delete_task", "delete_container"}
+		var steps [][]time.Duration
 		i := 0
 		lifecycle := func() error {
 			i++
 			id := fmt.Sprintf("go-d-%d-%d", os.Getpid(), i)
+			at := []time.Time{time.Now()}
 			img, err := client.GetImage(ctx, *image)
 			if err != nil {
 				return err
 			}
+			at = append(at, time.Now())
 			k, err := client.NewContainer(ctx, id,
 				containerd.WithNewSnapshot(id, img),
 				containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("true")))
 			if err != nil {
 				return err
 			}
+			at = append(at, time.Now())
 			t, err := k.NewTask(ctx, cio.NullIO)
 			if err != nil {
 				return err
 			}
+			at = append(at, time.Now())
 			exit, err := t.Wait(ctx)
 			if err != nil {
 				return err
@@ -229,16 +241,38 @@ func main() {
 			if err := t.Start(ctx); err != nil {
 				return err
 			}
+			at = append(at, time.Now())
 			st := <-exit
 			if st.ExitCode() != 0 {
 				return fmt.Errorf("task %s exited with %d", id, st.ExitCode())
 			}
+			at = append(at, time.Now())
 			if _, err := t.Delete(ctx); err != nil {
 				return err
 			}
-			return k.Delete(ctx, containerd.WithSnapshotCleanup)
+			at = append(at, time.Now())
+			if err := k.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
+				return err
+			}
+			at = append(at, time.Now())
+			d := make([]time.Duration, len(stepNames))
+			for j := range d {
+				d[j] = at[j+1].Sub(at[j])
+			}
+			steps = append(steps, d)
+			return nil
 		}
-		measure("d", 3, *nd, lifecycle).print()
+		r := measure("d", 3, *nd, lifecycle)
+		r.print()
+		steps = steps[len(steps)-*nd:] // not the warm-up
+		for j, name := range stepNames {
+			s := make([]time.Duration, len(steps))
+			for k := range steps {
+				s[k] = steps[k][j]
+			}
+			sort.Slice(s, func(a, b int) bool { return s[a] < s[b] })
+			fmt.Printf("step=d.%s n=%d median_us=%.1f\n", name, len(s), quantile(s, 0.5))
+		}
 	}
 	if want["e"] {
 		for i := 0; i < 50; i++ {

@@ -28,6 +28,7 @@
  *   op=e n=8000 threads=16 median_us=... p99_us=... ops_s=...
  *   first_call_us=2100 process_us=3500
  *   rss_kib_after=1000 value=9000
+ *   step=d.spec n=30 median_us=...   (one per step of op d: where its time goes)
  * then a readable table. Exits non-zero on any failure. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -167,6 +168,13 @@ static void start_container(const char *id, const char *const *argv, ctrd_contai
   TRY(ctrd_task_start(*t));
 }
 
+/* Where op d's time goes: each step's duration in every measured lifecycle. */
+#define D_STEPS 8
+static const char *const d_step_names[D_STEPS] = {
+    "spec", "snapshot", "create", "new_task", "start", "wait", "delete_task", "delete_container"};
+static double *d_steps[D_STEPS];
+static size_t d_measured = 0, d_capacity = 0;
+
 static void op_d(void) {
   static unsigned long seq = 0;
   static const char *const argv[] = {"true", NULL};
@@ -175,16 +183,47 @@ static void op_d(void) {
   ctrd_container *k = NULL;
   ctrd_task *t = NULL;
   uint32_t status = 0;
-  start_container(id, argv, &k, &t);
+  char *spec = NULL;
+  double at[D_STEPS + 1];
+  at[0] = now_us();
+  TRY(ctrd_spec_generate(client, id, image, argv, &spec));
+  at[1] = now_us();
+  TRY(ctrd_snapshot_prepare_from_image(client, image, NULL, id));
+  at[2] = now_us();
+  ctrd_container_opts opts = {.id = id, .spec_json = spec, .image = image, .snapshot_key = id};
+  TRY(ctrd_container_create(client, &opts, &k));
+  ctrd_string_free(spec);
+  at[3] = now_us();
+  TRY(ctrd_container_new_task(k, NULL, &t));
+  at[4] = now_us();
+  TRY(ctrd_task_start(t));
+  at[5] = now_us();
   TRY(ctrd_task_wait(t, -1, &status));
+  at[6] = now_us();
   if (status != 0) {
     fprintf(stderr, "calls_bench: %s: `true` exited with %u\n", id, status);
     exit(1);
   }
   TRY(ctrd_task_delete(t, 0, NULL));
+  at[7] = now_us();
   TRY(ctrd_container_delete(k, 0));
+  at[8] = now_us();
   ctrd_task_free(t);
   ctrd_container_free(k);
+  if (d_measured < d_capacity) {
+    for (int i = 0; i < D_STEPS; i++) d_steps[i][d_measured] = at[i + 1] - at[i];
+    d_measured++;
+  }
+}
+
+/* One line per step of op d: "step=d.spec n=30 median_us=...". */
+static void report_d_steps(void) {
+  for (int i = 0; i < D_STEPS; i++) {
+    qsort(d_steps[i], d_measured, sizeof(double), cmp_double);
+    printf("step=d.%s n=%zu median_us=%.1f\n", d_step_names[i], d_measured,
+           quantile(d_steps[i], d_measured, 0.5));
+    free(d_steps[i]);
+  }
 }
 
 static size_t n_threaded = 500;
@@ -346,7 +385,14 @@ int main(int argc, char **argv) {
     measure("c", warm, n, op_c);
     ctrd_container_free(loaded);
   }
-  if (wanted(ops, "d")) measure("d", 3, n_lifecycle, op_d);
+  if (wanted(ops, "d")) {
+    for (size_t w = 0; w < 3; w++) op_d(); /* the warm-up, not recorded */
+    for (int i = 0; i < D_STEPS; i++)
+      if ((d_steps[i] = calloc(n_lifecycle, sizeof(double))) == NULL) exit(1);
+    d_capacity = n_lifecycle;
+    measure("d", 0, n_lifecycle, op_d);
+    report_d_steps();
+  }
   if (wanted(ops, "e")) op_e(threads);
   if (first) first_call();
   long rss_1000 = -1, rss_end = -1;
