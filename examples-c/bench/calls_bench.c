@@ -161,7 +161,7 @@ static void start_container(const char *id, const char *const *argv, ctrd_contai
   char *spec = NULL;
   TRY(ctrd_spec_generate(client, id, image, argv, &spec));
   TRY(ctrd_snapshot_prepare_from_image(client, image, NULL, id));
-  ctrd_container_opts opts = {.id = id, .spec_json = spec, .image = image, .snapshot_key = id};
+  ctrd_container_opts opts = {.struct_size = sizeof(ctrd_container_opts), .id = id, .spec_json = spec, .image = image, .snapshot_key = id};
   TRY(ctrd_container_create(client, &opts, k));
   ctrd_string_free(spec);
   TRY(ctrd_container_new_task(*k, NULL, t));
@@ -190,7 +190,7 @@ static void op_d(void) {
   at[1] = now_us();
   TRY(ctrd_snapshot_prepare_from_image(client, image, NULL, id));
   at[2] = now_us();
-  ctrd_container_opts opts = {.id = id, .spec_json = spec, .image = image, .snapshot_key = id};
+  ctrd_container_opts opts = {.struct_size = sizeof(ctrd_container_opts), .id = id, .spec_json = spec, .image = image, .snapshot_key = id};
   TRY(ctrd_container_create(client, &opts, &k));
   ctrd_string_free(spec);
   at[3] = now_us();
