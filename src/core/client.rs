@@ -54,6 +54,49 @@ pub struct Client {
     /// The daemon's version and revision, once asked (see
     /// [`Client::daemon_version`]).
     daemon_version: std::sync::Mutex<Option<(String, String)>>,
+    /// What images' targets resolved to (see `Client::resolve_image`).
+    pub(crate) resolved_images: ImmutableCache<crate::core::image::Resolution>,
+    /// Files read from unpacked rootfs (see `Client::read_rootfs_files`).
+    pub(crate) rootfs_files: ImmutableCache<std::sync::Arc<Vec<Option<String>>>>,
+}
+
+/// Most entries an [`ImmutableCache`] holds.
+const CACHE_ITEMS: usize = 32;
+
+/// What was read for keys whose data never changes (content digests, chain
+/// ids of committed snapshots): read once, then taken from here. Holds at
+/// most [`CACHE_ITEMS`] entries, the oldest going first.
+#[derive(Debug)]
+pub(crate) struct ImmutableCache<V>(std::sync::Mutex<std::collections::VecDeque<(String, V)>>);
+
+impl<V: Clone> ImmutableCache<V> {
+    fn new() -> Self {
+        ImmutableCache(std::sync::Mutex::new(std::collections::VecDeque::new()))
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(String, V)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<V> {
+        self.entries()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub(crate) fn put(&self, key: String, value: V) {
+        let mut entries = self.entries();
+        if entries.iter().any(|(k, _)| *k == key) {
+            return;
+        }
+        if entries.len() == CACHE_ITEMS {
+            entries.pop_front();
+        }
+        entries.push_back((key, value));
+    }
 }
 
 /// A channel to the daemon at `socket` that connects on first use (and
@@ -147,6 +190,8 @@ impl Client {
             namespace,
             namespace_value,
             daemon_version: std::sync::Mutex::new(None),
+            resolved_images: ImmutableCache::new(),
+            rootfs_files: ImmutableCache::new(),
             timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
         })
     }
@@ -584,6 +629,22 @@ pub fn server_info_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn immutable_caches_keep_the_newest_entries() {
+        let cache = ImmutableCache::new();
+        for i in 0..CACHE_ITEMS + 3 {
+            cache.put(format!("k{i}"), i);
+        }
+        assert_eq!(cache.get("k0"), None, "the oldest went");
+        assert_eq!(cache.get("k2"), None);
+        assert_eq!(cache.get("k3"), Some(3));
+        let last = CACHE_ITEMS + 2;
+        assert_eq!(cache.get(&format!("k{last}")), Some(last));
+        // A key is put once: its value never changes.
+        cache.put("k3".into(), 99);
+        assert_eq!(cache.get("k3"), Some(3));
+    }
 
     #[test]
     fn addresses() {

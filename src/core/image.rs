@@ -63,6 +63,11 @@ pub struct ResolvedImage {
     pub chain_id: String,
 }
 
+/// What an image's target (an index or manifest digest) resolves to on this
+/// machine: the same for ever, so kept (see `Client::resolved_images`).
+#[derive(Debug, Clone)]
+pub struct Resolution(std::sync::Arc<(ImageManifest, ImageConfiguration, String)>);
+
 impl Client {
     /// The descriptor an image record points at (its index or manifest).
     pub(crate) async fn image_target(&self, what: &str, name: &str) -> Result<Descriptor> {
@@ -76,7 +81,9 @@ impl Client {
             .ok_or_else(|| Error::new(Code::Unknown, format!("{what}: the image has no target")))
     }
 
-    /// Image record → manifest for this platform → config → chain id.
+    /// Image record → manifest for this platform → config → chain id. The
+    /// record is read every time; what its target resolves to is read once
+    /// per client (content does not change under its digest).
     pub async fn resolve_image(&self, name: &str) -> Result<ResolvedImage> {
         let what = format!(
             "image {} in namespace {}",
@@ -84,6 +91,16 @@ impl Client {
             shown(self.namespace())
         );
         let image = self.image_target(&what, name).await?;
+        let key = image.digest.clone();
+        if let Some(Resolution(known)) = self.resolved_images.get(&key) {
+            let (manifest, config, chain_id) = (*known).clone();
+            return Ok(ResolvedImage {
+                name: name.to_string(),
+                manifest,
+                config,
+                chain_id,
+            });
+        }
         let (target, _) = self.platform_manifest(&what, image).await?;
         let manifest: ImageManifest = self.read_json("manifest", &target).await?;
         let cfg = manifest.config();
@@ -96,6 +113,14 @@ impl Client {
         let config: ImageConfiguration = self.read_json("image config", &config_desc).await?;
         let chain_id = chain_id(config.rootfs().diff_ids())
             .ok_or_else(|| Error::invalid(format!("{what}: the image has no layers")))?;
+        self.resolved_images.put(
+            key,
+            Resolution(std::sync::Arc::new((
+                manifest.clone(),
+                config.clone(),
+                chain_id.clone(),
+            ))),
+        );
         Ok(ResolvedImage {
             name: name.to_string(),
             manifest,
@@ -196,8 +221,27 @@ impl Client {
     /// Reads small text files (paths relative to the root) from the unpacked
     /// rootfs of an image, through a short-lived read-only view snapshot whose
     /// layer directories this process reads directly (containerd runs on
-    /// this host). `None` for a file the image does not have.
+    /// this host). `None` for a file the image does not have. What was read
+    /// is kept per client: a rootfs's chain id names its content.
     pub async fn read_rootfs_files(
+        &self,
+        image: &ResolvedImage,
+        snapshotter: &str,
+        paths: &[&str],
+    ) -> Result<Vec<Option<String>>> {
+        let cache_key = format!("{snapshotter}\0{}\0{}", image.chain_id, paths.join("\0"));
+        if let Some(files) = self.rootfs_files.get(&cache_key) {
+            return Ok((*files).clone());
+        }
+        let files = self
+            .read_rootfs_files_now(image, snapshotter, paths)
+            .await?;
+        self.rootfs_files
+            .put(cache_key, std::sync::Arc::new(files.clone()));
+        Ok(files)
+    }
+
+    async fn read_rootfs_files_now(
         &self,
         image: &ResolvedImage,
         snapshotter: &str,
