@@ -151,6 +151,7 @@ fn kill_wait_timeout_and_forced_delete() {
         "{}",
         last_error()
     );
+    assert!(last_error().contains("running"), "{}", last_error());
     assert_eq!(code, 99);
     assert_eq!(state(t), CTRD_TASK_RUNNING);
     // So is deleting its container.

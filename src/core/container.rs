@@ -486,16 +486,19 @@ impl Client {
     /// it; `remove_snapshot` removes both. Both steps are tried; when both
     /// fail, both reasons are reported.
     pub async fn delete_container(&self, id: &str, keep_snapshot: bool) -> Result<()> {
-        let record = self.get_container(id).await?;
         let what = self.container_what(id);
         let task = GetRequest {
             container_id: id.to_string(),
             exec_id: String::new(),
         };
-        match self
-            .call("get task", self.tasks().get(self.request(task)))
-            .await
-        {
+        // The two reads at once.
+        let mut tasks = self.tasks();
+        let (record, task) = tokio::join!(
+            self.get_container(id),
+            self.call("get task", tasks.get(self.request(task)))
+        );
+        let record = record?;
+        match task {
             Ok(found) => {
                 let pid = found.process.map(|p| p.pid).unwrap_or_default();
                 return Err(Error::new(
@@ -507,25 +510,30 @@ impl Client {
             Err(e) => return Err(e.context(format!("delete {what}"))),
         }
 
-        let snapshot = if record.snapshot_key.is_empty() {
-            Ok(())
+        let req = containers::DeleteContainerRequest { id: id.to_string() };
+        let mut containers = self.containers();
+        let delete = self.call(
+            format!("delete {what}"),
+            containers.delete(self.request(req)),
+        );
+        let (snapshot, deleted) = if record.snapshot_key.is_empty() {
+            (Ok(()), delete.await)
         } else if keep_snapshot {
             // Nothing refers to it once the record goes: a lease keeps the
-            // garbage collector off it (`remove_snapshot` drops both).
-            self.protect_snapshot(&record.snapshotter, &record.snapshot_key)
-                .await
+            // garbage collector off it (`remove_snapshot` drops both), made
+            // before the record goes.
+            let kept = self
+                .protect_snapshot(&record.snapshotter, &record.snapshot_key)
+                .await;
+            (kept, delete.await)
         } else {
-            self.remove_snapshot(&record.snapshotter, &record.snapshot_key)
-                .await
-        };
-        let req = containers::DeleteContainerRequest { id: id.to_string() };
-        let deleted = self
-            .call(
-                format!("delete {what}"),
-                self.containers().delete(self.request(req)),
+            // The snapshot's removal and the record's at once.
+            tokio::join!(
+                self.remove_snapshot(&record.snapshotter, &record.snapshot_key),
+                delete
             )
-            .await
-            .map(|_| ());
+        };
+        let deleted = deleted.map(|_| ());
         match (snapshot, deleted) {
             (Ok(()), d) => d,
             (Err(s), Ok(())) => Err(s.context(format!("{what} was deleted, but its rootfs"))),

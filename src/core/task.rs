@@ -279,20 +279,8 @@ impl Client {
     /// Deletes a stopped task and returns its exit status. With `force`, a
     /// task that still runs (or is paused) is killed and waited for first.
     pub async fn delete_task(&self, container_id: &str, force: bool) -> Result<u32> {
-        let info = self.get_process(container_id, "").await?;
-        let live = matches!(info.state, State::Running | State::Paused | State::Pausing);
-        if live && !force {
-            // As the Go client: the daemon's own refusal is an "unknown" error.
-            return Err(Error::new(
-                Code::FailedPrecondition,
-                format!(
-                    "delete {}: it is {}: kill it and wait for it first, or force the delete",
-                    exec_what(container_id, ""),
-                    format!("{:?}", info.state).to_lowercase()
-                ),
-            ));
-        }
         if force {
+            let info = self.get_process(container_id, "").await?;
             if info.state == State::Paused || info.state == State::Pausing {
                 self.resume_task(container_id).await?;
             }
@@ -307,14 +295,19 @@ impl Client {
                 self.wait_process(container_id, "", self.timeout()).await?;
             }
         }
+        // Without force, one call: the daemon itself refuses a task that
+        // still runs (where the Go client asks for its status first).
         let req = tasks::DeleteTaskRequest {
             container_id: container_id.to_string(),
         };
         let what = format!("delete {}", exec_what(container_id, ""));
-        Ok(self
+        match self
             .call(what, self.tasks().delete(self.request(req)))
-            .await?
-            .exit_status)
+            .await
+        {
+            Ok(reply) => Ok(reply.exit_status),
+            Err(e) => Err(refused_while_running(e)),
+        }
     }
 
     /// Deletes a stopped exec process and returns its exit status.
@@ -538,11 +531,11 @@ pub fn validate_exec(exec_id: &str, process_json: &str) -> Result<()> {
     Ok(())
 }
 
-/// The daemon refuses to delete a process that still runs with an "unknown"
-/// error ("cannot delete a running process"): that is a failed
-/// precondition, in the daemon's words.
+/// The daemon refuses to delete a process that still runs (or is paused)
+/// with an "unknown" error ("cannot delete a running process"): that is a
+/// failed precondition, in the daemon's words.
 fn refused_while_running(e: Error) -> Error {
-    if e.code == Code::Unknown && e.message.contains("running") {
+    if e.code == Code::Unknown && (e.message.contains("running") || e.message.contains("paused")) {
         Error::new(Code::FailedPrecondition, e.message)
     } else {
         e
