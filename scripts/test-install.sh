@@ -9,8 +9,11 @@
 # each program records (the SONAME in NEEDED, or no containerd-c at all), and
 # runs each against a private containerd (scripts/daemon.sh). Leaves nothing
 # behind. Exits non-zero on the first failure.
-# Env: CTRD_MAX_SO_BYTES  the largest installed .so accepted (default 8 MiB;
-#      4.5 MB with containerd-c 0.1.0 without image pull, 6.5 MB with it).
+# Env: CTRD_MAX_SO_BYTES  the largest installed .so accepted (default 6 MiB;
+#      5,999,472 bytes with containerd-c 0.1.0 after packed relocations, one
+#      set of oci-spec deserializers and one unary gRPC call path, 6,788,408
+#      before them. The aim is 4 MiB: lower the default as the library
+#      shrinks, never raise it in passing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -79,8 +82,12 @@ note "the .so exports $(wc -l <<<"$exports") symbols, all ctrd_*"
 if grep -q -e ' \.debug_' -e ' \.symtab ' <<<"$(readelf -S --wide "$real")"; then
     fail "the installed .so is not stripped (debug info or a symbol table)"
 fi
+# Packed relative relocations (build.rs): without them .rela.dyn alone is
+# about 330 KB.
+grep -q '(RELR)' <<<"$(readelf -d "$real")" ||
+    fail "the .so has no packed relative relocations (DT_RELR): see build.rs"
 size=$(stat -c %s "$real")
-max=${CTRD_MAX_SO_BYTES:-$((8 * 1024 * 1024))}
+max=${CTRD_MAX_SO_BYTES:-$((6 * 1024 * 1024))}
 note "libcontainerd_c.so.$version: $size bytes ($((size / 1024)) KiB); limit $max"
 ((size <= max)) || fail "the .so is $size bytes, over $max"
 

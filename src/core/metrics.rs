@@ -134,7 +134,7 @@ pub fn validate_resources(resources_json: &str) -> Result<()> {
             RESOURCES_MEMBERS.join(", ")
         )));
     }
-    serde_json::from_value::<oci_spec::runtime::LinuxResources>(value)
+    crate::core::spec::from_json_text::<oci_spec::runtime::LinuxResources>(resources_json)
         .map_err(|e| Error::invalid(format!("resources_json is not an OCI LinuxResources: {e}")))?;
     Ok(())
 }

@@ -715,10 +715,28 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// Why `v` does not deserialize as an optional `T`, if it does not.
+///
+/// Parsed from `v`'s text rather than from `v`: oci-spec's deserializers
+/// then exist once in the library, for text (`parse` needs that one for the
+/// positions), instead of once more for `Value`s (about 150 KB of code).
 fn field_error<T: DeserializeOwned>(v: &Value) -> Option<String> {
-    serde_json::from_value::<Option<T>>(v.clone())
-        .err()
-        .map(|e| e.to_string())
+    from_json_text::<Option<T>>(&v.to_string()).err()
+}
+
+/// `text` as a `T`, or serde's message without the position (which in a
+/// value taken out of a larger text would not say where it is).
+///
+/// The one way the library deserializes oci-spec's runtime types (see
+/// [`field_error`]).
+pub(crate) fn from_json_text<T: DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
+    serde_json::from_str::<T>(text).map_err(|e| {
+        let message = e.to_string();
+        let at = format!(" at line {} column {}", e.line(), e.column());
+        match message.strip_suffix(&at) {
+            Some(bare) => bare.to_string(),
+            None => message,
+        }
+    })
 }
 
 /// The first top-level member of a spec object that does not deserialize,

@@ -518,9 +518,9 @@ impl Client {
 /// Checks an exec id and process JSON before anything is sent.
 pub fn validate_exec(exec_id: &str, process_json: &str) -> Result<()> {
     ident::validate("exec id", exec_id)?;
-    let value: serde_json::Value = serde_json::from_str(process_json)
+    serde_json::from_str::<serde::de::IgnoredAny>(process_json)
         .map_err(|e| Error::invalid(format!("process_json is not valid JSON: {e}")))?;
-    let process: oci_spec::runtime::Process = serde_json::from_value(value)
+    let process: oci_spec::runtime::Process = crate::core::spec::from_json_text(process_json)
         .map_err(|e| Error::invalid(format!("process_json is not an OCI process: {e}")))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::invalid("process_json has no args"));
