@@ -97,6 +97,47 @@ fn main() {
         in_task.as_nanos() as f64 / 1000.0
     );
 
+    // The floor for one call: h2 straight over the socket on a
+    // current-thread runtime, the request's HEADERS and DATA frames sent
+    // together (one write), no tonic, no buffer task.
+    let socket = address.trim_start_matches("unix://").to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut h2client = rt.block_on(async {
+        let stream = tokio::net::UnixStream::connect(&socket).await.unwrap();
+        let (client, conn) = h2::client::handshake(stream).await.unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+    });
+    per_call("bare h2 on the thread's own runtime (a floor)", || {
+        rt.block_on(async {
+            let ready = h2client.clone().ready().await.unwrap();
+            h2client = ready;
+            let req = tonic::codegen::http::Request::builder()
+                .method("POST")
+                .uri("http://localhost/containerd.services.version.v1.Version/Version")
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .header("containerd-namespace", "default")
+                .body(())
+                .unwrap();
+            let (response, mut send) = h2client.send_request(req, false).unwrap();
+            send.send_data(prost::bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), true)
+                .unwrap();
+            let mut body = response.await.unwrap().into_body();
+            while let Some(chunk) = body.data().await {
+                let n = chunk.unwrap().len();
+                let _ = body.flow_control().release_capacity(n);
+            }
+            let trailers = body.trailers().await.unwrap().unwrap();
+            assert_eq!(trailers.get("grpc-status").unwrap(), "0");
+        })
+    });
+
     println!("\ntwo sequential calls per operation (like load = Get + Get)");
     let c = client.clone();
     per_call("spawn on the runtime, caller parks", || {

@@ -91,7 +91,11 @@ fn shared_library_exports_only_ctrd_symbols() {
         } else if line.starts_with("#endif") {
             in_hooks = false;
         }
-        let is_decl = !line.starts_with([' ', '/', '#', '}']) && !line.starts_with("typedef");
+        // `static inline` helpers (the options' `_default()`) live in the
+        // header only.
+        let is_decl = !line.starts_with([' ', '/', '#', '}'])
+            && !line.starts_with("typedef")
+            && !line.starts_with("static inline ");
         let Some(open) = line.find('(').filter(|_| is_decl && !in_hooks) else {
             continue;
         };
