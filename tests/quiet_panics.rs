@@ -54,7 +54,7 @@ fn boundary_case() -> Result<(), String> {
 /// A panic inside a task on the runtime's workers.
 fn task_case() -> Result<(), String> {
     let r: containerd_c::Result<()> =
-        containerd_c::runtime::block_on(async { panic!("boom in a task") });
+        containerd_c::runtime::block_on_shared(async { panic!("boom in a task") });
     let e = r.err().ok_or("no error")?;
     if e.code != containerd_c::Code::Internal || e.message != format!("{PREFIX}boom in a task") {
         return Err(format!("{:?}: {}", e.code, e.message));

@@ -12,6 +12,8 @@ use hyper_util::rt::TokioIo;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::transport::{Channel, Endpoint, Uri};
 
+use crate::core::conn::{Conn, LocalConn};
+
 use crate::api::services;
 use crate::core::error::{self, Code, Error, Result, Transport};
 use crate::core::ident;
@@ -116,9 +118,10 @@ fn lazy_channel(socket: &std::path::Path) -> Channel {
 }
 
 thread_local! {
-    /// The calling thread's own channels, by socket, made on its own runtime
-    /// (whose number is kept with them) for calls inside `runtime::block_on`.
-    static LOCAL_CHANNELS: std::cell::RefCell<(u64, Vec<(PathBuf, Channel)>)> =
+    /// The calling thread's own connections, by socket, for calls inside
+    /// `runtime::block_on` on its own runtime (whose number is kept with
+    /// them: a connection belongs to the runtime it was made on).
+    static LOCAL_CONNS: std::cell::RefCell<(u64, Vec<(PathBuf, LocalConn)>)> =
         const { std::cell::RefCell::new((0, Vec::new())) };
 }
 
@@ -462,86 +465,90 @@ impl Client {
         ))
     }
 
-    /// The channel for a call: on a thread inside `runtime::block_on` on a
+    /// The transport for a call: on a thread inside `runtime::block_on` on a
     /// runtime of its own, the thread's own connection to this daemon (made
-    /// on first use), else the client's shared one.
-    pub fn channel(&self) -> Channel {
+    /// on first use; see `core::conn`), else the client's shared channel.
+    pub fn channel(&self) -> Conn {
         let Some(number) = crate::runtime::local_runtime() else {
-            return self.channel.clone();
+            return Conn::Shared(self.channel.clone());
         };
-        LOCAL_CHANNELS
+        LOCAL_CONNS
             .try_with(|cell| {
                 let mut local = cell.borrow_mut();
                 if local.0 != number {
                     // Made on a runtime that is gone.
                     *local = (number, Vec::new());
                 }
-                if let Some((_, channel)) = local.1.iter().find(|(s, _)| *s == self.socket) {
-                    return channel.clone();
+                if let Some((_, conn)) = local.1.iter().find(|(s, _)| *s == self.socket) {
+                    return Conn::Local(conn.clone());
                 }
-                let channel = lazy_channel(&self.socket);
-                local.1.push((self.socket.clone(), channel.clone()));
-                channel
+                let conn = LocalConn::new(&self.socket);
+                local.1.push((self.socket.clone(), conn.clone()));
+                Conn::Local(conn)
             })
-            .unwrap_or_else(|_| self.channel.clone())
+            .unwrap_or_else(|_| Conn::Shared(self.channel.clone()))
     }
 
-    pub fn version(&self) -> services::version::v1::version_client::VersionClient<Channel> {
+    pub fn version(&self) -> services::version::v1::version_client::VersionClient<Conn> {
         services::version::v1::version_client::VersionClient::new(self.channel())
     }
 
     pub fn containers(
         &self,
-    ) -> services::containers::v1::containers_client::ContainersClient<Channel> {
+    ) -> services::containers::v1::containers_client::ContainersClient<Conn> {
         services::containers::v1::containers_client::ContainersClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
-    pub fn tasks(&self) -> services::tasks::v1::tasks_client::TasksClient<Channel> {
+    pub fn tasks(&self) -> services::tasks::v1::tasks_client::TasksClient<Conn> {
         services::tasks::v1::tasks_client::TasksClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
-    pub fn snapshots(&self) -> services::snapshots::v1::snapshots_client::SnapshotsClient<Channel> {
+    pub fn snapshots(&self) -> services::snapshots::v1::snapshots_client::SnapshotsClient<Conn> {
         services::snapshots::v1::snapshots_client::SnapshotsClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
-    pub fn images(&self) -> services::images::v1::images_client::ImagesClient<Channel> {
+    pub fn images(&self) -> services::images::v1::images_client::ImagesClient<Conn> {
         services::images::v1::images_client::ImagesClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
-    pub fn content(&self) -> services::content::v1::content_client::ContentClient<Channel> {
-        services::content::v1::content_client::ContentClient::new(self.channel())
-            .max_decoding_message_size(MAX_REPLY)
+    pub fn content(&self) -> services::content::v1::content_client::ContentClient<Conn> {
+        services::content::v1::content_client::ContentClient::new(
+            // Always the shared channel: its writes stream many messages,
+            // which a thread's own connection does not take.
+            Conn::Shared(self.channel.clone()),
+        )
+        .max_decoding_message_size(MAX_REPLY)
     }
 
-    pub fn diff(&self) -> services::diff::v1::diff_client::DiffClient<Channel> {
+    pub fn diff(&self) -> services::diff::v1::diff_client::DiffClient<Conn> {
         services::diff::v1::diff_client::DiffClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
-    pub fn leases(&self) -> services::leases::v1::leases_client::LeasesClient<Channel> {
+    pub fn leases(&self) -> services::leases::v1::leases_client::LeasesClient<Conn> {
         services::leases::v1::leases_client::LeasesClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
-    pub fn events(&self) -> services::events::v1::events_client::EventsClient<Channel> {
+    pub fn events(&self) -> services::events::v1::events_client::EventsClient<Conn> {
         services::events::v1::events_client::EventsClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn introspection(
         &self,
-    ) -> services::introspection::v1::introspection_client::IntrospectionClient<Channel> {
+    ) -> services::introspection::v1::introspection_client::IntrospectionClient<Conn> {
         services::introspection::v1::introspection_client::IntrospectionClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }
 
     pub fn namespaces(
         &self,
-    ) -> services::namespaces::v1::namespaces_client::NamespacesClient<Channel> {
+    ) -> services::namespaces::v1::namespaces_client::NamespacesClient<Conn> {
         services::namespaces::v1::namespaces_client::NamespacesClient::new(self.channel())
             .max_decoding_message_size(MAX_REPLY)
     }

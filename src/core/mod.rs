@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod checkpoint;
 pub mod client;
+pub mod conn;
 pub mod container;
 pub mod content;
 pub mod copy;
