@@ -557,6 +557,16 @@ enum ctrd_status ctrd_image_export(struct ctrd_client *c,
  * reports an unreachable daemon (`CTRD_ERR_UNAVAILABLE`). A connection lost
  * later (the daemon restarted) is made again by the next call.
  *
+ * Connections: a blocking call runs on the calling thread, over that
+ * thread's own connection to the daemon (made on its first call, shared
+ * by every client of that daemon on the thread, closed when the thread
+ * ends), so that the reply does not cross threads; such a thread holds
+ * three file descriptors for it (a socket, an epoll and an event
+ * descriptor). At most 64 threads at once do so; the calls of further
+ * threads, and calls made while as many threads as the machine has cores
+ * are in calls already, go over one connection the library's own threads
+ * serve. Event subscriptions, pulls, imports and exports always do.
+ *
  * On success `*out` receives a new client owned by the caller (free it with
  * `ctrd_client_free`). Errors: `CTRD_ERR_INVALID_ARGUMENT` for a NULL `out`,
  * invalid UTF-8, a relative path, an unsupported scheme, an over-long socket
