@@ -137,18 +137,7 @@ where
     ON_LOCAL.set(Some(rt.number));
     let running = Running(Some(rt));
     let result = match &running.0 {
-        Some(rt) => rt.runtime.block_on(async {
-            // The thread's connections were idle since its last call, with
-            // nobody reading them: first let the runtime take in what came
-            // meanwhile (a daemon that went away closed them), so that a
-            // dead connection is replaced before the call goes out on it.
-            // The first yield lets the I/O driver wake the connections'
-            // tasks, the second lets those tasks run (the runtime polls
-            // this future before the tasks the driver woke).
-            tokio::task::yield_now().await;
-            tokio::task::yield_now().await;
-            fut.await
-        }),
+        Some(rt) => rt.runtime.block_on(fut),
         None => unreachable!("set just above"),
     };
     drop(running);

@@ -8,8 +8,9 @@
 //! (`benches/calls.rs`).
 //!
 //! A thread's connection is made on its first call and again when the
-//! daemon closed it (the connection's task then ended): `runtime::block_on`
-//! lets that task take in what came on the idle connection before a call.
+//! daemon closed it (the connection's task then ended): before a call, a
+//! look at the idle socket (one `poll`) tells whether the task must first
+//! take in what came on it.
 //! Only requests of one message go this way (unary and server-streaming
 //! calls): the body is read whole before it is sent.
 
@@ -44,11 +45,26 @@ pub struct LocalConn {
     state: Arc<Mutex<Option<Live>>>,
 }
 
-/// A made connection: the handle to send on and its driving task.
+/// A made connection: the handle to send on, its driving task, and a
+/// duplicate of its socket to look at while nobody reads it.
 #[derive(Debug)]
 struct Live {
     send: h2::client::SendRequest<Bytes>,
     task: tokio::task::JoinHandle<()>,
+    watch: std::os::fd::OwnedFd,
+}
+
+impl Live {
+    /// Whether something came on the socket (frames, or the daemon closed
+    /// it) that the connection's task has not taken in yet.
+    fn input_waiting(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        // End of file shows as readable; hang-ups and errors always show.
+        let mut fds = [PollFd::new(self.watch.as_fd(), PollFlags::POLLIN)];
+        // An error says nothing: then let the task look.
+        poll(&mut fds, PollTimeout::ZERO).map_or(true, |n| n > 0)
+    }
 }
 
 impl LocalConn {
@@ -74,6 +90,22 @@ impl LocalConn {
     /// A handle to send a request on, connecting first when there is no
     /// live connection.
     async fn sender(&self) -> Result<h2::client::SendRequest<Bytes>, BoxError> {
+        let waiting = self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(Live::input_waiting);
+        if waiting {
+            // The connection was idle, with nobody reading it, and something
+            // came (a daemon that went away closed it): let its task take
+            // that in first, so that a dead connection is replaced before a
+            // request goes out on it. The first yield lets the runtime's I/O
+            // driver wake the task, the second lets the task run (the
+            // runtime polls this future before the tasks the driver woke).
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+        }
         {
             let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(live) = state.as_ref().filter(|l| !l.task.is_finished()) {
@@ -81,6 +113,10 @@ impl LocalConn {
             }
         }
         let stream = tokio::net::UnixStream::connect(&self.socket).await?;
+        let watch = {
+            use std::os::fd::AsFd;
+            stream.as_fd().try_clone_to_owned()?
+        };
         let (send, connection) = h2::client::Builder::new()
             .max_frame_size(1 << 20)
             .handshake(stream)
@@ -96,6 +132,7 @@ impl LocalConn {
         *self.state.lock().unwrap_or_else(PoisonError::into_inner) = Some(Live {
             send: send.clone(),
             task,
+            watch,
         });
         Ok(send)
     }
