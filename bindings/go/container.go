@@ -105,6 +105,14 @@ func (c *Client) LoadContainer(id string) (*Container, error) {
 // that match filter, in containerd's filter syntax (e.g.
 // `labels."app"==web`); "" lists all. Blocks for one round trip.
 func (c *Client) Containers(filter string) ([]string, error) {
+	return c.listFiltered(filter, func(p *C.ctrd_client, f *C.char, items ***C.char, n *C.size_t) C.enum_ctrd_status {
+		return C.ctrd_container_list(p, f, items, n)
+	})
+}
+
+// listFiltered runs list, a C list function taking a filter ("" for none),
+// and gives its names.
+func (c *Client) listFiltered(filter string, list func(*C.ctrd_client, *C.char, ***C.char, *C.size_t) C.enum_ctrd_status) ([]string, error) {
 	var a cArgs
 	defer a.free()
 	f := a.opt("filter", filter)
@@ -115,7 +123,7 @@ func (c *Client) Containers(filter string) ([]string, error) {
 	err := c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status {
 		var items **C.char
 		var n C.size_t
-		s := C.ctrd_container_list(p, f, &items, &n)
+		s := list(p, f, &items, &n)
 		if s == C.CTRD_OK {
 			out = takeStrings(items, n)
 		}

@@ -49,14 +49,7 @@ func TestCallbackHandlesFreed(t *testing.T) {
 
 	id := uniqueID(t, c)
 	k := makeContainer(t, c, id, "sh", "-c", "exit 0")
-	task, err := k.NewTask(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
-	if err := task.Start(); err != nil {
-		t.Fatal(err)
-	}
+	task := startTask(t, k)
 	w, err := task.WaitAsync()
 	if err != nil {
 		t.Fatal(err)

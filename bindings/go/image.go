@@ -240,23 +240,9 @@ func (c *Client) GetImage(name string) (*Image, error) {
 // match filter (containerd's syntax, e.g. `name==docker.io/library/busybox:latest`);
 // "" lists all. Blocks for one round trip.
 func (c *Client) Images(filter string) ([]string, error) {
-	var a cArgs
-	defer a.free()
-	f := a.opt("filter", filter)
-	if a.err != nil {
-		return nil, a.err
-	}
-	var out []string
-	err := c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status {
-		var items **C.char
-		var n C.size_t
-		s := C.ctrd_image_list(p, f, &items, &n)
-		if s == C.CTRD_OK {
-			out = takeStrings(items, n)
-		}
-		return s
+	return c.listFiltered(filter, func(p *C.ctrd_client, f *C.char, items ***C.char, n *C.size_t) C.enum_ctrd_status {
+		return C.ctrd_image_list(p, f, items, n)
 	})
-	return out, err
 }
 
 // DeleteImage deletes the image record name; with ImageDeleteSync it

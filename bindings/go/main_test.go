@@ -249,6 +249,21 @@ func makeContainer(t *testing.T, c *Client, id string, args ...string) *Containe
 	return k
 }
 
+// startTask makes k's task (no stdio) and starts it; the handle is closed
+// when the test ends.
+func startTask(t *testing.T, k *Container) *Task {
+	t.Helper()
+	task, err := k.NewTask(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(task.Close)
+	if err := task.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
 // asError returns err as an *Error with the status want, failing the test
 // otherwise.
 func asError(t *testing.T, err error, want Status) *Error {

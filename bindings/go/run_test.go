@@ -174,14 +174,7 @@ func TestExecKillAndPids(t *testing.T) {
 	c := newClient(t)
 	id := uniqueID(t, c)
 	k := makeContainer(t, c, id, "sleep", "60")
-	task, err := k.NewTask(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
-	if err := task.Start(); err != nil {
-		t.Fatal(err)
-	}
+	task := startTask(t, k)
 	if state, _, _ := task.Status(); state != TaskRunning {
 		t.Fatalf("state %v", state)
 	}
@@ -331,14 +324,7 @@ func TestWaitAsyncChannel(t *testing.T) {
 	c := newClient(t)
 	id := uniqueID(t, c)
 	k := makeContainer(t, c, id, "sh", "-c", "sleep 0.3; exit 7")
-	task, err := k.NewTask(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
-	if err := task.Start(); err != nil {
-		t.Fatal(err)
-	}
+	task := startTask(t, k)
 	w, err := task.WaitAsync()
 	if err != nil {
 		t.Fatal(err)
@@ -379,14 +365,7 @@ func TestWaitAsyncCancelled(t *testing.T) {
 	c := newClient(t)
 	id := uniqueID(t, c)
 	k := makeContainer(t, c, id, "sleep", "60")
-	task, err := k.NewTask(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
-	if err := task.Start(); err != nil {
-		t.Fatal(err)
-	}
+	task := startTask(t, k)
 	w, err := task.WaitAsync()
 	if err != nil {
 		t.Fatal(err)
