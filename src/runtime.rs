@@ -95,11 +95,13 @@ pub fn note_process() {
 }
 
 /// Runs `fut` to completion on the calling thread, which drives its own
-/// I/O on a runtime of its own (see the module's documentation), or polls
-/// it on the shared runtime when the thread may not have one. Tasks `fut`
-/// spawns run only while it runs: work that spawns tasks which must outlive
-/// it goes through [`block_on_shared`]. A panic in `fut` goes on to the
-/// caller (the FFI boundary catches it).
+/// I/O on a runtime of its own (see the module's documentation), or, when
+/// the thread may not have one or many threads are in calls, as
+/// [`block_on_shared`] does. Tasks `fut` spawns on the thread's runtime run
+/// only while it runs: work that spawns tasks which must outlive it goes
+/// through [`block_on_shared`]. A panic in `fut` on the thread's runtime
+/// goes on to the caller (the FFI boundary catches it); on the shared
+/// runtime it is an internal error.
 ///
 /// Must not be called from a runtime worker or from inside another
 /// `block_on`: tokio panics when a worker blocks on the runtime (the
@@ -136,12 +138,9 @@ where
     };
     ON_LOCAL.set(Some(rt.number));
     let running = Running(Some(rt));
-    let result = match &running.0 {
-        Some(rt) => rt.runtime.block_on(fut),
-        None => unreachable!("set just above"),
-    };
+    let result = running.0.as_ref().map(|rt| rt.runtime.block_on(fut));
     drop(running);
-    result
+    result.unwrap_or_else(|| Err(Error::internal("the thread's runtime went missing")))
 }
 
 /// While a thread runs [`block_on`] on its own runtime; on the way out gives

@@ -77,16 +77,6 @@ impl LocalConn {
         }
     }
 
-    /// Whether this connection still may serve calls (not made yet, or its
-    /// task still runs).
-    pub fn usable(&self) -> bool {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_none_or(|live| !live.task.is_finished())
-    }
-
     /// A handle to send a request on, connecting first when there is no
     /// live connection.
     async fn sender(&self) -> Result<h2::client::SendRequest<Bytes>, BoxError> {
