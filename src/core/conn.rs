@@ -3,9 +3,8 @@
 //! `runtime::block_on`), that thread's own HTTP/2 connection to the daemon,
 //! driven by the h2 crate directly. The direct way sends a request's
 //! HEADERS and DATA frames together (one write, so the daemon wakes once)
-//! and has no buffer task between the call and the connection: about 20 µs
-//! less per call than a tonic channel on the same thread
-//! (`benches/calls.rs`).
+//! and has no buffer task between the call and the connection (compare
+//! the rows of `benches/calls.rs`: a bare h2 call is the floor).
 //!
 //! A thread's connection is made on its first call and again when the
 //! daemon closed it (the connection's task then ended): before a call, a
