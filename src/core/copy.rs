@@ -10,13 +10,9 @@
 //! Each stream waits on one side at a time (level-triggered, one-shot,
 //! re-armed after each step): its FIFO or the caller's descriptor, the one
 //! that stopped it. Each step moves at most `BUDGET` bytes before the
-//! other streams get their turn; a stream that moves that much in one turn
-//! gets its FIFO raised to `BULK_PIPE_SIZE` (`F_SETPIPE_SZ`: fewer
-//! wake-ups for bulk data; the pages are taken only while bytes wait, and
-//! past the per-user limit the FIFO stays as it is). What the copy does
-//! with the caller's descriptor depends on what it is, so that it never
-//! blocks the thread and never changes the descriptor's flags (which the
-//! caller shares):
+//! other streams get their turn. What the copy does with the caller's
+//! descriptor depends on what it is, so that it never blocks the thread
+//! and never changes the descriptor's flags (which the caller shares):
 //! - a pipe or FIFO: `splice(2)` between the two pipes with
 //!   `SPLICE_F_NONBLOCK`, which does not block on either pipe whatever its
 //!   `O_NONBLOCK` flag says; no copy through user space, and no bytes held
@@ -576,13 +572,7 @@ struct Pump {
     ready_seen: bool,
     /// Which of the descriptors are in the `epoll` set.
     registered: [bool; 2],
-    /// The pipe size was raised for a stream moving much.
-    grown: bool,
 }
-
-/// The FIFO's size is raised to this for a stream that fills its budget
-/// (fewer wake-ups for bulk data; pages are taken only while bytes wait).
-const BULK_PIPE_SIZE: usize = 1 << 20;
 
 impl Pump {
     fn fd(&self, side: Side) -> Option<BorrowedFd<'_>> {
@@ -609,14 +599,6 @@ impl Pump {
             self.step_in()
         } else {
             self.step_out()
-        }
-    }
-
-    /// A stream that moved a whole budget: a bigger FIFO saves wake-ups.
-    fn bulk(&mut self) {
-        if !self.grown {
-            self.grown = true;
-            let _ = rustix::pipe::fcntl_setpipe_size(&self.fifo, BULK_PIPE_SIZE);
         }
     }
 
@@ -717,7 +699,6 @@ impl Pump {
             }
             moved += n;
         }
-        self.bulk();
         // Others' turn; the FIFO (level-triggered) calls again at once.
         if self.at < self.len {
             match self.caller {
@@ -820,7 +801,6 @@ impl Pump {
             }
             moved += n;
         }
-        self.bulk();
         match self.caller {
             Caller::Pipe(_) | Caller::Socket(_) if self.at == self.len => {
                 Step::Wait(Side::Caller, EventFlags::IN)
@@ -1242,7 +1222,6 @@ impl Session {
                             len: 0,
                             ready_seen: false,
                             registered: [false; 2],
-                            grown: false,
                         },
                     ));
                     continue;
