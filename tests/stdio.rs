@@ -407,8 +407,11 @@ fn a_task_outlives_a_daemon_restart() {
     let client = connect(&d.address(), "default");
     let tmp = tempfile::tempdir().unwrap();
     let script = "i=0; while [ $i -lt 40 ]; do echo tick$i; i=$((i+1)); sleep 0.05; done; exit 9";
-    let k = container_via(client, "survivor", &["sh", "-c", script]);
-    let (f, io) = fifo_set(tmp.path(), "survivor", false, false);
+    // runc's state directory (/run/containerd/runc/<namespace>) is shared by
+    // every containerd on the machine: an id of this process's own.
+    let id = format!("survivor-{}", std::process::id());
+    let k = container_via(client, &id, &["sh", "-c", script]);
+    let (f, io) = fifo_set(tmp.path(), &id, false, false);
     let (out_path, out) = out_file(tmp.path(), "out");
     let s = attach(&io, -1, out.as_raw_fd(), -1);
     let t = new_task(k, &io);
