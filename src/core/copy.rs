@@ -66,7 +66,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -1013,7 +1012,7 @@ impl Reactor {
             return;
         };
         let stream = pump.stream;
-        let step = std::panic::catch_unwind(AssertUnwindSafe(|| pump.step()))
+        let step = crate::ffi::boundary::catch(|| pump.step())
             .unwrap_or_else(|_| Step::Done(Err(panicked(stream))));
         self.apply(inner, id, step);
     }
