@@ -1272,7 +1272,8 @@ enum ctrd_status ctrd_io_session_wait(struct ctrd_io_session *s, int64_t timeout
  * most for the one step it is making) and stops and joins the threads of
  * streams that have their own: it makes no daemon call and
  * does not wait for the task, for more output, or for a stdin close set up
- * by `ctrd_task_close_stdin_on_eof` (that runs on a thread of its own); but
+ * by `ctrd_task_close_stdin_on_eof` (that call is made in the background);
+ * but
  * a caller's socket, file or terminal that takes no bytes (one nobody
  * reads) holds it up for as long as that lasts (a pipe does not: its bytes
  * move by splice, none held in between). Cheap after `ctrd_io_session_wait` returned
@@ -1632,8 +1633,9 @@ enum ctrd_status ctrd_task_close_stdin(struct ctrd_task *t);
  * once the caller's stdin it copies reached end of file and the task has
  * read everything written — what containerd's Go client does for `ctr run`
  * with a piped stdin. Then a task reading its stdin (`cat`) sees end of
- * file. Runs on a thread of its own, at once when that end of file came
- * already; not at all when the session is freed first. Returns at once.
+ * file. The close is a call made in the background (no thread of its own),
+ * at once when that end of file came already; not at all when the session
+ * is freed first. Returns at once.
  * Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, a session that does not copy
  * stdin, or one that closes a stdin already), `CTRD_ERR_FORKED`.
  */

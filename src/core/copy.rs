@@ -142,8 +142,27 @@ struct State {
 /// What to do once the caller's stdin reached end of file and the session
 /// closed its stdin FIFO end (see [`Session::on_stdin_eof`]).
 enum StdinHook {
-    Waiting(Option<Box<dyn FnOnce() + Send>>),
+    Waiting(Option<Hook>),
     Ended,
+}
+
+/// A stdin hook, and whether it returns at once (run where the end of file
+/// is seen, on the copy thread) or may block (run on a thread of its own).
+struct Hook {
+    run: Box<dyn FnOnce() + Send>,
+    quick: bool,
+}
+
+impl Hook {
+    fn start(self) -> Result<()> {
+        if self.quick {
+            // A panic stays in the hook, not on the copy thread.
+            let _ = crate::ffi::boundary::catch(self.run);
+            Ok(())
+        } else {
+            run_detached(self.run)
+        }
+    }
 }
 
 struct Shared {
@@ -227,8 +246,8 @@ impl Shared {
 
     /// The caller's stdin was copied to end of file and the task read it
     /// all (the session's stdin FIFO end is closed): runs the hook, if one
-    /// is set, on a thread of its own (it may make a daemon call, which
-    /// freeing the session must not wait for).
+    /// is set: a quick one here, another on a thread of its own (it may make
+    /// a daemon call, which freeing the session must not wait for).
     fn stdin_ended(&self) -> Result<()> {
         let hook = std::mem::replace(
             &mut *self
@@ -238,7 +257,7 @@ impl Shared {
             StdinHook::Ended,
         );
         match hook {
-            StdinHook::Waiting(Some(hook)) => run_detached(hook),
+            StdinHook::Waiting(Some(hook)) => hook.start(),
             _ => Ok(()),
         }
     }
@@ -1327,6 +1346,24 @@ impl Session {
     /// Errors: `InvalidArgument` when the session does not copy stdin or a
     /// hook is set already.
     pub fn on_stdin_eof(&self, hook: Box<dyn FnOnce() + Send>) -> Result<()> {
+        self.set_stdin_hook(Hook {
+            run: hook,
+            quick: false,
+        })
+    }
+
+    /// As [`Session::on_stdin_eof`], for a `hook` that returns at once (it
+    /// hands its work on, e.g. to the runtime): it runs where the end of file
+    /// is seen, on the copy thread (or on the calling thread, when that
+    /// happened already), with no thread started for it.
+    pub fn on_stdin_eof_quick(&self, hook: Box<dyn FnOnce() + Send>) -> Result<()> {
+        self.set_stdin_hook(Hook {
+            run: hook,
+            quick: true,
+        })
+    }
+
+    fn set_stdin_hook(&self, hook: Hook) -> Result<()> {
         if !self.copies_stdin {
             return Err(Error::invalid("the session does not copy stdin"));
         }
@@ -1345,7 +1382,7 @@ impl Session {
             }
             StdinHook::Ended => {
                 drop(state);
-                run_detached(hook)
+                hook.start()
             }
         }
     }

@@ -355,7 +355,8 @@ pub extern "C" fn ctrd_io_session_wait(s: *mut ctrd_io_session, timeout_ms: i64)
 /// most for the one step it is making) and stops and joins the threads of
 /// streams that have their own: it makes no daemon call and
 /// does not wait for the task, for more output, or for a stdin close set up
-/// by `ctrd_task_close_stdin_on_eof` (that runs on a thread of its own); but
+/// by `ctrd_task_close_stdin_on_eof` (that call is made in the background);
+/// but
 /// a caller's socket, file or terminal that takes no bytes (one nobody
 /// reads) holds it up for as long as that lasts (a pipe does not: its bytes
 /// move by splice, none held in between). Cheap after `ctrd_io_session_wait` returned
