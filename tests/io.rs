@@ -862,3 +862,135 @@ fn an_output_fifo_not_attached_is_read_and_dropped() {
     ctrd_io_session_free(s);
     assert_eq!(got.join().unwrap(), b"kept");
 }
+
+/// Reads `n` bytes from `f` (a FIFO or a pty master, made non-blocking
+/// here), failing instead of hanging when that takes over 10 s.
+fn read_n(f: &File, n: usize) -> Vec<u8> {
+    nix::fcntl::fcntl(
+        f,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let mut r = f;
+    while got.len() < n {
+        match r.read(&mut buf[..n - got.len()]) {
+            Ok(0) => panic!("end of file after {} of {n} bytes", got.len()),
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} of {n} bytes in 10 s",
+                    got.len()
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("reading: {e}"),
+        }
+    }
+    got
+}
+
+/// The names of this process's threads.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim_end().to_string())
+        .collect()
+}
+
+#[test]
+fn sockets_and_regular_files_as_caller_fds() {
+    use std::os::unix::net::UnixStream;
+    let set = Set::new("sock", true, false);
+    // stdin from a regular file (several pipes full), output to sockets.
+    let sent_in = data(300_000, 11);
+    let mut in_file = tempfile::tempfile().unwrap();
+    in_file.write_all(&sent_in).unwrap();
+    in_file.rewind().unwrap();
+    let (out_a, out_b) = UnixStream::pair().unwrap();
+    let (err_a, err_b) = UnixStream::pair().unwrap();
+    let s = attach(
+        &set.io(),
+        in_file.as_raw_fd(),
+        out_b.as_raw_fd(),
+        err_b.as_raw_fd(),
+    );
+    drop((in_file, out_b, err_b));
+    let reader = |mut r: UnixStream| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            r.read_to_end(&mut v).unwrap();
+            v
+        })
+    };
+    let (out, err) = (reader(out_a), reader(err_a));
+
+    let got_in = read_stdin_fifo(&set.stdin());
+    assert_eq!(got_in.len(), sent_in.len());
+    assert!(got_in == sent_in, "stdin bytes differ");
+
+    let big_out = data(3 << 20, 12);
+    let mut o = Shim::open(&set.stdout());
+    let mut e = Shim::open(&set.stderr());
+    e.write(b"to a socket");
+    for chunk in big_out.chunks(10007) {
+        o.write(chunk);
+    }
+    drop((o, e));
+    wait(s, 30_000).unwrap();
+    ctrd_io_session_free(s);
+    let got_out = out.join().unwrap();
+    assert_eq!(got_out.len(), big_out.len());
+    assert!(got_out == big_out, "stdout bytes differ");
+    assert_eq!(err.join().unwrap(), b"to a socket");
+}
+
+#[test]
+fn a_terminal_as_caller_fd_is_copied_on_a_thread_of_its_own() {
+    // A terminal's reads and writes may block whatever poll says: its
+    // streams get threads of their own, and still copy and stop.
+    let set = Set::new("pty", true, true);
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut t = nix::sys::termios::tcgetattr(&pty.slave).unwrap();
+    nix::sys::termios::cfmakeraw(&mut t);
+    nix::sys::termios::tcsetattr(&pty.slave, nix::sys::termios::SetArg::TCSANOW, &t).unwrap();
+    let s = attach(&set.io(), pty.slave.as_raw_fd(), pty.slave.as_raw_fd(), -1);
+    drop(pty.slave);
+    // (A thread names itself once it runs.)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let names = thread_names();
+        let has = |name: &str| names.iter().any(|n| n == name);
+        if has("ctrd-io-stdin") && has("ctrd-io-stdout") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no thread per stream: {names:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let mut master = File::from(pty.master);
+    master.write_all(b"typed\x00bytes").unwrap();
+    let stdin = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(set.stdin())
+        .unwrap();
+    assert_eq!(read_n(&stdin, 11), b"typed\x00bytes");
+
+    let mut shim = Shim::open(&set.stdout());
+    shim.write(b"output\x00\xff");
+    drop(shim);
+    wait(s, 10_000).unwrap();
+    assert_eq!(read_n(&master, 8), b"output\x00\xff");
+    let t = Instant::now();
+    ctrd_io_session_free(s); // its stdin thread waits on the terminal
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "free took {:?}",
+        t.elapsed()
+    );
+}

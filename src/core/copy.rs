@@ -1,33 +1,73 @@
 //! Copying between a task's stdio FIFOs and the caller's file descriptors in
 //! the background, as containerd's Go `cio` does.
 //!
-//! One thread per copied stream, each blocked in `poll` on its stream and on
-//! a cancel pipe shared by the session, so that dropping the session stops
-//! every thread at once.
+//! # Design
+//!
+//! One copy thread for the whole process (`ctrd-io`, started by the first
+//! session, in each process that attaches one) moves the bytes of every
+//! session whose caller descriptors allow it, driven by `epoll`: a stream
+//! costs no thread, and 200 attached containers cost one thread in all.
+//! Each stream waits on one side at a time (level-triggered, one-shot,
+//! re-armed after each step): its FIFO or the caller's descriptor, the one
+//! that stopped it. Each step moves at most `BUDGET` bytes before the
+//! other streams get their turn. What the copy does with the caller's
+//! descriptor depends on what it is, so that it never blocks the thread
+//! and never changes the descriptor's flags (which the caller shares):
+//! - a pipe or FIFO: `splice(2)` between the two pipes with
+//!   `SPLICE_F_NONBLOCK`, which does not block on either pipe whatever its
+//!   `O_NONBLOCK` flag says; no copy through user space, and no bytes held
+//!   by the session in between;
+//! - a socket: `recv`/`send` with `MSG_DONTWAIT` (and `MSG_NOSIGNAL`),
+//!   through a buffer of the stream's;
+//! - a regular file or block device: plain `read`/`write` through a buffer
+//!   (they do not wait for a reader or writer; `epoll` refuses them);
+//! - anything else (a terminal, a character device), whose reads and
+//!   writes may block whatever `poll` said: a thread of its own for that
+//!   stream, blocked in `poll` on its stream and on a cancel pipe shared by
+//!   the session's threads, as every stream had before.
+//!
+//! Freeing a session takes its streams off the copy thread at once (under
+//! the lock the copy thread holds while it works) and writes what a buffer
+//! still holds from a FIFO to the caller's descriptor on the freeing
+//! thread; it never waits for the copy thread. Thread-copied streams are
+//! stopped through the cancel pipe and joined.
+//!
+//! The copy thread blocks all signals (a write to a closed pipe fails with
+//! `EPIPE` instead of raising `SIGPIPE`). After `fork()` a child has no copy
+//! thread: freeing a session there forgets it without touching the parent's
+//! `epoll` set (which the child shares), and a session attached in the
+//! child starts a copy thread of the child's own.
 //!
 //! Linux FIFO facts this relies on (checked on Linux 6.x):
 //! - An output FIFO opened `O_RDONLY|O_NONBLOCK` opens at once, with or
-//!   without a writer. Before any writer connected, `poll` reports nothing
-//!   (while `read` would return 0); once one did, `POLLIN` for data and
-//!   `POLLHUP` when the last writer closed. A reader that opened while a
-//!   writer was connected also gets `POLLHUP` when the writers close.
-//! - `read` returns 0 exactly when the pipe is empty and has no writer, so
-//!   after `poll` reported something, 0 is end of file (also when data was
-//!   left behind by writers that closed before this reader opened: `POLLIN`
-//!   without `POLLHUP`).
+//!   without a writer. Before any writer connected, `poll` (and `epoll`)
+//!   reports nothing (while `read` or `splice` would return 0); once one
+//!   did, `POLLIN` for data and `POLLHUP` when the last writer closed. A
+//!   reader that opened while a writer was connected also gets `POLLHUP`
+//!   when the writers close. So an output FIFO is read only once it was
+//!   reported ready.
+//! - `read` (and `splice` from it) returns 0 exactly when the pipe is empty
+//!   and has no writer, so after `poll` reported something, 0 is end of
+//!   file (also when data was left behind by writers that closed before
+//!   this reader opened: `POLLIN` without `POLLHUP`).
 //! - The shim keeps a read end of its own on each output FIFO: bytes this
 //!   session does not read wait in the pipe for the next reader (re-attach).
 //! - `O_WRONLY|O_NONBLOCK` fails with `ENXIO` while the FIFO has no reader;
 //!   `O_RDWR` opens at once, and bytes written then wait in the pipe for the
 //!   shim. They are lost if every end closes before the shim opens it, so at
-//!   end of input the stdin end is kept until the pipe is empty.
+//!   end of input the stdin end is kept until the pipe is empty (looked at
+//!   every `DRAIN_INTERVAL`).
+//! - `splice` between two pipes with `SPLICE_F_NONBLOCK` fails with
+//!   `EAGAIN` when the input is empty or the output full; `FIONREAD` on the
+//!   input tells which.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -36,12 +76,25 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::SigSet;
+use once_cell::sync::OnceCell;
+use rustix::event::epoll::{self, EventData, EventFlags};
+use rustix::net::{RecvFlags, SendFlags};
+use rustix::pipe::SpliceFlags;
 
 use crate::core::error::{Code, Error, Result};
 use crate::core::fifo::IoPaths;
 
-/// Bytes moved per read: the default capacity of a Linux pipe.
+/// Bytes moved per read on a thread-copied stream and held by a buffered
+/// stream: the default capacity of a Linux pipe.
 const CHUNK: usize = 64 * 1024;
+
+/// Bytes asked for by one `splice`: more than a pipe holds, so that one
+/// call moves everything there is.
+const SPLICE_LEN: usize = 1 << 20;
+
+/// Bytes a stream moves in one turn on the copy thread before the other
+/// streams get theirs.
+const BUDGET: usize = 1 << 20;
 
 /// How often a finished stdin copy looks whether the task took everything.
 const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
@@ -89,8 +142,27 @@ struct State {
 /// What to do once the caller's stdin reached end of file and the session
 /// closed its stdin FIFO end (see [`Session::on_stdin_eof`]).
 enum StdinHook {
-    Waiting(Option<Box<dyn FnOnce() + Send>>),
+    Waiting(Option<Hook>),
     Ended,
+}
+
+/// A stdin hook, and whether it returns at once (run where the end of file
+/// is seen, on the copy thread) or may block (run on a thread of its own).
+struct Hook {
+    run: Box<dyn FnOnce() + Send>,
+    quick: bool,
+}
+
+impl Hook {
+    fn start(self) -> Result<()> {
+        if self.quick {
+            // A panic stays in the hook, not on the copy thread.
+            let _ = crate::ffi::boundary::catch(self.run);
+            Ok(())
+        } else {
+            run_detached(self.run)
+        }
+    }
 }
 
 struct Shared {
@@ -98,9 +170,10 @@ struct Shared {
     stdin_hook: Mutex<StdinHook>,
     changed: Condvar,
     cancelled: AtomicBool,
-    /// Read end of the cancel pipe: `POLLHUP` once the session dropped the
-    /// write end.
-    cancel: PipeReader,
+    /// Read end of the cancel pipe of thread-copied streams: `POLLHUP` once
+    /// the session dropped the write end. `None` when no stream has a
+    /// thread.
+    cancel: Option<PipeReader>,
 }
 
 enum Ready {
@@ -119,12 +192,16 @@ impl Shared {
     }
 
     /// Waits until `fd` has one of `events` (or an error), the session is
-    /// cancelled, or `timeout` passes. Cancellation wins.
+    /// cancelled, or `timeout` passes. Cancellation wins. Thread-copied
+    /// streams only.
     fn ready(&self, fd: BorrowedFd, events: PollFlags, timeout: PollTimeout) -> Result<Ready> {
+        let Some(cancel) = &self.cancel else {
+            return Err(Error::internal("a copy thread without a cancel pipe"));
+        };
         loop {
             let mut fds = [
                 PollFd::new(fd, events),
-                PollFd::new(self.cancel.as_fd(), PollFlags::POLLIN),
+                PollFd::new(cancel.as_fd(), PollFlags::POLLIN),
             ];
             match poll(&mut fds, timeout) {
                 Err(Errno::EINTR) => continue,
@@ -144,11 +221,45 @@ impl Shared {
     }
 
     /// Sleeps for `d` unless cancelled first; true when cancelled.
+    /// Thread-copied streams only.
     fn sleep(&self, d: Duration) -> bool {
+        let Some(cancel) = &self.cancel else {
+            return true;
+        };
         let ms = u16::try_from(d.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(self.cancel.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [PollFd::new(cancel.as_fd(), PollFlags::POLLIN)];
         let _ = poll(&mut fds, PollTimeout::from(ms));
         self.is_cancelled() || fds[0].revents().is_some_and(|r| !r.is_empty())
+    }
+
+    /// Records that `stream` stopped, with its error if any, and wakes the
+    /// waiters.
+    fn finish(&self, stream: Stream, error: Option<Error>) {
+        let mut st = self.lock();
+        if st.error.is_none() {
+            st.error = error;
+        }
+        st.running[stream.index()] = false;
+        drop(st);
+        self.changed.notify_all();
+    }
+
+    /// The caller's stdin was copied to end of file and the task read it
+    /// all (the session's stdin FIFO end is closed): runs the hook, if one
+    /// is set: a quick one here, another on a thread of its own (it may make
+    /// a daemon call, which freeing the session must not wait for).
+    fn stdin_ended(&self) -> Result<()> {
+        let hook = std::mem::replace(
+            &mut *self
+                .stdin_hook
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+            StdinHook::Ended,
+        );
+        match hook {
+            StdinHook::Waiting(Some(hook)) => hook.start(),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -164,30 +275,31 @@ impl Drop for Finish<'_> {
     fn drop(&mut self) {
         let mut error = self.error.take();
         if std::thread::panicking() {
-            error = Some(Error::internal(format!(
-                "copying {}: the copy thread panicked (a bug in containerd-c)",
-                self.stream.name()
-            )));
+            error = Some(panicked(self.stream));
         }
-        let mut st = self.shared.lock();
-        if st.error.is_none() {
-            st.error = error;
-        }
-        st.running[self.stream.index()] = false;
-        drop(st);
-        self.shared.changed.notify_all();
+        self.shared.finish(self.stream, error);
     }
 }
 
+fn panicked(stream: Stream) -> Error {
+    Error::internal(format!(
+        "copying {}: the copy thread panicked (a bug in containerd-c)",
+        stream.name()
+    ))
+}
+
 /// A running copy between a task's FIFOs and the caller's descriptors, made
-/// by [`Session::attach`]. Dropping it stops every copy and joins its threads; bytes
-/// already read from a FIFO are first written to the caller's descriptor,
-/// the rest stays in the FIFO for the next session. `Send + Sync`.
+/// by [`Session::attach`]. Dropping it stops every copy; bytes already read
+/// from a FIFO are first written to the caller's descriptor, the rest stays
+/// in the FIFO for the next session. `Send + Sync`.
 pub struct Session {
     shared: Arc<Shared>,
     copies_stdin: bool,
-    /// The process that started the copy threads: a forked child has none.
+    /// The process that attached: a forked child has no copy threads.
     pid: u32,
+    /// The session's streams on the copy thread, if any: the key of each is
+    /// `id`.
+    reactor: Option<(&'static Reactor, u64)>,
     cancel: Option<PipeWriter>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -196,6 +308,7 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("threads", &self.threads.len())
+            .field("on_copy_thread", &self.reactor.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -257,10 +370,18 @@ fn open_fifo(stream: Stream, path: &Path) -> Result<File> {
 
 /// Writes all of `data` to the caller's `dst`, waiting while a non-blocking
 /// descriptor is full. Never gives up on cancellation: bytes read from a
-/// FIFO must not be dropped.
-fn write_all(mut dst: &File, mut data: &[u8]) -> std::io::Result<()> {
+/// FIFO must not be dropped. A socket is written with `MSG_NOSIGNAL` (this
+/// may run on the caller's thread, whose signals are not blocked).
+fn write_all(dst: &File, mut data: &[u8]) -> std::io::Result<()> {
+    let socket = dst.metadata().is_ok_and(|m| m.file_type().is_socket());
     while !data.is_empty() {
-        match dst.write(data) {
+        let written = if socket {
+            rustix::net::send(dst, data, SendFlags::NOSIGNAL).map_err(std::io::Error::from)
+        } else {
+            let mut w = dst;
+            w.write(data)
+        };
+        match written {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => data = &data[n..],
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -278,7 +399,7 @@ fn write_all(mut dst: &File, mut data: &[u8]) -> std::io::Result<()> {
 }
 
 /// FIFO → caller (or nowhere, for a stream the caller does not want), until
-/// end of file or cancellation.
+/// end of file or cancellation. Thread-copied streams.
 fn copy_out(
     stream: Stream,
     fifo: &File,
@@ -300,9 +421,7 @@ fn copy_out(
                 Ok(0) => return Ok(()),
                 Ok(n) => {
                     if let Some(dst) = dst {
-                        write_all(dst, &buf[..n]).map_err(|e| {
-                            Error::new(Code::Io, format!("writing {name} to its fd: {e}"))
-                        })?
+                        write_all(dst, &buf[..n]).map_err(|e| write_error(stream, e))?
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -318,15 +437,35 @@ fn copy_out(
     }
 }
 
+fn write_error(stream: Stream, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        Code::Io,
+        format!("writing {} to its fd: {e}", stream.name()),
+    )
+}
+
+fn read_fifo_error(stream: Stream, path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        Code::Io,
+        format!("reading {} FIFO {}: {e}", stream.name(), path.display()),
+    )
+}
+
+fn stdin_fifo_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        Code::Io,
+        format!("writing stdin FIFO {}: {e}", path.display()),
+    )
+}
+
+fn read_stdin_error(e: impl std::fmt::Display) -> Error {
+    Error::new(Code::Io, format!("reading stdin from its fd: {e}"))
+}
+
 /// Caller → stdin FIFO, until the caller's end of file or cancellation.
 /// `true` when it ended at end of file and the task has read everything.
+/// Thread-copied streams.
 fn copy_in(src: &File, fifo: &File, path: &Path, shared: &Shared) -> Result<bool> {
-    let fifo_error = |e: std::io::Error| {
-        Error::new(
-            Code::Io,
-            format!("writing stdin FIFO {}: {e}", path.display()),
-        )
-    };
     let mut buf = vec![0u8; CHUNK];
     let (mut reader, mut writer) = (src, fifo);
     loop {
@@ -340,17 +479,17 @@ fn copy_in(src: &File, fifo: &File, path: &Path, shared: &Shared) -> Result<bool
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
                 continue
             }
-            Err(e) => {
-                return Err(Error::new(
-                    Code::Io,
-                    format!("reading stdin from its fd: {e}"),
-                ))
-            }
+            Err(e) => return Err(read_stdin_error(e)),
         };
         let mut data = &buf[..n];
         while !data.is_empty() {
             match writer.write(data) {
-                Ok(0) => return Err(fifo_error(ErrorKind::WriteZero.into())),
+                Ok(0) => {
+                    return Err(stdin_fifo_error(
+                        path,
+                        std::io::Error::from(ErrorKind::WriteZero),
+                    ))
+                }
                 Ok(n) => data = &data[n..],
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -359,7 +498,7 @@ fn copy_in(src: &File, fifo: &File, path: &Path, shared: &Shared) -> Result<bool
                         Ready::Timeout | Ready::Fd => {}
                     }
                 }
-                Err(e) => return Err(fifo_error(e)),
+                Err(e) => return Err(stdin_fifo_error(path, e)),
             }
         }
     }
@@ -367,12 +506,600 @@ fn copy_in(src: &File, fifo: &File, path: &Path, shared: &Shared) -> Result<bool
     // not read yet if no one else holds the FIFO (the shim not started yet):
     // keep it until the pipe is empty.
     loop {
-        match rustix::io::ioctl_fionread(fifo) {
-            Ok(0) | Err(_) => return Ok(true),
-            Ok(_) => {}
+        if fifo_empty(fifo) {
+            return Ok(true);
         }
         if shared.sleep(DRAIN_INTERVAL) {
             return Ok(false);
+        }
+    }
+}
+
+/// Whether the task took everything from the stdin FIFO (or it cannot be
+/// told).
+fn fifo_empty(fifo: &File) -> bool {
+    matches!(rustix::io::ioctl_fionread(fifo), Ok(0) | Err(_))
+}
+
+// ---------------------------------------------------------------------------
+// The copy thread.
+
+/// What the caller's descriptor of a stream on the copy thread is.
+enum Caller {
+    /// No descriptor: an output stream read and dropped.
+    None,
+    /// A pipe or FIFO: `splice` with the FIFO.
+    Pipe(File),
+    /// A socket: `recv`/`send` with `MSG_DONTWAIT`.
+    Socket(File),
+    /// A regular file or block device: `read`/`write`, never waited for.
+    File(File),
+}
+
+/// How a caller's descriptor is copied.
+enum Route {
+    CopyThread(Caller),
+    OwnThread(Option<File>),
+}
+
+fn route(fd: Option<File>) -> Route {
+    let Some(file) = fd else {
+        return Route::CopyThread(Caller::None);
+    };
+    match file.metadata().map(|m| m.file_type()) {
+        Ok(t) if t.is_fifo() => Route::CopyThread(Caller::Pipe(file)),
+        Ok(t) if t.is_socket() => Route::CopyThread(Caller::Socket(file)),
+        Ok(t) if t.is_file() || t.is_block_device() => Route::CopyThread(Caller::File(file)),
+        _ => Route::OwnThread(Some(file)),
+    }
+}
+
+/// Which descriptor of a stream an `epoll` event is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Fifo = 0,
+    Caller = 1,
+}
+
+/// What a stream waits for after a step.
+enum Step {
+    /// That side to have these events.
+    Wait(Side, EventFlags),
+    /// Nothing: it may go on at once (a regular file is always ready).
+    Again,
+    /// stdin at the caller's end of file: for the task to empty the FIFO.
+    Drain,
+    /// The copy ended: `Ok(true)` = stdin at end of file, all read.
+    Done(Result<bool>),
+}
+
+/// A stream copied by the copy thread.
+struct Pump {
+    stream: Stream,
+    session: u64,
+    shared: Arc<Shared>,
+    path: PathBuf,
+    fifo: File,
+    caller: Caller,
+    /// Bytes read and not yet written (buffered streams): `buf[at..len]`.
+    buf: Vec<u8>,
+    at: usize,
+    len: usize,
+    /// An output FIFO was reported ready once: from then on, 0 is end of
+    /// file.
+    ready_seen: bool,
+    /// Which of the descriptors are in the `epoll` set.
+    registered: [bool; 2],
+}
+
+impl Pump {
+    fn fd(&self, side: Side) -> Option<BorrowedFd<'_>> {
+        match side {
+            Side::Fifo => Some(self.fifo.as_fd()),
+            Side::Caller => match &self.caller {
+                Caller::None | Caller::File(_) => None,
+                Caller::Pipe(f) | Caller::Socket(f) => Some(f.as_fd()),
+            },
+        }
+    }
+
+    /// The first step of a new stream.
+    fn first(&self) -> Step {
+        match (self.stream, &self.caller) {
+            (Stream::Stdin, Caller::File(_)) => Step::Again,
+            (Stream::Stdin, _) => Step::Wait(Side::Caller, EventFlags::IN),
+            _ => Step::Wait(Side::Fifo, EventFlags::IN),
+        }
+    }
+
+    fn step(&mut self) -> Step {
+        if self.stream == Stream::Stdin {
+            self.step_in()
+        } else {
+            self.step_out()
+        }
+    }
+
+    /// FIFO → caller.
+    fn step_out(&mut self) -> Step {
+        let stream = self.stream;
+        let mut moved = 0;
+        while moved < BUDGET {
+            // What a buffer holds goes out first.
+            if self.at < self.len {
+                let data = &self.buf[self.at..self.len];
+                let written = match &self.caller {
+                    Caller::Socket(f) => {
+                        rustix::net::send(f, data, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)
+                            .map_err(std::io::Error::from)
+                    }
+                    Caller::File(f) => {
+                        let mut w: &File = f;
+                        w.write(data)
+                    }
+                    Caller::None | Caller::Pipe(_) => Ok(data.len()),
+                };
+                match written {
+                    Ok(0) => return Step::Done(Err(write_error(stream, "wrote nothing"))),
+                    Ok(n) => self.at += n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        return Step::Wait(Side::Caller, EventFlags::OUT)
+                    }
+                    Err(e) => return Step::Done(Err(write_error(stream, e))),
+                }
+                continue;
+            }
+            let n = match &self.caller {
+                Caller::Pipe(dst) => {
+                    match rustix::pipe::splice(
+                        &self.fifo,
+                        None,
+                        dst,
+                        None,
+                        SPLICE_LEN,
+                        SpliceFlags::NONBLOCK | SpliceFlags::MOVE,
+                    ) {
+                        Ok(n) => n,
+                        Err(rustix::io::Errno::INTR) => continue,
+                        Err(rustix::io::Errno::AGAIN) => {
+                            // Which pipe stopped it: bytes left in the FIFO
+                            // mean the caller's is full.
+                            return match rustix::io::ioctl_fionread(&self.fifo) {
+                                Ok(0) => Step::Wait(Side::Fifo, EventFlags::IN),
+                                _ => Step::Wait(Side::Caller, EventFlags::OUT),
+                            };
+                        }
+                        Err(e) => {
+                            // Tell a failing caller's pipe from a failing
+                            // FIFO as the read/write copy does.
+                            return Step::Done(Err(match e {
+                                rustix::io::Errno::PIPE => {
+                                    write_error(stream, std::io::Error::from(e))
+                                }
+                                _ => Error::new(
+                                    Code::Io,
+                                    format!(
+                                        "copying {} FIFO {} to its fd: {}",
+                                        stream.name(),
+                                        self.path.display(),
+                                        std::io::Error::from(e)
+                                    ),
+                                ),
+                            }));
+                        }
+                    }
+                }
+                _ => {
+                    if self.buf.is_empty() {
+                        self.buf = vec![0u8; CHUNK];
+                    }
+                    let mut r: &File = &self.fifo;
+                    match r.read(&mut self.buf) {
+                        Ok(n) => {
+                            if matches!(self.caller, Caller::None) {
+                                (self.at, self.len) = (0, 0);
+                            } else {
+                                (self.at, self.len) = (0, n);
+                            }
+                            n
+                        }
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            return Step::Wait(Side::Fifo, EventFlags::IN)
+                        }
+                        Err(e) => return Step::Done(Err(read_fifo_error(stream, &self.path, e))),
+                    }
+                }
+            };
+            if n == 0 {
+                return Step::Done(Ok(false));
+            }
+            moved += n;
+        }
+        // Others' turn; the FIFO (level-triggered) calls again at once.
+        if self.at < self.len {
+            match self.caller {
+                Caller::File(_) => Step::Again,
+                _ => Step::Wait(Side::Caller, EventFlags::OUT),
+            }
+        } else {
+            Step::Wait(Side::Fifo, EventFlags::IN)
+        }
+    }
+
+    /// Caller → stdin FIFO.
+    fn step_in(&mut self) -> Step {
+        let mut moved = 0;
+        while moved < BUDGET {
+            if self.at < self.len {
+                let mut w: &File = &self.fifo;
+                match w.write(&self.buf[self.at..self.len]) {
+                    Ok(0) => {
+                        return Step::Done(Err(stdin_fifo_error(
+                            &self.path,
+                            std::io::Error::from(ErrorKind::WriteZero),
+                        )))
+                    }
+                    Ok(n) => self.at += n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        return Step::Wait(Side::Fifo, EventFlags::OUT)
+                    }
+                    Err(e) => return Step::Done(Err(stdin_fifo_error(&self.path, e))),
+                }
+                continue;
+            }
+            let n = match &self.caller {
+                Caller::Pipe(src) => {
+                    match rustix::pipe::splice(
+                        src,
+                        None,
+                        &self.fifo,
+                        None,
+                        SPLICE_LEN,
+                        SpliceFlags::NONBLOCK | SpliceFlags::MOVE,
+                    ) {
+                        Ok(n) => n,
+                        Err(rustix::io::Errno::INTR) => continue,
+                        Err(rustix::io::Errno::AGAIN) => {
+                            return match rustix::io::ioctl_fionread(src) {
+                                Ok(0) => Step::Wait(Side::Caller, EventFlags::IN),
+                                _ => Step::Wait(Side::Fifo, EventFlags::OUT),
+                            };
+                        }
+                        Err(e) => {
+                            return Step::Done(Err(Error::new(
+                                Code::Io,
+                                format!(
+                                    "copying stdin from its fd to FIFO {}: {}",
+                                    self.path.display(),
+                                    std::io::Error::from(e)
+                                ),
+                            )))
+                        }
+                    }
+                }
+                Caller::Socket(src) => {
+                    if self.buf.is_empty() {
+                        self.buf = vec![0u8; CHUNK];
+                    }
+                    match rustix::net::recv(src, &mut self.buf[..], RecvFlags::DONTWAIT) {
+                        Ok((n, _)) => {
+                            (self.at, self.len) = (0, n);
+                            n
+                        }
+                        Err(rustix::io::Errno::INTR) => continue,
+                        Err(rustix::io::Errno::AGAIN) => {
+                            return Step::Wait(Side::Caller, EventFlags::IN)
+                        }
+                        Err(e) => {
+                            return Step::Done(Err(read_stdin_error(std::io::Error::from(e))))
+                        }
+                    }
+                }
+                Caller::File(src) => {
+                    if self.buf.is_empty() {
+                        self.buf = vec![0u8; CHUNK];
+                    }
+                    let mut r: &File = src;
+                    match r.read(&mut self.buf) {
+                        Ok(n) => {
+                            (self.at, self.len) = (0, n);
+                            n
+                        }
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        Err(e) => return Step::Done(Err(read_stdin_error(e))),
+                    }
+                }
+                Caller::None => 0,
+            };
+            if n == 0 {
+                return Step::Drain;
+            }
+            moved += n;
+        }
+        match self.caller {
+            Caller::Pipe(_) | Caller::Socket(_) if self.at == self.len => {
+                Step::Wait(Side::Caller, EventFlags::IN)
+            }
+            Caller::File(_) if self.at == self.len => Step::Again,
+            _ => Step::Wait(Side::Fifo, EventFlags::OUT),
+        }
+    }
+}
+
+/// The process's copy thread and the streams it copies.
+struct Reactor {
+    /// The process it runs in (a forked child starts its own).
+    pid: u32,
+    epoll: OwnedFd,
+    /// An eventfd in the `epoll` set: wakes the thread for streams that
+    /// wait on nothing (`Inner::again`).
+    wake: OwnedFd,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    pumps: HashMap<u64, Pump>,
+    /// Streams to step without an event.
+    again: Vec<u64>,
+    /// stdin streams waiting for the task to empty the FIFO.
+    draining: Vec<u64>,
+}
+
+/// The `epoll` key of the wake eventfd.
+const WAKE: u64 = u64::MAX;
+
+fn key(id: u64, side: Side) -> u64 {
+    id << 1 | side as u64
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The copy thread of this process, started on first use; `None` in a
+/// forked child, whose streams get threads of their own (the parent's copy
+/// thread is not there, and its locks may have been held at the fork).
+fn reactor() -> Result<Option<&'static Reactor>> {
+    static REACTOR: OnceCell<&'static Reactor> = OnceCell::new();
+    if crate::runtime::is_forked_child() {
+        return Ok(None);
+    }
+    let r = REACTOR.get_or_try_init(start_reactor)?;
+    Ok((r.pid == std::process::id()).then_some(*r))
+}
+
+fn start_reactor() -> Result<&'static Reactor> {
+    let os = |what: &str, e: rustix::io::Errno| {
+        Error::new(
+            Code::Io,
+            format!(
+                "starting the copy thread: {what}: {}",
+                std::io::Error::from(e)
+            ),
+        )
+    };
+    let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| os("epoll_create", e))?;
+    let wake = rustix::event::eventfd(
+        0,
+        rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+    )
+    .map_err(|e| os("eventfd", e))?;
+    epoll::add(&epoll, &wake, EventData::new_u64(WAKE), EventFlags::IN)
+        .map_err(|e| os("epoll_ctl", e))?;
+    let r: &'static Reactor = Box::leak(Box::new(Reactor {
+        pid: std::process::id(),
+        epoll,
+        wake,
+        inner: Mutex::new(Inner {
+            pumps: HashMap::new(),
+            again: Vec::new(),
+            draining: Vec::new(),
+        }),
+    }));
+    std::thread::Builder::new()
+        .name("ctrd-io".into())
+        .spawn(move || {
+            crate::runtime::library_thread();
+            // Signals are for the application's threads; a write to a closed
+            // pipe then fails with EPIPE instead of killing the process.
+            let _ = SigSet::all().thread_block();
+            r.run()
+        })
+        .map_err(|e| Error::new(Code::Io, format!("starting the copy thread: {e}")))?;
+    Ok(r)
+}
+
+impl Reactor {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wake(&self) {
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+
+    /// Takes `pumps` over (one session's streams) and starts them.
+    fn add(&self, pumps: Vec<(u64, Pump)>) {
+        let mut inner = self.lock();
+        let mut woken = false;
+        for (id, pump) in pumps {
+            let first = pump.first();
+            inner.pumps.insert(id, pump);
+            woken |= matches!(first, Step::Again);
+            self.apply(&mut inner, id, first);
+        }
+        drop(inner);
+        if woken {
+            self.wake();
+        }
+    }
+
+    /// Takes a session's streams off the thread (what their buffers hold is
+    /// returned, for the caller's descriptor).
+    fn remove_session(&self, session: u64) -> Vec<Pump> {
+        let mut inner = self.lock();
+        let ids: Vec<u64> = inner
+            .pumps
+            .iter()
+            .filter(|(_, p)| p.session == session)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| self.take(&mut inner, id))
+            .collect()
+    }
+
+    /// Takes stream `id` out of the set and the `epoll` set.
+    fn take(&self, inner: &mut Inner, id: u64) -> Option<Pump> {
+        let mut pump = inner.pumps.remove(&id)?;
+        for side in [Side::Fifo, Side::Caller] {
+            if pump.registered[side as usize] {
+                if let Some(fd) = pump.fd(side) {
+                    let _ = epoll::delete(&self.epoll, fd);
+                }
+                pump.registered[side as usize] = false;
+            }
+        }
+        Some(pump)
+    }
+
+    /// Does what `step` says for stream `id`.
+    fn apply(&self, inner: &mut Inner, id: u64, step: Step) {
+        match step {
+            Step::Wait(side, events) => {
+                let Some(pump) = inner.pumps.get_mut(&id) else {
+                    return;
+                };
+                let armed = match pump.fd(side) {
+                    None => Err(rustix::io::Errno::INVAL),
+                    Some(fd) => {
+                        let data = EventData::new_u64(key(id, side));
+                        let flags = events | EventFlags::ONESHOT;
+                        if pump.registered[side as usize] {
+                            epoll::modify(&self.epoll, fd, data, flags)
+                        } else {
+                            epoll::add(&self.epoll, fd, data, flags)
+                        }
+                    }
+                };
+                match armed {
+                    Ok(()) => pump.registered[side as usize] = true,
+                    Err(e) => {
+                        let e = Error::new(
+                            Code::Io,
+                            format!(
+                                "copying {}: epoll_ctl: {}",
+                                pump.stream.name(),
+                                std::io::Error::from(e)
+                            ),
+                        );
+                        self.apply(inner, id, Step::Done(Err(e)))
+                    }
+                }
+            }
+            Step::Again => inner.again.push(id),
+            Step::Drain => inner.draining.push(id),
+            Step::Done(result) => {
+                let Some(pump) = self.take(inner, id) else {
+                    return;
+                };
+                let Pump {
+                    stream,
+                    shared,
+                    fifo,
+                    caller,
+                    ..
+                } = pump;
+                // Our end of the FIFO goes first: the task sees end of file
+                // only once every writer closed.
+                drop(fifo);
+                drop(caller);
+                let error = match result {
+                    Ok(true) => shared.stdin_ended().err(),
+                    Ok(false) => None,
+                    Err(e) => Some(e),
+                };
+                shared.finish(stream, error);
+            }
+        }
+    }
+
+    /// Steps stream `id`, turning a panic into that stream's error.
+    fn step(&self, inner: &mut Inner, id: u64) {
+        let Some(pump) = inner.pumps.get_mut(&id) else {
+            return;
+        };
+        let stream = pump.stream;
+        let step = crate::ffi::boundary::catch(|| pump.step())
+            .unwrap_or_else(|_| Step::Done(Err(panicked(stream))));
+        self.apply(inner, id, step);
+    }
+
+    fn run(&self) {
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
+        loop {
+            let timeout = {
+                let inner = self.lock();
+                if !inner.again.is_empty() {
+                    Some(rustix::event::Timespec {
+                        tv_sec: 0,
+                        tv_nsec: 0,
+                    })
+                } else if !inner.draining.is_empty() {
+                    Some(rustix::event::Timespec {
+                        tv_sec: 0,
+                        tv_nsec: DRAIN_INTERVAL.as_nanos() as i64,
+                    })
+                } else {
+                    None
+                }
+            };
+            events.clear();
+            match epoll::wait(
+                &self.epoll,
+                rustix::buffer::spare_capacity(&mut events),
+                timeout.as_ref(),
+            ) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(_) => std::thread::sleep(DRAIN_INTERVAL),
+            }
+            // The lock is taken for each stream's turn, so that attaching and
+            // freeing sessions wait for one turn at most.
+            for event in &events {
+                let k = event.data.u64();
+                if k == WAKE {
+                    let mut b = [0u8; 8];
+                    let _ = rustix::io::read(&self.wake, &mut b);
+                    continue;
+                }
+                let (id, side) = (k >> 1, if k & 1 == 0 { Side::Fifo } else { Side::Caller });
+                let mut inner = self.lock();
+                let Some(pump) = inner.pumps.get_mut(&id) else {
+                    continue; // taken off since
+                };
+                if side == Side::Fifo {
+                    pump.ready_seen = true;
+                } else if pump.stream != Stream::Stdin && !pump.ready_seen {
+                    continue; // cannot happen: the FIFO is waited on first
+                }
+                self.step(&mut inner, id);
+            }
+            let again = std::mem::take(&mut self.lock().again);
+            for id in again {
+                self.step(&mut self.lock(), id);
+            }
+            let mut inner = self.lock();
+            let draining = std::mem::take(&mut inner.draining);
+            for id in draining {
+                match inner.pumps.get(&id) {
+                    None => {}
+                    Some(p) if fifo_empty(&p.fifo) => {
+                        self.apply(&mut inner, id, Step::Done(Ok(true)))
+                    }
+                    Some(_) => inner.draining.push(id),
+                }
+            }
         }
     }
 }
@@ -381,7 +1108,8 @@ impl Session {
     /// Starts copying between the FIFOs in `paths` and the caller's `fds`:
     /// stdin from `fds.stdin` into the stdin FIFO, the stdout and stderr
     /// FIFOs into `fds.stdout` and `fds.stderr`. Returns at once; the copies
-    /// run on threads of their own.
+    /// run on the process's copy thread (or, for a terminal or another
+    /// descriptor that may block, a thread of the stream's own).
     ///
     /// A stream is copied when both its path and its fd are given; an fd for
     /// a stream whose path is unset is an error. With `paths.terminal` there
@@ -434,8 +1162,6 @@ impl Session {
             plan.push((stream, path.clone(), open_fifo(stream, path)?, dst));
         }
 
-        let (cancel_r, cancel_w) = std::io::pipe()
-            .map_err(|e| Error::new(Code::Io, format!("making the cancel pipe: {e}")))?;
         let mut running = [false; 3];
         // `wait` waits for the outputs the caller receives; a stream only
         // drained does not count (attached after the task's writers closed,
@@ -444,6 +1170,40 @@ impl Session {
             running[stream.index()] = *stream != Stream::Stdin && dst.is_some();
         }
         let copies_stdin = plan.iter().any(|(stream, ..)| *stream == Stream::Stdin);
+        let plan: Vec<(Stream, PathBuf, File, Route)> = plan
+            .into_iter()
+            .map(|(stream, path, fifo, fd)| (stream, path, fifo, route(fd)))
+            .collect();
+        let on_reactor = plan.iter().any(|(.., r)| matches!(r, Route::CopyThread(_)));
+        let reactor = match on_reactor {
+            true => reactor()?.map(|r| (r, NEXT_ID.fetch_add(1, Ordering::Relaxed))),
+            false => None,
+        };
+        // Without a copy thread (a forked child) every stream gets a thread.
+        let plan: Vec<(Stream, PathBuf, File, Route)> = match reactor {
+            Some(_) => plan,
+            None => plan
+                .into_iter()
+                .map(|(stream, path, fifo, route)| {
+                    let fd = match route {
+                        Route::OwnThread(fd) => fd,
+                        Route::CopyThread(Caller::None) => None,
+                        Route::CopyThread(
+                            Caller::Pipe(f) | Caller::Socket(f) | Caller::File(f),
+                        ) => Some(f),
+                    };
+                    (stream, path, fifo, Route::OwnThread(fd))
+                })
+                .collect(),
+        };
+        let own_threads = plan.iter().any(|(.., r)| matches!(r, Route::OwnThread(_)));
+        let (cancel_r, cancel_w) = if own_threads {
+            let (r, w) = std::io::pipe()
+                .map_err(|e| Error::new(Code::Io, format!("making the cancel pipe: {e}")))?;
+            (Some(r), Some(w))
+        } else {
+            (None, None)
+        };
         let mut session = Session {
             copies_stdin,
             pid: std::process::id(),
@@ -457,10 +1217,35 @@ impl Session {
                 cancelled: AtomicBool::new(false),
                 cancel: cancel_r,
             }),
-            cancel: Some(cancel_w),
+            reactor,
+            cancel: cancel_w,
             threads: Vec::new(),
         };
-        for (stream, path, fifo, fd) in plan {
+        let mut pumps = Vec::new();
+        for (stream, path, fifo, route) in plan {
+            let fd = match route {
+                Route::CopyThread(caller) => {
+                    let (_, session_id) = session.reactor.expect("made above");
+                    pumps.push((
+                        NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                        Pump {
+                            stream,
+                            session: session_id,
+                            shared: session.shared.clone(),
+                            path,
+                            fifo,
+                            caller,
+                            buf: Vec::new(),
+                            at: 0,
+                            len: 0,
+                            ready_seen: false,
+                            registered: [false; 2],
+                        },
+                    ));
+                    continue;
+                }
+                Route::OwnThread(fd) => fd,
+            };
             let shared = session.shared.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("ctrd-io-{}", stream.name()))
@@ -484,23 +1269,7 @@ impl Session {
                     // file only once every writer closed.
                     drop(fifo);
                     match result {
-                        Ok(true) => {
-                            let hook = std::mem::replace(
-                                &mut *shared
-                                    .stdin_hook
-                                    .lock()
-                                    .unwrap_or_else(PoisonError::into_inner),
-                                StdinHook::Ended,
-                            );
-                            if let StdinHook::Waiting(Some(hook)) = hook {
-                                // On a thread of its own: the hook may make
-                                // a daemon call, which dropping the session
-                                // must not wait for.
-                                if let Err(e) = run_detached(hook) {
-                                    finish.error = Some(e);
-                                }
-                            }
-                        }
+                        Ok(true) => finish.error = shared.stdin_ended().err(),
                         Ok(false) => {}
                         Err(e) => finish.error = Some(e),
                     }
@@ -512,6 +1281,9 @@ impl Session {
                     )
                 })?;
             session.threads.push(thread);
+        }
+        if let Some((reactor, _)) = session.reactor {
+            reactor.add(pumps);
         }
         Ok(session)
     }
@@ -574,6 +1346,24 @@ impl Session {
     /// Errors: `InvalidArgument` when the session does not copy stdin or a
     /// hook is set already.
     pub fn on_stdin_eof(&self, hook: Box<dyn FnOnce() + Send>) -> Result<()> {
+        self.set_stdin_hook(Hook {
+            run: hook,
+            quick: false,
+        })
+    }
+
+    /// As [`Session::on_stdin_eof`], for a `hook` that returns at once (it
+    /// hands its work on, e.g. to the runtime): it runs where the end of file
+    /// is seen, on the copy thread (or on the calling thread, when that
+    /// happened already), with no thread started for it.
+    pub fn on_stdin_eof_quick(&self, hook: Box<dyn FnOnce() + Send>) -> Result<()> {
+        self.set_stdin_hook(Hook {
+            run: hook,
+            quick: true,
+        })
+    }
+
+    fn set_stdin_hook(&self, hook: Hook) -> Result<()> {
         if !self.copies_stdin {
             return Err(Error::invalid("the session does not copy stdin"));
         }
@@ -592,7 +1382,7 @@ impl Session {
             }
             StdinHook::Ended => {
                 drop(state);
-                run_detached(hook)
+                hook.start()
             }
         }
     }
@@ -618,20 +1408,36 @@ fn run_detached(hook: Box<dyn FnOnce() + Send>) -> Result<()> {
 }
 
 impl Drop for Session {
-    /// Stops every copy and waits for the threads: each finishes writing the
-    /// chunk it has read to the caller's descriptor, nothing more. Never waits
-    /// on the FIFO side nor for a stdin hook (it runs on a thread of its
-    /// own); a caller's descriptor that takes no bytes can hold it up.
+    /// Stops every copy: the streams on the copy thread are taken off it at
+    /// once and what a buffer holds from a FIFO is written to the caller's
+    /// descriptor here; the threads of thread-copied streams are stopped and
+    /// joined (each finishes writing the chunk it has read, nothing more).
+    /// Never waits on the FIFO side nor for a stdin hook (it runs on a thread
+    /// of its own); a caller's descriptor that takes no bytes can hold it up.
     ///
     /// In a forked child the copy threads do not exist (only the parent has
-    /// them): the session forgets them instead of joining.
+    /// them): the session forgets its streams instead, touching nothing the
+    /// parent's copy thread uses.
     fn drop(&mut self) {
         if std::process::id() != self.pid {
-            // Joining a thread that is not there would fail (and panic).
+            // Joining a thread that is not there would fail (and panic); the
+            // copy thread's lock may be held for ever and its epoll set is
+            // the parent's.
             std::mem::forget(std::mem::take(&mut self.threads));
             return;
         }
         self.shared.cancelled.store(true, Ordering::SeqCst);
+        if let Some((reactor, id)) = self.reactor {
+            for pump in reactor.remove_session(id) {
+                if let (Caller::Socket(dst) | Caller::File(dst), Stream::Stdout | Stream::Stderr) =
+                    (&pump.caller, pump.stream)
+                {
+                    if pump.at < pump.len {
+                        let _ = write_all(dst, &pump.buf[pump.at..pump.len]);
+                    }
+                }
+            }
+        }
         drop(self.cancel.take());
         for thread in self.threads.drain(..) {
             let _ = thread.join();
@@ -688,5 +1494,113 @@ mod tests {
             took < Duration::from_secs(2),
             "dropping the session waited {took:?} for the stdin hook"
         );
+    }
+
+    /// The names of this process's threads.
+    fn thread_names() -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim_end().to_string())
+            .collect()
+    }
+
+    /// Reads a stdin FIFO as the shim would, to end of file (10 s at most).
+    fn read_fifo(path: &Path) -> Vec<u8> {
+        let mut fifo = OpenOptions::new()
+            .read(true)
+            .custom_flags(OFlag::O_NONBLOCK.bits())
+            .open(path)
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match fifo.read(&mut buf) {
+                Ok(0) => return got,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "no end of file on {path:?}");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("reading {path:?}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn many_sessions_share_one_copy_thread() {
+        const N: usize = 40;
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = Vec::new();
+        for i in 0..N {
+            let paths = IoPaths {
+                stdin: Some(fifo(dir.path(), &format!("{i}-stdin"))),
+                stdout: Some(fifo(dir.path(), &format!("{i}-stdout"))),
+                stderr: Some(fifo(dir.path(), &format!("{i}-stderr"))),
+                terminal: false,
+            };
+            let (in_r, in_w) = std::io::pipe().unwrap();
+            let (out_r, out_w) = std::io::pipe().unwrap();
+            let (err_r, err_w) = std::io::pipe().unwrap();
+            let session = Session::attach(
+                &paths,
+                Fds {
+                    stdin: Some(in_r.into()),
+                    stdout: Some(out_w.into()),
+                    stderr: Some(err_w.into()),
+                },
+            )
+            .unwrap();
+            all.push((paths, session, in_w, out_r, err_r));
+        }
+        // Three streams each, and not one thread for any of them: one copy
+        // thread (which names itself once it runs) for all.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !thread_names().iter().any(|n| n == "ctrd-io") {
+            assert!(Instant::now() < deadline, "no copy thread");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let names = thread_names();
+        let per_stream = names
+            .iter()
+            .filter(|n| ["ctrd-io-stdin", "ctrd-io-stdout", "ctrd-io-stderr"].contains(&n.as_str()))
+            .count();
+        assert_eq!(per_stream, 0, "threads: {names:?}");
+        assert_eq!(
+            names.iter().filter(|n| *n == "ctrd-io").count(),
+            1,
+            "{names:?}"
+        );
+
+        // Distinct bytes through every stream of every session.
+        let bytes = |i: usize, s: usize| -> Vec<u8> {
+            (0..20_000 + i)
+                .map(|j| (j * 31 + i * 7 + s) as u8)
+                .collect()
+        };
+        for (i, (paths, session, in_w, out_r, err_r)) in all.into_iter().enumerate() {
+            let mut in_w = in_w;
+            in_w.write_all(&bytes(i, 0)).unwrap();
+            drop(in_w);
+            assert!(
+                read_fifo(paths.stdin.as_ref().unwrap()) == bytes(i, 0),
+                "stdin {i}"
+            );
+            for (path, s) in [(&paths.stdout, 1), (&paths.stderr, 2)] {
+                let mut w = OpenOptions::new()
+                    .write(true)
+                    .open(path.as_ref().unwrap())
+                    .unwrap();
+                w.write_all(&bytes(i, s)).unwrap();
+            }
+            session.wait(Some(Duration::from_secs(10))).unwrap();
+            drop(session);
+            for (mut r, s) in [(out_r, 1), (err_r, 2)] {
+                let mut got = Vec::new();
+                r.read_to_end(&mut got).unwrap();
+                assert!(got == bytes(i, s), "stream {s} of session {i}");
+            }
+        }
     }
 }

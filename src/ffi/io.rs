@@ -280,9 +280,17 @@ fn fd_arg(fd: c_int, what: &str) -> Result<Option<OwnedFd>> {
 /// `stdin_fd` the session closes its stdin FIFO end once the task has read
 /// what was written; then the task's stdin must be closed for it to see end
 /// of file: `ctrd_task_close_stdin_on_eof` makes the session do that itself
-/// (or call `ctrd_task_close_stdin` / `ctrd_process_close_stdin`). The copy
-/// threads block all signals; a write to a closed pipe fails with EPIPE
-/// instead of raising SIGPIPE.
+/// (or call `ctrd_task_close_stdin` / `ctrd_process_close_stdin`).
+///
+/// Threads: the copies of every session run on one library thread for the
+/// whole process (`ctrd-io`, started by the first attach), driven by epoll;
+/// a caller's pipe is copied with splice(2) (no bytes held in between), a
+/// socket or a regular file through a 64 KiB buffer. A stream whose fd is
+/// something else (a terminal, a character device: its reads and writes
+/// may block whatever poll says) gets a thread of its own. The copy threads
+/// block all signals; a write to a closed pipe fails with EPIPE instead of
+/// raising SIGPIPE. In a child after fork() every stream attached there
+/// gets a thread of its own.
 ///
 /// On success `*out` receives a new session owned by the caller (free it with
 /// `ctrd_io_session_free`). Returns at once: never waits for the task or the
@@ -343,11 +351,15 @@ pub extern "C" fn ctrd_io_session_wait(s: *mut ctrd_io_session, timeout_ms: i64)
 /// bytes already read from a FIFO (at most 64 KiB per stream) are first
 /// written to the caller's fd, so none are dropped; what the task wrote and
 /// the session did not read stays in the FIFO for a later `ctrd_io_attach`.
-/// Blocks until the copy threads have stopped: it makes no daemon call and
+/// Takes the session's streams off the library's copy thread (waiting at
+/// most for the one step it is making) and stops and joins the threads of
+/// streams that have their own: it makes no daemon call and
 /// does not wait for the task, for more output, or for a stdin close set up
-/// by `ctrd_task_close_stdin_on_eof` (that runs on a thread of its own); but
-/// a caller's fd that takes no bytes (a full pipe nobody reads) holds it up
-/// for as long as that lasts. Cheap after `ctrd_io_session_wait` returned
+/// by `ctrd_task_close_stdin_on_eof` (that call is made in the background);
+/// but
+/// a caller's socket, file or terminal that takes no bytes (one nobody
+/// reads) holds it up for as long as that lasts (a pipe does not: its bytes
+/// move by splice, none held in between). Cheap after `ctrd_io_session_wait` returned
 /// `CTRD_OK`. Closes the session's duplicates of the caller's fds, not the
 /// caller's own. In a child after fork() it only forgets the copy threads
 /// (they exist in the parent). Must not race with another call on the same

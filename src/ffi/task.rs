@@ -463,11 +463,14 @@ pub(crate) fn close_stdin_on_eof(
     exec_id: String,
 ) -> Result<()> {
     let s = handle::ref_from_ptr(s, "session")?;
-    runtime::get()?;
-    s.inner.on_stdin_eof(Box::new(move || {
-        // On a copy thread, not a runtime worker: it may wait. A task that is
-        // gone already has nothing to close.
-        let _ = runtime::block_on(async move { client.close_stdin(&container_id, &exec_id).await });
+    let rt = runtime::get()?;
+    s.inner.on_stdin_eof_quick(Box::new(move || {
+        // Handed to the runtime: the copy thread that runs this must not
+        // wait for a round trip. A task that is gone already has nothing to
+        // close.
+        rt.spawn(async move {
+            let _ = client.close_stdin(&container_id, &exec_id).await;
+        });
     }))
 }
 
@@ -475,8 +478,9 @@ pub(crate) fn close_stdin_on_eof(
 /// once the caller's stdin it copies reached end of file and the task has
 /// read everything written — what containerd's Go client does for `ctr run`
 /// with a piped stdin. Then a task reading its stdin (`cat`) sees end of
-/// file. Runs on the session's stdin thread, at once when that end of file
-/// came already; not at all when the session is freed first. Returns at once.
+/// file. The close is a call made in the background (no thread of its own),
+/// at once when that end of file came already; not at all when the session
+/// is freed first. Returns at once.
 /// Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, a session that does not copy
 /// stdin, or one that closes a stdin already), `CTRD_ERR_FORKED`.
 #[no_mangle]
