@@ -326,8 +326,11 @@ fn reattach_from_a_second_process() {
     // The task goes on only when told (touch /tmp/go, /tmp/end): output is
     // lost once a task exits with no reader, so the second process must be
     // attached before it ends.
+    // It lingers after /tmp/end appears: its exit kills what still runs in
+    // the container, and the `touch` exec that made the file must have
+    // ended by then (ctr reported it killed, 137, on a loaded 2.1 run).
     let script = "echo one; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo two; \
-                  while [ ! -e /tmp/end ]; do sleep 0.05; done; exit 4";
+                  while [ ! -e /tmp/end ]; do sleep 0.05; done; sleep 0.5; exit 4";
     let k = container(&ns, "re1", &["sh", "-c", script]);
     let (f, io) = fifo_set(tmp.path(), "re1", false, false);
     let (first_path, first) = out_file(tmp.path(), "first");
