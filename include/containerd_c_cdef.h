@@ -528,8 +528,8 @@ enum ctrd_status ctrd_image_export(struct ctrd_client *c,
  * thread's own connection to the daemon (made on its first call, shared
  * by every client of that daemon on the thread, closed when the thread
  * ends), so that the reply does not cross threads; such a thread holds
- * three file descriptors for it (a socket, an epoll and an event
- * descriptor). At most 64 threads at once do so; the calls of further
+ * four file descriptors for it (the socket and a duplicate of it, an epoll
+ * and an event descriptor). At most 64 threads at once do so; the calls of further
  * threads, and calls made while as many threads as the machine has cores
  * are in calls already, go over one connection the library's own threads
  * serve. Event subscriptions, pulls, imports and exports always do.

@@ -212,8 +212,9 @@ pub fn local_runtime() -> Option<u64> {
 }
 
 /// Most threads with a runtime of their own at once (each holds a few file
-/// descriptors: its epoll and wake-up descriptors and one connection per
-/// daemon); further threads poll their calls on the shared runtime.
+/// descriptors: its epoll and wake-up descriptors and, per daemon, its
+/// connection and a duplicate to look at it); further threads' calls go to
+/// the shared runtime.
 pub const MAX_LOCAL_RUNTIMES: usize = 64;
 
 /// How many threads have a runtime of their own now.
