@@ -27,6 +27,7 @@
 //! the pid that started it; in any other process every call fails with
 //! `Code::Forked` instead.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -113,6 +114,33 @@ where
     F: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
 {
+    unerase(block_on_erased(erase(fut)))
+}
+
+/// A future of some [`Result`], boxed with its output: the runtime's
+/// machinery (a current-thread `block_on`, a task's harness) is then
+/// compiled once for all calls rather than once per call site (several KB
+/// each, hundreds of KB in the library); a call pays two small allocations.
+type Erased = std::pin::Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
+
+fn erase<T, F>(fut: F) -> Erased
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    Box::pin(async move { Box::new(fut.await) as Box<dyn Any + Send> })
+}
+
+/// The [`Result`] an [`erase`]d future gave, or the error that kept it from
+/// giving one.
+fn unerase<T: 'static>(out: Result<Box<dyn Any + Send>>) -> Result<T> {
+    match out?.downcast::<Result<T>>() {
+        Ok(result) => *result,
+        Err(_) => Err(Error::internal("a call's result had another type")),
+    }
+}
+
+fn block_on_erased(fut: Erased) -> Result<Box<dyn Any + Send>> {
     get()?;
     let busy = Busy::enter();
     // Many threads in calls at once make more calls per second over the
@@ -134,13 +162,13 @@ where
         slot.take()
     });
     let Some(rt) = local.ok().flatten() else {
-        return block_on_shared(fut);
+        return block_on_shared_erased(fut);
     };
     ON_LOCAL.set(Some(rt.number));
     let running = Running(Some(rt));
     let result = running.0.as_ref().map(|rt| rt.runtime.block_on(fut));
     drop(running);
-    result.unwrap_or_else(|| Err(Error::internal("the thread's runtime went missing")))
+    result.ok_or_else(|| Error::internal("the thread's runtime went missing"))
 }
 
 /// While a thread runs [`block_on`] on its own runtime; on the way out gives
@@ -169,12 +197,13 @@ where
     F: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
 {
+    unerase(block_on_shared_erased(erase(fut)))
+}
+
+fn block_on_shared_erased(fut: Erased) -> Result<Box<dyn Any + Send>> {
     let rt = get()?;
     let task = rt.spawn(fut);
-    match rt.block_on(task) {
-        Ok(result) => result,
-        Err(e) => Err(join_error(e)),
-    }
+    rt.block_on(task).map_err(join_error)
 }
 
 /// Threads inside [`block_on`] now.
