@@ -170,7 +170,7 @@ pub fn parse_labels(items: &[String]) -> Result<HashMap<String, String>> {
 /// Checks a new container's fields and makes the record to send. No I/O.
 pub fn record_for(new: &NewContainer) -> Result<Record> {
     ident::validate("container id", &new.id)?;
-    spec::parse(&new.spec_json).map_err(|e| e.context("spec_json"))?;
+    spec::check(&new.spec_json).map_err(|e| e.context("spec_json"))?;
     let labels = parse_labels(&new.labels)?;
     let non_empty = |field: &str, v: &Option<String>| match v.as_deref() {
         Some("") => Err(Error::invalid(format!(
@@ -393,7 +393,7 @@ impl Client {
         spec_json: &str,
     ) -> Result<containers::UpdateContainerRequest> {
         ident::validate("container id", id)?;
-        spec::parse(spec_json).map_err(|e| e.context("spec_json"))?;
+        spec::check(spec_json).map_err(|e| e.context("spec_json"))?;
         self.container_update_request(
             Record {
                 id: id.to_string(),

@@ -520,12 +520,13 @@ pub fn validate_exec(exec_id: &str, process_json: &str) -> Result<()> {
     ident::validate("exec id", exec_id)?;
     serde_json::from_str::<serde::de::IgnoredAny>(process_json)
         .map_err(|e| Error::invalid(format!("process_json is not valid JSON: {e}")))?;
-    let process: oci_spec::runtime::Process = crate::core::spec::from_json_text(process_json)
-        .map_err(|e| Error::invalid(format!("process_json is not an OCI process: {e}")))?;
-    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+    let process: crate::core::spec::shape::Process =
+        crate::core::spec::from_json_text(process_json)
+            .map_err(|e| Error::invalid(format!("process_json is not an OCI process: {e}")))?;
+    if process.args.as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::invalid("process_json has no args"));
     }
-    if process.cwd().as_os_str().is_empty() {
+    if process.cwd.as_os_str().is_empty() {
         return Err(Error::invalid("process_json has no cwd"));
     }
     Ok(())
