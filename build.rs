@@ -46,6 +46,8 @@ fn main() {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // The library connects with its own transport (src/core/conn.rs).
+        .build_transport(false)
         .compile_fds(fds)
         .expect("generating gRPC stubs");
     erase_unary_calls(&out_dir);

@@ -1,5 +1,5 @@
-//! The connection to containerd: a lazily connected gRPC channel over the
-//! daemon's unix socket, the namespace (and lease) metadata every call
+//! The connection to containerd: gRPC over the daemon's unix socket
+//! (connected on first use, see `core::conn`), the namespace (and lease) metadata every call
 //! carries, and the per-client timeout.
 
 use std::fmt::Display;
@@ -8,11 +8,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hyper_util::rt::TokioIo;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
-use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::core::conn::{Conn, LocalConn};
+use crate::core::conn::Conn;
 
 use crate::api::services;
 use crate::core::error::{self, Code, Error, Result, Transport};
@@ -48,7 +46,8 @@ const MAX_SOCKET_PATH: usize = 107;
 /// every method takes `&self`.
 #[derive(Debug)]
 pub struct Client {
-    channel: Channel,
+    /// The shared connection (see `core::conn`).
+    shared: Conn,
     socket: PathBuf,
     namespace: String,
     namespace_value: AsciiMetadataValue,
@@ -101,27 +100,11 @@ impl<V: Clone> ImmutableCache<V> {
     }
 }
 
-/// A channel to the daemon at `socket` that connects on first use (and
-/// again after the connection broke), on the runtime this runs in: its
-/// connection's tasks are spawned there.
-fn lazy_channel(socket: &std::path::Path) -> Channel {
-    let path = socket.to_path_buf();
-    let connector = tower::service_fn(move |_: Uri| {
-        let path = path.clone();
-        async move {
-            let stream = tokio::net::UnixStream::connect(&path).await?;
-            Ok::<_, std::io::Error>(TokioIo::new(stream))
-        }
-    });
-    // The URI is a placeholder: the connector ignores it and dials the socket.
-    Endpoint::from_static("http://localhost").connect_with_connector_lazy(connector)
-}
-
 thread_local! {
     /// The calling thread's own connections, by socket, for calls inside
     /// `runtime::block_on` on its own runtime (whose number is kept with
     /// them: a connection belongs to the runtime it was made on).
-    static LOCAL_CONNS: std::cell::RefCell<(u64, Vec<(PathBuf, LocalConn)>)> =
+    static LOCAL_CONNS: std::cell::RefCell<(u64, Vec<(PathBuf, Conn)>)> =
         const { std::cell::RefCell::new((0, Vec::new())) };
 }
 
@@ -181,14 +164,8 @@ impl Client {
         let namespace_value = MetadataValue::try_from(namespace.as_str())
             .map_err(|e| Error::invalid(format!("namespace {}: {e}", ident::shown(&namespace))))?;
 
-        // On the shared runtime whatever runtime this runs in: the channel
-        // serves every thread.
-        let channel = {
-            let _shared = crate::runtime::get()?.enter();
-            lazy_channel(&socket)
-        };
         Ok(Client {
-            channel,
+            shared: Conn::shared(&socket),
             socket,
             namespace,
             namespace_value,
@@ -470,7 +447,7 @@ impl Client {
     /// on first use; see `core::conn`), else the client's shared channel.
     pub fn channel(&self) -> Conn {
         let Some(number) = crate::runtime::local_runtime() else {
-            return Conn::Shared(self.channel.clone());
+            return self.shared.clone();
         };
         LOCAL_CONNS
             .try_with(|cell| {
@@ -480,13 +457,13 @@ impl Client {
                     *local = (number, Vec::new());
                 }
                 if let Some((_, conn)) = local.1.iter().find(|(s, _)| *s == self.socket) {
-                    return Conn::Local(conn.clone());
+                    return conn.clone();
                 }
-                let conn = LocalConn::new(&self.socket);
+                let conn = Conn::local(&self.socket);
                 local.1.push((self.socket.clone(), conn.clone()));
-                Conn::Local(conn)
+                conn
             })
-            .unwrap_or_else(|_| Conn::Shared(self.channel.clone()))
+            .unwrap_or_else(|_| self.shared.clone())
     }
 
     pub fn version(&self) -> services::version::v1::version_client::VersionClient<Conn> {
@@ -519,7 +496,7 @@ impl Client {
         services::content::v1::content_client::ContentClient::new(
             // Always the shared channel: its writes stream many messages,
             // which a thread's own connection does not take.
-            Conn::Shared(self.channel.clone()),
+            self.shared.clone(),
         )
         .max_decoding_message_size(MAX_REPLY)
     }

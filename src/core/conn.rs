@@ -1,17 +1,21 @@
-//! The transport under the generated gRPC clients: the client's shared
-//! tonic channel, or, for a call a thread makes on a runtime of its own (see
-//! `runtime::block_on`), that thread's own HTTP/2 connection to the daemon,
-//! driven by the h2 crate directly. The direct way sends a request's
-//! HEADERS and DATA frames together (one write, so the daemon wakes once)
-//! and has no buffer task between the call and the connection (compare
-//! the rows of `benches/calls.rs`: a bare h2 call is the floor).
+//! The transport under the generated gRPC clients: HTTP/2 over the daemon's
+//! unix socket, driven by the h2 crate directly (no HTTP client stack
+//! between the call and the connection).
 //!
-//! A thread's connection is made on its first call and again when the
-//! daemon closed it (the connection's task then ended): before a call, a
-//! look at the idle socket (one `poll`) tells whether the task must first
-//! take in what came on it.
-//! Only requests of one message go this way (unary and server-streaming
-//! calls): the body is read whole before it is sent.
+//! A client has one shared connection, served by the shared runtime: its
+//! task runs there, and so do the pumps of request bodies that stream many
+//! messages (content writes). A call a thread makes on a runtime of its own
+//! (see `runtime::block_on`) goes over that thread's own connection instead,
+//! so its reply does not cross OS threads; it sends a request's HEADERS and
+//! DATA frames together (one write, so the daemon wakes once). Compare the
+//! rows of `benches/calls.rs`: a bare h2 call is the floor.
+//!
+//! A connection is made on its first call and again when the daemon closed
+//! it (the connection's task then ended). A thread's own connection is idle
+//! between calls, with nobody reading it: before a call, a look at its
+//! socket (one `poll`) tells whether the task must first take in what came
+//! on it. Only requests of one message go over a thread's own connection
+//! (their body is read whole before it is sent).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -23,25 +27,19 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 use prost::bytes::Bytes;
 use tonic::codegen::http;
-use tonic::transport::Channel;
 
 /// What the transport's errors are.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A generated client's transport: see the module's documentation.
+/// A generated client's transport: a connection to one daemon, made on
+/// first use (see the module's documentation). Clones share it.
 #[derive(Clone, Debug)]
-pub enum Conn {
-    /// The client's tonic channel, served by the shared runtime.
-    Shared(Channel),
-    /// The calling thread's own connection.
-    Local(LocalConn),
-}
-
-/// A thread's own connection to one daemon, made on first use.
-#[derive(Clone, Debug)]
-pub struct LocalConn {
+pub struct Conn {
     socket: PathBuf,
     state: Arc<Mutex<Option<Live>>>,
+    /// The client's shared connection (served by the shared runtime), or a
+    /// thread's own.
+    shared: bool,
 }
 
 /// A made connection: the handle to send on, its driving task, and a
@@ -66,25 +64,61 @@ impl Live {
     }
 }
 
-impl LocalConn {
-    /// A connection to `socket`, made when first used (on the runtime of the
-    /// thread that uses it).
-    pub fn new(socket: &Path) -> LocalConn {
-        LocalConn {
+/// Connects to `socket` on the runtime this runs in, where the
+/// connection's task is spawned. `shared`: the receive windows of a
+/// connection many calls share, some of them reading large streams (as
+/// hyper's HTTP/2 client has them); a thread's own keeps h2's.
+async fn connect(socket: PathBuf, shared: bool) -> Result<Live, BoxError> {
+    let stream = tokio::net::UnixStream::connect(&socket).await?;
+    let watch = {
+        use std::os::fd::AsFd;
+        stream.as_fd().try_clone_to_owned()?
+    };
+    let mut builder = h2::client::Builder::new();
+    builder.max_frame_size(1 << 20);
+    if shared {
+        builder
+            .initial_window_size(2 << 20)
+            .initial_connection_window_size(5 << 20);
+    }
+    let (send, connection) = builder.handshake(stream).await?;
+    let task = tokio::spawn(async move {
+        // Its end (the daemon closed it, or it broke) shows in the calls on
+        // it, and makes the next call connect again.
+        let _ = connection.await;
+    });
+    Ok(Live { send, task, watch })
+}
+
+impl Conn {
+    /// The shared connection to `socket` of a client.
+    pub fn shared(socket: &Path) -> Conn {
+        Conn {
             socket: socket.to_path_buf(),
             state: Arc::new(Mutex::new(None)),
+            shared: true,
+        }
+    }
+
+    /// A thread's own connection to `socket`, made on the runtime of the
+    /// thread that first uses it.
+    pub fn local(socket: &Path) -> Conn {
+        Conn {
+            shared: false,
+            ..Conn::shared(socket)
         }
     }
 
     /// A handle to send a request on, connecting first when there is no
     /// live connection.
     async fn sender(&self) -> Result<h2::client::SendRequest<Bytes>, BoxError> {
-        let waiting = self
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(Live::input_waiting);
+        let waiting = !self.shared
+            && self
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .is_some_and(Live::input_waiting);
         if waiting {
             // The connection was idle, with nobody reading it, and something
             // came (a daemon that went away closed it): let its task take
@@ -92,6 +126,8 @@ impl LocalConn {
             // request goes out on it. The first yield lets the runtime's I/O
             // driver wake the task, the second lets the task run (the
             // runtime polls this future before the tasks the driver woke).
+            // (The shared connection's task runs on the shared runtime's
+            // workers, which take in what comes at once.)
             tokio::task::yield_now().await;
             tokio::task::yield_now().await;
         }
@@ -101,38 +137,38 @@ impl LocalConn {
                 return Ok(live.send.clone());
             }
         }
-        let stream = tokio::net::UnixStream::connect(&self.socket).await?;
-        let watch = {
-            use std::os::fd::AsFd;
-            stream.as_fd().try_clone_to_owned()?
+        let live = if self.shared {
+            // Made on the shared runtime whatever runtime the caller is in:
+            // its socket is registered with, and its task runs on, the
+            // runtime that outlives the call.
+            let rt = crate::runtime::get().map_err(|e| e.message)?;
+            rt.spawn(connect(self.socket.clone(), true)).await??
+        } else {
+            connect(self.socket.clone(), false).await?
         };
-        let (send, connection) = h2::client::Builder::new()
-            .max_frame_size(1 << 20)
-            .handshake(stream)
-            .await?;
-        let task = tokio::spawn(async move {
-            // Its end (the daemon closed it, or it broke) shows in the
-            // calls on it, and makes the next call connect again.
-            let _ = connection.await;
-        });
+        let send = live.send.clone();
         // Two calls at once may both have connected: the later connection
         // serves the calls to come; the other ends once its calls are done
         // (its task ends when no handle to send on is left).
-        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = Some(Live {
-            send: send.clone(),
-            task,
-            watch,
-        });
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = Some(live);
         Ok(send)
     }
 
-    /// Sends one request (its body read whole) and gives the response.
+    /// Sends one request and gives the response. On a thread's own
+    /// connection the body is read whole first; on the shared one what is
+    /// ready goes with the headers and the rest, if the body streams, is
+    /// sent by a task on the shared runtime as it comes.
     async fn send(
         self,
         request: http::Request<tonic::body::Body>,
     ) -> Result<http::Response<tonic::body::Body>, BoxError> {
-        let (mut parts, body) = request.into_parts();
-        let data = body.collect().await?.to_bytes();
+        let (mut parts, mut body) = request.into_parts();
+        let (data, more) = if self.shared {
+            ready_part(&mut body)?
+        } else {
+            let whole = std::mem::replace(&mut body, tonic::body::Body::empty());
+            (whole.collect().await?.to_bytes(), false)
+        };
         let path = parts
             .uri
             .path_and_query()
@@ -145,10 +181,15 @@ impl LocalConn {
             .build()?;
         let send = self.sender().await?;
         let mut send = send.ready().await?;
+        let ends = data.is_empty() && !more;
         let (response, mut stream) =
-            send.send_request(http::Request::from_parts(parts, ()), data.is_empty())?;
+            send.send_request(http::Request::from_parts(parts, ()), ends)?;
         if !data.is_empty() {
-            stream.send_data(data, true)?;
+            stream.send_data(data, !more)?;
+        }
+        if more {
+            let rt = crate::runtime::get().map_err(|e| e.message)?;
+            rt.spawn(pump(body, stream));
         }
         let response = response.await?;
         Ok(response.map(|recv| {
@@ -158,6 +199,54 @@ impl LocalConn {
             })
         }))
     }
+}
+
+/// The data `body` has ready now, and whether more is to come (it did not
+/// end yet).
+fn ready_part(body: &mut tonic::body::Body) -> Result<(Bytes, bool), BoxError> {
+    use http_body::Body as _;
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut data = prost::bytes::BytesMut::new();
+    loop {
+        match Pin::new(&mut *body).poll_frame(&mut cx) {
+            Poll::Ready(Some(frame)) => {
+                if let Ok(d) = frame?.into_data() {
+                    data.extend_from_slice(&d);
+                }
+            }
+            Poll::Ready(None) => return Ok((data.freeze(), false)),
+            Poll::Pending => return Ok((data.freeze(), true)),
+        }
+    }
+}
+
+/// Sends the rest of a streaming request body as it comes, within the
+/// stream's flow-control window, and ends the stream with it. A body that
+/// fails resets the stream (the call then fails); a stream the daemon reset
+/// ends the pump.
+async fn pump(mut body: tonic::body::Body, mut stream: h2::SendStream<Bytes>) {
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            stream.send_reset(h2::Reason::CANCEL);
+            return;
+        };
+        let Ok(mut data) = frame.into_data() else {
+            continue;
+        };
+        while !data.is_empty() {
+            stream.reserve_capacity(data.len());
+            match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
+                Some(Ok(n)) => {
+                    let chunk = data.split_to(n.min(data.len()));
+                    if stream.send_data(chunk, false).is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+    let _ = stream.send_data(Bytes::new(), true);
 }
 
 /// A response body read from an h2 stream: its data, then its trailers
@@ -206,24 +295,12 @@ impl tower::Service<http::Request<tonic::body::Body>> for Conn {
     type Future =
         Pin<Box<dyn Future<Output = Result<http::Response<tonic::body::Body>, BoxError>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        match self {
-            Conn::Shared(channel) => {
-                tower::Service::<http::Request<tonic::body::Body>>::poll_ready(channel, cx)
-                    .map_err(Into::into)
-            }
-            // Ready when the request is sent (`LocalConn::send`).
-            Conn::Local(_) => Poll::Ready(Ok(())),
-        }
+    /// Ready at once: `Conn::send` waits for the connection.
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        match self {
-            Conn::Shared(channel) => {
-                let sent = tower::Service::call(channel, request);
-                Box::pin(async move { sent.await.map_err(Into::into) })
-            }
-            Conn::Local(local) => Box::pin(local.clone().send(request)),
-        }
+        Box::pin(self.clone().send(request))
     }
 }

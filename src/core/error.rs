@@ -163,8 +163,8 @@ pub enum Transport {
 
 /// Classifies a failed call by the types in its `source()` chain: a status
 /// the daemon sent has none; one tonic made from a connection that could not
-/// be made or broke carries the transport's error (tonic's transport error,
-/// hyper's, h2's, or an I/O error). `None` for the daemon's own answers.
+/// be made or broke carries the transport's error (h2's, or an I/O error;
+/// a connection's making that was cancelled: a join error). `None` for the daemon's own answers.
 pub fn transport_failure(status: &tonic::Status) -> Option<Transport> {
     use std::io::ErrorKind as K;
     let mut found = None;
@@ -178,8 +178,7 @@ pub fn transport_failure(status: &tonic::Status) -> Option<Transport> {
                 return Some(Transport::Connect);
             }
             found = Some(Transport::Broken);
-        } else if e.is::<tonic::transport::Error>() || e.is::<hyper::Error>() || e.is::<h2::Error>()
-        {
+        } else if e.is::<h2::Error>() || e.is::<tokio::task::JoinError>() {
             found = Some(Transport::Broken);
         }
         next = e.source();
