@@ -1,9 +1,11 @@
 //! A small HTTP/1.1 client, the one pulls talk to registries with: hyper's
 //! connection-level API over TCP or rustls (the system's CAs plus the
-//! caller's, or no verification at all), redirects followed, connect and
-//! read timeouts, and connections kept for the next request to the same
-//! origin. Only what the distribution API needs: no proxies, cookies,
-//! compression or HTTP/2.
+//! caller's, or no verification at all), the proxies of `HTTP_PROXY`,
+//! `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` (https through a CONNECT
+//! tunnel, http in absolute form), redirects followed, connect and read
+//! timeouts, and connections kept for the next request to the same origin.
+//! Only what the distribution API needs: no cookies, compression or
+//! HTTP/2.
 
 use std::io;
 use std::path::Path;
@@ -15,13 +17,14 @@ use hyper::body::{Body, Bytes, Incoming};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{self, HeaderMap, HeaderName};
 use hyper::{Method, Request, StatusCode};
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
@@ -40,6 +43,8 @@ const MAX_REDIRECTS: usize = 10;
 const MAX_IDLE: usize = 8;
 /// Most of an error answer's body read for its message.
 const MAX_ERROR_BODY: usize = 64 << 10;
+/// Most of a proxy's answer to CONNECT read.
+const MAX_TUNNEL_ANSWER: usize = 16 << 10;
 
 /// An absolute http or https URL, split as a request needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +125,17 @@ impl Url {
             self.origin(),
             self.path.split('?').next().unwrap_or("")
         )
+    }
+
+    /// `host:port`, the port said even when it is the scheme's (what a
+    /// CONNECT names).
+    fn authority_with_port(&self) -> Option<String> {
+        let (_, port) = self.host_port()?;
+        let bare = match self.authority.rsplit_once(':') {
+            Some((h, p)) if !p.ends_with(']') && !h.is_empty() => h,
+            _ => &self.authority,
+        };
+        Some(format!("{bare}:{port}"))
     }
 
     /// The host to connect to (no brackets around an IPv6 address) and the
@@ -206,6 +222,9 @@ pub struct Http {
     skip_verify: bool,
     /// The TLS settings, made for the first https connection.
     tls: OnceLock<Result<Arc<ClientConfig>, String>>,
+    /// The proxies the environment names, as Go's and reqwest's clients
+    /// take them.
+    proxies: Matcher,
     idle: Arc<Idle>,
 }
 
@@ -233,8 +252,37 @@ impl Http {
             extra_roots,
             skip_verify,
             tls: OnceLock::new(),
+            proxies: Matcher::from_env(),
             idle: Arc::default(),
         })
+    }
+
+    /// The same client with the proxies of `proxies` instead of the
+    /// environment's.
+    #[cfg(test)]
+    pub(crate) fn with_proxies(mut self, proxies: Matcher) -> Http {
+        self.proxies = proxies;
+        self
+    }
+
+    /// The proxy for `url`'s origin, if any.
+    fn proxy(&self, url: &Url) -> Option<Intercept> {
+        let origin: hyper::Uri = url.origin().parse().ok()?;
+        self.proxies.intercept(&origin)
+    }
+
+    /// `io` with a TLS session to `host` over it.
+    async fn tls_over(&self, io: Box<dyn Io>, host: &str) -> io::Result<Box<dyn Io>> {
+        let config = self.tls_config().map_err(|e| match e {
+            HttpError::Invalid(why) => io::Error::other(why),
+            other => io::Error::other(format!("{other:?}")),
+        })?;
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, io)
+            .await?;
+        Ok(Box::new(tls))
     }
 
     /// The TLS settings: ring's algorithms, TLS 1.2 and 1.3, HTTP/1.1 by
@@ -266,30 +314,52 @@ impl Http {
             .map_err(HttpError::Invalid)
     }
 
-    /// Opens a connection to `url`'s origin.
+    /// Opens a connection to `url`'s origin: directly, or through its
+    /// proxy (a CONNECT tunnel for https).
     async fn connect(&self, url: &Url) -> Result<Sender, HttpError> {
         let (host, port) = url
             .host_port()
             .ok_or_else(|| HttpError::Invalid(format!("{}: no host and port", url.shown())))?;
-        let tls = if url.tls {
-            Some(self.tls_config()?)
-        } else {
-            None
+        let proxy = self.proxy(url);
+        let doing = match &proxy {
+            Some(p) => format!("connect to {} through proxy {}", url.authority, p.uri()),
+            None => format!("connect to {}", url.authority),
         };
         let open = async {
-            let tcp = TcpStream::connect((host, port)).await?;
-            let _ = tcp.set_nodelay(true);
-            let stream: Box<dyn Io> = match tls {
-                Some(config) => {
-                    let name = ServerName::try_from(host.to_string())
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                    Box::new(
-                        tokio_rustls::TlsConnector::from(config)
-                            .connect(name, tcp)
-                            .await?,
-                    )
+            let stream: Box<dyn Io> = match &proxy {
+                None => {
+                    let tcp = tcp(host, port).await?;
+                    if url.tls {
+                        self.tls_over(tcp, host).await?
+                    } else {
+                        tcp
+                    }
                 }
-                None => Box::new(tcp),
+                Some(p) => {
+                    let proxy_url = Url::parse(&p.uri().to_string()).ok_or_else(|| {
+                        io::Error::new(
+                            io::ErrorKind::Unsupported,
+                            format!(
+                                "proxy {}: only http and https proxies are supported",
+                                p.uri()
+                            ),
+                        )
+                    })?;
+                    let (proxy_host, proxy_port) = proxy_url.host_port().ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidInput, "a proxy without a host")
+                    })?;
+                    let mut stream = tcp(proxy_host, proxy_port).await?;
+                    if proxy_url.tls {
+                        stream = self.tls_over(stream, proxy_host).await?;
+                    }
+                    if url.tls {
+                        let target = url.authority_with_port().unwrap_or_default();
+                        tunnel(&mut stream, &target, p.basic_auth()).await?;
+                        self.tls_over(stream, host).await?
+                    } else {
+                        stream
+                    }
+                }
             };
             let (sender, connection) = http1::handshake(TokioIo::new(stream))
                 .await
@@ -305,12 +375,11 @@ impl Http {
             Ok(Ok(sender)) => Ok(sender),
             Ok(Err(error)) => Err(HttpError::Io {
                 authority: url.authority.clone(),
-                doing: format!("connect to {}", url.authority),
+                doing,
                 error,
             }),
             Err(_) => Err(HttpError::Timeout(format!(
-                "connect to {}: no connection in {}s",
-                url.authority,
+                "{doing}: no connection in {}s",
                 CONNECT_TIMEOUT.as_secs()
             ))),
         }
@@ -343,12 +412,21 @@ impl Http {
     ) -> Result<Answer, HttpError> {
         let origin = url.origin();
         let doing = format!("{method} {}", url.shown());
+        // Through a proxy, plain http goes in absolute form.
+        let forward = if url.tls { None } else { self.proxy(url) };
+        let target = match forward {
+            Some(_) => format!("{origin}{}", url.path),
+            None => url.path.clone(),
+        };
         let build = || {
             let mut r = Request::builder()
                 .method(method.clone())
-                .uri(url.path.as_str())
+                .uri(target.as_str())
                 .header(header::HOST, url.authority.as_str())
                 .header(header::USER_AGENT, USER_AGENT);
+            if let Some(auth) = forward.as_ref().and_then(Intercept::basic_auth) {
+                r = r.header(header::PROXY_AUTHORIZATION, auth);
+            }
             for (name, value) in headers {
                 r = r.header(name, *value);
             }
@@ -433,6 +511,58 @@ impl Http {
             "GET {}: more than {MAX_REDIRECTS} redirects",
             url.shown()
         )))
+    }
+}
+
+/// A TCP connection to `host:port`.
+async fn tcp(host: &str, port: u16) -> io::Result<Box<dyn Io>> {
+    let tcp = TcpStream::connect((host, port)).await?;
+    let _ = tcp.set_nodelay(true);
+    Ok(Box::new(tcp))
+}
+
+/// Asks the proxy at the other end of `io` for a tunnel to `target`
+/// (`host:port`): CONNECT, with the proxy's credentials when it has some.
+async fn tunnel(
+    io: &mut Box<dyn Io>,
+    target: &str,
+    auth: Option<&header::HeaderValue>,
+) -> io::Result<()> {
+    let mut ask =
+        format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: {USER_AGENT}\r\n");
+    if let Some(auth) = auth.and_then(|a| a.to_str().ok()) {
+        ask.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
+    }
+    ask.push_str("\r\n");
+    io.write_all(ask.as_bytes()).await?;
+    // The answer's head; the proxy sends nothing after it until the TLS
+    // handshake begins.
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = io.read(&mut buf).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the proxy closed the connection before answering CONNECT",
+            ));
+        }
+        head.extend_from_slice(&buf[..n]);
+        if head.len() > MAX_TUNNEL_ANSWER {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the proxy's answer to CONNECT is too long",
+            ));
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let status = head.lines().next().unwrap_or("");
+    match status.split(' ').nth(1) {
+        Some(code) if code.starts_with('2') => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!("the proxy refused the tunnel to {target}: {status}"),
+        )),
     }
 }
 
@@ -629,5 +759,72 @@ mod tests {
         let e = Http::new(Some(&bad), false).err().unwrap();
         assert!(e.contains("bad.pem"), "{e}");
         assert!(Http::new(None, true).is_ok());
+    }
+
+    /// A proxy on 127.0.0.1 that answers one CONNECT with `answer` and then
+    /// echoes what comes; returns its address and the CONNECT's head.
+    async fn connect_proxy(
+        answer: &'static str,
+    ) -> (String, tokio::sync::oneshot::Receiver<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if conn.read(&mut b).await.unwrap() == 0 {
+                    return;
+                }
+                head.push(b[0]);
+            }
+            let _ = tx.send(String::from_utf8(head).unwrap());
+            conn.write_all(answer.as_bytes()).await.unwrap();
+            let mut buf = [0u8; 64];
+            while let Ok(n) = conn.read(&mut buf).await {
+                if n == 0 || conn.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        });
+        (addr, rx)
+    }
+
+    #[tokio::test]
+    async fn tunnels_through_a_proxy() {
+        let auth = header::HeaderValue::from_static("Basic cHU6cHA=");
+        let (addr, head) = connect_proxy("HTTP/1.1 200 Connection established\r\n\r\n").await;
+        let (host, port) = addr.rsplit_once(':').unwrap();
+        let mut io = tcp(host, port.parse().unwrap()).await.unwrap();
+        tunnel(&mut io, "registry.example:443", Some(&auth))
+            .await
+            .unwrap();
+        let head = head.await.unwrap();
+        assert!(
+            head.starts_with("CONNECT registry.example:443 HTTP/1.1\r\n")
+                && head.contains("\r\nHost: registry.example:443\r\n")
+                && head.contains("\r\nProxy-Authorization: Basic cHU6cHA=\r\n"),
+            "{head}"
+        );
+        // The tunnel carries bytes both ways.
+        io.write_all(b"ping").await.unwrap();
+        let mut back = [0u8; 4];
+        io.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"ping");
+
+        let (addr, _) = connect_proxy("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await;
+        let (host, port) = addr.rsplit_once(':').unwrap();
+        let mut io = tcp(host, port.parse().unwrap()).await.unwrap();
+        let e = tunnel(&mut io, "r:443", None).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        assert!(e.to_string().contains("407"), "{e}");
+
+        // What a CONNECT names: the port always.
+        let t = |s: &str| Url::parse(s).unwrap().authority_with_port().unwrap();
+        assert_eq!(t("https://r.example/v2/"), "r.example:443");
+        assert_eq!(t("https://r.example:5000/"), "r.example:5000");
+        assert_eq!(t("https://[::1]/"), "[::1]:443");
+        assert_eq!(t("https://[::1]:5000/"), "[::1]:5000");
     }
 }

@@ -1485,4 +1485,63 @@ mod tests {
         assert_eq!(m.descriptor.digest, digest_of(MANIFEST.as_bytes()));
         assert!(seen.lock().unwrap().iter().all(|r| r.method == "GET"));
     }
+
+    /// Through a proxy (as HTTP_PROXY names one): plain http goes to it in
+    /// absolute form with the proxy's credentials, and NO_PROXY's hosts
+    /// are reached directly.
+    #[tokio::test]
+    async fn through_a_forward_proxy() {
+        use hyper_util::client::proxy::matcher::Matcher;
+        let registry = "registry.invalid:5000";
+        let proxy_auth = basic_auth("pu", "pp");
+        let (proxy, seen) = fake_server(move |r, _| {
+            let right = r.path.starts_with(&format!("http://{registry}/v2/"))
+                && r.header("proxy-authorization") == Some(&proxy_auth)
+                && r.header("host") == Some(registry);
+            match right {
+                true => (200, vec![], MANIFEST.as_bytes().to_vec()),
+                false => (502, vec![], b"bad proxy request".to_vec()),
+            }
+        })
+        .await;
+        let image = ImageRef::parse(&format!("{registry}/a:t")).unwrap();
+        let opts = PullOptions {
+            plain_http: true,
+            ..Default::default()
+        };
+        let proxies = Matcher::builder()
+            .http(format!("http://pu:pp@{proxy}"))
+            .build();
+        let http = Http::new(None, false).unwrap().with_proxies(proxies);
+        let remote = Remote::with_credentials(http, &image, &opts, "p", Credentials::Anonymous)
+            .await
+            .unwrap();
+        let m = remote.manifest(None).await.unwrap();
+        assert_eq!(m.bytes, MANIFEST.as_bytes());
+        assert_eq!(seen.lock().unwrap().len(), 2);
+
+        // NO_PROXY: straight to the registry (nothing listens there), not
+        // to the proxy.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let image = ImageRef::parse(&format!("{closed}/a:t")).unwrap();
+        let proxies = Matcher::builder()
+            .http(format!("http://{proxy}"))
+            .no("127.0.0.1")
+            .build();
+        let http = Http::new(None, false).unwrap().with_proxies(proxies);
+        let e = Remote::with_credentials(http, &image, &opts, "p", Credentials::Anonymous)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code, Code::Unavailable, "{}", e.message);
+        assert!(
+            e.message.contains(&format!("connect to {closed}:")),
+            "{}",
+            e.message
+        );
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
 }
