@@ -243,7 +243,7 @@ fn check_digest(d: &str) -> std::result::Result<(), &'static str> {
                     && c.bytes().all(|x| x.is_ascii_alphanumeric())
             });
         return Err(if grammar {
-            "unsupported digest algorithm (sha256 is)"
+            "unsupported digest algorithm (only sha256 is supported)"
         } else {
             "invalid digest (algorithm:hex)"
         });
