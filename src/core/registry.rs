@@ -1,97 +1,61 @@
-//! The registry side of a pull: image references normalised as docker and
-//! ctr do, credentials (the caller's, else the docker config's), and the
-//! distribution API (token or basic auth, manifests, ranged blob streams)
-//! through `oci-client`, over rustls with the system's CAs plus the caller's.
-//! Every failure becomes an [`Error`] whose code says what kind it was:
-//! 401 → `Unauthenticated`, 403 → `PermissionDenied`, unknown repository,
-//! tag, manifest or blob → `NotFound`, a registry that cannot be reached →
-//! `Unavailable`, an untrusted certificate → `Unavailable` with a message
-//! that says so.
+//! The registry side of a pull: credentials (the caller's, else the docker
+//! config's) and the distribution API: the auth flow a 401 asks for (basic
+//! credentials, or a bearer token from the realm it names), manifests
+//! checked against their digests, and blob streams (ranged when resuming,
+//! checked against digest and size when whole), over the small HTTP client
+//! of [`crate::core::http`]. Every failure becomes an [`Error`] whose code
+//! says what kind it was: 401 → `Unauthenticated`, 403 →
+//! `PermissionDenied`, unknown repository, tag, manifest or blob →
+//! `NotFound`, a registry that cannot be reached → `Unavailable`, an
+//! untrusted certificate → `Unavailable` with a message that says so, bytes
+//! that are not what was asked for → `FailedPrecondition`.
 
-use std::time::Duration;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 
-use oci_client::client::{
-    BlobResponse, Certificate, CertificateEncoding, ClientConfig, ClientProtocol, SizedStream,
-};
-use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
-use oci_client::manifest::OciDescriptor;
-use oci_client::secrets::RegistryAuth;
-use oci_client::Reference;
+use base64::Engine;
+use futures_util::Stream;
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderName};
+use hyper::{Method, StatusCode};
+use sha2::{Digest, Sha256};
 
 use crate::api::types::Descriptor;
+use crate::core::content::hex;
 use crate::core::error::{Code, Error, Result};
-use crate::core::ident::shown;
+use crate::core::http::{query_escape, Answer, Http, HttpError, Url};
 use crate::core::image::INDEX_TYPES;
 use crate::core::images::MANIFEST_TYPES;
 use crate::core::pull::PullOptions;
+pub use crate::core::reference::ImageRef;
 
 /// Largest manifest or index read into memory.
 const MAX_MANIFEST: usize = 4 << 20;
-/// How long a connection may take to open.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the registry may send nothing while a request or blob is under
-/// way.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest token answer read.
+const MAX_TOKEN_ANSWER: usize = 1 << 20;
 
 /// The manifest media types a pull accepts (the Accept header), as
 /// containerd's resolver sends them.
-const ACCEPTED: [&str; 5] = [
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-    "*/*",
-];
+const ACCEPT_MANIFESTS: &str = "application/vnd.docker.distribution.manifest.v2+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.oci.image.index.v1+json, */*";
 
-/// An image reference as docker normalises it.
-#[derive(Debug, Clone)]
-pub struct ImageRef {
-    reference: Reference,
-    /// The image record's name: `docker.io/library/busybox:latest`,
-    /// `host:port/repo@sha256:...` (a tag beside a digest is dropped, as
-    /// docker's `ParseDockerRef` does).
-    pub name: String,
-}
+/// The digest a registry gives for a manifest it serves.
+const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
 
-impl ImageRef {
-    /// Parses `s` (`busybox` → `docker.io/library/busybox:latest`); a
-    /// malformed one is `InvalidArgument` naming it.
-    pub fn parse(s: &str) -> Result<ImageRef> {
-        let reference = Reference::try_from(s)
-            .map_err(|e| Error::invalid(format!("invalid image reference {}: {e}", shown(s))))?;
-        let reference = match reference.digest() {
-            Some(d) if reference.tag().is_some() => Reference::with_digest(
-                reference.registry().to_string(),
-                reference.repository().to_string(),
-                d.to_string(),
-            ),
-            _ => reference,
-        };
-        // As docker's ParseNormalizedNamed.
-        if reference
-            .repository()
-            .chars()
-            .any(|c| c.is_ascii_uppercase())
-        {
-            return Err(Error::invalid(format!(
-                "invalid image reference {}: repository name must be lowercase",
-                shown(s)
-            )));
-        }
-        let name = reference.whole();
-        Ok(ImageRef { reference, name })
-    }
-
-    /// The registry host as the reference names it (`docker.io`,
-    /// `127.0.0.1:5000`).
-    pub fn host(&self) -> &str {
-        self.reference.registry()
-    }
-
-    /// The repository (`library/busybox`).
-    pub fn repository(&self) -> &str {
-        self.reference.repository()
-    }
+/// What a pull authenticates with.
+#[derive(Clone)]
+enum Credentials {
+    Anonymous,
+    /// A username and password: sent as basic credentials to the registry,
+    /// or to the token realm.
+    Basic(String, String),
+    /// An identity token (a username of "", docker's `identitytoken`):
+    /// exchanged at the realm for a bearer token, as an OAuth2 refresh
+    /// token.
+    IdentityToken(String),
 }
 
 /// The key of `host` in a docker config's `auths` (and what a credential
@@ -116,13 +80,13 @@ fn config_keys(host: &str) -> Vec<String> {
 /// config's (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`:
 /// `auths`, `credHelpers`, `credsStore`), else anonymous. Runs credential
 /// helpers, so call it off the runtime's threads.
-fn credentials(opts: &PullOptions, host: &str, what: &str) -> Result<RegistryAuth> {
+fn credentials(opts: &PullOptions, host: &str, what: &str) -> Result<Credentials> {
     use docker_credential::{CredentialRetrievalError as E, DockerCredential};
     match (&opts.username, &opts.secret) {
         (Some(user), Some(secret)) if user.is_empty() => {
-            return Ok(RegistryAuth::Bearer(secret.clone()))
+            return Ok(Credentials::IdentityToken(secret.clone()))
         }
-        (Some(user), Some(secret)) => return Ok(RegistryAuth::Basic(user.clone(), secret.clone())),
+        (Some(user), Some(secret)) => return Ok(Credentials::Basic(user.clone(), secret.clone())),
         (Some(_), None) => {
             return Err(Error::invalid(format!(
                 "{what}: a username without a secret"
@@ -137,13 +101,13 @@ fn credentials(opts: &PullOptions, host: &str, what: &str) -> Result<RegistryAut
     }
     for key in config_keys(host) {
         match docker_credential::get_credential(&key) {
-            Ok(DockerCredential::UsernamePassword(u, p)) => return Ok(RegistryAuth::Basic(u, p)),
-            Ok(DockerCredential::IdentityToken(t)) => return Ok(RegistryAuth::Bearer(t)),
-            Err(E::ConfigNotFound | E::ConfigReadError) => return Ok(RegistryAuth::Anonymous),
+            Ok(DockerCredential::UsernamePassword(u, p)) => return Ok(Credentials::Basic(u, p)),
+            Ok(DockerCredential::IdentityToken(t)) => return Ok(Credentials::IdentityToken(t)),
+            Err(E::ConfigNotFound | E::ConfigReadError) => return Ok(Credentials::Anonymous),
             Err(E::NoCredentialConfigured) => continue,
             // A helper without credentials for this host: anonymous, as docker.
             Err(E::HelperFailure { stdout, .. }) if stdout.contains("credentials not found") => {
-                return Ok(RegistryAuth::Anonymous)
+                return Ok(Credentials::Anonymous)
             }
             Err(e) => {
                 return Err(Error::new(
@@ -153,24 +117,25 @@ fn credentials(opts: &PullOptions, host: &str, what: &str) -> Result<RegistryAut
             }
         }
     }
-    Ok(RegistryAuth::Anonymous)
+    Ok(Credentials::Anonymous)
 }
 
-/// Installs ring as rustls' process-wide crypto provider unless the
-/// process has one already.
-fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Another thread may win the race: either provider is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
+/// A stream of a blob's bytes; an error ends it. A whole blob's stream
+/// fails at its end when its digest or size is not the descriptor's (an
+/// error [`Remote::stream_error`] makes `FailedPrecondition`).
+pub type BlobStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
-/// A registry session for one image: the HTTP client, the reference and the
-/// credentials.
+/// A registry session for one image: the HTTP client, the reference, the
+/// credentials and what the registry took.
 pub struct Remote {
-    client: oci_client::Client,
+    http: Http,
     image: ImageRef,
-    auth: RegistryAuth,
+    creds: Credentials,
+    /// The registry's root (`https://host:port/`).
+    base: Url,
+    /// The Authorization the registry's requests carry: `Basic ...` or
+    /// `Bearer <token>` once a 401 asked for it.
+    authorization: Mutex<Option<String>>,
     /// Names the pull in messages: `pull "ref"`.
     what: String,
 }
@@ -181,92 +146,259 @@ pub struct Fetched {
     pub bytes: Vec<u8>,
 }
 
+/// Why a registry request failed, before it becomes an [`Error`].
+#[derive(Debug)]
+enum Failure {
+    /// 401, with no (other) credentials to answer it with.
+    Unauthorized,
+    /// The token realm refused, or gave no token: why.
+    Token(String),
+    /// An error status, and the answer's body (a JSON error envelope, or
+    /// text).
+    Status(u16, String),
+    /// No answer: the connection, TLS, a timeout.
+    Http(HttpError),
+    /// An answer's body could not be read.
+    Read(io::Error),
+    /// The bytes are not those asked for.
+    Mismatch(String),
+    /// An answer this client cannot use.
+    Other(String),
+}
+
+impl Failure {
+    /// The failure an error status is: its code and its body's words.
+    async fn status(answer: &mut Answer) -> Failure {
+        Failure::Status(answer.status.as_u16(), answer.text().await)
+    }
+}
+
+/// A blob's bytes that do not match its descriptor.
+#[derive(Debug)]
+struct Mismatch(String);
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
+/// `Basic` credentials as an Authorization value.
+fn basic_auth(user: &str, password: &str) -> String {
+    let pair = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
 impl Remote {
     /// Connects to `image`'s registry as `opts` say: credentials, TLS
     /// (system CAs plus `ca_file`, or none with `skip_verify`), or plain
-    /// HTTP. Blocks in credential helpers on a blocking thread.
+    /// HTTP; then runs the auth flow the registry asks for. Blocks in
+    /// credential helpers on a blocking thread.
     pub async fn new(image: &ImageRef, opts: &PullOptions, what: &str) -> Result<Remote> {
-        ensure_crypto_provider();
-        let mut extra = Vec::new();
-        if let Some(path) = &opts.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::invalid(format!("{what}: ca_file {}: {e}", path.display())))?;
-            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-                return Err(Error::invalid(format!(
-                    "{what}: ca_file {} holds no PEM certificate",
-                    path.display()
-                )));
-            }
-            extra.push(Certificate {
-                encoding: CertificateEncoding::Pem,
-                data: pem,
-            });
-        }
-        let config = ClientConfig {
-            protocol: if opts.plain_http {
-                ClientProtocol::Http
-            } else {
-                ClientProtocol::Https
-            },
-            accept_invalid_certificates: opts.skip_verify,
-            extra_root_certificates: extra,
-            platform_resolver: None,
-            connect_timeout: Some(CONNECT_TIMEOUT),
-            read_timeout: Some(READ_TIMEOUT),
-            user_agent: concat!("containerd-c/", env!("CARGO_PKG_VERSION")),
-            ..Default::default()
-        };
-        let client = oci_client::Client::try_from(config)
-            .map_err(|e| Error::invalid(format!("{what}: the registry client: {e}")))?;
+        let http = Http::new(opts.ca_file.as_deref(), opts.skip_verify)
+            .map_err(|e| Error::invalid(format!("{what}: {e}")))?;
         let (o, host, w) = (opts.clone(), image.host().to_string(), what.to_string());
-        let auth = tokio::task::spawn_blocking(move || credentials(&o, &host, &w))
+        let creds = tokio::task::spawn_blocking(move || credentials(&o, &host, &w))
             .await
             .map_err(|e| Error::internal(format!("{what}: credentials: {e}")))??;
+        Remote::with_credentials(http, image, opts, what, creds).await
+    }
+
+    /// [`Remote::new`] once the credentials are known.
+    async fn with_credentials(
+        http: Http,
+        image: &ImageRef,
+        opts: &PullOptions,
+        what: &str,
+        creds: Credentials,
+    ) -> Result<Remote> {
         let remote = Remote {
-            client,
+            http,
             image: image.clone(),
-            auth,
+            creds,
+            base: Url {
+                tls: !opts.plain_http,
+                authority: image.endpoint().to_string(),
+                path: "/".to_string(),
+            },
+            authorization: Mutex::new(None),
             what: what.to_string(),
         };
         // The auth flow first (a token from a 401's realm, or basic), so
-        // that its failures say what they are.
-        remote
-            .client
-            .auth(
-                &remote.image.reference,
-                &remote.auth,
-                oci_client::RegistryOperation::Pull,
-            )
+        // that its failures say what they are. Any other answer is the
+        // manifest request's to tell.
+        let mut answer = remote
+            .get("/v2/", &[])
             .await
-            .map_err(|e| remote.error(e, "authenticate"))?;
+            .map_err(|f| remote.error(f, "authenticate"))?;
+        answer.text().await;
         Ok(remote)
     }
 
+    /// GETs `path` from the registry with the Authorization it took; on a
+    /// 401, answers its challenge (a token from the realm, or the basic
+    /// credentials) and asks once more. Redirects are followed, without
+    /// the Authorization once they leave the registry.
+    async fn get(&self, path: &str, headers: &[(HeaderName, &str)]) -> Result<Answer, Failure> {
+        let url = Url {
+            path: path.to_string(),
+            ..self.base.clone()
+        };
+        let mut answered = false;
+        loop {
+            let sent = self
+                .authorization
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            let mut answer = self
+                .http
+                .get(&url, headers, sent.as_deref())
+                .await
+                .map_err(Failure::Http)?;
+            if answer.status != StatusCode::UNAUTHORIZED {
+                return Ok(answer);
+            }
+            // Read, so that the connection serves the next request.
+            answer.text().await;
+            if answered {
+                return Err(Failure::Unauthorized);
+            }
+            answered = true;
+            let authorization = self.answer_challenge(&answer, sent.as_deref()).await?;
+            *self
+                .authorization
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(authorization);
+        }
+    }
+
+    /// The Authorization that answers a 401's `WWW-Authenticate`
+    /// challenge: a token from a Bearer challenge's realm (a new one also
+    /// when a token was sent: it may have expired), or the basic
+    /// credentials for a Basic one unless they were just refused.
+    async fn answer_challenge(
+        &self,
+        answer: &Answer,
+        sent: Option<&str>,
+    ) -> Result<String, Failure> {
+        let challenges: Vec<Challenge> = answer
+            .headers
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(parse_challenges)
+            .collect();
+        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+            let realm = bearer
+                .param("realm")
+                .ok_or_else(|| Failure::Token("a Bearer challenge without a realm".into()))?;
+            let token = self.token(realm, bearer.param("service")).await?;
+            return Ok(format!("Bearer {token}"));
+        }
+        if let Credentials::Basic(user, password) = &self.creds {
+            let basic = basic_auth(user, password);
+            if challenges.iter().any(|c| c.scheme == "basic") && sent != Some(basic.as_str()) {
+                return Ok(basic);
+            }
+        }
+        Err(Failure::Unauthorized)
+    }
+
+    /// A pull token for the repository from `realm`, as docker gets one:
+    /// a GET with `service` and `scope` (with the basic credentials when
+    /// there are some), or with an identity token an OAuth2 refresh-token
+    /// grant POSTed as a form.
+    async fn token(&self, realm: &str, service: Option<&str>) -> Result<String, Failure> {
+        let mut url = Url::parse(realm)
+            .ok_or_else(|| Failure::Token(format!("the realm {realm:?} is not an http(s) URL")))?;
+        let mut query = String::new();
+        if let Some(service) = service {
+            query.push_str("service=");
+            query_escape(&mut query, service);
+            query.push('&');
+        }
+        query.push_str("scope=");
+        query_escape(
+            &mut query,
+            &format!("repository:{}:pull", self.image.repository()),
+        );
+        let answer = match &self.creds {
+            Credentials::IdentityToken(token) => {
+                let mut form = format!(
+                    "grant_type=refresh_token&client_id=containerd-c&{query}&refresh_token="
+                );
+                query_escape(&mut form, token);
+                let form_type = "application/x-www-form-urlencoded";
+                self.http
+                    .request(
+                        Method::POST,
+                        &url,
+                        &[(header::CONTENT_TYPE, form_type)],
+                        Bytes::from(form),
+                    )
+                    .await
+            }
+            creds => {
+                url.path
+                    .push(if url.path.contains('?') { '&' } else { '?' });
+                url.path.push_str(&query);
+                let basic = match creds {
+                    Credentials::Basic(user, password) => Some(basic_auth(user, password)),
+                    _ => None,
+                };
+                self.http.get(&url, &[], basic.as_deref()).await
+            }
+        };
+        let mut answer = answer.map_err(Failure::Http)?;
+        if !answer.status.is_success() {
+            let body = answer.text().await;
+            return Err(Failure::Token(status_words(answer.status.as_u16(), &body)));
+        }
+        let body = answer
+            .read(MAX_TOKEN_ANSWER)
+            .await
+            .map_err(Failure::Read)?
+            .ok_or_else(|| Failure::Token("an answer of more than 1 MiB".into()))?;
+        #[derive(serde::Deserialize)]
+        struct TokenAnswer {
+            #[serde(default)]
+            token: String,
+            #[serde(default)]
+            access_token: String,
+        }
+        let answer: TokenAnswer = serde_json::from_slice(&body)
+            .map_err(|e| Failure::Token(format!("the answer is not a token: {e}")))?;
+        let token = if answer.token.is_empty() {
+            answer.access_token
+        } else {
+            answer.token
+        };
+        if token.is_empty() {
+            return Err(Failure::Token("the answer holds no token".into()));
+        }
+        Ok(token)
+    }
+
     /// The manifest or index the reference names (`digest` = None) or the
-    /// one with `digest`.
+    /// one with `digest`. Its digest is the sha256 of its bytes, which must
+    /// be the digest asked for (or the reference's) and the one the
+    /// registry gives.
     pub async fn manifest(&self, digest: Option<&str>) -> Result<Fetched> {
         let (reference, step) = match digest {
-            Some(d) => (
-                self.image.reference.clone_with_digest(d.to_string()),
-                format!("fetch manifest {d}"),
-            ),
-            None => (self.image.reference.clone(), "resolve".to_string()),
+            Some(d) => (d, format!("fetch manifest {d}")),
+            None => (self.image.tag_or_digest(), "resolve".to_string()),
         };
+        let asked = digest.or(self.image.digest());
         let (bytes, digest) = self
-            .client
-            .pull_manifest_raw(&reference, &self.auth, &ACCEPTED)
+            .fetch_manifest(reference, asked)
             .await
-            .map_err(|e| self.error(e, &step))?;
-        if bytes.len() > MAX_MANIFEST {
-            return Err(Error::new(
-                Code::Unknown,
-                format!(
-                    "{}: {step}: {} bytes, more than the {MAX_MANIFEST} this library reads",
-                    self.what,
-                    bytes.len()
-                ),
-            ));
-        }
+            .map_err(|f| self.error(f, &step))?;
         let media_type = manifest_media_type(&bytes)
             .map_err(|e| Error::new(e.code, format!("{}: {step}: {}", self.what, e.message)))?;
         Ok(Fetched {
@@ -276,50 +408,113 @@ impl Remote {
                 size: bytes.len() as i64,
                 annotations: Default::default(),
             },
-            bytes: bytes.to_vec(),
+            bytes,
         })
+    }
+
+    /// Manifest `reference`'s bytes and digest.
+    async fn fetch_manifest(
+        &self,
+        reference: &str,
+        asked: Option<&str>,
+    ) -> Result<(Vec<u8>, String), Failure> {
+        let path = format!("/v2/{}/manifests/{reference}", self.image.repository());
+        let mut answer = self
+            .get(&path, &[(header::ACCEPT, ACCEPT_MANIFESTS)])
+            .await?;
+        if !answer.status.is_success() {
+            return Err(Failure::status(&mut answer).await);
+        }
+        let bytes = answer
+            .read(MAX_MANIFEST)
+            .await
+            .map_err(Failure::Read)?
+            .ok_or_else(|| {
+                Failure::Other(format!(
+                    "more than the {MAX_MANIFEST} bytes this library reads"
+                ))
+            })?;
+        let digest = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
+        if let Some(asked) = asked.filter(|a| *a != digest) {
+            return Err(Failure::Mismatch(format!(
+                "the registry's manifest has digest {digest}, not {asked}"
+            )));
+        }
+        if let Some(said) = answer
+            .header(DOCKER_CONTENT_DIGEST)
+            .filter(|s| s.starts_with("sha256:") && *s != digest)
+        {
+            return Err(Failure::Mismatch(format!(
+                "the registry gives digest {said}, its manifest's bytes have {digest}"
+            )));
+        }
+        Ok((bytes, digest))
     }
 
     /// A stream of blob `d`'s bytes from `offset` on: `(stream, true)` when
     /// the registry sent just that range, `(stream, false)` when it sent the
-    /// whole blob (the range is not supported).
-    pub async fn blob(&self, d: &Descriptor, offset: u64) -> Result<(SizedStream, bool)> {
-        let desc = OciDescriptor {
-            media_type: d.media_type.clone(),
-            digest: d.digest.clone(),
-            size: d.size,
-            ..Default::default()
-        };
-        let step = format!("fetch blob {}", d.digest);
-        if offset == 0 {
-            let s = self
-                .client
-                .pull_blob_stream(&self.image.reference, &desc)
-                .await
-                .map_err(|e| self.error(e, &step))?;
-            return Ok((s, false));
-        }
-        match self
-            .client
-            .pull_blob_stream_partial(&self.image.reference, &desc, offset, None)
+    /// whole blob (the range is not supported). Redirects (object storage)
+    /// are followed.
+    pub async fn blob(&self, d: &Descriptor, offset: u64) -> Result<(BlobStream, bool)> {
+        self.open_blob(d, offset)
             .await
-            .map_err(|e| self.error(e, &step))?
-        {
-            BlobResponse::Partial(s) => Ok((s, true)),
-            BlobResponse::Full(s) => Ok((s, false)),
-        }
+            .map_err(|f| self.error(f, &format!("fetch blob {}", d.digest)))
+    }
+
+    async fn open_blob(&self, d: &Descriptor, offset: u64) -> Result<(BlobStream, bool), Failure> {
+        let path = format!("/v2/{}/blobs/{}", self.image.repository(), d.digest);
+        let range = format!("bytes={offset}-");
+        let ranged = [(header::RANGE, range.as_str())];
+        let headers: &[(HeaderName, &str)] = if offset > 0 { &ranged } else { &[] };
+        let mut answer = self.get(&path, headers).await?;
+        let partial = match answer.status {
+            StatusCode::OK => false,
+            StatusCode::PARTIAL_CONTENT if offset > 0 => {
+                // `bytes <first>-<last>/<size>`: it must start at the offset.
+                let sent = answer.header(header::CONTENT_RANGE).unwrap_or("");
+                let first = sent
+                    .strip_prefix("bytes ")
+                    .and_then(|r| r.split('-').next())
+                    .and_then(|f| f.trim().parse::<u64>().ok());
+                if first.is_some_and(|f| f != offset) {
+                    return Err(Failure::Other(format!(
+                        "asked for the bytes from {offset} on, the registry sent {sent:?}"
+                    )));
+                }
+                true
+            }
+            _ => return Err(Failure::status(&mut answer).await),
+        };
+        let size = d.size.max(0) as u64;
+        let check = Check {
+            digest: d.digest.clone(),
+            want: if partial {
+                size.saturating_sub(offset)
+            } else {
+                size
+            },
+            got: 0,
+            hasher: (!partial && d.digest.starts_with("sha256:")).then(Sha256::new),
+        };
+        let stream = futures_util::stream::unfold(Some((answer, check)), |state| async move {
+            let (mut answer, mut check) = state?;
+            let item = match answer.chunk().await {
+                Ok(Some(chunk)) => check.add(&chunk).map(|()| chunk),
+                Ok(None) => return check.finish().err().map(|e| (Err(e), None)),
+                Err(e) => Err(e),
+            };
+            let next = item.is_ok().then_some((answer, check));
+            Some((item, next))
+        });
+        Ok((Box::pin(stream), partial))
     }
 
     /// The error of a failed stream read of blob `digest`.
-    pub fn stream_error(&self, digest: &str, e: std::io::Error) -> Error {
-        let mismatch = e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<DigestError>())
-            .is_some_and(|d| matches!(d, DigestError::VerificationError { .. }));
-        let code = if mismatch {
+    pub fn stream_error(&self, digest: &str, e: io::Error) -> Error {
+        let code = if e.get_ref().is_some_and(|inner| inner.is::<Mismatch>()) {
             // The registry's bytes are not the blob asked for.
             Code::FailedPrecondition
-        } else if is_transport(&e) {
+        } else if e.kind() == io::ErrorKind::TimedOut || is_transport(&e) {
             Code::Unavailable
         } else {
             Code::Unknown
@@ -334,124 +529,284 @@ impl Remote {
         )
     }
 
-    /// `e` as an [`Error`] of the right code, naming the pull and `step`.
-    fn error(&self, e: OciDistributionError, step: &str) -> Error {
-        let anonymous = matches!(self.auth, RegistryAuth::Anonymous);
-        map_error(e, &self.what, step, self.image.host(), anonymous)
+    /// `f` as an [`Error`] of the right code, naming the pull and `step`.
+    fn error(&self, f: Failure, step: &str) -> Error {
+        let anonymous = matches!(self.creds, Credentials::Anonymous);
+        map_error(f, &self.what, step, self.image.host(), anonymous)
     }
 }
 
-/// `e` as an [`Error`] of the right code: "`what`: `step`: ...". `host` is
-/// the registry's; `anonymous` whether no credentials were sent.
-fn map_error(
-    e: OciDistributionError,
-    what: &str,
-    step: &str,
-    host: &str,
-    anonymous: bool,
-) -> Error {
-    let (code, text) = match &e {
-        OciDistributionError::UnauthorizedError { .. } if anonymous => (
-            Code::Unauthenticated,
-            format!("{host} asks for credentials (401 Unauthorized) and none were found"),
-        ),
-        OciDistributionError::UnauthorizedError { .. } => (
-            Code::Unauthenticated,
-            format!("{host} refused the credentials (401 Unauthorized)"),
-        ),
-        OciDistributionError::AuthenticationFailure(reason) => (
-            Code::Unauthenticated,
-            format!("{host}: the token request failed: {}", reason.trim()),
-        ),
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let code = envelope
-                .errors
-                .first()
-                .map(|e| match e.code {
-                    OciErrorCode::Unauthorized => Code::Unauthenticated,
-                    OciErrorCode::Denied => Code::PermissionDenied,
-                    OciErrorCode::BlobUnknown
-                    | OciErrorCode::ManifestUnknown
-                    | OciErrorCode::NameUnknown
-                    | OciErrorCode::NotFound => Code::NotFound,
-                    OciErrorCode::Toomanyrequests => Code::Unavailable,
-                    _ => Code::Unknown,
-                })
-                .unwrap_or(Code::Unknown);
-            let words: Vec<String> = envelope
+/// What a blob's stream has passed on, checked against the descriptor.
+struct Check {
+    digest: String,
+    /// The bytes the stream should have: the blob's size, less the offset
+    /// of a range.
+    want: u64,
+    got: u64,
+    /// The digest so far, of a whole sha256 blob (a range's is the content
+    /// store's to check, with the bytes it has).
+    hasher: Option<Sha256>,
+}
+
+impl Check {
+    fn add(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.got += chunk.len() as u64;
+        if self.got > self.want {
+            return Err(mismatch(format!(
+                "the registry sent more than the {} bytes the descriptor says (digest {})",
+                self.want, self.digest
+            )));
+        }
+        if let Some(h) = &mut self.hasher {
+            h.update(chunk);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if self.got < self.want {
+            // Cut short without an error: a connection closed early.
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the registry's answer ended after {} of {} bytes",
+                    self.got, self.want
+                ),
+            ));
+        }
+        if let Some(h) = self.hasher.take() {
+            let got = format!("sha256:{}", hex(&h.finalize()));
+            if got != self.digest {
+                return Err(mismatch(format!(
+                    "the registry's bytes have digest {got}, not the one asked for"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn mismatch(why: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, Mismatch(why))
+}
+
+/// One challenge of a `WWW-Authenticate` header: its scheme (lowercase)
+/// and parameters (names lowercase).
+#[derive(Debug, PartialEq)]
+struct Challenge {
+    scheme: String,
+    params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The challenges of a `WWW-Authenticate` value: `Bearer
+/// realm="https://auth",service="registry", Basic realm="x"`. Parameter
+/// values are tokens or quoted strings (backslash escapes).
+fn parse_challenges(value: &str) -> Vec<Challenge> {
+    let mut out: Vec<Challenge> = Vec::new();
+    let mut rest = value;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            return out;
+        }
+        let end = rest.find([' ', '\t', ',', '=']).unwrap_or(rest.len());
+        let name = rest[..end].to_ascii_lowercase();
+        let after = rest[end..].trim_start_matches([' ', '\t']);
+        match (after.strip_prefix('='), out.last_mut()) {
+            (Some(value), Some(challenge)) => {
+                let value = value.trim_start_matches([' ', '\t']);
+                let (v, next) = match value.strip_prefix('"') {
+                    Some(quoted) => {
+                        let mut v = String::new();
+                        let mut chars = quoted.char_indices();
+                        let mut end = quoted.len();
+                        while let Some((i, c)) = chars.next() {
+                            match c {
+                                '"' => {
+                                    end = i + 1;
+                                    break;
+                                }
+                                '\\' => v.extend(chars.next().map(|(_, c)| c)),
+                                c => v.push(c),
+                            }
+                        }
+                        (v, &quoted[end..])
+                    }
+                    None => {
+                        let end = value.find([' ', '\t', ',']).unwrap_or(value.len());
+                        (value[..end].to_string(), &value[end..])
+                    }
+                };
+                challenge.params.push((name, v));
+                rest = next;
+            }
+            _ => {
+                out.push(Challenge {
+                    scheme: name,
+                    params: Vec::new(),
+                });
+                rest = &rest[end..];
+            }
+        }
+    }
+}
+
+/// A registry's JSON error envelope: `{"errors":[{"code":..,"message":..}]}`.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    errors: Vec<EnvelopeError>,
+}
+
+#[derive(serde::Deserialize)]
+struct EnvelopeError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// What an error answer's body says: its envelope's messages, a JSON
+/// object's `details`, `message`, `error_description` or `error`, else
+/// its first line (nothing for other JSON).
+fn body_words(body: &str) -> String {
+    if let Ok(envelope) = serde_json::from_str::<Envelope>(body) {
+        if !envelope.errors.is_empty() {
+            return envelope
                 .errors
                 .iter()
                 .map(|e| {
                     if e.message.is_empty() {
-                        format!("{:?}", e.code)
+                        e.code.clone()
                     } else {
                         e.message.clone()
                     }
                 })
-                .collect();
-            let text = if code == Code::NotFound {
-                format!("not found ({})", words.join("; "))
-            } else {
-                words.join("; ")
-            };
-            (code, text)
+                .collect::<Vec<_>>()
+                .join("; ");
         }
-        OciDistributionError::ServerError { code, message, .. } => {
-            let c = match *code {
-                401 => Code::Unauthenticated,
-                403 => Code::PermissionDenied,
-                404 => Code::NotFound,
-                408 | 429 | 502..=504 => Code::Unavailable,
-                400 if message.contains("HTTP request to an HTTPS server") => Code::Unavailable,
-                _ => Code::Unknown,
-            };
-            let message = message.trim();
-            let text = match c {
-                Code::NotFound => format!("not found (HTTP {code})"),
-                _ if message.is_empty() => format!("HTTP {code}"),
-                _ => format!("HTTP {code}: {}", first_line(message)),
-            };
-            (c, text)
-        }
-        OciDistributionError::ImageManifestNotFoundError(m) => {
-            (Code::NotFound, format!("not found ({m})"))
-        }
-        OciDistributionError::RequestError(r) => request_error(r, host),
-        OciDistributionError::IoError(io) if is_transport(io) => (
-            Code::Unavailable,
-            chain(io as &(dyn std::error::Error + 'static)),
+    }
+    if let Ok(serde_json::Value::Object(o)) = serde_json::from_str(body) {
+        return ["details", "message", "error_description", "error"]
+            .iter()
+            .find_map(|k| o.get(*k).and_then(|v| v.as_str()))
+            .unwrap_or("")
+            .to_string();
+    }
+    let body = body.trim();
+    if body.starts_with('[') {
+        return String::new();
+    }
+    let line = body.lines().next().unwrap_or("");
+    line.chars().take(200).collect()
+}
+
+/// `HTTP <status> <reason>` and what the body says.
+fn status_words(status: u16, body: &str) -> String {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let words = body_words(body);
+    match (reason, words.is_empty()) {
+        ("", true) => format!("HTTP {status}"),
+        ("", false) => format!("HTTP {status}: {words}"),
+        (r, true) => format!("HTTP {status} {r}"),
+        (r, false) => format!("HTTP {status} {r}: {words}"),
+    }
+}
+
+/// `f` as an [`Error`] of the right code: "`what`: `step`: ...". `host` is
+/// the registry's; `anonymous` whether no credentials were sent.
+fn map_error(f: Failure, what: &str, step: &str, host: &str, anonymous: bool) -> Error {
+    let (code, text) = match f {
+        Failure::Unauthorized if anonymous => (
+            Code::Unauthenticated,
+            format!("{host} asks for credentials (401 Unauthorized) and none were found"),
         ),
-        OciDistributionError::DigestError(DigestError::VerificationError { .. }) => {
-            (Code::FailedPrecondition, e.to_string())
+        Failure::Unauthorized => (
+            Code::Unauthenticated,
+            format!("{host} refused the credentials (401 Unauthorized)"),
+        ),
+        Failure::Token(why) => (
+            Code::Unauthenticated,
+            format!("{host}: the token request failed: {}", why.trim()),
+        ),
+        Failure::Status(status, body) => status_error(status, &body),
+        Failure::Http(HttpError::Timeout(t)) => (Code::DeadlineExceeded, t),
+        Failure::Http(HttpError::Invalid(t)) => (Code::Unknown, t),
+        Failure::Http(HttpError::Io {
+            authority,
+            doing,
+            error,
+        }) => match certificate_problem(&error) {
+            Some(why) => (
+                Code::Unavailable,
+                format!(
+                    "the TLS certificate of {authority} is not trusted: {why} \
+                     (give the CA as ca_file, or skip_verify)"
+                ),
+            ),
+            None => (Code::Unavailable, format!("{doing}: {}", chain(&error))),
+        },
+        Failure::Read(e) => {
+            let code = if e.kind() == io::ErrorKind::TimedOut {
+                Code::DeadlineExceeded
+            } else if is_transport(&e) {
+                Code::Unavailable
+            } else {
+                Code::Unknown
+            };
+            (code, chain(&e))
         }
-        OciDistributionError::DigestError(_) => (Code::Unknown, e.to_string()),
-        _ => (Code::Unknown, e.to_string()),
+        Failure::Mismatch(t) => (Code::FailedPrecondition, t),
+        Failure::Other(t) => (Code::Unknown, t),
     };
     Error::new(code, format!("{what}: {step}: {text}"))
 }
 
-/// The first line of `s`.
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
-}
-
-/// A transport failure's code and words: untrusted certificates say so.
-fn request_error(r: &reqwest::Error, host: &str) -> (Code, String) {
-    let err: &(dyn std::error::Error + 'static) = r;
-    if let Some(why) = certificate_problem(err) {
-        return (
-            Code::Unavailable,
-            format!("the TLS certificate of {host} is not trusted: {why} (give the CA as ca_file, or skip_verify)"),
-        );
-    }
-    let code = if r.is_timeout() {
-        Code::DeadlineExceeded
-    } else if r.is_connect() || r.is_request() || r.is_body() || is_transport(err) {
-        Code::Unavailable
-    } else {
-        Code::Unknown
+/// An error answer's code and words: the envelope's first error code when
+/// it says more than the status, else the status.
+fn status_error(status: u16, body: &str) -> (Code, String) {
+    let by_status = match status {
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::NotFound,
+        408 | 429 | 502..=504 => Code::Unavailable,
+        // Plain HTTP to a TLS registry (Go's server answers so).
+        400 if body.contains("HTTP request to an HTTPS server") => Code::Unavailable,
+        _ => Code::Unknown,
     };
-    (code, chain(err))
+    let by_envelope = serde_json::from_str::<Envelope>(body)
+        .ok()
+        .and_then(|e| e.errors.into_iter().next())
+        .map(|e| match e.code.as_str() {
+            "UNAUTHORIZED" => Code::Unauthenticated,
+            "DENIED" => Code::PermissionDenied,
+            "BLOB_UNKNOWN" | "MANIFEST_UNKNOWN" | "NAME_UNKNOWN" | "NOT_FOUND" => Code::NotFound,
+            "TOOMANYREQUESTS" => Code::Unavailable,
+            _ => Code::Unknown,
+        });
+    let code = match by_envelope {
+        Some(Code::Unknown) | None => by_status,
+        Some(c) => c,
+    };
+    let text = match (code, by_envelope.is_some()) {
+        (Code::NotFound, true) => format!("not found ({})", body_words(body)),
+        (Code::NotFound, false) => format!("not found (HTTP {status})"),
+        (_, true) => body_words(body),
+        (_, false) => status_words(status, body),
+    };
+    (code, text)
 }
 
 /// Walks `e`'s causes, looking into `io::Error`s too (whose `source` skips
@@ -466,10 +821,7 @@ fn causes<'a>(
             break;
         }
         out.push(e);
-        next = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
+        next = match e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => e.source(),
         };
@@ -479,7 +831,7 @@ fn causes<'a>(
 
 /// What rustls said about the server's certificate, if that was the
 /// failure.
-fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+fn certificate_problem(e: &io::Error) -> Option<String> {
     causes(e)
         .into_iter()
         .find_map(|c| match c.downcast_ref::<rustls::Error>() {
@@ -493,7 +845,7 @@ fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<String> 
 fn is_transport(e: &(dyn std::error::Error + 'static)) -> bool {
     use std::io::ErrorKind as K;
     causes(e).into_iter().any(|c| {
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+        if let Some(io) = c.downcast_ref::<io::Error>() {
             return matches!(
                 io.kind(),
                 K::ConnectionRefused
@@ -507,9 +859,6 @@ fn is_transport(e: &(dyn std::error::Error + 'static)) -> bool {
                     | K::NetworkUnreachable
                     | K::AddrNotAvailable
             );
-        }
-        if let Some(r) = c.downcast_ref::<reqwest::Error>() {
-            return r.is_connect() || r.is_timeout() || r.is_body() || r.is_request();
         }
         if let Some(h) = c.downcast_ref::<hyper::Error>() {
             return h.is_incomplete_message() || h.is_closed() || h.is_canceled();
@@ -576,42 +925,7 @@ pub fn manifest_media_type(bytes: &[u8]) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn references_are_normalised_as_docker_does() {
-        let n = |s: &str| ImageRef::parse(s).unwrap().name;
-        assert_eq!(n("busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(n("busybox:1.36"), "docker.io/library/busybox:1.36");
-        assert_eq!(n("user/app"), "docker.io/user/app:latest");
-        assert_eq!(
-            n("127.0.0.1:5000/ctrd/busybox"),
-            "127.0.0.1:5000/ctrd/busybox:latest"
-        );
-        let d = "sha256:".to_string() + &"a".repeat(64);
-        assert_eq!(
-            n(&format!("busybox@{d}")),
-            format!("docker.io/library/busybox@{d}")
-        );
-        assert_eq!(
-            n(&format!("busybox:1@{d}")),
-            format!("docker.io/library/busybox@{d}")
-        );
-        let r = ImageRef::parse("localhost:5000/a/b:t").unwrap();
-        assert_eq!((r.host(), r.repository()), ("localhost:5000", "a/b"));
-        for bad in [
-            "",
-            "Busybox",
-            "a b",
-            "busybox:",
-            "busybox@sha256:abc",
-            ":tag",
-            "a//b",
-        ] {
-            let e = ImageRef::parse(bad).unwrap_err();
-            assert_eq!(e.code, Code::InvalidArgument, "{bad:?}");
-            assert!(e.message.contains(&format!("{bad:?}")), "{}", e.message);
-        }
-    }
+    use std::sync::Arc;
 
     #[test]
     fn media_types_come_from_the_json() {
@@ -642,47 +956,69 @@ mod tests {
     }
 
     #[test]
+    fn docker_hub_has_its_own_config_key() {
+        assert_eq!(config_keys("docker.io")[0], "https://index.docker.io/v1/");
+        assert_eq!(config_keys("127.0.0.1:5000")[0], "127.0.0.1:5000");
+    }
+
+    #[test]
     fn registry_answers_become_codes() {
-        use oci_client::errors::{OciEnvelope, OciError};
-        let envelope = |code| OciDistributionError::RegistryError {
-            envelope: OciEnvelope {
-                errors: vec![OciError {
-                    code,
-                    message: "the registry's words".into(),
-                    detail: serde_json::Value::Null,
-                }],
-            },
-            url: "http://h/v2/r/manifests/t".into(),
+        let envelope = |code: &str| {
+            Failure::Status(
+                400,
+                format!(r#"{{"errors":[{{"code":"{code}","message":"the registry's words"}}]}}"#),
+            )
         };
-        let server = |code: u16, message: &str| OciDistributionError::ServerError {
-            code,
-            url: "http://h/v2/".into(),
-            message: message.into(),
+        let server = |status: u16, body: &str| Failure::Status(status, body.into());
+        let io = |kind| {
+            Failure::Http(HttpError::Io {
+                authority: "h".into(),
+                doing: "GET http://h/v2/".into(),
+                error: io::Error::from(kind),
+            })
         };
         let cases = [
-            (envelope(OciErrorCode::Denied), Code::PermissionDenied),
-            (envelope(OciErrorCode::Unauthorized), Code::Unauthenticated),
-            (envelope(OciErrorCode::ManifestUnknown), Code::NotFound),
-            (envelope(OciErrorCode::NameUnknown), Code::NotFound),
-            (envelope(OciErrorCode::BlobUnknown), Code::NotFound),
-            (envelope(OciErrorCode::Toomanyrequests), Code::Unavailable),
+            (envelope("DENIED"), Code::PermissionDenied),
+            (envelope("UNAUTHORIZED"), Code::Unauthenticated),
+            (envelope("MANIFEST_UNKNOWN"), Code::NotFound),
+            (envelope("NAME_UNKNOWN"), Code::NotFound),
+            (envelope("BLOB_UNKNOWN"), Code::NotFound),
+            (envelope("TOOMANYREQUESTS"), Code::Unavailable),
+            (envelope("MANIFEST_INVALID"), Code::Unknown),
+            // An envelope code that says nothing more: the status.
+            (
+                server(503, r#"{"errors":[{"code":"UNAVAILABLE"}]}"#),
+                Code::Unavailable,
+            ),
             (server(403, "forbidden"), Code::PermissionDenied),
             (server(401, ""), Code::Unauthenticated),
             (server(404, "404 page not found"), Code::NotFound),
             (server(503, "down"), Code::Unavailable),
             (server(500, "oops"), Code::Unknown),
             (
-                OciDistributionError::UnauthorizedError { url: "u".into() },
-                Code::Unauthenticated,
+                server(400, "Client sent an HTTP request to an HTTPS server.\n"),
+                Code::Unavailable,
+            ),
+            (Failure::Unauthorized, Code::Unauthenticated),
+            (Failure::Token("no".into()), Code::Unauthenticated),
+            (io(io::ErrorKind::ConnectionRefused), Code::Unavailable),
+            (
+                Failure::Http(HttpError::Timeout("slow".into())),
+                Code::DeadlineExceeded,
             ),
             (
-                OciDistributionError::AuthenticationFailure("no".into()),
-                Code::Unauthenticated,
+                Failure::Read(io::ErrorKind::TimedOut.into()),
+                Code::DeadlineExceeded,
             ),
+            (
+                Failure::Read(io::ErrorKind::ConnectionReset.into()),
+                Code::Unavailable,
+            ),
+            (Failure::Mismatch("digest".into()), Code::FailedPrecondition),
         ];
-        for (e, want) in cases {
-            let shown = e.to_string();
-            let got = map_error(e, "pull \"h/r:t\"", "resolve", "h", false);
+        for (f, want) in cases {
+            let shown = format!("{f:?}");
+            let got = map_error(f, "pull \"h/r:t\"", "resolve", "h", false);
             assert_eq!(got.code, want, "{shown}: {}", got.message);
             assert!(
                 got.message.starts_with("pull \"h/r:t\": resolve: "),
@@ -690,21 +1026,522 @@ mod tests {
                 got.message
             );
         }
-        let e = map_error(envelope(OciErrorCode::Denied), "p", "s", "h", false);
+        let e = map_error(envelope("DENIED"), "p", "s", "h", false);
         assert!(e.message.contains("the registry's words"), "{}", e.message);
+        let e = map_error(envelope("MANIFEST_UNKNOWN"), "p", "s", "h", false);
+        assert!(
+            e.message.ends_with("not found (the registry's words)"),
+            "{}",
+            e.message
+        );
         let e = map_error(
-            OciDistributionError::UnauthorizedError { url: "u".into() },
+            server(400, "Client sent an HTTP request to an HTTPS server.\n"),
             "p",
             "s",
             "h",
-            true,
+            false,
         );
+        assert!(
+            e.message.contains("HTTP 400") && e.message.contains("HTTPS server"),
+            "{}",
+            e.message
+        );
+        let e = map_error(Failure::Unauthorized, "p", "s", "h", true);
         assert!(e.message.contains("none were found"), "{}", e.message);
+        let e = map_error(Failure::Unauthorized, "p", "s", "h", false);
+        assert!(
+            e.message.contains("refused the credentials"),
+            "{}",
+            e.message
+        );
+        let certificate = Failure::Http(HttpError::Io {
+            authority: "h:5000".into(),
+            doing: "connect to h:5000".into(),
+            error: io::Error::new(
+                io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            ),
+        });
+        let e = map_error(certificate, "p", "s", "h", false);
+        assert_eq!(e.code, Code::Unavailable);
+        assert!(
+            e.message
+                .contains("the TLS certificate of h:5000 is not trusted: UnknownIssuer")
+                && e.message.contains("ca_file"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
-    fn docker_hub_has_its_own_config_key() {
-        assert_eq!(config_keys("docker.io")[0], "https://index.docker.io/v1/");
-        assert_eq!(config_keys("127.0.0.1:5000")[0], "127.0.0.1:5000");
+    fn challenges_are_parsed() {
+        let c = parse_challenges(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
+        );
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].scheme, "bearer");
+        assert_eq!(c[0].param("realm"), Some("https://auth.example/token"));
+        assert_eq!(c[0].param("service"), Some("registry.example"));
+        assert_eq!(c[0].param("scope"), Some("repository:a/b:pull,push"));
+        let c = parse_challenges(
+            r#"Basic realm="a \"quoted\" realm", Bearer realm=http://t/x , error=invalid_token"#,
+        );
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            (c[0].scheme.as_str(), c[0].param("realm")),
+            ("basic", Some(r#"a "quoted" realm"#))
+        );
+        assert_eq!(
+            (c[1].scheme.as_str(), c[1].param("realm")),
+            ("bearer", Some("http://t/x"))
+        );
+        assert_eq!(c[1].param("error"), Some("invalid_token"));
+        assert_eq!(parse_challenges("BASIC")[0].scheme, "basic");
+        assert!(parse_challenges("").is_empty());
+    }
+
+    /// A request the fake server got.
+    #[derive(Debug, Clone)]
+    struct Seen {
+        method: String,
+        path: String,
+        headers: Vec<(String, String)>,
+        body: String,
+        /// The connection's number, counted from 0.
+        conn: usize,
+    }
+
+    impl Seen {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// A canned answer: status, headers, body.
+    type Reply = (u16, Vec<(&'static str, String)>, Vec<u8>);
+
+    /// A fake HTTP/1.1 server on 127.0.0.1 (keep-alive, Content-Length
+    /// bodies): every request goes to `answer`, and is recorded. Returns
+    /// its `host:port` and the record.
+    async fn fake_server<F>(answer: F) -> (String, Arc<std::sync::Mutex<Vec<Seen>>>)
+    where
+        F: Fn(&Seen, &str) -> Reply + Send + Sync + 'static,
+    {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (answer, record, me) = (Arc::new(answer), seen.clone(), host.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok((conn, _)) = listener.accept().await {
+                n += 1;
+                let number = n - 1;
+                let (answer, record, me) = (answer.clone(), record.clone(), me.clone());
+                tokio::spawn(async move {
+                    let mut conn = tokio::io::BufReader::new(conn);
+                    loop {
+                        let mut head = Vec::new();
+                        loop {
+                            let mut line = String::new();
+                            if conn.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            head.push(line.trim_end().to_string());
+                        }
+                        let mut first = head[0].split(' ');
+                        let (method, path) = (first.next().unwrap(), first.next().unwrap());
+                        let headers: Vec<(String, String)> = head[1..]
+                            .iter()
+                            .filter_map(|h| h.split_once(':'))
+                            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+                            .collect();
+                        let mut seen = Seen {
+                            method: method.into(),
+                            path: path.into(),
+                            headers,
+                            body: String::new(),
+                            conn: number,
+                        };
+                        let length = seen
+                            .header("content-length")
+                            .map_or(0, |l| l.parse::<usize>().unwrap());
+                        let mut body = vec![0; length];
+                        conn.read_exact(&mut body).await.unwrap();
+                        seen.body = String::from_utf8(body).unwrap();
+                        let (status, headers, body) = answer(&seen, &me);
+                        record.lock().unwrap().push(seen);
+                        let mut out = format!("HTTP/1.1 {status} X\r\n");
+                        for (k, v) in headers {
+                            out.push_str(&format!("{k}: {v}\r\n"));
+                        }
+                        out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+                        let mut out = out.into_bytes();
+                        out.extend_from_slice(&body);
+                        if conn.get_mut().write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (host, seen)
+    }
+
+    fn json(status: u16, body: &str) -> Reply {
+        (
+            status,
+            vec![("Content-Type", "application/json".into())],
+            body.as_bytes().to_vec(),
+        )
+    }
+
+    fn digest_of(bytes: &[u8]) -> String {
+        format!("sha256:{}", hex(&Sha256::digest(bytes)))
+    }
+
+    fn options(user: &str, secret: &str) -> PullOptions {
+        PullOptions {
+            username: Some(user.into()),
+            secret: Some(secret.into()),
+            plain_http: true,
+            ..Default::default()
+        }
+    }
+
+    async fn read_all(mut s: BlobStream) -> io::Result<Vec<u8>> {
+        use futures_util::StreamExt;
+        let mut out = Vec::new();
+        while let Some(chunk) = s.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out)
+    }
+
+    const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
+    const BLOB: &[u8] = b"the blob's bytes, several of them";
+
+    /// A registry that wants a bearer token from its realm (which checks
+    /// the service, the scope and the basic credentials, or takes an
+    /// identity token by POST), serves a manifest with it, and redirects
+    /// blobs to object storage on another port (which serves ranges, and
+    /// wrong bytes for one blob).
+    #[tokio::test]
+    async fn bearer_tokens_and_redirects() {
+        let good = digest_of(BLOB);
+        let bad = format!("sha256:{}", "b".repeat(64));
+        let (storage, stored) = fake_server(|r, _| {
+            let bytes = if r.path.starts_with("/bad") {
+                b"the blob's bytes, several of thex".to_vec()
+            } else {
+                BLOB.to_vec()
+            };
+            match r.header("range") {
+                Some(range) => {
+                    let from: usize = range
+                        .strip_prefix("bytes=")
+                        .unwrap()
+                        .trim_end_matches('-')
+                        .parse()
+                        .unwrap();
+                    let cr = format!("bytes {from}-{}/{}", bytes.len() - 1, bytes.len());
+                    (206, vec![("Content-Range", cr)], bytes[from..].to_vec())
+                }
+                None => (200, vec![], bytes),
+            }
+        })
+        .await;
+        let basic = basic_auth("u", "p");
+        let (good2, bad2) = (good.clone(), bad.clone());
+        let m_digest = digest_of(MANIFEST.as_bytes());
+        let (host, seen) = fake_server(move |r, me| {
+            let challenge = (
+                "WWW-Authenticate",
+                format!(r#"Bearer realm="http://{me}/token",service="fake registry""#),
+            );
+            if r.path.starts_with("/token") {
+                let query = "service=fake%20registry&scope=repository%3Actrd%2Fapp%3Apull";
+                let right = match r.method.as_str() {
+                    "GET" => {
+                        r.path == format!("/token?{query}")
+                            && r.header("authorization") == Some(&basic)
+                    }
+                    _ => {
+                        r.path == "/token"
+                            && r.header("content-type") == Some("application/x-www-form-urlencoded")
+                            && r.body.contains("grant_type=refresh_token")
+                            && r.body.contains(query)
+                            && r.body.contains("refresh_token=id%2Btoken")
+                    }
+                };
+                return match right {
+                    true => json(200, r#"{"access_token":"tok","expires_in":300}"#),
+                    false => json(401, r#"{"details":"incorrect username or password"}"#),
+                };
+            }
+            if r.header("authorization") != Some("Bearer tok") {
+                return (401, vec![challenge], b"{}".to_vec());
+            }
+            let blob = |d: &str| format!("/v2/ctrd/app/blobs/{d}");
+            let manifest = |d: &str| format!("/v2/ctrd/app/manifests/{d}");
+            match r.path.as_str() {
+                "/v2/" => json(200, "{}"),
+                p if p == "/v2/ctrd/app/manifests/v1" || p == manifest(&m_digest) => (
+                    200,
+                    vec![("Docker-Content-Digest", digest_of(MANIFEST.as_bytes()))],
+                    MANIFEST.as_bytes().to_vec(),
+                ),
+                p if p == blob(&good2) => (
+                    307,
+                    vec![("Location", format!("http://{storage}/blob?sig=1"))],
+                    vec![],
+                ),
+                // Bytes that are not the manifest asked for.
+                p if p == manifest(&bad2) => (200, vec![], MANIFEST.as_bytes().to_vec()),
+                p if p == blob(&bad2) => (
+                    302,
+                    vec![("Location", format!("http://{storage}/bad"))],
+                    vec![],
+                ),
+                _ => json(
+                    404,
+                    r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+                ),
+            }
+        })
+        .await;
+        let image = ImageRef::parse(&format!("{host}/ctrd/app:v1")).unwrap();
+
+        // The token, then the manifest with it.
+        let remote = Remote::new(&image, &options("u", "p"), "pull")
+            .await
+            .unwrap();
+        let m = remote.manifest(None).await.unwrap();
+        assert_eq!(m.bytes, MANIFEST.as_bytes());
+        assert_eq!(m.descriptor.digest, digest_of(MANIFEST.as_bytes()));
+        assert_eq!(
+            m.descriptor.media_type,
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        let tokens = |seen: &std::sync::Mutex<Vec<Seen>>| {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.path.starts_with("/token"))
+                .count()
+        };
+        assert_eq!(tokens(&seen), 1);
+        assert!(seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|r| r.header("user-agent") == Some(crate::core::http::USER_AGENT)));
+
+        // By digest: it must be the one asked for.
+        let again = remote.manifest(Some(&m.descriptor.digest)).await.unwrap();
+        assert_eq!(again.bytes, m.bytes);
+        let e = remote.manifest(Some(&bad)).await.err().unwrap();
+        assert_eq!(e.code, Code::FailedPrecondition, "{}", e.message);
+        assert!(e.message.contains(&format!("not {bad}")), "{}", e.message);
+        let e = remote.manifest(Some(&good)).await.err().unwrap();
+        assert_eq!(e.code, Code::NotFound, "{}", e.message);
+        assert!(
+            e.message.ends_with(&format!(
+                "fetch manifest {good}: not found (manifest unknown)"
+            )),
+            "{}",
+            e.message
+        );
+
+        // Blobs: redirected, without the registry's token.
+        let d = Descriptor {
+            media_type: "application/octet-stream".into(),
+            digest: good.clone(),
+            size: BLOB.len() as i64,
+            annotations: Default::default(),
+        };
+        let (s, partial) = remote.blob(&d, 0).await.unwrap();
+        assert!(!partial);
+        assert_eq!(read_all(s).await.unwrap(), BLOB);
+        let (s, partial) = remote.blob(&d, 4).await.unwrap();
+        assert!(partial);
+        assert_eq!(read_all(s).await.unwrap(), &BLOB[4..]);
+        {
+            let stored = stored.lock().unwrap();
+            assert_eq!(stored.len(), 2);
+            assert!(stored.iter().all(|r| r.header("authorization").is_none()));
+            assert_eq!(stored[0].path, "/blob?sig=1");
+            assert_eq!(stored[1].header("range"), Some("bytes=4-"));
+        }
+        // Several at once.
+        let streams = futures_util::future::join_all((0..3).map(|_| remote.blob(&d, 0))).await;
+        for s in streams {
+            assert_eq!(read_all(s.unwrap().0).await.unwrap(), BLOB);
+        }
+
+        // Bytes that are not the blob: the stream's end says so.
+        let wrong = Descriptor {
+            digest: bad.clone(),
+            ..d.clone()
+        };
+        let (s, _) = remote.blob(&wrong, 0).await.unwrap();
+        let e = remote.stream_error(&bad, read_all(s).await.unwrap_err());
+        assert_eq!(e.code, Code::FailedPrecondition, "{}", e.message);
+        assert!(e.message.contains("digest"), "{}", e.message);
+        // More bytes than the descriptor says.
+        let short = Descriptor {
+            size: 5,
+            ..d.clone()
+        };
+        let (s, _) = remote.blob(&short, 0).await.unwrap();
+        let e = remote.stream_error(&good, read_all(s).await.unwrap_err());
+        assert_eq!(e.code, Code::FailedPrecondition, "{}", e.message);
+        assert_eq!(tokens(&seen), 1);
+        // Connections kept for the next request: fewer than the requests
+        // (three at once need three).
+        let (requests, connections) = {
+            let seen = seen.lock().unwrap();
+            (seen.len(), seen.iter().map(|r| r.conn).max().unwrap() + 1)
+        };
+        assert!(
+            connections <= 3 && requests > 10,
+            "{connections} for {requests}: {:?}",
+            seen.lock()
+                .unwrap()
+                .iter()
+                .map(|r| (r.conn, r.path.clone()))
+                .collect::<Vec<_>>()
+        );
+
+        // An identity token: exchanged by POST.
+        let remote = Remote::new(&image, &options("", "id+token"), "pull")
+            .await
+            .unwrap();
+        remote.manifest(None).await.unwrap();
+        assert!(seen.lock().unwrap().iter().any(|r| r.method == "POST"));
+
+        // Wrong credentials: the realm's refusal, with its words.
+        let e = Remote::new(&image, &options("u", "wrong"), "pull \"x\"")
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code, Code::Unauthenticated, "{}", e.message);
+        assert!(
+            e.message.starts_with(&format!(
+                "pull \"x\": authenticate: {host}: the token request failed"
+            )) && e.message.contains("HTTP 401")
+                && e.message.contains("incorrect username or password"),
+            "{}",
+            e.message
+        );
+    }
+
+    /// A registry with basic auth: anonymous is told none were found,
+    /// wrong credentials that they were refused, right ones get in.
+    #[tokio::test]
+    async fn basic_credentials() {
+        let basic = basic_auth("u", "p");
+        let (host, seen) = fake_server(move |r, _| match r.header("authorization") {
+            Some(a) if a == basic => (200, vec![], MANIFEST.as_bytes().to_vec()),
+            _ => (
+                401,
+                vec![("WWW-Authenticate", r#"Basic realm="fake""#.into())],
+                b"{}".to_vec(),
+            ),
+        })
+        .await;
+        let image = ImageRef::parse(&format!("{host}/a:t")).unwrap();
+        let anonymous = PullOptions {
+            plain_http: true,
+            ..Default::default()
+        };
+        // Not whatever this machine's docker config has.
+        let http = Http::new(None, false).unwrap();
+        let e = Remote::with_credentials(http, &image, &anonymous, "p", Credentials::Anonymous)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code, Code::Unauthenticated, "{}", e.message);
+        assert!(e.message.contains("none were found"), "{}", e.message);
+        let e = Remote::new(&image, &options("u", "x"), "p")
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code, Code::Unauthenticated, "{}", e.message);
+        assert!(
+            e.message
+                .contains(&format!("{host} refused the credentials")),
+            "{}",
+            e.message
+        );
+        let remote = Remote::new(&image, &options("u", "p"), "p").await.unwrap();
+        let m = remote.manifest(None).await.unwrap();
+        assert_eq!(m.descriptor.digest, digest_of(MANIFEST.as_bytes()));
+        assert!(seen.lock().unwrap().iter().all(|r| r.method == "GET"));
+    }
+
+    /// Through a proxy (as HTTP_PROXY names one): plain http goes to it in
+    /// absolute form with the proxy's credentials, and NO_PROXY's hosts
+    /// are reached directly.
+    #[tokio::test]
+    async fn through_a_forward_proxy() {
+        use hyper_util::client::proxy::matcher::Matcher;
+        let registry = "registry.invalid:5000";
+        let proxy_auth = basic_auth("pu", "pp");
+        let (proxy, seen) = fake_server(move |r, _| {
+            let right = r.path.starts_with(&format!("http://{registry}/v2/"))
+                && r.header("proxy-authorization") == Some(&proxy_auth)
+                && r.header("host") == Some(registry);
+            match right {
+                true => (200, vec![], MANIFEST.as_bytes().to_vec()),
+                false => (502, vec![], b"bad proxy request".to_vec()),
+            }
+        })
+        .await;
+        let image = ImageRef::parse(&format!("{registry}/a:t")).unwrap();
+        let opts = PullOptions {
+            plain_http: true,
+            ..Default::default()
+        };
+        let proxies = Matcher::builder()
+            .http(format!("http://pu:pp@{proxy}"))
+            .build();
+        let http = Http::new(None, false).unwrap().with_proxies(proxies);
+        let remote = Remote::with_credentials(http, &image, &opts, "p", Credentials::Anonymous)
+            .await
+            .unwrap();
+        let m = remote.manifest(None).await.unwrap();
+        assert_eq!(m.bytes, MANIFEST.as_bytes());
+        assert_eq!(seen.lock().unwrap().len(), 2);
+
+        // NO_PROXY: straight to the registry (nothing listens there), not
+        // to the proxy.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let image = ImageRef::parse(&format!("{closed}/a:t")).unwrap();
+        let proxies = Matcher::builder()
+            .http(format!("http://{proxy}"))
+            .no("127.0.0.1")
+            .build();
+        let http = Http::new(None, false).unwrap().with_proxies(proxies);
+        let e = Remote::with_credentials(http, &image, &opts, "p", Credentials::Anonymous)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code, Code::Unavailable, "{}", e.message);
+        assert!(
+            e.message.contains(&format!("connect to {closed}:")),
+            "{}",
+            e.message
+        );
+        assert_eq!(seen.lock().unwrap().len(), 2);
     }
 }
