@@ -273,10 +273,6 @@ impl Client {
         if let Some(limit) = limit.filter(|l| gave_up && start.elapsed() >= *l) {
             return Err(self.deadline_error_after(what, limit));
         }
-        // tonic enforces the request's grpc-timeout itself too, racing ours.
-        if let Some(limit) = limit.filter(|_| error::timed_out(&status)) {
-            return Err(self.deadline_error_after(what, limit));
-        }
         let unimplemented = status.code() == tonic::Code::Unimplemented
             && error::transport_failure(&status).is_none();
         let e = self.status_error(what, status);
@@ -348,10 +344,6 @@ impl Client {
     /// The error for a failed call: the daemon's words, or for a connection
     /// that could not be made or broke (`Unavailable`), which socket and why.
     pub fn status_error(&self, what: impl Display, status: tonic::Status) -> Error {
-        // tonic enforces the request's grpc-timeout itself too, racing ours.
-        if error::timed_out(&status) {
-            return self.deadline_error(what);
-        }
         let transport = error::transport_failure(&status);
         let e = Error::from(status);
         let socket = self.socket.display();
@@ -389,10 +381,6 @@ impl Client {
             )));
         }
         Ok(())
-    }
-
-    fn deadline_error(&self, what: impl Display) -> Error {
-        self.deadline_error_after(what, self.timeout().unwrap_or_default())
     }
 
     fn deadline_error_after(&self, what: impl Display, limit: Duration) -> Error {

@@ -186,28 +186,9 @@ pub fn transport_failure(status: &tonic::Status) -> Option<Transport> {
     found
 }
 
-/// Whether the call ran out of time on tonic's own timer (the request's
-/// grpc-timeout): tonic reports that as Cancelled.
-pub fn timed_out(status: &tonic::Status) -> bool {
-    let mut next = std::error::Error::source(status);
-    while let Some(e) = next {
-        if e.is::<tonic::TimeoutExpired>() {
-            return true;
-        }
-        next = e.source();
-    }
-    false
-}
-
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
         use tonic::Code as G;
-        if timed_out(&status) {
-            return Error::new(
-                Code::DeadlineExceeded,
-                with_sources(status.message().to_string(), &status),
-            );
-        }
         if transport_failure(&status).is_some() {
             // Whatever code tonic chose (Unknown for a reset, Cancelled for a
             // closed connection, Internal for an h2 protocol error): the
