@@ -42,13 +42,14 @@ pub struct Conn {
     shared: bool,
 }
 
-/// A made connection: the handle to send on, its driving task, and a
-/// duplicate of its socket to look at while nobody reads it.
+/// A made connection: the handle to send on, its driving task, and (a
+/// thread's own) a duplicate of its socket to look at while nobody reads
+/// it.
 #[derive(Debug)]
 struct Live {
     send: h2::client::SendRequest<Bytes>,
     task: tokio::task::JoinHandle<()>,
-    watch: std::os::fd::OwnedFd,
+    watch: Option<std::os::fd::OwnedFd>,
 }
 
 impl Live {
@@ -57,8 +58,11 @@ impl Live {
     fn input_waiting(&self) -> bool {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         use std::os::fd::AsFd;
+        let Some(watch) = &self.watch else {
+            return false;
+        };
         // End of file shows as readable; hang-ups and errors always show.
-        let mut fds = [PollFd::new(self.watch.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [PollFd::new(watch.as_fd(), PollFlags::POLLIN)];
         // An error says nothing: then let the task look.
         poll(&mut fds, PollTimeout::ZERO).map_or(true, |n| n > 0)
     }
@@ -67,12 +71,15 @@ impl Live {
 /// Connects to `socket` on the runtime this runs in, where the
 /// connection's task is spawned. `shared`: the receive windows of a
 /// connection many calls share, some of them reading large streams (as
-/// hyper's HTTP/2 client has them); a thread's own keeps h2's.
+/// hyper's HTTP/2 client has them), and no duplicate of the socket (its
+/// task is always reading it); a thread's own keeps h2's windows.
 async fn connect(socket: PathBuf, shared: bool) -> Result<Live, BoxError> {
     let stream = tokio::net::UnixStream::connect(&socket).await?;
-    let watch = {
+    let watch = if shared {
+        None
+    } else {
         use std::os::fd::AsFd;
-        stream.as_fd().try_clone_to_owned()?
+        Some(stream.as_fd().try_clone_to_owned()?)
     };
     let mut builder = h2::client::Builder::new();
     builder.max_frame_size(1 << 20);
@@ -112,13 +119,12 @@ impl Conn {
     /// A handle to send a request on, connecting first when there is no
     /// live connection.
     async fn sender(&self) -> Result<h2::client::SendRequest<Bytes>, BoxError> {
-        let waiting = !self.shared
-            && self
-                .state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_ref()
-                .is_some_and(Live::input_waiting);
+        let waiting = self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(Live::input_waiting);
         if waiting {
             // The connection was idle, with nobody reading it, and something
             // came (a daemon that went away closed it): let its task take
