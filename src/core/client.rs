@@ -1,6 +1,6 @@
 //! The connection to containerd: gRPC over the daemon's unix socket
-//! (connected on first use, see `core::conn`), the namespace (and lease) metadata every call
-//! carries, and the per-client timeout.
+//! (connected on first use, see `core::conn`), the namespace (and lease)
+//! metadata every call carries, and the per-client timeout.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -432,7 +432,7 @@ impl Client {
 
     /// The transport for a call: on a thread inside `runtime::block_on` on a
     /// runtime of its own, the thread's own connection to this daemon (made
-    /// on first use; see `core::conn`), else the client's shared channel.
+    /// on first use; see `core::conn`), else the client's shared connection.
     pub fn channel(&self) -> Conn {
         let Some(number) = crate::runtime::local_runtime() else {
             return self.shared.clone();
@@ -482,7 +482,7 @@ impl Client {
 
     pub fn content(&self) -> services::content::v1::content_client::ContentClient<Conn> {
         services::content::v1::content_client::ContentClient::new(
-            // Always the shared channel: its writes stream many messages,
+            // Always the shared connection: its writes stream many messages,
             // which a thread's own connection does not take.
             self.shared.clone(),
         )
