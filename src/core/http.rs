@@ -273,10 +273,7 @@ impl Http {
 
     /// `io` with a TLS session to `host` over it.
     async fn tls_over(&self, io: Box<dyn Io>, host: &str) -> io::Result<Box<dyn Io>> {
-        let config = self.tls_config().map_err(|e| match e {
-            HttpError::Invalid(why) => io::Error::other(why),
-            other => io::Error::other(format!("{other:?}")),
-        })?;
+        let config = self.tls_config()?;
         let name = ServerName::try_from(host.to_string())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let tls = tokio_rustls::TlsConnector::from(config)
@@ -288,7 +285,7 @@ impl Http {
     /// The TLS settings: ring's algorithms, TLS 1.2 and 1.3, HTTP/1.1 by
     /// ALPN, the system's CAs and the caller's (read once, at the first
     /// https connection).
-    fn tls_config(&self) -> Result<Arc<ClientConfig>, HttpError> {
+    fn tls_config(&self) -> io::Result<Arc<ClientConfig>> {
         self.tls
             .get_or_init(|| {
                 let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -311,7 +308,7 @@ impl Http {
                 Ok(Arc::new(config))
             })
             .clone()
-            .map_err(HttpError::Invalid)
+            .map_err(io::Error::other)
     }
 
     /// Opens a connection to `url`'s origin: directly, or through its
