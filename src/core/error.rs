@@ -163,8 +163,9 @@ pub enum Transport {
 
 /// Classifies a failed call by the types in its `source()` chain: a status
 /// the daemon sent has none; one tonic made from a connection that could not
-/// be made or broke carries the transport's error (h2's, or an I/O error;
-/// a connection's making that was cancelled: a join error). `None` for the daemon's own answers.
+/// be made or broke carries the transport's error (h2's, an I/O error, or
+/// the join error of a connection's making that was cancelled). `None` for
+/// the daemon's own answers.
 pub fn transport_failure(status: &tonic::Status) -> Option<Transport> {
     use std::io::ErrorKind as K;
     let mut found = None;
