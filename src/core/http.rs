@@ -28,6 +28,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use crate::core::files::read_small;
+
 /// Every request's User-Agent.
 pub const USER_AGENT: &str = concat!("containerd-c/", env!("CARGO_PKG_VERSION"));
 /// How long a connection (TCP and TLS handshake) may take to open.
@@ -237,7 +239,9 @@ impl Http {
         let mut extra_roots = RootCertStore::empty();
         if let Some(path) = ca_file {
             let shown = path.display();
-            let pem = std::fs::read(path).map_err(|e| format!("ca_file {shown}: {e}"))?;
+            let pem = read_small(path, "ca_file")
+                .map_err(|e| e.message)?
+                .ok_or_else(|| format!("ca_file {shown}: no such file"))?;
             for cert in CertificateDer::pem_slice_iter(&pem) {
                 let cert = cert.map_err(|e| format!("ca_file {shown}: {e}"))?;
                 extra_roots
@@ -755,6 +759,11 @@ mod tests {
         .unwrap();
         let e = Http::new(Some(&bad), false).err().unwrap();
         assert!(e.contains("bad.pem"), "{e}");
+        // Read as a small regular file: not /dev/zero without end.
+        let e = Http::new(Some(Path::new("/dev/zero")), false)
+            .err()
+            .unwrap();
+        assert_eq!(e, "ca_file /dev/zero: not a regular file");
         assert!(Http::new(None, true).is_ok());
     }
 
