@@ -536,11 +536,21 @@ async fn tunnel(
     }
     ask.push_str("\r\n");
     io.write_all(ask.as_bytes()).await?;
-    // The answer's head; the proxy sends nothing after it until the TLS
-    // handshake begins.
+    // The answer's head. After a 2xx the proxy sends nothing until the TLS
+    // handshake begins; any other answer may have a body (which is not
+    // waited for: the head says all there is to say).
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
-    while !head.ends_with(b"\r\n\r\n") {
+    let end = loop {
+        if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if head.len() > MAX_TUNNEL_ANSWER {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the proxy's answer to CONNECT is too long",
+            ));
+        }
         let n = io.read(&mut buf).await?;
         if n == 0 {
             return Err(io::Error::new(
@@ -549,17 +559,26 @@ async fn tunnel(
             ));
         }
         head.extend_from_slice(&buf[..n]);
-        if head.len() > MAX_TUNNEL_ANSWER {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "the proxy's answer to CONNECT is too long",
-            ));
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
+    };
+    let after = head.len() - end;
+    let head = String::from_utf8_lossy(&head[..end]);
     let status = head.lines().next().unwrap_or("");
     match status.split(' ').nth(1) {
-        Some(code) if code.starts_with('2') => Ok(()),
+        Some(code) if code.starts_with('2') && after == 0 => Ok(()),
+        Some(code) if code.starts_with('2') => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the proxy sent {after} bytes after its answer to CONNECT ({status})"),
+        )),
+        Some("407") => Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!(
+                "the proxy {} for the tunnel to {target} ({status})",
+                match auth {
+                    Some(_) => "refused the credentials",
+                    None => "asks for credentials",
+                }
+            ),
+        )),
         _ => Err(io::Error::new(
             io::ErrorKind::ConnectionRefused,
             format!("the proxy refused the tunnel to {target}: {status}"),
@@ -825,6 +844,38 @@ mod tests {
         let e = tunnel(&mut io, "r:443", None).await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
         assert!(e.to_string().contains("407"), "{e}");
+
+        // A 407 with a body, the connection left open: at once, naming the
+        // proxy and the status (not after the connect timeout).
+        let (addr, _) = connect_proxy(
+            "HTTP/1.1 407 Proxy Authentication Required\r\n\
+             Proxy-Authenticate: Basic realm=\"p\"\r\nContent-Length: 12\r\n\r\n\
+             go away now!",
+        )
+        .await;
+        let proxies = Matcher::builder().https(format!("http://{addr}")).build();
+        let http = Http::new(None, false).unwrap().with_proxies(proxies);
+        let url = Url::parse("https://registry.invalid/v2/").unwrap();
+        let start = std::time::Instant::now();
+        let e = http.get(&url, &[], None).await.err().unwrap();
+        let took = start.elapsed();
+        eprintln!("a 407 with a body came back in {took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        match e {
+            HttpError::Io { doing, error, .. } => {
+                assert!(
+                    doing.contains(&format!("through proxy http://{addr}")),
+                    "{doing}"
+                );
+                let error = error.to_string();
+                assert!(
+                    error.contains("the proxy asks for credentials")
+                        && error.contains("407 Proxy Authentication Required"),
+                    "{error}"
+                );
+            }
+            e => panic!("{e:?}"),
+        }
 
         // What a CONNECT names: the port always.
         let t = |s: &str| Url::parse(s).unwrap().authority_with_port().unwrap();
