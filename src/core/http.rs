@@ -446,6 +446,7 @@ impl Http {
                 Ok(Ok(response)) => {
                     let (parts, body) = response.into_parts();
                     let mut answer = Answer {
+                        url: url.clone(),
                         status: parts.status,
                         headers: parts.headers,
                         body,
@@ -589,6 +590,8 @@ async fn tunnel(
 /// An answer whose body is read as needed. Its connection is kept for the
 /// next request once the body has been read to its end.
 pub struct Answer {
+    /// The URL that answered (after redirects, where they led).
+    pub url: Url,
     pub status: StatusCode,
     pub headers: HeaderMap,
     body: Incoming,

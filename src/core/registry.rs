@@ -393,6 +393,8 @@ pub struct Fetched {
 enum Failure {
     /// 401, with no (other) credentials to answer it with.
     Unauthorized,
+    /// 401 from this host, where a redirect from the registry led.
+    Foreign(String),
     /// The token realm refused, or gave no token: why.
     Token(String),
     /// An error status, and the answer's body (a JSON error envelope, or
@@ -519,6 +521,12 @@ impl Remote {
             }
             // Read, so that the connection serves the next request.
             answer.text().await;
+            // A redirect's target asking for credentials: the registry's
+            // go to the registry alone, and so do those a realm it names
+            // would be given.
+            if answer.url.origin() != url.origin() {
+                return Err(Failure::Foreign(answer.url.authority.clone()));
+            }
             if answered {
                 return Err(Failure::Unauthorized);
             }
@@ -570,6 +578,14 @@ impl Remote {
     async fn token(&self, realm: &str, service: Option<&str>) -> Result<String, Failure> {
         let mut url = Url::parse(realm)
             .ok_or_else(|| Failure::Token(format!("the realm {realm:?} is not an http(s) URL")))?;
+        // Secrets cross the network in the clear only as far as the
+        // registry itself takes them.
+        if !url.tls && self.base.tls && !matches!(self.creds, Credentials::Anonymous) {
+            return Err(Failure::Token(format!(
+                "the realm {} is plain http, the registry https: its credentials are not sent there",
+                url.shown()
+            )));
+        }
         let mut query = String::new();
         if let Some(service) = service {
             query.push_str("service=");
@@ -989,6 +1005,13 @@ fn map_error(f: Failure, what: &str, step: &str, host: &str, anonymous: bool) ->
         Failure::Unauthorized => (
             Code::Unauthenticated,
             format!("{host} refused the credentials (401 Unauthorized)"),
+        ),
+        Failure::Foreign(other) => (
+            Code::Unauthenticated,
+            format!(
+                "redirected by {host} to {other}, which asks for credentials \
+                 (401 Unauthorized): the registry's are not sent there"
+            ),
         ),
         Failure::Token(why) => (
             Code::Unauthenticated,
@@ -1885,6 +1908,136 @@ mod tests {
                 && e.message.contains("incorrect username or password"),
             "{}",
             e.message
+        );
+    }
+
+    /// A registry with basic auth redirects blobs to a host that answers
+    /// 401 with a Bearer realm of its own: neither the credentials (from
+    /// the options or the docker config) go to that realm nor its token to
+    /// the registry; the pull fails naming the host.
+    #[tokio::test]
+    async fn credentials_stay_with_the_registry() {
+        let (realm, at_realm) =
+            fake_server(|_, _| json(200, r#"{"token":"foreign","access_token":"foreign"}"#)).await;
+        let (storage, at_storage) = fake_server(move |_, _| {
+            let challenge = format!(r#"Bearer realm="http://{realm}/token",service="s3""#);
+            (401, vec![("WWW-Authenticate", challenge)], b"{}".to_vec())
+        })
+        .await;
+        let basic = basic_auth("u", "p");
+        let to = storage.clone();
+        let (host, at_registry) = fake_server(move |r, _| {
+            if r.header("authorization") != Some(basic.as_str()) {
+                let challenge = r#"Basic realm="registry""#.to_string();
+                return (401, vec![("WWW-Authenticate", challenge)], b"{}".to_vec());
+            }
+            match r.path.as_str() {
+                "/v2/" => json(200, "{}"),
+                _ => (
+                    307,
+                    vec![("Location", format!("http://{to}/blob?sig=1"))],
+                    vec![],
+                ),
+            }
+        })
+        .await;
+        let image = ImageRef::parse(&format!("{host}/ctrd/app:v1")).unwrap();
+        let d = Descriptor {
+            media_type: "application/octet-stream".into(),
+            digest: digest_of(BLOB),
+            size: BLOB.len() as i64,
+            annotations: Default::default(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let auths = format!(
+            r#"{{"auths":{{"http://{host}/v2/":{{"auth":"{}"}}}}}}"#,
+            base64::engine::general_purpose::STANDARD.encode("u:p")
+        );
+        let anonymous = PullOptions {
+            plain_http: true,
+            ..Default::default()
+        };
+        for from_config in [false, true] {
+            let remote = match from_config {
+                false => Remote::new(&image, &options("u", "p"), "pull").await,
+                true => {
+                    let config = docker_config(dir.path(), Some(&auths), &[]);
+                    Remote::with_config(&image, &anonymous, "pull", config).await
+                }
+            };
+            let remote = remote.unwrap();
+            assert!(matches!(remote.creds, Credentials::Basic(..)));
+            let e = remote.blob(&d, 0).await.err().unwrap();
+            assert_eq!(e.code, Code::Unauthenticated, "{}", e.message);
+            assert_eq!(
+                e.message,
+                format!(
+                    "pull: fetch blob {}: redirected by {host} to {storage}, which asks for \
+                     credentials (401 Unauthorized): the registry's are not sent there",
+                    d.digest
+                )
+            );
+        }
+        assert_eq!(at_storage.lock().unwrap().len(), 2);
+        assert!(at_storage
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|r| r.header("authorization").is_none()));
+        let at_realm = at_realm.lock().unwrap();
+        assert!(at_realm.is_empty(), "{at_realm:?}");
+        let at_registry = at_registry.lock().unwrap();
+        assert!(
+            at_registry.iter().all(|r| r
+                .header("authorization")
+                .is_none_or(|a| a.starts_with("Basic "))),
+            "{at_registry:?}"
+        );
+    }
+
+    /// An https registry's credentials do not go to a plain http realm
+    /// (none are sent there: the token request fails); without
+    /// credentials, the realm is asked.
+    #[tokio::test]
+    async fn no_credentials_to_a_plain_http_realm_of_an_https_registry() {
+        let (realm, at_realm) = fake_server(|_, _| json(200, r#"{"token":"t"}"#)).await;
+        let image = ImageRef::parse("r.invalid/a:t").unwrap();
+        let remote = |creds| Remote {
+            http: Http::new(None, false).unwrap(),
+            image: image.clone(),
+            creds,
+            base: Url::parse("https://r.invalid/").unwrap(),
+            authorization: Mutex::new(None),
+            what: "pull".into(),
+        };
+        let url = format!("http://{realm}/token");
+        for creds in [
+            Credentials::Basic("u".into(), "p".into()),
+            Credentials::IdentityToken("refresh".into()),
+        ] {
+            match remote(creds).token(&url, None).await {
+                Err(Failure::Token(why)) => assert_eq!(
+                    why,
+                    format!(
+                        "the realm {url} is plain http, the registry https: \
+                         its credentials are not sent there"
+                    )
+                ),
+                other => panic!("{:?}", other.map(|_| ())),
+            }
+        }
+        assert!(at_realm.lock().unwrap().is_empty());
+        let token = remote(Credentials::Anonymous).token(&url, None).await;
+        assert_eq!(token.unwrap(), "t");
+        // A plain http registry's realm may be plain http too.
+        let mut plain = remote(Credentials::Basic("u".into(), "p".into()));
+        plain.base.tls = false;
+        assert_eq!(plain.token(&url, None).await.unwrap(), "t");
+        let at_realm = at_realm.lock().unwrap();
+        assert_eq!(at_realm.len(), 2);
+        assert_eq!(
+            at_realm[1].header("authorization"),
+            Some(basic_auth("u", "p").as_str())
         );
     }
 
