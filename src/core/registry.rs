@@ -277,9 +277,17 @@ fn from_helper(helper: &str, server: &str, config: &DockerConfig) -> Result<Cred
         Some(dir) => dir.join(&program),
         None => PathBuf::from(&program),
     };
+    // The address goes in a pipe before the helper starts: a write to a
+    // helper that exited without reading it cannot raise SIGPIPE.
+    // (The address is a host name: far less than a pipe holds.)
+    let (stdin, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| failed(format!("a pipe: {e}")))?;
+    std::fs::File::from(writer)
+        .write_all(server.as_bytes())
+        .map_err(|e| failed(format!("a pipe: {e}")))?;
     let mut child = Command::new(path)
         .arg("get")
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(stdin))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         // Its own process group: a timeout kills all it started.
@@ -291,10 +299,6 @@ fn from_helper(helper: &str, server: &str, config: &DockerConfig) -> Result<Cred
         let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = child.wait();
     };
-    // The address is short: the pipe takes it whether the helper reads or not.
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(server.as_bytes());
-    }
     // Its answer, read on a thread so that waiting for it has a limit.
     let (tx, rx) = std::sync::mpsc::channel();
     let stdout = child.stdout.take();
@@ -316,6 +320,10 @@ fn from_helper(helper: &str, server: &str, config: &DockerConfig) -> Result<Cred
         kill(&mut child);
         return Err(late());
     };
+    if out.len() as u64 > MAX_HELPER_ANSWER {
+        kill(&mut child);
+        return Err(failed("an answer of more than 1 MiB".into()));
+    }
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -330,11 +338,6 @@ fn from_helper(helper: &str, server: &str, config: &DockerConfig) -> Result<Cred
             }
         }
     };
-    // What it left running would be killed by the timeout: not waited for.
-    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-    if out.len() as u64 > MAX_HELPER_ANSWER {
-        return Err(failed("an answer of more than 1 MiB".into()));
-    }
     let text = String::from_utf8_lossy(&out);
     if !status.success() {
         // Helpers say "credentials not found in native keychain": anonymous,
@@ -1376,6 +1379,7 @@ mod tests {
             ("none", none),
             ("broken", broken),
             ("forever", forever.as_str()),
+            ("big", "#!/bin/sh\nhead -c 2000000 /dev/zero\n"),
         ];
         let cases = [
             (r#"{"credsStore":"pair"}"#, "basic u:p"),
@@ -1390,6 +1394,11 @@ mod tests {
                 r#"{"credsStore":"missing"}"#,
                 "Unauthenticated pull: credentials for h from CONFIG: \
                  credential helper docker-credential-missing: No such file or directory (os error 2)",
+            ),
+            (
+                r#"{"credsStore":"big"}"#,
+                "Unauthenticated pull: credentials for h from CONFIG: \
+                 credential helper docker-credential-big: an answer of more than 1 MiB",
             ),
         ];
         for (i, (json, want)) in cases.into_iter().enumerate() {
