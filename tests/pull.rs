@@ -13,9 +13,11 @@
 mod common;
 
 use std::ffi::{c_void, CStr};
+use std::path::Path;
 use std::process::Command;
 use std::ptr::{null, null_mut};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use common::*;
 use containerd_c::ffi::ctrd_status::*;
@@ -461,6 +463,52 @@ fn tls_with_the_ca_file_or_without_verification() {
     let (status, msg) = pull_err(&space, &reference, &o);
     assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
     assert!(msg.contains("/nonexistent/ca.pem"), "{msg}");
+
+    // Only a regular file of at most 1 MiB: /dev/zero is not read without
+    // end, a FIFO does not block the pull.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("ca.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let big = dir.path().join("big.pem");
+    std::fs::write(&big, vec![b'#'; (1 << 20) + 1]).unwrap();
+    let rss = || {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .unwrap();
+        kib.trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = rss();
+    for (path, why) in [
+        (Path::new("/dev/zero"), "not a regular file"),
+        (&fifo, "not a regular file"),
+        (dir.path(), "not a regular file"),
+        (&big, "more than the 1 MiB read"),
+    ] {
+        o.ca_file = Some(path.to_str().unwrap().into());
+        let start = Instant::now();
+        let (status, msg) = pull_err(&space, &reference, &o);
+        let took = start.elapsed();
+        eprintln!("ca_file {}: {took:?}", path.display());
+        assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+        assert!(
+            msg.contains(&format!("ca_file {}: {why}", path.display())),
+            "{msg}"
+        );
+        assert!(took < Duration::from_secs(5), "{took:?}: {msg}");
+    }
+    eprintln!("RSS {} KiB before, {} KiB after", before, rss());
+    assert!(
+        rss() < before + (64 << 10),
+        "{} KiB, {before} KiB before",
+        rss()
+    );
 }
 
 #[test]
@@ -1088,6 +1136,8 @@ fn credentials_from_the_docker_config() {
             .env("DOCKER_CONFIG", &cfg)
             .env("HOME", dir.path())
             .env("PATH", path)
+            // A helper that never answers is killed after 2 s, not 30.
+            .env("CTRD_TEST_HELPER_TIMEOUT_MS", "2000")
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -1137,6 +1187,35 @@ fn credentials_from_the_docker_config() {
     let helpers = format!(r#"{{"credHelpers":{{"{host}":"test"}}}}"#);
     let r = child(Some(&helpers), Some(&helper), "cfg-helpers");
     assert!(r.starts_with("ok sha256:"), "{r}");
+
+    // A config that is not one: said, with the file, not anonymous.
+    let r = child(Some(r#"{"auths": "#), None, "cfg-malformed");
+    let file = dir.path().join("cfg-malformed").join("config.json");
+    assert!(
+        r.starts_with("err CTRD_ERR_INVALID_ARGUMENT")
+            && r.contains(&format!(
+                "the docker config {}: not a docker config",
+                file.display()
+            )),
+        "{r}"
+    );
+    // A helper that never answers: killed, and named.
+    let start = Instant::now();
+    let r = child(
+        Some(r#"{"credsStore":"test"}"#),
+        Some("#!/bin/sh\nexec sleep 1000\n"),
+        "cfg-slow",
+    );
+    let took = start.elapsed();
+    eprintln!("a helper that never answers: the pull failed in {took:?}");
+    assert!(
+        r.starts_with("err CTRD_ERR_UNAUTHENTICATED")
+            && r.contains(&format!(
+                "credential helper docker-credential-test: no answer for {host} in 2s"
+            )),
+        "{r}"
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}");
 
     // No config at all: anonymous, which this registry refuses.
     let r = child(None, None, "cfg-none");

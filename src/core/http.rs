@@ -28,6 +28,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use crate::core::files::read_small;
+
 /// Every request's User-Agent.
 pub const USER_AGENT: &str = concat!("containerd-c/", env!("CARGO_PKG_VERSION"));
 /// How long a connection (TCP and TLS handshake) may take to open.
@@ -237,7 +239,9 @@ impl Http {
         let mut extra_roots = RootCertStore::empty();
         if let Some(path) = ca_file {
             let shown = path.display();
-            let pem = std::fs::read(path).map_err(|e| format!("ca_file {shown}: {e}"))?;
+            let pem = read_small(path, "ca_file")
+                .map_err(|e| e.message)?
+                .ok_or_else(|| format!("ca_file {shown}: no such file"))?;
             for cert in CertificateDer::pem_slice_iter(&pem) {
                 let cert = cert.map_err(|e| format!("ca_file {shown}: {e}"))?;
                 extra_roots
@@ -442,6 +446,7 @@ impl Http {
                 Ok(Ok(response)) => {
                     let (parts, body) = response.into_parts();
                     let mut answer = Answer {
+                        url: url.clone(),
                         status: parts.status,
                         headers: parts.headers,
                         body,
@@ -532,11 +537,21 @@ async fn tunnel(
     }
     ask.push_str("\r\n");
     io.write_all(ask.as_bytes()).await?;
-    // The answer's head; the proxy sends nothing after it until the TLS
-    // handshake begins.
+    // The answer's head. After a 2xx the proxy sends nothing until the TLS
+    // handshake begins; any other answer may have a body (which is not
+    // waited for: the head says all there is to say).
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
-    while !head.ends_with(b"\r\n\r\n") {
+    let end = loop {
+        if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if head.len() > MAX_TUNNEL_ANSWER {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the proxy's answer to CONNECT is too long",
+            ));
+        }
         let n = io.read(&mut buf).await?;
         if n == 0 {
             return Err(io::Error::new(
@@ -545,17 +560,26 @@ async fn tunnel(
             ));
         }
         head.extend_from_slice(&buf[..n]);
-        if head.len() > MAX_TUNNEL_ANSWER {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "the proxy's answer to CONNECT is too long",
-            ));
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
+    };
+    let after = head.len() - end;
+    let head = String::from_utf8_lossy(&head[..end]);
     let status = head.lines().next().unwrap_or("");
     match status.split(' ').nth(1) {
-        Some(code) if code.starts_with('2') => Ok(()),
+        Some(code) if code.starts_with('2') && after == 0 => Ok(()),
+        Some(code) if code.starts_with('2') => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the proxy sent {after} bytes after its answer to CONNECT ({status})"),
+        )),
+        Some("407") => Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!(
+                "the proxy {} for the tunnel to {target} ({status})",
+                match auth {
+                    Some(_) => "refused the credentials",
+                    None => "asks for credentials",
+                }
+            ),
+        )),
         _ => Err(io::Error::new(
             io::ErrorKind::ConnectionRefused,
             format!("the proxy refused the tunnel to {target}: {status}"),
@@ -566,6 +590,8 @@ async fn tunnel(
 /// An answer whose body is read as needed. Its connection is kept for the
 /// next request once the body has been read to its end.
 pub struct Answer {
+    /// The URL that answered (after redirects, where they led).
+    pub url: Url,
     pub status: StatusCode,
     pub headers: HeaderMap,
     body: Incoming,
@@ -755,6 +781,11 @@ mod tests {
         .unwrap();
         let e = Http::new(Some(&bad), false).err().unwrap();
         assert!(e.contains("bad.pem"), "{e}");
+        // Read as a small regular file: not /dev/zero without end.
+        let e = Http::new(Some(Path::new("/dev/zero")), false)
+            .err()
+            .unwrap();
+        assert_eq!(e, "ca_file /dev/zero: not a regular file");
         assert!(Http::new(None, true).is_ok());
     }
 
@@ -816,6 +847,38 @@ mod tests {
         let e = tunnel(&mut io, "r:443", None).await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
         assert!(e.to_string().contains("407"), "{e}");
+
+        // A 407 with a body, the connection left open: at once, naming the
+        // proxy and the status (not after the connect timeout).
+        let (addr, _) = connect_proxy(
+            "HTTP/1.1 407 Proxy Authentication Required\r\n\
+             Proxy-Authenticate: Basic realm=\"p\"\r\nContent-Length: 12\r\n\r\n\
+             go away now!",
+        )
+        .await;
+        let proxies = Matcher::builder().https(format!("http://{addr}")).build();
+        let http = Http::new(None, false).unwrap().with_proxies(proxies);
+        let url = Url::parse("https://registry.invalid/v2/").unwrap();
+        let start = std::time::Instant::now();
+        let e = http.get(&url, &[], None).await.err().unwrap();
+        let took = start.elapsed();
+        eprintln!("a 407 with a body came back in {took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        match e {
+            HttpError::Io { doing, error, .. } => {
+                assert!(
+                    doing.contains(&format!("through proxy http://{addr}")),
+                    "{doing}"
+                );
+                let error = error.to_string();
+                assert!(
+                    error.contains("the proxy asks for credentials")
+                        && error.contains("407 Proxy Authentication Required"),
+                    "{error}"
+                );
+            }
+            e => panic!("{e:?}"),
+        }
 
         // What a CONNECT names: the port always.
         let t = |s: &str| Url::parse(s).unwrap().authority_with_port().unwrap();

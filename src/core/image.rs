@@ -296,12 +296,17 @@ impl Client {
                 .iter()
                 .map(|p| {
                     for d in &dirs {
-                        match std::fs::read_to_string(std::path::Path::new(d).join(p)) {
-                            Ok(text) => return Ok(Some(text)),
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                            Err(e) => {
-                                return Err(Error::from(e).context(format!("reading {d}/{p}")))
+                        let path = std::path::Path::new(d).join(p);
+                        match crate::core::files::read_small(&path, "the image's file")? {
+                            Some(bytes) => {
+                                return String::from_utf8(bytes).map(Some).map_err(|_| {
+                                    Error::invalid(format!(
+                                        "the image's file {}: not UTF-8",
+                                        path.display()
+                                    ))
+                                })
                             }
+                            None => continue,
                         }
                     }
                     Ok(None)

@@ -11,6 +11,7 @@ pub mod copy;
 pub mod error;
 pub mod events;
 pub mod fifo;
+pub mod files;
 pub mod http;
 pub mod ident;
 pub mod image;

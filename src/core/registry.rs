@@ -10,9 +10,12 @@
 //! untrusted certificate → `Unavailable` with a message that says so, bytes
 //! that are not what was asked for → `FailedPrecondition`.
 
+use std::collections::BTreeMap;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use futures_util::Stream;
@@ -24,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::api::types::Descriptor;
 use crate::core::content::hex;
 use crate::core::error::{Code, Error, Result};
+use crate::core::files::read_small;
 use crate::core::http::{query_escape, Answer, Http, HttpError, Url};
 use crate::core::image::INDEX_TYPES;
 use crate::core::images::MANIFEST_TYPES;
@@ -58,30 +62,120 @@ enum Credentials {
     IdentityToken(String),
 }
 
-/// The key of `host` in a docker config's `auths` (and what a credential
-/// helper is asked for): docker.io's is its v1 index URL.
-fn config_keys(host: &str) -> Vec<String> {
-    if host == "docker.io" || host == "index.docker.io" {
-        vec![
-            "https://index.docker.io/v1/".to_string(),
-            "index.docker.io".to_string(),
-            "docker.io".to_string(),
-        ]
-    } else {
-        vec![
-            host.to_string(),
-            format!("https://{host}"),
-            format!("http://{host}"),
-        ]
+/// How long a credential helper may take to answer, as an external
+/// program asked for a secret may hang (a keychain waiting for a prompt).
+const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most of a credential helper's answer read.
+const MAX_HELPER_ANSWER: u64 = 1 << 20;
+
+/// Where the credentials not in the options come from: the docker config,
+/// and how long its credential helpers may take.
+pub(crate) struct DockerConfig {
+    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json` (none
+    /// without either variable).
+    file: Option<PathBuf>,
+    helper_timeout: Duration,
+    /// The directory of the credential helpers; `None`: found on `PATH`.
+    helpers_in: Option<PathBuf>,
+}
+
+impl DockerConfig {
+    /// The config the environment names, as docker finds it.
+    fn from_env() -> DockerConfig {
+        let dir = std::env::var_os("DOCKER_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")));
+        #[allow(unused_mut)]
+        let mut helper_timeout = HELPER_TIMEOUT;
+        // The tests' (of the C functions) helpers that never answer.
+        #[cfg(feature = "test-hooks")]
+        if let Some(ms) = std::env::var("CTRD_TEST_HELPER_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            helper_timeout = Duration::from_millis(ms);
+        }
+        DockerConfig {
+            file: dir.map(|d| d.join("config.json")),
+            helper_timeout,
+            helpers_in: None,
+        }
     }
 }
 
+/// What of a docker config file this library reads.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigFile {
+    #[serde(default)]
+    auths: Option<BTreeMap<String, AuthEntry>>,
+    #[serde(default)]
+    creds_store: Option<String>,
+    #[serde(default)]
+    cred_helpers: Option<BTreeMap<String, String>>,
+}
+
+/// An entry of `auths`.
+#[derive(serde::Deserialize)]
+struct AuthEntry {
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
+}
+
+/// What docker calls registry `host` in its config (and asks a credential
+/// helper for): docker.io's is its v1 index URL, any other its name.
+fn server_address(host: &str) -> String {
+    if is_docker_hub(host) {
+        "https://index.docker.io/v1/".to_string()
+    } else {
+        host.to_string()
+    }
+}
+
+fn is_docker_hub(host: &str) -> bool {
+    matches!(
+        host,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    )
+}
+
+/// The registry a docker config key names, as docker's
+/// `ConvertToHostname`: without an `http://` or `https://` and anything
+/// from the first `/` on (`https://r.example:5000/v2/` is
+/// `r.example:5000`).
+fn config_key_host(key: &str) -> &str {
+    let s = key
+        .strip_prefix("http://")
+        .or_else(|| key.strip_prefix("https://"))
+        .unwrap_or(key);
+    s.split('/').next().unwrap_or(s)
+}
+
+/// Whether config key `key` names registry `host` (docker.io by any of
+/// its names).
+fn key_names(key: &str, host: &str) -> bool {
+    let named = config_key_host(key);
+    named == host || (is_docker_hub(named) && is_docker_hub(host))
+}
+
 /// The credentials for `host`: the options' when given, else the docker
-/// config's (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`:
-/// `auths`, `credHelpers`, `credsStore`), else anonymous. Runs credential
-/// helpers, so call it off the runtime's threads.
-fn credentials(opts: &PullOptions, host: &str, what: &str) -> Result<Credentials> {
-    use docker_credential::{CredentialRetrievalError as E, DockerCredential};
+/// config's (its `credHelpers` for the host, else its `credsStore`, else
+/// its `auths` entry), else anonymous. A config that cannot be read or is
+/// not a docker config is an error naming it; so is a credential helper
+/// that fails or does not answer in time. Runs credential helpers, so call
+/// it off the runtime's threads.
+fn credentials(
+    opts: &PullOptions,
+    host: &str,
+    what: &str,
+    config: &DockerConfig,
+) -> Result<Credentials> {
     match (&opts.username, &opts.secret) {
         (Some(user), Some(secret)) if user.is_empty() => {
             return Ok(Credentials::IdentityToken(secret.clone()))
@@ -99,25 +193,176 @@ fn credentials(opts: &PullOptions, host: &str, what: &str) -> Result<Credentials
         }
         (None, None) => {}
     }
-    for key in config_keys(host) {
-        match docker_credential::get_credential(&key) {
-            Ok(DockerCredential::UsernamePassword(u, p)) => return Ok(Credentials::Basic(u, p)),
-            Ok(DockerCredential::IdentityToken(t)) => return Ok(Credentials::IdentityToken(t)),
-            Err(E::ConfigNotFound | E::ConfigReadError) => return Ok(Credentials::Anonymous),
-            Err(E::NoCredentialConfigured) => continue,
-            // A helper without credentials for this host: anonymous, as docker.
-            Err(E::HelperFailure { stdout, .. }) if stdout.contains("credentials not found") => {
-                return Ok(Credentials::Anonymous)
+    let Some(file) = &config.file else {
+        return Ok(Credentials::Anonymous);
+    };
+    let shown = file.display();
+    let Some(bytes) = read_small(file, "the docker config").map_err(|e| e.context(what))? else {
+        return Ok(Credentials::Anonymous);
+    };
+    let parsed: ConfigFile = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::invalid(format!(
+            "{what}: the docker config {shown}: not a docker config: {e}"
+        ))
+    })?;
+    let server = server_address(host);
+    let helpers = parsed.cred_helpers.unwrap_or_default();
+    let helper = helpers
+        .get(&server)
+        .or_else(|| {
+            helpers
+                .iter()
+                .find(|(k, _)| key_names(k, host))
+                .map(|(_, h)| h)
+        })
+        .or(parsed.creds_store.as_ref())
+        .filter(|h| !h.is_empty());
+    if let Some(helper) = helper {
+        return from_helper(helper, &server, config)
+            .map_err(|e| e.context(format!("{what}: credentials for {host} from {shown}")));
+    }
+    let auths = parsed.auths.unwrap_or_default();
+    let entry = auths.get(&server).or_else(|| {
+        auths
+            .iter()
+            .find(|(k, _)| key_names(k, host))
+            .map(|(_, e)| e)
+    });
+    let Some(entry) = entry else {
+        return Ok(Credentials::Anonymous);
+    };
+    let given = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    if let Some(token) = given(&entry.identitytoken) {
+        return Ok(Credentials::IdentityToken(token));
+    }
+    if let Some(auth) = given(&entry.auth) {
+        let engine = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        );
+        let pair = engine
+            .decode(auth.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        return match pair.as_deref().and_then(|p| p.split_once(':')) {
+            Some((user, password)) => Ok(Credentials::Basic(user.into(), password.into())),
+            None => Err(Error::invalid(format!(
+                "{what}: the docker config {shown}: the auth of {host} is not base64 of \"user:password\""
+            ))),
+        };
+    }
+    match (given(&entry.username), given(&entry.password)) {
+        (Some(user), Some(password)) => Ok(Credentials::Basic(user, password)),
+        _ => Ok(Credentials::Anonymous),
+    }
+}
+
+/// The credentials credential helper `docker-credential-{helper}` has for
+/// `server`, anonymous when it has none. The helper (and whatever it
+/// started) is killed when it takes longer than the config's limit.
+fn from_helper(helper: &str, server: &str, config: &DockerConfig) -> Result<Credentials> {
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let program = format!("docker-credential-{helper}");
+    let failed = |why: String| {
+        Error::new(
+            Code::Unauthenticated,
+            format!("credential helper {program}: {why}"),
+        )
+    };
+    let limit = config.helper_timeout;
+    let path = match &config.helpers_in {
+        Some(dir) => dir.join(&program),
+        None => PathBuf::from(&program),
+    };
+    // The address goes in a pipe before the helper starts: a write to a
+    // helper that exited without reading it cannot raise SIGPIPE.
+    // (The address is a host name: far less than a pipe holds.)
+    let (stdin, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| failed(format!("a pipe: {e}")))?;
+    std::fs::File::from(writer)
+        .write_all(server.as_bytes())
+        .map_err(|e| failed(format!("a pipe: {e}")))?;
+    let mut child = Command::new(path)
+        .arg("get")
+        .stdin(Stdio::from(stdin))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        // Its own process group: a timeout kills all it started.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| failed(e.to_string()))?;
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    let kill = |child: &mut std::process::Child| {
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+    };
+    // Its answer, read on a thread so that waiting for it has a limit.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(stdout) = stdout {
+            let _ = stdout.take(MAX_HELPER_ANSWER + 1).read_to_end(&mut out);
+        }
+        let _ = tx.send(out);
+    });
+    let deadline = Instant::now() + limit;
+    let late = || {
+        failed(format!(
+            "no answer for {server} in {}s",
+            limit.as_secs_f64()
+        ))
+    };
+    let Ok(out) = rx.recv_timeout(limit) else {
+        kill(&mut child);
+        return Err(late());
+    };
+    if out.len() as u64 > MAX_HELPER_ANSWER {
+        kill(&mut child);
+        return Err(failed("an answer of more than 1 MiB".into()));
+    }
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                kill(&mut child);
+                return Err(late());
             }
             Err(e) => {
-                return Err(Error::new(
-                    Code::Unauthenticated,
-                    format!("{what}: credentials for {host} from the docker config: {e}"),
-                ))
+                kill(&mut child);
+                return Err(failed(e.to_string()));
             }
         }
+    };
+    let text = String::from_utf8_lossy(&out);
+    if !status.success() {
+        // Helpers say "credentials not found in native keychain": anonymous,
+        // as docker.
+        if text.contains("credentials not found") {
+            return Ok(Credentials::Anonymous);
+        }
+        let first = text.lines().next().unwrap_or("").trim();
+        return Err(failed(format!("{status}: {first}")));
     }
-    Ok(Credentials::Anonymous)
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Answer {
+        #[serde(default)]
+        username: String,
+        #[serde(default)]
+        secret: String,
+    }
+    let answer: Answer = serde_json::from_slice(&out)
+        .map_err(|e| failed(format!("its answer is not JSON credentials: {e}")))?;
+    Ok(match (answer.username.as_str(), answer.secret) {
+        (_, secret) if secret.is_empty() => Credentials::Anonymous,
+        ("<token>", token) => Credentials::IdentityToken(token),
+        (_, secret) => Credentials::Basic(answer.username, secret),
+    })
 }
 
 /// A stream of a blob's bytes; an error ends it. A whole blob's stream
@@ -151,6 +396,8 @@ pub struct Fetched {
 enum Failure {
     /// 401, with no (other) credentials to answer it with.
     Unauthorized,
+    /// 401 from this host, where a redirect from the registry led.
+    Foreign(String),
     /// The token realm refused, or gave no token: why.
     Token(String),
     /// An error status, and the answer's body (a JSON error envelope, or
@@ -200,10 +447,21 @@ impl Remote {
     /// HTTP; then runs the auth flow the registry asks for. Blocks in
     /// credential helpers on a blocking thread.
     pub async fn new(image: &ImageRef, opts: &PullOptions, what: &str) -> Result<Remote> {
+        Remote::with_config(image, opts, what, DockerConfig::from_env()).await
+    }
+
+    /// [`Remote::new`] with the credentials not in the options from
+    /// `config`.
+    async fn with_config(
+        image: &ImageRef,
+        opts: &PullOptions,
+        what: &str,
+        config: DockerConfig,
+    ) -> Result<Remote> {
         let http = Http::new(opts.ca_file.as_deref(), opts.skip_verify)
             .map_err(|e| Error::invalid(format!("{what}: {e}")))?;
         let (o, host, w) = (opts.clone(), image.host().to_string(), what.to_string());
-        let creds = tokio::task::spawn_blocking(move || credentials(&o, &host, &w))
+        let creds = tokio::task::spawn_blocking(move || credentials(&o, &host, &w, &config))
             .await
             .map_err(|e| Error::internal(format!("{what}: credentials: {e}")))??;
         Remote::with_credentials(http, image, opts, what, creds).await
@@ -266,6 +524,12 @@ impl Remote {
             }
             // Read, so that the connection serves the next request.
             answer.text().await;
+            // A redirect's target asking for credentials: the registry's
+            // go to the registry alone, and so do those a realm it names
+            // would be given.
+            if answer.url.origin() != url.origin() {
+                return Err(Failure::Foreign(answer.url.authority.clone()));
+            }
             if answered {
                 return Err(Failure::Unauthorized);
             }
@@ -317,6 +581,14 @@ impl Remote {
     async fn token(&self, realm: &str, service: Option<&str>) -> Result<String, Failure> {
         let mut url = Url::parse(realm)
             .ok_or_else(|| Failure::Token(format!("the realm {realm:?} is not an http(s) URL")))?;
+        // Secrets cross the network in the clear only as far as the
+        // registry itself takes them.
+        if !url.tls && self.base.tls && !matches!(self.creds, Credentials::Anonymous) {
+            return Err(Failure::Token(format!(
+                "the realm {} is plain http, the registry https: its credentials are not sent there",
+                url.shown()
+            )));
+        }
         let mut query = String::new();
         if let Some(service) = service {
             query.push_str("service=");
@@ -737,6 +1009,13 @@ fn map_error(f: Failure, what: &str, step: &str, host: &str, anonymous: bool) ->
             Code::Unauthenticated,
             format!("{host} refused the credentials (401 Unauthorized)"),
         ),
+        Failure::Foreign(other) => (
+            Code::Unauthenticated,
+            format!(
+                "redirected by {host} to {other}, which asks for credentials \
+                 (401 Unauthorized): the registry's are not sent there"
+            ),
+        ),
         Failure::Token(why) => (
             Code::Unauthenticated,
             format!("{host}: the token request failed: {}", why.trim()),
@@ -955,10 +1234,209 @@ mod tests {
         assert_eq!(t("nope").unwrap_err().code, Code::Unknown);
     }
 
+    /// A docker config in a directory of its own, with credential helpers
+    /// there too, each `(name, script)`; helpers time out after 300 ms.
+    fn docker_config(dir: &Path, json: Option<&str>, helpers: &[(&str, &str)]) -> DockerConfig {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).unwrap();
+        let file = dir.join("config.json");
+        if let Some(json) = json {
+            std::fs::write(&file, json).unwrap();
+        }
+        for (name, script) in helpers {
+            let path = dir.join(format!("docker-credential-{name}"));
+            std::fs::write(&path, script).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        DockerConfig {
+            file: Some(file),
+            helper_timeout: Duration::from_millis(300),
+            helpers_in: Some(dir.to_path_buf()),
+        }
+    }
+
+    fn shown(c: &Result<Credentials>) -> String {
+        match c {
+            Ok(Credentials::Anonymous) => "anonymous".into(),
+            Ok(Credentials::Basic(u, p)) => format!("basic {u}:{p}"),
+            Ok(Credentials::IdentityToken(t)) => format!("token {t}"),
+            Err(e) => format!("{:?} {}", e.code, e.message),
+        }
+    }
+
+    /// `auths` keys name their registry as docker's do: scheme and path
+    /// left out, docker.io by its index URL or any of its names.
     #[test]
-    fn docker_hub_has_its_own_config_key() {
-        assert_eq!(config_keys("docker.io")[0], "https://index.docker.io/v1/");
-        assert_eq!(config_keys("127.0.0.1:5000")[0], "127.0.0.1:5000");
+    fn config_keys_are_matched_as_docker_does() {
+        assert_eq!(server_address("docker.io"), "https://index.docker.io/v1/");
+        assert_eq!(server_address("127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(
+            config_key_host("https://r.example:5000/v2/"),
+            "r.example:5000"
+        );
+        assert_eq!(config_key_host("http://r.example"), "r.example");
+        assert_eq!(config_key_host("r.example/x"), "r.example");
+        let dir = tempfile::tempdir().unwrap();
+        let anonymous = PullOptions::default();
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let cases = [
+            ("https://r.example:5000/v2/", "r.example:5000", "basic u:p"),
+            ("http://r.example:5000", "r.example:5000", "basic u:p"),
+            ("r.example:5000", "r.example:5000", "basic u:p"),
+            ("r.example:5000", "r.example", "anonymous"),
+            ("https://r.example", "r.example:5000", "anonymous"),
+            ("https://index.docker.io/v1/", "docker.io", "basic u:p"),
+            ("docker.io", "docker.io", "basic u:p"),
+            ("https://registry-1.docker.io/v2/", "docker.io", "basic u:p"),
+            ("https://index.docker.io/v1/", "quay.io", "anonymous"),
+        ];
+        for (i, (key, host, want)) in cases.into_iter().enumerate() {
+            let json = format!(r#"{{"auths":{{"{key}":{{"auth":"{}"}}}}}}"#, b64("u:p"));
+            let config = docker_config(&dir.path().join(i.to_string()), Some(&json), &[]);
+            let got = credentials(&anonymous, host, "p", &config);
+            assert_eq!(shown(&got), want, "{key} for {host}");
+        }
+    }
+
+    /// A docker config that cannot be used says which file and why; a
+    /// missing one is anonymous.
+    #[test]
+    fn a_bad_docker_config_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = PullOptions::default();
+        let config = docker_config(&dir.path().join("none"), None, &[]);
+        assert_eq!(shown(&credentials(&opts, "h", "p", &config)), "anonymous");
+        type Make = Box<dyn Fn(&Path)>;
+        let cases: [(&str, Make, &str); 5] = [
+            (
+                "malformed",
+                Box::new(|f| std::fs::write(f, "{\"auths\": ").unwrap()),
+                "not a docker config: EOF while parsing",
+            ),
+            (
+                "wrong types",
+                Box::new(|f| std::fs::write(f, r#"{"auths":["h"]}"#).unwrap()),
+                "not a docker config: invalid type",
+            ),
+            (
+                "a directory",
+                Box::new(|f| std::fs::create_dir(f).unwrap()),
+                ": not a regular file",
+            ),
+            (
+                "/dev/zero",
+                Box::new(|f| std::os::unix::fs::symlink("/dev/zero", f).unwrap()),
+                ": not a regular file",
+            ),
+            (
+                "bad base64",
+                Box::new(|f| std::fs::write(f, r#"{"auths":{"h":{"auth":"!!"}}}"#).unwrap()),
+                "the auth of h is not base64",
+            ),
+        ];
+        for (i, (case, make, why)) in cases.into_iter().enumerate() {
+            let config = docker_config(&dir.path().join(i.to_string()), None, &[]);
+            let file = config.file.clone().unwrap();
+            make(&file);
+            let e = credentials(&opts, "h", "pull \"h/a\"", &config)
+                .err()
+                .unwrap();
+            assert_eq!(e.code, Code::InvalidArgument, "{case}: {}", e.message);
+            assert!(
+                e.message.starts_with(&format!(
+                    "pull \"h/a\": the docker config {}",
+                    file.display()
+                )) && e.message.contains(why),
+                "{case}: {}",
+                e.message
+            );
+        }
+    }
+
+    /// Credential helpers: asked for the registry, their `<token>` an
+    /// identity token, "credentials not found" anonymous; one that fails
+    /// or never answers is an error naming it, and one that never answers
+    /// is killed with what it started.
+    #[test]
+    fn credential_helpers_are_asked_with_a_time_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = PullOptions::default();
+        let answer = |json: &str| {
+            format!("#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r s\n[ \"$s\" = h ] || exit 4\necho '{json}'\n")
+        };
+        let pair = answer(r#"{"ServerURL":"h","Username":"u","Secret":"p"}"#);
+        let token = answer(r#"{"ServerURL":"h","Username":"<token>","Secret":"t"}"#);
+        let none = "#!/bin/sh\necho 'credentials not found in native keychain'\nexit 1\n";
+        let broken = "#!/bin/sh\necho 'the keychain is locked'\nexit 1\n";
+        let pid = dir.path().join("sleeper.pid");
+        let forever = format!(
+            "#!/bin/sh\nsleep 1000 &\necho $! > {}\nwait\n",
+            pid.display()
+        );
+        let helpers = [
+            ("pair", pair.as_str()),
+            ("token", token.as_str()),
+            ("none", none),
+            ("broken", broken),
+            ("forever", forever.as_str()),
+            ("big", "#!/bin/sh\nhead -c 2000000 /dev/zero\n"),
+        ];
+        let cases = [
+            (r#"{"credsStore":"pair"}"#, "basic u:p"),
+            (r#"{"credHelpers":{"h":"token"},"credsStore":"broken"}"#, "token t"),
+            (r#"{"credsStore":"none","auths":{"h":{"auth":"dTpw"}}}"#, "anonymous"),
+            (
+                r#"{"credsStore":"broken"}"#,
+                "Unauthenticated pull: credentials for h from CONFIG: \
+                 credential helper docker-credential-broken: exit status: 1: the keychain is locked",
+            ),
+            (
+                r#"{"credsStore":"missing"}"#,
+                "Unauthenticated pull: credentials for h from CONFIG: \
+                 credential helper docker-credential-missing: No such file or directory (os error 2)",
+            ),
+            (
+                r#"{"credsStore":"big"}"#,
+                "Unauthenticated pull: credentials for h from CONFIG: \
+                 credential helper docker-credential-big: an answer of more than 1 MiB",
+            ),
+        ];
+        for (i, (json, want)) in cases.into_iter().enumerate() {
+            let config = docker_config(&dir.path().join(i.to_string()), Some(json), &helpers);
+            let file = config.file.as_ref().unwrap().display().to_string();
+            let got = shown(&credentials(&opts, "h", "pull", &config));
+            assert_eq!(got, want.replace("CONFIG", &file), "{json}");
+        }
+
+        // One that never answers: killed after the limit, and the sleep it
+        // started too.
+        let config = docker_config(
+            &dir.path().join("forever"),
+            Some(r#"{"credsStore":"forever"}"#),
+            &helpers,
+        );
+        let start = Instant::now();
+        let got = shown(&credentials(&opts, "h", "pull", &config));
+        let took = start.elapsed();
+        eprintln!("a helper that never answers: {took:?}");
+        assert!(
+            got.starts_with("Unauthenticated pull: credentials for h from ")
+                && got.ends_with(
+                    "credential helper docker-credential-forever: no answer for h in 0.3s"
+                ),
+            "{got}"
+        );
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        let sleeper = std::fs::read_to_string(&pid).unwrap();
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{}/stat", sleeper.trim()))
+                .map_or(true, |stat| stat.contains(") Z "))
+        };
+        let start = Instant::now();
+        while !gone() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(gone(), "the helper's sleep {sleeper} still runs");
     }
 
     #[test]
@@ -1439,6 +1917,136 @@ mod tests {
                 && e.message.contains("incorrect username or password"),
             "{}",
             e.message
+        );
+    }
+
+    /// A registry with basic auth redirects blobs to a host that answers
+    /// 401 with a Bearer realm of its own: neither the credentials (from
+    /// the options or the docker config) go to that realm nor its token to
+    /// the registry; the pull fails naming the host.
+    #[tokio::test]
+    async fn credentials_stay_with_the_registry() {
+        let (realm, at_realm) =
+            fake_server(|_, _| json(200, r#"{"token":"foreign","access_token":"foreign"}"#)).await;
+        let (storage, at_storage) = fake_server(move |_, _| {
+            let challenge = format!(r#"Bearer realm="http://{realm}/token",service="s3""#);
+            (401, vec![("WWW-Authenticate", challenge)], b"{}".to_vec())
+        })
+        .await;
+        let basic = basic_auth("u", "p");
+        let to = storage.clone();
+        let (host, at_registry) = fake_server(move |r, _| {
+            if r.header("authorization") != Some(basic.as_str()) {
+                let challenge = r#"Basic realm="registry""#.to_string();
+                return (401, vec![("WWW-Authenticate", challenge)], b"{}".to_vec());
+            }
+            match r.path.as_str() {
+                "/v2/" => json(200, "{}"),
+                _ => (
+                    307,
+                    vec![("Location", format!("http://{to}/blob?sig=1"))],
+                    vec![],
+                ),
+            }
+        })
+        .await;
+        let image = ImageRef::parse(&format!("{host}/ctrd/app:v1")).unwrap();
+        let d = Descriptor {
+            media_type: "application/octet-stream".into(),
+            digest: digest_of(BLOB),
+            size: BLOB.len() as i64,
+            annotations: Default::default(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let auths = format!(
+            r#"{{"auths":{{"http://{host}/v2/":{{"auth":"{}"}}}}}}"#,
+            base64::engine::general_purpose::STANDARD.encode("u:p")
+        );
+        let anonymous = PullOptions {
+            plain_http: true,
+            ..Default::default()
+        };
+        for from_config in [false, true] {
+            let remote = match from_config {
+                false => Remote::new(&image, &options("u", "p"), "pull").await,
+                true => {
+                    let config = docker_config(dir.path(), Some(&auths), &[]);
+                    Remote::with_config(&image, &anonymous, "pull", config).await
+                }
+            };
+            let remote = remote.unwrap();
+            assert!(matches!(remote.creds, Credentials::Basic(..)));
+            let e = remote.blob(&d, 0).await.err().unwrap();
+            assert_eq!(e.code, Code::Unauthenticated, "{}", e.message);
+            assert_eq!(
+                e.message,
+                format!(
+                    "pull: fetch blob {}: redirected by {host} to {storage}, which asks for \
+                     credentials (401 Unauthorized): the registry's are not sent there",
+                    d.digest
+                )
+            );
+        }
+        assert_eq!(at_storage.lock().unwrap().len(), 2);
+        assert!(at_storage
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|r| r.header("authorization").is_none()));
+        let at_realm = at_realm.lock().unwrap();
+        assert!(at_realm.is_empty(), "{at_realm:?}");
+        let at_registry = at_registry.lock().unwrap();
+        assert!(
+            at_registry.iter().all(|r| r
+                .header("authorization")
+                .is_none_or(|a| a.starts_with("Basic "))),
+            "{at_registry:?}"
+        );
+    }
+
+    /// An https registry's credentials do not go to a plain http realm
+    /// (none are sent there: the token request fails); without
+    /// credentials, the realm is asked.
+    #[tokio::test]
+    async fn no_credentials_to_a_plain_http_realm_of_an_https_registry() {
+        let (realm, at_realm) = fake_server(|_, _| json(200, r#"{"token":"t"}"#)).await;
+        let image = ImageRef::parse("r.invalid/a:t").unwrap();
+        let remote = |creds| Remote {
+            http: Http::new(None, false).unwrap(),
+            image: image.clone(),
+            creds,
+            base: Url::parse("https://r.invalid/").unwrap(),
+            authorization: Mutex::new(None),
+            what: "pull".into(),
+        };
+        let url = format!("http://{realm}/token");
+        for creds in [
+            Credentials::Basic("u".into(), "p".into()),
+            Credentials::IdentityToken("refresh".into()),
+        ] {
+            match remote(creds).token(&url, None).await {
+                Err(Failure::Token(why)) => assert_eq!(
+                    why,
+                    format!(
+                        "the realm {url} is plain http, the registry https: \
+                         its credentials are not sent there"
+                    )
+                ),
+                other => panic!("{:?}", other.map(|_| ())),
+            }
+        }
+        assert!(at_realm.lock().unwrap().is_empty());
+        let token = remote(Credentials::Anonymous).token(&url, None).await;
+        assert_eq!(token.unwrap(), "t");
+        // A plain http registry's realm may be plain http too.
+        let mut plain = remote(Credentials::Basic("u".into(), "p".into()));
+        plain.base.tls = false;
+        assert_eq!(plain.token(&url, None).await.unwrap(), "t");
+        let at_realm = at_realm.lock().unwrap();
+        assert_eq!(at_realm.len(), 2);
+        assert_eq!(
+            at_realm[1].header("authorization"),
+            Some(basic_auth("u", "p").as_str())
         );
     }
 
