@@ -33,11 +33,12 @@ use crate::core::error::{Code, Error, Result};
 use crate::core::ident::shown;
 use crate::core::image::INDEX_TYPES;
 use crate::core::images::{
-    children_labels, validate_name, ImageRecord, PlatformContent, PlatformSpec,
+    best_manifest, children_labels, validate_name, ImageRecord, PlatformContent, PlatformSpec,
 };
-use crate::core::ocijson::{JsonDescriptor, JsonIndex, JsonManifest, JsonPlatform};
+use crate::core::ocijson::{JsonDescriptor, JsonIndex, JsonManifest};
 use crate::core::progress::{Phase, Progress};
 use crate::core::pull::PullOptions;
+use crate::core::reference::ImageRef;
 
 /// The annotation containerd names an image by in an archive's index.
 pub const IMAGE_NAME_ANNOTATION: &str = "io.containerd.image.name";
@@ -75,64 +76,12 @@ const MAX_LINKS: usize = 16;
 // ---------------------------------------------------------------------
 // Names and references.
 
-/// A docker-style reference as containerd's `reference.ParseDockerRef`
-/// normalises it: `busybox` → `docker.io/library/busybox:latest`,
-/// `example.com/a/b` → `example.com/a/b:latest`; a digest is kept (and a
-/// tag beside it dropped). `None` when it is not a valid reference.
-pub fn normalize_docker_ref(r: &str) -> Option<String> {
-    let (name, digest) = match r.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (r, None),
-    };
-    let (name, tag) = match name.rfind(':') {
-        Some(i) if !name[i..].contains('/') => (&name[..i], Some(&name[i + 1..])),
-        _ => (name, None),
-    };
-    let (domain, path) = match name.split_once('/') {
-        Some((d, rest)) if d.contains(['.', ':']) || d == "localhost" || d.to_lowercase() != d => {
-            (d, rest.to_string())
-        }
-        _ => ("docker.io", name.to_string()),
-    };
-    let domain = if domain == "index.docker.io" {
-        "docker.io"
-    } else {
-        domain
-    };
-    let path = if domain == "docker.io" && !path.contains('/') {
-        format!("library/{path}")
-    } else {
-        path
-    };
-    let component_ok = |c: &str| {
-        !c.is_empty()
-            && c.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-            })
-            && c.as_bytes()[0].is_ascii_alphanumeric()
-            && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
-    };
-    let domain_ok = !domain.is_empty()
-        && domain
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-    if !domain_ok || !path.split('/').all(component_ok) || domain.len() + path.len() > 255 {
-        return None;
-    }
-    let tag_ok = |t: &str| {
-        !t.is_empty()
-            && t.len() <= 128
-            && (t.as_bytes()[0].is_ascii_alphanumeric() || t.as_bytes()[0] == b'_')
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    };
-    let out = format!("{domain}/{path}");
-    match (tag, digest) {
-        (Some(t), _) if !tag_ok(t) => None,
-        (_, Some(d)) => parse_digest(d).ok().map(|_| format!("{out}@{d}")),
-        (Some(t), None) => Some(format!("{out}:{t}")),
-        (None, None) => Some(format!("{out}:latest")),
-    }
+/// A docker-save `RepoTags` entry as containerd's importer names the image:
+/// normalised by `reference.ParseDockerRef`, here the one normaliser pulls
+/// use too (`busybox` → `docker.io/library/busybox:latest`), so import
+/// accepts exactly the names a pull does.
+fn repo_tag_name(tag: &str) -> Result<String> {
+    ImageRef::parse(tag).map(|r| r.name)
 }
 
 /// The OCI reference name ctr writes for image `name`: the object of the
@@ -182,7 +131,7 @@ fn entry_name(annotations: &HashMap<String, String>, date: &str) -> Option<Strin
 /// `docker.io/u/x:1` → `u/x:1`, others whole (with `:latest` when they have
 /// neither tag nor digest). `None` for a name docker could not read.
 fn familiar_name(name: &str) -> Option<String> {
-    let full = normalize_docker_ref(name)?;
+    let full = repo_tag_name(name).ok()?;
     Some(
         full.strip_prefix("docker.io/library/")
             .or_else(|| full.strip_prefix("docker.io/"))
@@ -212,14 +161,6 @@ fn parse_digest(d: &str) -> Result<&str> {
         return Err(Error::invalid(format!("{d:?} is not a sha256 digest")));
     }
     Ok(hex)
-}
-
-// ---------------------------------------------------------------------
-// Platforms.
-
-/// Whether a descriptor's platform `p` is `want`, both normalised.
-fn platform_matches(want: &PlatformSpec, p: &JsonPlatform) -> bool {
-    PlatformSpec::normalized(&p.os, &p.architecture, p.variant.as_deref()) == *want
 }
 
 // ---------------------------------------------------------------------
@@ -618,21 +559,29 @@ impl Importer<'_> {
             if is_index {
                 let data = self.read_small(&d, &source).await?;
                 let index: JsonIndex = self.json("index", &d.digest, &data)?;
-                let children: Vec<&JsonDescriptor> = index
-                    .manifests
-                    .iter()
-                    .filter(|m| {
-                        m.platform
+                // The one on the path: the best for this platform, else the
+                // first without a platform (the matcher pulls use). Read:
+                // it, those exactly for this platform and those without one
+                // (as ctr's import with its strict matcher), not every
+                // fallback (amd64's 386).
+                let best = best_manifest(&index.manifests, &self.platform);
+                let (children, first): (Vec<&JsonDescriptor>, Option<usize>) = {
+                    let mut first = None;
+                    let mut children = Vec::new();
+                    for (i, m) in index.manifests.iter().enumerate() {
+                        let exact = m
+                            .platform
                             .as_ref()
-                            .is_none_or(|p| platform_matches(&self.platform, p))
-                    })
-                    .collect();
-                // The one on the path: the first for this platform, else the
-                // first without a platform (as images.rs chooses).
-                let first = children
-                    .iter()
-                    .position(|m| m.platform.is_some())
-                    .or(if children.is_empty() { None } else { Some(0) });
+                            .is_none_or(|p| self.platform.rank(p) == Some(0));
+                        if exact || Some(i) == best {
+                            if Some(i) == best {
+                                first = Some(children.len());
+                            }
+                            children.push(m);
+                        }
+                    }
+                    (children, first)
+                };
                 if on_path && first.is_none() {
                     return Err(Error::new(
                         Code::NotFound,
@@ -754,7 +703,7 @@ impl Importer<'_> {
         for m in &index.manifests {
             if m.platform
                 .as_ref()
-                .is_some_and(|p| !platform_matches(&self.platform, p))
+                .is_some_and(|p| !self.platform.matches(p))
             {
                 continue;
             }
@@ -779,11 +728,8 @@ impl Importer<'_> {
         for entry in &entries {
             let mut names = Vec::new();
             for tag in entry.repo_tags.iter().flatten() {
-                let name = normalize_docker_ref(tag).ok_or_else(|| {
-                    self.invalid(format!(
-                        "manifest.json: RepoTags entry {} is not a valid reference",
-                        shown(tag)
-                    ))
+                let name = repo_tag_name(tag).map_err(|e| {
+                    self.invalid(format!("manifest.json: RepoTags entry: {}", e.message))
                 })?;
                 if !names.contains(&name) && !plan.images.iter().any(|(n, _, _)| *n == name) {
                     names.push(name);
@@ -1159,15 +1105,7 @@ impl Client {
             let media_type = d.media_type.as_str();
             if INDEX_TYPES.contains(&media_type) {
                 let index: JsonIndex = self.read_json("index", &d).await?;
-                let first = index
-                    .manifests
-                    .iter()
-                    .position(|m| {
-                        m.platform
-                            .as_ref()
-                            .is_some_and(|p| platform_matches(&platform, p))
-                    })
-                    .or_else(|| index.manifests.iter().position(|m| m.platform.is_none()));
+                let first = best_manifest(&index.manifests, &platform);
                 for (i, m) in index.manifests.iter().enumerate().rev() {
                     stack.push((m.descriptor(), depth + 1, required && Some(i) == first));
                 }
@@ -1535,7 +1473,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docker_references_are_normalised_as_containerd_does() {
+    fn repo_tags_are_named_as_pulls_name_references() {
+        let hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         let cases = [
             ("busybox", Some("docker.io/library/busybox:latest")),
             ("busybox:1.36", Some("docker.io/library/busybox:1.36")),
@@ -1545,22 +1484,46 @@ mod tests {
             ("example.com/a/b", Some("example.com/a/b:latest")),
             ("localhost/x:y", Some("localhost/x:y")),
             ("localhost:5000/x", Some("localhost:5000/x:latest")),
-            (
-                "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                Some(
-                    "docker.io/library/x@sha256:\
-                     0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                ),
-            ),
+            // A capitalised first component is a host, for pulls too.
+            ("Upper/x", Some("Upper/x:latest")),
             ("Busybox", None),
+            ("Upper/X", None),
             ("busybox:", None),
             ("", None),
             ("a//b", None),
+            // The path grammar: separators `.`, `_`, `__`, dashes.
+            ("a..b", None),
+            ("a___b", None),
+            ("a.-b", None),
+            ("a__b/c--d", Some("docker.io/a__b/c--d:latest")),
             ("x@sha256:short", None),
+            // Digests pulls cannot verify are refused here too.
+            (
+                "x@sha512:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                None,
+            ),
+            ("h_.io/a", None),
+            (hex, None),
         ];
         for (input, want) in cases {
-            assert_eq!(normalize_docker_ref(input).as_deref(), want, "{input:?}");
+            let named = repo_tag_name(input).ok();
+            assert_eq!(named.as_deref(), want, "{input:?}");
+            assert_eq!(
+                named,
+                ImageRef::parse(input).ok().map(|r| r.name),
+                "{input:?}"
+            );
         }
+        let d = format!("x@sha256:{hex}");
+        assert_eq!(
+            repo_tag_name(&d).unwrap(),
+            format!("docker.io/library/x@sha256:{hex}")
+        );
+        assert_eq!(
+            familiar_name("docker.io/library/x:1").as_deref(),
+            Some("x:1")
+        );
+        assert_eq!(familiar_name("Upper/x").as_deref(), Some("Upper/x:latest"));
     }
 
     #[test]
@@ -1617,27 +1580,6 @@ mod tests {
         assert_eq!(clean("/index.json"), "index.json");
         assert_eq!(clean("a/../b//c/."), "b/c");
         assert_eq!(clean("../../x"), "x");
-    }
-
-    #[test]
-    fn platforms_match_after_normalising() {
-        let json = |os: &str, arch: &str, variant: Option<&str>| JsonPlatform {
-            os: os.into(),
-            architecture: arch.into(),
-            variant: variant.map(Into::into),
-        };
-        let arm = PlatformSpec::parse("linux/arm64").unwrap();
-        assert!(platform_matches(&arm, &json("linux", "arm64", None)));
-        assert!(platform_matches(
-            &arm,
-            &json("linux", "aarch64", Some("v8"))
-        ));
-        assert!(!platform_matches(&arm, &json("linux", "arm64", Some("v9"))));
-        assert!(!platform_matches(&arm, &json("windows", "arm64", None)));
-        let amd = PlatformSpec::parse("linux/x86_64").unwrap();
-        assert!(platform_matches(&amd, &json("linux", "amd64", None)));
-        assert!(platform_matches(&amd, &json("linux", "amd64", Some("v1"))));
-        assert!(!platform_matches(&amd, &json("linux", "arm64", None)));
     }
 
     #[test]
