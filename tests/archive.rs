@@ -940,7 +940,7 @@ fn import_bad_inputs() {
     );
     fail(
         ctrd_image_import(ns.client, c("/tmp").as_ptr(), null(), &mut names, &mut len),
-        "not a regular file",
+        "archive /tmp: it is a directory",
     );
     assert!(names.is_null() && len == 0, "out written on failure");
 
