@@ -349,7 +349,7 @@ def _wait_async(fn, ptr, callback):
     return w
 
 
-def _fd_of(target):
+def _archive_fd(target):
     """The descriptor `target` names (an int, or an object with fileno()),
     or None for a path."""
     if isinstance(target, bool):
@@ -544,7 +544,7 @@ class Client(_Handle):
         archive is read from it to its end (ctrd_image_import_fd; it is not
         closed). A buffered file object's read-ahead is not seen: pass one
         nothing was read from."""
-        fd = _fd_of(path)
+        fd = _archive_fd(path)
         opts = _ffi.CPullOpts(platform=enc(platform), snapshotter=enc(snapshotter),
                               no_unpack=bool(no_unpack))
         items, n = ctypes.POINTER(ctypes.c_char_p)(), ctypes.c_size_t()
@@ -575,7 +575,7 @@ class Client(_Handle):
         is flushed first when it has flush(), and not closed)."""
         if isinstance(names, (str, bytes)):
             names = [names]
-        fd = _fd_of(path)
+        fd = _archive_fd(path)
         if fd is None:
             check(lib.ctrd_image_export(self._p(), str_array(list(names)), enc(path)))
             return
