@@ -761,8 +761,9 @@ impl Importer<'_> {
                 // The one on the path: the best for this platform, else the
                 // first without a platform (the matcher pulls use). Read:
                 // it, those exactly for this platform and those without one
-                // (as ctr's import with its strict matcher), not every
-                // fallback (amd64's 386).
+                // (as containerd's importer with `platforms.DefaultStrict`),
+                // not every fallback (amd64's 386), which an archive made on
+                // another machine often lacks.
                 let best = best_manifest(&index.manifests, &self.platform);
                 let (children, first): (Vec<&JsonDescriptor>, Option<usize>) = {
                     let mut first = None;
