@@ -1552,3 +1552,68 @@ fn archives_stream_through_fifos_pipes_and_descriptors() {
     }
     no_leases(&ns);
 }
+
+/// multi.tar with this platform's manifest relabelled as a platform this
+/// machine runs only as a fallback (amd64: 386; arm64: arm/v7), written to
+/// `out`; returns the relabelled manifest's digest.
+fn relabelled_multi(images: &Path, out: &Path) -> String {
+    let files = tar_files(&images.join("multi.tar"));
+    let mut top: Value = serde_json::from_slice(file(&files, "index.json")).unwrap();
+    let index_digest = top["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let mut index: Value = serde_json::from_slice(blob(&files, &index_digest)).unwrap();
+    let (arch, variant) = match host_arch() {
+        "amd64" => ("386", None),
+        _ => ("arm", Some("v7")),
+    };
+    let mut this = String::new();
+    for m in index["manifests"].as_array_mut().unwrap() {
+        if m["platform"]["architecture"] == host_arch() {
+            m["platform"]["architecture"] = json!(arch);
+            match variant {
+                Some(v) => m["platform"]["variant"] = json!(v),
+                None => drop(m["platform"].as_object_mut().unwrap().remove("variant")),
+            }
+            this = m["digest"].as_str().unwrap().to_string();
+        }
+    }
+    let index_bytes = index.to_string().into_bytes();
+    let new_digest = format!("sha256:{}", sha256(&index_bytes));
+    top["manifests"][0]["digest"] = json!(new_digest);
+    top["manifests"][0]["size"] = json!(index_bytes.len());
+    let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o444);
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    for (name, data) in &files {
+        if name == "index.json" || name.ends_with(&index_digest[7..]) {
+            continue;
+        }
+        add(name, data);
+    }
+    add("index.json", top.to_string().as_bytes());
+    add(&format!("blobs/sha256/{}", &new_digest[7..]), &index_bytes);
+    b.into_inner().unwrap();
+    this
+}
+
+#[test]
+fn an_index_with_only_a_fallback_platform_imports_it_as_containerd_would() {
+    let images = test_images();
+    let dir = temp_dir();
+    let out = dir.path().join("fallback.tar");
+    let this = relabelled_multi(images.path(), &out);
+    let ns = Ns::bare("arch-fallback");
+    let names = import(ns.client, &out).unwrap();
+    assert_eq!(names.len(), 1);
+    assert!(
+        content_present(&ns, &this),
+        "the fallback manifest was not read"
+    );
+    assert!(is_unpacked(ns.client, &names[0]));
+    // ctr (containerd's platforms.Only) chooses the same manifest to run.
+    ctr_runs(&ns, &names[0], "arch-fallback");
+    no_leases(&ns);
+}
