@@ -541,7 +541,8 @@ enum ctrd_status ctrd_image_export(struct ctrd_client *c,
  * regular file is read in place from its current offset (which is left at
  * its end); anything else (a pipe, a FIFO, a socket) is read to its end
  * first, into an unnamed temporary file in `$TMPDIR`, else /tmp (the
- * archive is read at offsets). The first byte is waited for at most the
+ * archive is read at offsets; a tar is read up to 1 MiB past its
+ * end-of-archive block, no further). The first byte is waited for at most the
  * client's timeout (60 s without one: `CTRD_ERR_DEADLINE_EXCEEDED`), each
  * later one at most 60 s (`CTRD_ERR_UNAVAILABLE`, stalled). `opts`,
  * `names` and `len` as `ctrd_image_import` (progress `ref`: "archive fd

@@ -1498,6 +1498,14 @@ fn archives_stream_through_fifos_pipes_and_descriptors() {
     assert!(took < std::time::Duration::from_secs(5), "{took:?}");
     check(ctrd_client_set_timeout_ms(ns.client, 30_000), CTRD_OK);
 
+    // An endless stream (/dev/zero: an empty tar, then zeros) is read up
+    // to a little past the tar's end, not until the disk is full.
+    let started = std::time::Instant::now();
+    let (status, msg) = import(ns.client, Path::new("/dev/zero")).unwrap_err();
+    eprintln!("import from /dev/zero: {:?}", started.elapsed());
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(msg.contains("neither an OCI image layout"), "{msg}");
+
     // A regular file's fd is read from its offset.
     let ns = Ns::bare("arch-fd-file");
     let padded = dir.path().join("padded.tar");

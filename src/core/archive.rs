@@ -381,18 +381,82 @@ fn unnamed_temp_file(what: &str) -> Result<File> {
     Ok(file)
 }
 
+/// How much is read past the end of a tar (its end-of-archive block) when
+/// spooling: a writer's padding to its record size (GNU tar: 10 KiB), not
+/// an endless stream (`/dev/zero`).
+const AFTER_END: u64 = 1 << 20;
+
+/// Follows the headers of a tar as it is spooled, to tell where it ends.
+struct TarEnd {
+    /// Where the next header starts; `None` once the stream is not a tar
+    /// this follows (then it is spooled to its end of file).
+    next: Option<u64>,
+    /// Where the end-of-archive block ends, once seen.
+    end: Option<u64>,
+}
+
+impl TarEnd {
+    /// Looks at the headers spooled into `file` (of `len` bytes) so far.
+    fn advance(&mut self, file: &File, len: u64) {
+        use std::os::unix::fs::FileExt;
+        while self.end.is_none() {
+            let Some(at) = self.next.filter(|at| at + 512 <= len) else {
+                return;
+            };
+            let mut block = [0u8; 512];
+            if file.read_exact_at(&mut block, at).is_err() {
+                self.next = None;
+                return;
+            }
+            if block.iter().all(|&b| b == 0) {
+                self.end = Some(at + 512);
+                return;
+            }
+            let field = &block[124..136];
+            let size = if field[0] & 0x80 != 0 {
+                // base-256: the low 8 bytes, big-endian
+                Some(
+                    field[4..]
+                        .iter()
+                        .fold(0u64, |n, &b| (n << 8) | u64::from(b)),
+                )
+            } else {
+                let digits = std::str::from_utf8(field)
+                    .ok()
+                    .map(|t| t.trim_matches(|c| c == '\0' || c == ' '));
+                digits.and_then(|t| u64::from_str_radix(t, 8).ok())
+            };
+            self.next = size
+                .and_then(|n| n.checked_next_multiple_of(512))
+                .and_then(|n| (at + 512).checked_add(n));
+        }
+    }
+
+    /// Whether enough was read: the tar ended `AFTER_END` bytes ago.
+    fn done(&self, len: u64) -> bool {
+        self.end.is_some_and(|end| len >= end + AFTER_END)
+    }
+}
+
 /// Copies what `from` (a FIFO, pipe, socket or character device) gives,
 /// to its end of file, into an unnamed temporary file, which is the
 /// archive then: the importer reads archives at offsets. The first byte is
 /// waited for at most `first` (a FIFO's writer may not have come: poll
-/// tells nothing until one does), each further one at most `STALL`. Never
-/// changes `from`'s flags (it may be the caller's).
+/// tells nothing until one does), each further one at most `STALL`. A tar
+/// is read up to `AFTER_END` bytes past its end-of-archive block, no more
+/// (`/dev/zero` is an empty tar, not a disk filled). Never changes
+/// `from`'s flags (it may be the caller's).
 fn spool(from: &File, what: &str, first: Duration) -> Result<ArchiveFile> {
-    let mut out = std::io::BufWriter::with_capacity(CHUNK, unnamed_temp_file(what)?);
+    use std::os::unix::fs::FileExt;
+    let out = unnamed_temp_file(what)?;
     let mut buf = vec![0; CHUNK];
     let mut len = 0u64;
     let mut limit = first;
-    loop {
+    let mut tar = TarEnd {
+        next: Some(0),
+        end: None,
+    };
+    while !tar.done(len) {
         let ready = wait_ready(from.as_fd(), PollFlags::POLLIN, limit)
             .map_err(|e| io_error(&format!("{what}: waiting for data"), &e))?;
         if !ready {
@@ -414,20 +478,18 @@ fn spool(from: &File, what: &str, first: Duration) -> Result<ArchiveFile> {
         match (&*from).read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                out.write_all(&buf[..n])
+                out.write_all_at(&buf[..n], len)
                     .map_err(|e| io_error(&format!("{what}: spooling it"), &e))?;
                 len += n as u64;
                 limit = STALL;
+                tar.advance(&out, len);
             }
             Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
             Err(e) => return Err(io_error(&format!("{what}: reading it"), &e)),
         }
     }
-    let file = out
-        .into_inner()
-        .map_err(|e| io_error(&format!("{what}: spooling it"), e.error()))?;
     Ok(ArchiveFile {
-        file: Arc::new(file),
+        file: Arc::new(out),
         base: 0,
         len,
         what: what.to_string(),
@@ -2044,6 +2106,47 @@ mod tests {
         assert_eq!(clean("/index.json"), "index.json");
         assert_eq!(clean("a/../b//c/."), "b/c");
         assert_eq!(clean("../../x"), "x");
+    }
+
+    #[test]
+    fn a_spooled_tar_ends_at_its_end_of_archive_block() {
+        use std::os::unix::fs::FileExt;
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, size) in [("a", 700usize), ("b", 0), ("c", 512)] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(size as u64);
+            b.append_data(&mut h, name, &vec![7u8; size][..]).unwrap();
+        }
+        let data = b.into_inner().unwrap();
+        // headers and data: 512 + 1024, 512, 512 + 512; then two zero blocks
+        assert_eq!(data.len(), 3072 + 1024);
+        let file = tempfile_in_tmp();
+        let mut tar = TarEnd {
+            next: Some(0),
+            end: None,
+        };
+        // Fed in pieces that split headers.
+        for (i, piece) in data.chunks(300).enumerate() {
+            file.write_all_at(piece, (i * 300) as u64).unwrap();
+            tar.advance(&file, ((i * 300) + piece.len()) as u64);
+        }
+        assert_eq!(tar.end, Some(3072 + 512));
+        assert!(!tar.done(data.len() as u64));
+        assert!(tar.done(3072 + 512 + AFTER_END));
+        // Not a tar (a size field that is not a number): to end of file.
+        let file = tempfile_in_tmp();
+        file.write_all_at(&[b'x'; 1024], 0).unwrap();
+        let mut tar = TarEnd {
+            next: Some(0),
+            end: None,
+        };
+        tar.advance(&file, 1024);
+        assert_eq!((tar.next, tar.end), (None, None));
+        assert!(!tar.done(u64::MAX / 2));
+    }
+
+    fn tempfile_in_tmp() -> File {
+        unnamed_temp_file("test").unwrap()
     }
 
     #[test]
