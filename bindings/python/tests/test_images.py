@@ -147,3 +147,108 @@ def test_archives_through_pipes_and_file_objects(fresh_client):
         assert copy.digest == digest
     with pytest.raises(containerd_c.InvalidArgument):
         other.import_archive(-1)
+
+
+def test_bad_arguments(fresh_client, tmp_path):
+    client = fresh_client()
+    with pytest.raises(containerd_c.InvalidArgument) as e:
+        client.import_archive("target/test-image.tar")
+    assert e.value.status == 1 and e.value.name == "CTRD_ERR_INVALID_ARGUMENT" and e.value.message
+    with pytest.raises(containerd_c.NotFound) as e:
+        client.import_archive(tmp_path / "missing.tar")
+    assert "missing.tar" in e.value.message
+    with pytest.raises(containerd_c.InvalidArgument):
+        client.export_archive(tmp_path / "none.tar", [])
+    with pytest.raises(containerd_c.InvalidArgument):
+        client.export_archive("relative.tar", [IMAGE])
+    with pytest.raises(containerd_c.NotFound) as e:
+        client.export_archive(tmp_path / "unknown.tar", ["docker.io/library/pyt-no-such:1"])
+    assert "pyt-no-such" in e.value.message
+    assert not (tmp_path / "unknown.tar").exists()
+    with pytest.raises(TypeError):
+        client.import_archive(str(ARCHIVE), progress="not callable")
+    assert client.list_images() == []
+    with pytest.raises(containerd_c.InvalidArgument):
+        client.pull("docker.io/library/busybox:latest", username="user")  # no secret
+
+
+def test_progress_exception_is_raised(fresh_client):
+    client = fresh_client()
+    calls = []
+
+    def fail(p):
+        calls.append(p)
+        raise ValueError("from the progress callback")
+
+    with pytest.raises(ValueError, match="from the progress callback") as e:
+        client.import_archive(str(ARCHIVE), progress=fail)
+    assert len(calls) == 1  # not called again after it raised
+    # The traceback reaches into the callback.
+    assert any(tb.name == "fail" for tb in e.traceback)
+    # The import itself ran to its end.
+    assert client.list_images() == [IMAGE]
+
+    # The operation failing too (a "registry" that hangs up after 0.5 s, by
+    # when the callback ran): the callback's exception, with the Error as
+    # its context.
+    calls.clear()
+    with hanging_up_server() as address:
+        with pytest.raises(ValueError) as e:
+            client.pull("%s/pyt/none:latest" % address, plain_http=True, progress=fail)
+    assert len(calls) == 1
+    assert isinstance(e.value.__context__, containerd_c.Unavailable), repr(e.value.__context__)
+    assert client.list_images() == [IMAGE]
+
+
+@contextlib.contextmanager
+def hanging_up_server():
+    """HOST:PORT of a TCP server that closes every connection 0.5 s after
+    accepting it, without a byte."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except socket.timeout:
+                continue
+            threading.Timer(0.5, conn.close).start()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield "127.0.0.1:%d" % srv.getsockname()[1]
+    finally:
+        stop.set()
+        t.join()
+        srv.close()
+
+
+def test_pull_from_registry(fresh_client, registry):
+    host, user, password = registry
+    ref = "%s/ctrd/busybox:latest" % host
+    client = fresh_client()
+
+    with pytest.raises(containerd_c.Unauthenticated) as e:
+        client.pull(ref, username=user, secret=password + "-wrong", plain_http=True)
+    assert e.value.name == "CTRD_ERR_UNAUTHENTICATED" and "ctrd/busybox" in e.value.message
+    assert client.list_images() == []
+
+    progress = Recorder()
+    with client.pull(ref, username=user, secret=password, plain_http=True, progress=progress) as image:
+        assert image.name == ref and image.digest.startswith("sha256:")
+        assert image.is_unpacked()
+    progress.check_done(ref)
+    r = containerd_c.run(client, ref, ["sh", "-c", "echo pulled-and-ran"])
+    assert r == (0, b"pulled-and-ran\n", b"")
+
+    # Not unpacked, another image with several layers.
+    layers = "%s/ctrd/layers:latest" % host
+    with client.pull(layers, username=user, secret=password, plain_http=True, no_unpack=True) as image:
+        assert not image.is_unpacked()
+        image.unpack()
+        assert image.is_unpacked()
