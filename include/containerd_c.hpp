@@ -950,6 +950,30 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
     detail::CStrings c(names);
     detail::check(ctrd_image_export(live(), c.get(), path.c_str()));
   }
+  /// Imports the archive read from descriptor `fd` (a pipe, a FIFO, a
+  /// socket, or a regular file from its offset) to its end, as
+  /// import_archive does: `docker save | prog`. `fd` stays the caller's (not
+  /// closed). Wraps ctrd_image_import_fd; throws Error
+  /// (CTRD_ERR_INVALID_ARGUMENT for a bad fd or archive), or what
+  /// `opts.progress` threw.
+  std::vector<std::string> import_archive_fd(int fd, const PullOptions &opts = PullOptions()) {
+    detail::PullOpts c(opts);
+    char **names = nullptr;
+    size_t len = 0;
+    ctrd_status s = ctrd_image_import_fd(live(), fd, c.get(), &names, &len);
+    std::string message = s != CTRD_OK ? ctrd_last_error() : "";
+    std::vector<std::string> out = s == CTRD_OK ? detail::take_array(names, len) : std::vector<std::string>();
+    detail::check_with_progress(c, s, message);
+    return out;
+  }
+  /// Writes the archive of the images `names` into descriptor `fd` as it is
+  /// made (`prog | gzip`); `fd` stays the caller's (not closed); a reader
+  /// gone is an Error (CTRD_ERR_IO), not SIGPIPE. Wraps
+  /// ctrd_image_export_fd; throws Error.
+  void export_archive_fd(int fd, const std::vector<std::string> &names) {
+    detail::CStrings c(names);
+    detail::check(ctrd_image_export_fd(live(), c.get(), fd));
+  }
   /// Deletes the image record `name`; with CTRD_IMAGE_DELETE_SYNC in `flags`
   /// returns after the garbage collector ran. Wraps ctrd_image_delete;
   /// throws Error (CTRD_ERR_NOT_FOUND).

@@ -440,7 +440,13 @@ typedef void (*ctrd_exit_cb)(void *user_data, enum ctrd_status status, uint32_t 
  * (`oci-layout`, `index.json`, `blobs/sha256/...`; what `ctr images
  * export` and `ctrd_image_export` write) or a `docker save` tar
  * (`manifest.json`). The library reads the file itself (the daemon need
- * not see it); `tar_path` must be absolute.
+ * not see it); `tar_path` must be absolute. A FIFO or character device
+ * there is read to its end first (into an unnamed temporary file in
+ * `$TMPDIR`, else /tmp: the archive is read at offsets), as
+ * `ctrd_image_import_fd` reads a pipe; it is opened without waiting, and
+ * its writer is waited for at most the client's timeout (60 s without
+ * one): then `CTRD_ERR_DEADLINE_EXCEEDED`. Once bytes came, 60 s without
+ * any is `CTRD_ERR_UNAVAILABLE` (stalled).
  *
  * Images are named as ctr names them: in an OCI layout by each
  * `index.json` entry's `io.containerd.image.name` annotation, else its
@@ -470,7 +476,7 @@ typedef void (*ctrd_exit_cb)(void *user_data, enum ctrd_status status, uint32_t 
  * empty path, a bad `opts.platform`; an archive that is not a tar, is
  * truncated, is neither layout, names no image, lacks a blob, or holds a
  * blob that does not match its digest, the message naming the archive and
- * the blob), `CTRD_ERR_NOT_FOUND` (no file at `tar_path`, or an index
+ * the blob; a directory), `CTRD_ERR_NOT_FOUND` (no file at `tar_path`, or an index
  * without a manifest for the platform), `CTRD_ERR_PERMISSION_DENIED`,
  * `CTRD_ERR_IO`, `CTRD_ERR_NOT_IMPLEMENTED` (a digest algorithm other than
  * sha256), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
@@ -496,21 +502,81 @@ enum ctrd_status ctrd_image_import(struct ctrd_client *c,
  * platforms are included when present and left out when not; this
  * machine's platform's manifest, config and layers must all be there).
  *
- * The library writes the file itself: `tar_path` must be absolute, in an
- * existing directory. The archive is written to a temporary file in that
- * directory and renamed to `tar_path` (replacing a file there) only when
- * complete; a failure leaves no file behind. Blocks until the archive is
+ * The library writes the file itself: `tar_path` must be absolute. What
+ * is at `tar_path` decides how:
+ * - nothing, or a regular file: the archive is written to a temporary
+ *   file in that directory (which must exist) and renamed to `tar_path`
+ *   (replacing the file there) only when complete; a failure leaves no
+ *   file behind. A symlink to a regular file: that file is replaced so
+ *   (in its own directory; the symlink stays).
+ * - a FIFO or a character device (or a symlink to one): opened and
+ *   written as the archive is made, as `ctr images export` does; never
+ *   replaced. A FIFO's reader is waited for at most the client's timeout
+ *   (60 s without one): then `CTRD_ERR_DEADLINE_EXCEEDED`; a reader that
+ *   takes nothing for 60 s cuts the export (`CTRD_ERR_UNAVAILABLE`). A
+ *   device that fails a write (`/dev/full`) is `CTRD_ERR_IO` with the
+ *   system's words. What a failure leaves in a FIFO is a truncated tar.
+ * - anything else (a directory, a socket, a block device, a symlink to
+ *   nothing): `CTRD_ERR_INVALID_ARGUMENT`; nothing is replaced.
+ *
+ * SIGPIPE: written on a library thread that blocks it (a reader gone is
+ * `CTRD_ERR_IO`, "Broken pipe"). Blocks until the archive is
  * written (not bounded by the client's timeout as a whole; each call to
  * the daemon is). Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, invalid
- * UTF-8, no names, an empty name, a relative or empty path, a directory),
- * `CTRD_ERR_NOT_FOUND` (an unknown image, named in the message, or a
- * missing blob of this platform; a missing directory),
+ * UTF-8, no names, an empty name, a relative or empty path, a directory,
+ * see above), `CTRD_ERR_NOT_FOUND` (an unknown image, named in the
+ * message, or a missing blob of this platform; a missing directory),
  * `CTRD_ERR_PERMISSION_DENIED`, `CTRD_ERR_IO`, `CTRD_ERR_UNAVAILABLE`,
  * `CTRD_ERR_DEADLINE_EXCEEDED`.
  */
 enum ctrd_status ctrd_image_export(struct ctrd_client *c,
                                    const char *const *names,
                                    const char *tar_path);
+
+/**
+ * Imports the images of the archive read from descriptor `fd`, as
+ * `ctrd_image_import` imports a file: `docker save | prog`. `fd` stays the
+ * caller's: it is read to its end and neither closed nor changed (its
+ * flags are left as they are; blocking and non-blocking both work). A
+ * regular file is read in place from its current offset (which is left at
+ * its end); anything else (a pipe, a FIFO, a socket) is read to its end
+ * first, into an unnamed temporary file in `$TMPDIR`, else /tmp (the
+ * archive is read at offsets; a tar is read up to 1 MiB past its
+ * end-of-archive block, no further). The first byte is waited for at most the
+ * client's timeout (60 s without one: `CTRD_ERR_DEADLINE_EXCEEDED`), each
+ * later one at most 60 s (`CTRD_ERR_UNAVAILABLE`, stalled). `opts`,
+ * `names` and `len` as `ctrd_image_import` (progress `ref`: "archive fd
+ * N"); out-params written only on success.
+ *
+ * Threads: any; blocks until the import is done. Errors: as
+ * `ctrd_image_import`, and `CTRD_ERR_INVALID_ARGUMENT` for an `fd` that is
+ * -1 or not open, not open for reading, or a directory; `CTRD_ERR_IO` for
+ * a failed read (the message naming the fd).
+ */
+enum ctrd_status ctrd_image_import_fd(struct ctrd_client *c,
+                                      int fd,
+                                      const struct ctrd_pull_opts *opts,
+                                      char ***names,
+                                      size_t *len);
+
+/**
+ * Exports the images `names` as `ctrd_image_export` does, the archive
+ * written into descriptor `fd` as it is made: `prog | gzip`. `fd` stays
+ * the caller's: written and neither closed nor changed (blocking and
+ * non-blocking both work). A regular file is written from its current
+ * offset (not truncated) and synced; a pipe, FIFO, socket or device is
+ * written as it is. A reader that takes nothing for 60 s cuts the export
+ * (`CTRD_ERR_UNAVAILABLE`); a reader gone is `CTRD_ERR_IO` ("Broken
+ * pipe"): the library's writer thread blocks SIGPIPE, the caller's signal
+ * handling is not involved. What a failure leaves written is a truncated
+ * tar.
+ *
+ * Threads: any; blocks until the archive is written. Errors: as
+ * `ctrd_image_export`, and `CTRD_ERR_INVALID_ARGUMENT` for an `fd` that is
+ * -1 or not open, not open for writing, or a directory; `CTRD_ERR_IO` for
+ * a failed write (the system's words).
+ */
+enum ctrd_status ctrd_image_export_fd(struct ctrd_client *c, const char *const *names, int fd);
 
 /**
  * Makes a client for the daemon at `address` in namespace `ns`.

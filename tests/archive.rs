@@ -940,7 +940,7 @@ fn import_bad_inputs() {
     );
     fail(
         ctrd_image_import(ns.client, c("/tmp").as_ptr(), null(), &mut names, &mut len),
-        "not a regular file",
+        "archive /tmp: it is a directory",
     );
     assert!(names.is_null() && len == 0, "out written on failure");
 
@@ -1222,5 +1222,406 @@ fn a_large_layer_streams_in_and_out_in_bounded_memory() {
         "tar -xOf out.tar blobs/sha256/{layer_hex} | sha256sum | cut -d' ' -f1"
     ));
     assert_eq!(same.trim(), layer_hex);
+    no_leases(&ns);
+}
+
+fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+}
+
+fn kind(path: &Path) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::symlink_metadata(path).unwrap().file_type();
+    match () {
+        _ if t.is_fifo() => "fifo",
+        _ if t.is_char_device() => "char",
+        _ if t.is_file() => "file",
+        _ if t.is_symlink() => "symlink",
+        _ if t.is_socket() => "socket",
+        _ if t.is_dir() => "dir",
+        _ => "other",
+    }
+}
+
+/// Checks that `data` is an OCI layout tar naming `IMAGE` (through a file).
+fn check_archive_bytes(dir: &Path, data: &[u8]) {
+    let copy = dir.join(format!("copy-{}.tar", data.len()));
+    std::fs::write(&copy, data).unwrap();
+    let (index, _) = check_layout(&copy);
+    assert_eq!(
+        index["manifests"][0]["annotations"]["io.containerd.image.name"], IMAGE,
+        "{index}"
+    );
+    std::fs::remove_file(&copy).unwrap();
+}
+
+#[test]
+fn export_streams_into_fifos_and_devices_and_replaces_nothing_else() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let ns = Ns::new("arch-fifo-out");
+    let dir = temp_dir();
+
+    // A FIFO with a reader: streamed into, still a FIFO.
+    let fifo = dir.path().join("out.fifo");
+    mkfifo(&fifo);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+    };
+    let started = std::time::Instant::now();
+    export(ns.client, &[IMAGE], &fifo).unwrap();
+    eprintln!("export into a FIFO with a reader: {:?}", started.elapsed());
+    let data = reader.join().unwrap();
+    check_archive_bytes(dir.path(), &data);
+    assert_eq!(kind(&fifo), "fifo");
+
+    // Through a symlink: the FIFO is written, the symlink stays.
+    let link = dir.path().join("link-to-fifo");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+    };
+    export(ns.client, &[IMAGE], &link).unwrap();
+    check_archive_bytes(dir.path(), &reader.join().unwrap());
+    assert_eq!((kind(&link), kind(&fifo)), ("symlink", "fifo"));
+
+    // A FIFO nobody reads: bounded by the client's timeout.
+    check(ctrd_client_set_timeout_ms(ns.client, 1000), CTRD_OK);
+    let started = std::time::Instant::now();
+    let (status, msg) = export(ns.client, &[IMAGE], &fifo).unwrap_err();
+    let took = started.elapsed();
+    eprintln!("export into a FIFO without a reader: {took:?}");
+    assert_eq!(status, CTRD_ERR_DEADLINE_EXCEEDED, "{msg}");
+    assert!(msg.contains("no reader"), "{msg}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    assert_eq!(kind(&fifo), "fifo");
+    check(ctrd_client_set_timeout_ms(ns.client, 30_000), CTRD_OK);
+
+    // A reader that goes away early: EPIPE as an I/O error.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::open(&fifo).unwrap();
+            let mut head = [0u8; 512];
+            f.read_exact(&mut head).unwrap();
+        })
+    };
+    let (status, msg) = export(ns.client, &[IMAGE], &fifo).unwrap_err();
+    reader.join().unwrap();
+    assert_eq!(status, CTRD_ERR_IO, "{msg}");
+    assert!(msg.contains("Broken pipe"), "{msg}");
+    assert_eq!(kind(&fifo), "fifo");
+
+    // /dev/full: the system's words, and still the device.
+    let full = Path::new("/dev/full");
+    let rdev = std::fs::metadata(full).unwrap().rdev();
+    let (status, msg) = export(ns.client, &[IMAGE], full).unwrap_err();
+    assert_eq!(status, CTRD_ERR_IO, "{msg}");
+    assert!(msg.contains("No space left on device"), "{msg}");
+    let meta = std::fs::metadata(full).unwrap();
+    assert!(meta.file_type().is_char_device() && meta.rdev() == rdev);
+
+    // A character device made here (/dev/null's numbers) stays one.
+    let dev = dir.path().join("null-dev");
+    nix::sys::stat::mknod(
+        &dev,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    export(ns.client, &[IMAGE], &dev).unwrap();
+    assert_eq!(kind(&dev), "char");
+    assert_eq!(
+        std::fs::metadata(&dev).unwrap().rdev(),
+        nix::sys::stat::makedev(1, 3)
+    );
+
+    // A socket and a symlink to nothing: refused, left as they are.
+    let sock = dir.path().join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let (status, msg) = export(ns.client, &[IMAGE], &sock).unwrap_err();
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(msg.contains("a socket"), "{msg}");
+    assert_eq!(kind(&sock), "socket");
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink(dir.path().join("nothing"), &dangling).unwrap();
+    let (status, msg) = export(ns.client, &[IMAGE], &dangling).unwrap_err();
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(msg.contains("symlink to nothing"), "{msg}");
+    assert_eq!(kind(&dangling), "symlink");
+
+    // A symlink to a regular file: the file is replaced, the symlink stays.
+    let target = dir.path().join("target.tar");
+    std::fs::write(&target, b"old").unwrap();
+    let link = dir.path().join("link-to-file");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    export(ns.client, &[IMAGE], &link).unwrap();
+    assert_eq!((kind(&link), kind(&target)), ("symlink", "file"));
+    check_archive_bytes(dir.path(), &std::fs::read(&target).unwrap());
+    let mut left = dir_names(dir.path());
+    for n in [
+        "out.fifo",
+        "link-to-fifo",
+        "null-dev",
+        "sock",
+        "dangling",
+        "target.tar",
+        "link-to-file",
+    ] {
+        assert!(left.remove(n), "{n}");
+    }
+    assert_eq!(left, BTreeSet::new(), "temporary files left");
+}
+
+fn import_fd(client: *mut ctrd_client, fd: i32) -> Result<Vec<String>, Failure> {
+    let (mut names, mut len) = (null_mut(), usize::MAX);
+    let status = ctrd_image_import_fd(client, fd, null(), &mut names, &mut len);
+    if status != CTRD_OK {
+        assert!(
+            names.is_null() && len == usize::MAX,
+            "out written on failure"
+        );
+        return Err((status, last_error()));
+    }
+    // SAFETY: an array of `len` C strings from the library.
+    let out = (0..len)
+        .map(|i| {
+            unsafe { CStr::from_ptr(*names.add(i)) }
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ctrd_string_array_free(names, len);
+    Ok(out)
+}
+
+fn export_fd(client: *mut ctrd_client, names: &[&str], fd: i32) -> Result<(), Failure> {
+    let names = CArray::new(names);
+    match ctrd_image_export_fd(client, names.as_ptr(), fd) {
+        CTRD_OK => Ok(()),
+        s => Err((s, last_error())),
+    }
+}
+
+fn fd_open(fd: i32) -> bool {
+    nix::fcntl::fcntl(
+        // SAFETY: only asked about; the test owns the descriptor.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+        nix::fcntl::FcntlArg::F_GETFD,
+    )
+    .is_ok()
+}
+
+#[test]
+fn archives_stream_through_fifos_pipes_and_descriptors() {
+    use std::io::{Seek, Write};
+    use std::os::fd::AsRawFd;
+    let src = Ns::new("arch-fd-src");
+    let dir = temp_dir();
+    let want = digest_of(src.client, IMAGE);
+
+    // export_fd into a pipe `tar -t` reads.
+    let (reader, writer) = std::io::pipe().unwrap();
+    let tar = Command::new("tar")
+        .arg("-t")
+        .stdin(reader)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    export_fd(src.client, &[IMAGE], writer.as_raw_fd()).unwrap();
+    assert!(fd_open(writer.as_raw_fd()), "the caller's fd was closed");
+    drop(writer);
+    let listed = tar.wait_with_output().unwrap();
+    assert!(listed.status.success());
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    for name in ["oci-layout", "index.json", "manifest.json"] {
+        assert!(listed.lines().any(|l| l == name), "{listed}");
+    }
+
+    // export_fd into a pipe the test reads; ctr imports what it wrote.
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let draining = std::thread::spawn(move || {
+        let mut data = Vec::new();
+        reader.read_to_end(&mut data).unwrap();
+        data
+    });
+    export_fd(src.client, &[IMAGE], writer.as_raw_fd()).unwrap();
+    drop(writer);
+    let data = draining.join().unwrap();
+    let archive = dir.path().join("from-fd.tar");
+    std::fs::write(&archive, &data).unwrap();
+    let by_ctr = Ns::bare("arch-fd-ctr");
+    run(by_ctr.ctr().args(["images", "import"]).arg(&archive));
+    assert_eq!(ctr_images(&by_ctr).get(IMAGE), Some(&want));
+
+    // import_fd from a pipe another thread feeds.
+    let ns = Ns::bare("arch-fd-in");
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    let feeding = {
+        let data = data.clone();
+        std::thread::spawn(move || writer.write_all(&data).unwrap())
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(import_fd(ns.client, reader.as_raw_fd()).unwrap(), [IMAGE]);
+    eprintln!("import_fd from a pipe: {:?}", started.elapsed());
+    feeding.join().unwrap();
+    assert!(fd_open(reader.as_raw_fd()), "the caller's fd was closed");
+    assert_eq!(digest_of(ns.client, IMAGE), want);
+    drop(reader);
+
+    // import from a FIFO path a thread writes into.
+    let ns = Ns::bare("arch-fifo-in");
+    let fifo = dir.path().join("in.fifo");
+    mkfifo(&fifo);
+    let feeding = {
+        let (fifo, data) = (fifo.clone(), data.clone());
+        std::thread::spawn(move || std::fs::write(&fifo, &data).unwrap())
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(import(ns.client, &fifo).unwrap(), [IMAGE]);
+    eprintln!("import from a FIFO with a writer: {:?}", started.elapsed());
+    feeding.join().unwrap();
+    assert_eq!(digest_of(ns.client, IMAGE), want);
+    assert_eq!(kind(&fifo), "fifo");
+
+    // A FIFO whose writer never comes: bounded by the client's timeout.
+    check(ctrd_client_set_timeout_ms(ns.client, 1000), CTRD_OK);
+    let started = std::time::Instant::now();
+    let (status, msg) = import(ns.client, &fifo).unwrap_err();
+    let took = started.elapsed();
+    eprintln!("import from a FIFO without a writer: {took:?}");
+    assert_eq!(status, CTRD_ERR_DEADLINE_EXCEEDED, "{msg}");
+    assert!(msg.contains("nothing came"), "{msg}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    check(ctrd_client_set_timeout_ms(ns.client, 30_000), CTRD_OK);
+
+    // An endless stream (/dev/zero: an empty tar, then zeros) is read up
+    // to a little past the tar's end, not until the disk is full.
+    let started = std::time::Instant::now();
+    let (status, msg) = import(ns.client, Path::new("/dev/zero")).unwrap_err();
+    eprintln!("import from /dev/zero: {:?}", started.elapsed());
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(msg.contains("neither an OCI image layout"), "{msg}");
+
+    // A regular file's fd is read from its offset.
+    let ns = Ns::bare("arch-fd-file");
+    let padded = dir.path().join("padded.tar");
+    let mut f = std::fs::File::create(&padded).unwrap();
+    f.write_all(&[0x55; 100]).unwrap();
+    f.write_all(&data).unwrap();
+    drop(f);
+    let mut f = std::fs::File::open(&padded).unwrap();
+    f.seek(std::io::SeekFrom::Start(100)).unwrap();
+    assert_eq!(import_fd(ns.client, f.as_raw_fd()).unwrap(), [IMAGE]);
+    assert_eq!(f.stream_position().unwrap(), 100 + data.len() as u64);
+
+    // Bad descriptors.
+    let d = std::fs::File::open(dir.path()).unwrap();
+    let ro = std::fs::File::open(&padded).unwrap();
+    let cases: [(Result<(), Failure>, ctrd_status, &str); 6] = [
+        (
+            import_fd(ns.client, -1).map(drop),
+            CTRD_ERR_INVALID_ARGUMENT,
+            "fd -1",
+        ),
+        (
+            import_fd(ns.client, 9999).map(drop),
+            CTRD_ERR_INVALID_ARGUMENT,
+            "not an open",
+        ),
+        (
+            import_fd(ns.client, d.as_raw_fd()).map(drop),
+            CTRD_ERR_INVALID_ARGUMENT,
+            "directory",
+        ),
+        (
+            export_fd(ns.client, &[IMAGE], -1),
+            CTRD_ERR_INVALID_ARGUMENT,
+            "fd -1",
+        ),
+        (
+            export_fd(ns.client, &[IMAGE], 9999),
+            CTRD_ERR_INVALID_ARGUMENT,
+            "not an open",
+        ),
+        (
+            export_fd(ns.client, &[IMAGE], ro.as_raw_fd()),
+            CTRD_ERR_INVALID_ARGUMENT,
+            "not open for writing",
+        ),
+    ];
+    for (got, status, text) in cases {
+        let (s, msg) = got.unwrap_err();
+        assert_eq!(s, status, "{text}: {msg}");
+        assert!(msg.contains(text), "{text}: {msg}");
+    }
+    no_leases(&ns);
+}
+
+/// multi.tar with this platform's manifest relabelled as a platform this
+/// machine runs only as a fallback (amd64: 386; arm64: arm/v7), written to
+/// `out`; returns the relabelled manifest's digest.
+fn relabelled_multi(images: &Path, out: &Path) -> String {
+    let files = tar_files(&images.join("multi.tar"));
+    let mut top: Value = serde_json::from_slice(file(&files, "index.json")).unwrap();
+    let index_digest = top["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let mut index: Value = serde_json::from_slice(blob(&files, &index_digest)).unwrap();
+    let (arch, variant) = match host_arch() {
+        "amd64" => ("386", None),
+        _ => ("arm", Some("v7")),
+    };
+    let mut this = String::new();
+    for m in index["manifests"].as_array_mut().unwrap() {
+        if m["platform"]["architecture"] == host_arch() {
+            m["platform"]["architecture"] = json!(arch);
+            match variant {
+                Some(v) => m["platform"]["variant"] = json!(v),
+                None => drop(m["platform"].as_object_mut().unwrap().remove("variant")),
+            }
+            this = m["digest"].as_str().unwrap().to_string();
+        }
+    }
+    let index_bytes = index.to_string().into_bytes();
+    let new_digest = format!("sha256:{}", sha256(&index_bytes));
+    top["manifests"][0]["digest"] = json!(new_digest);
+    top["manifests"][0]["size"] = json!(index_bytes.len());
+    let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o444);
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    for (name, data) in &files {
+        if name == "index.json" || name.ends_with(&index_digest[7..]) {
+            continue;
+        }
+        add(name, data);
+    }
+    add("index.json", top.to_string().as_bytes());
+    add(&format!("blobs/sha256/{}", &new_digest[7..]), &index_bytes);
+    b.into_inner().unwrap();
+    this
+}
+
+#[test]
+fn an_index_with_only_a_fallback_platform_imports_it_as_containerd_would() {
+    let images = test_images();
+    let dir = temp_dir();
+    let out = dir.path().join("fallback.tar");
+    let this = relabelled_multi(images.path(), &out);
+    let ns = Ns::bare("arch-fallback");
+    let names = import(ns.client, &out).unwrap();
+    assert_eq!(names.len(), 1);
+    assert!(
+        content_present(&ns, &this),
+        "the fallback manifest was not read"
+    );
+    assert!(is_unpacked(ns.client, &names[0]));
+    // ctr (containerd's platforms.Only) chooses the same manifest to run.
+    ctr_runs(&ns, &names[0], "arch-fallback");
     no_leases(&ns);
 }

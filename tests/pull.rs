@@ -545,7 +545,7 @@ fn what_the_registry_refuses() {
 
     for (bad, why) in [
         ("", "empty"),
-        ("UPPER/case", "uppercase"),
+        ("UPPER/Case", "uppercase repository"),
         ("a b", "space"),
         ("busybox:", "empty tag"),
         ("busybox@sha256:abc", "short digest"),

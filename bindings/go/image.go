@@ -7,6 +7,7 @@ package containerdc
 import "C"
 
 import (
+	"os"
 	"runtime"
 	"sync"
 )
@@ -215,6 +216,53 @@ func (c *Client) Export(tarPath string, names ...string) error {
 		return a.err
 	}
 	return c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status { return C.ctrd_image_export(p, n, path) })
+}
+
+// ImportFile imports the images of the archive read from f (a pipe, a FIFO,
+// a socket, or a regular file from its offset) to its end, as Import does
+// (ctrd_image_import_fd): `docker save | prog`. f stays the caller's: it
+// is not closed. A pipe is spooled into a temporary file first; its first
+// byte is waited for at most the client's timeout.
+func (c *Client) ImportFile(f *os.File, o *PullOptions) ([]string, error) {
+	var a cArgs
+	defer a.free()
+	opts, done := pullArgs(&a, o)
+	if a.err != nil {
+		return nil, a.err
+	}
+	fd := C.int(f.Fd())
+	var names []string
+	err := c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status {
+		var items **C.char
+		var n C.size_t
+		s := C.ctrd_image_import_fd(p, fd, opts, &items, &n)
+		if s == C.CTRD_OK {
+			names = takeStrings(items, n)
+		}
+		return s
+	})
+	runtime.KeepAlive(f)
+	done()
+	return names, err
+}
+
+// ExportFile writes the images names (at least one) as Export does, into f
+// as the archive is made (ctrd_image_export_fd): `prog | gzip`. f stays the
+// caller's: it is not closed. A reader gone is an error, not SIGPIPE.
+func (c *Client) ExportFile(f *os.File, names ...string) error {
+	var a cArgs
+	defer a.free()
+	if names == nil {
+		names = []string{}
+	}
+	n := a.strs("image name", names)
+	if a.err != nil {
+		return a.err
+	}
+	fd := C.int(f.Fd())
+	err := c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status { return C.ctrd_image_export_fd(p, n, fd) })
+	runtime.KeepAlive(f)
+	return err
 }
 
 // GetImage gets the image name (e.g. "docker.io/library/busybox:latest")

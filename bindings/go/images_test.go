@@ -3,6 +3,7 @@ package containerdc
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,5 +219,41 @@ func TestPull(t *testing.T) {
 	_, err = o.Pull("127.0.0.1:1/none:latest", &PullOptions{PlainHTTP: true})
 	if e := asError(t, err, StatusUnavailable); !strings.Contains(e.Message, "127.0.0.1:1") {
 		t.Fatalf("message %q", e.Message)
+	}
+}
+
+func TestArchivesThroughPipes(t *testing.T) {
+	c := newClient(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(r)
+		r.Close()
+		data <- b
+	}()
+	if err := c.ExportFile(w, testImage); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	archive := <-data
+	if len(archive) < 1024 || string(archive[:10]) != "oci-layout" {
+		t.Fatalf("not an archive: %d bytes", len(archive))
+	}
+	o := otherNamespace(t, "pipes")
+	r, w, err = os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		w.Write(archive)
+		w.Close()
+	}()
+	names, err := o.ImportFile(r, &PullOptions{NoUnpack: true})
+	r.Close()
+	if err != nil || len(names) != 1 || names[0] != testImage {
+		t.Fatalf("ImportFile: %v %v", names, err)
 	}
 }

@@ -166,6 +166,43 @@ void test_import_export(const std::string &archive) {
     REQUIRE(error_of([&] { copy.unpack("no-such-snapshotter"); }).status() == CTRD_ERR_INVALID_ARGUMENT);
   }
 
+  // Through descriptors: export into a regular file's fd, import it from a
+  // pipe a thread feeds; the fds stay open.
+  {
+    std::string via_fd = dir.file("via-fd.tar");
+    int fd = open(via_fd.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    client.export_archive_fd(fd, names);
+    REQUIRE(fcntl(fd, F_GETFD) != -1);
+    close(fd);
+    REQUIRE(file_size(via_fd) == file_size(exported));
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    std::thread feeder([&] {
+      int in = open(via_fd.c_str(), O_RDONLY | O_CLOEXEC);
+      char buf[65536];
+      ssize_t n;
+      while (in >= 0 && (n = read(in, buf, sizeof buf)) > 0) {
+        for (ssize_t done = 0; done < n;) {
+          ssize_t w = write(p[1], buf + done, static_cast<size_t>(n - done));
+          if (w <= 0) break;
+          done += w;
+        }
+      }
+      if (in >= 0) close(in);
+      close(p[1]);
+    });
+    ctrd::Client other("", "cxx-images-3-" + pid);
+    DropNamespace drop_other{other};
+    ctrd::PullOptions no_unpack;
+    no_unpack.no_unpack = true;
+    REQUIRE(other.import_archive_fd(p[0], no_unpack) == names);
+    feeder.join();
+    close(p[0]);
+    REQUIRE(other.get_image(kImage).digest() == image.digest());
+    REQUIRE(error_of([&] { other.import_archive_fd(-1); }).status() == CTRD_ERR_INVALID_ARGUMENT);
+  }
+
   // Bad arguments.
   ctrd::Error e = error_of([&] { client.import_archive("target/test-image.tar"); });
   REQUIRE(e.status() == CTRD_ERR_INVALID_ARGUMENT && e.name() == "CTRD_ERR_INVALID_ARGUMENT");

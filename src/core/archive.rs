@@ -19,8 +19,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -33,11 +41,12 @@ use crate::core::error::{Code, Error, Result};
 use crate::core::ident::shown;
 use crate::core::image::INDEX_TYPES;
 use crate::core::images::{
-    children_labels, validate_name, ImageRecord, PlatformContent, PlatformSpec,
+    best_manifest, children_labels, validate_name, ImageRecord, PlatformContent, PlatformSpec,
 };
-use crate::core::ocijson::{JsonDescriptor, JsonIndex, JsonManifest, JsonPlatform};
+use crate::core::ocijson::{JsonDescriptor, JsonIndex, JsonManifest};
 use crate::core::progress::{Phase, Progress};
 use crate::core::pull::PullOptions;
+use crate::core::reference::ImageRef;
 
 /// The annotation containerd names an image by in an archive's index.
 pub const IMAGE_NAME_ANNOTATION: &str = "io.containerd.image.name";
@@ -75,64 +84,12 @@ const MAX_LINKS: usize = 16;
 // ---------------------------------------------------------------------
 // Names and references.
 
-/// A docker-style reference as containerd's `reference.ParseDockerRef`
-/// normalises it: `busybox` → `docker.io/library/busybox:latest`,
-/// `example.com/a/b` → `example.com/a/b:latest`; a digest is kept (and a
-/// tag beside it dropped). `None` when it is not a valid reference.
-pub fn normalize_docker_ref(r: &str) -> Option<String> {
-    let (name, digest) = match r.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (r, None),
-    };
-    let (name, tag) = match name.rfind(':') {
-        Some(i) if !name[i..].contains('/') => (&name[..i], Some(&name[i + 1..])),
-        _ => (name, None),
-    };
-    let (domain, path) = match name.split_once('/') {
-        Some((d, rest)) if d.contains(['.', ':']) || d == "localhost" || d.to_lowercase() != d => {
-            (d, rest.to_string())
-        }
-        _ => ("docker.io", name.to_string()),
-    };
-    let domain = if domain == "index.docker.io" {
-        "docker.io"
-    } else {
-        domain
-    };
-    let path = if domain == "docker.io" && !path.contains('/') {
-        format!("library/{path}")
-    } else {
-        path
-    };
-    let component_ok = |c: &str| {
-        !c.is_empty()
-            && c.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-            })
-            && c.as_bytes()[0].is_ascii_alphanumeric()
-            && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
-    };
-    let domain_ok = !domain.is_empty()
-        && domain
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-    if !domain_ok || !path.split('/').all(component_ok) || domain.len() + path.len() > 255 {
-        return None;
-    }
-    let tag_ok = |t: &str| {
-        !t.is_empty()
-            && t.len() <= 128
-            && (t.as_bytes()[0].is_ascii_alphanumeric() || t.as_bytes()[0] == b'_')
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    };
-    let out = format!("{domain}/{path}");
-    match (tag, digest) {
-        (Some(t), _) if !tag_ok(t) => None,
-        (_, Some(d)) => parse_digest(d).ok().map(|_| format!("{out}@{d}")),
-        (Some(t), None) => Some(format!("{out}:{t}")),
-        (None, None) => Some(format!("{out}:latest")),
-    }
+/// A docker-save `RepoTags` entry as containerd's importer names the image:
+/// normalised by `reference.ParseDockerRef`, here the one normaliser pulls
+/// use too (`busybox` → `docker.io/library/busybox:latest`), so import
+/// accepts exactly the names a pull does.
+fn repo_tag_name(tag: &str) -> Result<String> {
+    ImageRef::parse(tag).map(|r| r.name)
 }
 
 /// The OCI reference name ctr writes for image `name`: the object of the
@@ -182,7 +139,7 @@ fn entry_name(annotations: &HashMap<String, String>, date: &str) -> Option<Strin
 /// `docker.io/u/x:1` → `u/x:1`, others whole (with `:latest` when they have
 /// neither tag nor digest). `None` for a name docker could not read.
 fn familiar_name(name: &str) -> Option<String> {
-    let full = normalize_docker_ref(name)?;
+    let full = repo_tag_name(name).ok()?;
     Some(
         full.strip_prefix("docker.io/library/")
             .or_else(|| full.strip_prefix("docker.io/"))
@@ -212,14 +169,6 @@ fn parse_digest(d: &str) -> Result<&str> {
         return Err(Error::invalid(format!("{d:?} is not a sha256 digest")));
     }
     Ok(hex)
-}
-
-// ---------------------------------------------------------------------
-// Platforms.
-
-/// Whether a descriptor's platform `p` is `want`, both normalised.
-fn platform_matches(want: &PlatformSpec, p: &JsonPlatform) -> bool {
-    PlatformSpec::normalized(&p.os, &p.architecture, p.variant.as_deref()) == *want
 }
 
 // ---------------------------------------------------------------------
@@ -312,23 +261,283 @@ fn clean(p: &str) -> String {
     parts.join("/")
 }
 
-fn open_archive(path: &Path) -> Result<File> {
-    let what = format!("archive {}", path.display());
-    let file = File::open(path).map_err(|e| io_error(&what, &e))?;
-    let meta = file.metadata().map_err(|e| io_error(&what, &e))?;
-    if !meta.is_file() {
-        return Err(Error::invalid(format!("{what}: not a regular file")));
+/// The archive being read: a regular file read at offsets (the caller's
+/// file from where its offset was, or a spool of a FIFO or pipe), shared by
+/// the threads reading it.
+#[derive(Clone)]
+struct ArchiveFile {
+    file: Arc<File>,
+    /// Where the archive starts in `file`.
+    base: u64,
+    /// Its length from there.
+    len: u64,
+    /// `archive /path` or `archive fd N`, for messages.
+    what: String,
+}
+
+impl ArchiveFile {
+    /// A reader of the archive from `offset` (relative to its start).
+    fn at(&self, offset: u64) -> At {
+        At {
+            src: self.clone(),
+            pos: offset,
+        }
     }
+}
+
+/// A reader of the archive at a position of its own (`pread`), so that the
+/// blobs of one archive can be read by several threads.
+struct At {
+    src: ArchiveFile,
+    pos: u64,
+}
+
+impl Read for At {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let left = self.src.len.saturating_sub(self.pos);
+        let n = buf.len().min(left.min(usize::MAX as u64) as usize);
+        if n == 0 {
+            return Ok(0);
+        }
+        let got = self
+            .src
+            .file
+            .read_at(&mut buf[..n], self.src.base + self.pos)?;
+        self.pos += got as u64;
+        Ok(got)
+    }
+}
+
+impl Seek for At {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => self.src.len.checked_add_signed(d),
+        };
+        self.pos = pos.ok_or_else(|| std::io::Error::other("seek before the archive's start"))?;
+        Ok(self.pos)
+    }
+}
+
+/// How long a FIFO, pipe or descriptor may move no byte before the transfer
+/// is cut as stalled.
+const STALL: Duration = Duration::from_secs(60);
+
+/// Waits until `fd` is ready for `events`, at most `limit`; `false` when
+/// the time ran out.
+fn wait_ready(fd: BorrowedFd, events: PollFlags, limit: Duration) -> std::io::Result<bool> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let mut fds = [PollFd::new(fd, events)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(0) if left.is_zero() => return Ok(false),
+            Ok(0) => {}
+            Ok(_) => return Ok(true),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// An unnamed temporary file in the temporary directory ($TMPDIR, else
+/// /tmp), gone when closed whatever happens.
+fn unnamed_temp_file(what: &str) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::temp_dir();
+    let fail = |e: std::io::Error| {
+        io_error(
+            &format!("{what}: a temporary file in {} to spool it", dir.display()),
+            &e,
+        )
+    };
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(&dir)
+    {
+        Ok(f) => return Ok(f),
+        // File systems without O_TMPFILE: a named file, unlinked at once.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {}
+        Err(e) => return Err(fail(e)),
+    }
+    let path = dir.join(format!(".containerd-c-spool.{}", &lease_id("x")[15..]));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(fail)?;
+    let _ = std::fs::remove_file(&path);
     Ok(file)
 }
 
-/// The archive's table (first pass).
-fn scan(path: &Path) -> Result<Scan> {
+/// How much is read past the end of a tar (its end-of-archive block) when
+/// spooling: a writer's padding to its record size (GNU tar: 10 KiB), not
+/// an endless stream (`/dev/zero`).
+const AFTER_END: u64 = 1 << 20;
+
+/// Follows the headers of a tar as it is spooled, to tell where it ends.
+struct TarEnd {
+    /// Where the next header starts; `None` once the stream is not a tar
+    /// this follows (then it is spooled to its end of file).
+    next: Option<u64>,
+    /// Where the end-of-archive block ends, once seen.
+    end: Option<u64>,
+}
+
+impl TarEnd {
+    /// Looks at the headers spooled into `file` (of `len` bytes) so far.
+    fn advance(&mut self, file: &File, len: u64) {
+        use std::os::unix::fs::FileExt;
+        while self.end.is_none() {
+            let Some(at) = self.next.filter(|at| at + 512 <= len) else {
+                return;
+            };
+            let mut block = [0u8; 512];
+            if file.read_exact_at(&mut block, at).is_err() {
+                self.next = None;
+                return;
+            }
+            if block.iter().all(|&b| b == 0) {
+                self.end = Some(at + 512);
+                return;
+            }
+            let field = &block[124..136];
+            let size = if field[0] & 0x80 != 0 {
+                // base-256: the low 8 bytes, big-endian
+                Some(
+                    field[4..]
+                        .iter()
+                        .fold(0u64, |n, &b| (n << 8) | u64::from(b)),
+                )
+            } else {
+                let digits = std::str::from_utf8(field)
+                    .ok()
+                    .map(|t| t.trim_matches(|c| c == '\0' || c == ' '));
+                digits.and_then(|t| u64::from_str_radix(t, 8).ok())
+            };
+            self.next = size
+                .and_then(|n| n.checked_next_multiple_of(512))
+                .and_then(|n| (at + 512).checked_add(n));
+        }
+    }
+
+    /// Whether enough was read: the tar ended `AFTER_END` bytes ago.
+    fn done(&self, len: u64) -> bool {
+        self.end.is_some_and(|end| len >= end + AFTER_END)
+    }
+}
+
+/// Copies what `from` (a FIFO, pipe, socket or character device) gives,
+/// to its end of file, into an unnamed temporary file, which is the
+/// archive then: the importer reads archives at offsets. The first byte is
+/// waited for at most `first` (a FIFO's writer may not have come: poll
+/// tells nothing until one does), each further one at most `STALL`. A tar
+/// is read up to `AFTER_END` bytes past its end-of-archive block, no more
+/// (`/dev/zero` is an empty tar, not a disk filled). Never changes
+/// `from`'s flags (it may be the caller's).
+fn spool(from: &File, what: &str, first: Duration) -> Result<ArchiveFile> {
+    use std::os::unix::fs::FileExt;
+    let out = unnamed_temp_file(what)?;
+    let mut buf = vec![0; CHUNK];
+    let mut len = 0u64;
+    let mut limit = first;
+    let mut tar = TarEnd {
+        next: Some(0),
+        end: None,
+    };
+    while !tar.done(len) {
+        let ready = wait_ready(from.as_fd(), PollFlags::POLLIN, limit)
+            .map_err(|e| io_error(&format!("{what}: waiting for data"), &e))?;
+        if !ready {
+            return Err(if len == 0 {
+                Error::new(
+                    Code::DeadlineExceeded,
+                    format!(
+                        "{what}: nothing came in {:?} (no writer on the FIFO or pipe?)",
+                        limit
+                    ),
+                )
+            } else {
+                Error::new(
+                    Code::Unavailable,
+                    format!("{what}: stalled: nothing came in {STALL:?} after {len} bytes"),
+                )
+            });
+        }
+        match (&*from).read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                out.write_all_at(&buf[..n], len)
+                    .map_err(|e| io_error(&format!("{what}: spooling it"), &e))?;
+                len += n as u64;
+                limit = STALL;
+                tar.advance(&out, len);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
+            Err(e) => return Err(io_error(&format!("{what}: reading it"), &e)),
+        }
+    }
+    Ok(ArchiveFile {
+        file: Arc::new(out),
+        base: 0,
+        len,
+        what: what.to_string(),
+    })
+}
+
+/// The archive in `file`: a regular file is read in place from its current
+/// offset (and left at its end); anything else but a directory is spooled
+/// (`first`: how long the first byte is waited for).
+fn source_of(file: File, what: String, first: Duration) -> Result<ArchiveFile> {
+    let meta = file.metadata().map_err(|e| io_error(&what, &e))?;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        return Err(Error::invalid(format!("{what}: it is a directory")));
+    }
+    if !kind.is_file() {
+        return spool(&file, &what, first);
+    }
+    let mut f = &file;
+    let base = f.stream_position().map_err(|e| io_error(&what, &e))?;
+    let _ = f.seek(SeekFrom::End(0));
+    Ok(ArchiveFile {
+        file: Arc::new(file),
+        base,
+        len: meta.len().saturating_sub(base),
+        what,
+    })
+}
+
+/// Opens the archive at `path` without waiting for a FIFO's writer (a
+/// FIFO is then waited on for at most `first`, and spooled).
+fn open_source(path: &Path, first: Duration) -> Result<ArchiveFile> {
+    use std::os::unix::fs::OpenOptionsExt;
     let what = format!("archive {}", path.display());
-    let file = open_archive(path)?;
-    let len = file.metadata().map_err(|e| io_error(&what, &e))?.len();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| io_error(&what, &e))?;
+    source_of(file, what, first)
+}
+
+/// The archive's table (first pass).
+fn scan(src: &ArchiveFile) -> Result<Scan> {
+    let what = &src.what;
+    let len = src.len;
     let bad = |e: std::io::Error| Error::invalid(format!("{what}: not a valid tar: {e}"));
-    let mut archive = tar::Archive::new(BufReader::new(file));
+    let mut archive = tar::Archive::new(BufReader::new(src.at(0)));
     let mut out = Scan::default();
     for entry in archive.entries_with_seek().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
@@ -383,20 +592,18 @@ fn scan(path: &Path) -> Result<Scan> {
     Ok(out)
 }
 
-/// Reads `entry` of the archive at `path` whole (a small file).
-fn read_entry(path: &Path, name: &str, entry: Entry) -> Result<Vec<u8>> {
-    let what = format!("archive {}: {name}", path.display());
+/// Reads `entry` of the archive whole (a small file).
+fn read_entry(src: &ArchiveFile, name: &str, entry: Entry) -> Result<Vec<u8>> {
+    let what = format!("{}: {name}", src.what);
     if entry.size > MAX_META {
         return Err(Error::invalid(format!(
             "{what} has {} bytes, more than the {MAX_META} this library reads",
             entry.size
         )));
     }
-    let mut file = open_archive(path)?;
-    file.seek(SeekFrom::Start(entry.offset))
-        .map_err(|e| io_error(&what, &e))?;
     let mut data = Vec::with_capacity(entry.size as usize);
-    file.take(entry.size)
+    src.at(entry.offset)
+        .take(entry.size)
         .read_to_end(&mut data)
         .map_err(|e| io_error(&what, &e))?;
     if data.len() as u64 != entry.size {
@@ -407,12 +614,9 @@ fn read_entry(path: &Path, name: &str, entry: Entry) -> Result<Vec<u8>> {
 
 /// The sha256 digest and first bytes of `entry` (a docker-save file whose
 /// digest its name does not give).
-fn hash_entry(path: &Path, name: &str, entry: Entry) -> Result<(String, Vec<u8>)> {
-    let what = format!("archive {}: {name}", path.display());
-    let mut file = open_archive(path)?;
-    file.seek(SeekFrom::Start(entry.offset))
-        .map_err(|e| io_error(&what, &e))?;
-    let mut reader = file.take(entry.size);
+fn hash_entry(src: &ArchiveFile, name: &str, entry: Entry) -> Result<(String, Vec<u8>)> {
+    let what = format!("{}: {name}", src.what);
+    let mut reader = src.at(entry.offset).take(entry.size);
     let mut hasher = Sha256::new();
     let mut buf = vec![0; CHUNK];
     let mut head = Vec::new();
@@ -437,16 +641,14 @@ fn hash_entry(path: &Path, name: &str, entry: Entry) -> Result<(String, Vec<u8>)
 /// Streams `entry` of the archive in chunks into `tx`; stops early when the
 /// receiver is gone.
 fn stream_entry(
-    path: &Path,
+    src: &ArchiveFile,
     name: &str,
     entry: Entry,
     tx: tokio::sync::mpsc::Sender<Result<Vec<u8>>>,
 ) {
-    let what = format!("archive {}: {name}", path.display());
+    let what = format!("{}: {name}", src.what);
     let run = || -> Result<()> {
-        let mut file = open_archive(path)?;
-        file.seek(SeekFrom::Start(entry.offset))
-            .map_err(|e| io_error(&what, &e))?;
+        let mut file = src.at(entry.offset);
         let mut left = entry.size;
         while left > 0 {
             let mut buf = vec![0; (left as usize).min(CHUNK)];
@@ -457,7 +659,7 @@ fn stream_entry(
                         return Err(Error::invalid(format!("{what}: the archive is truncated")))
                     }
                     Ok(n) => got += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => return Err(io_error(&what, &e)),
                 }
             }
@@ -523,7 +725,7 @@ impl Plan {
 /// The archive being imported, and how to reach its blobs.
 struct Importer<'a> {
     client: &'a Client,
-    path: PathBuf,
+    src: ArchiveFile,
     what: String,
     scan: Scan,
     platform: PlatformSpec,
@@ -576,8 +778,8 @@ impl Importer<'_> {
     async fn read_small(&self, d: &Descriptor, source: &Source) -> Result<Vec<u8>> {
         match source {
             Source::Archive { name, entry } => {
-                let (path, name, entry) = (self.path.clone(), name.clone(), *entry);
-                blocking(move || read_entry(&path, &name, entry)).await
+                let (src, name, entry) = (self.src.clone(), name.clone(), *entry);
+                blocking(move || read_entry(&src, &name, entry)).await
             }
             Source::Made(data) => Ok(data.clone()),
             Source::Store => {
@@ -618,21 +820,30 @@ impl Importer<'_> {
             if is_index {
                 let data = self.read_small(&d, &source).await?;
                 let index: JsonIndex = self.json("index", &d.digest, &data)?;
-                let children: Vec<&JsonDescriptor> = index
-                    .manifests
-                    .iter()
-                    .filter(|m| {
-                        m.platform
+                // The one on the path: the best for this platform, else the
+                // first without a platform (the matcher pulls use). Read:
+                // it, those exactly for this platform and those without one
+                // (as containerd's importer with `platforms.DefaultStrict`),
+                // not every fallback (amd64's 386), which an archive made on
+                // another machine often lacks.
+                let best = best_manifest(&index.manifests, &self.platform);
+                let (children, first): (Vec<&JsonDescriptor>, Option<usize>) = {
+                    let mut first = None;
+                    let mut children = Vec::new();
+                    for (i, m) in index.manifests.iter().enumerate() {
+                        let exact = m
+                            .platform
                             .as_ref()
-                            .is_none_or(|p| platform_matches(&self.platform, p))
-                    })
-                    .collect();
-                // The one on the path: the first for this platform, else the
-                // first without a platform (as images.rs chooses).
-                let first = children
-                    .iter()
-                    .position(|m| m.platform.is_some())
-                    .or(if children.is_empty() { None } else { Some(0) });
+                            .is_none_or(|p| self.platform.rank(p) == Some(0));
+                        if exact || Some(i) == best {
+                            if Some(i) == best {
+                                first = Some(children.len());
+                            }
+                            children.push(m);
+                        }
+                    }
+                    (children, first)
+                };
                 if on_path && first.is_none() {
                     return Err(Error::new(
                         Code::NotFound,
@@ -754,7 +965,7 @@ impl Importer<'_> {
         for m in &index.manifests {
             if m.platform
                 .as_ref()
-                .is_some_and(|p| !platform_matches(&self.platform, p))
+                .is_some_and(|p| !self.platform.matches(p))
             {
                 continue;
             }
@@ -779,11 +990,8 @@ impl Importer<'_> {
         for entry in &entries {
             let mut names = Vec::new();
             for tag in entry.repo_tags.iter().flatten() {
-                let name = normalize_docker_ref(tag).ok_or_else(|| {
-                    self.invalid(format!(
-                        "manifest.json: RepoTags entry {} is not a valid reference",
-                        shown(tag)
-                    ))
+                let name = repo_tag_name(tag).map_err(|e| {
+                    self.invalid(format!("manifest.json: RepoTags entry: {}", e.message))
                 })?;
                 if !names.contains(&name) && !plan.images.iter().any(|(n, _, _)| *n == name) {
                     names.push(name);
@@ -864,8 +1072,8 @@ impl Importer<'_> {
                 shown(name)
             ))
         })?;
-        let (path, n) = (self.path.clone(), name.clone());
-        let (digest, head) = blocking(move || hash_entry(&path, &n, entry)).await?;
+        let (src, n) = (self.src.clone(), name.clone());
+        let (digest, head) = blocking(move || hash_entry(&src, &n, entry)).await?;
         let media_type = if !media_type.is_empty() {
             media_type
         } else if head.starts_with(&[0x1f, 0x8b]) {
@@ -923,9 +1131,8 @@ impl Importer<'_> {
                 progress.add_bytes(data.len() as u64);
             } else if let Some(entry) = entry {
                 let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-                let (path, n) = (self.path.clone(), name.clone());
-                let reader =
-                    tokio::task::spawn_blocking(move || stream_entry(&path, &n, entry, tx));
+                let (src, n) = (self.src.clone(), name.clone());
+                let reader = tokio::task::spawn_blocking(move || stream_entry(&src, &n, entry, tx));
                 while let Some(chunk) = rx.recv().await {
                     let chunk = chunk?;
                     hasher.update(&chunk);
@@ -981,20 +1188,52 @@ impl Client {
     /// machine's by default), unpacked into `opts.snapshotter` unless
     /// `opts.no_unpack`. Returns the names of the images made or updated.
     /// Content goes in under a lease deleted at the end, so a failure
-    /// leaves no image and nothing the garbage collector keeps.
+    /// leaves no image and nothing the garbage collector keeps. A FIFO (or
+    /// character device) is read to its end first, into an unnamed
+    /// temporary file; its writer is waited for at most the client's
+    /// timeout (`STALL` without one).
     pub async fn import_archive(
         &self,
         path: &Path,
         opts: &PullOptions,
         progress: &Progress,
     ) -> Result<Vec<String>> {
-        let what = format!("import archive {}", path.display());
+        let p = path.to_path_buf();
+        let first = self.timeout().unwrap_or(STALL);
+        let src = blocking(move || open_source(&p, first)).await?;
+        self.import_source(src, opts, progress).await
+    }
+
+    /// Imports the archive read from `fd` (to its end; a regular file from
+    /// its offset, anything else spooled into an unnamed temporary file),
+    /// as `import_archive`. `fd` is this call's own (a duplicate of the
+    /// caller's), closed at the end.
+    pub async fn import_archive_fd(
+        &self,
+        fd: OwnedFd,
+        opts: &PullOptions,
+        progress: &Progress,
+    ) -> Result<Vec<String>> {
+        let what = format!("archive fd {}", fd.as_raw_fd());
+        check_fd_access(&fd, &what, false)?;
+        let first = self.timeout().unwrap_or(STALL);
+        let src = blocking(move || source_of(File::from(fd), what, first)).await?;
+        self.import_source(src, opts, progress).await
+    }
+
+    async fn import_source(
+        &self,
+        src: ArchiveFile,
+        opts: &PullOptions,
+        progress: &Progress,
+    ) -> Result<Vec<String>> {
+        let what = format!("import {}", src.what);
         let platform = match &opts.platform {
             Some(p) => PlatformSpec::parse(p).map_err(|e| e.context("opts.platform"))?,
             None => PlatformSpec::host(),
         };
-        let p = path.to_path_buf();
-        let scan = blocking(move || scan(&p)).await.map_err(|e| {
+        let s = src.clone();
+        let scan = blocking(move || scan(&s)).await.map_err(|e| {
             if e.message.starts_with("archive ") {
                 Error::new(e.code, format!("import {}", e.message))
             } else {
@@ -1003,7 +1242,7 @@ impl Client {
         })?;
         let importer = Importer {
             client: self,
-            path: path.to_path_buf(),
+            src,
             what: what.clone(),
             scan,
             platform,
@@ -1040,11 +1279,44 @@ impl Client {
     /// (replacing a file there only once the archive is complete): for each
     /// image its target and every blob below it that the content store has;
     /// the blobs of this machine's platform must all be there.
+    ///
+    /// An existing FIFO or character device at `path` (or a symlink to
+    /// one) is opened and written as the archive is made, as ctr does (a
+    /// FIFO's reader is waited for at most the client's timeout, `STALL`
+    /// without one); a regular file (or the regular file a symlink names)
+    /// is replaced atomically; nothing else is replaced (a directory, a
+    /// socket, a block device, a symlink to nothing: `InvalidArgument`).
     pub async fn export_archive(&self, names: &[String], path: &Path) -> Result<()> {
         let what = format!("export to {}", path.display());
         if names.is_empty() {
             return Err(Error::invalid(format!("{what}: no image names")));
         }
+        let p = path.to_path_buf();
+        let wait = self.timeout().unwrap_or(STALL);
+        let dest = blocking(move || open_dest(&p, wait)).await?;
+        self.export_to(names, dest, &what).await
+    }
+
+    /// Exports the images `names` as `export_archive`, written into `fd`
+    /// (this call's own duplicate of the caller's, closed at the end): a
+    /// regular file from its offset, a pipe, a socket, a device.
+    pub async fn export_archive_fd(&self, names: &[String], fd: OwnedFd) -> Result<()> {
+        let what = format!("export to fd {}", fd.as_raw_fd());
+        if names.is_empty() {
+            return Err(Error::invalid(format!("{what}: no image names")));
+        }
+        check_fd_access(&fd, &what, true)?;
+        let file = File::from(fd);
+        let meta = file.metadata().map_err(|e| io_error(&what, &e))?;
+        if meta.is_dir() {
+            return Err(Error::invalid(format!("{what}: it is a directory")));
+        }
+        self.export_to(names, Dest::stream(file, meta.is_file())?, &what)
+            .await
+    }
+
+    /// Writes the archive of `names` into `dest`.
+    async fn export_to(&self, names: &[String], dest: Dest, what: &str) -> Result<()> {
         let mut entries = Vec::new();
         let mut blobs: Vec<Descriptor> = Vec::new();
         let mut seen = HashSet::new();
@@ -1057,11 +1329,11 @@ impl Client {
             if !done_names.insert(name.clone()) {
                 continue;
             }
-            let record = self.get_image(name).await.map_err(|e| e.context(&what))?;
+            let record = self.get_image(name).await.map_err(|e| e.context(what))?;
             let chosen = self
                 .export_walk(&record, &mut blobs, &mut seen)
                 .await
-                .map_err(|e| e.context(&what))?;
+                .map_err(|e| e.context(what))?;
             if let Some((manifest, config, layers)) = chosen {
                 let blob_path = |d: &str| format!("blobs/sha256/{}", &d[7..]);
                 let at = match docker.iter().position(|(m, _)| *m == manifest) {
@@ -1107,11 +1379,12 @@ impl Client {
             let list: Vec<&DockerEntry> = docker.iter().map(|(_, e)| e).collect();
             Some(to_json(&list)?)
         };
-        let out = TempFile::create(path)?;
-        let result = self.write_archive(&out, index, manifest_json, &blobs).await;
+        let result = self
+            .write_archive(&dest, index, manifest_json, &blobs)
+            .await;
         match result {
-            Ok(()) => out.persist(),
-            Err(e) => Err(e.context(&what)),
+            Ok(()) => dest.finish(),
+            Err(e) => Err(e.context(what)),
         }
     }
 
@@ -1159,15 +1432,7 @@ impl Client {
             let media_type = d.media_type.as_str();
             if INDEX_TYPES.contains(&media_type) {
                 let index: JsonIndex = self.read_json("index", &d).await?;
-                let first = index
-                    .manifests
-                    .iter()
-                    .position(|m| {
-                        m.platform
-                            .as_ref()
-                            .is_some_and(|p| platform_matches(&platform, p))
-                    })
-                    .or_else(|| index.manifests.iter().position(|m| m.platform.is_none()));
+                let first = best_manifest(&index.manifests, &platform);
                 for (i, m) in index.manifests.iter().enumerate().rev() {
                     stack.push((m.descriptor(), depth + 1, required && Some(i) == first));
                 }
@@ -1193,14 +1458,14 @@ impl Client {
     /// (when given), then each blob streamed from the content store.
     async fn write_archive(
         &self,
-        out: &TempFile,
+        out: &Dest,
         index: Vec<u8>,
         manifest_json: Option<Vec<u8>>,
         blobs: &[Descriptor],
     ) -> Result<()> {
-        let file = out.file()?;
+        let (file, sync) = out.writer()?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Item>(2);
-        let writer = tokio::task::spawn_blocking(move || write_tar(file, rx));
+        let writer = tokio::task::spawn_blocking(move || write_tar(file, sync, rx));
         let sending = async {
             let layout = format!("{{\"imageLayoutVersion\":\"{OCI_LAYOUT_VERSION}\"}}");
             send_whole(&tx, OCI_LAYOUT_FILE, 0o444, layout.into_bytes()).await;
@@ -1409,7 +1674,14 @@ impl Read for ChunkReader {
 /// The tar writer thread: a header per item as ctr writes them (the item's
 /// mode, 0755 for the blobs directories, owner 0, time 0), then its data;
 /// the end-of-archive blocks; the file synced.
-fn write_tar(file: File, mut items: tokio::sync::mpsc::Receiver<Item>) -> Result<()> {
+/// The thread blocks SIGPIPE (a reader gone is EPIPE, not the process
+/// killed), for good: it is the library's.
+fn write_tar(
+    file: StreamWriter,
+    sync: bool,
+    mut items: tokio::sync::mpsc::Receiver<Item>,
+) -> Result<()> {
+    let _ = SigSet::from(Signal::SIGPIPE).thread_block();
     let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(CHUNK, file));
     let header = |kind: tar::EntryType, mode: u32, size: u64| {
         let mut h = tar::Header::new_ustar();
@@ -1421,7 +1693,14 @@ fn write_tar(file: File, mut items: tokio::sync::mpsc::Receiver<Item>) -> Result
         h.set_gid(0);
         h
     };
-    let fail = |what: &str, e: std::io::Error| Error::new(Code::Io, format!("write {what}: {e}"));
+    let fail = |what: &str, e: std::io::Error| {
+        let code = if e.kind() == ErrorKind::TimedOut {
+            Code::Unavailable
+        } else {
+            Code::Io
+        };
+        Error::new(code, format!("write {what}: {e}"))
+    };
     let mut dirs = false;
     while let Some(item) = items.blocking_recv() {
         let Item::File {
@@ -1454,8 +1733,193 @@ fn write_tar(file: File, mut items: tokio::sync::mpsc::Receiver<Item>) -> Result
     let file = out
         .into_inner()
         .map_err(|e| fail("the archive", e.into_error()))?;
-    file.sync_all().map_err(|e| fail("the archive", e))?;
+    if sync {
+        file.file.sync_all().map_err(|e| fail("the archive", e))?;
+    }
     Ok(())
+}
+
+/// Where an archive is written: a new file renamed over its destination
+/// when complete, or a stream written as the archive is made.
+enum Dest {
+    Temp(TempFile),
+    /// A FIFO, a character device or the caller's descriptor; `regular`
+    /// when it is a regular file (synced at the end).
+    Stream {
+        file: File,
+        regular: bool,
+    },
+}
+
+impl Dest {
+    fn stream(file: File, regular: bool) -> Result<Dest> {
+        Ok(Dest::Stream { file, regular })
+    }
+
+    /// The writer thread's handle on it, and whether to sync it at the end.
+    fn writer(&self) -> Result<(StreamWriter, bool)> {
+        let (file, sync) = match self {
+            Dest::Temp(t) => (t.file()?, true),
+            Dest::Stream { file, regular } => (
+                file.try_clone().map_err(|e| {
+                    Error::new(Code::Io, format!("duplicating the archive fd: {e}"))
+                })?,
+                *regular,
+            ),
+        };
+        Ok((StreamWriter::new(file), sync))
+    }
+
+    fn finish(self) -> Result<()> {
+        match self {
+            Dest::Temp(t) => t.persist(),
+            Dest::Stream { .. } => Ok(()),
+        }
+    }
+}
+
+/// What exporting to `path` writes into (see `Client::export_archive`);
+/// `wait`: how long a FIFO's reader is waited for.
+fn open_dest(path: &Path, wait: Duration) -> Result<Dest> {
+    use std::os::unix::fs::FileTypeExt;
+    let what = format!("export to {}", path.display());
+    let link = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == ErrorKind::NotFound => return TempFile::create(path).map(Dest::Temp),
+        Err(e) => return Err(io_error(&what, &e)),
+        Ok(m) => m,
+    };
+    let (target, meta) = if link.file_type().is_symlink() {
+        let target = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::invalid(format!(
+                "{what}: a symlink to nothing (not replaced: archives replace regular files only)"
+            )),
+            _ => io_error(&what, &e),
+        })?;
+        let meta = std::fs::metadata(&target).map_err(|e| io_error(&what, &e))?;
+        (target, meta)
+    } else {
+        (path.to_path_buf(), link)
+    };
+    let kind = meta.file_type();
+    let refuse = |it: &str| {
+        Err(Error::invalid(format!(
+            "{what}: it is {it} (archives are written to regular files, FIFOs and character \
+             devices; nothing else is replaced)"
+        )))
+    };
+    if kind.is_file() {
+        TempFile::create(&target).map(Dest::Temp)
+    } else if kind.is_dir() {
+        refuse("a directory")
+    } else if kind.is_fifo() {
+        Dest::stream(open_fifo_writer(&target, &what, wait)?, false)
+    } else if kind.is_char_device() {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&target)
+            .map_err(|e| io_error(&what, &e))?;
+        Dest::stream(file, false)
+    } else if kind.is_socket() {
+        refuse("a socket")
+    } else {
+        refuse("a block device")
+    }
+}
+
+/// Opens FIFO `path` for writing (non-blocking, its own open file), waiting
+/// at most `wait` for a reader to open it.
+fn open_fifo_writer(path: &Path, what: &str, wait: Duration) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let deadline = Instant::now() + wait;
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        {
+            Ok(f) => return Ok(f),
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                if Instant::now() >= deadline {
+                    return Err(Error::new(
+                        Code::DeadlineExceeded,
+                        format!("{what}: no reader opened the FIFO in {wait:?}"),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(what, &e)),
+        }
+    }
+}
+
+/// Whether `fd` is open for reading (or writing): `InvalidArgument` naming
+/// it when not (an `O_PATH` descriptor, or the other direction only).
+fn check_fd_access(fd: &OwnedFd, what: &str, write: bool) -> Result<()> {
+    let flags = fcntl(fd, FcntlArg::F_GETFL)
+        .map_err(|e| Error::invalid(format!("{what}: not a usable descriptor: {e}")))?;
+    let flags = OFlag::from_bits_truncate(flags);
+    let mode = flags & OFlag::O_ACCMODE;
+    let wanted = if write {
+        OFlag::O_WRONLY
+    } else {
+        OFlag::O_RDONLY
+    };
+    if !flags.contains(OFlag::O_PATH) && (mode == OFlag::O_RDWR || mode == wanted) {
+        return Ok(());
+    }
+    let how = if write { "writing" } else { "reading" };
+    Err(Error::invalid(format!("{what}: not open for {how}")))
+}
+
+/// The archive's output: each write waits (at most `STALL`) until the
+/// descriptor takes bytes, so a reader that stops reading cuts the export
+/// instead of hanging it. A blocking pipe is written `PIPE_BUF` bytes at a
+/// time (a write that size does not block once poll said it may write).
+struct StreamWriter {
+    file: File,
+    small: bool,
+}
+
+impl StreamWriter {
+    fn new(file: File) -> StreamWriter {
+        use std::os::unix::fs::FileTypeExt;
+        let pipe = file
+            .metadata()
+            .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket());
+        let blocking = fcntl(&file, FcntlArg::F_GETFL)
+            .is_ok_and(|f| !OFlag::from_bits_truncate(f).contains(OFlag::O_NONBLOCK));
+        StreamWriter {
+            file,
+            small: pipe && blocking,
+        }
+    }
+}
+
+impl Write for StreamWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            if !wait_ready(self.file.as_fd(), PollFlags::POLLOUT, STALL)? {
+                return Err(std::io::Error::new(
+                    ErrorKind::TimedOut,
+                    format!("stalled: the reader took nothing in {STALL:?}"),
+                ));
+            }
+            let n = if self.small {
+                buf.len().min(libc::PIPE_BUF)
+            } else {
+                buf.len()
+            };
+            match (&self.file).write(&buf[..n]) {
+                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
+                r => return r,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The archive being written: a temporary file next to its destination,
@@ -1535,7 +1999,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docker_references_are_normalised_as_containerd_does() {
+    fn repo_tags_are_named_as_pulls_name_references() {
+        let hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         let cases = [
             ("busybox", Some("docker.io/library/busybox:latest")),
             ("busybox:1.36", Some("docker.io/library/busybox:1.36")),
@@ -1545,22 +2010,46 @@ mod tests {
             ("example.com/a/b", Some("example.com/a/b:latest")),
             ("localhost/x:y", Some("localhost/x:y")),
             ("localhost:5000/x", Some("localhost:5000/x:latest")),
-            (
-                "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                Some(
-                    "docker.io/library/x@sha256:\
-                     0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                ),
-            ),
+            // A capitalised first component is a host, for pulls too.
+            ("Upper/x", Some("Upper/x:latest")),
             ("Busybox", None),
+            ("Upper/X", None),
             ("busybox:", None),
             ("", None),
             ("a//b", None),
+            // The path grammar: separators `.`, `_`, `__`, dashes.
+            ("a..b", None),
+            ("a___b", None),
+            ("a.-b", None),
+            ("a__b/c--d", Some("docker.io/a__b/c--d:latest")),
             ("x@sha256:short", None),
+            // Digests pulls cannot verify are refused here too.
+            (
+                "x@sha512:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                None,
+            ),
+            ("h_.io/a", None),
+            (hex, None),
         ];
         for (input, want) in cases {
-            assert_eq!(normalize_docker_ref(input).as_deref(), want, "{input:?}");
+            let named = repo_tag_name(input).ok();
+            assert_eq!(named.as_deref(), want, "{input:?}");
+            assert_eq!(
+                named,
+                ImageRef::parse(input).ok().map(|r| r.name),
+                "{input:?}"
+            );
         }
+        let d = format!("x@sha256:{hex}");
+        assert_eq!(
+            repo_tag_name(&d).unwrap(),
+            format!("docker.io/library/x@sha256:{hex}")
+        );
+        assert_eq!(
+            familiar_name("docker.io/library/x:1").as_deref(),
+            Some("x:1")
+        );
+        assert_eq!(familiar_name("Upper/x").as_deref(), Some("Upper/x:latest"));
     }
 
     #[test]
@@ -1620,24 +2109,44 @@ mod tests {
     }
 
     #[test]
-    fn platforms_match_after_normalising() {
-        let json = |os: &str, arch: &str, variant: Option<&str>| JsonPlatform {
-            os: os.into(),
-            architecture: arch.into(),
-            variant: variant.map(Into::into),
+    fn a_spooled_tar_ends_at_its_end_of_archive_block() {
+        use std::os::unix::fs::FileExt;
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, size) in [("a", 700usize), ("b", 0), ("c", 512)] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(size as u64);
+            b.append_data(&mut h, name, &vec![7u8; size][..]).unwrap();
+        }
+        let data = b.into_inner().unwrap();
+        // headers and data: 512 + 1024, 512, 512 + 512; then two zero blocks
+        assert_eq!(data.len(), 3072 + 1024);
+        let file = tempfile_in_tmp();
+        let mut tar = TarEnd {
+            next: Some(0),
+            end: None,
         };
-        let arm = PlatformSpec::parse("linux/arm64").unwrap();
-        assert!(platform_matches(&arm, &json("linux", "arm64", None)));
-        assert!(platform_matches(
-            &arm,
-            &json("linux", "aarch64", Some("v8"))
-        ));
-        assert!(!platform_matches(&arm, &json("linux", "arm64", Some("v9"))));
-        assert!(!platform_matches(&arm, &json("windows", "arm64", None)));
-        let amd = PlatformSpec::parse("linux/x86_64").unwrap();
-        assert!(platform_matches(&amd, &json("linux", "amd64", None)));
-        assert!(platform_matches(&amd, &json("linux", "amd64", Some("v1"))));
-        assert!(!platform_matches(&amd, &json("linux", "arm64", None)));
+        // Fed in pieces that split headers.
+        for (i, piece) in data.chunks(300).enumerate() {
+            file.write_all_at(piece, (i * 300) as u64).unwrap();
+            tar.advance(&file, ((i * 300) + piece.len()) as u64);
+        }
+        assert_eq!(tar.end, Some(3072 + 512));
+        assert!(!tar.done(data.len() as u64));
+        assert!(tar.done(3072 + 512 + AFTER_END));
+        // Not a tar (a size field that is not a number): to end of file.
+        let file = tempfile_in_tmp();
+        file.write_all_at(&[b'x'; 1024], 0).unwrap();
+        let mut tar = TarEnd {
+            next: Some(0),
+            end: None,
+        };
+        tar.advance(&file, 1024);
+        assert_eq!((tar.next, tar.end), (None, None));
+        assert!(!tar.done(u64::MAX / 2));
+    }
+
+    fn tempfile_in_tmp() -> File {
+        unnamed_temp_file("test").unwrap()
     }
 
     #[test]

@@ -31,14 +31,28 @@ pub(crate) const INDEX_TYPES: [&str; 2] = [
 
 /// This machine's platform as OCI names it (architecture, variant).
 pub fn platform() -> (&'static str, Option<&'static str>) {
-    match std::env::consts::ARCH {
-        "x86_64" => ("amd64", None),
-        "aarch64" => ("arm64", Some("v8")),
-        "x86" => ("386", None),
-        "arm" => ("arm", None),
-        "powerpc64" => ("ppc64le", None),
-        other => (other, None),
-    }
+    oci_arch(std::env::consts::ARCH, cfg!(target_endian = "little"))
+}
+
+/// Rust's name of an architecture as Go's `GOARCH` (and so OCI) names it,
+/// with its default variant; `little_endian` tells the architectures Go
+/// names by their byte order apart (`powerpc64` is `ppc64` big-endian,
+/// `ppc64le` little-endian).
+fn oci_arch(arch: &'static str, little_endian: bool) -> (&'static str, Option<&'static str>) {
+    let le = |big, little| if little_endian { little } else { big };
+    let name = match arch {
+        "x86_64" => "amd64",
+        "aarch64" => return ("arm64", Some("v8")),
+        "x86" => "386",
+        "powerpc64" => le("ppc64", "ppc64le"),
+        "powerpc" => "ppc",
+        "mips" => le("mips", "mipsle"),
+        "mips64" => le("mips64", "mips64le"),
+        "loongarch64" => "loong64",
+        "sparc64" => "sparc64",
+        other => other,
+    };
+    (name, None)
 }
 
 /// The chain id of a stack of layers: the first diff id, then
@@ -323,6 +337,27 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn architectures_are_named_as_go_names_them_by_byte_order() {
+        let cases = [
+            ("x86_64", true, ("amd64", None)),
+            ("aarch64", true, ("arm64", Some("v8"))),
+            ("x86", true, ("386", None)),
+            ("arm", true, ("arm", None)),
+            ("powerpc64", true, ("ppc64le", None)),
+            ("powerpc64", false, ("ppc64", None)),
+            ("mips64", true, ("mips64le", None)),
+            ("mips64", false, ("mips64", None)),
+            ("mips", true, ("mipsle", None)),
+            ("s390x", false, ("s390x", None)),
+            ("riscv64", true, ("riscv64", None)),
+            ("loongarch64", true, ("loong64", None)),
+        ];
+        for (arch, le, want) in cases {
+            assert_eq!(oci_arch(arch, le), want, "{arch} little-endian={le}");
+        }
+    }
 
     #[test]
     fn chain_ids_follow_the_oci_rule() {

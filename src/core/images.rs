@@ -206,9 +206,86 @@ impl PlatformSpec {
         }
     }
 
-    fn matches(&self, p: &JsonPlatform) -> bool {
+    /// The platforms a machine of this platform runs, best first, as
+    /// containerd's `platforms.Only` orders them (its `platformVector`):
+    /// - amd64/vN: amd64/vN down to amd64 (v1), then 386;
+    /// - arm/vN: arm/vN down to arm/v5;
+    /// - arm64/vX (v8 by default): the arm64 variants it implies (v8.2:
+    ///   v8.2, v8.1, v8; v9.N: v9.N down to v9, then v8.(N+5) down to v8),
+    ///   then arm/v8 down to arm/v5 (32-bit arm), as containerd's `Only`
+    ///   does whatever the CPU (it does not look for AArch32 support);
+    /// - anything else: itself alone.
+    ///
+    /// Unlike Go, an arm64 variant it does not know still matches itself.
+    pub fn compatible(&self) -> Vec<PlatformSpec> {
+        let with = |arch: &str, variant: Option<String>| PlatformSpec {
+            os: self.os.clone(),
+            arch: arch.to_string(),
+            variant,
+        };
+        let number = |v: Option<&str>| -> Option<u32> { v?.strip_prefix('v')?.parse().ok() };
+        let mut out = vec![self.clone()];
+        match self.arch.as_str() {
+            "amd64" => {
+                if let Some(n) = number(self.variant.as_deref()) {
+                    for n in (1..n).rev() {
+                        out.push(with("amd64", (n > 1).then(|| format!("v{n}"))));
+                    }
+                }
+                out.push(with("386", None));
+            }
+            "arm" => {
+                if let Some(n) = number(self.variant.as_deref()) {
+                    for n in (5..n).rev() {
+                        out.push(with("arm", Some(format!("v{n}"))));
+                    }
+                }
+            }
+            "arm64" => {
+                let variant = self.variant.as_deref().unwrap_or("v8");
+                let version = variant.strip_prefix('v').and_then(|v| {
+                    let (major, minor) = v.split_once('.').unwrap_or((v, "0"));
+                    Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?))
+                });
+                // (major, its highest minor) pairs, as Go's arm64variantToVersion.
+                let steps: Vec<(u32, u32)> = match version {
+                    Some((8, minor @ 0..=9)) => vec![(8, minor)],
+                    Some((9, minor @ 0..=7)) => vec![(9, minor), (8, (minor + 5).min(9))],
+                    _ => Vec::new(),
+                };
+                if !steps.is_empty() {
+                    out.clear();
+                }
+                for (major, top) in steps {
+                    for minor in (0..=top).rev() {
+                        let v = if minor == 0 {
+                            format!("v{major}")
+                        } else {
+                            format!("v{major}.{minor}")
+                        };
+                        out.push(with("arm64", Some(v)));
+                    }
+                }
+                if variant.starts_with("v8") || variant.starts_with("v9") {
+                    out.extend(with("arm", Some("v8".into())).compatible());
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// Where `p` (normalised) stands among the platforms this one runs: 0
+    /// for this platform itself, higher for fallbacks (`compatible`);
+    /// `None` when it does not run here.
+    pub(crate) fn rank(&self, p: &JsonPlatform) -> Option<usize> {
         let theirs = PlatformSpec::normalized(&p.os, &p.architecture, p.variant.as_deref());
-        theirs == *self
+        self.compatible().iter().position(|c| *c == theirs)
+    }
+
+    /// Whether a descriptor's platform `p` runs on this platform.
+    pub(crate) fn matches(&self, p: &JsonPlatform) -> bool {
+        self.rank(p).is_some()
     }
 }
 
@@ -237,27 +314,36 @@ const KNOWN_OS: [&str; 11] = [
     "windows",
 ];
 
-/// How well `p` suits `want`: `None` when it does not match; higher is
-/// better. A descriptor without a platform matches least (Go's
-/// `FilterPlatforms` keeps those). OS, architecture and variant must be
-/// equal after normalising (arm64 without a variant is arm64/v8).
-fn platform_rank(p: Option<&JsonPlatform>, want: &PlatformSpec) -> Option<u8> {
-    let Some(p) = p else { return Some(0) };
-    want.matches(p).then_some(1)
-}
-
-/// The manifest of `index` for `want`: the best-ranked, the first of equals
-/// (as Go's stable sort keeps them).
-fn choose_for<'a>(index: &'a JsonIndex, want: &PlatformSpec) -> Option<&'a JsonDescriptor> {
-    let mut best: Option<(u8, &JsonDescriptor)> = None;
-    for d in &index.manifests {
-        if let Some(rank) = platform_rank(d.platform.as_ref(), want) {
-            if best.is_none_or(|(b, _)| rank > b) {
-                best = Some((rank, d));
+/// The entry of `manifests` (an index's) for `want`, as containerd's
+/// `images.Manifest` picks it with `platforms.Only`: the one whose platform
+/// comes first in `want.compatible()` (the first of equals, as Go's stable
+/// sort keeps them); else the first without a platform (Go keeps those,
+/// sorted last). The one matcher of pulls, image records, import and
+/// export.
+pub(crate) fn best_manifest(manifests: &[JsonDescriptor], want: &PlatformSpec) -> Option<usize> {
+    let compatible = want.compatible();
+    let mut best: Option<(usize, usize)> = None;
+    for (i, d) in manifests.iter().enumerate() {
+        let rank = match &d.platform {
+            None => usize::MAX,
+            Some(p) => {
+                let theirs = PlatformSpec::normalized(&p.os, &p.architecture, p.variant.as_deref());
+                match compatible.iter().position(|c| *c == theirs) {
+                    Some(r) => r,
+                    None => continue,
+                }
             }
+        };
+        if best.is_none_or(|(b, _)| rank < b) {
+            best = Some((rank, i));
         }
     }
-    best.map(|(_, d)| d)
+    best.map(|(_, i)| i)
+}
+
+/// The manifest of `index` for `want`.
+fn choose_for<'a>(index: &'a JsonIndex, want: &PlatformSpec) -> Option<&'a JsonDescriptor> {
+    best_manifest(&index.manifests, want).map(|i| &index.manifests[i])
 }
 
 /// The manifest of `index` for this machine.
@@ -592,6 +678,122 @@ mod tests {
              "platform":{"os":"linux","architecture":"s390x-not-this"}}]}"#;
         assert!(choose(&index(json)).is_none());
         assert!(choose(&index(r#"{"manifests":[]}"#)).is_none());
+    }
+
+    #[test]
+    fn fallback_platforms_are_matched_and_ranked_as_containerd_does() {
+        // (host, index entries, the one chosen; None: nothing runs)
+        let cases: &[(&str, &[&str], Option<&str>)] = &[
+            (
+                "linux/arm/v7",
+                &["linux/arm/v5", "linux/arm/v6"],
+                Some("linux/arm/v6"),
+            ),
+            (
+                "linux/arm/v7",
+                &["linux/arm/v6", "linux/arm/v7"],
+                Some("linux/arm/v7"),
+            ),
+            ("linux/arm/v7", &["linux/arm/v5"], Some("linux/arm/v5")),
+            ("linux/arm/v7", &["linux/arm/v8", "linux/arm64"], None),
+            ("linux/arm/v6", &["linux/arm/v7"], None),
+            (
+                "linux/arm/v5",
+                &["linux/arm/v6", "linux/arm/v5"],
+                Some("linux/arm/v5"),
+            ),
+            ("linux/armhf", &["linux/arm/v6"], Some("linux/arm/v6")),
+            (
+                "linux/arm64",
+                &["linux/arm/v7", "linux/arm64/v8"],
+                Some("linux/arm64/v8"),
+            ),
+            (
+                "linux/arm64",
+                &["linux/arm/v7", "linux/arm/v6"],
+                Some("linux/arm/v7"),
+            ),
+            ("linux/aarch64", &["linux/arm64"], Some("linux/arm64")),
+            ("linux/arm64", &["linux/arm64/v8.2"], None),
+            (
+                "linux/arm64/v8.2",
+                &["linux/arm64", "linux/arm64/v8.1"],
+                Some("linux/arm64/v8.1"),
+            ),
+            (
+                "linux/arm64/v9",
+                &["linux/arm64/v8.6", "linux/arm64/v8.5"],
+                Some("linux/arm64/v8.5"),
+            ),
+            (
+                "linux/arm64/v9",
+                &["linux/arm/v5", "linux/arm64"],
+                Some("linux/arm64"),
+            ),
+            (
+                "linux/amd64",
+                &["linux/386", "linux/amd64"],
+                Some("linux/amd64"),
+            ),
+            ("linux/amd64", &["linux/386"], Some("linux/386")),
+            ("linux/amd64", &["linux/amd64/v2"], None),
+            (
+                "linux/amd64/v3",
+                &["linux/amd64", "linux/amd64/v2"],
+                Some("linux/amd64/v2"),
+            ),
+            (
+                "linux/amd64/v3",
+                &["linux/amd64/v4", "linux/amd64/v1"],
+                Some("linux/amd64/v1"),
+            ),
+            (
+                "linux/amd64/v2",
+                &["linux/386", "linux/amd64/v1"],
+                Some("linux/amd64/v1"),
+            ),
+            ("linux/386", &["linux/amd64"], None),
+            (
+                "linux/ppc64le",
+                &["linux/ppc64", "linux/ppc64le"],
+                Some("linux/ppc64le"),
+            ),
+            ("linux/ppc64", &["linux/ppc64le"], None),
+            ("linux/amd64", &["windows/amd64"], None),
+        ];
+        for (host, entries, want) in cases {
+            let host_spec = PlatformSpec::parse(host).unwrap();
+            let manifests: Vec<JsonDescriptor> = entries
+                .iter()
+                .map(|e| {
+                    let p = PlatformSpec::parse(e).unwrap();
+                    let platform = JsonPlatform {
+                        os: p.os,
+                        architecture: p.arch,
+                        variant: e.split('/').nth(2).map(str::to_string),
+                    };
+                    serde_json::from_value(serde_json::json!({
+                        "mediaType": "m", "digest": format!("sha256:{e}"), "size": 1,
+                        "platform": platform,
+                    }))
+                    .unwrap()
+                })
+                .collect();
+            let got = best_manifest(&manifests, &host_spec).map(|i| entries[i]);
+            assert_eq!(got, *want, "host {host}, index {entries:?}");
+        }
+        let arm64 = PlatformSpec::parse("linux/arm64").unwrap();
+        let shown: Vec<String> = arm64.compatible().iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "linux/arm64/v8",
+                "linux/arm/v8",
+                "linux/arm/v7",
+                "linux/arm/v6",
+                "linux/arm/v5"
+            ]
+        );
     }
 
     #[test]

@@ -83,6 +83,10 @@ fn parse(s: &str) -> std::result::Result<ImageRef, &'static str> {
     if s.is_empty() {
         return Err("empty");
     }
+    // As ParseNormalizedNamed: 64 hex digits are an image id, not a name.
+    if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err("64 hexadecimal digits name an image id, not a repository");
+    }
     let (rest, digest) = match s.split_once('@') {
         Some((rest, digest)) => (rest, Some(digest)),
         None => (s, None),
@@ -144,14 +148,21 @@ fn parse(s: &str) -> std::result::Result<ImageRef, &'static str> {
     })
 }
 
-/// `name` split into registry and path, as docker's `splitDockerDomain`
-/// did before it took a capitalised first component for a registry: the
-/// first component is a registry when it has a dot or a colon or is
-/// `localhost`; else the registry is docker.io (so `UPPER/case` is a
-/// repository, refused for its capitals).
+/// `name` split into registry and path, as distribution/reference's
+/// `splitDockerDomain` does now: the first of several components is a
+/// registry when it has a dot or a colon, is `localhost`, or has an
+/// uppercase letter (repository components are lowercase, so `Upper/x` can
+/// only name a host); else the registry is docker.io (and a single
+/// component, `Busybox`, is a repository, refused for its capitals).
 fn split_host(name: &str) -> (&str, &str) {
     match name.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first, rest),
+        Some((first, rest))
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.bytes().any(|b| b.is_ascii_uppercase()) =>
+        {
+            (first, rest)
+        }
         _ => (DOCKER_HUB, name),
     }
 }
@@ -284,7 +295,16 @@ mod tests {
             n("Registry.Example/a_b/c__d/e--f/g.h"),
             "Registry.Example/a_b/c__d/e--f/g.h:latest"
         );
+        // A capitalised first component is a registry (distribution/reference
+        // since v0.6), not a repository refused for its capitals.
+        assert_eq!(n("UPPER/case"), "UPPER/case:latest");
+        assert_eq!(ImageRef::parse("Reg/a/b").unwrap().host(), "Reg");
         let d = "sha256:".to_string() + &"a".repeat(64);
+        assert!(ImageRef::parse(&"a".repeat(64)).is_err());
+        assert_eq!(
+            n(&"a".repeat(63)),
+            format!("docker.io/library/{}:latest", "a".repeat(63))
+        );
         assert_eq!(
             n(&format!("busybox@{d}")),
             format!("docker.io/library/busybox@{d}")
@@ -316,7 +336,8 @@ mod tests {
         for bad in [
             "",
             "Busybox",
-            "UPPER/case",
+            "UPPER/Case",
+            "UPPER/case@sha256:x",
             "a b",
             "busybox:",
             "busybox@sha256:abc",

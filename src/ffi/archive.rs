@@ -2,7 +2,8 @@
 //! and write the archives of `ctr images import/export` (OCI image layouts,
 //! and `docker save` tars for import) by the library itself.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -37,12 +38,49 @@ unsafe fn path_arg(p: *const c_char, what: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(s))
 }
 
+/// A caller's descriptor argument for an archive: open; this call works on
+/// its own duplicate (the caller's is neither closed nor changed).
+fn archive_fd(fd: c_int) -> Result<OwnedFd> {
+    if fd < 0 {
+        return Err(Error::invalid(format!("fd {fd} is not a file descriptor")));
+    }
+    crate::ffi::io::fd_arg(fd, "fd")?
+        .ok_or_else(|| Error::invalid(format!("fd {fd} is not a file descriptor")))
+}
+
+/// The names argument of an export: a NULL-terminated array of at least
+/// one non-empty name.
+///
+/// # Safety
+/// `names` is NULL or a NULL-terminated array of C strings valid for the
+/// call.
+unsafe fn export_names(names: *const *const c_char) -> Result<Vec<String>> {
+    // SAFETY: forwarded contract.
+    let list = unsafe { ptr::opt_str_array_arg(names, "names") }?
+        .ok_or_else(|| Error::invalid("names is NULL"))?;
+    if list.is_empty() {
+        return Err(Error::invalid("names is empty (no image to export)"));
+    }
+    for (i, n) in list.iter().enumerate() {
+        if n.is_empty() {
+            return Err(Error::invalid(format!("names[{i}] is empty")));
+        }
+    }
+    Ok(list.into_iter().map(str::to_string).collect())
+}
+
 /// Imports the images of the archive at `tar_path` into the client's
 /// namespace, as `ctr images import` does: an OCI image layout tar
 /// (`oci-layout`, `index.json`, `blobs/sha256/...`; what `ctr images
 /// export` and `ctrd_image_export` write) or a `docker save` tar
 /// (`manifest.json`). The library reads the file itself (the daemon need
-/// not see it); `tar_path` must be absolute.
+/// not see it); `tar_path` must be absolute. A FIFO or character device
+/// there is read to its end first (into an unnamed temporary file in
+/// `$TMPDIR`, else /tmp: the archive is read at offsets), as
+/// `ctrd_image_import_fd` reads a pipe; it is opened without waiting, and
+/// its writer is waited for at most the client's timeout (60 s without
+/// one): then `CTRD_ERR_DEADLINE_EXCEEDED`. Once bytes came, 60 s without
+/// any is `CTRD_ERR_UNAVAILABLE` (stalled).
 ///
 /// Images are named as ctr names them: in an OCI layout by each
 /// `index.json` entry's `io.containerd.image.name` annotation, else its
@@ -72,7 +110,7 @@ unsafe fn path_arg(p: *const c_char, what: &str) -> Result<PathBuf> {
 /// empty path, a bad `opts.platform`; an archive that is not a tar, is
 /// truncated, is neither layout, names no image, lacks a blob, or holds a
 /// blob that does not match its digest, the message naming the archive and
-/// the blob), `CTRD_ERR_NOT_FOUND` (no file at `tar_path`, or an index
+/// the blob; a directory), `CTRD_ERR_NOT_FOUND` (no file at `tar_path`, or an index
 /// without a manifest for the platform), `CTRD_ERR_PERMISSION_DENIED`,
 /// `CTRD_ERR_IO`, `CTRD_ERR_NOT_IMPLEMENTED` (a digest algorithm other than
 /// sha256), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
@@ -119,15 +157,30 @@ pub extern "C" fn ctrd_image_import(
 /// platforms are included when present and left out when not; this
 /// machine's platform's manifest, config and layers must all be there).
 ///
-/// The library writes the file itself: `tar_path` must be absolute, in an
-/// existing directory. The archive is written to a temporary file in that
-/// directory and renamed to `tar_path` (replacing a file there) only when
-/// complete; a failure leaves no file behind. Blocks until the archive is
+/// The library writes the file itself: `tar_path` must be absolute. What
+/// is at `tar_path` decides how:
+/// - nothing, or a regular file: the archive is written to a temporary
+///   file in that directory (which must exist) and renamed to `tar_path`
+///   (replacing the file there) only when complete; a failure leaves no
+///   file behind. A symlink to a regular file: that file is replaced so
+///   (in its own directory; the symlink stays).
+/// - a FIFO or a character device (or a symlink to one): opened and
+///   written as the archive is made, as `ctr images export` does; never
+///   replaced. A FIFO's reader is waited for at most the client's timeout
+///   (60 s without one): then `CTRD_ERR_DEADLINE_EXCEEDED`; a reader that
+///   takes nothing for 60 s cuts the export (`CTRD_ERR_UNAVAILABLE`). A
+///   device that fails a write (`/dev/full`) is `CTRD_ERR_IO` with the
+///   system's words. What a failure leaves in a FIFO is a truncated tar.
+/// - anything else (a directory, a socket, a block device, a symlink to
+///   nothing): `CTRD_ERR_INVALID_ARGUMENT`; nothing is replaced.
+///
+/// SIGPIPE: written on a library thread that blocks it (a reader gone is
+/// `CTRD_ERR_IO`, "Broken pipe"). Blocks until the archive is
 /// written (not bounded by the client's timeout as a whole; each call to
 /// the daemon is). Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, invalid
-/// UTF-8, no names, an empty name, a relative or empty path, a directory),
-/// `CTRD_ERR_NOT_FOUND` (an unknown image, named in the message, or a
-/// missing blob of this platform; a missing directory),
+/// UTF-8, no names, an empty name, a relative or empty path, a directory,
+/// see above), `CTRD_ERR_NOT_FOUND` (an unknown image, named in the
+/// message, or a missing blob of this platform; a missing directory),
 /// `CTRD_ERR_PERMISSION_DENIED`, `CTRD_ERR_IO`, `CTRD_ERR_UNAVAILABLE`,
 /// `CTRD_ERR_DEADLINE_EXCEEDED`.
 #[no_mangle]
@@ -139,20 +192,87 @@ pub extern "C" fn ctrd_image_export(
     ffi_status! {
         let client = handle::ref_from_ptr(c, "client")?;
         // SAFETY: NULL or a NULL-terminated array of C strings (C contract).
-        let list = unsafe { ptr::opt_str_array_arg(names, "names") }?
-            .ok_or_else(|| Error::invalid("names is NULL"))?;
-        if list.is_empty() {
-            return Err(Error::invalid("names is empty (no image to export)"));
-        }
-        for (i, n) in list.iter().enumerate() {
-            if n.is_empty() {
-                return Err(Error::invalid(format!("names[{i}] is empty")));
-            }
-        }
+        let list = unsafe { export_names(names) }?;
         // SAFETY: a C string or NULL (C contract).
         let path = unsafe { path_arg(tar_path, "tar_path") }?;
-        let list: Vec<String> = list.into_iter().map(str::to_string).collect();
         let client = client.inner.clone();
         runtime::block_on_shared(async move { client.export_archive(&list, &path).await })
+    }
+}
+
+/// Imports the images of the archive read from descriptor `fd`, as
+/// `ctrd_image_import` imports a file: `docker save | prog`. `fd` stays the
+/// caller's: it is read to its end and neither closed nor changed (its
+/// flags are left as they are; blocking and non-blocking both work). A
+/// regular file is read in place from its current offset (which is left at
+/// its end); anything else (a pipe, a FIFO, a socket) is read to its end
+/// first, into an unnamed temporary file in `$TMPDIR`, else /tmp (the
+/// archive is read at offsets; a tar is read up to 1 MiB past its
+/// end-of-archive block, no further). The first byte is waited for at most the
+/// client's timeout (60 s without one: `CTRD_ERR_DEADLINE_EXCEEDED`), each
+/// later one at most 60 s (`CTRD_ERR_UNAVAILABLE`, stalled). `opts`,
+/// `names` and `len` as `ctrd_image_import` (progress `ref`: "archive fd
+/// N"); out-params written only on success.
+///
+/// Threads: any; blocks until the import is done. Errors: as
+/// `ctrd_image_import`, and `CTRD_ERR_INVALID_ARGUMENT` for an `fd` that is
+/// -1 or not open, not open for reading, or a directory; `CTRD_ERR_IO` for
+/// a failed read (the message naming the fd).
+#[no_mangle]
+pub extern "C" fn ctrd_image_import_fd(
+    c: *mut ctrd_client,
+    fd: c_int,
+    opts: *const ctrd_pull_opts,
+    names: *mut *mut *mut c_char,
+    len: *mut usize,
+) -> ctrd_status {
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?;
+        let fd = archive_fd(fd)?;
+        // SAFETY: NULL or a valid ctrd_pull_opts for the call (C contract).
+        let (options, callback) = unsafe { pull_options(opts) }?;
+        let (names, len) = (ptr::Out::new(names, "names")?, ptr::Out::new(len, "len")?);
+        let client = client.inner.clone();
+        let counters = Arc::new(Progress::new());
+        let shared = counters.clone();
+        let reference = format!("archive fd {}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        let imported = progress::report(callback, &reference, counters, async move {
+            client.import_archive_fd(fd, &options, &shared).await
+        })?;
+        let (array, n) = ptr::c_string_array(imported)?;
+        names.write(array);
+        len.write(n);
+        Ok(())
+    }
+}
+
+/// Exports the images `names` as `ctrd_image_export` does, the archive
+/// written into descriptor `fd` as it is made: `prog | gzip`. `fd` stays
+/// the caller's: written and neither closed nor changed (blocking and
+/// non-blocking both work). A regular file is written from its current
+/// offset (not truncated) and synced; a pipe, FIFO, socket or device is
+/// written as it is. A reader that takes nothing for 60 s cuts the export
+/// (`CTRD_ERR_UNAVAILABLE`); a reader gone is `CTRD_ERR_IO` ("Broken
+/// pipe"): the library's writer thread blocks SIGPIPE, the caller's signal
+/// handling is not involved. What a failure leaves written is a truncated
+/// tar.
+///
+/// Threads: any; blocks until the archive is written. Errors: as
+/// `ctrd_image_export`, and `CTRD_ERR_INVALID_ARGUMENT` for an `fd` that is
+/// -1 or not open, not open for writing, or a directory; `CTRD_ERR_IO` for
+/// a failed write (the system's words).
+#[no_mangle]
+pub extern "C" fn ctrd_image_export_fd(
+    c: *mut ctrd_client,
+    names: *const *const c_char,
+    fd: c_int,
+) -> ctrd_status {
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?;
+        // SAFETY: NULL or a NULL-terminated array of C strings (C contract).
+        let list = unsafe { export_names(names) }?;
+        let fd = archive_fd(fd)?;
+        let client = client.inner.clone();
+        runtime::block_on_shared(async move { client.export_archive_fd(&list, fd).await })
     }
 }

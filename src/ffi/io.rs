@@ -228,7 +228,7 @@ impl Castable for ctrd_io_session {
 /// A caller's file descriptor argument: -1 is `None`, anything else must be
 /// open; the session gets its own duplicate (close-on-exec), so the caller
 /// keeps and may close its `fd` once the call returned.
-fn fd_arg(fd: c_int, what: &str) -> Result<Option<OwnedFd>> {
+pub(crate) fn fd_arg(fd: c_int, what: &str) -> Result<Option<OwnedFd>> {
     if fd == -1 {
         return Ok(None);
     }

@@ -5,6 +5,7 @@ import contextlib
 import os
 import pathlib
 import socket
+import subprocess
 import threading
 import uuid
 
@@ -96,6 +97,56 @@ def test_import_export_round_trip(fresh_client, tmp_path):
     again = tmp_path / "one.tar"
     client.export_archive(str(again), IMAGE)
     assert again.stat().st_size > 0
+
+
+def test_archives_through_pipes_and_file_objects(fresh_client):
+    client = fresh_client()
+    assert client.import_archive(str(ARCHIVE)) == [IMAGE]
+    with client.get_image(IMAGE) as image:
+        digest = image.digest
+    # Into `tar -t` through its stdin (a file object).
+    tar = subprocess.Popen(["tar", "-t"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    listed = []
+    reading = threading.Thread(target=lambda: listed.append(tar.stdout.read()))
+    reading.start()
+    client.export_archive(tar.stdin, IMAGE)
+    tar.stdin.close()
+    reading.join()
+    assert tar.wait() == 0
+    assert "index.json" in listed[0].decode().split()
+    # Into a pipe (an fd) a thread drains.
+    r, w = os.pipe()
+    data = bytearray()
+
+    def drain():
+        while chunk := os.read(r, 1 << 20):
+            data.extend(chunk)
+
+    reading = threading.Thread(target=drain)
+    reading.start()
+    client.export_archive(w, [IMAGE])
+    os.close(w)
+    reading.join()
+    os.close(r)
+    # Back from a pipe a thread feeds, into another namespace.
+    other = fresh_client()
+    r, w = os.pipe()
+
+    def feed():
+        view = memoryview(bytes(data))
+        while view:
+            view = view[os.write(w, view):]
+        os.close(w)
+
+    feeding = threading.Thread(target=feed)
+    feeding.start()
+    assert other.import_archive(r, no_unpack=True) == [IMAGE]
+    feeding.join()
+    os.close(r)
+    with other.get_image(IMAGE) as copy:
+        assert copy.digest == digest
+    with pytest.raises(containerd_c.InvalidArgument):
+        other.import_archive(-1)
 
 
 def test_bad_arguments(fresh_client, tmp_path):

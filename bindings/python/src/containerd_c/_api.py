@@ -349,6 +349,18 @@ def _wait_async(fn, ptr, callback):
     return w
 
 
+def _archive_fd(target):
+    """The descriptor `target` names (an int, or an object with fileno()),
+    or None for a path."""
+    if isinstance(target, bool):
+        raise TypeError("a path, a file descriptor or a file object, not a bool")
+    if isinstance(target, int):
+        return target
+    if hasattr(target, "fileno"):
+        return target.fileno()
+    return None
+
+
 def _with_progress(progress, opts, call):
     """Runs call() (a library call taking `opts`, returning its status) with
     `progress` (None or a callable) as the progress callback, and raises
@@ -525,13 +537,24 @@ class Client(_Handle):
         may have made its images), and this call raises that exception
         (with the call's own Error, if it failed too, as its __context__).
         Raises InvalidArgument (a relative path, a bad archive), NotFound (no
-        such file)..."""
+        such file)...
+
+        `path` may also be a file descriptor (an int) or an object with
+        fileno() (a pipe, sys.stdin.buffer, a subprocess's stdout): the
+        archive is read from it to its end (ctrd_image_import_fd; it is not
+        closed). A buffered file object's read-ahead is not seen: pass one
+        nothing was read from."""
+        fd = _archive_fd(path)
         opts = _ffi.CPullOpts(platform=enc(platform), snapshotter=enc(snapshotter),
                               no_unpack=bool(no_unpack))
         items, n = ctypes.POINTER(ctypes.c_char_p)(), ctypes.c_size_t()
         try:
-            _with_progress(progress, opts, lambda: lib.ctrd_image_import(
-                self._p(), enc(path), ctypes.byref(opts), ctypes.byref(items), ctypes.byref(n)))
+            if fd is None:
+                _with_progress(progress, opts, lambda: lib.ctrd_image_import(
+                    self._p(), enc(path), ctypes.byref(opts), ctypes.byref(items), ctypes.byref(n)))
+            else:
+                _with_progress(progress, opts, lambda: lib.ctrd_image_import_fd(
+                    self._p(), fd, ctypes.byref(opts), ctypes.byref(items), ctypes.byref(n)))
         except BaseException:
             if items:  # the import succeeded, the progress callback raised
                 lib.ctrd_string_array_free(items, n)
@@ -544,10 +567,21 @@ class Client(_Handle):
         (ctrd_image_export), written by the library itself in an existing
         directory and renamed into place only when complete. Raises
         InvalidArgument (no names, a relative path), NotFound (an unknown
-        image)..."""
+        image)...
+
+        `path` may also be a file descriptor (an int) or an object with
+        fileno() (a pipe, sys.stdout.buffer, a subprocess's stdin): the
+        archive is written into it as it is made (ctrd_image_export_fd; it
+        is flushed first when it has flush(), and not closed)."""
         if isinstance(names, (str, bytes)):
             names = [names]
-        check(lib.ctrd_image_export(self._p(), str_array(list(names)), enc(path)))
+        fd = _archive_fd(path)
+        if fd is None:
+            check(lib.ctrd_image_export(self._p(), str_array(list(names)), enc(path)))
+            return
+        if hasattr(path, "flush"):
+            path.flush()
+        check(lib.ctrd_image_export_fd(self._p(), str_array(list(names)), fd))
 
     # namespaces
 
