@@ -40,6 +40,8 @@ fn default_opts() -> ctrd_pull_opts {
         ca_file: null(),
         progress: None,
         user_data: null_mut(),
+        cancel: null(),
+        timeout_ms: 0,
     }
 }
 

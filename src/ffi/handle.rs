@@ -111,6 +111,7 @@ const _: () = {
         assert::<crate::ffi::ctrd_subscription>();
         assert::<crate::ffi::ctrd_wait>();
         assert::<crate::ffi::ctrd_image>();
+        assert::<crate::ffi::ctrd_cancel>();
     }
 };
 
@@ -130,8 +131,8 @@ pub(crate) fn borrowed_str<T: Castable>(
 /// `size_t struct_size` (the `sizeof` the caller was compiled with), so
 /// that it can grow at its end without breaking programs built before:
 ///
-/// - `struct_size` smaller than the struct's first released layout (today:
-///   its whole size) is refused; from 1.0 on a size between that and this
+/// - `struct_size` smaller than the struct's first released layout
+///   ([`SizedStruct::MIN_SIZE`]) is refused; a size between that and this
 ///   library's size is a program built against an older header: the fields
 ///   it has are read, the others keep their zero defaults;
 /// - larger than this library's struct (a program built against a newer
@@ -143,9 +144,15 @@ pub(crate) fn borrowed_str<T: Castable>(
 /// Implementors are `#[repr(C)]`, start with a `usize` field, and every bit
 /// pattern of all zeros is a valid value of each field (raw pointers,
 /// `bool`, `Option` of a function pointer, integers).
-pub(crate) unsafe trait SizedStruct: Castable<Ownership = OwnershipRef> {
+pub(crate) unsafe trait SizedStruct:
+    Castable<Ownership = OwnershipRef> + Sized
+{
     /// The C name, for messages.
     const C_NAME: &'static str;
+    /// The size of the struct's first released layout (`sizeof` in the
+    /// oldest header a program may have been built with): the smallest
+    /// `struct_size` accepted. Its whole size for a struct that never grew.
+    const MIN_SIZE: usize = std::mem::size_of::<Self>();
 }
 
 /// Largest `struct_size` believed: beyond it the value is garbage, and its
@@ -168,11 +175,27 @@ pub(crate) fn read_sized<T: SizedStruct>(p: *const T, what: &str) -> Result<Opti
             "{what}->struct_size is 0: set it to sizeof({name}) (as {name}_default() does)"
         )));
     }
-    if size < ours || size > MAX_STRUCT_SIZE {
+    // Below this library's size only the older layout's own size is a
+    // struct (today there is one older layout).
+    if (size < ours && size != T::MIN_SIZE) || size > MAX_STRUCT_SIZE {
         return Err(Error::invalid(format!(
             "{what}->struct_size is {size}, not the size of a {name} (this library's is \
              {ours} bytes): set it to sizeof({name})"
         )));
+    }
+    if size < ours {
+        // A program built against an older header: its fields, and zeros
+        // (the defaults) for the newer ones.
+        let mut copy = std::mem::MaybeUninit::<T>::zeroed();
+        // SAFETY: the caller says `size` bytes are readable at `p` (C
+        // contract for `struct_size`); `size < ours` fits in `copy`, which
+        // is all zeros past it: a valid `T` (the trait's contract), whose
+        // first `size` bytes are the caller's fields (`size` is
+        // `MIN_SIZE`, the older layout's whole fields).
+        return Ok(Some(unsafe {
+            std::ptr::copy_nonoverlapping(p.cast::<u8>(), copy.as_mut_ptr().cast::<u8>(), size);
+            copy.assume_init()
+        }));
     }
     // SAFETY: the caller says `size` bytes are readable at `p` (C contract
     // for `struct_size`), and `size >= ours` was checked.
