@@ -44,10 +44,10 @@ pub extern "C" fn ctrd_cancel_new(out: *mut *mut ctrd_cancel) -> ctrd_status {
 /// call it, as `ctr` cancels a pull on Ctrl-C. Never blocks; thread-safe.
 #[no_mangle]
 pub extern "C" fn ctrd_cancel_trigger(c: *mut ctrd_cancel) {
-    // The boundary, once `ctrd_cancel_new` went through it, only reads
-    // atomics and const-initialised thread-locals (no allocation, no lock)
-    // when nothing panics.
     ffi_value!((), {
+        // The boundary, once `ctrd_cancel_new` went through it, only reads
+        // atomics and const-initialised thread-locals (no allocation, no
+        // lock) when nothing panics.
         if let Ok(c) = handle::ref_from_ptr(c, "cancel") {
             c.inner.trigger();
         }
