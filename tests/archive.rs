@@ -1226,3 +1226,36 @@ fn a_large_layer_streams_in_and_out_in_bounded_memory() {
     assert_eq!(same.trim(), layer_hex);
     no_leases(&ns);
 }
+
+/// An import cut short by its timeout, or by a cancel signal triggered
+/// before it, makes no image and leaves no lease; the next import works.
+#[test]
+fn an_import_cut_short_leaves_nothing() {
+    let ns = Ns::bare("arch-cut");
+    let tar = image_tar().to_str().unwrap();
+    let mut opts = default_opts();
+    opts.timeout_ms = 1;
+    let (status, msg) = import_with(ns.client, tar, Some(&opts)).unwrap_err();
+    assert_eq!(status, CTRD_ERR_DEADLINE_EXCEEDED, "{msg}");
+    assert!(msg.contains(tar) && msg.contains("1 ms"), "{msg}");
+    assert!(ctr_images(&ns).is_empty());
+    no_leases(&ns);
+
+    let mut cancel = null_mut();
+    check(ctrd_cancel_new(&mut cancel), CTRD_OK);
+    ctrd_cancel_trigger(cancel);
+    let mut opts = default_opts();
+    opts.cancel = cancel;
+    let (status, msg) = import_with(ns.client, tar, Some(&opts)).unwrap_err();
+    assert_eq!(status, CTRD_ERR_CANCELLED, "{msg}");
+    assert!(msg.contains(tar) && msg.contains("cancelled"), "{msg}");
+    ctrd_cancel_free(cancel);
+    assert!(ctr_images(&ns).is_empty());
+    no_leases(&ns);
+
+    assert_eq!(
+        import(ns.client, image_tar()).unwrap(),
+        vec![IMAGE.to_string()]
+    );
+    no_leases(&ns);
+}
