@@ -131,10 +131,11 @@ pub(crate) fn borrowed_str<T: Castable>(
 /// `size_t struct_size` (the `sizeof` the caller was compiled with), so
 /// that it can grow at its end without breaking programs built before:
 ///
-/// - `struct_size` smaller than the struct's first released layout
-///   ([`SizedStruct::MIN_SIZE`]) is refused; a size between that and this
-///   library's size is a program built against an older header: the fields
-///   it has are read, the others keep their zero defaults;
+/// - `struct_size` smaller than this library's struct is a program built
+///   against an older header when it is the `sizeof` of one of the
+///   struct's released layouts ([`SizedStruct::OLDER_SIZES`]): the fields
+///   it has are read, the others keep their zero defaults; any other
+///   smaller size is refused;
 /// - larger than this library's struct (a program built against a newer
 ///   header) is accepted when the bytes this library does not know are
 ///   all zero (the newer fields left at their defaults), and refused
@@ -149,10 +150,11 @@ pub(crate) unsafe trait SizedStruct:
 {
     /// The C name, for messages.
     const C_NAME: &'static str;
-    /// The size of the struct's first released layout (`sizeof` in the
-    /// oldest header a program may have been built with): the smallest
-    /// `struct_size` accepted. Its whole size for a struct that never grew.
-    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+    /// The sizes of the struct's older released layouts (`sizeof` in the
+    /// headers a program may have been built with), each the offset of a
+    /// field added later: accepted as `struct_size`. None for a struct
+    /// that never grew.
+    const OLDER_SIZES: &'static [usize] = &[];
 }
 
 /// Largest `struct_size` believed: beyond it the value is garbage, and its
@@ -175,9 +177,9 @@ pub(crate) fn read_sized<T: SizedStruct>(p: *const T, what: &str) -> Result<Opti
             "{what}->struct_size is 0: set it to sizeof({name}) (as {name}_default() does)"
         )));
     }
-    // Below this library's size only the older layout's own size is a
-    // struct (today there is one older layout).
-    if (size < ours && size != T::MIN_SIZE) || size > MAX_STRUCT_SIZE {
+    // Below this library's size only an older layout's own size is a
+    // struct.
+    if (size < ours && !T::OLDER_SIZES.contains(&size)) || size > MAX_STRUCT_SIZE {
         return Err(Error::invalid(format!(
             "{what}->struct_size is {size}, not the size of a {name} (this library's is \
              {ours} bytes): set it to sizeof({name})"
@@ -190,8 +192,8 @@ pub(crate) fn read_sized<T: SizedStruct>(p: *const T, what: &str) -> Result<Opti
         // SAFETY: the caller says `size` bytes are readable at `p` (C
         // contract for `struct_size`); `size < ours` fits in `copy`, which
         // is all zeros past it: a valid `T` (the trait's contract), whose
-        // first `size` bytes are the caller's fields (`size` is
-        // `MIN_SIZE`, the older layout's whole fields).
+        // first `size` bytes are the caller's fields (`size` is one of
+        // `OLDER_SIZES`: an older layout's whole fields).
         return Ok(Some(unsafe {
             std::ptr::copy_nonoverlapping(p.cast::<u8>(), copy.as_mut_ptr().cast::<u8>(), size);
             copy.assume_init()

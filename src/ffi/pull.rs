@@ -73,7 +73,7 @@ impl Castable for ctrd_pull_opts {
 unsafe impl SizedStruct for ctrd_pull_opts {
     const C_NAME: &'static str = "ctrd_pull_opts";
     /// The layout before `cancel` and `timeout_ms`.
-    const MIN_SIZE: usize = std::mem::offset_of!(ctrd_pull_opts, cancel);
+    const OLDER_SIZES: &'static [usize] = &[std::mem::offset_of!(ctrd_pull_opts, cancel)];
 }
 
 impl Default for ctrd_pull_opts {
