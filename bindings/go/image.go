@@ -153,7 +153,8 @@ func pullArgs(ctx context.Context, a *cArgs, o *PullOptions) (opts *C.ctrd_pull_
 // cancel.
 func withContext(ctx context.Context, opts *C.ctrd_pull_opts) (untie func()) {
 	if deadline, ok := ctx.Deadline(); ok {
-		ms := time.Until(deadline).Milliseconds()
+		// Rounded up: the library's timeout ends no earlier than ctx.
+		ms := int64((time.Until(deadline) + time.Millisecond - 1) / time.Millisecond)
 		if ms < 1 {
 			ms = 1
 		}
@@ -210,7 +211,17 @@ func (e *contextError) As(target any) bool {
 // ctxErr is err, wrapping ctx's error when ctx cut the call short.
 func ctxErr(ctx context.Context, err error) error {
 	lib, ok := err.(*Error)
-	if !ok || ctx.Err() == nil || (lib.Status != StatusCancelled && lib.Status != StatusDeadlineExceeded) {
+	if !ok || (lib.Status != StatusCancelled && lib.Status != StatusDeadlineExceeded) {
+		return err
+	}
+	if lib.Status == StatusDeadlineExceeded && ctx.Err() == nil {
+		// The library's timeout (ctx's deadline) may end the call just
+		// before ctx's own timer fires.
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < 50*time.Millisecond {
+			<-ctx.Done()
+		}
+	}
+	if ctx.Err() == nil {
 		return err
 	}
 	return &contextError{lib: lib, ctx: ctx.Err()}
