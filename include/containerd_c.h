@@ -170,6 +170,14 @@ typedef enum ctrd_task_state {
 } ctrd_task_state;
 
 /**
+ * A one-shot cancel signal. Opaque; made by `ctrd_cancel_new`, freed by
+ * `ctrd_cancel_free`. Thread-safe: one signal may be given to many calls
+ * at once (each returns `CTRD_ERR_CANCELLED` within a second of the
+ * trigger) and triggered from any thread, or from a signal handler.
+ */
+typedef struct ctrd_cancel ctrd_cancel;
+
+/**
  * A client of one containerd daemon, bound to one namespace. Opaque; made by
  * `ctrd_client_connect`, freed by `ctrd_client_free`. Thread-safe.
  */
@@ -340,6 +348,20 @@ typedef struct ctrd_pull_opts {
    * Passed back to `progress` untouched.
    */
   void *user_data;
+  /**
+   * A cancel signal (see `ctrd_cancel_new`), borrowed for the call; NULL
+   * = none. Once it is triggered the call returns `CTRD_ERR_CANCELLED`
+   * within a second; what a pull fetched stays for the next pull.
+   * (Added after the first release: a program built without it passes a
+   * smaller `struct_size` and gets no cancel and no timeout.)
+   */
+  const struct ctrd_cancel *cancel;
+  /**
+   * How long the whole call may take, in milliseconds; 0 = no limit.
+   * Past it the call returns `CTRD_ERR_DEADLINE_EXCEEDED` (a pull keeps
+   * what it fetched for the next pull).
+   */
+  uint64_t timeout_ms;
 } ctrd_pull_opts;
 
 /**
@@ -504,7 +526,10 @@ extern "C" {
  * or updated, owned by the caller (free it with
  * `ctrd_string_array_free(*names, *len)`); on failure neither is written.
  * Blocks until the import is done (reading the whole archive; not bounded
- * by the client's timeout as a whole, each call to the daemon is).
+ * by the client's timeout as a whole, each call to the daemon is), or
+ * until `opts->timeout_ms` passed (`CTRD_ERR_DEADLINE_EXCEEDED`) or
+ * `opts->cancel` was triggered (`CTRD_ERR_CANCELLED`, within a second):
+ * then nothing is imported.
  * Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, invalid UTF-8, a relative or
  * empty path, a bad `opts.platform`; an archive that is not a tar, is
  * truncated, is neither layout, names no image, lacks a blob, or holds a
@@ -610,6 +635,40 @@ enum ctrd_status ctrd_image_import_fd(struct ctrd_client *c,
  * a failed write (the system's words).
  */
 enum ctrd_status ctrd_image_export_fd(struct ctrd_client *c, const char *const *names, int fd);
+
+/**
+ * Makes a new, untriggered cancel signal.
+ *
+ * On success `*out` receives it, owned by the caller (free it with
+ * `ctrd_cancel_free` once every call it was given to has returned); on
+ * failure `*out` is not written. Never blocks; thread-safe. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `out`).
+ */
+enum ctrd_status ctrd_cancel_new(struct ctrd_cancel **out);
+
+/**
+ * Triggers the signal: every call given it (running now or made later)
+ * returns `CTRD_ERR_CANCELLED` within a second; a pull keeps what it
+ * fetched for the next pull of the same image. Triggering again does
+ * nothing. NULL is a no-op.
+ *
+ * Async-signal-safe: it takes no lock, allocates nothing and makes no
+ * system call but `getpid` (one atomic store), so a SIGINT handler may
+ * call it, as `ctr` cancels a pull on Ctrl-C. Never blocks; thread-safe.
+ */
+void ctrd_cancel_trigger(struct ctrd_cancel *c);
+
+/**
+ * Whether the signal was triggered; false for NULL. Never blocks;
+ * thread-safe.
+ */
+bool ctrd_cancel_is_triggered(const struct ctrd_cancel *c);
+
+/**
+ * Frees the signal. Call it only after every call it was given to has
+ * returned. NULL is a no-op. Never blocks.
+ */
+void ctrd_cancel_free(struct ctrd_cancel *c);
 
 /**
  * Makes a client for the daemon at `address` in namespace `ns`.
@@ -1516,7 +1575,8 @@ enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
  * new target when it exists). On failure no image record is made or changed
  * and the lease is deleted. A pull cut short on the way (the registry or
  * the daemon unreachable or too slow: `CTRD_ERR_UNAVAILABLE`,
- * `CTRD_ERR_DEADLINE_EXCEEDED`) first puts what it fetched under a lease
+ * `CTRD_ERR_DEADLINE_EXCEEDED`; or cancelled: `CTRD_ERR_CANCELLED`) first
+ * puts what it fetched under a lease
  * named "containerd-c.pull-resume.<hash of the image's digest>", which the
  * next successful pull of the same image (from any registry or name)
  * deletes after using it, fetching only what is missing; unused, it
@@ -1529,8 +1589,13 @@ enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
  * written.
  *
  * Blocks until the pull ends: as long as the transfer takes, with at most
- * 30 s to connect and 60 s of silence from the registry allowed; each
- * daemon call is bounded by the client's timeout. `opts->progress`, when
+ * 30 s to connect and 60 s to wait for an answer; an answer's body that
+ * brings fewer than 1 KiB in any 60 s is cut as stalled
+ * (`CTRD_ERR_UNAVAILABLE`, naming the host); each daemon call is bounded
+ * by the client's timeout. `opts->timeout_ms` bounds the whole call
+ * (`CTRD_ERR_DEADLINE_EXCEEDED`) and `opts->cancel` cuts it short when
+ * triggered (`CTRD_ERR_CANCELLED`, within a second): either way what was
+ * fetched stays for the next pull, as after any interruption. `opts->progress`, when
  * set, is called on a library thread (never the caller's) as
  * `ctrd_progress_cb` describes: about ten times a second while the pull
  * runs, then once with phase "done" if it succeeded, and never after this
@@ -1547,7 +1612,8 @@ enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
  * its TLS certificate is not trusted: the message says so and names the
  * host), `CTRD_ERR_FAILED_PRECONDITION` (the registry sent bytes that do
  * not match the blob's digest: the message names the blob and both
- * digests), `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_NOT_IMPLEMENTED` (a
+ * digests), `CTRD_ERR_DEADLINE_EXCEEDED` (`opts->timeout_ms` passed),
+ * `CTRD_ERR_CANCELLED` (`opts->cancel` triggered), `CTRD_ERR_NOT_IMPLEMENTED` (a
  * manifest kind this library does not pull, e.g. docker schema 1), and the
  * daemon's errors.
  */

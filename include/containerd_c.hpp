@@ -684,6 +684,29 @@ class Image : public detail::Handle<ctrd_image, ctrd_image_free> {
   }
 };
 
+/// A one-shot cancel signal for pulls and imports (PullOptions::cancel).
+/// Wraps ctrd_cancel; thread-safe: trigger() may be called from any thread
+/// or a signal handler (it only forwards to the async-signal-safe
+/// ctrd_cancel_trigger). Destroy it only after every call it was given to
+/// has returned.
+class Cancel : public detail::Handle<ctrd_cancel, ctrd_cancel_free> {
+ public:
+  /// A new, untriggered signal. Wraps ctrd_cancel_new; throws Error.
+  Cancel() : Handle(make()) {}
+  /// Triggers it: calls given it return CTRD_ERR_CANCELLED within a
+  /// second. Async-signal-safe. Wraps ctrd_cancel_trigger.
+  void trigger() const noexcept { ctrd_cancel_trigger(get()); }
+  /// Whether it was triggered. Wraps ctrd_cancel_is_triggered.
+  bool is_triggered() const noexcept { return ctrd_cancel_is_triggered(get()); }
+
+ private:
+  static ctrd_cancel *make() {
+    ctrd_cancel *out = nullptr;
+    detail::check(ctrd_cancel_new(&out));
+    return out;
+  }
+};
+
 /// Called with the progress of a pull or import (see PullOptions::progress).
 using ProgressCallback = std::function<void(const ctrd_progress &)>;
 
@@ -719,6 +742,12 @@ struct PullOptions {
   /// call rethrows that first exception instead of returning or throwing
   /// its own Error.
   ProgressCallback progress;
+  /// Cuts the call short when triggered (CTRD_ERR_CANCELLED); borrowed,
+  /// it must outlive the call. nullptr = none.
+  const Cancel *cancel = nullptr;
+  /// How long the whole call may take, in milliseconds (0 = no limit);
+  /// past it the call throws CTRD_ERR_DEADLINE_EXCEEDED.
+  uint64_t timeout_ms = 0;
 };
 
 namespace detail {
@@ -739,6 +768,8 @@ class PullOpts {
     c_.plain_http = o.plain_http;
     c_.skip_verify = o.skip_verify;
     c_.ca_file = opt(o.ca_file);
+    c_.cancel = o.cancel != nullptr ? o.cancel->get() : nullptr;
+    c_.timeout_ms = o.timeout_ms;
     if (o.progress) {
       c_.progress = &PullOpts::trampoline;
       c_.user_data = this;

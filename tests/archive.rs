@@ -40,6 +40,8 @@ fn default_opts() -> ctrd_pull_opts {
         ca_file: null(),
         progress: None,
         user_data: null_mut(),
+        cancel: null(),
+        timeout_ms: 0,
     }
 }
 
@@ -1623,5 +1625,38 @@ fn an_index_with_only_a_fallback_platform_imports_it_as_containerd_would() {
     assert!(is_unpacked(ns.client, &names[0]));
     // ctr (containerd's platforms.Only) chooses the same manifest to run.
     ctr_runs(&ns, &names[0], "arch-fallback");
+    no_leases(&ns);
+}
+
+/// An import cut short by its timeout, or by a cancel signal triggered
+/// before it, makes no image and leaves no lease; the next import works.
+#[test]
+fn an_import_cut_short_leaves_nothing() {
+    let ns = Ns::bare("arch-cut");
+    let tar = image_tar().to_str().unwrap();
+    let mut opts = default_opts();
+    opts.timeout_ms = 1;
+    let (status, msg) = import_with(ns.client, tar, Some(&opts)).unwrap_err();
+    assert_eq!(status, CTRD_ERR_DEADLINE_EXCEEDED, "{msg}");
+    assert!(msg.contains(tar) && msg.contains("1 ms"), "{msg}");
+    assert!(ctr_images(&ns).is_empty());
+    no_leases(&ns);
+
+    let mut cancel = null_mut();
+    check(ctrd_cancel_new(&mut cancel), CTRD_OK);
+    ctrd_cancel_trigger(cancel);
+    let mut opts = default_opts();
+    opts.cancel = cancel;
+    let (status, msg) = import_with(ns.client, tar, Some(&opts)).unwrap_err();
+    assert_eq!(status, CTRD_ERR_CANCELLED, "{msg}");
+    assert!(msg.contains(tar) && msg.contains("cancelled"), "{msg}");
+    ctrd_cancel_free(cancel);
+    assert!(ctr_images(&ns).is_empty());
+    no_leases(&ns);
+
+    assert_eq!(
+        import(ns.client, image_tar()).unwrap(),
+        vec![IMAGE.to_string()]
+    );
     no_leases(&ns);
 }

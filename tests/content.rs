@@ -157,3 +157,35 @@ fn blobs_are_written_in_pieces_resumed_and_checked() {
     })
     .unwrap();
 }
+
+/// A blob read into memory (a config, a manifest) is read no further than
+/// its descriptor's size, which must be the stored blob's: a descriptor
+/// that says less or more is not trusted, and one too large is refused
+/// before reading.
+#[test]
+fn blobs_read_into_memory_are_bounded_by_their_descriptor() {
+    let ns = Ns::new("content-bounded");
+    let c = client(&ns);
+    let lease = format!("content-bounded-{}", std::process::id());
+    block_on_here(async {
+        c.create_lease(&lease).await?;
+        let (data, digest) = blob(100_000, 7);
+        write_all(&c, &lease, "t-bounded", &data, &digest).await;
+        assert!(c.read_blob("config", &digest, 100_000).await? == data);
+        let e = c.read_blob("config", &digest, 10).await.unwrap_err();
+        assert_eq!(e.code, Code::FailedPrecondition, "{}", e.message);
+        assert!(
+            e.message.contains(&digest) && e.message.contains("more than 10 bytes"),
+            "{}",
+            e.message
+        );
+        let e = c.read_blob("config", &digest, 100_001).await.unwrap_err();
+        assert_eq!(e.code, Code::FailedPrecondition, "{}", e.message);
+        assert!(e.message.contains("has 100000 bytes"), "{}", e.message);
+        let e = c.read_blob("config", &digest, 1 << 30).await.unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument, "{}", e.message);
+        assert!(e.message.contains("1073741824 bytes"), "{}", e.message);
+        c.delete_lease(&lease).await
+    })
+    .unwrap();
+}

@@ -120,6 +120,35 @@ struct Opts {
     plain_http: bool,
     skip_verify: bool,
     ca_file: Option<String>,
+    cancel: CancelPtr,
+    timeout_ms: u64,
+    /// `struct_size` as a program built before `cancel` and `timeout_ms`
+    /// were added passes it (the fields are set all the same: they must
+    /// not be read).
+    old_size: bool,
+}
+
+/// A `ctrd_cancel` the test owns (NULL = none).
+#[derive(Clone, Copy)]
+struct CancelPtr(*mut ctrd_cancel);
+
+impl Default for CancelPtr {
+    fn default() -> Self {
+        CancelPtr(null_mut())
+    }
+}
+
+// SAFETY: a ctrd_cancel is thread-safe (its C contract).
+unsafe impl Send for CancelPtr {}
+// SAFETY: as above.
+unsafe impl Sync for CancelPtr {}
+
+impl CancelPtr {
+    fn new() -> CancelPtr {
+        let mut c = null_mut();
+        check(ctrd_cancel_new(&mut c), CTRD_OK);
+        CancelPtr(c)
+    }
 }
 
 impl Opts {
@@ -151,6 +180,10 @@ struct Watch {
     kill_pid: Option<u32>,
     killed: Mutex<bool>,
     first_fetch: Mutex<Option<Seen>>,
+    /// Triggered (on the callback's thread) once a layer is in the store
+    /// while others still stream.
+    cancel_at_layer: Option<CancelPtr>,
+    cancelled_at: Mutex<Option<std::time::Instant>>,
 }
 
 unsafe extern "C-unwind" fn watch_cb(user: *mut c_void, p: *const ctrd_progress) {
@@ -172,6 +205,13 @@ unsafe extern "C-unwind" fn watch_cb(user: *mut c_void, p: *const ctrd_progress)
         w.first_fetch.lock().unwrap().get_or_insert(seen.clone());
     }
     w.calls.lock().unwrap().push(seen);
+    if let Some(cancel) = w.cancel_at_layer {
+        let mut at = w.cancelled_at.lock().unwrap();
+        if at.is_none() && phase == "fetching" && p.layers_done >= 1 {
+            ctrd_cancel_trigger(cancel.0);
+            *at = Some(std::time::Instant::now());
+        }
+    }
     if let Some(pid) = w.kill_pid {
         let mut killed = w.killed.lock().unwrap();
         // A layer is committed, the others are still streaming.
@@ -199,7 +239,6 @@ fn pull_with(
     );
     let p = |s: &Option<std::ffi::CString>| s.as_ref().map_or(null(), |s| s.as_ptr());
     let opts = ctrd_pull_opts {
-        struct_size: std::mem::size_of::<ctrd_pull_opts>(),
         platform: p(&platform),
         snapshotter: p(&snapshotter),
         no_unpack: o.no_unpack,
@@ -210,6 +249,13 @@ fn pull_with(
         ca_file: p(&ca_file),
         progress: watch.map(|_| watch_cb as unsafe extern "C-unwind" fn(_, _)),
         user_data: watch.map_or(null_mut(), |w| w as *const Watch as *mut c_void),
+        cancel: o.cancel.0,
+        timeout_ms: o.timeout_ms,
+        struct_size: if o.old_size {
+            std::mem::offset_of!(ctrd_pull_opts, cancel)
+        } else {
+            std::mem::size_of::<ctrd_pull_opts>()
+        },
     };
     let mut out = null_mut();
     outcome(
@@ -1008,6 +1054,8 @@ fn bad_arguments() {
         ca_file: null(),
         progress: None,
         user_data: null_mut(),
+        cancel: null(),
+        timeout_ms: 0,
     };
     let unsized_opts = ctrd_pull_opts {
         struct_size: 0,
@@ -1028,6 +1076,16 @@ fn bad_arguments() {
             ..Default::default()
         },
         unknown: 1,
+    };
+    let between = ctrd_pull_opts {
+        struct_size: std::mem::offset_of!(ctrd_pull_opts, cancel) + 4,
+        plain_http: true,
+        ..Default::default()
+    };
+    let smaller = ctrd_pull_opts {
+        struct_size: std::mem::offset_of!(ctrd_pull_opts, cancel) - 8,
+        plain_http: true,
+        ..Default::default()
     };
     type Call<'a> = Box<dyn Fn(*mut *mut ctrd_image) -> ctrd_status + 'a>;
     let cases: Vec<(&str, Call, &str)> = vec![
@@ -1065,6 +1123,16 @@ fn bad_arguments() {
             "a newer header's field set",
             Box::new(|out| ctrd_image_pull(space.client, reference.as_ptr(), &newer.opts, out)),
             "built against a newer containerd-c",
+        ),
+        (
+            "a size between the older layout's and this one's",
+            Box::new(|out| ctrd_image_pull(space.client, reference.as_ptr(), &between, out)),
+            "not the size of a ctrd_pull_opts",
+        ),
+        (
+            "a size below the older layout's",
+            Box::new(|out| ctrd_image_pull(space.client, reference.as_ptr(), &smaller, out)),
+            "not the size of a ctrd_pull_opts",
         ),
     ];
     for (case, call, word) in cases {
@@ -1470,4 +1538,352 @@ fn an_image_ctr_pulled_runs_through_the_library() {
     check(ctrd_task_delete(t, 0, null_mut()), CTRD_OK);
     ctrd_task_free(t);
     remove_container(k);
+}
+
+/// A fake registry over plain HTTP, on threads: `/v2/` answers 200,
+/// `/v2/<repo>/manifests/<tag or digest>` and `/v2/<repo>/blobs/<digest>`
+/// come from `files` (keyed by what follows `manifests/` or `blobs/`), the
+/// bodies of those in `slow` a byte every 100 ms (a stalling registry).
+/// Each answer closes its connection. Records the paths asked for.
+struct FakeRegistry {
+    host: String,
+    seen: std::sync::Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeRegistry {
+    fn start(files: Vec<(String, &'static str, Vec<u8>)>, slow: Vec<String>) -> FakeRegistry {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let (files, slow) = (std::sync::Arc::new(files), std::sync::Arc::new(slow));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let (files, slow, record) = (files.clone(), slow.clone(), record.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut first = String::new();
+                    if reader.read_line(&mut first).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let path = first.split(' ').nth(1).unwrap_or("").to_string();
+                    record.lock().unwrap().push(path.clone());
+                    let key = path
+                        .split_once("/manifests/")
+                        .or_else(|| path.split_once("/blobs/"))
+                        .map(|(_, k)| k.to_string());
+                    let found = key.and_then(|k| files.iter().find(|f| f.0 == k).cloned());
+                    let (status, kind, body) = match (path.as_str(), found) {
+                        ("/v2/", _) => ("200 OK", "application/json", b"{}".to_vec()),
+                        (_, Some((_, kind, body))) => ("200 OK", kind, body),
+                        _ => ("404 Not Found", "application/json", b"{}".to_vec()),
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
+                         Connection: close\r\n\r\n",
+                        body.len()
+                    );
+                    if conn.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    if slow.iter().any(|s| path.ends_with(s.as_str())) {
+                        for b in body {
+                            std::thread::sleep(std::time::Duration::from_millis(100));
+                            if conn.write_all(&[b]).is_err() {
+                                return;
+                            }
+                        }
+                    } else {
+                        let _ = conn.write_all(&body);
+                    }
+                });
+            }
+        });
+        FakeRegistry { host, seen }
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{:x}", sha2::Sha256::digest(bytes))
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// An OCI manifest for `config` and `layers` (digest, size) as JSON.
+fn manifest_json(config: (&str, u64), layers: &[(&str, u64)]) -> Vec<u8> {
+    let layers: Vec<Value> = layers
+        .iter()
+        .map(|(d, n)| {
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": d, "size": n,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config.0, "size": config.1,
+        },
+        "layers": layers,
+    }))
+    .unwrap()
+}
+
+/// A fake registry with images (repository `a`): `fast:t` (a config and a
+/// layer), `slow:t` (the same config and a 4 KiB layer that trickles),
+/// `big:t` (a config said to have 1 GiB), `lying:t` (a layer whose size is
+/// one more than its bytes, `lie`, have). Returns the registry and `lie`.
+fn fake_images() -> (FakeRegistry, Vec<u8>) {
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": host_arch(), "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }))
+    .unwrap();
+    let layer = b"a layer's bytes".to_vec();
+    let slow_layer: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    let lie = format!("bytes no pull fetched, {}", std::process::id()).into_bytes();
+    let (dc, dl, ds, dlie) = (
+        sha256(&config),
+        sha256(&layer),
+        sha256(&slow_layer),
+        sha256(&lie),
+    );
+    let n = |b: &[u8]| b.len() as u64;
+    let fast = manifest_json((&dc, n(&config)), &[(&dl, n(&layer))]);
+    let slow = manifest_json((&dc, n(&config)), &[(&ds, n(&slow_layer))]);
+    let big = manifest_json((&sha256(b"big"), 1 << 30), &[(&dl, n(&layer))]);
+    let lying = manifest_json((&dc, n(&config)), &[(&dlie, n(&lie) + 1)]);
+    let blob = "application/octet-stream";
+    let files = vec![
+        ("fast".to_string(), OCI_MANIFEST, fast),
+        ("slow".to_string(), OCI_MANIFEST, slow),
+        ("big".to_string(), OCI_MANIFEST, big),
+        ("lying".to_string(), OCI_MANIFEST, lying),
+        (dc, blob, config),
+        (dl, blob, layer),
+        (ds.clone(), blob, slow_layer),
+    ];
+    (FakeRegistry::start(files, vec![ds]), lie)
+}
+
+fn plain() -> Opts {
+    Opts {
+        plain_http: true,
+        no_unpack: true,
+        ..Default::default()
+    }
+}
+
+/// A pull from a registry that trickles a layer (a byte every 100 ms):
+/// a cancel triggered from another thread, or the call's timeout, ends it
+/// within a second with CANCELLED or DEADLINE_EXCEEDED, keeping what was
+/// fetched for the next pull; a cancel triggered before the call stops it
+/// at once. A program built before the fields existed (a smaller
+/// `struct_size`) gets neither, whatever follows its struct.
+#[test]
+fn cancel_and_timeout_cut_a_stalled_pull() {
+    use std::time::{Duration, Instant};
+    let (fake, _) = fake_images();
+    let space = Space::new("cancel");
+    let slow = format!("{}/a:slow", fake.host);
+
+    // Cancelled from another thread after a second.
+    let cancel = CancelPtr::new();
+    let o = Opts {
+        cancel,
+        timeout_ms: 60_000,
+        ..plain()
+    };
+    let trigger = std::thread::spawn(move || {
+        let cancel = cancel;
+        std::thread::sleep(Duration::from_secs(1));
+        ctrd_cancel_trigger(cancel.0);
+        Instant::now()
+    });
+    let (status, msg) = pull_err(&space, &slow, &o);
+    let returned = Instant::now();
+    let triggered = trigger.join().unwrap();
+    let took = returned - triggered;
+    println!("cancel: returned {took:?} after the trigger");
+    assert_eq!(status, CTRD_ERR_CANCELLED, "{msg}");
+    assert!(msg.contains(&slow) && msg.contains("cancelled"), "{msg}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(ctrd_cancel_is_triggered(cancel.0));
+    // What was fetched (the manifest and config) stays for the next pull,
+    // under the image's resume lease only.
+    let leases = space.leases();
+    assert!(
+        leases.len() == 1 && leases[0].starts_with("containerd-c.pull-resume."),
+        "{leases:?}"
+    );
+    let manifest = run(space.ctr().args(["content", "ls", "-q"]));
+    assert!(manifest.lines().count() >= 2, "{manifest}");
+    assert_eq!(space.images(), Vec::<(String, String)>::new());
+
+    // Already triggered: it does not start.
+    let start = Instant::now();
+    let (status, msg) = pull_err(&space, &slow, &o);
+    assert_eq!(status, CTRD_ERR_CANCELLED, "{msg}");
+    assert!(start.elapsed() < Duration::from_millis(500));
+    ctrd_cancel_free(cancel.0);
+
+    // The timeout.
+    let o = Opts {
+        timeout_ms: 1500,
+        ..plain()
+    };
+    let start = Instant::now();
+    let (status, msg) = pull_err(&space, &slow, &o);
+    let took = start.elapsed();
+    println!("timeout_ms 1500: returned after {took:?}");
+    assert_eq!(status, CTRD_ERR_DEADLINE_EXCEEDED, "{msg}");
+    assert!(msg.contains(&slow) && msg.contains("1500 ms"), "{msg}");
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
+
+    // An older program's struct: the fields past its size are not read
+    // (here a triggered cancel and a 1 ms timeout).
+    let cancel = CancelPtr::new();
+    ctrd_cancel_trigger(cancel.0);
+    let o = Opts {
+        cancel,
+        timeout_ms: 1,
+        old_size: true,
+        ..plain()
+    };
+    let i = pull_ok(&space, &format!("{}/a:fast", fake.host), &o);
+    ctrd_image_free(i);
+    ctrd_cancel_free(cancel.0);
+}
+
+/// A config is read into memory by the unpack: one said to be larger than
+/// the library reads is refused before a byte of it is fetched.
+#[test]
+fn a_config_too_large_is_refused_before_fetching() {
+    let (fake, _) = fake_images();
+    let space = Space::new("big-config");
+    let reference = format!("{}/a:big", fake.host);
+    let (status, msg) = pull_err(&space, &reference, &plain());
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    let config = sha256(b"big");
+    assert!(
+        msg.contains(&reference) && msg.contains(&config) && msg.contains("1073741824 bytes"),
+        "{msg}"
+    );
+    let seen = fake.seen.lock().unwrap().clone();
+    assert!(!seen.iter().any(|p| p.contains(&config)), "{seen:?}");
+    assert!(!seen.iter().any(|p| p.contains("/blobs/")), "{seen:?}");
+}
+
+/// A blob the content store has already whose size is not the one the
+/// descriptor says: the descriptor does not describe it, so the pull
+/// fails instead of taking it.
+#[test]
+fn an_existing_blob_of_another_size_is_not_trusted() {
+    let (fake, lie) = fake_images();
+    let space = Space::new("lying-size");
+    let (address, ns, data) = (space.daemon.address(), space.name.clone(), lie.clone());
+    containerd_c::runtime::block_on(async move {
+        let client = containerd_c::core::Client::connect(Some(&address), Some(&ns))?;
+        client.create_lease("keep-lie").await?;
+        client
+            .write_blob("keep-lie", data, Default::default())
+            .await?;
+        Ok(())
+    })
+    .unwrap();
+    let reference = format!("{}/a:lying", fake.host);
+    let (status, msg) = pull_err(&space, &reference, &plain());
+    assert_eq!(status, CTRD_ERR_FAILED_PRECONDITION, "{msg}");
+    assert!(
+        msg.contains(&reference)
+            && msg.contains(&sha256(&lie))
+            && msg.contains(&format!("{} bytes", lie.len()))
+            && msg.contains(&format!("{}", lie.len() + 1)),
+        "{msg}"
+    );
+    assert_eq!(space.images(), Vec::<(String, String)>::new());
+}
+
+/// A pull of the real registry's image cancelled (from the progress
+/// callback's thread) once a layer is in: the next pull fetches only the
+/// rest.
+#[test]
+fn a_cancelled_pull_is_resumed() {
+    let reg = Registry::start(false);
+    let proxy = SlowProxy::start(reg.host());
+    // A daemon of its own: none of the blobs may be there already.
+    let daemon = Daemon::start();
+    let space = Space::on(&daemon, "cancelled");
+    let reference = format!("{}/ctrd/layers:latest", proxy.host);
+    let cancel = CancelPtr::new();
+    let o = Opts {
+        cancel,
+        ..Opts::for_registry(&reg).no_unpack()
+    };
+    let watch = Watch {
+        cancel_at_layer: Some(cancel),
+        ..Default::default()
+    };
+    let (status, msg) = match pull_with(space.client, &reference, &o, Some(&watch)) {
+        Ok(_) => panic!("the pull was not cancelled"),
+        Err(e) => e,
+    };
+    let returned = std::time::Instant::now();
+    let at = watch.cancelled_at.lock().unwrap().expect("never cancelled");
+    println!(
+        "cancel mid-pull: returned {:?} after the trigger",
+        returned - at
+    );
+    assert!(returned - at < std::time::Duration::from_secs(1));
+    assert_eq!(status, CTRD_ERR_CANCELLED, "{msg}");
+    ctrd_cancel_free(cancel.0);
+    let leases = space.leases();
+    assert!(
+        leases.len() == 1 && leases[0].starts_with("containerd-c.pull-resume."),
+        "{leases:?}"
+    );
+    let kept = space.content();
+    drop(proxy);
+    // From another registry with the same images (its log holds only the
+    // second pull's requests): only what the first pull did not get.
+    drop(reg);
+    let reg = Registry::start(false);
+    let reference = reg.reference("layers:latest");
+    let i = pull_ok(&space, &reference, &Opts::for_registry(&reg).no_unpack());
+    assert_eq!(space.leases(), Vec::<String>::new());
+    let manifest = space.blob_json(&digest_of(i));
+    let layers: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    assert!(
+        layers.iter().any(|l| kept.iter().any(|k| k == l)),
+        "no layer kept: {kept:?}"
+    );
+    let gets: Vec<_> = blob_gets(&reg, "layers")
+        .into_iter()
+        .filter(|g| layers.contains(&g.0.as_str()))
+        .collect();
+    assert!(
+        gets.iter().all(|g| !kept.contains(&g.0)) && gets.len() < layers.len() * 2,
+        "fetched again: {gets:?} (kept: {kept:?})"
+    );
+    ctrd_image_free(i);
 }

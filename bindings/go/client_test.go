@@ -1,6 +1,7 @@
 package containerdc
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,7 +148,7 @@ func TestWrongArguments(t *testing.T) {
 	asError(t, err, StatusInvalidArgument)
 	err = c.Export(t.TempDir() + "/x.tar")
 	asError(t, err, StatusInvalidArgument)
-	_, err = c.Import("relative.tar", nil)
+	_, err = c.Import(context.Background(), "relative.tar", nil)
 	asError(t, err, StatusInvalidArgument)
 	_, err = c.GenerateSpec("go-x", "", []string{})
 	asError(t, err, StatusInvalidArgument)

@@ -1,6 +1,7 @@
 package containerdc
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -85,7 +86,7 @@ func TestCallbackHandlesFreed(t *testing.T) {
 	}
 	o := otherNamespace(t, "handles")
 	calls := 0
-	if _, err := o.Import(tar, &PullOptions{NoUnpack: true, Progress: func(Progress) { calls++ }}); err != nil {
+	if _, err := o.Import(context.Background(), tar, &PullOptions{NoUnpack: true, Progress: func(Progress) { calls++ }}); err != nil {
 		t.Fatal(err)
 	}
 	if calls == 0 {

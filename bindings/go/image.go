@@ -7,9 +7,11 @@ package containerdc
 import "C"
 
 import (
+	"context"
 	"os"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // Image is an image record in one namespace (ctrd_image), with its name
@@ -105,14 +107,16 @@ func (s *progressState) report(p Progress) {
 	s.fn(p)
 }
 
-// pullArgs fills a ctrd_pull_opts from o; with a Progress function, a
-// handle the caller deletes (through done) after the library returned.
-func pullArgs(a *cArgs, o *PullOptions) (opts *C.ctrd_pull_opts, done func()) {
-	done = func() {}
+// pullArgs fills a ctrd_pull_opts from o (nil: the defaults) and ties the
+// call to ctx (see withContext); with a Progress function, a handle. The
+// caller calls done after the library returned.
+func pullArgs(ctx context.Context, a *cArgs, o *PullOptions) (opts *C.ctrd_pull_opts, done func()) {
 	if o == nil {
-		return nil, done
+		o = &PullOptions{}
 	}
 	opts = new(C.ctrd_pull_opts)
+	untie := withContext(ctx, opts)
+	done = untie
 	opts.struct_size = C.sizeof_ctrd_pull_opts
 	opts.platform = a.opt("Platform", o.Platform)
 	opts.snapshotter = a.opt("Snapshotter", o.Snapshotter)
@@ -130,6 +134,7 @@ func pullArgs(a *cArgs, o *PullOptions) (opts *C.ctrd_pull_opts, done func()) {
 		h := newCgoHandle(st)
 		C.ctrdgo_set_progress(opts, C.uintptr_t(h))
 		done = func() {
+			untie()
 			deleteCgoHandle(h)
 			st.mu.Lock()
 			panicked, value := st.panicked, st.value
@@ -142,32 +147,126 @@ func pullArgs(a *cArgs, o *PullOptions) (opts *C.ctrd_pull_opts, done func()) {
 	return opts, done
 }
 
+// withContext ties the call made with opts to ctx: the time left to ctx's
+// deadline is opts.timeout_ms, and a ctrd_cancel in opts.cancel is
+// triggered when ctx is done (from a goroutine watching it). The returned
+// function, called once the call returned, ends the watch and frees the
+// cancel.
+func withContext(ctx context.Context, opts *C.ctrd_pull_opts) (untie func()) {
+	if deadline, ok := ctx.Deadline(); ok {
+		// Rounded up: the library's timeout ends no earlier than ctx.
+		ms := int64((time.Until(deadline) + time.Millisecond - 1) / time.Millisecond)
+		if ms < 1 {
+			ms = 1
+		}
+		opts.timeout_ms = C.uint64_t(ms)
+	}
+	if ctx.Done() == nil {
+		return func() {}
+	}
+	var cancel *C.ctrd_cancel
+	if C.ctrd_cancel_new(&cancel) != C.CTRD_OK {
+		return func() {} // only for a NULL out, which this is not
+	}
+	opts.cancel = cancel
+	finished, watching := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watching)
+		select {
+		case <-ctx.Done():
+			C.ctrd_cancel_trigger(cancel)
+		case <-finished:
+		}
+	}()
+	return func() {
+		close(finished)
+		<-watching
+		C.ctrd_cancel_free(cancel)
+	}
+}
+
+// contextError is the error of a call that its context cut short: the
+// library's Error (StatusCancelled or StatusDeadlineExceeded), which
+// errors.As finds, wrapping the context's error, so that errors.Is(err,
+// context.Canceled) (or context.DeadlineExceeded) holds, as well as
+// errors.Is(err, ErrCancelled).
+type contextError struct {
+	lib *Error
+	ctx error
+}
+
+func (e *contextError) Error() string { return e.lib.Error() }
+
+func (e *contextError) Unwrap() error { return e.ctx }
+
+func (e *contextError) Is(target error) bool { return e.lib.Is(target) }
+
+func (e *contextError) As(target any) bool {
+	if t, ok := target.(**Error); ok {
+		*t = e.lib
+		return true
+	}
+	return false
+}
+
+// ctxErr is err, wrapping ctx's error when ctx cut the call short.
+func ctxErr(ctx context.Context, err error) error {
+	lib, ok := err.(*Error)
+	if !ok || (lib.Status != StatusCancelled && lib.Status != StatusDeadlineExceeded) {
+		return err
+	}
+	if lib.Status == StatusDeadlineExceeded && ctx.Err() == nil {
+		// The library's timeout (ctx's deadline) may end the call just
+		// before ctx's own timer fires.
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < 50*time.Millisecond {
+			<-ctx.Done()
+		}
+	}
+	if ctx.Err() == nil {
+		return err
+	}
+	return &contextError{lib: lib, ctx: ctx.Err()}
+}
+
 // Pull pulls image ref (normalised as docker does: "busybox" is
 // "docker.io/library/busybox:latest") from its registry into the client's
 // namespace, unpacks it unless o.NoUnpack, and returns the image record,
 // as containerd's Go client.Pull (ctrd_image_pull). o may be nil.
 //
 // Blocks until the pull ends (as long as the transfer takes; each daemon
-// call bounded by the client's timeout). Pulls may run at once on one
-// client. On failure no image record is made or changed. Errors (the
-// message names the reference): StatusInvalidArgument,
-// StatusUnauthenticated (401), StatusPermissionDenied (403),
-// StatusNotFound, StatusUnavailable (registry unreachable or untrusted),
-// StatusFailedPrecondition (a blob not matching its digest),
-// StatusDeadlineExceeded, StatusNotImplemented, and the daemon's.
-func (c *Client) Pull(ref string, o *PullOptions) (*Image, error) {
+// call bounded by the client's timeout; a registry that sends fewer than
+// 1 KiB in any 60 s is cut as stalled, StatusUnavailable), or until ctx is
+// done: its deadline is the call's timeout_ms and its cancellation
+// triggers a ctrd_cancel, so the pull returns within a second, keeping
+// what it fetched for the next pull; the error then wraps ctx.Err()
+// (errors.Is(err, context.Canceled) or context.DeadlineExceeded). Pulls
+// may run at once on one client. On failure no image record is made or
+// changed. Errors (the message names the reference):
+// StatusInvalidArgument, StatusUnauthenticated (401),
+// StatusPermissionDenied (403), StatusNotFound, StatusUnavailable
+// (registry unreachable, untrusted or stalled), StatusFailedPrecondition
+// (a blob not matching its digest), StatusDeadlineExceeded,
+// StatusCancelled, StatusNotImplemented, and the daemon's.
+func (c *Client) Pull(ctx context.Context, ref string, o *PullOptions) (*Image, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var a cArgs
 	defer a.free()
 	r := a.str("ref", ref)
-	opts, done := pullArgs(&a, o)
 	if a.err != nil {
+		return nil, a.err
+	}
+	opts, done := pullArgs(ctx, &a, o)
+	if a.err != nil {
+		done()
 		return nil, a.err
 	}
 	var out *C.ctrd_image
 	err := c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status { return C.ctrd_image_pull(p, r, opts, &out) })
 	done()
 	if err != nil {
-		return nil, err
+		return nil, ctxErr(ctx, err)
 	}
 	return newImage(out), nil
 }
@@ -177,13 +276,21 @@ func (c *Client) Pull(ref string, o *PullOptions) (*Image, error) {
 // save tar) into the client's namespace, as ctr images import does, and
 // returns the names of the images made or updated (ctrd_image_import).
 // The registry fields of o are ignored; o may be nil. Blocks until the
-// import is done. A failure leaves no image.
-func (c *Client) Import(tarPath string, o *PullOptions) ([]string, error) {
+// import is done, or until ctx is done (as for Pull: the error then wraps
+// ctx.Err()). A failure leaves no image.
+func (c *Client) Import(ctx context.Context, tarPath string, o *PullOptions) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var a cArgs
 	defer a.free()
 	path := a.str("tar path", tarPath)
-	opts, done := pullArgs(&a, o)
 	if a.err != nil {
+		return nil, a.err
+	}
+	opts, done := pullArgs(ctx, &a, o)
+	if a.err != nil {
+		done()
 		return nil, a.err
 	}
 	var names []string
@@ -197,7 +304,7 @@ func (c *Client) Import(tarPath string, o *PullOptions) ([]string, error) {
 		return s
 	})
 	done()
-	return names, err
+	return names, ctxErr(ctx, err)
 }
 
 // Export writes the images names (at least one) of the client's namespace
@@ -222,12 +329,17 @@ func (c *Client) Export(tarPath string, names ...string) error {
 // a socket, or a regular file from its offset) to its end, as Import does
 // (ctrd_image_import_fd): `docker save | prog`. f stays the caller's: it
 // is not closed. A pipe is spooled into a temporary file first; its first
-// byte is waited for at most the client's timeout.
-func (c *Client) ImportFile(f *os.File, o *PullOptions) ([]string, error) {
+// byte is waited for at most the client's timeout. ctx cuts it short as
+// for Import.
+func (c *Client) ImportFile(ctx context.Context, f *os.File, o *PullOptions) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var a cArgs
 	defer a.free()
-	opts, done := pullArgs(&a, o)
+	opts, done := pullArgs(ctx, &a, o)
 	if a.err != nil {
+		done()
 		return nil, a.err
 	}
 	fd := C.int(f.Fd())
@@ -243,7 +355,7 @@ func (c *Client) ImportFile(f *os.File, o *PullOptions) ([]string, error) {
 	})
 	runtime.KeepAlive(f)
 	done()
-	return names, err
+	return names, ctxErr(ctx, err)
 }
 
 // ExportFile writes the images names (at least one) as Export does, into f

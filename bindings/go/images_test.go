@@ -1,9 +1,13 @@
 package containerdc
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestImages(t *testing.T) {
@@ -107,7 +112,7 @@ func TestExportImport(t *testing.T) {
 	o := otherNamespace(t, "import")
 	var mu sync.Mutex
 	var phases []string
-	names, err := o.Import(tar, &PullOptions{Progress: func(p Progress) {
+	names, err := o.Import(context.Background(), tar, &PullOptions{Progress: func(p Progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		if p.Ref != tar {
@@ -149,7 +154,7 @@ func TestExportImport(t *testing.T) {
 				t.Fatalf("recovered %v", r)
 			}
 		}()
-		_, _ = o.Import(tar, &PullOptions{NoUnpack: true, Progress: func(Progress) { panic("progress panic") }})
+		_, _ = o.Import(context.Background(), tar, &PullOptions{NoUnpack: true, Progress: func(Progress) { panic("progress panic") }})
 		t.Fatal("no panic")
 	}()
 }
@@ -192,13 +197,13 @@ func TestPull(t *testing.T) {
 	ref := host + "/ctrd/busybox:latest"
 	o := otherNamespace(t, "pull")
 
-	_, err := o.Pull(ref, &PullOptions{PlainHTTP: true, Username: user, Secret: "wrong"})
+	_, err := o.Pull(context.Background(), ref, &PullOptions{PlainHTTP: true, Username: user, Secret: "wrong"})
 	if e := asError(t, err, StatusUnauthenticated); !strings.Contains(e.Message, host) {
 		t.Fatalf("message %q", e.Message)
 	}
 	var mu sync.Mutex
 	var last Progress
-	img, err := o.Pull(ref, &PullOptions{PlainHTTP: true, Username: user, Secret: password,
+	img, err := o.Pull(context.Background(), ref, &PullOptions{PlainHTTP: true, Username: user, Secret: password,
 		Progress: func(p Progress) { mu.Lock(); last = p; mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +221,7 @@ func TestPull(t *testing.T) {
 		t.Fatalf("%v %v", unpacked, err)
 	}
 	// Nothing listens on port 1.
-	_, err = o.Pull("127.0.0.1:1/none:latest", &PullOptions{PlainHTTP: true})
+	_, err = o.Pull(context.Background(), "127.0.0.1:1/none:latest", &PullOptions{PlainHTTP: true})
 	if e := asError(t, err, StatusUnavailable); !strings.Contains(e.Message, "127.0.0.1:1") {
 		t.Fatalf("message %q", e.Message)
 	}
@@ -251,9 +256,86 @@ func TestArchivesThroughPipes(t *testing.T) {
 		w.Write(archive)
 		w.Close()
 	}()
-	names, err := o.ImportFile(r, &PullOptions{NoUnpack: true})
+	names, err := o.ImportFile(context.Background(), r, &PullOptions{NoUnpack: true})
 	r.Close()
 	if err != nil || len(names) != 1 || names[0] != testImage {
 		t.Fatalf("ImportFile: %v %v", names, err)
+	}
+}
+
+// stallingRegistry serves /v2/ at once and anything else (the manifest)
+// with a body that comes a byte every 200 ms, until the client goes.
+func stallingRegistry(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			_, _ = w.Write([]byte("{}"))
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		w.Header().Set("Content-Length", "100000")
+		w.WriteHeader(http.StatusOK)
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			if _, err := w.Write([]byte(" ")); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+	}))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// A pull from a stalling registry ends within a second of its context's
+// cancellation, and at its deadline; the errors wrap the context's. An
+// Import with a context done already does not start.
+func TestPullContext(t *testing.T) {
+	o := otherNamespace(t, "pullctx")
+	ref := stallingRegistry(t) + "/go/stalls:latest"
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var cancelled time.Time
+	timer := time.AfterFunc(time.Second, func() { cancelled = time.Now(); cancel() })
+	defer timer.Stop()
+	_, err := o.Pull(ctx, ref, &PullOptions{PlainHTTP: true})
+	took := time.Since(cancelled)
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrCancelled) {
+		t.Fatalf("%v", err)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Status != StatusCancelled || !strings.Contains(e.Message, ref) {
+		t.Fatalf("%#v", e)
+	}
+	t.Logf("cancel: Pull returned %v after the context's cancel", took)
+	if took > time.Second {
+		t.Fatalf("returned %v after the cancel", took)
+	}
+
+	ctx, cancel2 := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	defer cancel2()
+	start := time.Now()
+	_, err = o.Pull(ctx, ref, &PullOptions{PlainHTTP: true})
+	took = time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("%v", err)
+	}
+	t.Logf("deadline 800ms: Pull returned after %v", took)
+	if took < 800*time.Millisecond || took > 1800*time.Millisecond {
+		t.Fatalf("took %v", took)
+	}
+
+	_, err = o.Import(ctx, "/nonexistent.tar", nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("%v", err)
+	}
+	if names, err := o.Images(""); err != nil || len(names) != 0 {
+		t.Fatalf("%v %v", names, err)
 	}
 }

@@ -2,7 +2,8 @@
 // image): errors carry status, name and message; an event subscription
 // calls a std::function on the library's thread and stops when destroyed;
 // wait_async calls back with the exit status, and a Wait destroyed before
-// the exit never calls back; images and namespaces round-trip.
+// the exit never calls back; images and namespaces round-trip; a
+// triggered Cancel stops a pull and an import.
 #include <unistd.h>
 
 #include <atomic>
@@ -52,6 +53,20 @@ static void test_errors(ctrd::Client &client) {
   REQUIRE(e.status() == CTRD_ERR_NOT_FOUND && contains(e.message(), "cxx-no-such-image"));
   e = error_of([&] { client.subscribe({"topic=="}, [](const ctrd::Event &) {}); });
   REQUIRE(e.status() == CTRD_ERR_INVALID_ARGUMENT);
+
+  // A triggered Cancel stops a pull and an import before they start.
+  ctrd::Cancel cancel;
+  REQUIRE(cancel && !cancel.is_triggered());
+  cancel.trigger();
+  REQUIRE(cancel.is_triggered());
+  ctrd::PullOptions opts;
+  opts.plain_http = true;
+  opts.cancel = &cancel;
+  opts.timeout_ms = 60000;
+  e = error_of([&] { client.pull("127.0.0.1:9/cxx/cancelled:latest", opts); });
+  REQUIRE(e.status() == CTRD_ERR_CANCELLED && contains(e.message(), "cancelled"));
+  e = error_of([&] { client.import_archive("/nonexistent/cxx-cancelled.tar", opts); });
+  REQUIRE(e.status() == CTRD_ERR_CANCELLED && contains(e.message(), "cancelled"));
 }
 
 static void test_images_and_namespaces(ctrd::Client &client, const std::string &id) {

@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::services::content::v1::ReadContentRequest;
 use crate::api::types::Descriptor;
+use crate::core::cancel::Stop;
 use crate::core::client::Client;
 use crate::core::content::hex;
 use crate::core::error::{Code, Error, Result};
@@ -1232,41 +1233,51 @@ impl Client {
             Some(p) => PlatformSpec::parse(p).map_err(|e| e.context("opts.platform"))?,
             None => PlatformSpec::host(),
         };
-        let s = src.clone();
-        let scan = blocking(move || scan(&s)).await.map_err(|e| {
-            if e.message.starts_with("archive ") {
-                Error::new(e.code, format!("import {}", e.message))
-            } else {
-                e.context(&what)
-            }
-        })?;
-        let importer = Importer {
-            client: self,
-            src,
-            what: what.clone(),
-            scan,
-            platform,
-        };
-        let plan = if importer.scan.oci_layout.is_some() {
-            importer.plan_oci().await?
-        } else if importer.scan.docker_manifest.is_some() {
-            importer.plan_docker().await?
-        } else {
-            return Err(importer.invalid(
-                "neither an OCI image layout (oci-layout, index.json) nor a docker save archive \
-                 (manifest.json)",
-            ));
-        };
-        if plan.images.is_empty() {
-            return Err(importer.invalid(
-                "no image is named in it (io.containerd.image.name or \
-                 org.opencontainers.image.ref.name annotations in index.json, RepoTags in \
-                 manifest.json)",
-            ));
-        }
+        // Cancel and timeout cover the whole call; the lease's clean-up
+        // after a cut runs outside them.
+        let stop = Stop::new(opts.cancel.clone(), opts.timeout);
+        let (importer, plan) = stop
+            .run(&what, async {
+                let s = src.clone();
+                let scan = blocking(move || scan(&s)).await.map_err(|e| {
+                    if e.message.starts_with("archive ") {
+                        Error::new(e.code, format!("import {}", e.message))
+                    } else {
+                        e.context(&what)
+                    }
+                })?;
+                let importer = Importer {
+                    client: self,
+                    src,
+                    what: what.clone(),
+                    scan,
+                    platform,
+                };
+                let plan = if importer.scan.oci_layout.is_some() {
+                    importer.plan_oci().await?
+                } else if importer.scan.docker_manifest.is_some() {
+                    importer.plan_docker().await?
+                } else {
+                    return Err(importer.invalid(
+                        "neither an OCI image layout (oci-layout, index.json) nor a docker save \
+                         archive (manifest.json)",
+                    ));
+                };
+                if plan.images.is_empty() {
+                    return Err(importer.invalid(
+                        "no image is named in it (io.containerd.image.name or \
+                         org.opencontainers.image.ref.name annotations in index.json, RepoTags \
+                         in manifest.json)",
+                    ));
+                }
+                Ok((importer, plan))
+            })
+            .await?;
         let lease = lease_id("import");
         self.create_lease(&lease).await?;
-        let result = importer.run(&lease, &plan, opts, progress).await;
+        let result = stop
+            .run(&what, importer.run(&lease, &plan, opts, progress))
+            .await;
         // After a failure, the daemon answers once its garbage collector
         // removed what the lease alone kept (content, unpacked layers).
         let deleted = self.delete_lease_with(&lease, result.is_err()).await;

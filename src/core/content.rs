@@ -8,40 +8,79 @@ use crate::api::types::Descriptor;
 use crate::core::client::Client;
 use crate::core::error::{Code, Error, Result};
 
-/// Largest manifest, index or config we read.
-const MAX_BLOB: i64 = 4 << 20;
+/// Largest manifest, index or config read into memory.
+pub const MAX_BLOB: i64 = 4 << 20;
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Refuses `what` (blob `digest`, said to have `size` bytes) for reading
+/// into memory when it is larger than [`MAX_BLOB`]: before a byte of it is
+/// fetched or read.
+pub fn check_small(what: &str, digest: &str, size: i64) -> Result<()> {
+    if size > MAX_BLOB {
+        return Err(Error::invalid(format!(
+            "{what} {digest} has {size} bytes, more than the {MAX_BLOB} this library reads"
+        )));
+    }
+    Ok(())
+}
+
 impl Client {
-    /// Reads a blob from the content store.
+    /// Reads a blob of `size` bytes (its descriptor's) from the content
+    /// store: at most that many are read (at most [`MAX_BLOB`]), and a blob
+    /// of another size is an error (`FailedPrecondition`).
     pub async fn read_blob(&self, what: &str, digest: &str, size: i64) -> Result<Vec<u8>> {
-        if size > MAX_BLOB {
-            return Err(Error::invalid(format!(
-                "{what} {digest} has {size} bytes, more than the {MAX_BLOB} this library reads"
-            )));
+        check_small(what, digest, size)?;
+        let doing = format!("read {what} {digest}");
+        // A size of 0 may be one not known: up to the limit then.
+        let cap = if size > 0 { size } else { MAX_BLOB } as u64;
+        let data = self.read_content(&doing, digest, Some(cap)).await?;
+        if size > 0 && data.len() as u64 != cap {
+            return Err(Error::new(
+                Code::FailedPrecondition,
+                format!(
+                    "{doing}: the content store's blob has {}{} bytes, its descriptor says \
+                     {size}",
+                    if data.len() as u64 > cap {
+                        "more than "
+                    } else {
+                        ""
+                    },
+                    data.len().min(cap as usize)
+                ),
+            ));
         }
-        self.read_content_all(&format!("read {what} {digest}"), digest)
-            .await
+        Ok(data)
     }
 
     /// Reads all of blob `digest` (no size limit: for blobs known to be
     /// small, or tests); the call's failure starts with `what`.
     pub async fn read_content_all(&self, what: &str, digest: &str) -> Result<Vec<u8>> {
+        self.read_content(what, digest, None).await
+    }
+
+    /// Reads blob `digest`, but no more than one byte past `cap` when
+    /// given (the daemon sends no more).
+    async fn read_content(&self, what: &str, digest: &str, cap: Option<u64>) -> Result<Vec<u8>> {
         let req = ReadContentRequest {
             digest: digest.to_string(),
             offset: 0,
-            size: 0,
+            size: cap.map_or(0, |c| c.saturating_add(1).min(i64::MAX as u64) as i64),
         };
+        let limit = cap.map_or(usize::MAX, |c| c.saturating_add(1) as usize);
         let mut content = self.content();
         let call = async {
             let mut stream = content.read(self.request(req)).await?.into_inner();
             let mut data = Vec::new();
             while let Some(chunk) = stream.message().await? {
-                data.extend_from_slice(&chunk.data);
+                let room = limit - data.len();
+                data.extend_from_slice(&chunk.data[..chunk.data.len().min(room)]);
+                if data.len() >= limit {
+                    break;
+                }
             }
             Ok::<_, tonic::Status>(tonic::Response::new(data))
         };

@@ -34,8 +34,14 @@ use crate::core::files::read_small;
 pub const USER_AGENT: &str = concat!("containerd-c/", env!("CARGO_PKG_VERSION"));
 /// How long a connection (TCP and TLS handshake) may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the server may send nothing while an answer is awaited or read.
+/// How long the server may send nothing while an answer's head is awaited.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// The low-speed rule for bodies: a body that brings fewer than
+/// [`STALL_BYTES`] in any [`STALL_WINDOW`] is a stalled transfer, cut (so a
+/// server trickling a byte a second holds no pull for ever).
+pub const STALL_BYTES: u64 = 1024;
+/// See [`STALL_BYTES`].
+pub const STALL_WINDOW: Duration = Duration::from_secs(60);
 /// How long a kept connection may take to be ready for the next request
 /// before a new one is opened instead.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -228,6 +234,9 @@ pub struct Http {
     /// take them.
     proxies: Matcher,
     idle: Arc<Idle>,
+    /// The window of the low-speed rule: [`STALL_WINDOW`] (shorter in
+    /// tests).
+    stall_window: Duration,
 }
 
 impl Http {
@@ -258,6 +267,7 @@ impl Http {
             tls: OnceLock::new(),
             proxies: Matcher::from_env(),
             idle: Arc::default(),
+            stall_window: STALL_WINDOW,
         })
     }
 
@@ -266,6 +276,14 @@ impl Http {
     #[cfg(test)]
     pub(crate) fn with_proxies(mut self, proxies: Matcher) -> Http {
         self.proxies = proxies;
+        self
+    }
+
+    /// The same client with a low-speed window of `window` instead of
+    /// [`STALL_WINDOW`], so that tests of the rule take seconds.
+    #[cfg(test)]
+    pub(crate) fn with_stall_window(mut self, window: Duration) -> Http {
+        self.stall_window = window;
         self
     }
 
@@ -451,6 +469,7 @@ impl Http {
                         headers: parts.headers,
                         body,
                         conn: Some((self.idle.clone(), origin, sender)),
+                        meter: Meter::new(&url.authority, self.stall_window),
                     };
                     if answer.body.is_end_stream() {
                         answer.keep();
@@ -597,25 +616,99 @@ pub struct Answer {
     body: Incoming,
     /// Where the connection goes back to, its origin, and its sender.
     conn: Option<(Arc<Idle>, String, Sender)>,
+    /// The low-speed rule for the body.
+    meter: Meter,
+}
+
+/// A body read cut by the low-speed rule ([`STALL_BYTES`]): an
+/// `io::Error` of kind `TimedOut` carries it.
+#[derive(Debug)]
+pub struct Stalled(String);
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// Whether `e` is a body read cut by the low-speed rule.
+pub fn is_stalled(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Stalled>())
+}
+
+/// The low-speed rule's count for one body: the bytes since `since`, the
+/// start of the current window (a window starts again once it brought
+/// [`STALL_BYTES`]).
+struct Meter {
+    authority: String,
+    window: Duration,
+    since: tokio::time::Instant,
+    bytes: u64,
+}
+
+impl Meter {
+    fn new(authority: &str, window: Duration) -> Meter {
+        Meter {
+            authority: authority.to_string(),
+            window,
+            since: tokio::time::Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// When the current window ends.
+    fn end(&self) -> tokio::time::Instant {
+        self.since + self.window
+    }
+
+    /// Counts `n` bytes just received; the error when the window ended
+    /// with too few.
+    fn add(&mut self, n: usize) -> io::Result<()> {
+        self.bytes += n as u64;
+        let now = tokio::time::Instant::now();
+        if self.bytes >= STALL_BYTES {
+            self.since = now;
+            self.bytes = 0;
+            Ok(())
+        } else if now >= self.end() {
+            Err(self.stalled())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn stalled(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            Stalled(format!(
+                "the transfer from {} stalled: fewer than {STALL_BYTES} bytes in {} s",
+                self.authority,
+                self.window.as_secs_f64()
+            )),
+        )
+    }
 }
 
 impl Answer {
+    /// The `host[:port]` that sent the answer (after redirects).
+    pub fn authority(&self) -> &str {
+        &self.meter.authority
+    }
+
     /// Header `name`'s value, when there is one and it is text.
     pub fn header(&self, name: HeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The next piece of the body, `None` at its end; an error when the
-    /// connection fails or the server sends nothing for the read timeout.
+    /// connection fails or the body stalls (fewer than [`STALL_BYTES`] in
+    /// the low-speed window: see [`is_stalled`]).
     pub async fn chunk(&mut self) -> io::Result<Option<Bytes>> {
         loop {
-            match timeout(READ_TIMEOUT, self.body.frame()).await {
-                Err(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("nothing received for {}s", READ_TIMEOUT.as_secs()),
-                    ))
-                }
+            match tokio::time::timeout_at(self.meter.end(), self.body.frame()).await {
+                Err(_) => return Err(self.meter.stalled()),
                 Ok(None) => {
                     self.keep();
                     return Ok(None);
@@ -624,6 +717,7 @@ impl Answer {
                 Ok(Some(Ok(frame))) => {
                     // Trailers carry nothing this client needs.
                     if let Ok(data) = frame.into_data() {
+                        self.meter.add(data.len())?;
                         return Ok(Some(data));
                     }
                 }

@@ -2,6 +2,7 @@
 //! is here; `ffi` only checks arguments and converts types.
 
 pub mod archive;
+pub mod cancel;
 pub mod checkpoint;
 pub mod client;
 pub mod conn;

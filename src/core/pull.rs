@@ -14,8 +14,9 @@ use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::api::types::Descriptor;
+use crate::core::cancel::{Cancel, Stop};
 use crate::core::client::Client;
-use crate::core::content::{hex, ContentWriter};
+use crate::core::content::{check_small, hex, ContentWriter};
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::INDEX_TYPES;
 use crate::core::images::{
@@ -46,6 +47,10 @@ pub struct PullOptions {
     pub skip_verify: bool,
     /// A PEM bundle of CAs trusted besides the system's.
     pub ca_file: Option<PathBuf>,
+    /// Cuts the call short when triggered (`Cancelled`).
+    pub cancel: Option<Cancel>,
+    /// How long the whole call may take (`DeadlineExceeded` past it).
+    pub timeout: Option<Duration>,
 }
 
 /// Indexes nest at most this deep.
@@ -140,8 +145,9 @@ impl Client {
     /// image record (created, or updated when it exists). The lease goes at
     /// the end, also on failure, so no image appears from a failed pull. A
     /// pull cut short on the way (`Unavailable`, `DeadlineExceeded`,
-    /// `Cancelled`) first hands what it fetched to the image's resume lease
-    /// ([`resume_lease_id`]), so that the next pull of it fetches only what
+    /// `Cancelled`: also by `opts.cancel` or `opts.timeout`) first hands
+    /// what it fetched to the image's resume lease ([`resume_lease_id`]),
+    /// so that the next pull of it fetches only what
     /// is missing; any other failure leaves nothing behind.
     pub async fn pull(
         &self,
@@ -158,9 +164,17 @@ impl Client {
         if opts.snapshotter.as_deref() == Some("") {
             return Err(Error::invalid(format!("{what}: the snapshotter is empty")));
         }
+        // Cancel and timeout cover the whole call; the lease's clean-up
+        // after a cut runs outside them (bounded by the client's timeout).
+        let stop = Stop::new(opts.cancel.clone(), opts.timeout);
         progress.set_phase(Phase::Resolving);
-        let remote = Remote::new(&image, opts, &what).await?;
-        let top = remote.manifest(None).await?;
+        let (remote, top) = stop
+            .run(&what, async {
+                let remote = Remote::new(&image, opts, &what).await?;
+                let top = remote.manifest(None).await?;
+                Ok((remote, top))
+            })
+            .await?;
         let lease = pull_lease_id();
         self.create_lease(&lease)
             .await
@@ -174,7 +188,7 @@ impl Client {
             what: what.clone(),
         };
         let resume = resume_lease_id(&top.descriptor.digest);
-        let result = pull.run(top, &platform, opts).await;
+        let result = stop.run(&what, pull.run(top, &platform, opts)).await;
         // Best effort, as Go's `done(ctx)`: a lease left behind expires in
         // a day, and the pull's outcome is what the caller needs.
         match &result {
@@ -257,6 +271,10 @@ impl Pull<'_> {
                 break (d, config, layers);
             }
         };
+        // The config is read into memory by the unpack: one too large is
+        // refused before it is fetched.
+        check_small("image config", &config.digest, config.size)
+            .map_err(|e| e.context(&self.what))?;
         // Totals: everything of this platform, as `Image.Size` counts it.
         let total: u64 = walked
             .iter()
@@ -346,14 +364,30 @@ impl Pull<'_> {
         (key, repos.join(","))
     }
 
-    /// Labels `digest`, already in the store, with `labels` and the
-    /// source, where it lacks them.
-    async fn label_present(&self, digest: &str, mut labels: HashMap<String, String>) -> Result<()> {
+    /// Labels blob `d`, already in the store, with `labels` and the
+    /// source, where it lacks them. A blob of another size than `d` says
+    /// is not the one `d` describes: an error.
+    async fn label_present(
+        &self,
+        d: &Descriptor,
+        mut labels: HashMap<String, String>,
+    ) -> Result<()> {
+        let digest = d.digest.as_str();
         let info = self
             .client
             .content_info(digest)
             .await
             .map_err(|e| e.context(&self.what))?;
+        if let Some(info) = info.as_ref().filter(|i| i.size != d.size) {
+            return Err(Error::new(
+                Code::FailedPrecondition,
+                format!(
+                    "{}: blob {digest} is in the content store with {} bytes, but its \
+                     descriptor says {}",
+                    self.what, info.size, d.size
+                ),
+            ));
+        }
         let have = info.map(|i| i.labels).unwrap_or_default();
         let (key, value) =
             self.source_label(have.get(&format!("{LABEL_SOURCE}{}", self.image.host())));
@@ -431,7 +465,7 @@ impl Pull<'_> {
     ) -> Result<()> {
         let d = &f.descriptor;
         match self.open_writer(d).await? {
-            None => self.label_present(&d.digest, labels).await,
+            None => self.label_present(d, labels).await,
             Some(mut w) => {
                 if w.offset() != 0 {
                     w.restart().await.map_err(|e| e.context(&self.what))?;
@@ -454,7 +488,7 @@ impl Pull<'_> {
         let size = d.size as u64;
         let Some(mut w) = self.open_writer(d).await? else {
             self.count(&counted, size);
-            return self.label_present(&d.digest, HashMap::new()).await;
+            return self.label_present(d, HashMap::new()).await;
         };
         let mut offset = w.offset();
         if offset == size && size > 0 {
@@ -474,7 +508,7 @@ impl Pull<'_> {
             }
             let Some(again) = self.open_writer(d).await? else {
                 self.count(&counted, size);
-                return self.label_present(&d.digest, HashMap::new()).await;
+                return self.label_present(d, HashMap::new()).await;
             };
             w = again;
             offset = w.offset();

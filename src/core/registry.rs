@@ -28,7 +28,7 @@ use crate::api::types::Descriptor;
 use crate::core::content::hex;
 use crate::core::error::{Code, Error, Result};
 use crate::core::files::read_small;
-use crate::core::http::{query_escape, Answer, Http, HttpError, Url};
+use crate::core::http::{is_stalled, query_escape, Answer, Http, HttpError, Url};
 use crate::core::image::INDEX_TYPES;
 use crate::core::images::MANIFEST_TYPES;
 use crate::core::pull::PullOptions;
@@ -411,6 +411,8 @@ enum Failure {
     Mismatch(String),
     /// An answer this client cannot use.
     Other(String),
+    /// Something this library does not do (a docker schema 1 manifest).
+    Unsupported(String),
 }
 
 impl Failure {
@@ -667,11 +669,11 @@ impl Remote {
             None => (self.image.tag_or_digest(), "resolve".to_string()),
         };
         let asked = digest.or(self.image.digest());
-        let (bytes, digest) = self
+        let (bytes, digest, media_type) = self
             .fetch_manifest(reference, asked)
             .await
             .map_err(|f| self.error(f, &step))?;
-        let media_type = manifest_media_type(&bytes)
+        let media_type = media_type
             .map_err(|e| Error::new(e.code, format!("{}: {step}: {}", self.what, e.message)))?;
         Ok(Fetched {
             descriptor: Descriptor {
@@ -684,12 +686,14 @@ impl Remote {
         })
     }
 
-    /// Manifest `reference`'s bytes and digest.
+    /// Manifest `reference`'s bytes, digest and media type. A kind this
+    /// library does not pull (docker schema 1) is said first: its digest
+    /// is not that of its bytes (the signatures are left out of it).
     async fn fetch_manifest(
         &self,
         reference: &str,
         asked: Option<&str>,
-    ) -> Result<(Vec<u8>, String), Failure> {
+    ) -> Result<(Vec<u8>, String, Result<String>), Failure> {
         let path = format!("/v2/{}/manifests/{reference}", self.image.repository());
         let mut answer = self
             .get(&path, &[(header::ACCEPT, ACCEPT_MANIFESTS)])
@@ -706,6 +710,13 @@ impl Remote {
                     "more than the {MAX_MANIFEST} bytes this library reads"
                 ))
             })?;
+        let media_type = manifest_media_type(&bytes);
+        match &media_type {
+            Err(e) if e.code == Code::NotImplemented => {
+                return Err(Failure::Unsupported(e.message.clone()))
+            }
+            _ => {}
+        }
         let digest = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
         if let Some(asked) = asked.filter(|a| *a != digest) {
             return Err(Failure::Mismatch(format!(
@@ -720,7 +731,7 @@ impl Remote {
                 "the registry gives digest {said}, its manifest's bytes have {digest}"
             )));
         }
-        Ok((bytes, digest))
+        Ok((bytes, digest, media_type))
     }
 
     /// A stream of blob `d`'s bytes from `offset` on: `(stream, true)` when
@@ -742,15 +753,23 @@ impl Remote {
         let partial = match answer.status {
             StatusCode::OK => false,
             StatusCode::PARTIAL_CONTENT if offset > 0 => {
-                // `bytes <first>-<last>/<size>`: it must start at the offset.
-                let sent = answer.header(header::CONTENT_RANGE).unwrap_or("");
+                // `bytes <first>-<last>/<size>`: it must start at the
+                // offset; without it, what the bytes are is not known.
+                let Some(sent) = answer.header(header::CONTENT_RANGE) else {
+                    return Err(Failure::Other(format!(
+                        "asked for the bytes from {offset} on, {} answered 206 without a \
+                         Content-Range",
+                        answer.authority()
+                    )));
+                };
                 let first = sent
                     .strip_prefix("bytes ")
                     .and_then(|r| r.split('-').next())
                     .and_then(|f| f.trim().parse::<u64>().ok());
-                if first.is_some_and(|f| f != offset) {
+                if first != Some(offset) {
                     return Err(Failure::Other(format!(
-                        "asked for the bytes from {offset} on, the registry sent {sent:?}"
+                        "asked for the bytes from {offset} on, {} sent the range {sent:?}",
+                        answer.authority()
                     )));
                 }
                 true
@@ -1038,7 +1057,9 @@ fn map_error(f: Failure, what: &str, step: &str, host: &str, anonymous: bool) ->
             None => (Code::Unavailable, format!("{doing}: {}", chain(&error))),
         },
         Failure::Read(e) => {
-            let code = if e.kind() == io::ErrorKind::TimedOut {
+            let code = if is_stalled(&e) {
+                Code::Unavailable
+            } else if e.kind() == io::ErrorKind::TimedOut {
                 Code::DeadlineExceeded
             } else if is_transport(&e) {
                 Code::Unavailable
@@ -1049,6 +1070,7 @@ fn map_error(f: Failure, what: &str, step: &str, host: &str, anonymous: bool) ->
         }
         Failure::Mismatch(t) => (Code::FailedPrecondition, t),
         Failure::Other(t) => (Code::Unknown, t),
+        Failure::Unsupported(t) => (Code::NotImplemented, t),
     };
     Error::new(code, format!("{what}: {step}: {text}"))
 }
@@ -1656,13 +1678,32 @@ mod tests {
                         let (status, headers, body) = answer(&seen, &me);
                         record.lock().unwrap().push(seen);
                         let mut out = format!("HTTP/1.1 {status} X\r\n");
+                        // `X-Trickle-Ms: n`: the body a byte every n ms.
+                        let mut trickle = None;
                         for (k, v) in headers {
+                            if k == TRICKLE {
+                                trickle = Some(v.parse::<u64>().unwrap());
+                                continue;
+                            }
                             out.push_str(&format!("{k}: {v}\r\n"));
                         }
                         out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
                         let mut out = out.into_bytes();
+                        let conn = conn.get_mut();
+                        if let Some(ms) = trickle {
+                            if conn.write_all(&out).await.is_err() {
+                                return;
+                            }
+                            for b in body {
+                                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                                if conn.write_all(&[b]).await.is_err() {
+                                    return;
+                                }
+                            }
+                            continue;
+                        }
                         out.extend_from_slice(&body);
-                        if conn.get_mut().write_all(&out).await.is_err() {
+                        if conn.write_all(&out).await.is_err() {
                             return;
                         }
                     }
@@ -1671,6 +1712,10 @@ mod tests {
         });
         (host, seen)
     }
+
+    /// A reply header the fake server takes out: send the body a byte
+    /// every so many milliseconds.
+    const TRICKLE: &str = "X-Trickle-Ms";
 
     fn json(status: u16, body: &str) -> Reply {
         (
@@ -2151,5 +2196,190 @@ mod tests {
             e.message
         );
         assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+    #[test]
+    fn the_low_speed_rule_is_1_kib_in_60_s() {
+        assert_eq!(crate::core::http::STALL_BYTES, 1024);
+        assert_eq!(
+            crate::core::http::STALL_WINDOW,
+            std::time::Duration::from_secs(60)
+        );
+    }
+
+    /// A registry whose token answer, manifest or blob comes a byte every
+    /// 100 ms: each read is cut once a (shortened) low-speed window brought
+    /// fewer than 1 KiB, as `Unavailable` naming the host, instead of
+    /// holding the pull for ever.
+    #[tokio::test]
+    async fn trickled_answers_are_cut_as_stalled() {
+        use std::time::{Duration, Instant};
+        let blob = vec![7u8; 4096];
+        let (d_blob, b2) = (digest_of(&blob), blob.clone());
+        let (host, _) = fake_server(move |r, me| {
+            let slow = |mut reply: Reply| {
+                reply.1.push((TRICKLE, "100".into()));
+                reply
+            };
+            match r.path.as_str() {
+                "/v2/" if r.header("authorization") != Some("Bearer tok") => (
+                    401,
+                    vec![(
+                        "WWW-Authenticate",
+                        format!(r#"Bearer realm="http://{me}/token""#),
+                    )],
+                    vec![],
+                ),
+                "/v2/" => json(200, "{}"),
+                p if p.starts_with("/token") && r.header("authorization").is_some() => {
+                    slow(json(200, r#"{"token":"tok","padding":"................"}"#))
+                }
+                p if p.starts_with("/token") => json(200, r#"{"token":"tok"}"#),
+                "/v2/a/manifests/slow" => slow((200, vec![], MANIFEST.as_bytes().to_vec())),
+                p if p.starts_with("/v2/a/blobs/") => slow((200, vec![], b2.clone())),
+                _ => json(404, "{}"),
+            }
+        })
+        .await;
+        let window = Duration::from_millis(1500);
+        let http = || Http::new(None, false).unwrap().with_stall_window(window);
+        let opts = PullOptions {
+            plain_http: true,
+            ..Default::default()
+        };
+        let check = |e: Error, took: Duration, step: &str| {
+            assert_eq!(e.code, Code::Unavailable, "{}", e.message);
+            assert!(
+                e.message.contains(step)
+                    && e.message
+                        .contains(&format!("the transfer from {host} stalled")),
+                "{}",
+                e.message
+            );
+            assert!(took >= window && took < window * 2, "{took:?}");
+        };
+        // The token answer (the realm asked with basic credentials).
+        let image = ImageRef::parse(&format!("{host}/a:slow")).unwrap();
+        let start = Instant::now();
+        let creds = Credentials::Basic("u".into(), "p".into());
+        let e = Remote::with_credentials(http(), &image, &opts, "pull", creds)
+            .await
+            .err()
+            .unwrap();
+        check(e, start.elapsed(), "authenticate");
+        // The manifest.
+        let remote =
+            Remote::with_credentials(http(), &image, &opts, "pull", Credentials::Anonymous)
+                .await
+                .unwrap();
+        let start = Instant::now();
+        let e = remote.manifest(None).await.err().unwrap();
+        check(e, start.elapsed(), "resolve");
+        // A blob.
+        let d = Descriptor {
+            media_type: "application/octet-stream".into(),
+            digest: d_blob.clone(),
+            size: blob.len() as i64,
+            annotations: Default::default(),
+        };
+        let start = Instant::now();
+        let (s, _) = remote.blob(&d, 0).await.unwrap();
+        let e = remote.stream_error(&d_blob, read_all(s).await.unwrap_err());
+        check(e, start.elapsed(), &format!("fetch blob {d_blob}"));
+    }
+
+    /// A ranged request answered 206 without a Content-Range (or with
+    /// another start): which bytes came is not known, so it is refused,
+    /// naming the host.
+    #[tokio::test]
+    async fn a_206_must_say_its_range() {
+        let (host, _) = fake_server(|r, _| match (r.path.as_str(), r.header("range")) {
+            ("/v2/", _) => json(200, "{}"),
+            (p, _) if p.starts_with("/v2/a/blobs/sha256:aa") => (206, vec![], BLOB[4..].to_vec()),
+            (_, _) => (
+                206,
+                vec![(
+                    "Content-Range",
+                    format!("bytes 3-{}/{}", BLOB.len() - 1, BLOB.len()),
+                )],
+                BLOB[3..].to_vec(),
+            ),
+        })
+        .await;
+        let image = ImageRef::parse(&format!("{host}/a:t")).unwrap();
+        let opts = PullOptions {
+            plain_http: true,
+            ..Default::default()
+        };
+        let http = Http::new(None, false).unwrap();
+        let remote = Remote::with_credentials(http, &image, &opts, "pull", Credentials::Anonymous)
+            .await
+            .unwrap();
+        for (digest, says) in [
+            (
+                format!("sha256:{}", "a".repeat(64)),
+                "answered 206 without a Content-Range",
+            ),
+            (
+                format!("sha256:{}", "b".repeat(64)),
+                "sent the range \"bytes 3-",
+            ),
+        ] {
+            let d = Descriptor {
+                media_type: "application/octet-stream".into(),
+                digest: digest.clone(),
+                size: BLOB.len() as i64,
+                annotations: Default::default(),
+            };
+            let e = remote.blob(&d, 4).await.err().unwrap();
+            assert!(
+                e.message.contains(&format!("fetch blob {digest}"))
+                    && e.message.contains(&host)
+                    && e.message.contains(says),
+                "{}",
+                e.message
+            );
+        }
+    }
+
+    /// A docker schema 1 manifest by tag: its Docker-Content-Digest is not
+    /// that of its bytes (signatures are left out), and what the caller
+    /// hears is that the kind is not pulled, not a digest mismatch.
+    #[tokio::test]
+    async fn a_schema_1_manifest_is_not_implemented() {
+        const V1: &str =
+            r#"{"schemaVersion":1,"name":"a","tag":"old","fsLayers":[],"signatures":[{}]}"#;
+        let (host, _) = fake_server(|r, _| match r.path.as_str() {
+            "/v2/" => json(200, "{}"),
+            _ => (
+                200,
+                vec![
+                    (
+                        "Content-Type",
+                        "application/vnd.docker.distribution.manifest.v1+prettyjws".into(),
+                    ),
+                    (
+                        "Docker-Content-Digest",
+                        format!("sha256:{}", "c".repeat(64)),
+                    ),
+                ],
+                V1.as_bytes().to_vec(),
+            ),
+        })
+        .await;
+        let opts = PullOptions {
+            plain_http: true,
+            ..Default::default()
+        };
+        for reference in ["a:old".to_string(), format!("a@sha256:{}", "d".repeat(64))] {
+            let image = ImageRef::parse(&format!("{host}/{reference}")).unwrap();
+            let http = Http::new(None, false).unwrap();
+            let remote =
+                Remote::with_credentials(http, &image, &opts, "pull", Credentials::Anonymous)
+                    .await
+                    .unwrap();
+            let e = remote.manifest(None).await.err().unwrap();
+            assert_eq!(e.code, Code::NotImplemented, "{reference}: {}", e.message);
+            assert!(e.message.contains("schema 1"), "{}", e.message);
+        }
     }
 }

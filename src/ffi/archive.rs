@@ -105,7 +105,10 @@ unsafe fn export_names(names: *const *const c_char) -> Result<Vec<String>> {
 /// or updated, owned by the caller (free it with
 /// `ctrd_string_array_free(*names, *len)`); on failure neither is written.
 /// Blocks until the import is done (reading the whole archive; not bounded
-/// by the client's timeout as a whole, each call to the daemon is).
+/// by the client's timeout as a whole, each call to the daemon is), or
+/// until `opts->timeout_ms` passed (`CTRD_ERR_DEADLINE_EXCEEDED`) or
+/// `opts->cancel` was triggered (`CTRD_ERR_CANCELLED`, within a second):
+/// then nothing is imported.
 /// Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, invalid UTF-8, a relative or
 /// empty path, a bad `opts.platform`; an archive that is not a tar, is
 /// truncated, is neither layout, names no image, lacks a blob, or holds a

@@ -111,6 +111,7 @@ const _: () = {
         assert::<crate::ffi::ctrd_subscription>();
         assert::<crate::ffi::ctrd_wait>();
         assert::<crate::ffi::ctrd_image>();
+        assert::<crate::ffi::ctrd_cancel>();
     }
 };
 
@@ -130,10 +131,11 @@ pub(crate) fn borrowed_str<T: Castable>(
 /// `size_t struct_size` (the `sizeof` the caller was compiled with), so
 /// that it can grow at its end without breaking programs built before:
 ///
-/// - `struct_size` smaller than the struct's first released layout (today:
-///   its whole size) is refused; from 1.0 on a size between that and this
-///   library's size is a program built against an older header: the fields
-///   it has are read, the others keep their zero defaults;
+/// - `struct_size` smaller than this library's struct is a program built
+///   against an older header when it is the `sizeof` of one of the
+///   struct's released layouts ([`SizedStruct::OLDER_SIZES`]): the fields
+///   it has are read, the others keep their zero defaults; any other
+///   smaller size is refused;
 /// - larger than this library's struct (a program built against a newer
 ///   header) is accepted when the bytes this library does not know are
 ///   all zero (the newer fields left at their defaults), and refused
@@ -143,9 +145,16 @@ pub(crate) fn borrowed_str<T: Castable>(
 /// Implementors are `#[repr(C)]`, start with a `usize` field, and every bit
 /// pattern of all zeros is a valid value of each field (raw pointers,
 /// `bool`, `Option` of a function pointer, integers).
-pub(crate) unsafe trait SizedStruct: Castable<Ownership = OwnershipRef> {
+pub(crate) unsafe trait SizedStruct:
+    Castable<Ownership = OwnershipRef> + Sized
+{
     /// The C name, for messages.
     const C_NAME: &'static str;
+    /// The sizes of the struct's older released layouts (`sizeof` in the
+    /// headers a program may have been built with), each the offset of a
+    /// field added later: accepted as `struct_size`. None for a struct
+    /// that never grew.
+    const OLDER_SIZES: &'static [usize] = &[];
 }
 
 /// Largest `struct_size` believed: beyond it the value is garbage, and its
@@ -168,11 +177,27 @@ pub(crate) fn read_sized<T: SizedStruct>(p: *const T, what: &str) -> Result<Opti
             "{what}->struct_size is 0: set it to sizeof({name}) (as {name}_default() does)"
         )));
     }
-    if size < ours || size > MAX_STRUCT_SIZE {
+    // Below this library's size only an older layout's own size is a
+    // struct.
+    if (size < ours && !T::OLDER_SIZES.contains(&size)) || size > MAX_STRUCT_SIZE {
         return Err(Error::invalid(format!(
             "{what}->struct_size is {size}, not the size of a {name} (this library's is \
              {ours} bytes): set it to sizeof({name})"
         )));
+    }
+    if size < ours {
+        // A program built against an older header: its fields, and zeros
+        // (the defaults) for the newer ones.
+        let mut copy = std::mem::MaybeUninit::<T>::zeroed();
+        // SAFETY: the caller says `size` bytes are readable at `p` (C
+        // contract for `struct_size`); `size < ours` fits in `copy`, which
+        // is all zeros past it: a valid `T` (the trait's contract), whose
+        // first `size` bytes are the caller's fields (`size` is one of
+        // `OLDER_SIZES`: an older layout's whole fields).
+        return Ok(Some(unsafe {
+            std::ptr::copy_nonoverlapping(p.cast::<u8>(), copy.as_mut_ptr().cast::<u8>(), size);
+            copy.assume_init()
+        }));
     }
     // SAFETY: the caller says `size` bytes are readable at `p` (C contract
     // for `struct_size`), and `size >= ours` was checked.

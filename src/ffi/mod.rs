@@ -13,6 +13,7 @@
 pub mod archive;
 pub(crate) mod boundary;
 pub(crate) mod callback;
+pub mod cancel;
 pub mod client;
 pub mod container;
 pub mod error;
@@ -29,6 +30,7 @@ pub mod task;
 pub mod wait;
 
 pub use archive::*;
+pub use cancel::*;
 pub use client::*;
 pub use container::*;
 pub use error::*;

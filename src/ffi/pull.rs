@@ -2,10 +2,12 @@
 //! `ctrd_pull_opts` and the functions that take it.
 
 use std::ffi::{c_char, c_void};
+use std::time::Duration;
 
 use crate::core::error::Result;
 use crate::core::pull::PullOptions;
 use crate::ffi::boundary::ffi_status;
+use crate::ffi::cancel::ctrd_cancel;
 use crate::ffi::handle::{read_sized, Castable, OwnershipRef, SizedStruct};
 use crate::ffi::progress::{self, ctrd_progress_cb};
 use crate::ffi::ptr;
@@ -49,6 +51,16 @@ pub struct ctrd_pull_opts {
     pub progress: ctrd_progress_cb,
     /// Passed back to `progress` untouched.
     pub user_data: *mut c_void,
+    /// A cancel signal (see `ctrd_cancel_new`), borrowed for the call; NULL
+    /// = none. Once it is triggered the call returns `CTRD_ERR_CANCELLED`
+    /// within a second; what a pull fetched stays for the next pull.
+    /// (Added after the first release: a program built without it passes a
+    /// smaller `struct_size` and gets no cancel and no timeout.)
+    pub cancel: *const ctrd_cancel,
+    /// How long the whole call may take, in milliseconds; 0 = no limit.
+    /// Past it the call returns `CTRD_ERR_DEADLINE_EXCEEDED` (a pull keeps
+    /// what it fetched for the next pull).
+    pub timeout_ms: u64,
 }
 
 impl Castable for ctrd_pull_opts {
@@ -60,6 +72,8 @@ impl Castable for ctrd_pull_opts {
 // zeros.
 unsafe impl SizedStruct for ctrd_pull_opts {
     const C_NAME: &'static str = "ctrd_pull_opts";
+    /// The layout before `cancel` and `timeout_ms`.
+    const OLDER_SIZES: &'static [usize] = &[std::mem::offset_of!(ctrd_pull_opts, cancel)];
 }
 
 impl Default for ctrd_pull_opts {
@@ -79,6 +93,8 @@ impl Default for ctrd_pull_opts {
             ca_file: null,
             progress: None,
             user_data: std::ptr::null_mut(),
+            cancel: std::ptr::null(),
+            timeout_ms: 0,
         }
     }
 }
@@ -115,6 +131,10 @@ pub(crate) unsafe fn pull_options(
         plain_http: o.plain_http,
         skip_verify: o.skip_verify,
         ca_file: text(o.ca_file, "opts.ca_file")?.map(Into::into),
+        cancel: crate::ffi::handle::ref_from_ptr(o.cancel, "opts.cancel")
+            .ok()
+            .map(|c| c.inner.clone()),
+        timeout: (o.timeout_ms > 0).then(|| Duration::from_millis(o.timeout_ms)),
     };
     Ok((options, progress::Callback::new(o.progress, o.user_data)))
 }
@@ -141,7 +161,8 @@ pub(crate) unsafe fn pull_options(
 /// new target when it exists). On failure no image record is made or changed
 /// and the lease is deleted. A pull cut short on the way (the registry or
 /// the daemon unreachable or too slow: `CTRD_ERR_UNAVAILABLE`,
-/// `CTRD_ERR_DEADLINE_EXCEEDED`) first puts what it fetched under a lease
+/// `CTRD_ERR_DEADLINE_EXCEEDED`; or cancelled: `CTRD_ERR_CANCELLED`) first
+/// puts what it fetched under a lease
 /// named "containerd-c.pull-resume.<hash of the image's digest>", which the
 /// next successful pull of the same image (from any registry or name)
 /// deletes after using it, fetching only what is missing; unused, it
@@ -154,8 +175,13 @@ pub(crate) unsafe fn pull_options(
 /// written.
 ///
 /// Blocks until the pull ends: as long as the transfer takes, with at most
-/// 30 s to connect and 60 s of silence from the registry allowed; each
-/// daemon call is bounded by the client's timeout. `opts->progress`, when
+/// 30 s to connect and 60 s to wait for an answer; an answer's body that
+/// brings fewer than 1 KiB in any 60 s is cut as stalled
+/// (`CTRD_ERR_UNAVAILABLE`, naming the host); each daemon call is bounded
+/// by the client's timeout. `opts->timeout_ms` bounds the whole call
+/// (`CTRD_ERR_DEADLINE_EXCEEDED`) and `opts->cancel` cuts it short when
+/// triggered (`CTRD_ERR_CANCELLED`, within a second): either way what was
+/// fetched stays for the next pull, as after any interruption. `opts->progress`, when
 /// set, is called on a library thread (never the caller's) as
 /// `ctrd_progress_cb` describes: about ten times a second while the pull
 /// runs, then once with phase "done" if it succeeded, and never after this
@@ -172,7 +198,8 @@ pub(crate) unsafe fn pull_options(
 /// its TLS certificate is not trusted: the message says so and names the
 /// host), `CTRD_ERR_FAILED_PRECONDITION` (the registry sent bytes that do
 /// not match the blob's digest: the message names the blob and both
-/// digests), `CTRD_ERR_DEADLINE_EXCEEDED`, `CTRD_ERR_NOT_IMPLEMENTED` (a
+/// digests), `CTRD_ERR_DEADLINE_EXCEEDED` (`opts->timeout_ms` passed),
+/// `CTRD_ERR_CANCELLED` (`opts->cancel` triggered), `CTRD_ERR_NOT_IMPLEMENTED` (a
 /// manifest kind this library does not pull, e.g. docker schema 1), and the
 /// daemon's errors.
 #[no_mangle]

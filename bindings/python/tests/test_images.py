@@ -4,9 +4,11 @@ removed again."""
 import contextlib
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import threading
+import time
 import uuid
 
 import pytest
@@ -252,3 +254,106 @@ def test_pull_from_registry(fresh_client, registry):
         assert not image.is_unpacked()
         image.unpack()
         assert image.is_unpacked()
+
+
+@contextlib.contextmanager
+def stalling_registry():
+    """HOST:PORT of a "registry" that answers /v2/ at once and everything
+    else (the manifest) with a body that comes a byte every 200 ms."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.1)
+    stop = threading.Event()
+
+    def answer(conn):
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                got = conn.recv(4096)
+                if not got:
+                    return
+                head += got
+            if head.startswith(b"GET /v2/ "):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+                return
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json"
+                         b"\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n")
+            while not stop.wait(0.2):
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield "127.0.0.1:%d" % srv.getsockname()[1]
+    finally:
+        stop.set()
+        t.join()
+        srv.close()
+
+
+def test_cancel_and_timeout(fresh_client):
+    client = fresh_client()
+    cancel = containerd_c.Cancel()
+    assert not cancel.triggered
+    with stalling_registry() as address:
+        ref = "%s/pyt/stalls:latest" % address
+        # Triggered from another thread a second into the pull.
+        timer = threading.Timer(1.0, cancel.trigger)
+        timer.start()
+        with pytest.raises(containerd_c.Cancelled, match="cancelled"):
+            client.pull(ref, plain_http=True, cancel=cancel)
+        timer.join()
+        assert cancel.triggered
+        # Triggered already: the import does not start either.
+        with pytest.raises(containerd_c.Cancelled):
+            client.import_archive(str(ARCHIVE), cancel=cancel)
+        cancel.close()
+        # The whole call's timeout.
+        start = time.monotonic()
+        with pytest.raises(containerd_c.DeadlineExceeded, match="800 ms"):
+            client.pull(ref, plain_http=True, timeout=0.8)
+        took = time.monotonic() - start
+        assert 0.8 <= took < 1.8, took
+    with pytest.raises(TypeError):
+        client.pull(ref, cancel="no")
+    with pytest.raises(ValueError):
+        client.pull(ref, timeout=0)
+    assert client.list_images() == []
+
+
+def test_keyboard_interrupt_cancels_a_pull(fresh_client):
+    """Ctrl-C (a real SIGINT to this process) during a pull from a stalling
+    registry: the pull is cancelled and the KeyboardInterrupt comes out of
+    the call within a second of the signal."""
+    client = fresh_client()
+    sent = []
+
+    def interrupt():
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with stalling_registry() as address:
+        timer = threading.Timer(1.0, interrupt)
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            client.pull("%s/pyt/stalls:latest" % address, plain_http=True)
+        took = time.monotonic() - sent[0]
+        timer.join()
+    print("KeyboardInterrupt out of the pull %.4f s after SIGINT" % took)
+    assert took < 1.0, took
+    # The call's thread returned (the pull was cancelled, not left behind).
+    assert not [t for t in threading.enumerate() if t.name == "containerd_c call"]
+    # The client works on.
+    assert client.list_images() == []

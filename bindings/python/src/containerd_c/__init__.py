@@ -18,6 +18,7 @@ from ._api import (
     IMAGE_DELETE_SYNC,
     KILL_ALL,
     TASK_DELETE_FORCE,
+    Cancel,
     Client,
     Container,
     Event,
@@ -57,7 +58,7 @@ from ._run import run
 
 __all__ = [
     "CAPTURE", "DELETE_KEEP_SNAPSHOT", "IMAGE_DELETE_SYNC", "KILL_ALL", "TASK_DELETE_FORCE",
-    "Client", "Container", "Event", "FifoSet", "Image", "IoPaths", "IoSession", "Process",
+    "Cancel", "Client", "Container", "Event", "FifoSet", "Image", "IoPaths", "IoSession", "Process",
     "Progress", "Subscription", "Task", "TaskState", "Wait", "attach", "library_version", "spec_patch", "run",
     "Error", "AlreadyExists", "Cancelled", "DeadlineExceeded", "FailedPrecondition", "Forked",
     "InternalError", "InvalidArgument", "IoError", "LibraryNotFound", "NotFound",

@@ -363,10 +363,13 @@ def _archive_fd(target):
 
 def _with_progress(progress, opts, call):
     """Runs call() (a library call taking `opts`, returning its status) with
-    `progress` (None or a callable) as the progress callback, and raises
-    what the callback raised, else the call's Error."""
+    `progress` (None or a callable) as the progress callback (see
+    _interruptible for where it runs), and raises what the callback raised,
+    else the call's Error."""
     if progress is None:
-        check(call())
+        status, message = _interruptible(opts, call)
+        if status != 0:
+            raise _ffi.error_for(status, None, message)
         return
     if not callable(progress):
         raise TypeError("progress must be callable or None")
@@ -376,10 +379,8 @@ def _with_progress(progress, opts, call):
     opts.progress = _PROGRESS_THUNK
     opts.user_data = key
     try:
-        status = call()
-        # Read on this thread right away (ctrd_last_error is per thread).
-        failure = _ffi.error_for(status, None, lib.ctrd_last_error().decode("utf-8", "replace")) \
-            if status != 0 else None
+        status, message = _interruptible(opts, call)
+        failure = _ffi.error_for(status, None, message) if status != 0 else None
     finally:
         # The library calls back only during the call: no call is running.
         _progress_relays.pop(key, None)
@@ -390,6 +391,96 @@ def _with_progress(progress, opts, call):
         raise error
     if failure is not None:
         raise failure
+
+
+def _interruptible(opts, call):
+    """Runs call() (a blocking library call taking `opts`) and returns its
+    status and error message (read on the thread that made the call). On
+    the main thread the call runs on a worker thread while this one waits,
+    so that Ctrl-C (SIGINT, which Python handles on the main thread only)
+    is seen: a KeyboardInterrupt then triggers the call's cancel signal
+    (`opts.cancel`, one of the call's own when the caller gave none), waits
+    for the call to return (within a second) and is raised again."""
+    if threading.current_thread() is not threading.main_thread():
+        status = call()
+        return status, (lib.ctrd_last_error().decode("utf-8", "replace") if status else "")
+    own = None
+    if not opts.cancel:
+        own = Cancel()
+        opts.cancel = own._p()
+    done = {}
+
+    def work():
+        try:
+            status = done["status"] = call()
+            if status:
+                done["message"] = lib.ctrd_last_error().decode("utf-8", "replace")
+        except BaseException as e:  # pragma: no cover - ctypes argument errors
+            done["error"] = e
+
+    worker = threading.Thread(target=work, name="containerd_c call")
+    try:
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.1)
+        except KeyboardInterrupt:
+            lib.ctrd_cancel_trigger(opts.cancel)
+            while worker.is_alive():
+                try:
+                    worker.join()
+                except KeyboardInterrupt:
+                    pass
+            raise
+    finally:
+        if own is not None:
+            opts.cancel = None
+            own.close()
+    if "error" in done:
+        raise done["error"]
+    return done["status"], done.get("message", "")
+
+
+def _timeout_ms(timeout):
+    """Seconds (None = no limit) to ctrd_pull_opts.timeout_ms (0 = none)."""
+    if timeout is None:
+        return 0
+    if timeout <= 0:
+        raise ValueError("timeout must be > 0 or None")
+    return max(1, int(timeout * 1000))
+
+
+def _cancel_ptr(cancel):
+    if cancel is None:
+        return None
+    if not isinstance(cancel, Cancel):
+        raise TypeError("cancel must be a containerd_c.Cancel or None")
+    return cancel._p()
+
+
+class Cancel(_Handle):
+    """A one-shot cancel signal (ctrd_cancel) for Client.pull and
+    Client.import_archive: once trigger() is called, every call given it
+    raises Cancelled within a second (a pull keeps what it fetched for the
+    next pull). trigger() may be called from any thread, or a signal
+    handler. Close it only after the calls given it returned."""
+
+    _free_name = "ctrd_cancel_free"
+    _kind = "cancel"
+
+    def __init__(self):
+        out = ctypes.c_void_p()
+        check(lib.ctrd_cancel_new(ctypes.byref(out)))
+        super().__init__(out.value)
+
+    def trigger(self):
+        """Triggers the signal (triggering again does nothing)."""
+        lib.ctrd_cancel_trigger(self._p())
+
+    @property
+    def triggered(self):
+        """Whether trigger() was called."""
+        return bool(lib.ctrd_cancel_is_triggered(self._p()))
 
 
 # ---- client ----------------------------------------------------------------------
@@ -495,7 +586,8 @@ class Client(_Handle):
         check(lib.ctrd_image_delete(self._p(), enc(name), IMAGE_DELETE_SYNC if sync else 0))
 
     def pull(self, ref, platform=None, snapshotter=None, no_unpack=False, username=None, secret=None,
-             plain_http=False, skip_verify=False, ca_file=None, progress=None):
+             plain_http=False, skip_verify=False, ca_file=None, progress=None, cancel=None,
+             timeout=None):
         """Pulls image `ref` ("busybox" is "docker.io/library/busybox:latest")
         from its registry into the client's namespace (ctrd_image_pull) and
         returns the Image. `platform`: "os/arch[/variant]" (None = this
@@ -504,13 +596,18 @@ class Client(_Handle):
         config's credentials; username "" = `secret` is an identity token);
         `plain_http`, `skip_verify`, `ca_file` (a PEM file of extra CAs).
         `progress(Progress)` is called on a library thread while the pull
-        runs (see import_archive). Blocks until the pull ends; other
-        threads run meanwhile. Raises Unauthenticated for missing or
-        refused credentials, NotFound, Unavailable, InvalidArgument..."""
+        runs (see import_archive). `cancel` (a Cancel) and `timeout` (in
+        seconds, the whole call) cut it short, raising Cancelled or
+        DeadlineExceeded; what was fetched stays for the next pull. Blocks
+        until the pull ends; other threads run meanwhile, and Ctrl-C
+        (KeyboardInterrupt) on the main thread cancels it. Raises
+        Unauthenticated for missing or refused credentials, NotFound,
+        Unavailable (also a registry that stalls), InvalidArgument..."""
         opts = _ffi.CPullOpts(
             platform=enc(platform), snapshotter=enc(snapshotter), no_unpack=bool(no_unpack),
             username=enc(username), secret=enc(secret), plain_http=bool(plain_http),
-            skip_verify=bool(skip_verify), ca_file=enc(ca_file))
+            skip_verify=bool(skip_verify), ca_file=enc(ca_file), cancel=_cancel_ptr(cancel),
+            timeout_ms=_timeout_ms(timeout))
         out = ctypes.c_void_p()
         try:
             _with_progress(progress, opts, lambda: lib.ctrd_image_pull(
@@ -521,7 +618,8 @@ class Client(_Handle):
             raise
         return Image(out.value)
 
-    def import_archive(self, path, platform=None, snapshotter=None, no_unpack=False, progress=None):
+    def import_archive(self, path, platform=None, snapshotter=None, no_unpack=False, progress=None,
+                       cancel=None, timeout=None):
         """Imports the images of the OCI layout or `docker save` archive at
         the absolute `path` (read by the library itself) into the client's
         namespace (ctrd_image_import), unpacked into `snapshotter` (None =
@@ -536,8 +634,10 @@ class Client(_Handle):
         callback is not called again, the operation runs to its end (so it
         may have made its images), and this call raises that exception
         (with the call's own Error, if it failed too, as its __context__).
-        Raises InvalidArgument (a relative path, a bad archive), NotFound (no
-        such file)...
+        `cancel` (a Cancel) and `timeout` (in seconds) cut it short, as for
+        pull (Cancelled, DeadlineExceeded), and so does Ctrl-C on the main
+        thread (KeyboardInterrupt). Raises InvalidArgument (a relative
+        path, a bad archive), NotFound (no such file)...
 
         `path` may also be a file descriptor (an int) or an object with
         fileno() (a pipe, sys.stdin.buffer, a subprocess's stdout): the
@@ -546,7 +646,8 @@ class Client(_Handle):
         nothing was read from."""
         fd = _archive_fd(path)
         opts = _ffi.CPullOpts(platform=enc(platform), snapshotter=enc(snapshotter),
-                              no_unpack=bool(no_unpack))
+                              no_unpack=bool(no_unpack), cancel=_cancel_ptr(cancel),
+                              timeout_ms=_timeout_ms(timeout))
         items, n = ctypes.POINTER(ctypes.c_char_p)(), ctypes.c_size_t()
         try:
             if fd is None:

@@ -88,6 +88,8 @@ class CPullOpts(ctypes.Structure):
         ("ca_file", ctypes.c_char_p),
         ("progress", PROGRESS_CB),
         ("user_data", ctypes.c_void_p),
+        ("cancel", ctypes.c_void_p),
+        ("timeout_ms", ctypes.c_uint64),
     ]
 
     def __init__(self, **fields):
@@ -185,6 +187,10 @@ _PROTOTYPES = {
     "ctrd_image_config_json": (_STATUS, [_P, _OUT_STR]),
     "ctrd_image_is_unpacked": (_STATUS, [_P, _S, ctypes.POINTER(ctypes.c_bool)]),
     "ctrd_image_unpack": (_STATUS, [_P, _S]),
+    "ctrd_cancel_new": (_STATUS, [_OUT_P]),
+    "ctrd_cancel_trigger": (None, [_P]),
+    "ctrd_cancel_is_triggered": (ctypes.c_bool, [_P]),
+    "ctrd_cancel_free": (None, [_P]),
     "ctrd_image_pull": (_STATUS, [_P, _S, ctypes.POINTER(CPullOpts), _OUT_P]),
     "ctrd_image_import": (_STATUS, [_P, _S, ctypes.POINTER(CPullOpts), _OUT_STR_ARRAY, _OUT_SIZE]),
     "ctrd_image_export": (_STATUS, [_P, _STR_ARRAY, _S]),

@@ -1,0 +1,167 @@
+/* Ctrl-C during a pull, as ctr does it: a SIGINT handler triggers a
+ * ctrd_cancel, and the pull from a registry that stalls (its manifest comes
+ * a byte every 200 ms) returns CTRD_ERR_CANCELLED within a second of the
+ * signal. The stalling registry is a thread of this program. Also: a
+ * timeout_ms pull from it is CTRD_ERR_DEADLINE_EXCEEDED, and bad input to
+ * the cancel functions is harmless. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static ctrd_cancel *g_cancel;
+static struct timespec g_signalled;
+static volatile sig_atomic_t g_got_signal;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  /* Both async-signal-safe. */
+  clock_gettime(CLOCK_MONOTONIC, &g_signalled);
+  ctrd_cancel_trigger(g_cancel);
+  g_got_signal = 1;
+}
+
+static double since(const struct timespec *t) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w <= 0) return;
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+/* One connection: `/v2/` is answered at once, anything else with a body
+ * that comes a byte every 200 ms until the client goes. */
+static void *serve(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  char head[4096];
+  size_t got = 0;
+  while (got < sizeof head - 1) {
+    ssize_t n = recv(fd, head + got, sizeof head - 1 - got, 0);
+    if (n <= 0) break;
+    got += (size_t)n;
+    head[got] = '\0';
+    if (strstr(head, "\r\n\r\n")) break;
+  }
+  head[got] = '\0';
+  if (strncmp(head, "GET /v2/ ", 9) == 0) {
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+    write_all(fd, ok, strlen(ok));
+  } else {
+    const char *slow = "HTTP/1.1 200 OK\r\n"
+                       "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+                       "Content-Length: 100000\r\nConnection: close\r\n\r\n";
+    write_all(fd, slow, strlen(slow));
+    for (int i = 0; i < 100000; i++) {
+      struct timespec pause = {0, 200 * 1000 * 1000};
+      nanosleep(&pause, NULL);
+      if (send(fd, " ", 1, MSG_NOSIGNAL) != 1) break;
+    }
+  }
+  close(fd);
+  return NULL;
+}
+
+static void *accept_loop(void *arg) {
+  int listener = (int)(intptr_t)arg;
+  for (;;) {
+    int fd = accept(listener, NULL, NULL);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      return NULL;
+    }
+    pthread_t t;
+    if (pthread_create(&t, NULL, serve, (void *)(intptr_t)fd) == 0) pthread_detach(t);
+  }
+}
+
+static void *send_sigint(void *arg) {
+  (void)arg;
+  sleep(1);
+  kill(getpid(), SIGINT);
+  return NULL;
+}
+
+int main(void) {
+  /* The stalling registry. */
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(listener >= 0);
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK(bind(listener, (struct sockaddr *)&addr, sizeof addr) == 0);
+  CHECK(listen(listener, 16) == 0);
+  socklen_t len = sizeof addr;
+  CHECK(getsockname(listener, (struct sockaddr *)&addr, &len) == 0);
+  pthread_t server;
+  CHECK(pthread_create(&server, NULL, accept_loop, (void *)(intptr_t)listener) == 0);
+  pthread_detach(server);
+  char ref[128];
+  snprintf(ref, sizeof ref, "127.0.0.1:%u/stalls/here:latest", (unsigned)ntohs(addr.sin_port));
+
+  ctrd_client *client = NULL;
+  CHECK(ctrd_client_connect(NULL, NULL, &client) == CTRD_OK);
+
+  /* Bad input. */
+  CHECK_STATUS(ctrd_cancel_new(NULL), CTRD_ERR_INVALID_ARGUMENT, "out is NULL");
+  ctrd_cancel_trigger(NULL);
+  CHECK(!ctrd_cancel_is_triggered(NULL));
+  ctrd_cancel_free(NULL);
+
+  CHECK(ctrd_cancel_new(&g_cancel) == CTRD_OK);
+  CHECK(!ctrd_cancel_is_triggered(g_cancel));
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  CHECK(sigaction(SIGINT, &sa, NULL) == 0);
+
+  /* Ctrl-C a second into the pull. */
+  ctrd_pull_opts opts = ctrd_pull_opts_default();
+  opts.plain_http = true;
+  opts.no_unpack = true;
+  opts.cancel = g_cancel;
+  pthread_t interrupter;
+  CHECK(pthread_create(&interrupter, NULL, send_sigint, NULL) == 0);
+  ctrd_image *image = NULL;
+  CHECK_STATUS(ctrd_image_pull(client, ref, &opts, &image), CTRD_ERR_CANCELLED, "cancelled");
+  double after = since(&g_signalled);
+  pthread_join(interrupter, NULL);
+  CHECK(g_got_signal);
+  CHECK(image == NULL);
+  CHECK(ctrd_cancel_is_triggered(g_cancel));
+  printf("SIGINT: the pull returned CTRD_ERR_CANCELLED %.3f s after the signal\n", after);
+  CHECK(after < 1.0);
+  ctrd_cancel_free(g_cancel);
+  g_cancel = NULL;
+
+  /* The whole call's timeout. */
+  opts.cancel = NULL;
+  opts.timeout_ms = 800;
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  CHECK_STATUS(ctrd_image_pull(client, ref, &opts, &image), CTRD_ERR_DEADLINE_EXCEEDED,
+               "800 ms");
+  double took = since(&start);
+  printf("timeout_ms 800: CTRD_ERR_DEADLINE_EXCEEDED after %.3f s\n", took);
+  CHECK(took >= 0.8 && took < 1.8);
+
+  ctrd_client_free(client);
+  return 0;
+}
