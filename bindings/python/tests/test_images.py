@@ -2,8 +2,6 @@
 fixture), with progress callbacks; each test in namespaces of its own,
 removed again."""
 import contextlib
-import os
-import pathlib
 import socket
 import threading
 import uuid
@@ -11,9 +9,7 @@ import uuid
 import pytest
 
 import containerd_c
-from conftest import IMAGE, ROOT
-
-ARCHIVE = pathlib.Path(os.environ.get("CTRD_TEST_IMAGE_TAR", ROOT / "target" / "test-image.tar"))
+from conftest import ARCHIVE, IMAGE
 
 
 @pytest.fixture
