@@ -13,7 +13,10 @@
  *   ctrd_last_error(), read on the failing call's thread right after it.
  * - Strings go in and come out as std::string; strings and arrays the library
  *   returns are copied and freed at once. An optional string argument is
- *   "" for "none" / "the default" (the C API's NULL).
+ *   "" for "none" / "the default" (the C API's NULL). A string argument
+ *   holding a NUL byte (which C would take for its end) throws Error
+ *   CTRD_ERR_INVALID_ARGUMENT "<argument> contains a NUL byte" before any
+ *   call of the library.
  * - Timeouts are in milliseconds; a negative one waits for ever. Blocking
  *   calls block as the C functions do (see containerd_c.h for each).
  * - Callbacks (Client::subscribe, Task::wait_async, Process::wait_async) are
