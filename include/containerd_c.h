@@ -1900,6 +1900,18 @@ enum ctrd_status ctrd_task_wait_async(struct ctrd_task *t,
                                       void *user_data,
                                       struct ctrd_wait **out);
 
+#if defined(CTRD_TEST_HOOKS)
+/**
+ * Test hook (fault injection): the callback thread of the next
+ * `ctrd_task_wait_async` or `ctrd_process_wait_async` called on this thread
+ * fails to start, as when `pthread_create` fails, so that its callback runs
+ * on the library's fallback. Only in a library built with the cargo
+ * feature `test-hooks` (never in a release build); declared only when the
+ * C code defines `CTRD_TEST_HOOKS`. Never fails.
+ */
+enum ctrd_status ctrd_debug_fail_next_wait_thread(void);
+#endif
+
 /**
  * Frees a wait from `ctrd_task_wait_async` or `ctrd_process_wait_async`.
  * NULL is a no-op.

@@ -13,7 +13,10 @@
  *   ctrd_last_error(), read on the failing call's thread right after it.
  * - Strings go in and come out as std::string; strings and arrays the library
  *   returns are copied and freed at once. An optional string argument is
- *   "" for "none" / "the default" (the C API's NULL).
+ *   "" for "none" / "the default" (the C API's NULL). A string argument
+ *   holding a NUL byte (which C would take for its end) throws Error
+ *   CTRD_ERR_INVALID_ARGUMENT "<argument> contains a NUL byte" before any
+ *   call of the library.
  * - Timeouts are in milliseconds; a negative one waits for ever. Blocking
  *   calls block as the C functions do (see containerd_c.h for each).
  * - Callbacks (Client::subscribe, Task::wait_async, Process::wait_async) are
@@ -100,16 +103,27 @@ inline std::vector<std::string> take_array(char **items, size_t len) {
   return out;
 }
 
-/// NULL for "", else the string.
-inline const char *opt(const std::string &s) { return s.empty() ? nullptr : s.c_str(); }
+/// The C string of argument `what`: `s` itself, or an Error
+/// (CTRD_ERR_INVALID_ARGUMENT naming `what`) when `s` holds a NUL byte,
+/// which the library would take for the string's end. Every string passed
+/// to the library goes through here.
+inline const char *str(const std::string &s, const char *what) {
+  if (s.find('\0') != std::string::npos)
+    throw Error(CTRD_ERR_INVALID_ARGUMENT, std::string(what) + " contains a NUL byte");
+  return s.c_str();
+}
+
+/// NULL for "", else str(s, what).
+inline const char *opt(const std::string &s, const char *what) { return s.empty() ? nullptr : str(s, what); }
 
 /// A NULL-terminated const char *const * over strings the caller keeps.
 class CStrings {
  public:
-  /// Points at the strings of `items`, which must outlive this object.
-  explicit CStrings(const std::vector<std::string> &items) {
+  /// Points at the strings of `items` (argument `what`, see str()), which
+  /// must outlive this object.
+  CStrings(const std::vector<std::string> &items, const char *what) {
     ptrs_.reserve(items.size() + 1);
-    for (const auto &s : items) ptrs_.push_back(s.c_str());
+    for (const auto &s : items) ptrs_.push_back(str(s, what));
     ptrs_.push_back(nullptr);
   }
   /// The NULL-terminated array, valid while this object and the strings live.
@@ -188,7 +202,7 @@ inline std::string version() { return ctrd_version(); }
 /// a result that is not a spec).
 inline std::string spec_patch(const std::string &spec_json, const std::string &patch_json) {
   char *out = nullptr;
-  detail::check(ctrd_spec_patch(spec_json.c_str(), patch_json.c_str(), &out));
+  detail::check(ctrd_spec_patch(detail::str(spec_json, "spec_json"), detail::str(patch_json, "patch_json"), &out));
   return detail::take(out);
 }
 
@@ -200,12 +214,13 @@ struct Io {
   bool terminal = false;    ///< Whether the process gets a terminal (stdout and stderr merged).
 
   /// A ctrd_io borrowing this object's strings: valid while this Io lives
-  /// unchanged.
-  ctrd_io c() const noexcept {
+  /// unchanged. Throws Error (CTRD_ERR_INVALID_ARGUMENT) for a path holding
+  /// a NUL byte.
+  ctrd_io c() const {
     ctrd_io io;
-    io.stdin_path = stdin_path.c_str();
-    io.stdout_path = stdout_path.c_str();
-    io.stderr_path = stderr_path.c_str();
+    io.stdin_path = detail::str(stdin_path, "stdin_path");
+    io.stdout_path = detail::str(stdout_path, "stdout_path");
+    io.stderr_path = detail::str(stderr_path, "stderr_path");
     io.terminal = terminal;
     return io;
   }
@@ -272,7 +287,7 @@ class FifoSet : public detail::Handle<ctrd_fifo_set, ctrd_fifo_set_free> {
   explicit FifoSet(const std::string &id, bool with_stdin = false, bool terminal = false,
                    const std::string &dir = "") {
     ctrd_fifo_set *out = nullptr;
-    detail::check(ctrd_fifo_set_create(detail::opt(dir), id.c_str(), with_stdin, terminal, &out));
+    detail::check(ctrd_fifo_set_create(detail::opt(dir, "dir"), detail::str(id, "id"), with_stdin, terminal, &out));
     static_cast<Handle &>(*this) = Handle(out);
   }
   /// The FIFOs' paths, for Container::new_task, Task::exec and IoSession.
@@ -531,7 +546,9 @@ class Task : public detail::Handle<ctrd_task, ctrd_task_free> {
   /// LinuxResources object, e.g. `{"pids":{"limit":64}}`. Wraps
   /// ctrd_task_update; throws Error (CTRD_ERR_INVALID_ARGUMENT naming a bad
   /// member; the runtime's words when it refuses).
-  void update(const std::string &resources_json) { detail::check(ctrd_task_update(live(), resources_json.c_str())); }
+  void update(const std::string &resources_json) {
+    detail::check(ctrd_task_update(live(), detail::str(resources_json, "resources_json")));
+  }
   /// Creates (not starts) exec process `exec_id` from an OCI "process" JSON
   /// object, without stdio; start it with Process::start(). Wraps
   /// ctrd_task_exec; throws Error (CTRD_ERR_ALREADY_EXISTS for a taken id,
@@ -554,7 +571,8 @@ class Task : public detail::Handle<ctrd_task, ctrd_task_free> {
  private:
   Process exec_impl(const std::string &exec_id, const std::string &process_json, const ctrd_io *io) {
     ctrd_process *out = nullptr;
-    detail::check(ctrd_task_exec(live(), exec_id.c_str(), process_json.c_str(), io, &out));
+    detail::check(ctrd_task_exec(live(), detail::str(exec_id, "exec_id"),
+                                 detail::str(process_json, "process_json"), io, &out));
     return Process(out);
   }
 };
@@ -591,14 +609,14 @@ class Container : public detail::Handle<ctrd_container, ctrd_container_free> {
   /// label; others stay. Wraps ctrd_container_set_labels; throws Error
   /// (CTRD_ERR_INVALID_ARGUMENT for a bad item or a key given twice).
   void set_labels(const std::vector<std::string> &labels) {
-    detail::CStrings c(labels);
+    detail::CStrings c(labels, "labels");
     detail::check(ctrd_container_set_labels(live(), c.get()));
   }
   /// Replaces the container's OCI runtime spec (the next task gets it).
   /// Wraps ctrd_container_update_spec; throws Error
   /// (CTRD_ERR_INVALID_ARGUMENT for text that is not a spec).
   void update_spec(const std::string &spec_json) {
-    detail::check(ctrd_container_update_spec(live(), spec_json.c_str()));
+    detail::check(ctrd_container_update_spec(live(), detail::str(spec_json, "spec_json")));
   }
   /// Deletes the container and its rootfs snapshot (kept with
   /// CTRD_DELETE_KEEP_SNAPSHOT in `flags`); the handle stays valid to
@@ -670,7 +688,7 @@ class Image : public detail::Handle<ctrd_image, ctrd_image_free> {
   /// for a snapshotter the daemon does not have).
   bool is_unpacked(const std::string &snapshotter = "") {
     bool out = false;
-    detail::check(ctrd_image_is_unpacked(live(), detail::opt(snapshotter), &out));
+    detail::check(ctrd_image_is_unpacked(live(), detail::opt(snapshotter, "snapshotter"), &out));
     return out;
   }
   /// Unpacks its layers for this machine's platform onto `snapshotter` (""
@@ -680,7 +698,7 @@ class Image : public detail::Handle<ctrd_image, ctrd_image_free> {
   /// unknown snapshotter, CTRD_ERR_NOT_FOUND for a missing blob,
   /// CTRD_ERR_FAILED_PRECONDITION for a layer not matching its diff id).
   void unpack(const std::string &snapshotter = "") {
-    detail::check(ctrd_image_unpack(live(), detail::opt(snapshotter)));
+    detail::check(ctrd_image_unpack(live(), detail::opt(snapshotter, "snapshotter")));
   }
 };
 
@@ -760,14 +778,14 @@ class PullOpts {
   /// Borrows `o`, which must outlive this object and stay unchanged.
   explicit PullOpts(const PullOptions &o) : c_(ctrd_pull_opts_default()), progress_(&o.progress) {
     bool no_credentials = o.username.empty() && o.secret.empty();
-    c_.platform = opt(o.platform);
-    c_.snapshotter = opt(o.snapshotter);
+    c_.platform = opt(o.platform, "platform");
+    c_.snapshotter = opt(o.snapshotter, "snapshotter");
     c_.no_unpack = o.no_unpack;
-    c_.username = no_credentials ? nullptr : o.username.c_str();
-    c_.secret = no_credentials ? nullptr : o.secret.c_str();
+    c_.username = no_credentials ? nullptr : str(o.username, "username");
+    c_.secret = no_credentials ? nullptr : str(o.secret, "secret");
     c_.plain_http = o.plain_http;
     c_.skip_verify = o.skip_verify;
-    c_.ca_file = opt(o.ca_file);
+    c_.ca_file = opt(o.ca_file, "ca_file");
     c_.cancel = o.cancel != nullptr ? o.cancel->get() : nullptr;
     c_.timeout_ms = o.timeout_ms;
     if (o.progress) {
@@ -832,7 +850,7 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   /// (CTRD_ERR_INVALID_ARGUMENT for a bad address or namespace).
   explicit Client(const std::string &address = "", const std::string &ns = "") {
     ctrd_client *out = nullptr;
-    detail::check(ctrd_client_connect(detail::opt(address), detail::opt(ns), &out));
+    detail::check(ctrd_client_connect(detail::opt(address, "address"), detail::opt(ns, "namespace"), &out));
     static_cast<Handle &>(*this) = Handle(out);
   }
   /// The namespace the client works in. Wraps ctrd_client_namespace; throws
@@ -863,9 +881,9 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   /// (CTRD_ERR_NOT_FOUND for an unknown image).
   std::string spec_generate(const std::string &id, const std::string &image = "",
                             const std::vector<std::string> &args = {}) {
-    detail::CStrings argv(args);
+    detail::CStrings argv(args, "args");
     char *out = nullptr;
-    detail::check(ctrd_spec_generate(live(), id.c_str(), detail::opt(image),
+    detail::check(ctrd_spec_generate(live(), detail::str(id, "id"), detail::opt(image, "image"),
                                      args.empty() ? nullptr : argv.get(), &out));
     return detail::take(out);
   }
@@ -875,29 +893,30 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   /// CTRD_ERR_FAILED_PRECONDITION when not unpacked, CTRD_ERR_ALREADY_EXISTS).
   void prepare_snapshot(const std::string &image, const std::string &key,
                         const std::string &snapshotter = "") {
-    detail::check(ctrd_snapshot_prepare_from_image(live(), image.c_str(), detail::opt(snapshotter),
-                                                   key.c_str()));
+    detail::check(ctrd_snapshot_prepare_from_image(live(), detail::str(image, "image"),
+                                                   detail::opt(snapshotter, "snapshotter"),
+                                                   detail::str(key, "key")));
   }
   /// Removes snapshot `key` (one already gone is no error). Wraps
   /// ctrd_snapshot_remove; throws Error.
   void remove_snapshot(const std::string &key, const std::string &snapshotter = "") {
-    detail::check(ctrd_snapshot_remove(live(), detail::opt(snapshotter), key.c_str()));
+    detail::check(ctrd_snapshot_remove(live(), detail::opt(snapshotter, "snapshotter"), detail::str(key, "key")));
   }
 
   /// Creates a container record from `o`, checked before any call. Wraps
   /// ctrd_container_create; throws Error (CTRD_ERR_INVALID_ARGUMENT,
   /// CTRD_ERR_ALREADY_EXISTS).
   Container create_container(const ContainerOptions &o) {
-    detail::CStrings labels(o.labels);
+    detail::CStrings labels(o.labels, "labels");
     ctrd_container_opts c = ctrd_container_opts_default();
-    c.id = o.id.c_str();
-    c.spec_json = o.spec_json.c_str();
-    c.image = detail::opt(o.image);
-    c.snapshotter = detail::opt(o.snapshotter);
-    c.snapshot_key = detail::opt(o.snapshot_key);
-    c.runtime = detail::opt(o.runtime);
+    c.id = detail::str(o.id, "id");
+    c.spec_json = detail::str(o.spec_json, "spec_json");
+    c.image = detail::opt(o.image, "image");
+    c.snapshotter = detail::opt(o.snapshotter, "snapshotter");
+    c.snapshot_key = detail::opt(o.snapshot_key, "snapshot_key");
+    c.runtime = detail::opt(o.runtime, "runtime");
     c.labels = o.labels.empty() ? nullptr : labels.get();
-    c.runtime_options_json = detail::opt(o.runtime_options_json);
+    c.runtime_options_json = detail::opt(o.runtime_options_json, "runtime_options_json");
     ctrd_container *out = nullptr;
     detail::check(ctrd_container_create(live(), &c, &out));
     return Container(out);
@@ -906,7 +925,7 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   /// Error (CTRD_ERR_NOT_FOUND).
   Container load_container(const std::string &id) {
     ctrd_container *out = nullptr;
-    detail::check(ctrd_container_load(live(), id.c_str(), &out));
+    detail::check(ctrd_container_load(live(), detail::str(id, "id"), &out));
     return Container(out);
   }
   /// The ids of the containers matching containerd filter `filter` ("" =
@@ -915,7 +934,7 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   std::vector<std::string> list_containers(const std::string &filter = "") {
     char **ids = nullptr;
     size_t len = 0;
-    detail::check(ctrd_container_list(live(), detail::opt(filter), &ids, &len));
+    detail::check(ctrd_container_list(live(), detail::opt(filter, "filter"), &ids, &len));
     return detail::take_array(ids, len);
   }
 
@@ -923,7 +942,7 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   /// ctrd_image_get; throws Error (CTRD_ERR_NOT_FOUND).
   Image get_image(const std::string &name) {
     ctrd_image *out = nullptr;
-    detail::check(ctrd_image_get(live(), name.c_str(), &out));
+    detail::check(ctrd_image_get(live(), detail::str(name, "name"), &out));
     return Image(out);
   }
   /// The names of the images matching containerd filter `filter` ("" =
@@ -932,7 +951,7 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   std::vector<std::string> list_images(const std::string &filter = "") {
     char **names = nullptr;
     size_t len = 0;
-    detail::check(ctrd_image_list(live(), detail::opt(filter), &names, &len));
+    detail::check(ctrd_image_list(live(), detail::opt(filter, "filter"), &names, &len));
     return detail::take_array(names, len);
   }
   /// Pulls image `ref` ("busybox" is "docker.io/library/busybox:latest")
@@ -946,7 +965,7 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   Image pull(const std::string &ref, const PullOptions &opts = PullOptions()) {
     detail::PullOpts c(opts);
     ctrd_image *out = nullptr;
-    ctrd_status s = ctrd_image_pull(live(), ref.c_str(), c.get(), &out);
+    ctrd_status s = ctrd_image_pull(live(), detail::str(ref, "ref"), c.get(), &out);
     std::string message = s != CTRD_OK ? ctrd_last_error() : "";
     Image image(s == CTRD_OK ? out : nullptr);
     detail::check_with_progress(c, s, message);
@@ -965,7 +984,7 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
     detail::PullOpts c(opts);
     char **names = nullptr;
     size_t len = 0;
-    ctrd_status s = ctrd_image_import(live(), path.c_str(), c.get(), &names, &len);
+    ctrd_status s = ctrd_image_import(live(), detail::str(path, "path"), c.get(), &names, &len);
     std::string message = s != CTRD_OK ? ctrd_last_error() : "";
     std::vector<std::string> out = s == CTRD_OK ? detail::take_array(names, len) : std::vector<std::string>();
     detail::check_with_progress(c, s, message);
@@ -978,8 +997,8 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   /// ctrd_image_export; throws Error (CTRD_ERR_INVALID_ARGUMENT for no
   /// names or a relative path, CTRD_ERR_NOT_FOUND for an unknown image).
   void export_archive(const std::string &path, const std::vector<std::string> &names) {
-    detail::CStrings c(names);
-    detail::check(ctrd_image_export(live(), c.get(), path.c_str()));
+    detail::CStrings c(names, "names");
+    detail::check(ctrd_image_export(live(), c.get(), detail::str(path, "path")));
   }
   /// Imports the archive read from descriptor `fd` (a pipe, a FIFO, a
   /// socket, or a regular file from its offset) to its end, as
@@ -1009,15 +1028,15 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   /// returns after the garbage collector ran. Wraps ctrd_image_delete;
   /// throws Error (CTRD_ERR_NOT_FOUND).
   void delete_image(const std::string &name, uint32_t flags = 0) {
-    detail::check(ctrd_image_delete(live(), name.c_str(), flags));
+    detail::check(ctrd_image_delete(live(), detail::str(name, "name"), flags));
   }
 
   /// Creates namespace `name` with "key=value" `labels`. Wraps
   /// ctrd_namespace_create; throws Error (CTRD_ERR_ALREADY_EXISTS,
   /// CTRD_ERR_INVALID_ARGUMENT).
   void create_namespace(const std::string &name, const std::vector<std::string> &labels = {}) {
-    detail::CStrings c(labels);
-    detail::check(ctrd_namespace_create(live(), name.c_str(), labels.empty() ? nullptr : c.get()));
+    detail::CStrings c(labels, "labels");
+    detail::check(ctrd_namespace_create(live(), detail::str(name, "name"), labels.empty() ? nullptr : c.get()));
   }
   /// Every namespace of the daemon, sorted by name. Wraps
   /// ctrd_namespace_list; throws Error.
@@ -1030,7 +1049,9 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   /// Deletes the empty namespace `name`. Wraps ctrd_namespace_delete; throws
   /// Error (CTRD_ERR_FAILED_PRECONDITION while it holds anything,
   /// CTRD_ERR_NOT_FOUND).
-  void delete_namespace(const std::string &name) { detail::check(ctrd_namespace_delete(live(), name.c_str())); }
+  void delete_namespace(const std::string &name) {
+    detail::check(ctrd_namespace_delete(live(), detail::str(name, "name")));
+  }
 
   /// Calls `cb` for every event matching any of `filters` (containerd
   /// filter strings; empty = every event of every namespace) on the
@@ -1042,7 +1063,7 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
     if (!cb) throw Error(CTRD_ERR_INVALID_ARGUMENT, "subscribe: empty callback");
     Subscription s;
     s.callback_ = std::make_unique<EventCallback>(std::move(cb));
-    detail::CStrings c(filters);
+    detail::CStrings c(filters, "filters");
     ctrd_subscription *out = nullptr;
     detail::check(ctrd_events_subscribe(live(), filters.empty() ? nullptr : c.get(),
                                         &Subscription::trampoline, s.callback_.get(), &out));

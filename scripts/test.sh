@@ -11,8 +11,9 @@
 # containerd and registry) and the Go binding's (scripts/test-go.sh: gofmt,
 # go vet, go test -race; the tests start their own);
 # then the install test (scripts/test-install.sh: a release build installed into
-# a temporary prefix, C programs built from it with pkg-config and CMake); last
-# the C tests under the sanitizers (against the first version).
+# a temporary prefix, C programs built from it with pkg-config and CMake), the
+# valgrind memcheck tests again against that release library; last the C
+# tests under the sanitizers (against the first version).
 # Never touches the system containerd. Exits non-zero when anything fails,
 # naming the versions that failed.
 # Env: CTRD_CONTAINERD_VERSIONS  the versions to test, e.g. "1.6 2.1" for a
@@ -67,8 +68,11 @@ rm -rf "$pyvenv"
 "$pyvenv/bin/pip" install -q --no-index --no-build-isolation bindings/python
 rm -rf bindings/python/build bindings/python/src/*.egg-info # pip's leftovers
 
-# ctest against a private containerd of the version in the environment.
+# ctest against a private containerd of the version in the environment:
+# ctest_private [BUILD_DIR [CTEST_ARGS...]] (default build/examples-c).
 ctest_private() {
+    local build=${1:-build/examples-c}
+    (($# == 0)) || shift
     local dir sock owner=$BASHPID # this subshell (inside $(...) it would differ)
     dir=$(mktemp -d /tmp/ctrd-ctest-XXXXXX) || return 1
     rmdir "$dir" # daemon.sh makes it itself
@@ -84,7 +88,7 @@ ctest_private() {
     CONTAINERD_ADDRESS="unix://$sock" CONTAINERD_NAMESPACE=default \
         CTRD_TEST_REGISTRY=$(cat "$dir.registry/host") \
         CTRD_TEST_REGISTRY_CREDS=$(cat "$dir.registry/creds") \
-        ctest --test-dir build/examples-c --output-on-failure --timeout 120
+        ctest --test-dir "$build" --output-on-failure --timeout 120 "$@"
 }
 
 failed=()
@@ -114,6 +118,16 @@ done
 
 step "install: scripts/install.sh (release build) into a temporary prefix, programs built from it"
 scripts/test-install.sh || failed+=("install test (scripts/test-install.sh)")
+
+# The release library (the build scripts/install.sh just made in
+# target/release) differs from the debug one in what valgrind sees (register
+# use, inlining): the memcheck tests again, against it.
+step "memcheck tests against the release library (target/release, a private containerd ${versions[0]})"
+(eval "export $(scripts/containerd-versions.sh env "${versions[0]}")" &&
+    cmake -S examples-c -B build/examples-c-release -DCTRD_LIB_DIR="$root/target/release" >/dev/null &&
+    cmake --build build/examples-c-release -j "$(nproc)" --target memcheck_programs &&
+    ctest_private build/examples-c-release -R '^memcheck_') ||
+    failed+=("containerd ${versions[0]}: memcheck tests against the release library")
 
 step "C tests under ASan + UBSan (a subset; scripts/sanitize.sh runs them all)"
 (eval "export $(scripts/containerd-versions.sh env "${versions[0]}")" &&

@@ -25,12 +25,18 @@ struct Probe {
     /// A wait the callback frees from inside itself.
     free_inside: AtomicPtr<ctrd_wait>,
     done: Mutex<Option<mpsc::Sender<()>>>,
+    /// The name of the thread the callback ran on.
+    thread: Mutex<String>,
 }
 
 unsafe extern "C-unwind" fn probe_cb(user: *mut c_void, status: ctrd_status, exit_status: u32) {
     // SAFETY: `user` is the Arc<Probe> the test keeps alive (see `user`).
     let probe = unsafe { &*user.cast::<Probe>() };
     probe.calls.fetch_add(1, Ordering::SeqCst);
+    *probe.thread.lock().unwrap() = std::fs::read_to_string("/proc/thread-self/comm")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     *probe.result.lock().unwrap() = Some((status, exit_status));
     if let Some(tx) = probe.done.lock().unwrap().as_ref() {
         let _ = tx.send(());
@@ -203,6 +209,88 @@ fn process_wait_async_reports_the_exec_exit() {
         CTRD_ERR_INVALID_ARGUMENT
     );
     assert!(last_error().contains("process is NULL"), "{}", last_error());
+    finish(k, t);
+    ns.assert_clean();
+}
+
+/// When no callback thread can be started (injected here), the callback
+/// still runs once, elsewhere, and ctrd_wait_free keeps its promise: it
+/// waits for a running callback (none runs after it returned), returns at
+/// once from inside the callback, and cancels a wait not fired yet.
+#[test]
+fn without_a_callback_thread_the_free_still_waits_for_the_callback() {
+    let ns = Ns::new("wnothread");
+    let (k, t) = running_task(&ns, "w4", &["sh", "-c", "sleep 1; exit 6"]);
+
+    // A wait freed before the exit: never called back.
+    let (cancelled, _rx) = probe();
+    let mut w = null_mut();
+    check(ctrd_debug_fail_next_wait_thread(), CTRD_OK);
+    check(
+        ctrd_task_wait_async(t, Some(probe_cb), user(&cancelled), &mut w),
+        CTRD_OK,
+    );
+    ctrd_wait_free(w);
+
+    // A slow callback: the free from here waits until it returned.
+    let (slow, slow_rx) = probe();
+    *slow.hold.lock().unwrap() = Duration::from_millis(500);
+    let mut w = null_mut();
+    check(ctrd_debug_fail_next_wait_thread(), CTRD_OK);
+    check(
+        ctrd_task_wait_async(t, Some(probe_cb), user(&slow), &mut w),
+        CTRD_OK,
+    );
+    // One freeing its own wait from inside the callback.
+    let (inside, inside_rx) = probe();
+    let mut w2 = null_mut();
+    let guard = inside.result.lock().unwrap();
+    check(ctrd_debug_fail_next_wait_thread(), CTRD_OK);
+    check(
+        ctrd_task_wait_async(t, Some(probe_cb), user(&inside), &mut w2),
+        CTRD_OK,
+    );
+    inside.free_inside.store(w2, Ordering::SeqCst);
+    drop(guard);
+
+    slow_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the callback runs without a thread of its own");
+    assert_ne!(
+        *slow.thread.lock().unwrap(),
+        "ctrd-wait",
+        "the hook took no effect"
+    );
+    let t0 = Instant::now();
+    ctrd_wait_free(w);
+    assert!(
+        slow.returned.load(Ordering::SeqCst),
+        "ctrd_wait_free returned while the callback still ran"
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    assert_eq!(*slow.result.lock().unwrap(), Some((CTRD_OK, 6)));
+    assert_eq!(slow.calls.load(Ordering::SeqCst), 1);
+
+    inside_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("callback");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !inside.returned.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < deadline,
+            "the callback hung in ctrd_wait_free"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_ne!(*inside.thread.lock().unwrap(), "ctrd-wait");
+
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        cancelled.calls.load(Ordering::SeqCst),
+        0,
+        "a freed wait called back"
+    );
+    assert_eq!(Arc::strong_count(&cancelled), 1);
     finish(k, t);
     ns.assert_clean();
 }

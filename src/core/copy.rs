@@ -75,6 +75,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::epoll::{Epoll, EpollEvent};
 use nix::sys::signal::SigSet;
 use once_cell::sync::OnceCell;
 use rustix::event::epoll::{self, EventData, EventFlags};
@@ -833,7 +834,7 @@ impl Pump {
 struct Reactor {
     /// The process it runs in (a forked child starts its own).
     pid: u32,
-    epoll: OwnedFd,
+    epoll: Epoll,
     /// An eventfd in the `epoll` set: wakes the thread for streams that
     /// wait on nothing (`Inner::again`).
     wake: OwnedFd,
@@ -889,7 +890,7 @@ fn start_reactor() -> Result<&'static Reactor> {
         .map_err(|e| os("epoll_ctl", e))?;
     let r: &'static Reactor = Box::leak(Box::new(Reactor {
         pid: std::process::id(),
-        epoll,
+        epoll: Epoll(epoll),
         wake,
         inner: Mutex::new(Inner {
             pumps: HashMap::new(),
@@ -956,7 +957,7 @@ impl Reactor {
         for side in [Side::Fifo, Side::Caller] {
             if pump.registered[side as usize] {
                 if let Some(fd) = pump.fd(side) {
-                    let _ = epoll::delete(&self.epoll, fd);
+                    let _ = epoll::delete(&self.epoll.0, fd);
                 }
                 pump.registered[side as usize] = false;
             }
@@ -977,9 +978,9 @@ impl Reactor {
                         let data = EventData::new_u64(key(id, side));
                         let flags = events | EventFlags::ONESHOT;
                         if pump.registered[side as usize] {
-                            epoll::modify(&self.epoll, fd, data, flags)
+                            epoll::modify(&self.epoll.0, fd, data, flags)
                         } else {
-                            epoll::add(&self.epoll, fd, data, flags)
+                            epoll::add(&self.epoll.0, fd, data, flags)
                         }
                     }
                 };
@@ -1037,37 +1038,37 @@ impl Reactor {
     }
 
     fn run(&self) {
-        let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
+        let mut buf = vec![EpollEvent::empty(); 256];
         loop {
             let timeout = {
                 let inner = self.lock();
                 if !inner.again.is_empty() {
-                    Some(rustix::event::Timespec {
-                        tv_sec: 0,
-                        tv_nsec: 0,
-                    })
+                    PollTimeout::ZERO
                 } else if !inner.draining.is_empty() {
-                    Some(rustix::event::Timespec {
-                        tv_sec: 0,
-                        tv_nsec: DRAIN_INTERVAL.as_nanos() as i64,
-                    })
+                    PollTimeout::try_from(DRAIN_INTERVAL).unwrap_or(PollTimeout::MAX)
                 } else {
-                    None
+                    PollTimeout::NONE
                 }
             };
-            events.clear();
-            match epoll::wait(
-                &self.epoll,
-                rustix::buffer::spare_capacity(&mut events),
-                timeout.as_ref(),
-            ) {
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(_) => std::thread::sleep(DRAIN_INTERVAL),
-            }
+            // nix's wait calls glibc's epoll_wait. Not rustix's epoll::wait:
+            // it makes the epoll_pwait system call with a NULL signal mask
+            // and no sigsetsize argument at all, leaving in that register
+            // whatever the compiler had there; the kernel ignores it, but
+            // valgrind checks it and reports it uninitialised (seen with the
+            // release library, failing `valgrind --error-exitcode`).
+            let n = match self.epoll.wait(&mut buf, timeout) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => 0,
+                Err(_) => {
+                    std::thread::sleep(DRAIN_INTERVAL);
+                    0
+                }
+            };
+            let events = &buf[..n];
             // The lock is taken for each stream's turn, so that attaching and
             // freeing sessions wait for one turn at most.
-            for event in &events {
-                let k = event.data.u64();
+            for event in events {
+                let k = event.data();
                 if k == WAKE {
                     let mut b = [0u8; 8];
                     let _ = rustix::io::read(&self.wake, &mut b);

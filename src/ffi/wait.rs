@@ -6,12 +6,15 @@
 //! → `Done`; or `Pending` → `Cancelled` by `ctrd_wait_free`. The callback
 //! thread moves to `Calling` only under the lock and only from `Pending`, so
 //! once a free has set `Cancelled` no callback starts, and a free joins a
-//! callback that started already.
+//! callback that started already. When no callback thread can be started,
+//! the callback runs on the runtime's blocking pool with the same handshake:
+//! a free then waits on `Shared::returned` until the callback returned.
 
 use std::ffi::c_void;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::ThreadId;
 
 use crate::core::error::{Error, Result};
 use crate::ffi::boundary::{self, ffi_value};
@@ -40,6 +43,9 @@ struct State {
     /// The thread's job, freed by the free once the thread ended (only when
     /// the caller holds a `ctrd_wait`).
     job: Option<JobPtr>,
+    /// The blocking-pool thread running the callback, when no callback
+    /// thread could be started (set before the callback may start).
+    pool_thread: Option<ThreadId>,
 }
 
 /// A job pointer kept by the wait or moved to the blocking pool.
@@ -50,8 +56,13 @@ unsafe impl Send for JobPtr {}
 
 struct Shared {
     state: Mutex<State>,
+    /// Notified when the phase leaves `Calling` (the callback returned).
+    returned: Condvar,
     /// Whether the caller holds a `ctrd_wait` (which joins the thread).
     owned: bool,
+    /// Test hook: starting the callback thread fails.
+    #[cfg(feature = "test-hooks")]
+    fail_thread: bool,
 }
 
 impl Shared {
@@ -118,6 +129,7 @@ fn end(job: *mut Job) {
         let mut st = job.shared.lock();
         if st.phase == Phase::Calling {
             st.phase = Phase::Done;
+            job.shared.returned.notify_all();
         }
         job.freed_by_wait.load(Ordering::SeqCst)
     };
@@ -167,7 +179,7 @@ fn deliver(shared: Arc<Shared>, cb: ExitFn, user: UserData, result: Result<u32>)
         exit_status,
         freed_by_wait: AtomicBool::new(shared.owned),
     }));
-    match CallbackThread::spawn(c"ctrd-wait", exit_thread, job.cast()) {
+    match start_thread(&shared, job) {
         Ok(thread) => {
             if shared.owned {
                 st.thread = Some(thread);
@@ -178,20 +190,61 @@ fn deliver(shared: Arc<Shared>, cb: ExitFn, user: UserData, result: Result<u32>)
         Err(_) => {
             // No thread could be started: the callback must still run once,
             // so it runs on the runtime's blocking pool (not a worker), which
-            // frees the job; a free does not wait for it there.
+            // frees the job. The same handshake holds: it starts only from
+            // `Pending`, and a free waits until it returned (see `cancel`).
             // SAFETY: the job was not handed to any thread yet.
             unsafe { &*job }
                 .freed_by_wait
                 .store(false, Ordering::SeqCst);
             drop(st);
-            if let Ok(rt) = runtime::get() {
-                let job = JobPtr(job);
-                rt.spawn_blocking(move || {
-                    let job = job;
-                    exit_thread(job.0.cast());
-                });
+            match runtime::get() {
+                Ok(rt) => {
+                    let job = JobPtr(job);
+                    rt.spawn_blocking(move || {
+                        let job = job;
+                        shared.lock().pool_thread = Some(std::thread::current().id());
+                        exit_thread(job.0.cast());
+                    });
+                }
+                // SAFETY: made by Box::into_raw above, handed to nobody.
+                Err(_) => drop(unsafe { Box::from_raw(job) }),
             }
         }
+    }
+}
+
+/// Starts the callback thread of `job`.
+fn start_thread(shared: &Shared, job: *mut Job) -> Result<CallbackThread> {
+    #[cfg(feature = "test-hooks")]
+    if shared.fail_thread {
+        return Err(Error::new(
+            crate::core::error::Code::Io,
+            "starting a callback thread: failure injected by ctrd_debug_fail_next_wait_thread",
+        ));
+    }
+    let _ = shared;
+    CallbackThread::spawn(c"ctrd-wait", exit_thread, job.cast())
+}
+
+#[cfg(feature = "test-hooks")]
+thread_local! {
+    /// Set by `ctrd_debug_fail_next_wait_thread`, taken by the next wait
+    /// made on this thread.
+    static FAIL_NEXT_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Test hook (fault injection): the callback thread of the next
+/// `ctrd_task_wait_async` or `ctrd_process_wait_async` called on this thread
+/// fails to start, as when `pthread_create` fails, so that its callback runs
+/// on the library's fallback. Only in a library built with the cargo
+/// feature `test-hooks` (never in a release build); declared only when the
+/// C code defines `CTRD_TEST_HOOKS`. Never fails.
+#[cfg(feature = "test-hooks")]
+#[no_mangle]
+pub extern "C" fn ctrd_debug_fail_next_wait_thread() -> ctrd_status {
+    crate::ffi::boundary::ffi_status! {
+        FAIL_NEXT_THREAD.with(|f| f.set(true));
+        Ok(())
     }
 }
 
@@ -222,8 +275,12 @@ where
             phase: Phase::Pending,
             thread: None,
             job: None,
+            pool_thread: None,
         }),
+        returned: Condvar::new(),
         owned,
+        #[cfg(feature = "test-hooks")]
+        fail_thread: FAIL_NEXT_THREAD.with(|f| f.replace(false)),
     });
     let user = UserData(user_data);
     let inner = rt.spawn(waiting);
@@ -280,6 +337,20 @@ impl ctrd_wait {
             let mut st = self.shared.lock();
             if st.phase == Phase::Pending {
                 st.phase = Phase::Cancelled;
+            }
+            // A callback on the blocking pool (no thread could be started):
+            // wait until it returned, unless this is that callback.
+            if st
+                .pool_thread
+                .is_some_and(|t| t != std::thread::current().id())
+            {
+                while st.phase == Phase::Calling {
+                    st = self
+                        .shared
+                        .returned
+                        .wait(st)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
             }
             (st.thread.take(), st.job.take())
         };

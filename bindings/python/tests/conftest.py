@@ -38,17 +38,29 @@ def library():
         unavailable(str(e))
 
 
-def _import_image(sock, namespace):
-    tar = pathlib.Path(os.environ.get("CTRD_TEST_IMAGE_TAR", ROOT / "target" / "test-image.tar"))
-    if not tar.exists():
-        subprocess.run([str(SCRIPTS / "make-image.sh"), str(tar)], check=True, stdout=subprocess.DEVNULL)
+# The archive of IMAGE (scripts/make-image.sh); tests import it themselves.
+ARCHIVE = pathlib.Path(os.environ.get("CTRD_TEST_IMAGE_TAR", ROOT / "target" / "test-image.tar"))
+
+
+@pytest.fixture(scope="session")
+def image_archive():
+    """ARCHIVE, made first when it does not exist yet (whichever daemon the
+    tests use: one named by $CONTAINERD_ADDRESS may hold IMAGE already, but
+    the import tests read the archive)."""
+    if not ARCHIVE.exists():
+        ARCHIVE.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(SCRIPTS / "make-image.sh"), str(ARCHIVE)], check=True, stdout=subprocess.DEVNULL)
+    return ARCHIVE
+
+
+def _import_image(sock, namespace, tar):
     subprocess.run([str(SCRIPTS / "import-image.sh"), sock, namespace, str(tar)], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 @pytest.fixture(scope="session")
-def daemon(library):
-    """(address, namespace) of a containerd holding IMAGE."""
+def daemon(library, image_archive):
+    """(address, namespace) of a containerd holding IMAGE (and ARCHIVE made)."""
     namespace = os.environ.get("CONTAINERD_NAMESPACE") or "default"
     address = os.environ.get("CONTAINERD_ADDRESS")
     if address:
@@ -60,7 +72,7 @@ def daemon(library):
             try:
                 c.get_image(IMAGE).close()
             except containerd_c.NotFound:
-                _import_image(_socket_of(address), namespace)
+                _import_image(_socket_of(address), namespace, image_archive)
         yield address, namespace
         return
     if os.geteuid() != 0:
@@ -75,7 +87,7 @@ def daemon(library):
         if p.returncode != 0:
             pytest.fail("scripts/daemon.sh start failed: %s" % p.stderr.strip(), pytrace=False)
         sock = p.stdout.strip().splitlines()[-1]
-        _import_image(sock, namespace)
+        _import_image(sock, namespace, image_archive)
         yield "unix://" + sock, namespace
     finally:
         subprocess.run([str(SCRIPTS / "daemon.sh"), "stop", base], stdout=subprocess.DEVNULL)

@@ -14,9 +14,7 @@ import uuid
 import pytest
 
 import containerd_c
-from conftest import IMAGE, ROOT
-
-ARCHIVE = pathlib.Path(os.environ.get("CTRD_TEST_IMAGE_TAR", ROOT / "target" / "test-image.tar"))
+from conftest import ARCHIVE, IMAGE
 
 
 @pytest.fixture

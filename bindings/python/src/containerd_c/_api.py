@@ -41,7 +41,7 @@ def spec_patch(spec_json, patch):
     """Applies an RFC 7386 JSON merge patch (a str, or a dict) to an OCI
     spec (str) and returns the patched spec as a str (ctrd_spec_patch)."""
     out = ctypes.c_void_p()
-    check(lib.ctrd_spec_patch(enc(spec_json), enc(_json_arg(patch)), ctypes.byref(out)))
+    check(lib.ctrd_spec_patch(enc(spec_json, "spec_json"), enc(_json_arg(patch), "patch"), ctypes.byref(out)))
     return take_string(out)
 
 
@@ -66,7 +66,7 @@ def _labels(labels):
         return None
     if isinstance(labels, dict):
         labels = ["%s=%s" % (k, "" if v is None else v) for k, v in labels.items()]
-    return str_array(labels)
+    return str_array(labels, "labels")
 
 
 def _report_callback_error():
@@ -500,7 +500,7 @@ class Client(_Handle):
 
     def __init__(self, address=None, namespace=None):
         out = ctypes.c_void_p()
-        check(lib.ctrd_client_connect(enc(address), enc(namespace), ctypes.byref(out)))
+        check(lib.ctrd_client_connect(enc(address, "address"), enc(namespace, "namespace"), ctypes.byref(out)))
         super().__init__(out.value)
 
     @property
@@ -530,17 +530,18 @@ class Client(_Handle):
         """A default OCI spec (JSON text) for container `id`, with the config
         of `image` merged in and `args` as the process args when given."""
         out = ctypes.c_void_p()
-        check(lib.ctrd_spec_generate(self._p(), enc(id), enc(image),
-                                     str_array(args) if args is not None else None,
+        check(lib.ctrd_spec_generate(self._p(), enc(id, "id"), enc(image, "image"),
+                                     str_array(args, "args") if args is not None else None,
                                      ctypes.byref(out)))
         return take_string(out)
 
     def prepare_snapshot(self, image, key, snapshotter=None):
         """Prepares snapshot `key` over the unpacked rootfs of `image`."""
-        check(lib.ctrd_snapshot_prepare_from_image(self._p(), enc(image), enc(snapshotter), enc(key)))
+        check(lib.ctrd_snapshot_prepare_from_image(self._p(), enc(image, "image"), enc(snapshotter, "snapshotter"),
+                                                   enc(key, "key")))
 
     def remove_snapshot(self, key, snapshotter=None):
-        check(lib.ctrd_snapshot_remove(self._p(), enc(snapshotter), enc(key)))
+        check(lib.ctrd_snapshot_remove(self._p(), enc(snapshotter, "snapshotter"), enc(key, "key")))
 
     # containers
 
@@ -550,9 +551,9 @@ class Client(_Handle):
         dict); `labels`: a dict; `runtime_options`: the runc options (a dict
         or JSON text)."""
         opts = _ffi.CContainerOpts(
-            id=enc(id), spec_json=enc(_json_arg(spec)), image=enc(image),
-            snapshotter=enc(snapshotter), snapshot_key=enc(snapshot_key), runtime=enc(runtime),
-            runtime_options_json=enc(_json_arg(runtime_options)))
+            id=enc(id, "id"), spec_json=enc(_json_arg(spec), "spec"), image=enc(image, "image"),
+            snapshotter=enc(snapshotter, "snapshotter"), snapshot_key=enc(snapshot_key, "snapshot_key"),
+            runtime=enc(runtime, "runtime"), runtime_options_json=enc(_json_arg(runtime_options), "runtime_options"))
         if labels is not None:
             opts.labels = _labels(labels)
         out = ctypes.c_void_p()
@@ -561,29 +562,29 @@ class Client(_Handle):
 
     def load_container(self, id):
         out = ctypes.c_void_p()
-        check(lib.ctrd_container_load(self._p(), enc(id), ctypes.byref(out)))
+        check(lib.ctrd_container_load(self._p(), enc(id, "id"), ctypes.byref(out)))
         return Container(out.value)
 
     def list_containers(self, filter=None):
         """The ids of the containers matching `filter` (containerd's syntax)."""
         items, n = ctypes.POINTER(ctypes.c_char_p)(), ctypes.c_size_t()
-        check(lib.ctrd_container_list(self._p(), enc(filter), ctypes.byref(items), ctypes.byref(n)))
+        check(lib.ctrd_container_list(self._p(), enc(filter, "filter"), ctypes.byref(items), ctypes.byref(n)))
         return take_string_array(items, n)
 
     # images
 
     def get_image(self, name):
         out = ctypes.c_void_p()
-        check(lib.ctrd_image_get(self._p(), enc(name), ctypes.byref(out)))
+        check(lib.ctrd_image_get(self._p(), enc(name, "name"), ctypes.byref(out)))
         return Image(out.value)
 
     def list_images(self, filter=None):
         items, n = ctypes.POINTER(ctypes.c_char_p)(), ctypes.c_size_t()
-        check(lib.ctrd_image_list(self._p(), enc(filter), ctypes.byref(items), ctypes.byref(n)))
+        check(lib.ctrd_image_list(self._p(), enc(filter, "filter"), ctypes.byref(items), ctypes.byref(n)))
         return take_string_array(items, n)
 
     def delete_image(self, name, sync=False):
-        check(lib.ctrd_image_delete(self._p(), enc(name), IMAGE_DELETE_SYNC if sync else 0))
+        check(lib.ctrd_image_delete(self._p(), enc(name, "name"), IMAGE_DELETE_SYNC if sync else 0))
 
     def pull(self, ref, platform=None, snapshotter=None, no_unpack=False, username=None, secret=None,
              plain_http=False, skip_verify=False, ca_file=None, progress=None, cancel=None,
@@ -604,14 +605,14 @@ class Client(_Handle):
         Unauthenticated for missing or refused credentials, NotFound,
         Unavailable (also a registry that stalls), InvalidArgument..."""
         opts = _ffi.CPullOpts(
-            platform=enc(platform), snapshotter=enc(snapshotter), no_unpack=bool(no_unpack),
-            username=enc(username), secret=enc(secret), plain_http=bool(plain_http),
-            skip_verify=bool(skip_verify), ca_file=enc(ca_file), cancel=_cancel_ptr(cancel),
-            timeout_ms=_timeout_ms(timeout))
+            platform=enc(platform, "platform"), snapshotter=enc(snapshotter, "snapshotter"),
+            no_unpack=bool(no_unpack), username=enc(username, "username"), secret=enc(secret, "secret"),
+            plain_http=bool(plain_http), skip_verify=bool(skip_verify), ca_file=enc(ca_file, "ca_file"),
+            cancel=_cancel_ptr(cancel), timeout_ms=_timeout_ms(timeout))
         out = ctypes.c_void_p()
         try:
             _with_progress(progress, opts, lambda: lib.ctrd_image_pull(
-                self._p(), enc(ref), ctypes.byref(opts), ctypes.byref(out)))
+                self._p(), enc(ref, "ref"), ctypes.byref(opts), ctypes.byref(out)))
         except BaseException:
             if out.value:  # the pull succeeded, the progress callback raised
                 lib.ctrd_image_free(out)
@@ -645,14 +646,15 @@ class Client(_Handle):
         closed). A buffered file object's read-ahead is not seen: pass one
         nothing was read from."""
         fd = _archive_fd(path)
-        opts = _ffi.CPullOpts(platform=enc(platform), snapshotter=enc(snapshotter),
+        opts = _ffi.CPullOpts(platform=enc(platform, "platform"),
+                              snapshotter=enc(snapshotter, "snapshotter"),
                               no_unpack=bool(no_unpack), cancel=_cancel_ptr(cancel),
                               timeout_ms=_timeout_ms(timeout))
         items, n = ctypes.POINTER(ctypes.c_char_p)(), ctypes.c_size_t()
         try:
             if fd is None:
                 _with_progress(progress, opts, lambda: lib.ctrd_image_import(
-                    self._p(), enc(path), ctypes.byref(opts), ctypes.byref(items), ctypes.byref(n)))
+                    self._p(), enc(path, "path"), ctypes.byref(opts), ctypes.byref(items), ctypes.byref(n)))
             else:
                 _with_progress(progress, opts, lambda: lib.ctrd_image_import_fd(
                     self._p(), fd, ctypes.byref(opts), ctypes.byref(items), ctypes.byref(n)))
@@ -678,16 +680,16 @@ class Client(_Handle):
             names = [names]
         fd = _archive_fd(path)
         if fd is None:
-            check(lib.ctrd_image_export(self._p(), str_array(list(names)), enc(path)))
+            check(lib.ctrd_image_export(self._p(), str_array(list(names), "names"), enc(path, "path")))
             return
         if hasattr(path, "flush"):
             path.flush()
-        check(lib.ctrd_image_export_fd(self._p(), str_array(list(names)), fd))
+        check(lib.ctrd_image_export_fd(self._p(), str_array(list(names), "names"), fd))
 
     # namespaces
 
     def create_namespace(self, name, labels=None):
-        check(lib.ctrd_namespace_create(self._p(), enc(name), _labels(labels)))
+        check(lib.ctrd_namespace_create(self._p(), enc(name, "name"), _labels(labels)))
 
     def list_namespaces(self):
         items, n = ctypes.POINTER(ctypes.c_char_p)(), ctypes.c_size_t()
@@ -695,7 +697,7 @@ class Client(_Handle):
         return take_string_array(items, n)
 
     def delete_namespace(self, name):
-        check(lib.ctrd_namespace_delete(self._p(), enc(name)))
+        check(lib.ctrd_namespace_delete(self._p(), enc(name, "name")))
 
     # events
 
@@ -710,7 +712,7 @@ class Client(_Handle):
         _sub_callbacks[key] = callback
         out = ctypes.c_void_p()
         try:
-            check(lib.ctrd_events_subscribe(self._p(), str_array(filters) if filters is not None else None,
+            check(lib.ctrd_events_subscribe(self._p(), str_array(filters, "filters") if filters is not None else None,
                                             _EVENT_THUNK, key, ctypes.byref(out)))
         except BaseException:
             _sub_callbacks.pop(key, None)
@@ -730,7 +732,8 @@ class IoPaths(collections.namedtuple("IoPaths", "stdin stdout stderr terminal"))
     __slots__ = ()
 
     def _c(self):
-        return _ffi.CIo(enc(self.stdin or None), enc(self.stdout or None), enc(self.stderr or None),
+        return _ffi.CIo(enc(self.stdin or None, "stdin"), enc(self.stdout or None, "stdout"),
+                        enc(self.stderr or None, "stderr"),
                         bool(self.terminal))
 
     @classmethod
@@ -782,7 +785,7 @@ class Container(_Handle):
         check(lib.ctrd_container_set_labels(self._p(), _labels(labels)))
 
     def update_spec(self, spec):
-        check(lib.ctrd_container_update_spec(self._p(), enc(_json_arg(spec))))
+        check(lib.ctrd_container_update_spec(self._p(), enc(_json_arg(spec), "spec")))
 
     def delete(self, keep_snapshot=False):
         """Deletes the container (and its rootfs snapshot unless
@@ -888,14 +891,14 @@ class Task(_Handle):
 
     def update(self, resources):
         """Changes the task's resources (an OCI LinuxResources dict or JSON)."""
-        check(lib.ctrd_task_update(self._p(), enc(_json_arg(resources))))
+        check(lib.ctrd_task_update(self._p(), enc(_json_arg(resources), "resources")))
 
     def exec(self, exec_id, process, io=None):
         """Creates (not starts) exec process `exec_id`: `process` is an OCI
         "process" object (dict or JSON text), `io` a FifoSet, IoPaths or None."""
         out = ctypes.c_void_p()
-        check(lib.ctrd_task_exec(self._p(), enc(exec_id), enc(_json_arg(process)), _io_arg(io),
-                                 ctypes.byref(out)))
+        check(lib.ctrd_task_exec(self._p(), enc(exec_id, "exec_id"), enc(_json_arg(process), "process"),
+                                 _io_arg(io), ctypes.byref(out)))
         return Process(out.value)
 
 
@@ -968,7 +971,7 @@ class Image(_Handle):
 
     def is_unpacked(self, snapshotter=None):
         out = ctypes.c_bool()
-        check(lib.ctrd_image_is_unpacked(self._p(), enc(snapshotter), ctypes.byref(out)))
+        check(lib.ctrd_image_is_unpacked(self._p(), enc(snapshotter, "snapshotter"), ctypes.byref(out)))
         return out.value
 
     def unpack(self, snapshotter=None):
@@ -976,7 +979,7 @@ class Image(_Handle):
         (None = overlayfs), skipping those unpacked already
         (ctrd_image_unpack). Blocks until done; nothing is left behind on
         failure."""
-        check(lib.ctrd_image_unpack(self._p(), enc(snapshotter)))
+        check(lib.ctrd_image_unpack(self._p(), enc(snapshotter, "snapshotter")))
 
 
 # ---- stdio --------------------------------------------------------------------------------
@@ -995,7 +998,7 @@ class FifoSet(_Handle):
 
     def __init__(self, id, dir=None, stdin=False, terminal=False):
         out = ctypes.c_void_p()
-        check(lib.ctrd_fifo_set_create(enc(dir), enc(id), bool(stdin), bool(terminal), ctypes.byref(out)))
+        check(lib.ctrd_fifo_set_create(enc(dir, "dir"), enc(id, "id"), bool(stdin), bool(terminal), ctypes.byref(out)))
         super().__init__(out.value)
 
     @property

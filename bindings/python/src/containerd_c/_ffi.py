@@ -413,24 +413,30 @@ def take_string_array(items, n):
         lib.ctrd_string_array_free(items, n)
 
 
-def enc(s):
-    """str (or bytes, or None) to bytes for a const char * argument."""
-    if s is None or isinstance(s, bytes):
-        return s
+def enc(s, what="string argument"):
+    """str (or bytes, or a path, or None) to bytes for the const char *
+    argument `what`. Every string passed to the library goes through here:
+    one holding a NUL byte (which C would take for its end, so that
+    "prod\\x00x" would be namespace "prod") raises ValueError naming `what`."""
+    if s is None:
+        return None
     if isinstance(s, os.PathLike):
         s = os.fspath(s)
-        if isinstance(s, bytes):
-            return s
-    if not isinstance(s, str):
-        raise TypeError("expected str, got %s" % type(s).__name__)
-    return s.encode()
+    if isinstance(s, str):
+        s = s.encode()
+    elif not isinstance(s, bytes):
+        raise TypeError("%s: expected str, got %s" % (what, type(s).__name__))
+    if b"\0" in s:
+        raise ValueError("containerd_c: %s contains a NUL byte" % what)
+    return s
 
 
-def str_array(items):
+def str_array(items, what="string argument"):
     """A NULL-terminated const char *const * from an iterable of str (None
-    stays NULL). The result keeps the bytes alive."""
+    stays NULL); each item goes through enc(item, what). The result keeps
+    the bytes alive."""
     if items is None:
         return None
-    encoded = [enc(i) for i in items]
+    encoded = [enc(i, what) for i in items]
     arr = (ctypes.c_char_p * (len(encoded) + 1))(*encoded, None)
     return ctypes.cast(arr, _STR_ARRAY)  # the cast keeps `arr` alive
