@@ -234,14 +234,33 @@ const GROUP: &str = "root:x:0:\n\
 /// into the image config's `config`. Returns the image name and the layout
 /// it was built from.
 fn derived_image(tag: &str, config: Value) -> (String, tempfile::TempDir, Layout) {
+    derived_image_with(tag, config, |root| {
+        std::fs::create_dir(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/passwd"), PASSWD).unwrap();
+        std::fs::write(root.join("etc/group"), GROUP).unwrap();
+    })
+}
+
+/// As [`derived_image`], the extra layer holding what `fill` puts in the
+/// directory it is given.
+fn derived_image_with(
+    tag: &str,
+    config: Value,
+    fill: impl FnOnce(&Path),
+) -> (String, tempfile::TempDir, Layout) {
     let (tmp, layout) = unpack_test_image();
     let name = format!("docker.io/library/ctrd-spec-test:{tag}");
 
     // The extra layer, uncompressed (its digest is its diff id).
     let files = tempfile::tempdir().unwrap();
-    std::fs::create_dir(files.path().join("etc")).unwrap();
-    std::fs::write(files.path().join("etc/passwd"), PASSWD).unwrap();
-    std::fs::write(files.path().join("etc/group"), GROUP).unwrap();
+    let root = files.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    fill(&root);
+    let mut top: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    top.sort();
     let layer_tar = files.path().join("layer.tar");
     run(Command::new("tar")
         .args([
@@ -252,10 +271,10 @@ fn derived_image(tag: &str, config: Value) -> (String, tempfile::TempDir, Layout
             "--numeric-owner",
         ])
         .arg("-C")
-        .arg(files.path())
+        .arg(&root)
         .arg("-cf")
         .arg(&layer_tar)
-        .arg("etc"));
+        .args(&top));
     let (layer_digest, layer_size) = layout.put(&std::fs::read(&layer_tar).unwrap());
 
     let mut image_config = layout.config();
@@ -452,4 +471,71 @@ fn containerd_takes_our_spec_as_it_is() {
     std::fs::write(&file, &json).unwrap();
     let c = CtrContainer::create(&id, &["--config", file.to_str().unwrap(), &id]);
     assert_same_spec(&c.spec_json(), &json);
+}
+
+/// The spec's user comes from the image's own files even when its
+/// /etc/passwd is a symlink to an absolute path that also exists on this
+/// host (which the library reads the layers from): the symlink resolves
+/// inside the image, as it does for ctr, and the host file is never read.
+#[test]
+fn image_symlinks_resolve_inside_the_image_not_on_the_host() {
+    let host = tempfile::tempdir().unwrap();
+    let host_passwd = host.path().join("passwd");
+    std::fs::write(&host_passwd, "app:x:4321:4321:host:/:/bin/sh\n").unwrap();
+    let in_image = host_passwd.strip_prefix("/").unwrap().to_path_buf();
+    let d = daemon();
+    let client = common::connect(&d.address(), NS);
+    // Our spec for `image` through the C API.
+    let generate = |id: &str, image: &str| {
+        let mut json = std::ptr::null_mut();
+        let (cid, image) = (common::c(id), common::c(image));
+        let status = ctrd_spec_generate(
+            client,
+            cid.as_ptr(),
+            image.as_ptr(),
+            std::ptr::null(),
+            &mut json,
+        );
+        match status {
+            ctrd_status::CTRD_OK => Ok(common::take_string(json)),
+            s => Err((s, common::last_error())),
+        }
+    };
+
+    // The image has its own file at the host file's path: its users count,
+    // and its /etc/group, a relative symlink, gives the additional gids.
+    let (name, _tmp, _layout) =
+        derived_image_with("host-symlink", json!({"User": "app"}), |root| {
+            std::fs::create_dir_all(root.join("etc")).unwrap();
+            std::os::unix::fs::symlink(&host_passwd, root.join("etc/passwd")).unwrap();
+            std::fs::create_dir_all(root.join(in_image.parent().unwrap())).unwrap();
+            std::fs::write(root.join(&in_image), PASSWD).unwrap();
+            std::os::unix::fs::symlink("../usr/share/group", root.join("etc/group")).unwrap();
+            std::fs::create_dir_all(root.join("usr/share")).unwrap();
+            std::fs::write(root.join("usr/share/group"), GROUP).unwrap();
+        });
+    let id = unique_id("hostlink");
+    let c = CtrContainer::create(&id, &[&name, &id]);
+    let ctr_json = c.spec_json();
+    let ours = generate(&id, &name).expect("spec of the image");
+    let spec: Value = serde_json::from_str(&ours).unwrap();
+    assert_eq!(spec["process"]["user"]["uid"], json!(1000), "{ours}");
+    assert_eq!(spec["process"]["user"]["gid"], json!(1001), "{ours}");
+    assert_same_spec(&ctr_json, &ours);
+    drop(c);
+
+    // Without that file the image has no /etc/passwd (a dangling symlink
+    // hides the lower layer's): no user "app", though the host lists one.
+    let (name, _tmp, _layout) =
+        derived_image_with("host-symlink-absent", json!({"User": "app"}), |root| {
+            std::fs::create_dir_all(root.join("etc")).unwrap();
+            std::os::unix::fs::symlink(&host_passwd, root.join("etc/passwd")).unwrap();
+        });
+    let (status, message) = generate(&unique_id("hostlink"), &name).unwrap_err();
+    assert_eq!(status, ctrd_status::CTRD_ERR_NOT_FOUND, "{message}");
+    assert!(
+        message.contains("the image has no /etc/passwd"),
+        "{message}"
+    );
+    ctrd_client_free(client);
 }

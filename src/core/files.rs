@@ -4,10 +4,14 @@
 //! directory named as one fails at once instead of growing the process or
 //! blocking it.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+
+use rustix::fs;
 
 use crate::core::error::{Error, Result};
 
@@ -20,43 +24,114 @@ pub const MAX_SMALL_FILE: u64 = 1 << 20;
 /// `"{what} {path}: why"`. Never blocks on a FIFO: it is refused before it
 /// is opened, and the open itself does not wait for a writer.
 pub fn read_small(path: &Path, what: &str) -> Result<Option<Vec<u8>>> {
-    match read(path) {
+    let read = read_checked(
+        || std::fs::metadata(path).map(|m| Seen::of(&m)),
+        // O_NONBLOCK: should the path have become a FIFO since the stat, the
+        // open does not wait for a writer (std opens with O_CLOEXEC).
+        || {
+            File::options()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+        },
+    );
+    answer(read, &path.display(), what)
+}
+
+/// As [`read_small`], for the entry `name` of the directory `dir` (a single
+/// path component), named `shown` in messages. The entry itself is never
+/// followed: a symlink is refused (`O_NOFOLLOW`), so that a caller that
+/// resolved the path itself (see `core::rootfs`) reads what it resolved.
+pub fn read_small_at(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    shown: &str,
+    what: &str,
+) -> Result<Option<Vec<u8>>> {
+    let read = read_checked(
+        || {
+            fs::statat(dir, name, fs::AtFlags::SYMLINK_NOFOLLOW)
+                .map(|st| Seen {
+                    file_type: fs::FileType::from_raw_mode(st.st_mode),
+                    len: st.st_size as u64,
+                    id: (st.st_dev, st.st_ino),
+                })
+                .map_err(io::Error::from)
+        },
+        || {
+            let flags = fs::OFlags::RDONLY
+                | fs::OFlags::NOFOLLOW
+                | fs::OFlags::NONBLOCK
+                | fs::OFlags::CLOEXEC
+                | fs::OFlags::NOCTTY;
+            Ok(File::from(fs::openat(dir, name, flags, fs::Mode::empty())?))
+        },
+    );
+    answer(read, &shown, what)
+}
+
+fn answer(
+    read: io::Result<Vec<u8>>,
+    shown: &dyn std::fmt::Display,
+    what: &str,
+) -> Result<Option<Vec<u8>>> {
+    match read {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::invalid(format!("{what} {}: {e}", path.display()))),
+        Err(e) => Err(Error::invalid(format!("{what} {shown}: {e}"))),
     }
 }
 
-fn read(path: &Path) -> io::Result<Vec<u8>> {
-    let regular = |meta: &std::fs::Metadata| -> io::Result<()> {
-        if !meta.is_file() {
+/// What a stat says of a file, as far as reading it goes.
+struct Seen {
+    file_type: fs::FileType,
+    len: u64,
+    id: (u64, u64),
+}
+
+impl Seen {
+    fn of(meta: &std::fs::Metadata) -> Seen {
+        Seen {
+            file_type: fs::FileType::from_raw_mode(meta.mode()),
+            len: meta.len(),
+            id: (meta.dev(), meta.ino()),
+        }
+    }
+
+    /// A regular file of at most [`MAX_SMALL_FILE`] bytes.
+    fn check(&self) -> io::Result<()> {
+        if self.file_type != fs::FileType::RegularFile {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "not a regular file",
             ));
         }
-        if meta.len() > MAX_SMALL_FILE {
+        if self.len > MAX_SMALL_FILE {
             return Err(too_big());
         }
         Ok(())
-    };
-    let before = std::fs::metadata(path)?;
-    regular(&before)?;
-    // O_NONBLOCK: should the path have become a FIFO since, the open does
-    // not wait for a writer (std opens with O_CLOEXEC).
-    let file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    regular(&meta)?;
-    if (meta.dev(), meta.ino()) != (before.dev(), before.ino()) {
+    }
+}
+
+/// The one reading of a small file: `stat` must find a small regular file,
+/// `open` (which must not wait for a FIFO's writer) must open that very
+/// file, and at most [`MAX_SMALL_FILE`] bytes are read.
+fn read_checked(
+    stat: impl FnOnce() -> io::Result<Seen>,
+    open: impl FnOnce() -> io::Result<File>,
+) -> io::Result<Vec<u8>> {
+    let before = stat()?;
+    before.check()?;
+    let file = open()?;
+    let meta = Seen::of(&file.metadata()?);
+    meta.check()?;
+    if meta.id != before.id {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "replaced while it was being opened",
         ));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let mut bytes = Vec::with_capacity(meta.len as usize);
     file.take(MAX_SMALL_FILE + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_SMALL_FILE {
         return Err(too_big());
@@ -75,6 +150,7 @@ fn too_big() -> io::Error {
 mod tests {
     use super::*;
     use crate::core::error::Code;
+    use std::os::fd::AsFd;
     use std::time::{Duration, Instant};
 
     /// RSS of this process, in KiB.
@@ -130,5 +206,26 @@ mod tests {
             MAX_SMALL_FILE
         );
         assert_eq!(read_small(&dir.path().join("none"), "f").unwrap(), None);
+    }
+
+    #[test]
+    fn entries_of_a_directory_are_read_without_following_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "contents").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("file"), dir.path().join("link")).unwrap();
+        nix::unistd::mkfifo(
+            &dir.path().join("fifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        let fd = File::open(dir.path()).unwrap();
+        let at = |name: &str| read_small_at(fd.as_fd(), OsStr::new(name), "/shown", "f");
+        assert_eq!(at("file").unwrap().unwrap(), b"contents");
+        assert_eq!(at("none").unwrap(), None);
+        for name in ["link", "fifo"] {
+            let e = at(name).unwrap_err();
+            assert_eq!(e.code, Code::InvalidArgument);
+            assert_eq!(e.message, "f /shown: not a regular file");
+        }
     }
 }

@@ -16,6 +16,7 @@ use crate::core::client::Client;
 use crate::core::content::hex;
 use crate::core::error::{Code, Error, Result};
 use crate::core::ident::shown;
+use crate::core::rootfs::Layers;
 
 pub use crate::core::checkpoint::CHECKPOINT_MEDIA_TYPE;
 pub use crate::core::lease::snapshot_lease_id;
@@ -235,7 +236,8 @@ impl Client {
     /// Reads small text files (paths relative to the root) from the unpacked
     /// rootfs of an image, through a short-lived read-only view snapshot whose
     /// layer directories this process reads directly (containerd runs on
-    /// this host). `None` for a file the image does not have. What was read
+    /// this host), resolving each path as inside the image (see
+    /// [`crate::core::rootfs`]). `None` for a file the image does not have. What was read
     /// is kept per client: a rootfs's chain id names its content.
     pub async fn read_rootfs_files(
         &self,
@@ -285,45 +287,17 @@ impl Client {
             )
             .await;
         let result = viewed.and_then(|v| {
-            let mut dirs = Vec::new();
-            for m in &v.mounts {
-                match m.r#type.as_str() {
-                    "bind" => dirs.push(m.source.clone()),
-                    "overlay" => {
-                        for o in &m.options {
-                            if let Some(upper) = o.strip_prefix("upperdir=") {
-                                dirs.insert(0, upper.to_string());
-                            } else if let Some(lower) = o.strip_prefix("lowerdir=") {
-                                dirs.extend(lower.split(':').map(str::to_string));
-                            }
-                        }
-                    }
-                    other => {
-                        return Err(Error::new(
-                            Code::NotImplemented,
-                            format!("reading files through a {other:?} mount"),
-                        ))
-                    }
-                }
-            }
+            let layers = Layers::of_mounts(&v.mounts)?;
             paths
                 .iter()
-                .map(|p| {
-                    for d in &dirs {
-                        let path = std::path::Path::new(d).join(p);
-                        match crate::core::files::read_small(&path, "the image's file")? {
-                            Some(bytes) => {
-                                return String::from_utf8(bytes).map(Some).map_err(|_| {
-                                    Error::invalid(format!(
-                                        "the image's file {}: not UTF-8",
-                                        path.display()
-                                    ))
-                                })
-                            }
-                            None => continue,
-                        }
-                    }
-                    Ok(None)
+                .map(|p| match layers.read(p, "the image's file")? {
+                    Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+                        Error::invalid(format!(
+                            "the image's file /{}: not UTF-8",
+                            p.trim_start_matches('/')
+                        ))
+                    }),
+                    None => Ok(None),
                 })
                 .collect()
         });

@@ -25,6 +25,7 @@ pub mod progress;
 pub mod pull;
 pub mod reference;
 pub mod registry;
+pub mod rootfs;
 pub mod spec;
 pub mod task;
 pub mod unpack;
