@@ -17,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::ThreadId;
 
 use crate::core::error::{Error, Result};
-use crate::ffi::boundary::{self, ffi_value};
+use crate::ffi::boundary::{self, ffi_status, ffi_value};
 use crate::ffi::callback::CallbackThread;
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipBox};
@@ -242,7 +242,7 @@ thread_local! {
 #[cfg(feature = "test-hooks")]
 #[no_mangle]
 pub extern "C" fn ctrd_debug_fail_next_wait_thread() -> ctrd_status {
-    crate::ffi::boundary::ffi_status! {
+    ffi_status! {
         FAIL_NEXT_THREAD.with(|f| f.set(true));
         Ok(())
     }
