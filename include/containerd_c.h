@@ -121,7 +121,10 @@ typedef enum ctrd_status {
   CTRD_ERR_IO = 10,
   /**
    * Called in a child process after fork(); the library only works in the
-   * process that first used it.
+   * process that first used it. In a child, `*_free` of a handle the
+   * parent made releases nothing the parent shares (the handle is
+   * forgotten), and neither does the child's `exit()`: the parent goes on
+   * working on every thread.
    */
   CTRD_ERR_FORKED = 11,
   /**
@@ -630,8 +633,9 @@ const char *ctrd_client_namespace(const struct ctrd_client *c);
 
 /**
  * Frees a client. NULL is a no-op. Containers and tasks made through it keep
- * the connection alive and stay usable. Must not race with another call on
- * the same client.
+ * the connection alive and stay usable. In a child after fork() it only
+ * forgets the handle (its connections are the parent's). Must not race with
+ * another call on the same client.
  */
 void ctrd_client_free(struct ctrd_client *c);
 
@@ -794,8 +798,8 @@ enum ctrd_status ctrd_container_delete(struct ctrd_container *k, uint32_t flags)
 
 /**
  * Frees a container handle (the container itself stays; see
- * `ctrd_container_delete`). NULL is a no-op. Must not race with another call
- * on the same handle.
+ * `ctrd_container_delete`). NULL is a no-op. In a child after fork() it only
+ * forgets the handle. Must not race with another call on the same handle.
  */
 void ctrd_container_free(struct ctrd_container *k);
 
@@ -1138,7 +1142,8 @@ enum ctrd_status ctrd_image_delete(struct ctrd_client *c, const char *name, uint
 
 /**
  * Frees an image handle (the image itself stays; see `ctrd_image_delete`).
- * NULL is a no-op. Must not race with another call on the same handle.
+ * NULL is a no-op. In a child after fork() it only forgets the handle. Must
+ * not race with another call on the same handle.
  */
 void ctrd_image_free(struct ctrd_image *i);
 
@@ -1413,7 +1418,8 @@ uint32_t ctrd_process_pid(const struct ctrd_process *p);
 
 /**
  * Frees a process handle (the process goes on; see `ctrd_process_delete`).
- * NULL is a no-op. Must not race with another call on the same handle.
+ * NULL is a no-op. In a child after fork() it only forgets the handle. Must
+ * not race with another call on the same handle.
  */
 void ctrd_process_free(struct ctrd_process *p);
 
@@ -1741,8 +1747,9 @@ enum ctrd_status ctrd_task_update(struct ctrd_task *t, const char *resources_jso
 
 /**
  * Frees a task handle (the task itself goes on; see `ctrd_task_delete`).
- * NULL is a no-op. A pending `ctrd_task_wait_async` still calls back. Must
- * not race with another call on the same handle.
+ * NULL is a no-op. A pending `ctrd_task_wait_async` still calls back. In a
+ * child after fork() it only forgets the handle. Must not race with another
+ * call on the same handle.
  */
 void ctrd_task_free(struct ctrd_task *t);
 
