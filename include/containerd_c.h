@@ -1202,8 +1202,9 @@ const char *ctrd_fifo_set_dir(const struct ctrd_fifo_set *f);
  * task or process using the FIFOs was deleted: FIFOs removed earlier make
  * re-attaching to the task impossible (sessions attached already keep
  * working). Strings from `ctrd_fifo_set_io` and `ctrd_fifo_set_dir` die
- * with it. Never blocks on the FIFOs. Must not race with another call on
- * the same set.
+ * with it. Never blocks on the FIFOs. In a child after fork(), a set the
+ * parent made is only forgotten (its FIFOs stay: they are the parent's).
+ * Must not race with another call on the same set.
  */
 void ctrd_fifo_set_free(struct ctrd_fifo_set *f);
 
