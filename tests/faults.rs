@@ -936,14 +936,15 @@ fn an_unimplemented_call_names_the_daemon_version() {
 // daemon (or a proxy), stream ids run out.
 
 /// A gRPC server on h2's server API: answers Version, and Events Subscribe
-/// with an event every 10 ms until `end_streams`. After `goaway`, every
+/// with an event every 10 ms until `end_streams`. At each `goaway`, every
 /// connection open then gets GOAWAY (h2's graceful shutdown: it ends once
 /// its open streams did); later connections are served as usual.
 struct H2Server {
     path: PathBuf,
     _dir: tempfile::TempDir,
     _rt: tokio::runtime::Runtime,
-    goaway: tokio::sync::watch::Sender<bool>,
+    /// How many times `goaway` was called.
+    goaway: tokio::sync::watch::Sender<u32>,
     end: tokio::sync::watch::Sender<bool>,
     /// Connections accepted, and GOAWAYs sent.
     accepted: Arc<std::sync::atomic::AtomicUsize>,
@@ -964,7 +965,7 @@ impl H2Server {
             let _g = rt.enter();
             tokio::net::UnixListener::bind(&path).unwrap()
         };
-        let (goaway, goaway_rx) = tokio::sync::watch::channel(false);
+        let (goaway, goaway_rx) = tokio::sync::watch::channel(0u32);
         let (end, end_rx) = tokio::sync::watch::channel(false);
         let accepted = Arc::new(AtomicUsize::new(0));
         let goaways = Arc::new(AtomicUsize::new(0));
@@ -978,10 +979,11 @@ impl H2Server {
                     let Ok(mut conn) = h2::server::handshake(stream).await else {
                         return;
                     };
-                    // Connections made after the GOAWAY went out get none.
-                    let mut sent = *goaway.borrow_and_update();
+                    // Only a GOAWAY asked for after it was made.
+                    let made = *goaway.borrow_and_update();
+                    let mut sent = false;
                     let mut told = Box::pin(async move {
-                        let _ = goaway.wait_for(|g| *g).await;
+                        let _ = goaway.wait_for(|g| *g > made).await;
                     });
                     loop {
                         let next = std::future::poll_fn(|cx| {
@@ -1015,7 +1017,7 @@ impl H2Server {
     }
 
     fn goaway(&self) {
-        self.goaway.send_replace(true);
+        self.goaway.send_modify(|g| *g += 1);
     }
 
     fn end_streams(&self) {
@@ -1177,6 +1179,38 @@ fn after_a_goaway_new_calls_go_over_a_new_connection() {
     }
     // One new connection each (the server accepts them as usual).
     assert_eq!(server.accepted(), 4);
+
+    // A GOAWAY while four threads make calls over the shared connection:
+    // each call succeeds (those already sent are answered on the old
+    // connection, the others go over a new one).
+    let (stop, goaway_at) = (std::sync::atomic::AtomicBool::new(false), 200);
+    let counts: Vec<(usize, usize, Option<String>)> = std::thread::scope(|scope| {
+        let callers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (mut ok, mut calls, mut failure) = (0, 0, None);
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let (n, f, _) = versions_over(shared_rt, &shared, 1);
+                        ok += n;
+                        calls += 1;
+                        failure = failure.or(f);
+                    }
+                    (ok, calls, failure)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(goaway_at));
+        server.goaway();
+        std::thread::sleep(Duration::from_millis(goaway_at));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        callers.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let (ok, calls) = counts
+        .iter()
+        .fold((0, 0), |(o, c), (ok, calls, _)| (o + ok, c + calls));
+    eprintln!("a GOAWAY amid calls from 4 threads: {ok}/{calls} succeeded");
+    assert_eq!(ok, calls, "{counts:?}");
+    assert!(server.goaways() >= 4, "the second GOAWAY went out");
 
     // The streams end as the server ends them.
     server.end_streams();

@@ -17,7 +17,9 @@
 //! the next call connects again, while the streams already open on it
 //! finish there; the call that found it so is made once more on a new
 //! connection, as none of its bytes were sent (h2 opens the stream when it
-//! queues its HEADERS, after those checks). A thread's own connection is idle
+//! queues its HEADERS, after those checks). So is a call of one message
+//! whose stream the daemon did not process (see `not_processed`). A call
+//! is made at most twice. A thread's own connection is idle
 //! between calls, with nobody reading it: before a call, a look at its
 //! socket (one `poll`) tells whether the task must first take in what came
 //! on it. Only requests of one message go over a thread's own connection
@@ -253,16 +255,17 @@ impl Conn {
     }
 
     /// Opens a stream for the request `head` on the live connection: its
-    /// HEADERS are queued (ending the stream when `ends`). When the
-    /// connection cannot open one (GOAWAY, stream ids run out, a broken
-    /// socket: nothing of this request was sent), it is dropped and the
-    /// request opened once more on a new connection.
+    /// HEADERS are queued (ending the stream when `ends`); gives the
+    /// connection's generation too. When the connection cannot open one
+    /// (GOAWAY, stream ids run out, a broken socket: nothing of this request
+    /// was sent), it is dropped and, unless `retried` already, the request
+    /// opened once more on a new connection.
     async fn open(
         &self,
         head: &http::request::Parts,
         ends: bool,
-    ) -> Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>), BoxError> {
-        let mut retried = false;
+        retried: &mut bool,
+    ) -> Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>, u64), BoxError> {
         loop {
             let (send, generation) = self.sender().await?;
             let opened = match send.ready().await {
@@ -276,13 +279,13 @@ impl Conn {
                 Err(e) => Err(e),
             };
             match opened {
-                Ok(opened) => return Ok(opened),
+                Ok((response, stream)) => return Ok((response, stream, generation)),
                 Err(e) => {
                     self.forget(generation);
-                    if retried {
+                    if *retried {
                         return Err(e.into());
                     }
-                    retried = true;
+                    *retried = true;
                 }
             }
         }
@@ -314,15 +317,27 @@ impl Conn {
             .path_and_query(path)
             .build()?;
         let ends = data.is_empty() && !more;
-        let (response, mut stream) = self.open(&parts, ends).await?;
-        if !data.is_empty() {
-            stream.send_data(data, !more)?;
-        }
-        if more {
-            let rt = crate::runtime::get().map_err(|e| e.message)?;
-            rt.spawn(pump(body, stream));
-        }
-        let response = response.await?;
+        let mut retried = false;
+        let mut rest = more.then_some(body);
+        let response = loop {
+            let (response, mut stream, generation) = self.open(&parts, ends, &mut retried).await?;
+            if !data.is_empty() {
+                stream.send_data(data.clone(), !more)?;
+            }
+            if let Some(body) = rest.take() {
+                // The body streams: the request cannot be sent again.
+                let rt = crate::runtime::get().map_err(|e| e.message)?;
+                rt.spawn(pump(body, stream));
+                break response.await?;
+            }
+            match response.await {
+                Err(e) if !retried && not_processed(&e) => {
+                    self.forget(generation);
+                    retried = true;
+                }
+                response => break response?,
+            }
+        };
         Ok(response.map(|recv| {
             tonic::body::Body::new(H2Body {
                 recv,
@@ -330,6 +345,19 @@ impl Conn {
             })
         }))
     }
+}
+
+/// Whether the daemon did not process the stream that failed with `e`, so
+/// that its request may be sent again (RFC 9113, 8.7): it refused the
+/// stream (REFUSED_STREAM), or a GOAWAY said its last stream id was below
+/// this stream's. h2 fails a stream with the daemon's GOAWAY only then: the
+/// streams up to the last id go on (and fail with a broken pipe if the
+/// connection closes under them). It happens in a graceful shutdown: the
+/// daemon sends a GOAWAY and a PING, and the GOAWAY with the last id once
+/// the PING is acknowledged, which h2 may write before the HEADERS of a
+/// stream it opened just before the first GOAWAY came.
+fn not_processed(e: &h2::Error) -> bool {
+    e.is_remote() && (e.is_go_away() || e.reason() == Some(h2::Reason::REFUSED_STREAM))
 }
 
 /// The data `body` has ready now, and whether more is to come (it did not
