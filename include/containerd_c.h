@@ -121,7 +121,10 @@ typedef enum ctrd_status {
   CTRD_ERR_IO = 10,
   /**
    * Called in a child process after fork(); the library only works in the
-   * process that first used it.
+   * process that first used it. In a child, `*_free` of a handle the
+   * parent made releases nothing the parent shares (the handle is
+   * forgotten), and neither does the child's `exit()`: the parent goes on
+   * working on every thread.
    */
   CTRD_ERR_FORKED = 11,
   /**
@@ -755,8 +758,9 @@ const char *ctrd_client_namespace(const struct ctrd_client *c);
 
 /**
  * Frees a client. NULL is a no-op. Containers and tasks made through it keep
- * the connection alive and stay usable. Must not race with another call on
- * the same client.
+ * the connection alive and stay usable. In a child after fork() it only
+ * forgets the handle (its connections are the parent's). Must not race with
+ * another call on the same client.
  */
 void ctrd_client_free(struct ctrd_client *c);
 
@@ -919,8 +923,8 @@ enum ctrd_status ctrd_container_delete(struct ctrd_container *k, uint32_t flags)
 
 /**
  * Frees a container handle (the container itself stays; see
- * `ctrd_container_delete`). NULL is a no-op. Must not race with another call
- * on the same handle.
+ * `ctrd_container_delete`). NULL is a no-op. In a child after fork() it only
+ * forgets the handle. Must not race with another call on the same handle.
  */
 void ctrd_container_free(struct ctrd_container *k);
 
@@ -1263,7 +1267,8 @@ enum ctrd_status ctrd_image_delete(struct ctrd_client *c, const char *name, uint
 
 /**
  * Frees an image handle (the image itself stays; see `ctrd_image_delete`).
- * NULL is a no-op. Must not race with another call on the same handle.
+ * NULL is a no-op. In a child after fork() it only forgets the handle. Must
+ * not race with another call on the same handle.
  */
 void ctrd_image_free(struct ctrd_image *i);
 
@@ -1322,8 +1327,9 @@ const char *ctrd_fifo_set_dir(const struct ctrd_fifo_set *f);
  * task or process using the FIFOs was deleted: FIFOs removed earlier make
  * re-attaching to the task impossible (sessions attached already keep
  * working). Strings from `ctrd_fifo_set_io` and `ctrd_fifo_set_dir` die
- * with it. Never blocks on the FIFOs. Must not race with another call on
- * the same set.
+ * with it. Never blocks on the FIFOs. In a child after fork(), a set the
+ * parent made is only forgotten (its FIFOs stay: they are the parent's).
+ * Must not race with another call on the same set.
  */
 void ctrd_fifo_set_free(struct ctrd_fifo_set *f);
 
@@ -1538,7 +1544,8 @@ uint32_t ctrd_process_pid(const struct ctrd_process *p);
 
 /**
  * Frees a process handle (the process goes on; see `ctrd_process_delete`).
- * NULL is a no-op. Must not race with another call on the same handle.
+ * NULL is a no-op. In a child after fork() it only forgets the handle. Must
+ * not race with another call on the same handle.
  */
 void ctrd_process_free(struct ctrd_process *p);
 
@@ -1873,8 +1880,9 @@ enum ctrd_status ctrd_task_update(struct ctrd_task *t, const char *resources_jso
 
 /**
  * Frees a task handle (the task itself goes on; see `ctrd_task_delete`).
- * NULL is a no-op. A pending `ctrd_task_wait_async` still calls back. Must
- * not race with another call on the same handle.
+ * NULL is a no-op. A pending `ctrd_task_wait_async` still calls back. In a
+ * child after fork() it only forgets the handle. Must not race with another
+ * call on the same handle.
  */
 void ctrd_task_free(struct ctrd_task *t);
 

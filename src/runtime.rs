@@ -25,7 +25,13 @@
 //! Fork: a child process inherits the runtime's memory but none of its
 //! threads, so any work handed to it would wait for ever. The runtime records
 //! the pid that started it; in any other process every call fails with
-//! `Code::Forked` instead.
+//! `Code::Forked` instead. Nor does a child tear down what it inherited:
+//! the runtimes and connections it holds (a thread's own, in its
+//! thread-local storage, dropped when the child calls `exit()`) share their
+//! sockets and epoll instances with the parent, and dropping them would
+//! unregister the parent's sockets from its epoll (its calls would then
+//! wait for replies they are never woken for) and take locks a parent
+//! thread may have held at the fork: [`ParentOnly`] leaks them instead.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -80,6 +86,34 @@ pub fn is_forked_child() -> bool {
     let first = FIRST_PID.load(Ordering::Relaxed);
     (first != 0 && first != std::process::id())
         || SHARED.get().is_some_and(|s| s.pid != std::process::id())
+}
+
+/// A value torn down only in the process that made it: in a forked child,
+/// dropping it leaks it instead (see the module's documentation). For the
+/// runtimes and connections, whose destructors reach into what the child
+/// shares with the parent.
+#[derive(Debug)]
+pub struct ParentOnly<T>(Option<T>);
+
+impl<T> ParentOnly<T> {
+    pub fn new(value: T) -> ParentOnly<T> {
+        ParentOnly(Some(value))
+    }
+}
+
+impl<T> std::ops::Deref for ParentOnly<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("only empty while dropped")
+    }
+}
+
+impl<T> Drop for ParentOnly<T> {
+    fn drop(&mut self) {
+        if is_forked_child() {
+            std::mem::forget(self.0.take());
+        }
+    }
 }
 
 /// The process that first entered the library (0: none yet).
@@ -251,7 +285,7 @@ static LOCAL_RUNTIMES: AtomicUsize = AtomicUsize::new(0);
 
 /// A thread's own current-thread runtime (see [`block_on`]).
 struct LocalRuntime {
-    runtime: Runtime,
+    runtime: ParentOnly<Runtime>,
     number: u64,
 }
 
@@ -277,7 +311,7 @@ impl LocalRuntime {
             .build()
         {
             Ok(runtime) => Some(LocalRuntime {
-                runtime,
+                runtime: ParentOnly::new(runtime),
                 number: NEXT_LOCAL.fetch_add(1, Ordering::Relaxed),
             }),
             Err(_) => {

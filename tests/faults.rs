@@ -2,7 +2,9 @@
 //! nonsense mid-call (fake in-process gRPC servers and raw sockets, and a
 //! real daemon killed with SIGKILL), waits across several restarts, a lease
 //! that cannot be dropped after create, namespaces whose records exceed a
-//! gRPC message, oversized specs, and error messages that repeat or echo.
+//! gRPC message, oversized specs, error messages that repeat or echo, and
+//! connections that cannot open streams any more (GOAWAY, stream ids run
+//! out: an h2 server of its own).
 
 mod common;
 
@@ -927,4 +929,352 @@ fn an_unimplemented_call_names_the_daemon_version() {
         "{msg}"
     );
     ctrd_client_free(client);
+}
+
+// ---------------------------------------------------------------------------
+// 12. Connections that cannot open streams any more: a GOAWAY from the
+// daemon (or a proxy), stream ids run out.
+
+/// A gRPC server on h2's server API: answers Version, and Events Subscribe
+/// with an event every 10 ms until `end_streams`. At each `goaway`, every
+/// connection open then gets GOAWAY (h2's graceful shutdown: it ends once
+/// its open streams did); later connections are served as usual.
+struct H2Server {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+    _rt: tokio::runtime::Runtime,
+    /// How many times `goaway` was called.
+    goaway: tokio::sync::watch::Sender<u32>,
+    end: tokio::sync::watch::Sender<bool>,
+    /// Connections accepted, and GOAWAYs sent.
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    goaways: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl H2Server {
+    fn start() -> H2Server {
+        use std::future::Future as _;
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let (dir, path) = temp_socket();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = {
+            let _g = rt.enter();
+            tokio::net::UnixListener::bind(&path).unwrap()
+        };
+        let (goaway, goaway_rx) = tokio::sync::watch::channel(0u32);
+        let (end, end_rx) = tokio::sync::watch::channel(false);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let goaways = Arc::new(AtomicUsize::new(0));
+        let (n_accepted, n_goaways) = (accepted.clone(), goaways.clone());
+        rt.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                n_accepted.fetch_add(1, SeqCst);
+                let (mut goaway, end, goaways) =
+                    (goaway_rx.clone(), end_rx.clone(), n_goaways.clone());
+                tokio::spawn(async move {
+                    let Ok(mut conn) = h2::server::handshake(stream).await else {
+                        return;
+                    };
+                    // Only a GOAWAY asked for after it was made.
+                    let made = *goaway.borrow_and_update();
+                    let mut sent = false;
+                    let mut told = Box::pin(async move {
+                        let _ = goaway.wait_for(|g| *g > made).await;
+                    });
+                    loop {
+                        let next = std::future::poll_fn(|cx| {
+                            if !sent && told.as_mut().poll(cx).is_ready() {
+                                sent = true;
+                                conn.graceful_shutdown();
+                                goaways.fetch_add(1, SeqCst);
+                            }
+                            conn.poll_accept(cx)
+                        })
+                        .await;
+                        match next {
+                            Some(Ok((request, respond))) => {
+                                tokio::spawn(h2_answer(request, respond, end.clone()));
+                            }
+                            _ => return,
+                        }
+                    }
+                });
+            }
+        });
+        H2Server {
+            path,
+            _dir: dir,
+            _rt: rt,
+            goaway,
+            end,
+            accepted,
+            goaways,
+        }
+    }
+
+    fn goaway(&self) {
+        self.goaway.send_modify(|g| *g += 1);
+    }
+
+    fn end_streams(&self) {
+        self.end.send_replace(true);
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn goaways(&self) -> usize {
+        self.goaways.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A gRPC message in its frame (not compressed, its length).
+fn grpc_message(m: &impl prost::Message) -> prost::bytes::Bytes {
+    let body = m.encode_to_vec();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&body);
+    framed.into()
+}
+
+async fn h2_answer(
+    request: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<prost::bytes::Bytes>,
+    mut end: tokio::sync::watch::Receiver<bool>,
+) {
+    use containerd_c::api::services::events::v1::Envelope;
+    let subscribe = request.uri().path().ends_with("/Subscribe");
+    let mut body = request.into_body();
+    while let Some(Ok(data)) = body.data().await {
+        let _ = body.flow_control().release_capacity(data.len());
+    }
+    let head = http::Response::builder()
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let Ok(mut send) = respond.send_response(head, false) else {
+        return;
+    };
+    if subscribe {
+        for n in 0u64.. {
+            let event = Envelope {
+                topic: format!("/fake/{n}"),
+                namespace: "default".into(),
+                ..Default::default()
+            };
+            if send.send_data(grpc_message(&event), false).is_err() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = end.wait_for(|e| *e) => break,
+            }
+        }
+    } else {
+        let reply = version::VersionResponse {
+            version: "1.0.0-h2".into(),
+            revision: "fake".into(),
+        };
+        if send.send_data(grpc_message(&reply), false).is_err() {
+            return;
+        }
+    }
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    let _ = send.send_trailers(trailers);
+}
+
+/// `calls` Version calls over `conn` on `rt`: how many succeeded (the
+/// first failure's message) and how long they took.
+fn versions_over(
+    rt: &tokio::runtime::Runtime,
+    conn: &containerd_c::core::conn::Conn,
+    calls: usize,
+) -> (usize, Option<String>, Duration) {
+    let start = Instant::now();
+    let (mut ok, mut failure) = (0, None);
+    for _ in 0..calls {
+        let mut client = version::version_client::VersionClient::new(conn.clone());
+        match rt.block_on(client.version(())) {
+            Ok(v) if v.get_ref().version == "1.0.0-h2" => ok += 1,
+            Ok(v) => failure = failure.or(Some(format!("{v:?}"))),
+            Err(e) => failure = failure.or(Some(e.to_string())),
+        }
+    }
+    (ok, failure, start.elapsed())
+}
+
+/// A current-thread runtime, as a thread that makes blocking calls has.
+fn thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn after_a_goaway_new_calls_go_over_a_new_connection() {
+    use containerd_c::api::services::events::v1 as events;
+    use containerd_c::core::conn::Conn;
+    type Events = tonic::Streaming<events::Envelope>;
+    let server = H2Server::start();
+    let shared_rt = containerd_c::runtime::get().unwrap();
+    let local_rt = thread_runtime();
+    // The client's shared connection and a thread's own, each with an event
+    // stream open on it (which keeps the connection open after the GOAWAY:
+    // with none, h2's server closes it at once).
+    let shared = Conn::shared(&server.path);
+    let local = Conn::local(&server.path);
+    let subscribe = |rt: &tokio::runtime::Runtime, conn: &Conn| -> Events {
+        let mut client = events::events_client::EventsClient::new(conn.clone());
+        rt.block_on(client.subscribe(events::SubscribeRequest::default()))
+            .unwrap()
+            .into_inner()
+    };
+    let next_event = |rt: &tokio::runtime::Runtime, stream: &mut Events| {
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), stream.message()).await })
+            .expect("an event within 10 s")
+    };
+    let number = |e: &events::Envelope| e.topic["/fake/".len()..].parse::<u64>().unwrap();
+    let mut streams = [
+        ("shared", shared_rt, &shared, subscribe(shared_rt, &shared)),
+        (
+            "thread's own",
+            &local_rt,
+            &local,
+            subscribe(&local_rt, &local),
+        ),
+    ];
+    for (_, rt, conn, stream) in &mut streams {
+        assert_eq!(number(&next_event(rt, stream).unwrap().unwrap()), 0);
+        assert_eq!(versions_over(rt, conn, 1).0, 1);
+    }
+    assert_eq!(server.accepted(), 2);
+
+    server.goaway();
+    let until = Instant::now() + Duration::from_secs(10);
+    while server.goaways() < 2 {
+        assert!(Instant::now() < until, "the server sent no GOAWAY");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for (name, rt, conn, stream) in &mut streams {
+        // Events that went out after the GOAWAY arrive: the connection's
+        // task took it in, and the stream goes on.
+        let seen = number(&next_event(rt, stream).unwrap().unwrap());
+        next_event(rt, stream).unwrap().unwrap();
+
+        let (ok, failure, took) = versions_over(rt, conn, 50);
+        eprintln!("after a GOAWAY, {name} connection: {ok}/50 calls succeeded in {took:?}");
+        assert_eq!(ok, 50, "{name} connection: first failure: {failure:?}");
+        assert!(took < Duration::from_secs(10), "{name}: took {took:?}");
+
+        // The stream opened before the GOAWAY goes on.
+        let later = number(&next_event(rt, stream).unwrap().unwrap());
+        assert!(later > seen + 1, "event {later} after {seen}");
+    }
+    // One new connection each (the server accepts them as usual).
+    assert_eq!(server.accepted(), 4);
+
+    // A GOAWAY while four threads make calls over the shared connection:
+    // each call succeeds (those already sent are answered on the old
+    // connection, the others go over a new one).
+    let (stop, goaway_at) = (std::sync::atomic::AtomicBool::new(false), 200);
+    let counts: Vec<(usize, usize, Option<String>)> = std::thread::scope(|scope| {
+        let callers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (mut ok, mut calls, mut failure) = (0, 0, None);
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let (n, f, _) = versions_over(shared_rt, &shared, 1);
+                        ok += n;
+                        calls += 1;
+                        failure = failure.or(f);
+                    }
+                    (ok, calls, failure)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(goaway_at));
+        server.goaway();
+        std::thread::sleep(Duration::from_millis(goaway_at));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        callers.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let (ok, calls) = counts
+        .iter()
+        .fold((0, 0), |(o, c), (ok, calls, _)| (o + ok, c + calls));
+    eprintln!("a GOAWAY amid calls from 4 threads: {ok}/{calls} succeeded");
+    assert_eq!(ok, calls, "{counts:?}");
+    assert!(server.goaways() >= 4, "the second GOAWAY went out");
+
+    // The streams end as the server ends them.
+    server.end_streams();
+    for (name, rt, _, stream) in &mut streams {
+        loop {
+            match next_event(rt, stream) {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(status) => panic!("{name}: the stream ended with {status:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn connections_whose_stream_ids_run_out_are_replaced() {
+    use containerd_c::core::conn::{test_hooks, Conn};
+    let server = H2Server::start();
+    // Five streams per connection: 2^31 - 9, ..., 2^31 - 1.
+    test_hooks::set_first_stream_id(&server.path, (1 << 31) - 9);
+    let shared_rt = containerd_c::runtime::get().unwrap();
+    let local_rt = thread_runtime();
+    let shared = Conn::shared(&server.path);
+    let local = Conn::local(&server.path);
+    for (name, rt, conn) in [
+        ("shared", shared_rt, &shared),
+        ("thread's own", &local_rt, &local),
+    ] {
+        let (ok, failure, took) = versions_over(rt, conn, 50);
+        eprintln!("stream ids running out, {name} connection: {ok}/50 calls in {took:?}");
+        assert_eq!(ok, 50, "{name} connection: first failure: {failure:?}");
+    }
+    // Ten connections each.
+    assert_eq!(server.accepted(), 20);
+
+    // Through the C API (on whichever connection the call takes).
+    let client = connect(&server.path.to_string_lossy(), "default");
+    for n in 0..20 {
+        let v = server_version(client);
+        assert!(v.is_ok(), "call {n}: {v:?}");
+    }
+    ctrd_client_free(client);
+}
+
+#[test]
+fn a_call_left_waiting_while_it_connects_holds_up_no_other_call() {
+    use containerd_c::core::conn::Conn;
+    use std::future::Future as _;
+    let server = H2Server::start();
+    let conn = Conn::shared(&server.path);
+    let rt = containerd_c::runtime::get().unwrap();
+    rt.block_on(async {
+        // A caller polls one call once (it starts to connect) and then waits
+        // for another before it polls the first again, as a subscription
+        // does while it publishes its sync event.
+        let mut client = version::version_client::VersionClient::new(conn.clone());
+        let first = client.version(());
+        tokio::pin!(first);
+        let polled =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(first.as_mut().poll(cx).is_ready()));
+        assert!(!polled.await, "the first call is connecting");
+        let mut other = version::version_client::VersionClient::new(conn.clone());
+        let second = tokio::time::timeout(Duration::from_secs(5), other.version(())).await;
+        assert!(matches!(&second, Ok(Ok(_))), "the other call: {second:?}");
+        first.await.unwrap();
+    });
 }

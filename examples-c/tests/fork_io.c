@@ -1,7 +1,8 @@
 /* A stdio session attached before fork() and freed in the child: the copy
  * threads exist only in the parent, so the child's free must forget them
  * (not join them, which would fail), while the parent's session goes on
- * copying. Needs no daemon. */
+ * copying. The child frees the parent's FIFO set too: its FIFOs stay (they
+ * are the parent's). Needs no daemon. */
 #define _GNU_SOURCE
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,11 +34,13 @@ int main(void) {
       fprintf(stderr, "child: ctrd_io_session_free failed: %s\n", ctrd_last_error());
       _exit(1);
     }
+    ctrd_fifo_set_free(set);
     _exit(0);
   }
   int status = 0;
   CHECK(waitpid(pid, &status, 0) == pid);
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK(access(io.stdout_path, F_OK) == 0); /* the child left the FIFOs */
 
   /* The parent's session still copies: write into the stdout FIFO. */
   FILE *w = fopen(io.stdout_path, "w");

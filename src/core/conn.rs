@@ -11,7 +11,15 @@
 //! rows of `benches/calls.rs`: a bare h2 call is the floor.
 //!
 //! A connection is made on its first call and again when the daemon closed
-//! it (the connection's task then ended). A thread's own connection is idle
+//! it (the connection's task then ended) or when it cannot open a stream any
+//! more: the daemon (or a proxy) sent GOAWAY, its stream ids ran out (2^30
+//! requests), its socket broke. Then it is dropped from its `Conn`, so that
+//! the next call connects again, while the streams already open on it
+//! finish there; the call that found it so is made once more on a new
+//! connection, as none of its bytes were sent (h2 opens the stream when it
+//! queues its HEADERS, after those checks). So is a call of one message
+//! whose stream the daemon did not process (see `not_processed`). A call
+//! is made at most twice. A thread's own connection is idle
 //! between calls, with nobody reading it: before a call, a look at its
 //! socket (one `poll`) tells whether the task must first take in what came
 //! on it. Only requests of one message go over a thread's own connection
@@ -36,20 +44,41 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Clone, Debug)]
 pub struct Conn {
     socket: PathBuf,
-    state: Arc<Mutex<Option<Live>>>,
+    state: Arc<Mutex<Slot>>,
     /// The client's shared connection (served by the shared runtime), or a
     /// thread's own.
     shared: bool,
 }
 
+/// What the clones of a `Conn` share: the connection calls go over now, if
+/// any, and its generation (how many were made before it): a call that
+/// found it broken drops it only if it is still the one it used (see
+/// `Conn::forget`).
+#[derive(Debug, Default)]
+struct Slot {
+    live: Option<Live>,
+    generation: u64,
+}
+
 /// A made connection: the handle to send on, its driving task, and (a
 /// thread's own) a duplicate of its socket to look at while nobody reads
-/// it.
+/// it. In a forked child it is leaked, not dropped (see
+/// `runtime::ParentOnly`).
 #[derive(Debug)]
-struct Live {
+struct Live(crate::runtime::ParentOnly<LiveParts>);
+
+#[derive(Debug)]
+struct LiveParts {
     send: h2::client::SendRequest<Bytes>,
     task: tokio::task::JoinHandle<()>,
     watch: Option<std::os::fd::OwnedFd>,
+}
+
+impl std::ops::Deref for Live {
+    type Target = LiveParts;
+    fn deref(&self) -> &LiveParts {
+        &self.0
+    }
 }
 
 impl Live {
@@ -83,6 +112,10 @@ async fn connect(socket: PathBuf, shared: bool) -> Result<Live, BoxError> {
     };
     let mut builder = h2::client::Builder::new();
     builder.max_frame_size(1 << 20);
+    #[cfg(feature = "test-hooks")]
+    if let Some(id) = test_hooks::first_stream_id(&socket) {
+        builder.initial_stream_id(id);
+    }
     if shared {
         builder
             .initial_window_size(2 << 20)
@@ -94,7 +127,38 @@ async fn connect(socket: PathBuf, shared: bool) -> Result<Live, BoxError> {
         // it, and makes the next call connect again.
         let _ = connection.await;
     });
-    Ok(Live { send, task, watch })
+    Ok(Live(crate::runtime::ParentOnly::new(LiveParts {
+        send,
+        task,
+        watch,
+    })))
+}
+
+/// Test hooks (the cargo feature `test-hooks`, never in a release build).
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    static FIRST_STREAM_ID: Mutex<Vec<(PathBuf, u32)>> = Mutex::new(Vec::new());
+
+    /// Connections made to `socket` from now on number their first stream
+    /// `id` (odd) rather than 1: near 2^31 - 1 their stream ids run out
+    /// after a few calls.
+    pub fn set_first_stream_id(socket: &Path, id: u32) {
+        let mut ids = FIRST_STREAM_ID
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ids.retain(|(s, _)| s != socket);
+        ids.push((socket.to_path_buf(), id));
+    }
+
+    pub(super) fn first_stream_id(socket: &Path) -> Option<u32> {
+        let ids = FIRST_STREAM_ID
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ids.iter().find(|(s, _)| s == socket).map(|(_, id)| *id)
+    }
 }
 
 impl Conn {
@@ -102,7 +166,7 @@ impl Conn {
     pub fn shared(socket: &Path) -> Conn {
         Conn {
             socket: socket.to_path_buf(),
-            state: Arc::new(Mutex::new(None)),
+            state: Arc::new(Mutex::new(Slot::default())),
             shared: true,
         }
     }
@@ -116,15 +180,24 @@ impl Conn {
         }
     }
 
-    /// A handle to send a request on, connecting first when there is no
-    /// live connection.
-    async fn sender(&self) -> Result<h2::client::SendRequest<Bytes>, BoxError> {
-        let waiting = self
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The live connection's handle to send on and its generation, if there
+    /// is one whose task still runs.
+    fn current(&self) -> Option<(h2::client::SendRequest<Bytes>, u64)> {
+        let slot = self.slot();
+        slot.live
             .as_ref()
-            .is_some_and(Live::input_waiting);
+            .filter(|l| !l.task.is_finished())
+            .map(|l| (l.send.clone(), slot.generation))
+    }
+
+    /// A handle to send a request on and its connection's generation,
+    /// connecting first when there is no live connection.
+    async fn sender(&self) -> Result<(h2::client::SendRequest<Bytes>, u64), BoxError> {
+        let waiting = self.slot().live.as_ref().is_some_and(Live::input_waiting);
         if waiting {
             // The connection was idle, with nobody reading it, and something
             // came (a daemon that went away closed it): let its task take
@@ -137,11 +210,8 @@ impl Conn {
             tokio::task::yield_now().await;
             tokio::task::yield_now().await;
         }
-        {
-            let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(live) = state.as_ref().filter(|l| !l.task.is_finished()) {
-                return Ok(live.send.clone());
-            }
+        if let Some(current) = self.current() {
+            return Ok(current);
         }
         let live = if self.shared {
             // Made on the shared runtime whatever runtime the caller is in:
@@ -153,11 +223,72 @@ impl Conn {
             connect(self.socket.clone(), false).await?
         };
         let send = live.send.clone();
-        // Two calls at once may both have connected: the later connection
-        // serves the calls to come; the other ends once its calls are done
-        // (its task ends when no handle to send on is left).
-        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = Some(live);
-        Ok(send)
+        let (replaced, generation) = {
+            let mut slot = self.slot();
+            slot.generation += 1;
+            (slot.live.replace(live), slot.generation)
+        };
+        // Two calls at once may both have connected (no lock is held while
+        // connecting: a call may be kept waiting, not polled, by its caller
+        // while another call goes on): the later connection serves the calls
+        // to come; the other ends once its calls are done (its task ends
+        // when no handle to send on is left).
+        drop(replaced);
+        Ok((send, generation))
+    }
+
+    /// Drops the connection of `generation` if calls still go over it: it
+    /// cannot open streams any more, and the next call connects again. A
+    /// call that found it so after another one replaced it leaves the new
+    /// one be.
+    fn forget(&self, generation: u64) {
+        let old = {
+            let mut slot = self.slot();
+            if slot.generation != generation {
+                return;
+            }
+            slot.live.take()
+        };
+        // Its open streams go on (they hold the connection); it ends with
+        // them.
+        drop(old);
+    }
+
+    /// Opens a stream for the request `head` on the live connection: its
+    /// HEADERS are queued (ending the stream when `ends`); gives the
+    /// connection's generation too. When the connection cannot open one
+    /// (GOAWAY, stream ids run out, a broken socket: nothing of this request
+    /// was sent), it is dropped and, unless `retried` already, the request
+    /// opened once more on a new connection.
+    async fn open(
+        &self,
+        head: &http::request::Parts,
+        ends: bool,
+        retried: &mut bool,
+    ) -> Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>, u64), BoxError> {
+        loop {
+            let (send, generation) = self.sender().await?;
+            let opened = match send.ready().await {
+                Ok(mut send) => {
+                    let mut request = http::Request::new(());
+                    *request.method_mut() = head.method.clone();
+                    *request.uri_mut() = head.uri.clone();
+                    *request.headers_mut() = head.headers.clone();
+                    send.send_request(request, ends)
+                }
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok((response, stream)) => return Ok((response, stream, generation)),
+                Err(e) => {
+                    self.forget(generation);
+                    if *retried {
+                        return Err(e.into());
+                    }
+                    *retried = true;
+                }
+            }
+        }
     }
 
     /// Sends one request and gives the response. On a thread's own
@@ -185,19 +316,28 @@ impl Conn {
             .authority("localhost")
             .path_and_query(path)
             .build()?;
-        let send = self.sender().await?;
-        let mut send = send.ready().await?;
         let ends = data.is_empty() && !more;
-        let (response, mut stream) =
-            send.send_request(http::Request::from_parts(parts, ()), ends)?;
-        if !data.is_empty() {
-            stream.send_data(data, !more)?;
-        }
-        if more {
-            let rt = crate::runtime::get().map_err(|e| e.message)?;
-            rt.spawn(pump(body, stream));
-        }
-        let response = response.await?;
+        let mut retried = false;
+        let mut rest = more.then_some(body);
+        let response = loop {
+            let (response, mut stream, generation) = self.open(&parts, ends, &mut retried).await?;
+            if !data.is_empty() {
+                stream.send_data(data.clone(), !more)?;
+            }
+            if let Some(body) = rest.take() {
+                // The body streams: the request cannot be sent again.
+                let rt = crate::runtime::get().map_err(|e| e.message)?;
+                rt.spawn(pump(body, stream));
+                break response.await?;
+            }
+            match response.await {
+                Err(e) if !retried && not_processed(&e) => {
+                    self.forget(generation);
+                    retried = true;
+                }
+                response => break response?,
+            }
+        };
         Ok(response.map(|recv| {
             tonic::body::Body::new(H2Body {
                 recv,
@@ -205,6 +345,19 @@ impl Conn {
             })
         }))
     }
+}
+
+/// Whether the daemon did not process the stream that failed with `e`, so
+/// that its request may be sent again (RFC 9113, 8.7): it refused the
+/// stream (REFUSED_STREAM), or a GOAWAY said its last stream id was below
+/// this stream's. h2 fails a stream with the daemon's GOAWAY only then: the
+/// streams up to the last id go on (and fail with a broken pipe if the
+/// connection closes under them). It happens in a graceful shutdown: the
+/// daemon sends a GOAWAY and a PING, and the GOAWAY with the last id once
+/// the PING is acknowledged, which h2 may write before the HEADERS of a
+/// stream it opened just before the first GOAWAY came.
+fn not_processed(e: &h2::Error) -> bool {
+    e.is_remote() && (e.is_go_away() || e.reason() == Some(h2::Reason::REFUSED_STREAM))
 }
 
 /// The data `body` has ready now, and whether more is to come (it did not

@@ -170,8 +170,9 @@ pub extern "C" fn ctrd_client_namespace(c: *const ctrd_client) -> *const c_char 
 }
 
 /// Frees a client. NULL is a no-op. Containers and tasks made through it keep
-/// the connection alive and stay usable. Must not race with another call on
-/// the same client.
+/// the connection alive and stay usable. In a child after fork() it only
+/// forgets the handle (its connections are the parent's). Must not race with
+/// another call on the same client.
 #[no_mangle]
 pub extern "C" fn ctrd_client_free(c: *mut ctrd_client) {
     ffi_value!((), { handle::free_arc(c) })

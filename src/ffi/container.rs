@@ -430,8 +430,8 @@ pub extern "C" fn ctrd_container_delete(k: *mut ctrd_container, flags: u32) -> c
 }
 
 /// Frees a container handle (the container itself stays; see
-/// `ctrd_container_delete`). NULL is a no-op. Must not race with another call
-/// on the same handle.
+/// `ctrd_container_delete`). NULL is a no-op. In a child after fork() it only
+/// forgets the handle. Must not race with another call on the same handle.
 #[no_mangle]
 pub extern "C" fn ctrd_container_free(k: *mut ctrd_container) {
     ffi_value!((), { handle::free_arc(k) })

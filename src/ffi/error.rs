@@ -41,7 +41,10 @@ pub enum ctrd_status {
     /// A local OS error: FIFO, file descriptor, file.
     CTRD_ERR_IO = 10,
     /// Called in a child process after fork(); the library only works in the
-    /// process that first used it.
+    /// process that first used it. In a child, `*_free` of a handle the
+    /// parent made releases nothing the parent shares (the handle is
+    /// forgotten), and neither does the child's `exit()`: the parent goes on
+    /// working on every thread.
     CTRD_ERR_FORKED = 11,
     /// A bug in the library (a caught panic) or an internal daemon error.
     CTRD_ERR_INTERNAL = 12,

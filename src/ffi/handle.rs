@@ -78,8 +78,11 @@ pub(crate) fn arc_from_ptr<T: Castable<Ownership = OwnershipArc>>(
 }
 
 /// Drops the C caller's reference to the shared handle `p`; NULL is a no-op.
+/// In a forked child it does nothing: every such handle there is the
+/// parent's (making one needs the runtime), and its inner state (a client's
+/// connections, tasks on the parent's runtime) is shared with the parent.
 pub(crate) fn free_arc<T: Castable<Ownership = OwnershipArc>>(p: *const T) {
-    if !p.is_null() {
+    if !p.is_null() && !crate::runtime::is_forked_child() {
         // SAFETY: a live handle from this library, per the C contract, whose
         // C reference (from `to_arc_ptr`) is given back here, once.
         drop(unsafe { Arc::from_raw(p) });

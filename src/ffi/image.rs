@@ -280,7 +280,8 @@ pub extern "C" fn ctrd_image_delete(
 }
 
 /// Frees an image handle (the image itself stays; see `ctrd_image_delete`).
-/// NULL is a no-op. Must not race with another call on the same handle.
+/// NULL is a no-op. In a child after fork() it only forgets the handle. Must
+/// not race with another call on the same handle.
 #[no_mangle]
 pub extern "C" fn ctrd_image_free(i: *mut ctrd_image) {
     ffi_value!((), { handle::free_arc(i) })

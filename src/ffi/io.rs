@@ -117,6 +117,8 @@ impl IoStrings {
 pub struct ctrd_fifo_set {
     set: FifoSet,
     strings: IoStrings,
+    /// The process that made it: only that one removes its FIFOs.
+    pid: u32,
 }
 
 impl Castable for ctrd_fifo_set {
@@ -166,7 +168,11 @@ pub extern "C" fn ctrd_fifo_set_create(
                 return Err(e);
             }
         };
-        out.write(handle::to_box_ptr(ctrd_fifo_set { set, strings }));
+        out.write(handle::to_box_ptr(ctrd_fifo_set {
+            set,
+            strings,
+            pid: std::process::id(),
+        }));
         Ok(())
     }
 }
@@ -203,13 +209,18 @@ pub extern "C" fn ctrd_fifo_set_dir(f: *const ctrd_fifo_set) -> *const c_char {
 /// task or process using the FIFOs was deleted: FIFOs removed earlier make
 /// re-attaching to the task impossible (sessions attached already keep
 /// working). Strings from `ctrd_fifo_set_io` and `ctrd_fifo_set_dir` die
-/// with it. Never blocks on the FIFOs. Must not race with another call on
-/// the same set.
+/// with it. Never blocks on the FIFOs. In a child after fork(), a set the
+/// parent made is only forgotten (its FIFOs stay: they are the parent's).
+/// Must not race with another call on the same set.
 #[no_mangle]
 pub extern "C" fn ctrd_fifo_set_free(f: *mut ctrd_fifo_set) {
     ffi_value!((), {
-        if let Some(f) = handle::free_box(f) {
-            let _ = f.set.remove();
+        match handle::free_box(f) {
+            Some(f) if f.pid != std::process::id() => std::mem::forget(f),
+            Some(f) => {
+                let _ = f.set.remove();
+            }
+            None => {}
         }
     })
 }

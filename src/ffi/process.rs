@@ -226,7 +226,8 @@ pub extern "C" fn ctrd_process_pid(p: *const ctrd_process) -> u32 {
 }
 
 /// Frees a process handle (the process goes on; see `ctrd_process_delete`).
-/// NULL is a no-op. Must not race with another call on the same handle.
+/// NULL is a no-op. In a child after fork() it only forgets the handle. Must
+/// not race with another call on the same handle.
 #[no_mangle]
 pub extern "C" fn ctrd_process_free(p: *mut ctrd_process) {
     ffi_value!((), { handle::free_arc(p) })

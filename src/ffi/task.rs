@@ -633,8 +633,9 @@ pub extern "C" fn ctrd_task_update(
 }
 
 /// Frees a task handle (the task itself goes on; see `ctrd_task_delete`).
-/// NULL is a no-op. A pending `ctrd_task_wait_async` still calls back. Must
-/// not race with another call on the same handle.
+/// NULL is a no-op. A pending `ctrd_task_wait_async` still calls back. In a
+/// child after fork() it only forgets the handle. Must not race with another
+/// call on the same handle.
 #[no_mangle]
 pub extern "C" fn ctrd_task_free(t: *mut ctrd_task) {
     ffi_value!((), { handle::free_arc(t) })
