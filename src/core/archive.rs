@@ -48,6 +48,7 @@ use crate::core::ocijson::{JsonDescriptor, JsonIndex, JsonManifest};
 use crate::core::progress::{Phase, Progress};
 use crate::core::pull::PullOptions;
 use crate::core::reference::ImageRef;
+use crate::core::stall::{Meter, STALL_BYTES, STALL_WINDOW};
 
 /// The annotation containerd names an image by in an archive's index.
 pub const IMAGE_NAME_ANNOTATION: &str = "io.containerd.image.name";
@@ -322,9 +323,10 @@ impl Seek for At {
     }
 }
 
-/// How long a FIFO, pipe or descriptor may move no byte before the transfer
-/// is cut as stalled.
-const STALL: Duration = Duration::from_secs(60);
+/// How long a FIFO's other end is waited for when the client has no
+/// timeout: the low-speed rule's window (a peer that moves no byte in it
+/// would be cut as stalled anyway).
+const NO_PEER: Duration = STALL_WINDOW;
 
 /// Waits until `fd` is ready for `events`, at most `limit`; `false` when
 /// the time ran out.
@@ -443,7 +445,8 @@ impl TarEnd {
 /// to its end of file, into an unnamed temporary file, which is the
 /// archive then: the importer reads archives at offsets. The first byte is
 /// waited for at most `first` (a FIFO's writer may not have come: poll
-/// tells nothing until one does), each further one at most `STALL`. A tar
+/// tells nothing until one does); from then on the low-speed rule holds
+/// (`core::stall`: fewer than 1 KiB in any 60 s is stalled). A tar
 /// is read up to `AFTER_END` bytes past its end-of-archive block, no more
 /// (`/dev/zero` is an empty tar, not a disk filled). Never changes
 /// `from`'s flags (it may be the caller's).
@@ -452,28 +455,26 @@ fn spool(from: &File, what: &str, first: Duration) -> Result<ArchiveFile> {
     let out = unnamed_temp_file(what)?;
     let mut buf = vec![0; CHUNK];
     let mut len = 0u64;
-    let mut limit = first;
+    // The low-speed rule's count, from the first byte on.
+    let mut meter: Option<Meter> = None;
     let mut tar = TarEnd {
         next: Some(0),
         end: None,
     };
     while !tar.done(len) {
+        let limit = meter.as_ref().map_or(first, Meter::left);
         let ready = wait_ready(from.as_fd(), PollFlags::POLLIN, limit)
             .map_err(|e| io_error(&format!("{what}: waiting for data"), &e))?;
         if !ready {
-            return Err(if len == 0 {
-                Error::new(
+            return Err(match &meter {
+                None => Error::new(
                     Code::DeadlineExceeded,
                     format!(
                         "{what}: nothing came in {:?} (no writer on the FIFO or pipe?)",
                         limit
                     ),
-                )
-            } else {
-                Error::new(
-                    Code::Unavailable,
-                    format!("{what}: stalled: nothing came in {STALL:?} after {len} bytes"),
-                )
+                ),
+                Some(m) => stalled(what, m, len),
             });
         }
         match (&*from).read(&mut buf) {
@@ -482,7 +483,10 @@ fn spool(from: &File, what: &str, first: Duration) -> Result<ArchiveFile> {
                 out.write_all_at(&buf[..n], len)
                     .map_err(|e| io_error(&format!("{what}: spooling it"), &e))?;
                 len += n as u64;
-                limit = STALL;
+                let m = meter.get_or_insert_with(|| Meter::new(STALL_WINDOW));
+                if !m.add(n) {
+                    return Err(stalled(what, m, len));
+                }
                 tar.advance(&out, len);
             }
             Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
@@ -495,6 +499,17 @@ fn spool(from: &File, what: &str, first: Duration) -> Result<ArchiveFile> {
         len,
         what: what.to_string(),
     })
+}
+
+/// The error of a spool cut by the low-speed rule after `len` bytes.
+fn stalled(what: &str, meter: &Meter, len: u64) -> Error {
+    Error::new(
+        Code::Unavailable,
+        format!(
+            "{what}: stalled: fewer than {STALL_BYTES} bytes in {} s after {len} bytes",
+            meter.window().as_secs_f64()
+        ),
+    )
 }
 
 /// The archive in `file`: a regular file is read in place from its current
@@ -1192,7 +1207,7 @@ impl Client {
     /// leaves no image and nothing the garbage collector keeps. A FIFO (or
     /// character device) is read to its end first, into an unnamed
     /// temporary file; its writer is waited for at most the client's
-    /// timeout (`STALL` without one).
+    /// timeout (`NO_PEER` without one).
     pub async fn import_archive(
         &self,
         path: &Path,
@@ -1200,7 +1215,7 @@ impl Client {
         progress: &Progress,
     ) -> Result<Vec<String>> {
         let p = path.to_path_buf();
-        let first = self.timeout().unwrap_or(STALL);
+        let first = self.timeout().unwrap_or(NO_PEER);
         let src = blocking(move || open_source(&p, first)).await?;
         self.import_source(src, opts, progress).await
     }
@@ -1217,7 +1232,7 @@ impl Client {
     ) -> Result<Vec<String>> {
         let what = format!("archive fd {}", fd.as_raw_fd());
         check_fd_access(&fd, &what, false)?;
-        let first = self.timeout().unwrap_or(STALL);
+        let first = self.timeout().unwrap_or(NO_PEER);
         let src = blocking(move || source_of(File::from(fd), what, first)).await?;
         self.import_source(src, opts, progress).await
     }
@@ -1293,7 +1308,7 @@ impl Client {
     ///
     /// An existing FIFO or character device at `path` (or a symlink to
     /// one) is opened and written as the archive is made, as ctr does (a
-    /// FIFO's reader is waited for at most the client's timeout, `STALL`
+    /// FIFO's reader is waited for at most the client's timeout, `NO_PEER`
     /// without one); a regular file (or the regular file a symlink names)
     /// is replaced atomically; nothing else is replaced (a directory, a
     /// socket, a block device, a symlink to nothing: `InvalidArgument`).
@@ -1303,7 +1318,7 @@ impl Client {
             return Err(Error::invalid(format!("{what}: no image names")));
         }
         let p = path.to_path_buf();
-        let wait = self.timeout().unwrap_or(STALL);
+        let wait = self.timeout().unwrap_or(NO_PEER);
         let dest = blocking(move || open_dest(&p, wait)).await?;
         self.export_to(names, dest, &what).await
     }
@@ -1883,13 +1898,14 @@ fn check_fd_access(fd: &OwnedFd, what: &str, write: bool) -> Result<()> {
     Err(Error::invalid(format!("{what}: not open for {how}")))
 }
 
-/// The archive's output: each write waits (at most `STALL`) until the
-/// descriptor takes bytes, so a reader that stops reading cuts the export
-/// instead of hanging it. A blocking pipe is written `PIPE_BUF` bytes at a
+/// The archive's output: each write waits until the descriptor takes
+/// bytes, under the low-speed rule (`core::stall`), so a reader that stops
+/// reading cuts the export instead of hanging it. A blocking pipe is written `PIPE_BUF` bytes at a
 /// time (a write that size does not block once poll said it may write).
 struct StreamWriter {
     file: File,
     small: bool,
+    meter: Meter,
 }
 
 impl StreamWriter {
@@ -1903,6 +1919,7 @@ impl StreamWriter {
         StreamWriter {
             file,
             small: pipe && blocking,
+            meter: Meter::new(STALL_WINDOW),
         }
     }
 }
@@ -1910,10 +1927,15 @@ impl StreamWriter {
 impl Write for StreamWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         loop {
-            if !wait_ready(self.file.as_fd(), PollFlags::POLLOUT, STALL)? {
+            if self.meter.stalled()
+                || !wait_ready(self.file.as_fd(), PollFlags::POLLOUT, self.meter.left())?
+            {
                 return Err(std::io::Error::new(
                     ErrorKind::TimedOut,
-                    format!("stalled: the reader took nothing in {STALL:?}"),
+                    format!(
+                        "stalled: the reader took fewer than {STALL_BYTES} bytes in {} s",
+                        self.meter.window().as_secs_f64()
+                    ),
                 ));
             }
             let n = if self.small {
@@ -1923,6 +1945,12 @@ impl Write for StreamWriter {
             };
             match (&self.file).write(&buf[..n]) {
                 Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
+                Ok(n) => {
+                    // A window that ended with too few is seen by the next
+                    // write.
+                    self.meter.add(n);
+                    return Ok(n);
+                }
                 r => return r,
             }
         }

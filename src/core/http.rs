@@ -29,6 +29,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::core::files::read_small;
+use crate::core::stall::{self, STALL_BYTES, STALL_WINDOW};
 
 /// Every request's User-Agent.
 pub const USER_AGENT: &str = concat!("containerd-c/", env!("CARGO_PKG_VERSION"));
@@ -36,12 +37,6 @@ pub const USER_AGENT: &str = concat!("containerd-c/", env!("CARGO_PKG_VERSION"))
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the server may send nothing while an answer's head is awaited.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// The low-speed rule for bodies: a body that brings fewer than
-/// [`STALL_BYTES`] in any [`STALL_WINDOW`] is a stalled transfer, cut (so a
-/// server trickling a byte a second holds no pull for ever).
-pub const STALL_BYTES: u64 = 1024;
-/// See [`STALL_BYTES`].
-pub const STALL_WINDOW: Duration = Duration::from_secs(60);
 /// How long a kept connection may take to be ready for the next request
 /// before a new one is opened instead.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -638,44 +633,33 @@ pub fn is_stalled(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<Stalled>())
 }
 
-/// The low-speed rule's count for one body: the bytes since `since`, the
-/// start of the current window (a window starts again once it brought
-/// [`STALL_BYTES`]).
+/// The low-speed rule's count for one body (`core::stall`), with the host
+/// it comes from for the error.
 struct Meter {
     authority: String,
-    window: Duration,
-    since: tokio::time::Instant,
-    bytes: u64,
+    count: stall::Meter,
 }
 
 impl Meter {
     fn new(authority: &str, window: Duration) -> Meter {
         Meter {
             authority: authority.to_string(),
-            window,
-            since: tokio::time::Instant::now(),
-            bytes: 0,
+            count: stall::Meter::new(window),
         }
     }
 
     /// When the current window ends.
     fn end(&self) -> tokio::time::Instant {
-        self.since + self.window
+        tokio::time::Instant::from_std(self.count.end())
     }
 
     /// Counts `n` bytes just received; the error when the window ended
     /// with too few.
     fn add(&mut self, n: usize) -> io::Result<()> {
-        self.bytes += n as u64;
-        let now = tokio::time::Instant::now();
-        if self.bytes >= STALL_BYTES {
-            self.since = now;
-            self.bytes = 0;
+        if self.count.add(n) {
             Ok(())
-        } else if now >= self.end() {
-            Err(self.stalled())
         } else {
-            Ok(())
+            Err(self.stalled())
         }
     }
 
@@ -685,7 +669,7 @@ impl Meter {
             Stalled(format!(
                 "the transfer from {} stalled: fewer than {STALL_BYTES} bytes in {} s",
                 self.authority,
-                self.window.as_secs_f64()
+                self.count.window().as_secs_f64()
             )),
         )
     }

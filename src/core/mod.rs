@@ -27,6 +27,7 @@ pub mod reference;
 pub mod registry;
 pub mod rootfs;
 pub mod spec;
+pub mod stall;
 pub mod task;
 pub mod unpack;
 

@@ -2197,14 +2197,6 @@ mod tests {
         );
         assert_eq!(seen.lock().unwrap().len(), 2);
     }
-    #[test]
-    fn the_low_speed_rule_is_1_kib_in_60_s() {
-        assert_eq!(crate::core::http::STALL_BYTES, 1024);
-        assert_eq!(
-            crate::core::http::STALL_WINDOW,
-            std::time::Duration::from_secs(60)
-        );
-    }
 
     /// A registry whose token answer, manifest or blob comes a byte every
     /// 100 ms: each read is cut once a (shortened) low-speed window brought
