@@ -39,6 +39,7 @@ use crate::core::cancel::Stop;
 use crate::core::client::Client;
 use crate::core::content::hex;
 use crate::core::error::{Code, Error, Result};
+use crate::core::files::check_fd_access;
 use crate::core::ident::shown;
 use crate::core::image::INDEX_TYPES;
 use crate::core::images::{
@@ -1877,25 +1878,6 @@ fn open_fifo_writer(path: &Path, what: &str, wait: Duration) -> Result<File> {
             Err(e) => return Err(io_error(what, &e)),
         }
     }
-}
-
-/// Whether `fd` is open for reading (or writing): `InvalidArgument` naming
-/// it when not (an `O_PATH` descriptor, or the other direction only).
-fn check_fd_access(fd: &OwnedFd, what: &str, write: bool) -> Result<()> {
-    let flags = fcntl(fd, FcntlArg::F_GETFL)
-        .map_err(|e| Error::invalid(format!("{what}: not a usable descriptor: {e}")))?;
-    let flags = OFlag::from_bits_truncate(flags);
-    let mode = flags & OFlag::O_ACCMODE;
-    let wanted = if write {
-        OFlag::O_WRONLY
-    } else {
-        OFlag::O_RDONLY
-    };
-    if !flags.contains(OFlag::O_PATH) && (mode == OFlag::O_RDWR || mode == wanted) {
-        return Ok(());
-    }
-    let how = if write { "writing" } else { "reading" };
-    Err(Error::invalid(format!("{what}: not open for {how}")))
 }
 
 /// The archive's output: each write waits until the descriptor takes

@@ -73,7 +73,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::epoll::{Epoll, EpollEvent};
 use nix::sys::signal::SigSet;
@@ -84,6 +84,7 @@ use rustix::pipe::SpliceFlags;
 
 use crate::core::error::{Code, Error, Result};
 use crate::core::fifo::IoPaths;
+use crate::core::files::check_fd_access;
 
 /// Bytes moved per read on a thread-copied stream and held by a buffered
 /// stream: the default capacity of a Linux pipe.
@@ -311,29 +312,6 @@ impl std::fmt::Debug for Session {
             .field("threads", &self.threads.len())
             .field("on_copy_thread", &self.reactor.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-/// Checks that `fd` may be read (`write` false) or written.
-fn check_access(stream: Stream, fd: &OwnedFd, write: bool) -> Result<()> {
-    let name = stream.name();
-    let flags = fcntl(fd, FcntlArg::F_GETFL)
-        .map_err(|e| Error::invalid(format!("the {name} fd is not usable: {e}")))?;
-    let flags = OFlag::from_bits_truncate(flags);
-    let mode = flags & OFlag::O_ACCMODE;
-    let wanted = if write {
-        OFlag::O_WRONLY
-    } else {
-        OFlag::O_RDONLY
-    };
-    let ok = !flags.contains(OFlag::O_PATH) && (mode == OFlag::O_RDWR || mode == wanted);
-    if ok {
-        Ok(())
-    } else {
-        let how = if write { "writing" } else { "reading" };
-        Err(Error::invalid(format!(
-            "the {name} fd is not open for {how}"
-        )))
     }
 }
 
@@ -1155,7 +1133,11 @@ impl Session {
                 // the shim would wait for a reader and the task never start.
                 (Some(_), None) => None,
                 (Some(_), Some(fd)) => {
-                    check_access(stream, &fd, stream != Stream::Stdin)?;
+                    check_fd_access(
+                        &fd,
+                        &format!("the {} fd", stream.name()),
+                        stream != Stream::Stdin,
+                    )?;
                     Some(File::from(fd))
                 }
             };

@@ -2,21 +2,43 @@
 //! an image's `/etc/passwd`): one reader that takes only a regular file of
 //! at most [`MAX_SMALL_FILE`] bytes, so that `/dev/zero`, a FIFO or a
 //! directory named as one fails at once instead of growing the process or
-//! blocking it.
+//! blocking it; and the check of a descriptor a caller hands over (stdio,
+//! archives).
 
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use rustix::fs;
 
 use crate::core::error::{Error, Result};
 
 /// The most a small file may hold: 1 MiB.
 pub const MAX_SMALL_FILE: u64 = 1 << 20;
+
+/// Checks that `fd` is open for reading (`write` false) or writing: not an
+/// `O_PATH` descriptor, not open for the other direction only.
+/// `InvalidArgument` otherwise, its message `"{what} is not ..."`.
+pub fn check_fd_access(fd: impl AsFd, what: &str, write: bool) -> Result<()> {
+    let flags = fcntl(fd.as_fd(), FcntlArg::F_GETFL)
+        .map_err(|e| Error::invalid(format!("{what} is not usable: {e}")))?;
+    let flags = OFlag::from_bits_truncate(flags);
+    let mode = flags & OFlag::O_ACCMODE;
+    let wanted = if write {
+        OFlag::O_WRONLY
+    } else {
+        OFlag::O_RDONLY
+    };
+    if !flags.contains(OFlag::O_PATH) && (mode == OFlag::O_RDWR || mode == wanted) {
+        return Ok(());
+    }
+    let how = if write { "writing" } else { "reading" };
+    Err(Error::invalid(format!("{what} is not open for {how}")))
+}
 
 /// The bytes of `path`, `None` when there is no such file. Anything but a
 /// regular file of at most 1 MiB (a device, a FIFO, a directory, a larger

@@ -7,9 +7,11 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::core;
 use crate::core::error::{Error, Result};
 use crate::core::ident::shown;
 use crate::core::progress::Progress;
+use crate::core::pull::PullOptions;
 use crate::ffi::boundary::ffi_status;
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
@@ -130,19 +132,11 @@ pub extern "C" fn ctrd_image_import(
         // SAFETY: a C string or NULL (C contract).
         let path = unsafe { path_arg(tar_path, "tar_path") }?;
         // SAFETY: NULL or a valid ctrd_pull_opts for the call (C contract).
-        let (options, callback) = unsafe { pull_options(opts) }?;
-        let (names, len) = (ptr::Out::new(names, "names")?, ptr::Out::new(len, "len")?);
-        let client = client.inner.clone();
-        let counters = Arc::new(Progress::new());
-        let shared = counters.clone();
+        let opts = unsafe { pull_options(opts) }?;
         let reference = path.to_string_lossy().into_owned();
-        let imported = progress::report(callback, &reference, counters, async move {
+        import_with(client, opts, &reference, names, len, |client, options, shared| async move {
             client.import_archive(&path, &options, &shared).await
-        })?;
-        let (array, n) = ptr::c_string_array(imported)?;
-        names.write(array);
-        len.write(n);
-        Ok(())
+        })
     }
 }
 
@@ -233,20 +227,38 @@ pub extern "C" fn ctrd_image_import_fd(
         let client = handle::ref_from_ptr(c, "client")?;
         let fd = archive_fd(fd)?;
         // SAFETY: NULL or a valid ctrd_pull_opts for the call (C contract).
-        let (options, callback) = unsafe { pull_options(opts) }?;
-        let (names, len) = (ptr::Out::new(names, "names")?, ptr::Out::new(len, "len")?);
-        let client = client.inner.clone();
-        let counters = Arc::new(Progress::new());
-        let shared = counters.clone();
+        let opts = unsafe { pull_options(opts) }?;
         let reference = format!("archive fd {}", std::os::fd::AsRawFd::as_raw_fd(&fd));
-        let imported = progress::report(callback, &reference, counters, async move {
+        import_with(client, opts, &reference, names, len, |client, options, shared| async move {
             client.import_archive_fd(fd, &options, &shared).await
-        })?;
-        let (array, n) = ptr::c_string_array(imported)?;
-        names.write(array);
-        len.write(n);
-        Ok(())
+        })
     }
+}
+
+/// What both imports share once their arguments are read: runs `import`
+/// (given the client's core, the options and the progress counters) with
+/// progress reported under `reference`, and writes the names it made to
+/// `names` and `len` (only on success).
+fn import_with<F, Fut>(
+    client: &ctrd_client,
+    (options, callback): (PullOptions, Option<progress::Callback>),
+    reference: &str,
+    names: *mut *mut *mut c_char,
+    len: *mut usize,
+    import: F,
+) -> Result<()>
+where
+    F: FnOnce(Arc<core::Client>, PullOptions, Arc<Progress>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>>> + Send + 'static,
+{
+    let (names, len) = (ptr::Out::new(names, "names")?, ptr::Out::new(len, "len")?);
+    let counters = Arc::new(Progress::new());
+    let work = import(client.inner.clone(), options, counters.clone());
+    let imported = progress::report(callback, reference, counters, work)?;
+    let (array, n) = ptr::c_string_array(imported)?;
+    names.write(array);
+    len.write(n);
+    Ok(())
 }
 
 /// Exports the images `names` as `ctrd_image_export` does, the archive
