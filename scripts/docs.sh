@@ -14,7 +14,9 @@ out=${1:-target/doc/c-api}
 [[ $out == /* ]] || out=$PWD/$out
 command -v doxygen >/dev/null || scripts/deps.sh doxygen
 rm -rf "$out"
-mkdir -p "$out"
+# html/search made here: Doxygen 1.9.4 once failed to make it itself ("Could
+# not create search results directory"), and it uses one that exists.
+mkdir -p "$out/html/search"
 # The Doxyfile with this run's output directory (later settings win).
 { cat docs/Doxyfile; echo "OUTPUT_DIRECTORY = $out"; } | doxygen -
 
