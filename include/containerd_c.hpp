@@ -1021,7 +1021,7 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   /// gone is an Error (CTRD_ERR_IO), not SIGPIPE. Wraps
   /// ctrd_image_export_fd; throws Error.
   void export_archive_fd(int fd, const std::vector<std::string> &names) {
-    detail::CStrings c(names);
+    detail::CStrings c(names, "names");
     detail::check(ctrd_image_export_fd(live(), c.get(), fd));
   }
   /// Deletes the image record `name`; with CTRD_IMAGE_DELETE_SYNC in `flags`
