@@ -1511,7 +1511,8 @@ void ctrd_process_free(struct ctrd_process *p);
 /**
  * As `ctrd_task_wait_async`, for an exec process (started with
  * `ctrd_process_start`): `cb` runs once when it exits; `out` (may be NULL)
- * receives a `ctrd_wait` that cancels it.
+ * receives a `ctrd_wait` that cancels it. As there, a wait started before
+ * a fork() calls back in the parent only, never in the child.
  */
 enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
                                          ctrd_exit_cb cb,
@@ -1861,6 +1862,10 @@ void ctrd_task_free(struct ctrd_task *t);
  * goes on. `user_data` must be usable from the callback's thread. Returns
  * at once. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL task or cb),
  * `CTRD_ERR_FORKED`.
+ *
+ * fork(): a wait started before a fork calls back in the parent only; the
+ * child has none of the library's threads, so there the callback never
+ * runs (and `ctrd_wait_free` only forgets the handle).
  */
 enum ctrd_status ctrd_task_wait_async(struct ctrd_task *t,
                                       ctrd_exit_cb cb,
