@@ -622,15 +622,20 @@ enum ctrd_status ctrd_cancel_new(struct ctrd_cancel **out);
  * fetched for the next pull of the same image. Triggering again does
  * nothing. NULL is a no-op.
  *
- * Async-signal-safe: it takes no lock, allocates nothing and makes no
- * system call but `getpid` (one atomic store), so a SIGINT handler may
- * call it, as `ctr` cancels a pull on Ctrl-C. Never blocks; thread-safe.
+ * Async-signal-safe: for NULL it returns at once; otherwise it does one
+ * atomic store into the signal and nothing else (no lock, no allocation,
+ * no system call, no thread-local; `ctrd_last_error` is left as it was),
+ * so a SIGINT handler may call it on any thread, also one that never
+ * called the library and in a library loaded by `dlopen`, as `ctr`
+ * cancels a pull on Ctrl-C. Never blocks; thread-safe.
  */
 void ctrd_cancel_trigger(struct ctrd_cancel *c);
 
 /**
- * Whether the signal was triggered; false for NULL. Never blocks;
- * thread-safe.
+ * Whether the signal was triggered; false for NULL (no error is recorded).
+ * Never blocks; thread-safe. Not for a signal handler (it goes through the
+ * library's usual entry, which uses thread-locals): keep a flag of your
+ * own there.
  */
 bool ctrd_cancel_is_triggered(const struct ctrd_cancel *c);
 
@@ -1506,7 +1511,8 @@ void ctrd_process_free(struct ctrd_process *p);
 /**
  * As `ctrd_task_wait_async`, for an exec process (started with
  * `ctrd_process_start`): `cb` runs once when it exits; `out` (may be NULL)
- * receives a `ctrd_wait` that cancels it.
+ * receives a `ctrd_wait` that cancels it. As there, a wait started before
+ * a fork() calls back in the parent only, never in the child.
  */
 enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
                                          ctrd_exit_cb cb,
@@ -1856,6 +1862,10 @@ void ctrd_task_free(struct ctrd_task *t);
  * goes on. `user_data` must be usable from the callback's thread. Returns
  * at once. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL task or cb),
  * `CTRD_ERR_FORKED`.
+ *
+ * fork(): a wait started before a fork calls back in the parent only; the
+ * child has none of the library's threads, so there the callback never
+ * runs (and `ctrd_wait_free` only forgets the handle).
  */
 enum ctrd_status ctrd_task_wait_async(struct ctrd_task *t,
                                       ctrd_exit_cb cb,

@@ -2,8 +2,10 @@
  * ctrd_cancel, and the pull from a registry that stalls (its manifest comes
  * a byte every 200 ms) returns CTRD_ERR_CANCELLED within a second of the
  * signal. The stalling registry is a thread of this program. Also: a
- * timeout_ms pull from it is CTRD_ERR_DEADLINE_EXCEEDED, and bad input to
- * the cancel functions is harmless. */
+ * timeout_ms pull from it is CTRD_ERR_DEADLINE_EXCEEDED, bad input to the
+ * cancel functions is harmless, and ctrd_cancel_trigger works in a signal
+ * handler on a thread that never called the library, leaving the last
+ * error alone. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <arpa/inet.h>
@@ -27,6 +29,27 @@ static void on_sigint(int sig) {
   clock_gettime(CLOCK_MONOTONIC, &g_signalled);
   ctrd_cancel_trigger(g_cancel);
   g_got_signal = 1;
+}
+
+static ctrd_cancel *g_fresh_cancel;
+static volatile sig_atomic_t g_fresh_handled;
+
+static void on_sigusr1(int sig) {
+  (void)sig;
+  ctrd_cancel_trigger(NULL);
+  ctrd_cancel_trigger(g_fresh_cancel);
+  g_fresh_handled = 1;
+}
+
+/* A thread that never calls the library: it waits (10 s at most) for its
+ * signal. */
+static void *fresh_thread(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 1000 && !g_fresh_handled; i++) {
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  return NULL;
 }
 
 static double since(const struct timespec *t) {
@@ -123,6 +146,27 @@ int main(void) {
   ctrd_cancel_trigger(NULL);
   CHECK(!ctrd_cancel_is_triggered(NULL));
   ctrd_cancel_free(NULL);
+
+  /* A signal handler on a thread that never called the library: NULL and a
+   * signal; the last error (of this thread) stays as it was. */
+  CHECK(ctrd_cancel_new(&g_fresh_cancel) == CTRD_OK);
+  CHECK_STATUS(ctrd_cancel_new(NULL), CTRD_ERR_INVALID_ARGUMENT, "out is NULL");
+  ctrd_cancel_trigger(NULL);
+  CHECK(strstr(ctrd_last_error(), "out is NULL") != NULL);
+  struct sigaction usr1;
+  memset(&usr1, 0, sizeof usr1);
+  usr1.sa_handler = on_sigusr1;
+  sigemptyset(&usr1.sa_mask);
+  CHECK(sigaction(SIGUSR1, &usr1, NULL) == 0);
+  pthread_t fresh;
+  CHECK(pthread_create(&fresh, NULL, fresh_thread, NULL) == 0);
+  CHECK(pthread_kill(fresh, SIGUSR1) == 0);
+  pthread_join(fresh, NULL);
+  CHECK(g_fresh_handled);
+  CHECK(ctrd_cancel_is_triggered(g_fresh_cancel));
+  CHECK(strstr(ctrd_last_error(), "out is NULL") != NULL);
+  ctrd_cancel_free(g_fresh_cancel);
+  g_fresh_cancel = NULL;
 
   CHECK(ctrd_cancel_new(&g_cancel) == CTRD_OK);
   CHECK(!ctrd_cancel_is_triggered(g_cancel));

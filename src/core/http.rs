@@ -415,8 +415,11 @@ impl Http {
 
     /// Sends one request (`headers` besides Host and User-Agent) and
     /// returns the answer, its body unread: on a kept connection to the
-    /// origin when there is one (a new one should that fail before any
-    /// answer), else on a new connection.
+    /// origin when there is one, else on a new connection. Should the kept
+    /// connection fail before any answer, the request goes again on a new
+    /// one only when it was not sent (hyper gives it back) or is a GET or
+    /// HEAD: a POST (a token request) the server may have processed is not
+    /// sent twice.
     pub async fn request(
         &self,
         method: Method,
@@ -455,7 +458,7 @@ impl Http {
                 None => self.connect(url).await?,
             };
             let request = build()?;
-            match timeout(READ_TIMEOUT, sender.send_request(request)).await {
+            match timeout(READ_TIMEOUT, sender.try_send_request(request)).await {
                 Ok(Ok(response)) => {
                     let (parts, body) = response.into_parts();
                     let mut answer = Answer {
@@ -472,13 +475,20 @@ impl Http {
                     return Ok(answer);
                 }
                 // A kept connection the server closed meanwhile: again on
-                // a new one.
-                Ok(Err(_)) if !fresh => continue,
+                // a new one, if the request was not sent or may go twice.
+                Ok(Err(e))
+                    if !fresh
+                        && (e.message().is_some()
+                            || method == Method::GET
+                            || method == Method::HEAD) =>
+                {
+                    continue
+                }
                 Ok(Err(e)) => {
                     return Err(HttpError::Io {
                         authority: url.authority.clone(),
                         doing,
-                        error: io::Error::other(e),
+                        error: io::Error::other(e.into_error()),
                     })
                 }
                 Err(_) => {
@@ -895,6 +905,81 @@ mod tests {
             }
         });
         (addr, rx)
+    }
+
+    /// A server on 127.0.0.1 that answers each request "ok" on a kept
+    /// connection, except that it closes the connection without an answer
+    /// after reading the `close_at`-th request (counted from 1 over all
+    /// connections). Returns its address and the methods it read.
+    async fn closing_server(close_at: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let mut head = Vec::new();
+                        let mut b = [0u8; 1];
+                        while !head.ends_with(b"\r\n\r\n") {
+                            if conn.read(&mut b).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            head.push(b[0]);
+                        }
+                        let head = String::from_utf8_lossy(&head).to_lowercase();
+                        let length = head
+                            .split("\r\n")
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |n| n.trim().parse().unwrap());
+                        let mut body = vec![0u8; length];
+                        conn.read_exact(&mut body).await.unwrap();
+                        let n = {
+                            let mut log = log.lock().unwrap();
+                            log.push(head.split(' ').next().unwrap().to_uppercase());
+                            log.len()
+                        };
+                        if n == close_at {
+                            return; // closed, unanswered
+                        }
+                        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if conn.write_all(ok.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn a_post_is_not_sent_twice_after_a_kept_connection_fails() {
+        let http = Http::new(None, false).unwrap();
+        // The POST closes the kept connection: it fails, sent once.
+        let (addr, seen) = closing_server(2).await;
+        let url = Url::parse(&format!("http://{addr}/token")).unwrap();
+        let mut a = http.get(&url, &[], None).await.unwrap();
+        assert_eq!(a.text().await, "ok");
+        let e = http
+            .request(Method::POST, &url, &[], Bytes::from_static(b"grant_type=x"))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, HttpError::Io { .. }), "{e:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(*seen.lock().unwrap(), ["GET", "POST"]);
+
+        // A GET that meets the same goes again on a new connection.
+        let (addr, seen) = closing_server(2).await;
+        let url = Url::parse(&format!("http://{addr}/v2/")).unwrap();
+        for _ in 0..2 {
+            let mut a = http.get(&url, &[], None).await.unwrap();
+            assert_eq!(a.text().await, "ok");
+        }
+        assert_eq!(*seen.lock().unwrap(), ["GET", "GET", "GET"]);
     }
 
     #[tokio::test]

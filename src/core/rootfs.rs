@@ -12,7 +12,11 @@
 //! `userxattr` mount, set to `y`) or anything but a directory. Symlinks are
 //! read, never followed by the host: their targets are resolved against the
 //! image's root (an absolute target starts from it, `..` stops at it), at
-//! most [`MAX_SYMLINKS`] of them per path. Every step goes through directory
+//! most [`MAX_SYMLINKS`] of them per path. A crafted image cannot make the
+//! walk long or hold many descriptors: it takes at most [`MAX_COMPONENTS`]
+//! components, symlink targets' included, and goes at most [`MAX_DEPTH`]
+//! directories deep (each level holds a descriptor per merged layer, kept
+//! for `..`). Every step goes through directory
 //! descriptors opened with `O_NOFOLLOW`, and the file found is read by
 //! `files::read_small_at` (a regular file of at most 1 MiB, opened with
 //! `O_NOFOLLOW`), so that nothing outside the layer directories is reached,
@@ -35,6 +39,14 @@ use crate::core::files;
 
 /// The most symlinks followed in resolving one path (Linux's limit).
 pub const MAX_SYMLINKS: usize = 40;
+
+/// The most path components walked in resolving one path, those of the
+/// symlink targets followed included (each costs a lookup in every layer).
+pub const MAX_COMPONENTS: usize = 4096;
+
+/// The most directories deep a path may go below the image's root (each
+/// level holds a descriptor per merged layer until the walk ends).
+pub const MAX_DEPTH: usize = 256;
 
 /// The xattr that makes an overlay directory opaque.
 pub const TRUSTED_OPAQUE: &str = "trusted.overlay.opaque";
@@ -98,7 +110,9 @@ impl Layers {
 
     /// The bytes of the file at `path` (relative to the image's root) as the
     /// image has it, `None` when it has no such file (a symlink to nowhere
-    /// included). A symlink loop, a path through a non-directory, anything
+    /// included). A symlink loop, a path of more than [`MAX_COMPONENTS`]
+    /// components (symlink targets included) or [`MAX_DEPTH`] directories
+    /// deep, a path through a non-directory, anything
     /// but a regular file of at most 1 MiB, or a layer that cannot be read
     /// is `InvalidArgument`, its message `"{what} /{path}: why"`.
     pub fn read(&self, path: &str, what: &str) -> Result<Option<Vec<u8>>> {
@@ -120,9 +134,19 @@ impl Layers {
             .map(<[u8]>::to_vec)
             .collect();
         let mut links = 0;
+        let mut components = 0;
         while let Some(name) = rest.pop_front() {
+            if name.is_empty() {
+                continue;
+            }
+            components += 1;
+            if components > MAX_COMPONENTS {
+                return Err(fail(format!(
+                    "too many path components (more than {MAX_COMPONENTS}, symbolic links' included)"
+                )));
+            }
             match &name[..] {
-                b"" | b"." => continue,
+                b"." => continue,
                 b".." => {
                     if stack.len() > 1 {
                         stack.pop();
@@ -156,7 +180,14 @@ impl Layers {
                         rest.push_front(c.to_vec());
                     }
                 }
-                (Entry::Dir(merged), false) => stack.push((here, merged)),
+                (Entry::Dir(merged), false) => {
+                    if stack.len() > MAX_DEPTH {
+                        return Err(fail(format!(
+                            "{here}: more than {MAX_DEPTH} directories deep"
+                        )));
+                    }
+                    stack.push((here, merged))
+                }
                 (Entry::File(layer), true) => {
                     return files::read_small_at(
                         dir[layer].as_fd(),
@@ -426,6 +457,42 @@ mod tests {
         assert_eq!(read(&layers, "chain/1").as_deref(), Some("end"));
         let e = layers.read("chain/0", "f").unwrap_err();
         assert!(e.message.contains("more than 40 symbolic links"), "{e}");
+    }
+
+    #[test]
+    fn long_paths_through_symlinks_fail_promptly() {
+        let (_tmp, dirs) = layer_dirs(1);
+        put(&dirs[0], "etc/passwd", "passwd");
+        // Three links of 2000 components each ("./" is 2 bytes, so each
+        // target stays under PATH_MAX): 6000 components in all.
+        let dots = "./".repeat(2000);
+        link(&dirs[0], "a", &format!("{dots}b"));
+        link(&dirs[0], "b", &format!("{dots}c"));
+        link(&dirs[0], "c", &format!("{dots}etc/passwd"));
+        let layers = trusted(&dirs);
+        assert_eq!(read(&layers, "b").as_deref(), Some("passwd"));
+        let start = std::time::Instant::now();
+        let e = layers.read("a", "the image's file").unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument);
+        assert!(
+            e.message
+                .starts_with("the image's file /a: too many path components"),
+            "{e}"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn deep_paths_are_bounded() {
+        let (_tmp, dirs) = layer_dirs(2);
+        let deep = |n: usize| format!("{}f", "d/".repeat(n));
+        put(&dirs[0], &deep(MAX_DEPTH), "deep");
+        put(&dirs[1], &deep(MAX_DEPTH + 1), "too deep");
+        let layers = trusted(&dirs);
+        assert_eq!(read(&layers, &deep(MAX_DEPTH)).as_deref(), Some("deep"));
+        let e = layers.read(&deep(MAX_DEPTH + 1), "f").unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument);
+        assert!(e.message.contains("more than 256 directories deep"), "{e}");
     }
 
     #[test]

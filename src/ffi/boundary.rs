@@ -45,6 +45,28 @@ macro_rules! ffi_value {
 }
 pub(crate) use ffi_value;
 
+/// The body of an exported function that may run in a signal handler:
+/// `ffi_signal_safe!({ body })`, for the functions named in
+/// `SIGNAL_SAFE_EXPORTS` only (the tests check both ways). It adds nothing
+/// around the body: no thread-local (a thread's first use of one in a
+/// `dlopen`ed library may allocate inside `__tls_get_addr`), no last error,
+/// no fault injection and no [`catch`]. That is sound only for a body that
+/// cannot panic: a NULL check and atomic operations; no allocation, lock,
+/// formatting, indexing or arithmetic that may overflow. (Were it ever to
+/// panic anyway, the `extern "C"` function aborts the process rather than
+/// unwind into C.)
+macro_rules! ffi_signal_safe {
+    ($body:block) => {{
+        $body
+    }};
+}
+pub(crate) use ffi_signal_safe;
+
+/// The only exports whose body is [`ffi_signal_safe!`]: each is documented
+/// async-signal-safe in the header.
+#[cfg(test)]
+const SIGNAL_SAFE_EXPORTS: &[&str] = &["ctrd_cancel_trigger"];
+
 /// The exported function's name from the type name of the item `__export`
 /// the boundary macros declare in its body
 /// (`containerd_c::ffi::client::ctrd_client_connect::__export`).
@@ -227,10 +249,20 @@ mod tests {
         let mut files = Vec::new();
         sources(&dir, &mut files);
         let mut exports = 0;
+        let mut signal_safe = Vec::new();
         for (path, text) in &files {
             for (name, body) in export_bodies(text) {
                 exports += 1;
                 let body = body.trim_start();
+                if super::SIGNAL_SAFE_EXPORTS.contains(&name.as_str()) {
+                    assert!(
+                        body.starts_with("ffi_signal_safe!({"),
+                        "{path}: {name} is async-signal-safe: its body is ffi_signal_safe!"
+                    );
+                    signal_safe_body_is_plain(&name, body);
+                    signal_safe.push(name);
+                    continue;
+                }
                 assert!(
                     body.starts_with("ffi_status! {") || body.starts_with("ffi_value!("),
                     "{path}: the body of {name} does not start with ffi_status! or ffi_value!"
@@ -238,6 +270,36 @@ mod tests {
             }
         }
         assert!(exports >= 40, "found only {exports} exported functions");
+        signal_safe.sort();
+        let mut listed = super::SIGNAL_SAFE_EXPORTS.to_vec();
+        listed.sort();
+        assert_eq!(
+            signal_safe, listed,
+            "a listed signal-safe export is missing"
+        );
+    }
+
+    /// The body of a signal-safe export (to the end of its function) makes
+    /// no error and formats nothing: an error for NULL would be formatted
+    /// (allocated) in the signal handler.
+    fn signal_safe_body_is_plain(name: &str, body: &str) {
+        let end = body.find("\n}\n").unwrap_or(body.len());
+        let body = body[..end].replace("opt_ref_from_ptr(", "");
+        for word in [
+            "ref_from_ptr(",
+            "arc_from_ptr(",
+            "format!",
+            "Error",
+            "to_string",
+            "catch",
+            "last_error",
+            "?",
+        ] {
+            assert!(
+                !body.contains(word),
+                "{name} is async-signal-safe but its body uses {word}"
+            );
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! see `ctrd_pull_opts.cancel`).
 
 use crate::core::cancel::Cancel;
-use crate::ffi::boundary::{ffi_status, ffi_value};
+use crate::ffi::boundary::{ffi_signal_safe, ffi_status, ffi_value};
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipBox};
 use crate::ffi::ptr;
@@ -39,27 +39,31 @@ pub extern "C" fn ctrd_cancel_new(out: *mut *mut ctrd_cancel) -> ctrd_status {
 /// fetched for the next pull of the same image. Triggering again does
 /// nothing. NULL is a no-op.
 ///
-/// Async-signal-safe: it takes no lock, allocates nothing and makes no
-/// system call but `getpid` (one atomic store), so a SIGINT handler may
-/// call it, as `ctr` cancels a pull on Ctrl-C. Never blocks; thread-safe.
+/// Async-signal-safe: for NULL it returns at once; otherwise it does one
+/// atomic store into the signal and nothing else (no lock, no allocation,
+/// no system call, no thread-local; `ctrd_last_error` is left as it was),
+/// so a SIGINT handler may call it on any thread, also one that never
+/// called the library and in a library loaded by `dlopen`, as `ctr`
+/// cancels a pull on Ctrl-C. Never blocks; thread-safe.
 #[no_mangle]
 pub extern "C" fn ctrd_cancel_trigger(c: *mut ctrd_cancel) {
-    ffi_value!((), {
-        // The boundary, once `ctrd_cancel_new` went through it, only reads
-        // atomics and const-initialised thread-locals (no allocation, no
-        // lock) when nothing panics.
-        if let Ok(c) = handle::ref_from_ptr(c, "cancel") {
+    ffi_signal_safe!({
+        // NULL is checked first, so no error is made (formatted); the rest
+        // is one atomic store, which cannot panic (see ffi_signal_safe!).
+        if let Some(c) = handle::opt_ref_from_ptr(c) {
             c.inner.trigger();
         }
     })
 }
 
-/// Whether the signal was triggered; false for NULL. Never blocks;
-/// thread-safe.
+/// Whether the signal was triggered; false for NULL (no error is recorded).
+/// Never blocks; thread-safe. Not for a signal handler (it goes through the
+/// library's usual entry, which uses thread-locals): keep a flag of your
+/// own there.
 #[no_mangle]
 pub extern "C" fn ctrd_cancel_is_triggered(c: *const ctrd_cancel) -> bool {
     ffi_value!(false, {
-        handle::ref_from_ptr(c, "cancel").is_ok_and(|c| c.inner.is_triggered())
+        handle::opt_ref_from_ptr(c).is_some_and(|c| c.inner.is_triggered())
     })
 }
 

@@ -55,9 +55,16 @@ pub(crate) fn to_box_ptr<T: Castable<Ownership = OwnershipBox>>(value: T) -> *mu
 /// A borrow of the handle or lent struct `p`, for the duration of the call;
 /// `what` names it in the error for NULL.
 pub(crate) fn ref_from_ptr<'a, T: Castable>(p: *const T, what: &str) -> Result<&'a T> {
+    opt_ref_from_ptr(p).ok_or_else(|| null(what))
+}
+
+/// A borrow of the handle or lent struct `p`, or `None` for NULL: for the
+/// exports where NULL is a no-op, with no error made (and so nothing
+/// allocated: `ctrd_cancel_trigger` runs in signal handlers).
+pub(crate) fn opt_ref_from_ptr<'a, T: Castable>(p: *const T) -> Option<&'a T> {
     // SAFETY: a live handle from this library, per the C contract (or, for an
     // `OwnershipRef` struct, a readable one the caller lends for this call).
-    unsafe { p.as_ref() }.ok_or_else(|| null(what))
+    unsafe { p.as_ref() }
 }
 
 /// The call's own reference to the shared handle `p`.

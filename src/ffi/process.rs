@@ -235,7 +235,8 @@ pub extern "C" fn ctrd_process_free(p: *mut ctrd_process) {
 
 /// As `ctrd_task_wait_async`, for an exec process (started with
 /// `ctrd_process_start`): `cb` runs once when it exits; `out` (may be NULL)
-/// receives a `ctrd_wait` that cancels it.
+/// receives a `ctrd_wait` that cancels it. As there, a wait started before
+/// a fork() calls back in the parent only, never in the child.
 #[no_mangle]
 pub extern "C" fn ctrd_process_wait_async(
     p: *mut ctrd_process,

@@ -656,6 +656,10 @@ pub extern "C" fn ctrd_task_free(t: *mut ctrd_task) {
 /// goes on. `user_data` must be usable from the callback's thread. Returns
 /// at once. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL task or cb),
 /// `CTRD_ERR_FORKED`.
+///
+/// fork(): a wait started before a fork calls back in the parent only; the
+/// child has none of the library's threads, so there the callback never
+/// runs (and `ctrd_wait_free` only forgets the handle).
 #[no_mangle]
 pub extern "C" fn ctrd_task_wait_async(
     t: *mut ctrd_task,

@@ -9,6 +9,12 @@
 //! callback that started already. When no callback thread can be started,
 //! the callback runs on the runtime's blocking pool with the same handshake:
 //! a free then waits on `Shared::returned` until the callback returned.
+//!
+//! The callback runs once in the process that started the wait. In a child
+//! after fork() it never runs: the child has none of the runtime's threads
+//! (nothing there waits or delivers), and should a delivery in the child
+//! find no runtime (`runtime::get` fails only in a forked child) and no
+//! callback thread, it frees the job without calling back.
 
 use std::ffi::c_void;
 use std::future::Future;
@@ -188,8 +194,8 @@ fn deliver(shared: Arc<Shared>, cb: ExitFn, user: UserData, result: Result<u32>)
             // Else dropped: detached, it ends on its own and frees the job.
         }
         Err(_) => {
-            // No thread could be started: the callback must still run once,
-            // so it runs on the runtime's blocking pool (not a worker), which
+            // No thread could be started: the callback must still run once
+            // (in the process that started the wait), so it runs on the runtime's blocking pool (not a worker), which
             // frees the job. The same handshake holds: it starts only from
             // `Pending`, and a free waits until it returned (see `cancel`).
             // SAFETY: the job was not handed to any thread yet.
@@ -206,6 +212,8 @@ fn deliver(shared: Arc<Shared>, cb: ExitFn, user: UserData, result: Result<u32>)
                         exit_thread(job.0.cast());
                     });
                 }
+                // Only in a forked child (see the module's documentation):
+                // the callback does not run there.
                 // SAFETY: made by Box::into_raw above, handed to nobody.
                 Err(_) => drop(unsafe { Box::from_raw(job) }),
             }

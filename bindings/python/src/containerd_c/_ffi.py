@@ -433,10 +433,16 @@ def enc(s, what="string argument"):
 
 def str_array(items, what="string argument"):
     """A NULL-terminated const char *const * from an iterable of str (None
-    stays NULL); each item goes through enc(item, what). The result keeps
-    the bytes alive."""
+    stays NULL); each item goes through enc(item, what). A None item raises
+    TypeError naming `what` (as NULL it would end the array there: C would
+    see ["sh", None, "-c", "x"] as ["sh"]). The result keeps the bytes
+    alive."""
     if items is None:
         return None
-    encoded = [enc(i, what) for i in items]
+    encoded = []
+    for n, i in enumerate(items):
+        if i is None:
+            raise TypeError("%s[%d]: expected str, got None" % (what, n))
+        encoded.append(enc(i, what))
     arr = (ctypes.c_char_p * (len(encoded) + 1))(*encoded, None)
     return ctypes.cast(arr, _STR_ARRAY)  # the cast keeps `arr` alive
