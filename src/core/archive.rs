@@ -2335,6 +2335,39 @@ mod tests {
         assert!(!StreamWriter::new(tempfile_in_tmp()).small);
     }
 
+    #[test]
+    fn a_stream_destination_is_written_only_if_it_is_the_file_stat_found() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::env::temp_dir().join(format!("ctrd-open-stream-{}", &lease_id("x")[15..]));
+        std::fs::create_dir(&dir).unwrap();
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        for f in [&a, &b] {
+            nix::unistd::mkfifo(f, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        }
+        // A reader on `a`, so that a writer's open does not fail with ENXIO.
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&a)
+            .unwrap();
+        let meta = |p: &Path| std::fs::metadata(p).unwrap();
+        let wait = Duration::from_millis(100);
+        assert!(open_stream(&a, &meta(&a), "x", wait).is_ok());
+        // `a` swapped for another FIFO after the stat: not written.
+        let e = open_stream(&a, &meta(&b), "x", wait).unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument);
+        assert!(e.message.contains("changed"), "{}", e.message);
+        // Nor a device that is not the one found.
+        let null = Path::new("/dev/null");
+        assert!(open_stream(null, &meta(null), "x", wait).is_ok());
+        let e = open_stream(null, &meta(Path::new("/dev/zero")), "x", wait).unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument);
+        // A FIFO without a reader: waited for `wait`, then DeadlineExceeded.
+        let e = open_stream(&b, &meta(&b), "x", wait).unwrap_err();
+        assert_eq!(e.code, Code::DeadlineExceeded);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     fn tempfile_in_tmp() -> File {
         unnamed_temp_file("test").unwrap()
     }
