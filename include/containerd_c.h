@@ -504,7 +504,12 @@ extern "C" {
  * `ctrd_image_import_fd` reads a pipe; it is opened without waiting, and
  * its writer is waited for at most the client's timeout (60 s without
  * one): then `CTRD_ERR_DEADLINE_EXCEEDED`. Once bytes came, 60 s without
- * any is `CTRD_ERR_UNAVAILABLE` (stalled).
+ * any is `CTRD_ERR_UNAVAILABLE` (stalled). Each tar header is checked
+ * (its checksum) as it comes: a stream that is not a tar fails at its
+ * first bad header (`CTRD_ERR_INVALID_ARGUMENT`, naming the offset), not
+ * after it was all read. Once the tar's end-of-archive block came, a
+ * second without more ends the read (the archive is complete, though its
+ * writer keeps its end open).
  *
  * Images are named as ctr names them: in an OCI layout by each
  * `index.json` entry's `io.containerd.image.name` annotation, else its
@@ -532,7 +537,8 @@ extern "C" {
  * by the client's timeout as a whole, each call to the daemon is), or
  * until `opts->timeout_ms` passed (`CTRD_ERR_DEADLINE_EXCEEDED`) or
  * `opts->cancel` was triggered (`CTRD_ERR_CANCELLED`, within a second):
- * then nothing is imported.
+ * then nothing is imported. Both cover the whole call, reading a FIFO or
+ * pipe to its end too.
  * Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL, invalid UTF-8, a relative or
  * empty path, a bad `opts.platform`; an archive that is not a tar, is
  * truncated, is neither layout, names no image, lacks a blob, or holds a
@@ -568,11 +574,16 @@ enum ctrd_status ctrd_image_import(struct ctrd_client *c,
  * - nothing, or a regular file: the archive is written to a temporary
  *   file in that directory (which must exist) and renamed to `tar_path`
  *   (replacing the file there) only when complete; a failure leaves no
- *   file behind. A symlink to a regular file: that file is replaced so
- *   (in its own directory; the symlink stays).
+ *   file behind. A replaced file's mode is kept (and its owner, where the
+ *   caller may give it); a new file is 0666 less the umask. A symlink to
+ *   a regular file is itself replaced so: `tar_path` becomes a regular
+ *   file holding the archive, and the file the symlink named is neither
+ *   written nor replaced (a symlink planted at `tar_path` cannot redirect
+ *   the archive over another file).
  * - a FIFO or a character device (or a symlink to one): opened and
  *   written as the archive is made, as `ctr images export` does; never
- *   replaced. A FIFO's reader is waited for at most the client's timeout
+ *   replaced. It is opened once, non-blocking and never as a controlling
+ *   terminal, and written only if the open file is the one found there. A FIFO's reader is waited for at most the client's timeout
  *   (60 s without one): then `CTRD_ERR_DEADLINE_EXCEEDED`; a reader that
  *   takes nothing for 60 s cuts the export (`CTRD_ERR_UNAVAILABLE`). A
  *   device that fails a write (`/dev/full`) is `CTRD_ERR_IO` with the
@@ -605,7 +616,10 @@ enum ctrd_status ctrd_image_export(struct ctrd_client *c,
  * archive is read at offsets; a tar is read up to 1 MiB past its
  * end-of-archive block, no further). The first byte is waited for at most the
  * client's timeout (60 s without one: `CTRD_ERR_DEADLINE_EXCEEDED`), each
- * later one at most 60 s (`CTRD_ERR_UNAVAILABLE`, stalled). `opts`,
+ * later one at most 60 s (`CTRD_ERR_UNAVAILABLE`, stalled); headers are
+ * checked, the read ends a second after the end-of-archive block, and
+ * `opts->cancel` and `opts->timeout_ms` cover it, as for a FIFO in
+ * `ctrd_image_import`. `opts`,
  * `names` and `len` as `ctrd_image_import` (progress `ref`: "archive fd
  * N"); out-params written only on success.
  *

@@ -1354,14 +1354,25 @@ fn export_streams_into_fifos_and_devices_and_replaces_nothing_else() {
     assert!(msg.contains("symlink to nothing"), "{msg}");
     assert_eq!(kind(&dangling), "symlink");
 
-    // A symlink to a regular file: the file is replaced, the symlink stays.
-    let target = dir.path().join("target.tar");
-    std::fs::write(&target, b"old").unwrap();
+    // A symlink to a regular file elsewhere (a link planted at the path,
+    // /tmp/out.tar -> /etc/shadow): the symlink itself is replaced by the
+    // archive; the file it named is neither written nor replaced.
+    let elsewhere = temp_dir();
+    let marker = elsewhere.path().join("marker");
+    std::fs::write(&marker, b"not to be touched").unwrap();
+    let marker_ino = std::fs::metadata(&marker).unwrap().ino();
     let link = dir.path().join("link-to-file");
-    std::os::unix::fs::symlink(&target, &link).unwrap();
+    std::os::unix::fs::symlink(&marker, &link).unwrap();
     export(ns.client, &[IMAGE], &link).unwrap();
-    assert_eq!((kind(&link), kind(&target)), ("symlink", "file"));
-    check_archive_bytes(dir.path(), &std::fs::read(&target).unwrap());
+    assert_eq!(kind(&link), "file");
+    check_archive_bytes(dir.path(), &std::fs::read(&link).unwrap());
+    assert_eq!(std::fs::read(&marker).unwrap(), b"not to be touched");
+    assert_eq!(std::fs::metadata(&marker).unwrap().ino(), marker_ino);
+    assert_eq!(
+        dir_names(elsewhere.path()),
+        BTreeSet::from(["marker".to_string()])
+    );
+
     let mut left = dir_names(dir.path());
     for n in [
         "out.fifo",
@@ -1369,12 +1380,49 @@ fn export_streams_into_fifos_and_devices_and_replaces_nothing_else() {
         "null-dev",
         "sock",
         "dangling",
-        "target.tar",
         "link-to-file",
     ] {
         assert!(left.remove(n), "{n}");
     }
     assert_eq!(left, BTreeSet::new(), "temporary files left");
+}
+
+/// Replacing an archive keeps the replaced file's mode (a private archive
+/// stays private); a new one is 0666 less the umask.
+#[test]
+fn a_replaced_archive_keeps_its_mode() {
+    use std::os::unix::fs::MetadataExt;
+    let ns = Ns::new("arch-mode");
+    let dir = temp_dir();
+    use std::os::unix::fs::PermissionsExt;
+    let private = dir.path().join("private.tar");
+    std::fs::write(&private, b"old").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    export(ns.client, &[IMAGE], &private).unwrap();
+    let meta = std::fs::metadata(&private).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o600, "{:o}", meta.mode());
+    check_archive_bytes(dir.path(), &std::fs::read(&private).unwrap());
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o640)).unwrap();
+    export(ns.client, &[IMAGE], &private).unwrap();
+    assert_eq!(std::fs::metadata(&private).unwrap().mode() & 0o7777, 0o640);
+    let fresh = dir.path().join("fresh.tar");
+    export(ns.client, &[IMAGE], &fresh).unwrap();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let umask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&fresh).unwrap().mode() & 0o777,
+        0o666 & !umask
+    );
+
+    assert_eq!(
+        dir_names(dir.path()),
+        BTreeSet::from(["private.tar".to_string(), "fresh.tar".to_string()]),
+        "temporary files left"
+    );
 }
 
 fn import_fd(client: *mut ctrd_client, fd: i32) -> Result<Vec<String>, Failure> {
@@ -1398,6 +1446,159 @@ fn import_fd(client: *mut ctrd_client, fd: i32) -> Result<Vec<String>, Failure> 
         .collect();
     ctrd_string_array_free(names, len);
     Ok(out)
+}
+
+/// `ctrd_image_import_fd` with `opts`; the names on success.
+fn import_fd_with(
+    client: *mut ctrd_client,
+    fd: i32,
+    opts: &ctrd_pull_opts,
+) -> Result<Vec<String>, Failure> {
+    let (mut names, mut len) = (null_mut(), usize::MAX);
+    let status = ctrd_image_import_fd(client, fd, opts, &mut names, &mut len);
+    if status != CTRD_OK {
+        assert!(
+            names.is_null() && len == usize::MAX,
+            "out written on failure"
+        );
+        return Err((status, last_error()));
+    }
+    ctrd_string_array_free(names, len);
+    Ok(vec![String::new(); len])
+}
+
+/// A tar header (of a 1 MiB file) with its checksum, as a writer that then
+/// stalls would send first.
+fn tar_header() -> Vec<u8> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path("blobs/sha256/x").unwrap();
+    h.set_size(1 << 20);
+    h.set_cksum();
+    h.as_bytes().to_vec()
+}
+
+/// A stream spooled for import_fd is checked as it comes: one that is not
+/// a tar fails at its first header, not after it was all read.
+#[test]
+fn a_spooled_stream_that_is_not_a_tar_fails_at_once() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+    let ns = Ns::bare("arch-spool-noise");
+
+    // Not a tar: 4 MiB of /dev/urandom. Refused at the first header; the
+    // writer finds the pipe closed instead of having it all read.
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    let feeding = std::thread::spawn(move || {
+        let mut noise = vec![0u8; 4 << 20];
+        std::fs::File::open("/dev/urandom")
+            .unwrap()
+            .read_exact(&mut noise)
+            .unwrap();
+        writer.write_all(&noise)
+    });
+    let started = Instant::now();
+    let (status, msg) = import_fd(ns.client, reader.as_raw_fd()).unwrap_err();
+    let took = started.elapsed();
+    eprintln!("import_fd of random bytes: {took:?}: {msg}");
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(
+        msg.contains("not a tar archive") && msg.contains("offset 0"),
+        "{msg}"
+    );
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    drop(reader);
+    let fed = feeding.join().unwrap();
+    assert_eq!(
+        fed.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::BrokenPipe),
+        "the whole stream was read"
+    );
+    no_leases(&ns);
+}
+
+/// A spool is cut by the call's cancel and timeout even while its peer
+/// sends nothing.
+#[test]
+fn a_stalled_spool_is_cut_by_cancel_and_timeout() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+    let ns = Ns::bare("arch-spool-cut");
+
+    // A header, then nothing: a cancel triggered after 300 ms is seen.
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    writer.write_all(&tar_header()).unwrap();
+    let mut cancel = null_mut();
+    check(ctrd_cancel_new(&mut cancel), CTRD_OK);
+    let mut opts = default_opts();
+    opts.cancel = cancel;
+    let c = cancel as usize;
+    let trigger = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        ctrd_cancel_trigger(c as *mut ctrd_cancel);
+    });
+    let started = Instant::now();
+    let (status, msg) = import_fd_with(ns.client, reader.as_raw_fd(), &opts).unwrap_err();
+    let took = started.elapsed();
+    trigger.join().unwrap();
+    ctrd_cancel_free(cancel);
+    eprintln!("import_fd of a stalled stream, cancelled at 300 ms: {took:?}");
+    assert_eq!(status, CTRD_ERR_CANCELLED, "{msg}");
+    assert!(
+        msg.contains("archive fd") && msg.contains("cancelled"),
+        "{msg}"
+    );
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // The same with timeout_ms = 500.
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    writer.write_all(&tar_header()).unwrap();
+    let mut opts = default_opts();
+    opts.timeout_ms = 500;
+    let started = Instant::now();
+    let (status, msg) = import_fd_with(ns.client, reader.as_raw_fd(), &opts).unwrap_err();
+    let took = started.elapsed();
+    eprintln!("import_fd of a stalled stream, timeout_ms 500: {took:?}");
+    assert_eq!(status, CTRD_ERR_DEADLINE_EXCEEDED, "{msg}");
+    assert!(
+        msg.contains("archive fd") && msg.contains("500 ms"),
+        "{msg}"
+    );
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(1),
+        "{took:?}"
+    );
+    drop(writer);
+    no_leases(&ns);
+}
+
+/// A whole archive whose writer keeps the pipe open 5 s: the import is done
+/// about a second after the archive was sent, not when the pipe closes.
+#[test]
+fn a_complete_archive_ends_its_spool_though_the_writer_stays() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+    let ns = Ns::bare("arch-spool-end");
+
+    let data = std::fs::read(image_tar()).unwrap();
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+    let feeding = std::thread::spawn(move || {
+        writer.write_all(&data).unwrap();
+        sent_tx.send(Instant::now()).unwrap();
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let names = import_fd(ns.client, reader.as_raw_fd()).unwrap();
+    let done = Instant::now();
+    let sent = sent_rx.recv().unwrap();
+    let after = done - sent;
+    eprintln!("import_fd of an archive whose writer stays: done {after:?} after it was sent");
+    assert_eq!(names, [IMAGE]);
+    assert!(after < Duration::from_secs(4), "{after:?}");
+    feeding.join().unwrap();
+    no_leases(&ns);
 }
 
 fn export_fd(client: *mut ctrd_client, names: &[&str], fd: i32) -> Result<(), Failure> {

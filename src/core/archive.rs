@@ -390,31 +390,71 @@ fn unnamed_temp_file(what: &str) -> Result<File> {
 /// an endless stream (`/dev/zero`).
 const AFTER_END: u64 = 1 << 20;
 
-/// Follows the headers of a tar as it is spooled, to tell where it ends.
+/// Follows the headers of a tar as it is spooled, to tell where it ends
+/// and that it is a tar at all: each header's checksum is checked as it
+/// comes, so a stream that is not a tar (`/dev/urandom`, a peer sending
+/// garbage) is refused at its first bad header instead of being spooled to
+/// its end.
+#[derive(Debug)]
 struct TarEnd {
-    /// Where the next header starts; `None` once the stream is not a tar
-    /// this follows (then it is spooled to its end of file).
+    /// Where the next header starts; `None` only when the spool could not
+    /// be read back (then it is spooled to its end of file).
     next: Option<u64>,
     /// Where the end-of-archive block ends, once seen.
     end: Option<u64>,
 }
 
+impl Default for TarEnd {
+    fn default() -> TarEnd {
+        TarEnd {
+            next: Some(0),
+            end: None,
+        }
+    }
+}
+
+/// Whether `block` is a tar header with a right checksum: the sum of its
+/// bytes with the checksum field counted as spaces, unsigned as POSIX says
+/// or signed as some old tars computed it (tar accepts both).
+fn tar_checksum_ok(block: &[u8; 512]) -> bool {
+    const FIELD: std::ops::Range<usize> = 148..156;
+    let want = std::str::from_utf8(&block[FIELD])
+        .ok()
+        .map(|t| t.trim_matches(|c| c == '\0' || c == ' '))
+        .and_then(|t| u64::from_str_radix(t, 8).ok());
+    let Some(want) = want else {
+        return false;
+    };
+    let (mut unsigned, mut signed) = (0u64, 0i64);
+    for (i, &b) in block.iter().enumerate() {
+        let b = if FIELD.contains(&i) { b' ' } else { b };
+        unsigned += u64::from(b);
+        signed += i64::from(b as i8);
+    }
+    want == unsigned || i64::try_from(want) == Ok(signed)
+}
+
 impl TarEnd {
-    /// Looks at the headers spooled into `file` (of `len` bytes) so far.
-    fn advance(&mut self, file: &File, len: u64) {
+    /// Looks at the headers spooled into `file` (of `len` bytes) so far;
+    /// `Err(offset)` at the first block where a header should be and is
+    /// not (a bad checksum, or a size that is no number).
+    fn advance(&mut self, file: &File, len: u64) -> std::result::Result<(), u64> {
         use std::os::unix::fs::FileExt;
         while self.end.is_none() {
             let Some(at) = self.next.filter(|at| at + 512 <= len) else {
-                return;
+                return Ok(());
             };
             let mut block = [0u8; 512];
             if file.read_exact_at(&mut block, at).is_err() {
                 self.next = None;
-                return;
+                return Ok(());
             }
             if block.iter().all(|&b| b == 0) {
                 self.end = Some(at + 512);
-                return;
+                return Ok(());
+            }
+            if !tar_checksum_ok(&block) {
+                return Err(at);
             }
             let field = &block[124..136];
             let size = if field[0] & 0x80 != 0 {
@@ -430,10 +470,12 @@ impl TarEnd {
                     .map(|t| t.trim_matches(|c| c == '\0' || c == ' '));
                 digits.and_then(|t| u64::from_str_radix(t, 8).ok())
             };
-            self.next = size
+            let next = size
                 .and_then(|n| n.checked_next_multiple_of(512))
                 .and_then(|n| (at + 512).checked_add(n));
+            self.next = Some(next.ok_or(at)?);
         }
+        Ok(())
     }
 
     /// Whether enough was read: the tar ended `AFTER_END` bytes ago.
@@ -442,41 +484,65 @@ impl TarEnd {
     }
 }
 
+/// The longest a spool waits on its stream at a time, so that a cancel or
+/// the call's deadline is seen while the peer sends nothing.
+const POLL_SLICE: Duration = Duration::from_millis(100);
+/// Once a tar's end-of-archive block came, how long the stream may stay
+/// quiet before the spool ends: the archive is complete (a writer that
+/// keeps its end open is not waited for until the low-speed rule cuts it).
+const QUIET_AFTER_END: Duration = Duration::from_secs(1);
+
 /// Copies what `from` (a FIFO, pipe, socket or character device) gives,
 /// to its end of file, into an unnamed temporary file, which is the
 /// archive then: the importer reads archives at offsets. The first byte is
 /// waited for at most `first` (a FIFO's writer may not have come: poll
 /// tells nothing until one does); from then on the low-speed rule holds
-/// (`core::stall`: fewer than 1 KiB in any 60 s is stalled). A tar
-/// is read up to `AFTER_END` bytes past its end-of-archive block, no more
-/// (`/dev/zero` is an empty tar, not a disk filled). Never changes
-/// `from`'s flags (it may be the caller's).
-fn spool(from: &File, what: &str, first: Duration) -> Result<ArchiveFile> {
+/// (`core::stall`: fewer than 1 KiB in any 60 s is stalled). Each tar
+/// header is checked as it comes (a stream that is not a tar is refused at
+/// once, `InvalidArgument`). A tar is read up to `AFTER_END` bytes past its
+/// end-of-archive block, no more (`/dev/zero` is an empty tar, not a disk
+/// filled), or until the stream is quiet for `QUIET_AFTER_END` after it.
+/// `stop` (the import's cancel and timeout) is looked at every
+/// `POLL_SLICE` at most. Never changes `from`'s flags (it may be the
+/// caller's).
+fn spool(from: &File, what: &str, first: Duration, stop: &Stop) -> Result<ArchiveFile> {
     use std::os::unix::fs::FileExt;
     let out = unnamed_temp_file(what)?;
+    let import = format!("import {what}");
     let mut buf = vec![0; CHUNK];
     let mut len = 0u64;
+    let first_by = Instant::now() + first;
     // The low-speed rule's count, from the first byte on.
     let mut meter: Option<Meter> = None;
-    let mut tar = TarEnd {
-        next: Some(0),
-        end: None,
-    };
+    let mut last = Instant::now();
+    let mut tar = TarEnd::default();
     while !tar.done(len) {
-        let limit = meter.as_ref().map_or(first, Meter::left);
-        let ready = wait_ready(from.as_fd(), PollFlags::POLLIN, limit)
-            .map_err(|e| io_error(&format!("{what}: waiting for data"), &e))?;
-        if !ready {
+        if let Some(e) = stop.check(&import) {
+            return Err(e);
+        }
+        let left = match &meter {
+            None => first_by.saturating_duration_since(Instant::now()),
+            Some(m) => m.left(),
+        };
+        if left.is_zero() {
             return Err(match &meter {
                 None => Error::new(
                     Code::DeadlineExceeded,
                     format!(
                         "{what}: nothing came in {:?} (no writer on the FIFO or pipe?)",
-                        limit
+                        first
                     ),
                 ),
                 Some(m) => stalled(what, m, len),
             });
+        }
+        let ready = wait_ready(from.as_fd(), PollFlags::POLLIN, left.min(POLL_SLICE))
+            .map_err(|e| io_error(&format!("{what}: waiting for data"), &e))?;
+        if !ready {
+            if tar.end.is_some() && last.elapsed() >= QUIET_AFTER_END {
+                break;
+            }
+            continue;
         }
         match (&*from).read(&mut buf) {
             Ok(0) => break,
@@ -484,11 +550,16 @@ fn spool(from: &File, what: &str, first: Duration) -> Result<ArchiveFile> {
                 out.write_all_at(&buf[..n], len)
                     .map_err(|e| io_error(&format!("{what}: spooling it"), &e))?;
                 len += n as u64;
+                last = Instant::now();
                 let m = meter.get_or_insert_with(|| Meter::new(STALL_WINDOW));
                 if !m.add(n) {
                     return Err(stalled(what, m, len));
                 }
-                tar.advance(&out, len);
+                tar.advance(&out, len).map_err(|at| {
+                    Error::invalid(format!(
+                        "{what}: not a tar archive (no valid tar header at offset {at})"
+                    ))
+                })?;
             }
             Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
             Err(e) => return Err(io_error(&format!("{what}: reading it"), &e)),
@@ -515,15 +586,15 @@ fn stalled(what: &str, meter: &Meter, len: u64) -> Error {
 
 /// The archive in `file`: a regular file is read in place from its current
 /// offset (and left at its end); anything else but a directory is spooled
-/// (`first`: how long the first byte is waited for).
-fn source_of(file: File, what: String, first: Duration) -> Result<ArchiveFile> {
+/// (`first`: how long the first byte is waited for; `stop`: the import's).
+fn source_of(file: File, what: String, first: Duration, stop: &Stop) -> Result<ArchiveFile> {
     let meta = file.metadata().map_err(|e| io_error(&what, &e))?;
     let kind = meta.file_type();
     if kind.is_dir() {
         return Err(Error::invalid(format!("{what}: it is a directory")));
     }
     if !kind.is_file() {
-        return spool(&file, &what, first);
+        return spool(&file, &what, first, stop);
     }
     let mut f = &file;
     let base = f.stream_position().map_err(|e| io_error(&what, &e))?;
@@ -537,8 +608,8 @@ fn source_of(file: File, what: String, first: Duration) -> Result<ArchiveFile> {
 }
 
 /// Opens the archive at `path` without waiting for a FIFO's writer (a
-/// FIFO is then waited on for at most `first`, and spooled).
-fn open_source(path: &Path, first: Duration) -> Result<ArchiveFile> {
+/// FIFO is then waited on for at most `first`, and spooled under `stop`).
+fn open_source(path: &Path, first: Duration, stop: &Stop) -> Result<ArchiveFile> {
     use std::os::unix::fs::OpenOptionsExt;
     let what = format!("archive {}", path.display());
     let file = std::fs::OpenOptions::new()
@@ -546,7 +617,7 @@ fn open_source(path: &Path, first: Duration) -> Result<ArchiveFile> {
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| io_error(&what, &e))?;
-    source_of(file, what, first)
+    source_of(file, what, first, stop)
 }
 
 /// The archive's table (first pass).
@@ -1208,17 +1279,20 @@ impl Client {
     /// leaves no image and nothing the garbage collector keeps. A FIFO (or
     /// character device) is read to its end first, into an unnamed
     /// temporary file; its writer is waited for at most the client's
-    /// timeout (`NO_PEER` without one).
+    /// timeout (`NO_PEER` without one). `opts.cancel` and `opts.timeout`
+    /// cover the whole call, that read too.
     pub async fn import_archive(
         &self,
         path: &Path,
         opts: &PullOptions,
         progress: &Progress,
     ) -> Result<Vec<String>> {
+        let stop = Stop::new(opts.cancel.clone(), opts.timeout);
         let p = path.to_path_buf();
         let first = self.timeout().unwrap_or(NO_PEER);
-        let src = blocking(move || open_source(&p, first)).await?;
-        self.import_source(src, opts, progress).await
+        let s = stop.clone();
+        let src = blocking(move || open_source(&p, first, &s)).await?;
+        self.import_source(src, &stop, opts, progress).await
     }
 
     /// Imports the archive read from `fd` (to its end; a regular file from
@@ -1231,16 +1305,20 @@ impl Client {
         opts: &PullOptions,
         progress: &Progress,
     ) -> Result<Vec<String>> {
+        let stop = Stop::new(opts.cancel.clone(), opts.timeout);
         let what = format!("archive fd {}", fd.as_raw_fd());
         check_fd_access(&fd, &what, false)?;
         let first = self.timeout().unwrap_or(NO_PEER);
-        let src = blocking(move || source_of(File::from(fd), what, first)).await?;
-        self.import_source(src, opts, progress).await
+        let s = stop.clone();
+        let src = blocking(move || source_of(File::from(fd), what, first, &s)).await?;
+        self.import_source(src, &stop, opts, progress).await
     }
 
+    /// Imports `src` under `stop` (made when the call started).
     async fn import_source(
         &self,
         src: ArchiveFile,
+        stop: &Stop,
         opts: &PullOptions,
         progress: &Progress,
     ) -> Result<Vec<String>> {
@@ -1249,9 +1327,8 @@ impl Client {
             Some(p) => PlatformSpec::parse(p).map_err(|e| e.context("opts.platform"))?,
             None => PlatformSpec::host(),
         };
-        // Cancel and timeout cover the whole call; the lease's clean-up
-        // after a cut runs outside them.
-        let stop = Stop::new(opts.cancel.clone(), opts.timeout);
+        // Cancel and timeout cover the whole call (from before the spool);
+        // the lease's clean-up after a cut runs outside them.
         let (importer, plan) = stop
             .run(&what, async {
                 let s = src.clone();
@@ -1310,9 +1387,12 @@ impl Client {
     /// An existing FIFO or character device at `path` (or a symlink to
     /// one) is opened and written as the archive is made, as ctr does (a
     /// FIFO's reader is waited for at most the client's timeout, `NO_PEER`
-    /// without one); a regular file (or the regular file a symlink names)
-    /// is replaced atomically; nothing else is replaced (a directory, a
-    /// socket, a block device, a symlink to nothing: `InvalidArgument`).
+    /// without one); a regular file is replaced atomically (keeping its
+    /// mode, and its owner where the caller may give it), and so is a
+    /// symlink to a regular file: the symlink itself is replaced by the
+    /// archive, its target is left as it is; nothing else is replaced (a
+    /// directory, a socket, a block device, a symlink to nothing:
+    /// `InvalidArgument`).
     pub async fn export_archive(&self, names: &[String], path: &Path) -> Result<()> {
         let what = format!("export to {}", path.display());
         if names.is_empty() {
@@ -1806,26 +1886,31 @@ impl Dest {
 }
 
 /// What exporting to `path` writes into (see `Client::export_archive`);
-/// `wait`: how long a FIFO's reader is waited for.
+/// `wait`: how long a FIFO's reader is waited for. Nothing is opened
+/// before its kind is known (stat, which the kernel resolves as it would
+/// the open; never realpath, which reads symlinks itself past the kernel's
+/// `fs.protected_symlinks`). A regular file, or a symlink to one, is
+/// replaced by renaming a new file over `path` itself: a symlink is
+/// replaced, its target never written.
 fn open_dest(path: &Path, wait: Duration) -> Result<Dest> {
     use std::os::unix::fs::FileTypeExt;
     let what = format!("export to {}", path.display());
     let link = match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == ErrorKind::NotFound => return TempFile::create(path).map(Dest::Temp),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return TempFile::create(path, None).map(Dest::Temp)
+        }
         Err(e) => return Err(io_error(&what, &e)),
         Ok(m) => m,
     };
-    let (target, meta) = if link.file_type().is_symlink() {
-        let target = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+    let meta = if link.file_type().is_symlink() {
+        std::fs::metadata(path).map_err(|e| match e.kind() {
             ErrorKind::NotFound => Error::invalid(format!(
                 "{what}: a symlink to nothing (not replaced: archives replace regular files only)"
             )),
             _ => io_error(&what, &e),
-        })?;
-        let meta = std::fs::metadata(&target).map_err(|e| io_error(&what, &e))?;
-        (target, meta)
+        })?
     } else {
-        (path.to_path_buf(), link)
+        link
     };
     let kind = meta.file_type();
     let refuse = |it: &str| {
@@ -1835,17 +1920,11 @@ fn open_dest(path: &Path, wait: Duration) -> Result<Dest> {
         )))
     };
     if kind.is_file() {
-        TempFile::create(&target).map(Dest::Temp)
+        TempFile::create(path, Some(&meta)).map(Dest::Temp)
     } else if kind.is_dir() {
         refuse("a directory")
-    } else if kind.is_fifo() {
-        Dest::stream(open_fifo_writer(&target, &what, wait)?, false)
-    } else if kind.is_char_device() {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&target)
-            .map_err(|e| io_error(&what, &e))?;
-        Dest::stream(file, false)
+    } else if kind.is_fifo() || kind.is_char_device() {
+        Dest::stream(open_stream(path, &meta, &what, wait)?, false)
     } else if kind.is_socket() {
         refuse("a socket")
     } else {
@@ -1853,19 +1932,25 @@ fn open_dest(path: &Path, wait: Duration) -> Result<Dest> {
     }
 }
 
-/// Opens FIFO `path` for writing (non-blocking, its own open file), waiting
-/// at most `wait` for a reader to open it.
-fn open_fifo_writer(path: &Path, what: &str, wait: Duration) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// Opens the FIFO or character device at `path`, which `meta` (its stat)
+/// found, once for writing: `O_WRONLY|O_NONBLOCK|O_NOCTTY|O_CLOEXEC`, never
+/// created; then checks that the open file is that very one (the same
+/// kind, device and inode), so that a path swapped after the stat is not
+/// written. A FIFO without a reader yet (`ENXIO`) is opened again until
+/// one comes, for at most `wait`.
+fn open_stream(path: &Path, meta: &std::fs::Metadata, what: &str, wait: Duration) -> Result<File> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    let fifo = meta.file_type().is_fifo();
     let deadline = Instant::now() + wait;
-    loop {
+    let file = loop {
+        // std adds O_CLOEXEC, and no O_CREAT without `create`.
         match std::fs::OpenOptions::new()
             .write(true)
-            .custom_flags(libc::O_NONBLOCK)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(path)
         {
-            Ok(f) => return Ok(f),
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            Ok(f) => break f,
+            Err(e) if fifo && e.raw_os_error() == Some(libc::ENXIO) => {
                 if Instant::now() >= deadline {
                     return Err(Error::new(
                         Code::DeadlineExceeded,
@@ -1877,13 +1962,27 @@ fn open_fifo_writer(path: &Path, what: &str, wait: Duration) -> Result<File> {
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(io_error(what, &e)),
         }
+    };
+    let got = file.metadata().map_err(|e| io_error(what, &e))?;
+    let same_kind = if fifo {
+        got.file_type().is_fifo()
+    } else {
+        got.file_type().is_char_device()
+    };
+    if !same_kind || got.dev() != meta.dev() || got.ino() != meta.ino() {
+        return Err(Error::invalid(format!(
+            "{what}: it changed while it was opened (not written)"
+        )));
     }
+    Ok(file)
 }
 
 /// The archive's output: each write waits until the descriptor takes
 /// bytes, under the low-speed rule (`core::stall`), so a reader that stops
-/// reading cuts the export instead of hanging it. A blocking pipe is written `PIPE_BUF` bytes at a
-/// time (a write that size does not block once poll said it may write).
+/// reading cuts the export instead of hanging it. A blocking descriptor
+/// that is not a regular file (a pipe, a socket, a tty, a serial line) is
+/// written `PIPE_BUF` bytes at a time, so that one large write does not
+/// block past what poll said it may take.
 struct StreamWriter {
     file: File,
     small: bool,
@@ -1892,15 +1991,12 @@ struct StreamWriter {
 
 impl StreamWriter {
     fn new(file: File) -> StreamWriter {
-        use std::os::unix::fs::FileTypeExt;
-        let pipe = file
-            .metadata()
-            .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket());
+        let regular = file.metadata().is_ok_and(|m| m.file_type().is_file());
         let blocking = fcntl(&file, FcntlArg::F_GETFL)
             .is_ok_and(|f| !OFlag::from_bits_truncate(f).contains(OFlag::O_NONBLOCK));
         StreamWriter {
             file,
-            small: pipe && blocking,
+            small: !regular && blocking,
             meter: Meter::new(STALL_WINDOW),
         }
     }
@@ -1943,7 +2039,8 @@ impl Write for StreamWriter {
     }
 }
 
-/// The archive being written: a temporary file next to its destination,
+/// The archive being written: a temporary file in the directory of its
+/// destination (the path as given, never a directory realpath finds),
 /// removed unless persisted.
 struct TempFile {
     temp: PathBuf,
@@ -1953,7 +2050,12 @@ struct TempFile {
 }
 
 impl TempFile {
-    fn create(dest: &Path) -> Result<TempFile> {
+    /// A new file to be renamed over `dest`: `0666` less the umask, or,
+    /// when it replaces the file `replaced` (its stat), made `0600` and
+    /// given that file's owner (when the caller may: `EPERM` is not an
+    /// error) and mode, so a private archive does not become readable.
+    fn create(dest: &Path, replaced: Option<&std::fs::Metadata>) -> Result<TempFile> {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
         let what = format!("export to {}", dest.display());
         let file_name = dest
             .file_name()
@@ -1967,19 +2069,31 @@ impl TempFile {
             file_name.to_string_lossy(),
             &lease_id("x")[15..]
         ));
-        use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o666)
+            .mode(if replaced.is_some() { 0o600 } else { 0o666 })
             .open(&temp)
             .map_err(|e| io_error(&format!("{what}: create {}", temp.display()), &e))?;
-        Ok(TempFile {
+        let t = TempFile {
             temp,
             dest: dest.to_path_buf(),
             file: Some(file),
             done: false,
-        })
+        };
+        if let (Some(m), Some(file)) = (replaced, &t.file) {
+            let fail = |e: std::io::Error| {
+                io_error(&format!("{what}: giving {} its mode", t.temp.display()), &e)
+            };
+            // The owner first: a chown clears set-id bits the mode may give.
+            match std::os::unix::fs::fchown(file, Some(m.uid()), Some(m.gid())) {
+                Err(e) if e.raw_os_error() != Some(libc::EPERM) => return Err(fail(e)),
+                _ => {}
+            }
+            file.set_permissions(std::fs::Permissions::from_mode(m.mode() & 0o7777))
+                .map_err(fail)?;
+        }
+        Ok(t)
     }
 
     fn file(&self) -> Result<File> {
@@ -2142,28 +2256,116 @@ mod tests {
         // headers and data: 512 + 1024, 512, 512 + 512; then two zero blocks
         assert_eq!(data.len(), 3072 + 1024);
         let file = tempfile_in_tmp();
-        let mut tar = TarEnd {
-            next: Some(0),
-            end: None,
-        };
+        let mut tar = TarEnd::default();
         // Fed in pieces that split headers.
         for (i, piece) in data.chunks(300).enumerate() {
             file.write_all_at(piece, (i * 300) as u64).unwrap();
-            tar.advance(&file, ((i * 300) + piece.len()) as u64);
+            tar.advance(&file, ((i * 300) + piece.len()) as u64)
+                .unwrap();
         }
         assert_eq!(tar.end, Some(3072 + 512));
         assert!(!tar.done(data.len() as u64));
         assert!(tar.done(3072 + 512 + AFTER_END));
-        // Not a tar (a size field that is not a number): to end of file.
+        // Not a tar: refused at its first block.
         let file = tempfile_in_tmp();
         file.write_all_at(&[b'x'; 1024], 0).unwrap();
-        let mut tar = TarEnd {
-            next: Some(0),
-            end: None,
+        let mut tar = TarEnd::default();
+        assert_eq!(tar.advance(&file, 1024), Err(0));
+        // A header whose checksum is wrong, after a good entry: refused at
+        // its offset; a byte changed in the good one is seen too.
+        let mut bad = data.clone();
+        bad[1536 + 100] ^= 1;
+        let file = tempfile_in_tmp();
+        file.write_all_at(&bad, 0).unwrap();
+        assert_eq!(
+            TarEnd::default().advance(&file, bad.len() as u64),
+            Err(1536)
+        );
+        let mut bad = data.clone();
+        bad[0] ^= 1;
+        file.write_all_at(&bad, 0).unwrap();
+        assert_eq!(TarEnd::default().advance(&file, bad.len() as u64), Err(0));
+    }
+
+    #[test]
+    fn tar_checksums_are_unsigned_or_signed_sums() {
+        let mut h = tar::Header::new_ustar();
+        h.set_path("\u{e9}t\u{e9}").unwrap();
+        h.set_size(0);
+        h.set_cksum();
+        let mut block: [u8; 512] = *h.as_bytes();
+        assert!(tar_checksum_ok(&block));
+        // The same header with the signed sum (bytes over 0x7f count as
+        // negative) in its checksum field, as some old tars wrote it.
+        let signed: i64 = block
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    i64::from(b as i8)
+                }
+            })
+            .sum();
+        block[148..156].copy_from_slice(format!("{signed:06o}\0 ").as_bytes());
+        assert!(tar_checksum_ok(&block));
+        block[148..156].copy_from_slice(format!("{:06o}\0 ", signed + 1).as_bytes());
+        assert!(!tar_checksum_ok(&block));
+        block[148..156].copy_from_slice(b"        ");
+        assert!(!tar_checksum_ok(&block));
+    }
+
+    #[test]
+    fn blocking_descriptors_but_regular_files_are_written_in_small_pieces() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let open = |path: &str, flags: i32| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(flags)
+                .open(path)
+                .unwrap()
         };
-        tar.advance(&file, 1024);
-        assert_eq!((tar.next, tar.end), (None, None));
-        assert!(!tar.done(u64::MAX / 2));
+        // A blocking character device (a tty or serial line is one too):
+        // one large write could block past what poll said it may take.
+        assert!(StreamWriter::new(open("/dev/null", 0)).small);
+        assert!(!StreamWriter::new(open("/dev/null", libc::O_NONBLOCK)).small);
+        let (_r, w) = std::io::pipe().unwrap();
+        assert!(StreamWriter::new(File::from(OwnedFd::from(w))).small);
+        assert!(!StreamWriter::new(tempfile_in_tmp()).small);
+    }
+
+    #[test]
+    fn a_stream_destination_is_written_only_if_it_is_the_file_stat_found() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::env::temp_dir().join(format!("ctrd-open-stream-{}", &lease_id("x")[15..]));
+        std::fs::create_dir(&dir).unwrap();
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        for f in [&a, &b] {
+            nix::unistd::mkfifo(f, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        }
+        // A reader on `a`, so that a writer's open does not fail with ENXIO.
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&a)
+            .unwrap();
+        let meta = |p: &Path| std::fs::metadata(p).unwrap();
+        let wait = Duration::from_millis(100);
+        assert!(open_stream(&a, &meta(&a), "x", wait).is_ok());
+        // `a` swapped for another FIFO after the stat: not written.
+        let e = open_stream(&a, &meta(&b), "x", wait).unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument);
+        assert!(e.message.contains("changed"), "{}", e.message);
+        // Nor a device that is not the one found.
+        let null = Path::new("/dev/null");
+        assert!(open_stream(null, &meta(null), "x", wait).is_ok());
+        let e = open_stream(null, &meta(Path::new("/dev/zero")), "x", wait).unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument);
+        // A FIFO without a reader: waited for `wait`, then DeadlineExceeded.
+        let e = open_stream(&b, &meta(&b), "x", wait).unwrap_err();
+        assert_eq!(e.code, Code::DeadlineExceeded);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn tempfile_in_tmp() -> File {

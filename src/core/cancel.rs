@@ -73,8 +73,9 @@ impl Stop {
         }
     }
 
-    /// The error now, if the call is to stop.
-    fn check(&self, what: &str) -> Option<Error> {
+    /// The error now, if the call is to stop (for blocking work that looks
+    /// at it between steps, such as spooling an archive).
+    pub fn check(&self, what: &str) -> Option<Error> {
         if self.cancel.as_ref().is_some_and(Cancel::is_triggered) {
             return Some(Error::new(Code::Cancelled, format!("{what}: cancelled")));
         }
