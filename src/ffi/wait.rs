@@ -23,7 +23,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::ThreadId;
 
 use crate::core::error::{Error, Result};
-use crate::ffi::boundary::{self, ffi_status, ffi_value};
+#[cfg(feature = "test-hooks")]
+use crate::ffi::boundary::ffi_status;
+use crate::ffi::boundary::{self, ffi_value};
 use crate::ffi::callback::CallbackThread;
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipBox};
