@@ -58,25 +58,9 @@ fn import_with(
         &mut names,
         &mut len,
     );
-    if status != CTRD_OK {
-        assert!(
-            names.is_null() && len == usize::MAX,
-            "out written on failure"
-        );
-        return Err((status, last_error()));
-    }
-    assert!(!names.is_null() && len > 0);
-    let out = (0..len)
-        .map(|i| {
-            // SAFETY: an array of `len` C strings from the library.
-            unsafe { CStr::from_ptr(*names.add(i)) }
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    ctrd_string_array_free(names, len);
-    Ok(out)
+    let imported = strings_outcome(status, names, len)?;
+    assert!(!imported.is_empty(), "an import that names no image");
+    Ok(imported)
 }
 
 fn import(client: *mut ctrd_client, path: &Path) -> Result<Vec<String>, Failure> {
@@ -1428,24 +1412,7 @@ fn a_replaced_archive_keeps_its_mode() {
 fn import_fd(client: *mut ctrd_client, fd: i32) -> Result<Vec<String>, Failure> {
     let (mut names, mut len) = (null_mut(), usize::MAX);
     let status = ctrd_image_import_fd(client, fd, null(), &mut names, &mut len);
-    if status != CTRD_OK {
-        assert!(
-            names.is_null() && len == usize::MAX,
-            "out written on failure"
-        );
-        return Err((status, last_error()));
-    }
-    // SAFETY: an array of `len` C strings from the library.
-    let out = (0..len)
-        .map(|i| {
-            unsafe { CStr::from_ptr(*names.add(i)) }
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    ctrd_string_array_free(names, len);
-    Ok(out)
+    strings_outcome(status, names, len)
 }
 
 /// `ctrd_image_import_fd` with `opts`; the names on success.
@@ -1456,15 +1423,7 @@ fn import_fd_with(
 ) -> Result<Vec<String>, Failure> {
     let (mut names, mut len) = (null_mut(), usize::MAX);
     let status = ctrd_image_import_fd(client, fd, opts, &mut names, &mut len);
-    if status != CTRD_OK {
-        assert!(
-            names.is_null() && len == usize::MAX,
-            "out written on failure"
-        );
-        return Err((status, last_error()));
-    }
-    ctrd_string_array_free(names, len);
-    Ok(vec![String::new(); len])
+    strings_outcome(status, names, len)
 }
 
 /// A tar header (of a 1 MiB file) with its checksum, as a writer that then

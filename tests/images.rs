@@ -32,25 +32,7 @@ fn list(client: *mut ctrd_client, filter: Option<&str>) -> Result<Vec<String>, F
         &mut names,
         &mut len,
     );
-    if status != CTRD_OK {
-        assert!(
-            names.is_null() && len == usize::MAX,
-            "out written on failure"
-        );
-        return Err((status, last_error()));
-    }
-    assert!(len == 0 || !names.is_null());
-    let out = (0..len)
-        .map(|i| {
-            // SAFETY: an array of `len` C strings from the library.
-            unsafe { CStr::from_ptr(*names.add(i)) }
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    ctrd_string_array_free(names, len);
-    Ok(out)
+    strings_outcome(status, names, len)
 }
 
 fn borrowed(p: *const c_char) -> String {

@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::ptr::{null, null_mut};
 
 use common::*;
@@ -36,19 +36,8 @@ fn delete(client: *mut ctrd_client, name: &str) -> Result<(), Failure> {
 
 fn list(client: *mut ctrd_client) -> Vec<String> {
     let (mut names, mut len) = (null_mut(), usize::MAX);
-    check(ctrd_namespace_list(client, &mut names, &mut len), CTRD_OK);
-    assert!(len == 0 || !names.is_null());
-    let out = (0..len)
-        .map(|i| {
-            // SAFETY: an array of `len` C strings from the library.
-            unsafe { CStr::from_ptr(*names.add(i)) }
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    ctrd_string_array_free(names, len);
-    out
+    let status = ctrd_namespace_list(client, &mut names, &mut len);
+    strings_outcome(status, names, len).expect("ctrd_namespace_list")
 }
 
 /// `ctr namespaces ls`: each name with its labels column ("k=v,..." sorted,

@@ -326,6 +326,23 @@ fn our_requests(reg: &Registry) -> Vec<(String, String, u32, u64)> {
         .collect()
 }
 
+/// The layer digests of image `i`'s manifest, asserting that one of them
+/// is among `kept` (what an interrupted pull left in the store).
+fn layers_with_one_of(space: &Space, i: *mut ctrd_image, kept: &[String]) -> Vec<String> {
+    let manifest = space.blob_json(&digest_of(i));
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        layers.iter().any(|l| kept.contains(l)),
+        "no layer kept: {kept:?}"
+    );
+    layers
+}
+
 /// Blob GETs of this library for repository `repo` in the registry's log.
 fn blob_gets(reg: &Registry, repo: &str) -> Vec<(String, u32, u64)> {
     let prefix = format!("/v2/ctrd/{repo}/blobs/");
@@ -1002,17 +1019,7 @@ fn a_registry_killed_mid_pull() {
         leases[0],
         containerd_c::core::pull::resume_lease_id(&digest_of(i))
     );
-    let manifest = space.blob_json(&digest_of(i));
-    let layers: Vec<&str> = manifest["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].as_str().unwrap())
-        .collect();
-    assert!(
-        layers.iter().any(|l| kept.iter().any(|k| k == l)),
-        "no layer kept: {kept:?}"
-    );
+    layers_with_one_of(&space, i, &kept);
     let gets = blob_gets(&reg, "layers");
     assert!(
         gets.len() < 6 && gets.iter().all(|g| !kept.contains(&g.0)),
@@ -1866,20 +1873,10 @@ fn a_cancelled_pull_is_resumed() {
     let reference = reg.reference("layers:latest");
     let i = pull_ok(&space, &reference, &Opts::for_registry(&reg).no_unpack());
     assert_eq!(space.leases(), Vec::<String>::new());
-    let manifest = space.blob_json(&digest_of(i));
-    let layers: Vec<&str> = manifest["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].as_str().unwrap())
-        .collect();
-    assert!(
-        layers.iter().any(|l| kept.iter().any(|k| k == l)),
-        "no layer kept: {kept:?}"
-    );
+    let layers = layers_with_one_of(&space, i, &kept);
     let gets: Vec<_> = blob_gets(&reg, "layers")
         .into_iter()
-        .filter(|g| layers.contains(&g.0.as_str()))
+        .filter(|g| layers.contains(&g.0))
         .collect();
     assert!(
         gets.iter().all(|g| !kept.contains(&g.0)) && gets.len() < layers.len() * 2,

@@ -1,4 +1,4 @@
-/* Tiny assertion helpers for the C tests. */
+/* Tiny assertion helpers for the C and C++ tests. */
 #ifndef CTRD_TEST_CHECK_H
 #define CTRD_TEST_CHECK_H
 

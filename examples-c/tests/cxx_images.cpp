@@ -25,17 +25,10 @@
 #include <vector>
 
 #include "containerd_c.hpp"
+#include "check.h"
 
 namespace ctrd = containerd_c;
 
-#define REQUIRE(cond)                                                    \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      std::fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n", __FILE__,      \
-                   __LINE__, #cond);                                     \
-      std::exit(1);                                                      \
-    }                                                                    \
-  } while (0)
 
 namespace {
 
@@ -81,13 +74,13 @@ struct Seen {
   // with every byte and layer (at least one), and no other is.
   void require_done(const std::string &ref) {
     std::lock_guard<std::mutex> lock(m);
-    REQUIRE(!calls.empty() && !on_caller);
+    CHECK(!calls.empty() && !on_caller);
     const Call &last = calls.back();
     if (last.phase != "done") std::fprintf(stderr, "last phase: %s\n", last.phase.c_str());
-    REQUIRE(last.phase == "done" && last.ref == ref);
-    REQUIRE(last.layers_total > 0 && last.layers_done == last.layers_total);
-    REQUIRE(last.bytes_total > 0 && last.bytes_done == last.bytes_total);
-    for (size_t i = 0; i + 1 < calls.size(); i++) REQUIRE(calls[i].phase != "done");
+    CHECK(last.phase == "done" && last.ref == ref);
+    CHECK(last.layers_total > 0 && last.layers_done == last.layers_total);
+    CHECK(last.bytes_total > 0 && last.bytes_done == last.bytes_total);
+    for (size_t i = 0; i + 1 < calls.size(); i++) CHECK(calls[i].phase != "done");
   }
 };
 
@@ -112,7 +105,7 @@ struct TempDir {
   std::vector<std::string> files;
   TempDir() {
     char tmpl[] = "/tmp/ctrd-cxx-images-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
+    CHECK(mkdtemp(tmpl) != nullptr);
     path = tmpl;
   }
   std::string file(const std::string &name) {
@@ -140,30 +133,30 @@ void test_import_export(const std::string &archive) {
   ctrd::PullOptions opts;
   opts.progress = seen.callback();
   std::vector<std::string> names = client.import_archive(archive, opts);
-  REQUIRE(names == std::vector<std::string>{kImage});
+  CHECK(names == std::vector<std::string>{kImage});
   seen.require_done(archive);
   ctrd::Image image = client.get_image(kImage);
-  REQUIRE(image.is_unpacked());
+  CHECK(image.is_unpacked());
 
   // Export, then import the export into another namespace without
   // unpacking, and unpack it there.
   TempDir dir;
   std::string exported = dir.file("exported.tar");
   client.export_archive(exported, names);
-  REQUIRE(file_size(exported) > 0);
+  CHECK(file_size(exported) > 0);
   {
     ctrd::Client other("", "cxx-images-2-" + pid);
     DropNamespace drop_other{other};
     ctrd::PullOptions no_unpack;
     no_unpack.no_unpack = true;
-    REQUIRE(other.import_archive(exported, no_unpack) == names);
+    CHECK(other.import_archive(exported, no_unpack) == names);
     ctrd::Image copy = other.get_image(kImage);
-    REQUIRE(copy.digest() == image.digest());
-    REQUIRE(!copy.is_unpacked());
+    CHECK(copy.digest() == image.digest());
+    CHECK(!copy.is_unpacked());
     copy.unpack();
-    REQUIRE(copy.is_unpacked());
+    CHECK(copy.is_unpacked());
     copy.unpack();  // again: nothing to do
-    REQUIRE(error_of([&] { copy.unpack("no-such-snapshotter"); }).status() == CTRD_ERR_INVALID_ARGUMENT);
+    CHECK(error_of([&] { copy.unpack("no-such-snapshotter"); }).status() == CTRD_ERR_INVALID_ARGUMENT);
   }
 
   // Through descriptors: export into a regular file's fd, import it from a
@@ -171,13 +164,13 @@ void test_import_export(const std::string &archive) {
   {
     std::string via_fd = dir.file("via-fd.tar");
     int fd = open(via_fd.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    REQUIRE(fd >= 0);
+    CHECK(fd >= 0);
     client.export_archive_fd(fd, names);
-    REQUIRE(fcntl(fd, F_GETFD) != -1);
+    CHECK(fcntl(fd, F_GETFD) != -1);
     close(fd);
-    REQUIRE(file_size(via_fd) == file_size(exported));
+    CHECK(file_size(via_fd) == file_size(exported));
     int p[2];
-    REQUIRE(pipe(p) == 0);
+    CHECK(pipe(p) == 0);
     std::thread feeder([&] {
       int in = open(via_fd.c_str(), O_RDONLY | O_CLOEXEC);
       char buf[65536];
@@ -196,26 +189,26 @@ void test_import_export(const std::string &archive) {
     DropNamespace drop_other{other};
     ctrd::PullOptions no_unpack;
     no_unpack.no_unpack = true;
-    REQUIRE(other.import_archive_fd(p[0], no_unpack) == names);
+    CHECK(other.import_archive_fd(p[0], no_unpack) == names);
     feeder.join();
     close(p[0]);
-    REQUIRE(other.get_image(kImage).digest() == image.digest());
-    REQUIRE(error_of([&] { other.import_archive_fd(-1); }).status() == CTRD_ERR_INVALID_ARGUMENT);
+    CHECK(other.get_image(kImage).digest() == image.digest());
+    CHECK(error_of([&] { other.import_archive_fd(-1); }).status() == CTRD_ERR_INVALID_ARGUMENT);
   }
 
   // Bad arguments.
   ctrd::Error e = error_of([&] { client.import_archive("target/test-image.tar"); });
-  REQUIRE(e.status() == CTRD_ERR_INVALID_ARGUMENT && e.name() == "CTRD_ERR_INVALID_ARGUMENT");
-  REQUIRE(!e.message().empty());
+  CHECK(e.status() == CTRD_ERR_INVALID_ARGUMENT && e.name() == "CTRD_ERR_INVALID_ARGUMENT");
+  CHECK(!e.message().empty());
   e = error_of([&] { client.import_archive(dir.path + "/missing.tar"); });
-  REQUIRE(e.status() == CTRD_ERR_NOT_FOUND && contains(e.message(), "missing.tar"));
+  CHECK(e.status() == CTRD_ERR_NOT_FOUND && contains(e.message(), "missing.tar"));
   e = error_of([&] { client.export_archive(dir.file("none.tar"), {}); });
-  REQUIRE(e.status() == CTRD_ERR_INVALID_ARGUMENT);
+  CHECK(e.status() == CTRD_ERR_INVALID_ARGUMENT);
   e = error_of([&] { client.export_archive("relative.tar", names); });
-  REQUIRE(e.status() == CTRD_ERR_INVALID_ARGUMENT);
+  CHECK(e.status() == CTRD_ERR_INVALID_ARGUMENT);
   e = error_of([&] { client.export_archive(dir.file("unknown.tar"), {"docker.io/library/cxx-no-such:1"}); });
-  REQUIRE(e.status() == CTRD_ERR_NOT_FOUND && contains(e.message(), "cxx-no-such"));
-  REQUIRE(file_size(dir.path + "/unknown.tar") == -1);
+  CHECK(e.status() == CTRD_ERR_NOT_FOUND && contains(e.message(), "cxx-no-such"));
+  CHECK(file_size(dir.path + "/unknown.tar") == -1);
 
   // An exception in the progress callback: caught on the library's thread,
   // rethrown by the call; the callback is not called again.
@@ -228,16 +221,16 @@ void test_import_export(const std::string &archive) {
   try {
     client.import_archive(exported, throwing);
     std::fprintf(stderr, "the callback's exception did not come out\n");
-    REQUIRE(false);
+    CHECK(false);
   } catch (const ctrd::Error &e2) {
     std::fprintf(stderr, "unexpected Error: %s\n", e2.what());
-    REQUIRE(false);
+    CHECK(false);
   } catch (const std::runtime_error &e2) {
-    REQUIRE(std::string(e2.what()) == "progress callback failed");
+    CHECK(std::string(e2.what()) == "progress callback failed");
   }
-  REQUIRE(calls == 1);
+  CHECK(calls == 1);
   // The import itself ran to its end.
-  REQUIRE(client.get_image(kImage).is_unpacked());
+  CHECK(client.get_image(kImage).is_unpacked());
   std::puts("import, export, unpack: ok");
 }
 
@@ -253,7 +246,7 @@ std::string run_output(ctrd::Client &client, const std::string &image, const std
   client.prepare_snapshot(image, id);
   ctrd::Container container = client.create_container(opts);
   int out[2];
-  REQUIRE(pipe(out) == 0);
+  CHECK(pipe(out) == 0);
   std::string output;
   {
     ctrd::FifoSet fifos(id);
@@ -261,7 +254,7 @@ std::string run_output(ctrd::Client &client, const std::string &image, const std
     close(out[1]);  // the session has its own duplicate
     ctrd::Task task = container.new_task(fifos);
     task.start();
-    REQUIRE(task.wait(60000) == 0);
+    CHECK(task.wait(60000) == 0);
     session.wait(10000);
     task.remove();
     session.close();  // the last write end: the pipe reaches end of file
@@ -298,23 +291,23 @@ int test_pull() {
   opts.secret = password + "-wrong";
   ctrd::Error e = error_of([&] { client.pull(ref, opts); });
   if (e.status() != CTRD_ERR_UNAUTHENTICATED) std::fprintf(stderr, "wrong password: %s\n", e.what());
-  REQUIRE(e.status() == CTRD_ERR_UNAUTHENTICATED && e.name() == "CTRD_ERR_UNAUTHENTICATED");
-  REQUIRE(contains(e.message(), "ctrd/busybox"));
-  REQUIRE(client.list_images().empty());
+  CHECK(e.status() == CTRD_ERR_UNAUTHENTICATED && e.name() == "CTRD_ERR_UNAUTHENTICATED");
+  CHECK(contains(e.message(), "ctrd/busybox"));
+  CHECK(client.list_images().empty());
 
   // The right one, with progress.
   Seen seen;
   opts.secret = password;
   opts.progress = seen.callback();
   ctrd::Image image = client.pull(ref, opts);
-  REQUIRE(image.name() == ref && image.digest().rfind("sha256:", 0) == 0);
-  REQUIRE(image.is_unpacked());
+  CHECK(image.name() == ref && image.digest().rfind("sha256:", 0) == 0);
+  CHECK(image.is_unpacked());
   seen.require_done(ref);
 
   // A container of the pulled image.
   std::string out = run_output(client, ref, {"sh", "-c", "echo pulled-and-ran"});
   if (out != "pulled-and-ran\n") std::fprintf(stderr, "output: [%s]\n", out.c_str());
-  REQUIRE(out == "pulled-and-ran\n");
+  CHECK(out == "pulled-and-ran\n");
   std::puts("pull and run: ok");
   return 0;
 }

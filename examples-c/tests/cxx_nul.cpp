@@ -4,6 +4,7 @@
 // any call of the library. Runs against $CONTAINERD_ADDRESS (where the cut
 // strings would otherwise work).
 #include "containerd_c.hpp"
+#include "check.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -12,14 +13,6 @@
 
 namespace ctrd = containerd_c;
 
-#define REQUIRE(cond)                                                    \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      std::fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n", __FILE__,      \
-                   __LINE__, #cond);                                     \
-      std::exit(1);                                                      \
-    }                                                                    \
-  } while (0)
 
 // `s` with a NUL byte and `tail` appended.
 static std::string nul(const std::string &s, const std::string &tail = "x") {
@@ -45,11 +38,11 @@ static void refused(const char *what, F f) {
 int main() {
   refused("namespace", [] { ctrd::Client c("", nul("prod")); });
   const char *addr = std::getenv("CONTAINERD_ADDRESS");
-  REQUIRE(addr != nullptr && *addr != '\0');
+  CHECK(addr != nullptr && *addr != '\0');
   refused("address", [&] { ctrd::Client c(nul(addr, ".bak")); });
 
   ctrd::Client c;
-  REQUIRE(c.list_containers().size() == c.list_containers("id!=x").size());  // the daemon answers
+  CHECK(c.list_containers().size() == c.list_containers("id!=x").size());  // the daemon answers
   refused("filter", [&] { c.list_containers(nul("id==x", ",id!=y")); });
   refused("filter", [&] { c.list_images(nul("name==x")); });
   refused("filters", [&] { c.subscribe({"topic==\"/tasks/exit\"", nul("topic")}, [](const ctrd::Event &) {}); });
@@ -85,7 +78,7 @@ int main() {
   });
   refused("spec_json", [] { ctrd::spec_patch(nul("{}"), "{}"); });
   // Nothing was made under the cut names.
-  for (const auto &ns : c.list_namespaces()) REQUIRE(ns != "ns" && ns != "ns-nul-test");
+  for (const auto &ns : c.list_namespaces()) CHECK(ns != "ns" && ns != "ns-nul-test");
   std::puts("ok");
   return 0;
 }

@@ -17,17 +17,10 @@
 #include <vector>
 
 #include "containerd_c.hpp"
+#include "check.h"
 
 namespace ctrd = containerd_c;
 
-#define REQUIRE(cond)                                                    \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      std::fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n", __FILE__,      \
-                   __LINE__, #cond);                                     \
-      std::exit(1);                                                      \
-    }                                                                    \
-  } while (0)
 
 static const char *const kImage = "docker.io/library/ctrd-test:latest";
 
@@ -46,44 +39,44 @@ static bool contains(const std::string &s, const std::string &part) { return s.f
 
 static void test_errors(ctrd::Client &client) {
   ctrd::Error e = error_of([&] { client.load_container("cxx-no-such-container"); });
-  REQUIRE(e.status() == CTRD_ERR_NOT_FOUND);
-  REQUIRE(e.name() == "CTRD_ERR_NOT_FOUND");
-  REQUIRE(contains(e.message(), "cxx-no-such-container"));
+  CHECK(e.status() == CTRD_ERR_NOT_FOUND);
+  CHECK(e.name() == "CTRD_ERR_NOT_FOUND");
+  CHECK(contains(e.message(), "cxx-no-such-container"));
   e = error_of([&] { client.get_image("docker.io/library/cxx-no-such-image:1"); });
-  REQUIRE(e.status() == CTRD_ERR_NOT_FOUND && contains(e.message(), "cxx-no-such-image"));
+  CHECK(e.status() == CTRD_ERR_NOT_FOUND && contains(e.message(), "cxx-no-such-image"));
   e = error_of([&] { client.subscribe({"topic=="}, [](const ctrd::Event &) {}); });
-  REQUIRE(e.status() == CTRD_ERR_INVALID_ARGUMENT);
+  CHECK(e.status() == CTRD_ERR_INVALID_ARGUMENT);
 
   // A triggered Cancel stops a pull and an import before they start.
   ctrd::Cancel cancel;
-  REQUIRE(cancel && !cancel.is_triggered());
+  CHECK(cancel && !cancel.is_triggered());
   cancel.trigger();
-  REQUIRE(cancel.is_triggered());
+  CHECK(cancel.is_triggered());
   ctrd::PullOptions opts;
   opts.plain_http = true;
   opts.cancel = &cancel;
   opts.timeout_ms = 60000;
   e = error_of([&] { client.pull("127.0.0.1:9/cxx/cancelled:latest", opts); });
-  REQUIRE(e.status() == CTRD_ERR_CANCELLED && contains(e.message(), "cancelled"));
+  CHECK(e.status() == CTRD_ERR_CANCELLED && contains(e.message(), "cancelled"));
   e = error_of([&] { client.import_archive("/nonexistent/cxx-cancelled.tar", opts); });
-  REQUIRE(e.status() == CTRD_ERR_CANCELLED && contains(e.message(), "cancelled"));
+  CHECK(e.status() == CTRD_ERR_CANCELLED && contains(e.message(), "cancelled"));
 }
 
 static void test_images_and_namespaces(ctrd::Client &client, const std::string &id) {
   bool listed = false;
   for (const auto &name : client.list_images()) listed = listed || name == kImage;
-  REQUIRE(listed);
+  CHECK(listed);
   ctrd::Image image = client.get_image(kImage);
-  REQUIRE(image.name() == kImage && image.digest().rfind("sha256:", 0) == 0);
-  REQUIRE(image.size() > 0 && image.is_unpacked());
-  REQUIRE(contains(image.config_json(), "\"rootfs\""));
+  CHECK(image.name() == kImage && image.digest().rfind("sha256:", 0) == 0);
+  CHECK(image.size() > 0 && image.is_unpacked());
+  CHECK(contains(image.config_json(), "\"rootfs\""));
 
   client.create_namespace(id, {"purpose=test"});
   bool found = false;
   for (const auto &ns : client.list_namespaces()) found = found || ns == id;
-  REQUIRE(found);
+  CHECK(found);
   client.delete_namespace(id);
-  REQUIRE(error_of([&] { client.delete_namespace(id); }).status() == CTRD_ERR_NOT_FOUND);
+  CHECK(error_of([&] { client.delete_namespace(id); }).status() == CTRD_ERR_NOT_FOUND);
 }
 
 static void test_events(ctrd::Client &client, const std::string &id) {
@@ -103,19 +96,19 @@ static void test_events(ctrd::Client &client, const std::string &id) {
           cv.notify_all();
         });
     ctrd::Subscription moved = std::move(sub);  // the callback moves along
-    REQUIRE(!sub && moved);
+    CHECK(!sub && moved);
     ctrd::ContainerOptions o;
     o.id = id;
     o.spec_json = client.spec_generate(id);
     o.labels = {"app=cxx"};
     ctrd::Container k = client.create_container(o);
-    REQUIRE(k.id() == id && contains(k.info_json(), "\"app\":\"cxx\""));
+    CHECK(k.id() == id && contains(k.info_json(), "\"app\":\"cxx\""));
     {
       std::unique_lock<std::mutex> lock(m);
-      REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return !seen.empty(); }));
-      REQUIRE(seen[0].topic == "/containers/create" && seen[0].ns == client.ns());
-      REQUIRE(contains(seen[0].json, "\"id\":\"" + id + "\""));
-      REQUIRE(callback_thread != std::this_thread::get_id());
+      CHECK(cv.wait_for(lock, std::chrono::seconds(10), [&] { return !seen.empty(); }));
+      CHECK(seen[0].topic == "/containers/create" && seen[0].ns == client.ns());
+      CHECK(contains(seen[0].json, "\"id\":\"" + id + "\""));
+      CHECK(callback_thread != std::this_thread::get_id());
     }
     k.remove();
   }  // the subscription stops here
@@ -125,7 +118,7 @@ static void test_events(ctrd::Client &client, const std::string &id) {
   o.spec_json = client.spec_generate(o.id);
   client.create_container(o).remove();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  REQUIRE(calls.load() == before);
+  CHECK(calls.load() == before);
 }
 
 // A running container with no stdio; removed by the caller.
@@ -161,17 +154,17 @@ static void test_waits(ctrd::Client &client, const std::string &id) {
     cv.notify_all();
   });
   task.start();
-  REQUIRE(task.pid() > 0);
+  CHECK(task.pid() > 0);
   {
     std::unique_lock<std::mutex> lock(m);
-    REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done; }));
+    CHECK(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done; }));
   }
-  REQUIRE(got_status == CTRD_OK && got_exit == 7);
-  REQUIRE(task.wait(10000) == 7);
-  REQUIRE(cancelled_calls.load() == 0);
+  CHECK(got_status == CTRD_OK && got_exit == 7);
+  CHECK(task.wait(10000) == 7);
+  CHECK(cancelled_calls.load() == 0);
   auto st = task.status();
-  REQUIRE(st.first == CTRD_TASK_STOPPED && st.second == 7);
-  REQUIRE(task.remove() == 7);
+  CHECK(st.first == CTRD_TASK_STOPPED && st.second == 7);
+  CHECK(task.remove() == 7);
   k.remove();
 }
 
@@ -180,7 +173,7 @@ static void test_exec_output(ctrd::Client &client, const std::string &id) {
   ctrd::Task task = k.new_task();
   task.start();
   int fds[2];
-  REQUIRE(pipe(fds) == 0);
+  CHECK(pipe(fds) == 0);
   {
     ctrd::FifoSet fifos(id + "-exec");
     ctrd::IoSession session = fifos.attach(-1, fds[1], -1);
@@ -188,16 +181,16 @@ static void test_exec_output(ctrd::Client &client, const std::string &id) {
     ctrd::Process p = task.exec(
         "e1", R"({"args":["sh","-c","echo exec-out; exit 4"],"cwd":"/","user":{"uid":0,"gid":0},"env":["PATH=/bin"]})", fifos);
     p.start();
-    REQUIRE(p.wait() == 4);
+    CHECK(p.wait() == 4);
     session.wait(10000);
-    REQUIRE(p.remove() == 4);
+    CHECK(p.remove() == 4);
   }  // the session closes its copy of the pipe
   char buf[64] = {0};
   ssize_t n = read(fds[0], buf, sizeof buf - 1);
   close(fds[0]);
-  REQUIRE(n > 0 && std::string(buf) == "exec-out\n");
-  REQUIRE(error_of([&] { task.wait(100); }).status() == CTRD_ERR_DEADLINE_EXCEEDED);
-  REQUIRE(task.remove(CTRD_TASK_DELETE_FORCE) == 137);
+  CHECK(n > 0 && std::string(buf) == "exec-out\n");
+  CHECK(error_of([&] { task.wait(100); }).status() == CTRD_ERR_DEADLINE_EXCEEDED);
+  CHECK(task.remove(CTRD_TASK_DELETE_FORCE) == 137);
   k.remove();
 }
 
@@ -206,7 +199,7 @@ int main() {
   try {
     ctrd::Client client;
     auto version = client.server_version();
-    REQUIRE(!version.first.empty());
+    CHECK(!version.first.empty());
     test_errors(client);
     test_images_and_namespaces(client, id + "-ns");
     test_events(client, id + "-ev");

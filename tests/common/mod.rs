@@ -220,6 +220,37 @@ pub fn outcome<T>(status: ctrd_status, out: *mut T) -> Result<*mut T, Failure> {
     }
 }
 
+/// The outcome of a call that hands out a string array through `names` and
+/// `len` (passed in as NULL and `usize::MAX`): the strings on success (the
+/// array freed with `ctrd_string_array_free`); on failure the status and
+/// message, after checking that neither out-param was written.
+#[track_caller]
+pub fn strings_outcome(
+    status: ctrd_status,
+    names: *mut *mut c_char,
+    len: usize,
+) -> Result<Vec<String>, Failure> {
+    if status != ctrd_status::CTRD_OK {
+        assert!(
+            names.is_null() && len == usize::MAX,
+            "out written on failure"
+        );
+        return Err((status, last_error()));
+    }
+    assert!(len == 0 || !names.is_null());
+    let out = (0..len)
+        .map(|i| {
+            // SAFETY: an array of `len` C strings from the library.
+            unsafe { CStr::from_ptr(*names.add(i)) }
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ctrd_string_array_free(names, len);
+    Ok(out)
+}
+
 /// Connects a client, panicking on failure.
 pub fn connect(address: &str, ns: &str) -> *mut ctrd_client {
     let mut client = std::ptr::null_mut();
