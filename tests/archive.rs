@@ -1810,6 +1810,11 @@ fn an_import_cut_short_leaves_nothing() {
     let (status, msg) = import_with(ns.client, tar, Some(&opts)).unwrap_err();
     assert_eq!(status, CTRD_ERR_CANCELLED, "{msg}");
     assert!(msg.contains(tar) && msg.contains("cancelled"), "{msg}");
+    // Triggered before the call: nothing is opened, not even a path that
+    // does not exist.
+    let (status, msg) = import_with(ns.client, "/nonexistent/cut.tar", Some(&opts)).unwrap_err();
+    assert_eq!(status, CTRD_ERR_CANCELLED, "{msg}");
+    assert!(msg.contains("/nonexistent/cut.tar: cancelled"), "{msg}");
     ctrd_cancel_free(cancel);
     assert!(ctr_images(&ns).is_empty());
     no_leases(&ns);

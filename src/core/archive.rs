@@ -1291,7 +1291,12 @@ impl Client {
         let p = path.to_path_buf();
         let first = self.timeout().unwrap_or(NO_PEER);
         let s = stop.clone();
-        let src = blocking(move || open_source(&p, first, &s)).await?;
+        // Under the stop from the start: a signal triggered before the call
+        // keeps it from opening anything.
+        let what = format!("import archive {}", path.display());
+        let src = stop
+            .run(&what, blocking(move || open_source(&p, first, &s)))
+            .await?;
         self.import_source(src, &stop, opts, progress).await
     }
 
@@ -1310,7 +1315,13 @@ impl Client {
         check_fd_access(&fd, &what, false)?;
         let first = self.timeout().unwrap_or(NO_PEER);
         let s = stop.clone();
-        let src = blocking(move || source_of(File::from(fd), what, first, &s)).await?;
+        let cut = format!("import {what}");
+        let src = stop
+            .run(
+                &cut,
+                blocking(move || source_of(File::from(fd), what, first, &s)),
+            )
+            .await?;
         self.import_source(src, &stop, opts, progress).await
     }
 
