@@ -82,11 +82,8 @@ thread_local! {
 #[cfg(feature = "test-hooks")]
 thread_local! {
     /// Fault injection for tests: the exported function of this name panics
-    /// inside its boundary the next time this thread calls it. A `Cell` of
-    /// a leaked name (a few bytes per use, test builds only): no destructor
-    /// to register at a thread's first call, which may be
-    /// `ctrd_cancel_trigger` in a signal handler, where that could allocate.
-    static PANIC_NEXT: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+    /// inside its boundary the next time this thread calls it.
+    static PANIC_NEXT: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 fn set_last_error(message: CString) {
@@ -105,19 +102,20 @@ pub(crate) fn last_error() -> *const c_char {
 
 #[cfg(feature = "test-hooks")]
 pub(crate) fn panic_next_call(function: &str) {
-    let name: &'static str = Box::leak(function.to_string().into_boxed_str());
-    let _ = PANIC_NEXT.try_with(|p| p.set(Some(name)));
+    let _ = PANIC_NEXT.try_with(|p| *p.borrow_mut() = Some(function.to_string()));
 }
 
 #[cfg(feature = "test-hooks")]
 fn injected_panic(function: &str) {
     let hit = PANIC_NEXT
         .try_with(|p| {
-            let hit = p.get() == Some(function);
-            if hit {
-                p.set(None);
+            let mut p = p.borrow_mut();
+            if p.as_deref() == Some(function) {
+                *p = None;
+                true
+            } else {
+                false
             }
-            hit
         })
         .unwrap_or(false);
     if hit {
