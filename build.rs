@@ -46,7 +46,7 @@ fn main() {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        // The library connects with its own transport (src/core/conn.rs).
+        // The library connects with its own transport (src/core/daemon/conn.rs).
         .build_transport(false)
         .compile_fds(fds)
         .expect("generating gRPC stubs");

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use containerd_c::core::container::{spec_json, NewContainer};
-use containerd_c::core::fifo::IoPaths;
-use containerd_c::core::image::DEFAULT_SNAPSHOTTER;
+use containerd_c::core::image::snapshot::DEFAULT_SNAPSHOTTER;
+use containerd_c::core::stdio::fifo::IoPaths;
 use containerd_c::core::Client;
 use containerd_c::{runtime, Result};
 

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use containerd_c::core::content::hex;
+use containerd_c::core::image::content::hex;
 use containerd_c::core::{Client, Code};
 use containerd_c::runtime::block_on_here;
 use sha2::{Digest, Sha256};

@@ -594,7 +594,8 @@ fn publish(address: &str, ns: &str, range: std::ops::Range<u64>) {
 
     let (address, ns) = (address.to_string(), ns.to_string());
     containerd_c::runtime::block_on(async move {
-        let client = containerd_c::core::client::Client::connect(Some(&address), Some(&ns))?;
+        let client =
+            containerd_c::core::daemon::client::Client::connect(Some(&address), Some(&ns))?;
         let mut svc = client.events();
         for i in range {
             let req = client.request(PublishRequest {

@@ -24,7 +24,7 @@ use containerd_c::api::services::leases::v1 as leases;
 use containerd_c::api::services::tasks::v1::WaitRequest;
 use containerd_c::api::services::version::v1 as version;
 use containerd_c::core::container::NewContainer;
-use containerd_c::core::{spec, Client, Code};
+use containerd_c::core::{container::spec, Client, Code};
 use containerd_c::ffi::ctrd_status::*;
 use containerd_c::ffi::*;
 use containerd_c::runtime::block_on;
@@ -1093,7 +1093,7 @@ async fn h2_answer(
 /// first failure's message) and how long they took.
 fn versions_over(
     rt: &tokio::runtime::Runtime,
-    conn: &containerd_c::core::conn::Conn,
+    conn: &containerd_c::core::daemon::conn::Conn,
     calls: usize,
 ) -> (usize, Option<String>, Duration) {
     let start = Instant::now();
@@ -1120,7 +1120,7 @@ fn thread_runtime() -> tokio::runtime::Runtime {
 #[test]
 fn after_a_goaway_new_calls_go_over_a_new_connection() {
     use containerd_c::api::services::events::v1 as events;
-    use containerd_c::core::conn::Conn;
+    use containerd_c::core::daemon::conn::Conn;
     type Events = tonic::Streaming<events::Envelope>;
     let server = H2Server::start();
     let shared_rt = containerd_c::runtime::get().unwrap();
@@ -1227,7 +1227,7 @@ fn after_a_goaway_new_calls_go_over_a_new_connection() {
 
 #[test]
 fn connections_whose_stream_ids_run_out_are_replaced() {
-    use containerd_c::core::conn::{test_hooks, Conn};
+    use containerd_c::core::daemon::conn::{test_hooks, Conn};
     let server = H2Server::start();
     // Five streams per connection: 2^31 - 9, ..., 2^31 - 1.
     test_hooks::set_first_stream_id(&server.path, (1 << 31) - 9);
@@ -1257,7 +1257,7 @@ fn connections_whose_stream_ids_run_out_are_replaced() {
 
 #[test]
 fn a_call_left_waiting_while_it_connects_holds_up_no_other_call() {
-    use containerd_c::core::conn::Conn;
+    use containerd_c::core::daemon::conn::Conn;
     use std::future::Future as _;
     let server = H2Server::start();
     let conn = Conn::shared(&server.path);

@@ -1017,7 +1017,7 @@ fn a_registry_killed_mid_pull() {
     assert_eq!(space.leases(), Vec::<String>::new());
     assert_eq!(
         leases[0],
-        containerd_c::core::pull::resume_lease_id(&digest_of(i))
+        containerd_c::core::image::pull::resume_lease_id(&digest_of(i))
     );
     layers_with_one_of(&space, i, &kept);
     let gets = blob_gets(&reg, "layers");

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use common::{run, Daemon, IMAGE};
-use containerd_c::core::{spec, Client};
+use containerd_c::core::{container::spec, Client};
 use containerd_c::ffi::{ctrd_client_free, ctrd_spec_generate, ctrd_status};
 use containerd_c::Code;
 use oci_spec::image::ImageConfiguration;

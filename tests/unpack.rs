@@ -421,8 +421,8 @@ fn unpack_makes_the_rootfs_ctr_runs_and_labels_as_go_does() {
 
 #[test]
 fn five_layers_unpack_into_the_chain_with_progress_and_missing_ones_only_again() {
-    use containerd_c::core::images::ImageRecord;
-    use containerd_c::core::progress::{Phase, Progress};
+    use containerd_c::core::image::progress::{Phase, Progress};
+    use containerd_c::core::image::records::ImageRecord;
     use containerd_c::core::Client;
     use containerd_c::runtime::block_on_here;
 

@@ -13,7 +13,7 @@ use std::ffi::{c_char, CStr, CString};
 use std::ptr::{null, null_mut};
 use std::sync::OnceLock;
 
-use containerd_c::core::ident;
+use containerd_c::core::daemon::ident;
 use containerd_c::ffi::ctrd_status::*;
 use containerd_c::ffi::*;
 use libfuzzer_sys::fuzz_target;

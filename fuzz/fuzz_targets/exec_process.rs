@@ -8,7 +8,7 @@
 #![no_main]
 
 use containerd_c::core::error::Code;
-use containerd_c::core::{ident, task};
+use containerd_c::core::{daemon::ident, task};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

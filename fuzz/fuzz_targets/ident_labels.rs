@@ -1,4 +1,4 @@
-//! Identifier validation (`core::ident::validate`) and label parsing
+//! Identifier validation (`core::daemon::ident::validate`) and label parsing
 //! (`core::container::parse_labels`) against simple reference models, with
 //! arbitrary input. No daemon.
 //!
@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use containerd_c::core::container::parse_labels;
 use containerd_c::core::error::Code;
-use containerd_c::core::ident;
+use containerd_c::core::daemon::ident;
 use libfuzzer_sys::fuzz_target;
 
 /// `^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$`, at most 76 bytes.

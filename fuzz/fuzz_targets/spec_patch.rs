@@ -11,7 +11,7 @@ use std::ffi::{CStr, CString};
 use std::ptr::null_mut;
 
 use containerd_c::core::error::Code;
-use containerd_c::core::spec;
+use containerd_c::core::container::spec;
 use containerd_c::ffi::ctrd_status::*;
 use containerd_c::ffi::*;
 use libfuzzer_sys::fuzz_target;

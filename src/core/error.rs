@@ -216,7 +216,7 @@ impl From<tonic::Status> for Error {
             | G::OutOfRange
             | G::DataLoss => Code::Unknown,
         };
-        let mut message = crate::core::ident::cut_long_words(status.message());
+        let mut message = crate::core::daemon::ident::cut_long_words(status.message());
         if code == Code::Unknown && status.code() != G::Unknown {
             message = format!("{} ({:?})", message, status.code());
         }

@@ -63,7 +63,7 @@ pub fn read_small(path: &Path, what: &str) -> Result<Option<Vec<u8>>> {
 /// As [`read_small`], for the entry `name` of the directory `dir` (a single
 /// path component), named `shown` in messages. The entry itself is never
 /// followed: a symlink is refused (`O_NOFOLLOW`), so that a caller that
-/// resolved the path itself (see `core::rootfs`) reads what it resolved.
+/// resolved the path itself (see `core::image::rootfs`) reads what it resolved.
 pub fn read_small_at(
     dir: BorrowedFd<'_>,
     name: &OsStr,

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::core;
+use crate::core::daemon::ident::shown;
 use crate::core::error::{Error, Result};
-use crate::core::ident::shown;
-use crate::core::progress::Progress;
-use crate::core::pull::PullOptions;
+use crate::core::image::progress::Progress;
+use crate::core::image::pull::PullOptions;
 use crate::ffi::boundary::ffi_status;
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;

@@ -216,7 +216,7 @@ pub extern "C" fn ctrd_container_load(
         // SAFETY: a C string or NULL (C contract).
         let id = unsafe { ptr::str_arg(id, "id") }?.to_string();
         let out = ptr::Out::new(out, "out")?;
-        core::ident::validate("container id", &id)?;
+        core::daemon::ident::validate("container id", &id)?;
         let client = client.inner.clone();
         let c2 = client.clone();
         let record = runtime::block_on(async move { c2.get_container(&id).await })?;
@@ -512,7 +512,7 @@ pub extern "C" fn ctrd_snapshot_remove(
 pub(crate) unsafe fn snapshotter_arg(p: *const c_char) -> Result<String, Error> {
     // SAFETY: forwarded contract.
     match unsafe { ptr::opt_str_arg(p, "snapshotter") }? {
-        None => Ok(core::image::DEFAULT_SNAPSHOTTER.to_string()),
+        None => Ok(core::image::snapshot::DEFAULT_SNAPSHOTTER.to_string()),
         Some("") => Err(Error::invalid(
             "snapshotter is empty (NULL means overlayfs)",
         )),
@@ -609,7 +609,7 @@ pub extern "C" fn ctrd_spec_patch(
             )
         };
         let out = ptr::Out::new(out, "out")?;
-        out.write(ptr::c_string(core::spec::merge_patch(spec, patch)?)?);
+        out.write(ptr::c_string(core::container::spec::merge_patch(spec, patch)?)?);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use std::ffi::{c_char, CString};
 use std::sync::Arc;
 
-use crate::core::images::{self, ImageRecord};
+use crate::core::image::records::{self, ImageRecord};
 use crate::core::{self, Error};
 use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::client::ctrd_client;
@@ -69,7 +69,7 @@ pub extern "C" fn ctrd_image_get(
         // SAFETY: a C string or NULL (C contract).
         let name = unsafe { ptr::str_arg(name, "name") }?.to_string();
         let out = ptr::Out::new(out, "out")?;
-        images::validate_name("name", &name)?;
+        records::validate_name("name", &name)?;
         let client = client.inner.clone();
         let c2 = client.clone();
         let record = runtime::block_on(async move { c2.get_image(&name).await })?;
@@ -272,7 +272,7 @@ pub extern "C" fn ctrd_image_delete(
         if flags & !CTRD_IMAGE_DELETE_SYNC != 0 {
             return Err(Error::invalid(format!("unknown flags {flags:#x}")));
         }
-        images::validate_name("name", &name)?;
+        records::validate_name("name", &name)?;
         let sync = flags & CTRD_IMAGE_DELETE_SYNC != 0;
         let client = client.inner.clone();
         runtime::block_on(async move { client.delete_image(&name, sync).await })

@@ -6,9 +6,9 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::core::copy::{Fds, Session};
 use crate::core::error::{Code, Error, Result};
-use crate::core::fifo::{FifoSet, IoPaths};
+use crate::core::stdio::copy::{Fds, Session};
+use crate::core::stdio::fifo::{FifoSet, IoPaths};
 use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipBox, OwnershipRef};
@@ -50,7 +50,7 @@ pub(crate) unsafe fn io_arg(p: *const ctrd_io, what: &str) -> Result<Option<IoPa
             Some(s) if s.starts_with('/') => Ok(Some(PathBuf::from(s))),
             Some(s) => Err(Error::invalid(format!(
                 "{name} {} is not an absolute path",
-                crate::core::ident::shown(s)
+                crate::core::daemon::ident::shown(s)
             ))),
         }
     };

@@ -45,7 +45,7 @@ pub extern "C" fn ctrd_namespace_create(
             .map(str::to_string)
             .collect();
         // Bad input fails here, before the runtime or the network.
-        let req = core::namespace::create_request(name, &labels)?;
+        let req = core::daemon::namespace::create_request(name, &labels)?;
         let client = client.inner.clone();
         runtime::block_on(async move { client.send_create_namespace(req).await })?;
         Ok(())
@@ -94,7 +94,7 @@ pub extern "C" fn ctrd_namespace_delete(c: *mut ctrd_client, name: *const c_char
         // SAFETY: a C string or NULL (C contract).
         let name = unsafe { ptr::str_arg(name, "name") }?;
         // Bad input fails here, before the runtime or the network.
-        let req = core::namespace::delete_request(name)?;
+        let req = core::daemon::namespace::delete_request(name)?;
         let client = client.inner.clone();
         runtime::block_on(async move { client.send_delete_namespace(req).await })?;
         Ok(())

@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::core::error::Result;
-use crate::core::progress::{Phase, Progress, Snapshot};
+use crate::core::image::progress::{Phase, Progress, Snapshot};
 use crate::ffi::boundary;
 use crate::ffi::callback::CallbackThread;
 use crate::ffi::ptr;

@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
 use crate::core::error::Result;
-use crate::core::pull::PullOptions;
+use crate::core::image::pull::PullOptions;
 use crate::ffi::boundary::ffi_status;
 use crate::ffi::cancel::ctrd_cancel;
 use crate::ffi::handle::{read_sized, Castable, OwnershipRef, SizedStruct};
@@ -218,7 +218,7 @@ pub extern "C" fn ctrd_image_pull(
         let out = ptr::Out::new(out, "out")?;
         let client = client.inner.clone();
         let c2 = client.clone();
-        let progress = std::sync::Arc::new(crate::core::progress::Progress::new());
+        let progress = std::sync::Arc::new(crate::core::image::progress::Progress::new());
         let p2 = progress.clone();
         let r2 = reference.clone();
         let record = progress::report(callback, &reference, progress, async move {

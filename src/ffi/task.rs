@@ -6,9 +6,9 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use crate::core::checkpoint::DeferredRestore;
 use crate::core::error::{Code, Error, Result};
-use crate::core::fifo::IoPaths;
+use crate::core::stdio::fifo::IoPaths;
+use crate::core::task::checkpoint::DeferredRestore;
 use crate::core::task::State;
 use crate::core::{self};
 use crate::ffi::boundary::{ffi_status, ffi_value};

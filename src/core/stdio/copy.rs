@@ -83,8 +83,8 @@ use rustix::net::{RecvFlags, SendFlags};
 use rustix::pipe::SpliceFlags;
 
 use crate::core::error::{Code, Error, Result};
-use crate::core::fifo::IoPaths;
 use crate::core::files::check_fd_access;
+use crate::core::stdio::fifo::IoPaths;
 
 /// Bytes moved per read on a thread-copied stream and held by a buffered
 /// stream: the default capacity of a Linux pipe.

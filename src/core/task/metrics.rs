@@ -14,9 +14,9 @@ use prost_types::Any;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::core::daemon::ident;
 use crate::core::error::{Error, Result};
 use crate::core::events::any_json;
-use crate::core::ident;
 
 /// The type name of cgroup v1 statistics.
 pub const CGROUPS_V1_METRICS: &str = "io.containerd.cgroups.v1.Metrics";
@@ -134,8 +134,10 @@ pub fn validate_resources(resources_json: &str) -> Result<()> {
             RESOURCES_MEMBERS.join(", ")
         )));
     }
-    crate::core::spec::from_json_text::<oci_spec::runtime::LinuxResources>(resources_json)
-        .map_err(|e| Error::invalid(format!("resources_json is not an OCI LinuxResources: {e}")))?;
+    crate::core::container::spec::from_json_text::<oci_spec::runtime::LinuxResources>(
+        resources_json,
+    )
+    .map_err(|e| Error::invalid(format!("resources_json is not an OCI LinuxResources: {e}")))?;
     Ok(())
 }
 

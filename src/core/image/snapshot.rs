@@ -12,14 +12,14 @@ use sha2::{Digest, Sha256};
 use crate::api::services::images::v1::GetImageRequest;
 use crate::api::services::snapshots::v1 as snapshots;
 use crate::api::types::Descriptor;
-use crate::core::client::Client;
-use crate::core::content::hex;
+use crate::core::daemon::client::Client;
+use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
-use crate::core::ident::shown;
-use crate::core::rootfs::Layers;
+use crate::core::image::content::hex;
+use crate::core::image::rootfs::Layers;
 
-pub use crate::core::checkpoint::CHECKPOINT_MEDIA_TYPE;
-pub use crate::core::lease::snapshot_lease_id;
+pub use crate::core::daemon::lease::snapshot_lease_id;
+pub use crate::core::task::checkpoint::CHECKPOINT_MEDIA_TYPE;
 
 /// The snapshotter used unless one is named.
 pub const DEFAULT_SNAPSHOTTER: &str = "overlayfs";
@@ -237,7 +237,7 @@ impl Client {
     /// rootfs of an image, through a short-lived read-only view snapshot whose
     /// layer directories this process reads directly (containerd runs on
     /// this host), resolving each path as inside the image (see
-    /// [`crate::core::rootfs`]). `None` for a file the image does not have. What was read
+    /// [`crate::core::image::rootfs`]). `None` for a file the image does not have. What was read
     /// is kept per client: a rootfs's chain id names its content.
     pub async fn read_rootfs_files(
         &self,

@@ -36,19 +36,19 @@ use sha2::{Digest, Sha256};
 use crate::api::services::content::v1::ReadContentRequest;
 use crate::api::types::Descriptor;
 use crate::core::cancel::Stop;
-use crate::core::client::Client;
-use crate::core::content::hex;
+use crate::core::daemon::client::Client;
+use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
 use crate::core::files::check_fd_access;
-use crate::core::ident::shown;
-use crate::core::image::INDEX_TYPES;
-use crate::core::images::{
+use crate::core::image::content::hex;
+use crate::core::image::oci::{JsonDescriptor, JsonIndex, JsonManifest};
+use crate::core::image::progress::{Phase, Progress};
+use crate::core::image::pull::PullOptions;
+use crate::core::image::records::{
     best_manifest, children_labels, validate_name, ImageRecord, PlatformContent, PlatformSpec,
 };
-use crate::core::ocijson::{JsonDescriptor, JsonIndex, JsonManifest};
-use crate::core::progress::{Phase, Progress};
-use crate::core::pull::PullOptions;
-use crate::core::reference::ImageRef;
+use crate::core::image::snapshot::INDEX_TYPES;
+use crate::core::registry::reference::ImageRef;
 use crate::core::stall::{Meter, STALL_BYTES, STALL_WINDOW};
 
 /// The annotation containerd names an image by in an archive's index.
@@ -1700,7 +1700,7 @@ impl Importer<'_> {
             let snapshotter = opts
                 .snapshotter
                 .as_deref()
-                .unwrap_or(crate::core::image::DEFAULT_SNAPSHOTTER);
+                .unwrap_or(crate::core::image::snapshot::DEFAULT_SNAPSHOTTER);
             let mut unpacked = HashSet::new();
             for (name, _, content) in &plan.images {
                 if !unpacked.insert(content.manifest.digest.clone()) {

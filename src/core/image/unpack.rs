@@ -28,13 +28,13 @@ use base64::Engine as _;
 use crate::api::services::diff::v1 as diff;
 use crate::api::services::snapshots::v1 as snapshots;
 use crate::api::types::{Descriptor, Mount};
-use crate::core::client::Client;
+use crate::core::daemon::client::Client;
+use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
-use crate::core::ident::shown;
-use crate::core::image::chain_id;
-use crate::core::images::{ImageRecord, PlatformContent};
-use crate::core::ocijson::JsonConfig;
-use crate::core::progress::{Phase, Progress};
+use crate::core::image::oci::JsonConfig;
+use crate::core::image::progress::{Phase, Progress};
+use crate::core::image::records::{ImageRecord, PlatformContent};
+use crate::core::image::snapshot::chain_id;
 
 /// Content label of a layer blob: the digest of its uncompressed tar (its
 /// diff id), set once an extraction verified it.
@@ -590,7 +590,7 @@ mod tests {
     fn lease_ids_are_valid_and_unique() {
         let (a, b) = (unpack_lease_id(), unpack_lease_id());
         assert_ne!(a, b);
-        crate::core::ident::validate("lease", &a).unwrap();
+        crate::core::daemon::ident::validate("lease", &a).unwrap();
         assert_eq!(
             gc_ref_snapshot_label("overlayfs"),
             "containerd.io/gc.ref.snapshot.overlayfs"

@@ -18,8 +18,8 @@ use oci_spec::runtime::{
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::core::daemon::ident;
 use crate::core::error::{Code, Error, Result};
-use crate::core::ident;
 
 /// The `ociVersion` containerd 1.6 writes (the runtime-spec Go module it is
 /// built with says `1.0.2-dev`).

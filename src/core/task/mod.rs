@@ -2,17 +2,19 @@
 //! with rootfs mounts and stdio paths, load, start, wait with retry, kill,
 //! status, delete, pids, pause/resume, close stdin, resize, exec).
 
+pub mod checkpoint;
+pub mod metrics;
+
 use std::time::{Duration, Instant};
 
 use crate::api::containerd::v1::types::{Process, Status};
 use crate::api::services::snapshots::v1::MountsRequest;
 use crate::api::services::tasks::v1 as tasks;
 use crate::api::types::Descriptor;
-use crate::core::client::Client;
+use crate::core::daemon::client::Client;
+use crate::core::daemon::ident;
 use crate::core::error::{self, Code, Error, Result};
-use crate::core::fifo::IoPaths;
-use crate::core::ident;
-use crate::core::metrics;
+use crate::core::stdio::fifo::IoPaths;
 
 /// The type name containerd gives an exec process spec `Any`.
 pub const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
@@ -520,8 +522,8 @@ pub fn validate_exec(exec_id: &str, process_json: &str) -> Result<()> {
     ident::validate("exec id", exec_id)?;
     serde_json::from_str::<serde::de::IgnoredAny>(process_json)
         .map_err(|e| Error::invalid(format!("process_json is not valid JSON: {e}")))?;
-    let process: crate::core::spec::shape::Process =
-        crate::core::spec::from_json_text(process_json)
+    let process: crate::core::container::spec::shape::Process =
+        crate::core::container::spec::from_json_text(process_json)
             .map_err(|e| Error::invalid(format!("process_json is not an OCI process: {e}")))?;
     if process.args.as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::invalid("process_json has no args"));

@@ -1,6 +1,8 @@
 //! Container records: create, load, list, spec, info, label and spec
 //! updates, delete with snapshot cleanup (containerd's Go `Container`).
 
+pub mod spec;
+
 use std::collections::HashMap;
 
 use base64::Engine as _;
@@ -10,11 +12,11 @@ use serde_json::{json, Map, Value};
 use crate::api::containerd::runc::v1::Options as RuncOptions;
 use crate::api::services::containers::v1 as containers;
 use crate::api::services::tasks::v1::GetRequest;
-use crate::core::client::Client;
+use crate::core::daemon::client::Client;
+use crate::core::daemon::ident;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::{snapshot_lease_id, DEFAULT_SNAPSHOTTER};
+use crate::core::image::snapshot::{snapshot_lease_id, DEFAULT_SNAPSHOTTER};
 use crate::core::task::RUNC_OPTIONS_TYPE_URL;
-use crate::core::{ident, spec};
 
 /// The runtime used unless one is named.
 pub const DEFAULT_RUNTIME: &str = "io.containerd.runc.v2";

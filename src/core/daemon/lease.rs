@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 
 use crate::api::services::leases::v1 as leases;
-use crate::core::client::Client;
-use crate::core::content::hex;
+use crate::core::daemon::client::Client;
+use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Result};
-use crate::core::ident::shown;
+use crate::core::image::content::hex;
 
 /// How long a prepared snapshot's lease protects it when no container ever
 /// refers to it (as containerd's Go client's default lease).
@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn lease_ids_are_valid_identifiers_and_stable() {
         let id = snapshot_lease_id("overlayfs", "some/key with spaces");
-        crate::core::ident::validate("lease", &id).unwrap();
+        crate::core::daemon::ident::validate("lease", &id).unwrap();
         assert_eq!(id, snapshot_lease_id("overlayfs", "some/key with spaces"));
         assert_ne!(id, snapshot_lease_id("native", "some/key with spaces"));
     }

@@ -6,11 +6,11 @@ use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use crate::api::types::Descriptor;
-use crate::core::client::Client;
+use crate::core::daemon::client::Client;
+use crate::core::daemon::ident::shown;
 use crate::core::error::{Error, Result};
-use crate::core::fifo::IoPaths;
-use crate::core::ident::shown;
-use crate::core::image::platform;
+use crate::core::image::snapshot::platform;
+use crate::core::stdio::fifo::IoPaths;
 
 /// Media type of containerd's CRIU checkpoint of a task.
 pub const CHECKPOINT_MEDIA_TYPE: &str =

@@ -5,8 +5,8 @@
 //! digest is dropped). Written out by hand rather than as the grammar's
 //! regular expressions, which would bring a regex engine into the library.
 
+use crate::core::daemon::ident::shown;
 use crate::core::error::{Error, Result};
-use crate::core::ident::shown;
 
 /// docker.io's name in references.
 const DOCKER_HUB: &str = "docker.io";

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::services::content::v1::ReadContentRequest;
 use crate::api::types::Descriptor;
-use crate::core::client::Client;
+use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
 
 /// Largest manifest, index or config read into memory.

@@ -31,7 +31,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::api::services::events::v1::{Envelope, PublishRequest, SubscribeRequest};
-use crate::core::client::Client;
+use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
 
 /// Topic prefix of the sync events published while a subscription is being

@@ -3,12 +3,15 @@
 //! credentials, or a bearer token from the realm it names), manifests
 //! checked against their digests, and blob streams (ranged when resuming,
 //! checked against digest and size when whole), over the small HTTP client
-//! of [`crate::core::http`]. Every failure becomes an [`Error`] whose code
+//! of [`crate::core::registry::http`]. Every failure becomes an [`Error`] whose code
 //! says what kind it was: 401 → `Unauthenticated`, 403 →
 //! `PermissionDenied`, unknown repository, tag, manifest or blob →
 //! `NotFound`, a registry that cannot be reached → `Unavailable`, an
 //! untrusted certificate → `Unavailable` with a message that says so, bytes
 //! that are not what was asked for → `FailedPrecondition`.
+
+pub mod http;
+pub mod reference;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -25,14 +28,14 @@ use hyper::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 
 use crate::api::types::Descriptor;
-use crate::core::content::hex;
 use crate::core::error::{Code, Error, Result};
 use crate::core::files::read_small;
-use crate::core::http::{is_stalled, query_escape, Answer, Http, HttpError, Url};
-use crate::core::image::INDEX_TYPES;
-use crate::core::images::MANIFEST_TYPES;
-use crate::core::pull::PullOptions;
-pub use crate::core::reference::ImageRef;
+use crate::core::image::content::hex;
+use crate::core::image::pull::PullOptions;
+use crate::core::image::records::MANIFEST_TYPES;
+use crate::core::image::snapshot::INDEX_TYPES;
+use crate::core::registry::http::{is_stalled, query_escape, Answer, Http, HttpError, Url};
+pub use crate::core::registry::reference::ImageRef;
 
 /// Largest manifest or index read into memory.
 const MAX_MANIFEST: usize = 4 << 20;
@@ -1864,7 +1867,7 @@ mod tests {
             .lock()
             .unwrap()
             .iter()
-            .all(|r| r.header("user-agent") == Some(crate::core::http::USER_AGENT)));
+            .all(|r| r.header("user-agent") == Some(crate::core::registry::http::USER_AGENT)));
 
         // By digest: it must be the one asked for.
         let again = remote.manifest(Some(&m.descriptor.digest)).await.unwrap();

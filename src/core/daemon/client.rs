@@ -1,5 +1,5 @@
 //! The connection to containerd: gRPC over the daemon's unix socket
-//! (connected on first use, see `core::conn`), the namespace (and lease)
+//! (connected on first use, see `core::daemon::conn`), the namespace (and lease)
 //! metadata every call carries, and the per-client timeout.
 
 use std::fmt::Display;
@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 
-use crate::core::conn::Conn;
+use crate::core::daemon::conn::Conn;
 
 use crate::api::services;
+use crate::core::daemon::ident;
 use crate::core::error::{self, Code, Error, Result, Transport};
-use crate::core::ident;
 
 /// Where containerd listens unless told otherwise.
 pub const DEFAULT_ADDRESS: &str = "/run/containerd/containerd.sock";
@@ -46,7 +46,7 @@ const MAX_SOCKET_PATH: usize = 107;
 /// every method takes `&self`.
 #[derive(Debug)]
 pub struct Client {
-    /// The shared connection (see `core::conn`).
+    /// The shared connection (see `core::daemon::conn`).
     shared: Conn,
     socket: PathBuf,
     namespace: String,
@@ -56,7 +56,7 @@ pub struct Client {
     /// [`Client::daemon_version`]).
     daemon_version: std::sync::Mutex<Option<(String, String)>>,
     /// What images' targets resolved to (see `Client::resolve_image`).
-    pub(crate) resolved_images: ImmutableCache<crate::core::image::Resolution>,
+    pub(crate) resolved_images: ImmutableCache<crate::core::image::snapshot::Resolution>,
     /// Files read from unpacked rootfs (see `Client::read_rootfs_files`).
     pub(crate) rootfs_files: ImmutableCache<std::sync::Arc<Vec<Option<String>>>>,
 }
@@ -432,7 +432,7 @@ impl Client {
 
     /// The transport for a call: on a thread inside `runtime::block_on` on a
     /// runtime of its own, the thread's own connection to this daemon (made
-    /// on first use; see `core::conn`), else the client's shared connection.
+    /// on first use; see `core::daemon::conn`), else the client's shared connection.
     pub fn channel(&self) -> Conn {
         let Some(number) = crate::runtime::local_runtime() else {
             return self.shared.clone();

@@ -15,15 +15,15 @@ use sha2::{Digest, Sha256};
 
 use crate::api::types::Descriptor;
 use crate::core::cancel::{Cancel, Stop};
-use crate::core::client::Client;
-use crate::core::content::{check_small, hex, ContentWriter};
+use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::INDEX_TYPES;
-use crate::core::images::{
+use crate::core::image::content::{check_small, hex, ContentWriter};
+use crate::core::image::progress::{Phase, Progress};
+use crate::core::image::records::{
     children_labels, choose_in_index, is_config, is_layer, manifest_children, ImageRecord,
     PlatformContent, PlatformSpec, MANIFEST_TYPES,
 };
-use crate::core::progress::{Phase, Progress};
+use crate::core::image::snapshot::INDEX_TYPES;
 use crate::core::registry::{Fetched, ImageRef, Remote};
 
 /// How to pull (or import) an image; `Default` is a pull of this machine's
@@ -337,7 +337,7 @@ impl Pull<'_> {
             let snapshotter = opts
                 .snapshotter
                 .as_deref()
-                .unwrap_or(crate::core::image::DEFAULT_SNAPSHOTTER);
+                .unwrap_or(crate::core::image::snapshot::DEFAULT_SNAPSHOTTER);
             self.unpack(&content, snapshotter, in_store).await
         };
         // Both run to their end (an unpack stops at its next layer once the

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::sys::stat::Mode;
 
+use crate::core::daemon::ident;
 use crate::core::error::{Code, Error, Result};
-use crate::core::ident;
 
 /// The stdio paths of a task or exec process; `None` = that stream unused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

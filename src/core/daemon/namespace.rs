@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 
 use crate::api::services::namespaces::v1 as namespaces;
-use crate::core::client::Client;
 use crate::core::container::parse_labels;
+use crate::core::daemon::client::Client;
+use crate::core::daemon::ident;
 use crate::core::error::Result;
-use crate::core::ident;
 
 /// A namespace as containerd stores it: its name and labels.
 #[derive(Debug, Clone, PartialEq, Eq)]

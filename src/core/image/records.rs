@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use crate::api::services::images::v1 as images;
 use crate::api::services::snapshots::v1 as snapshots;
 use crate::api::types::Descriptor;
-use crate::core::client::Client;
+use crate::core::daemon::client::Client;
+use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
-use crate::core::ident::shown;
-use crate::core::image::{chain_id, platform, INDEX_TYPES};
-use crate::core::ocijson::{JsonConfig, JsonDescriptor, JsonIndex, JsonManifest, JsonPlatform};
+use crate::core::image::oci::{JsonConfig, JsonDescriptor, JsonIndex, JsonManifest, JsonPlatform};
+use crate::core::image::snapshot::{chain_id, platform, INDEX_TYPES};
 
 pub(crate) const MANIFEST_TYPES: [&str; 2] = [
     "application/vnd.oci.image.manifest.v1+json",

@@ -1,0 +1,9 @@
+pub mod archive;
+pub mod content;
+pub mod oci;
+pub mod progress;
+pub mod pull;
+pub mod records;
+pub mod rootfs;
+pub mod snapshot;
+pub mod unpack;
