@@ -1,15 +1,14 @@
 //! The content store: reading and writing blobs (manifests, configs,
 //! checkpoint indexes).
 
-use sha2::{Digest, Sha256};
-
 use crate::api::services::content::v1::ReadContentRequest;
 use crate::api::types::Descriptor;
 use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
+use crate::core::image::oci::{sha256_digest, MAX_METADATA};
 
 /// Largest manifest, index or config read into memory.
-pub const MAX_BLOB: i64 = 4 << 20;
+const MAX_BLOB: i64 = MAX_METADATA as i64;
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
@@ -109,7 +108,7 @@ impl Client {
         data: Vec<u8>,
         labels: std::collections::HashMap<String, String>,
     ) -> Result<String> {
-        let digest = format!("sha256:{}", hex(&Sha256::digest(&data)));
+        let digest = sha256_digest(&data);
         let reference = format!("containerd-c-{}", &digest[7..]);
         let writer = self
             .content_writer(lease, &reference, &digest, data.len() as u64)

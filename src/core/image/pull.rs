@@ -18,12 +18,11 @@ use crate::core::cancel::{Cancel, Stop};
 use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::content::{check_small, hex, ContentWriter};
+use crate::core::image::oci::{is_config, is_layer, INDEX_TYPES, MANIFEST_TYPES};
 use crate::core::image::progress::{Phase, Progress};
 use crate::core::image::records::{
-    children_labels, choose_in_index, is_config, is_layer, manifest_children, ImageRecord,
-    PlatformContent, PlatformSpec, MANIFEST_TYPES,
+    children_labels, choose_in_index, manifest_children, ImageRecord, PlatformContent, PlatformSpec,
 };
-use crate::core::image::snapshot::INDEX_TYPES;
 use crate::core::registry::{Fetched, ImageRef, Remote};
 
 /// How to pull (or import) an image; `Default` is a pull of this machine's

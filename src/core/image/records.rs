@@ -14,13 +14,12 @@ use crate::api::types::Descriptor;
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::oci::{JsonConfig, JsonDescriptor, JsonIndex, JsonManifest, JsonPlatform};
-use crate::core::image::snapshot::{chain_id, platform, INDEX_TYPES};
+use crate::core::image::oci::{
+    is_config, is_layer, JsonConfig, JsonDescriptor, JsonIndex, JsonManifest, JsonPlatform,
+    INDEX_TYPES, MANIFEST_TYPES,
+};
+use crate::core::image::snapshot::{chain_id, platform};
 
-pub(crate) const MANIFEST_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-];
 /// How deep indexes may nest (an index of indexes of manifests is 2).
 const MAX_DEPTH: usize = 8;
 
@@ -78,23 +77,6 @@ impl PlatformContent {
     pub fn size(&self) -> u64 {
         self.walked.iter().map(|d| d.size as u64).sum()
     }
-}
-
-/// Whether `mt` is a layer's media type (Go's `images.IsLayerType`).
-pub(crate) fn is_layer(mt: &str) -> bool {
-    mt.starts_with("application/vnd.oci.image.layer.")
-        || mt.starts_with("application/vnd.docker.image.rootfs.")
-}
-
-/// Whether `mt` is an image config's (Go's `images.IsKnownConfig`).
-pub(crate) fn is_config(mt: &str) -> bool {
-    matches!(
-        mt,
-        "application/vnd.docker.container.image.v1+json"
-            | "application/vnd.oci.image.config.v1+json"
-            | "application/vnd.docker.plugin.v1+json"
-            | "application/vnd.cncf.helm.config.v1+json"
-    )
 }
 
 /// The labels that keep `children` of a blob from the garbage collector, as

@@ -7,7 +7,6 @@
 use std::time::SystemTime;
 
 use oci_spec::image::{ImageConfiguration, ImageManifest};
-use sha2::{Digest, Sha256};
 
 use crate::api::services::images::v1::GetImageRequest;
 use crate::api::services::snapshots::v1 as snapshots;
@@ -15,7 +14,7 @@ use crate::api::types::Descriptor;
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::content::hex;
+use crate::core::image::oci::sha256_digest;
 use crate::core::image::rootfs::Layers;
 
 pub use crate::core::daemon::lease::snapshot_lease_id;
@@ -23,12 +22,6 @@ pub use crate::core::task::checkpoint::CHECKPOINT_MEDIA_TYPE;
 
 /// The snapshotter used unless one is named.
 pub const DEFAULT_SNAPSHOTTER: &str = "overlayfs";
-
-/// Media types of an image index (OCI) or manifest list (Docker).
-pub(crate) const INDEX_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
 
 /// This machine's platform as OCI names it (architecture, variant).
 pub fn platform() -> (&'static str, Option<&'static str>) {
@@ -62,8 +55,7 @@ pub fn chain_id(diff_ids: &[String]) -> Option<String> {
     let mut ids = diff_ids.iter();
     let mut chain = ids.next()?.clone();
     for diff in ids {
-        let hash = Sha256::digest(format!("{chain} {diff}").as_bytes());
-        chain = format!("sha256:{}", hex(&hash));
+        chain = sha256_digest(format!("{chain} {diff}").as_bytes());
     }
     Some(chain)
 }
@@ -339,10 +331,7 @@ mod tests {
         let a = "sha256:aaaa".to_string();
         assert_eq!(chain_id(std::slice::from_ref(&a)).unwrap(), a);
         let b = "sha256:bbbb".to_string();
-        let want = format!(
-            "sha256:{}",
-            hex(&Sha256::digest(b"sha256:aaaa sha256:bbbb"))
-        );
+        let want = sha256_digest(b"sha256:aaaa sha256:bbbb");
         assert_eq!(chain_id(&[a, b]).unwrap(), want);
     }
 }

@@ -31,9 +31,8 @@ use crate::api::types::Descriptor;
 use crate::core::error::{Code, Error, Result};
 use crate::core::files::read_small;
 use crate::core::image::content::hex;
+use crate::core::image::oci::{INDEX_TYPES, MANIFEST_TYPES};
 use crate::core::image::pull::PullOptions;
-use crate::core::image::records::MANIFEST_TYPES;
-use crate::core::image::snapshot::INDEX_TYPES;
 use crate::core::registry::http::{is_stalled, query_escape, Answer, Http, HttpError, Url};
 pub use crate::core::registry::reference::ImageRef;
 

@@ -41,13 +41,16 @@ use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
 use crate::core::files::check_fd_access;
 use crate::core::image::content::hex;
-use crate::core::image::oci::{JsonDescriptor, JsonIndex, JsonManifest};
+use crate::core::image::oci::{
+    digest_of, sha256_digest, sha256_hex, BadDigest, JsonDescriptor, JsonIndex, JsonManifest,
+    DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, INDEX_TYPES, MANIFEST_TYPES,
+    MAX_METADATA, OCI_INDEX, OCI_LAYER_ZSTD,
+};
 use crate::core::image::progress::{Phase, Progress};
 use crate::core::image::pull::PullOptions;
 use crate::core::image::records::{
     best_manifest, children_labels, validate_name, ImageRecord, PlatformContent, PlatformSpec,
 };
-use crate::core::image::snapshot::INDEX_TYPES;
 use crate::core::registry::reference::ImageRef;
 use crate::core::stall::{Meter, STALL_BYTES, STALL_WINDOW};
 
@@ -60,20 +63,6 @@ const OCI_LAYOUT_FILE: &str = "oci-layout";
 const OCI_INDEX_FILE: &str = "index.json";
 const DOCKER_MANIFEST_FILE: &str = "manifest.json";
 const OCI_LAYOUT_VERSION: &str = "1.0.0";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const MANIFEST_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-];
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
-const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-
-/// Largest metadata file (index.json, manifest.json, oci-layout) or
-/// manifest or index read whole.
-const MAX_META: u64 = 4 << 20;
 /// Chunks a blob is read in, from the archive or the content store.
 const CHUNK: usize = 1 << 20;
 /// Bytes asked of the content store per Read call when exporting: each call
@@ -159,19 +148,17 @@ fn today() -> String {
 
 /// `sha256:<64 hex>` → the hex. Other algorithms are not supported.
 fn parse_digest(d: &str) -> Result<&str> {
-    let (alg, hex) = d
-        .split_once(':')
-        .ok_or_else(|| Error::invalid(format!("{d:?} is not a digest")))?;
-    if alg != "sha256" {
-        return Err(Error::new(
-            Code::NotImplemented,
-            format!("digest {d:?}: algorithm {alg:?} is not supported (only sha256)"),
-        ));
-    }
-    if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(Error::invalid(format!("{d:?} is not a sha256 digest")));
-    }
-    Ok(hex)
+    sha256_hex(d).map_err(|bad| match bad {
+        BadDigest::NoAlgorithm => Error::invalid(format!("{d:?} is not a digest")),
+        BadDigest::BadAlgorithm | BadDigest::Unsupported => {
+            let alg = d.split_once(':').map_or(d, |(alg, _)| alg);
+            Error::new(
+                Code::NotImplemented,
+                format!("digest {d:?}: algorithm {alg:?} is not supported (only sha256)"),
+            )
+        }
+        BadDigest::BadHex => Error::invalid(format!("{d:?} is not a sha256 digest")),
+    })
 }
 
 // ---------------------------------------------------------------------
@@ -665,9 +652,9 @@ fn scan(src: &ArchiveFile) -> Result<Scan> {
             _ => None,
         };
         if let Some(slot) = meta {
-            if e.size > MAX_META {
+            if e.size > MAX_METADATA {
                 return Err(Error::invalid(format!(
-                    "{what}: {name} has {} bytes, more than the {MAX_META} this library reads",
+                    "{what}: {name} has {} bytes, more than the {MAX_METADATA} this library reads",
                     e.size
                 )));
             }
@@ -683,9 +670,9 @@ fn scan(src: &ArchiveFile) -> Result<Scan> {
 /// Reads `entry` of the archive whole (a small file).
 fn read_entry(src: &ArchiveFile, name: &str, entry: Entry) -> Result<Vec<u8>> {
     let what = format!("{}: {name}", src.what);
-    if entry.size > MAX_META {
+    if entry.size > MAX_METADATA {
         return Err(Error::invalid(format!(
-            "{what} has {} bytes, more than the {MAX_META} this library reads",
+            "{what} has {} bytes, more than the {MAX_METADATA} this library reads",
             entry.size
         )));
     }
@@ -723,7 +710,7 @@ fn hash_entry(src: &ArchiveFile, name: &str, entry: Entry) -> Result<(String, Ve
     if total != entry.size {
         return Err(Error::invalid(format!("{what}: the archive is truncated")));
     }
-    Ok((format!("sha256:{}", hex(&hasher.finalize())), head))
+    Ok((digest_of(&hasher.finalize()), head))
 }
 
 /// Streams `entry` of the archive in chunks into `tx`; stops early when the
@@ -1103,7 +1090,7 @@ impl Importer<'_> {
                 layers: layers.iter().map(JsonDescriptor::from_descriptor).collect(),
             })
             .map_err(|e| Error::internal(e.to_string()))?;
-            let digest = format!("sha256:{}", hex(&Sha256::digest(&manifest)));
+            let digest = sha256_digest(&manifest);
             let size = manifest.len() as i64;
             let children: Vec<Descriptor> = std::iter::once(config.clone())
                 .chain(layers.iter().cloned())
@@ -1239,7 +1226,7 @@ impl Importer<'_> {
             progress.sub_bytes(written);
             return Err(e);
         }
-        let actual = format!("sha256:{}", hex(&hasher.finalize()));
+        let actual = digest_of(&hasher.finalize());
         if actual != blob.digest || written != blob.size {
             progress.sub_bytes(written);
             return Err(self.invalid(format!(
