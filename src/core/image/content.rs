@@ -5,7 +5,8 @@ use crate::api::services::content::v1::ReadContentRequest;
 use crate::api::types::Descriptor;
 use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::oci::{sha256_digest, MAX_METADATA};
+use crate::core::image::oci::{sha256_digest, INDEX_TYPES, MAX_METADATA};
+use crate::core::image::platform::Blobs;
 
 /// Largest manifest, index or config read into memory.
 const MAX_BLOB: i64 = MAX_METADATA as i64;
@@ -122,6 +123,22 @@ impl Client {
             w.commit(labels).await?;
         }
         Ok(digest)
+    }
+}
+
+/// The content store as the source of a platform walk (image queries,
+/// unpack, export).
+pub(crate) struct StoreBlobs<'a>(pub(crate) &'a Client);
+
+impl Blobs for StoreBlobs<'_> {
+    async fn read(&mut self, d: &Descriptor) -> Result<(Descriptor, Vec<u8>)> {
+        let what = if INDEX_TYPES.contains(&d.media_type.as_str()) {
+            "index"
+        } else {
+            "manifest"
+        };
+        let bytes = self.0.read_blob(what, &d.digest, d.size).await?;
+        Ok((d.clone(), bytes))
     }
 }
 

@@ -1,6 +1,7 @@
 pub mod archive;
 pub mod content;
 pub mod oci;
+pub mod platform;
 pub mod progress;
 pub mod pull;
 pub mod records;

@@ -151,26 +151,44 @@ impl JsonDescriptor {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// An index (or manifest list) as read and written here: what its
+/// entries are, and for one written, the header Go's `ocispec.Index` writes
+/// first.
+///
+/// Our own rather than oci-spec's `ImageIndex`: that one refuses, while the
+/// JSON is parsed, what containerd reads and this library reports in its
+/// own words (an entry without a media type, a digest or size the one
+/// checker refuses later), and requires `schemaVersion`.
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub(crate) struct JsonIndex {
+    #[serde(rename = "schemaVersion", default)]
+    pub(crate) schema_version: u32,
+    #[serde(
+        rename = "mediaType",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub(crate) media_type: String,
     #[serde(default)]
     pub(crate) manifests: Vec<JsonDescriptor>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A manifest as read and written here (written: a Docker schema2
+/// manifest as containerd's importer makes it from a `docker save`
+/// archive, byte for byte, so its digest is the one ctr's import gives).
+/// Our own rather than oci-spec's `ImageManifest` for the reasons of
+/// [`JsonIndex`].
+#[derive(Debug, Deserialize, Serialize)]
 pub(crate) struct JsonManifest {
+    #[serde(rename = "schemaVersion", default)]
+    pub(crate) schema_version: u32,
+    #[serde(
+        rename = "mediaType",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub(crate) media_type: String,
     pub(crate) config: JsonDescriptor,
     #[serde(default)]
     pub(crate) layers: Vec<JsonDescriptor>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct JsonConfig {
-    pub(crate) rootfs: JsonRootfs,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct JsonRootfs {
-    #[serde(default)]
-    pub(crate) diff_ids: Vec<String>,
 }

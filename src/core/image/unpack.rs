@@ -24,6 +24,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
+use oci_spec::image::ImageConfiguration;
 
 use crate::api::services::diff::v1 as diff;
 use crate::api::services::snapshots::v1 as snapshots;
@@ -31,9 +32,9 @@ use crate::api::types::{Descriptor, Mount};
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::oci::JsonConfig;
+use crate::core::image::platform::PlatformContent;
 use crate::core::image::progress::{Phase, Progress};
-use crate::core::image::records::{ImageRecord, PlatformContent};
+use crate::core::image::records::ImageRecord;
 use crate::core::image::snapshot::chain_id;
 
 /// Content label of a layer blob: the digest of its uncompressed tar (its
@@ -263,11 +264,11 @@ impl Client {
         }
         let what = format!("{what} on snapshotter {}", shown(snapshotter));
         gate.wait(1, &what).await?;
-        let config: JsonConfig = self
+        let config: ImageConfiguration = self
             .read_json("image config", &content.config)
             .await
             .map_err(|e| e.context(&what))?;
-        let diff_ids = config.rootfs.diff_ids;
+        let diff_ids = config.rootfs().diff_ids();
         let layers = &content.layers;
         if layers.len() != diff_ids.len() {
             return Err(Error::new(

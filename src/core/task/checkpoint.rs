@@ -9,7 +9,7 @@ use crate::api::types::Descriptor;
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Error, Result};
-use crate::core::image::snapshot::platform;
+use crate::core::image::platform::platform;
 use crate::core::stdio::fifo::IoPaths;
 
 /// Media type of containerd's CRIU checkpoint of a task.

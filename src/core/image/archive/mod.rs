@@ -41,16 +41,16 @@ use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
 use crate::core::files::check_fd_access;
 use crate::core::image::content::hex;
+use crate::core::image::content::StoreBlobs;
 use crate::core::image::oci::{
     digest_of, sha256_digest, sha256_hex, BadDigest, JsonDescriptor, JsonIndex, JsonManifest,
-    DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, INDEX_TYPES, MANIFEST_TYPES,
-    MAX_METADATA, OCI_INDEX, OCI_LAYER_ZSTD,
+    DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, MAX_METADATA, OCI_INDEX,
+    OCI_LAYER_ZSTD,
 };
+use crate::core::image::platform::{walk, Blobs, Node, PlatformContent, PlatformSpec, Walked};
 use crate::core::image::progress::{Phase, Progress};
 use crate::core::image::pull::PullOptions;
-use crate::core::image::records::{
-    best_manifest, children_labels, validate_name, ImageRecord, PlatformContent, PlatformSpec,
-};
+use crate::core::image::records::{children_labels, validate_name, ImageRecord};
 use crate::core::registry::reference::ImageRef;
 use crate::core::stall::{Meter, STALL_BYTES, STALL_WINDOW};
 
@@ -68,8 +68,6 @@ const CHUNK: usize = 1 << 20;
 /// Bytes asked of the content store per Read call when exporting: each call
 /// is bounded by the client's timeout, so a large blob takes several.
 const READ_WINDOW: i64 = 16 << 20;
-/// How deep indexes may nest.
-const MAX_DEPTH: usize = 8;
 /// How many symlinks a docker-save path may go through.
 const MAX_LINKS: usize = 16;
 
@@ -182,26 +180,6 @@ struct DockerEntry {
 
 fn to_json<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(|e| Error::internal(e.to_string()))
-}
-
-/// A Docker schema2 manifest as containerd's importer writes it.
-#[derive(Serialize)]
-struct DockerManifest<'a> {
-    #[serde(rename = "schemaVersion")]
-    schema_version: u32,
-    #[serde(rename = "mediaType")]
-    media_type: &'a str,
-    config: JsonDescriptor,
-    layers: Vec<JsonDescriptor>,
-}
-
-#[derive(Serialize)]
-struct OutIndex {
-    #[serde(rename = "schemaVersion")]
-    schema_version: u32,
-    #[serde(rename = "mediaType")]
-    media_type: &'static str,
-    manifests: Vec<JsonDescriptor>,
 }
 
 // ---------------------------------------------------------------------
@@ -827,9 +805,6 @@ impl Importer<'_> {
     /// the content store if it has it.
     async fn source(&self, d: &Descriptor) -> Result<Source> {
         let hex = parse_digest(&d.digest).map_err(|e| self.invalid(e.message))?;
-        if d.size < 0 {
-            return Err(self.invalid(format!("{} has the invalid size {}", d.digest, d.size)));
-        }
         let name = format!("blobs/sha256/{hex}");
         if let Some((name, entry)) = self.file(&name) {
             if entry.size != d.size as u64 {
@@ -872,145 +847,29 @@ impl Importer<'_> {
 
     /// Plans the import of the image `name` whose target is `target`: the
     /// blobs reachable from it for the platform, as containerd's import
-    /// walks them (an index's manifests for other platforms are left out).
+    /// walks them: the path to the platform's manifest (the best match, as
+    /// pulls choose it), and besides it an index's entries exactly for this
+    /// platform or without one (as containerd's importer with
+    /// `platforms.DefaultStrict`), not every fallback (amd64's 386), which
+    /// an archive made on another machine often lacks.
     async fn walk(&self, plan: &mut Plan, name: &str, target: &Descriptor) -> Result<()> {
-        let mut chosen: Option<PlatformContent> = None;
-        let mut walked = Vec::new();
-        // (descriptor, depth, on the chosen path)
-        let mut stack = vec![(target.clone(), 0usize, true)];
-        while let Some((d, depth, on_path)) = stack.pop() {
-            if depth > MAX_DEPTH {
+        let what = format!("{}: image {}", self.what, shown(name));
+        let mut blobs = ImportBlobs {
+            importer: self,
+            plan,
+            sources: HashMap::new(),
+        };
+        let content = match walk(&mut blobs, &what, target, &self.platform).await? {
+            Walked::Other(_) => {
                 return Err(self.invalid(format!(
-                    "image {}: indexes nest more than {MAX_DEPTH} deep",
-                    shown(name)
-                )));
+                    "image {}: {} ({}) is neither an image index nor a manifest",
+                    shown(name),
+                    target.digest,
+                    target.media_type
+                )))
             }
-            let source = self.source(&d).await?;
-            let media_type = d.media_type.as_str();
-            let is_index = INDEX_TYPES.contains(&media_type);
-            let is_manifest = MANIFEST_TYPES.contains(&media_type);
-            if on_path && (is_index || is_manifest) {
-                walked.push(d.clone());
-            }
-            if is_index {
-                let data = self.read_small(&d, &source).await?;
-                let index: JsonIndex = self.json("index", &d.digest, &data)?;
-                // The one on the path: the best for this platform, else the
-                // first without a platform (the matcher pulls use). Read:
-                // it, those exactly for this platform and those without one
-                // (as containerd's importer with `platforms.DefaultStrict`),
-                // not every fallback (amd64's 386), which an archive made on
-                // another machine often lacks.
-                let best = best_manifest(&index.manifests, &self.platform);
-                let (children, first): (Vec<&JsonDescriptor>, Option<usize>) = {
-                    let mut first = None;
-                    let mut children = Vec::new();
-                    for (i, m) in index.manifests.iter().enumerate() {
-                        let exact = m
-                            .platform
-                            .as_ref()
-                            .is_none_or(|p| self.platform.rank(p) == Some(0));
-                        if exact || Some(i) == best {
-                            if Some(i) == best {
-                                first = Some(children.len());
-                            }
-                            children.push(m);
-                        }
-                    }
-                    (children, first)
-                };
-                if on_path && first.is_none() {
-                    return Err(Error::new(
-                        Code::NotFound,
-                        format!(
-                            "{}: image {}: no manifest for {} in index {}",
-                            self.what,
-                            shown(name),
-                            self.platform,
-                            d.digest
-                        ),
-                    ));
-                }
-                let labels = plan.labels.entry(d.digest.clone()).or_default();
-                for (i, m) in children.iter().enumerate() {
-                    labels.insert(
-                        format!("containerd.io/gc.ref.content.m.{i}"),
-                        m.digest.clone(),
-                    );
-                }
-                // Pushed in reverse so they are walked in order.
-                for (i, m) in children.iter().enumerate().rev() {
-                    stack.push((m.descriptor(), depth + 1, on_path && Some(i) == first));
-                }
-                plan.add(Blob {
-                    digest: d.digest.clone(),
-                    size: d.size as u64,
-                    source,
-                    layer: false,
-                });
-            } else if is_manifest {
-                let data = self.read_small(&d, &source).await?;
-                let manifest: JsonManifest = self.json("manifest", &d.digest, &data)?;
-                plan.add(Blob {
-                    digest: d.digest.clone(),
-                    size: d.size as u64,
-                    source,
-                    layer: false,
-                });
-                let config = manifest.config.descriptor();
-                let layers: Vec<Descriptor> =
-                    manifest.layers.iter().map(|l| l.descriptor()).collect();
-                let children: Vec<Descriptor> = std::iter::once(config.clone())
-                    .chain(layers.iter().cloned())
-                    .collect();
-                plan.labels
-                    .entry(d.digest.clone())
-                    .or_default()
-                    .extend(children_labels(&children));
-                let config_source = self.source(&config).await?;
-                plan.add(Blob {
-                    digest: config.digest.clone(),
-                    size: config.size as u64,
-                    source: config_source,
-                    layer: false,
-                });
-                for l in &layers {
-                    let source = self.source(l).await?;
-                    plan.add(Blob {
-                        digest: l.digest.clone(),
-                        size: l.size as u64,
-                        source,
-                        layer: true,
-                    });
-                }
-                if on_path && chosen.is_none() {
-                    walked.push(config.clone());
-                    walked.extend(layers.iter().cloned());
-                    chosen = Some(PlatformContent {
-                        manifest: d.clone(),
-                        config,
-                        layers,
-                        walked: std::mem::take(&mut walked),
-                    });
-                }
-            } else {
-                // A blob of a type this walk does not open.
-                plan.add(Blob {
-                    digest: d.digest.clone(),
-                    size: d.size as u64,
-                    source,
-                    layer: false,
-                });
-            }
-        }
-        let content = chosen.ok_or_else(|| {
-            self.invalid(format!(
-                "image {}: {} ({}) is neither an image index nor a manifest",
-                shown(name),
-                target.digest,
-                target.media_type
-            ))
-        })?;
+            walked => walked.content(&what, &self.platform)?,
+        };
         plan.images
             .push((name.to_string(), target.clone(), content));
         Ok(())
@@ -1083,9 +942,9 @@ impl Importer<'_> {
                 layers.push(d);
                 layer_blobs.push(blob);
             }
-            let manifest = serde_json::to_vec(&DockerManifest {
+            let manifest = serde_json::to_vec(&JsonManifest {
                 schema_version: 2,
-                media_type: DOCKER_MANIFEST,
+                media_type: DOCKER_MANIFEST.into(),
                 config: JsonDescriptor::from_descriptor(&config),
                 layers: layers.iter().map(JsonDescriptor::from_descriptor).collect(),
             })
@@ -1235,6 +1094,97 @@ impl Importer<'_> {
             )));
         }
         writer.commit(HashMap::new()).await
+    }
+}
+
+/// An archive as the source of an import's walk: each blob reached is
+/// found (in the archive, else in the content store) and planned, with the
+/// labels that keep an index's or manifest's children.
+struct ImportBlobs<'i, 'c> {
+    importer: &'i Importer<'c>,
+    plan: &'i mut Plan,
+    /// Where each blob reached comes from.
+    sources: HashMap<String, Source>,
+}
+
+impl ImportBlobs<'_, '_> {
+    fn source(&self, d: &Descriptor) -> Result<Source> {
+        self.sources
+            .get(&d.digest)
+            .cloned()
+            .ok_or_else(|| Error::internal(format!("{} was not reached", d.digest)))
+    }
+}
+
+impl Blobs for ImportBlobs<'_, '_> {
+    async fn read(&mut self, d: &Descriptor) -> Result<(Descriptor, Vec<u8>)> {
+        let source = self.source(d)?;
+        let data = self.importer.read_small(d, &source).await?;
+        Ok((d.clone(), data))
+    }
+
+    async fn enter(&mut self, d: &Descriptor, _on_path: bool) -> Result<bool> {
+        let source = self.importer.source(d).await?;
+        self.sources.insert(d.digest.clone(), source);
+        Ok(true)
+    }
+
+    async fn found(
+        &mut self,
+        d: &Descriptor,
+        _bytes: &[u8],
+        node: Node<'_>,
+        _on_path: bool,
+    ) -> Result<()> {
+        let source = self.source(d)?;
+        let labels = match node {
+            Node::Index { manifests, chosen } => manifests
+                .iter()
+                .enumerate()
+                .filter(|(i, m)| Some(*i) == chosen || self.also(m))
+                .enumerate()
+                .map(|(n, (_, m))| {
+                    (
+                        format!("containerd.io/gc.ref.content.m.{n}"),
+                        m.digest.clone(),
+                    )
+                })
+                .collect(),
+            Node::Manifest { config, layers } => {
+                let children: Vec<Descriptor> =
+                    std::iter::once(config).chain(layers).cloned().collect();
+                children_labels(&children)
+            }
+            _ => HashMap::new(),
+        };
+        if !labels.is_empty() {
+            self.plan
+                .labels
+                .entry(d.digest.clone())
+                .or_default()
+                .extend(labels);
+        }
+        self.plan.add(Blob {
+            digest: d.digest.clone(),
+            size: d.size as u64,
+            source,
+            layer: matches!(node, Node::Layer),
+        });
+        Ok(())
+    }
+
+    fn also(&self, m: &JsonDescriptor) -> bool {
+        m.platform
+            .as_ref()
+            .is_none_or(|p| self.importer.platform.rank(p) == Some(0))
+    }
+
+    fn reaches_blobs(&self) -> bool {
+        true
+    }
+
+    fn bad(&self, e: Error) -> Error {
+        Error::invalid(e.message)
     }
 }
 
@@ -1473,9 +1423,9 @@ impl Client {
             };
             entries.push(entry);
         }
-        let index = to_json(&OutIndex {
+        let index = to_json(&JsonIndex {
             schema_version: 2,
-            media_type: OCI_INDEX,
+            media_type: OCI_INDEX.into(),
             manifests: entries,
         })?;
         let manifest_json = if docker.is_empty() {
@@ -1504,59 +1454,21 @@ impl Client {
         seen: &mut HashSet<String>,
     ) -> Result<Option<(String, String, Vec<String>)>> {
         let image = self.image_what(&record.name);
-        let platform = PlatformSpec::host();
-        let mut chosen = None;
-        let mut stack = vec![(record.target.clone(), 0usize, true)];
-        while let Some((d, depth, required)) = stack.pop() {
-            if depth > MAX_DEPTH {
-                return Err(Error::new(
-                    Code::Unknown,
-                    format!("{image}: indexes nest more than {MAX_DEPTH} deep"),
-                ));
-            }
-            parse_digest(&d.digest).map_err(|e| e.context(&image))?;
-            // Blobs already included (by another image) are walked again for
-            // this image's own manifest.json entry.
-            if !seen.contains(&d.digest) {
-                match self.content_info(&d.digest).await? {
-                    Some(_) => {}
-                    None if required => {
-                        return Err(Error::new(
-                            Code::NotFound,
-                            format!(
-                                "{image}: blob {} ({}) is not in the content store",
-                                d.digest, d.media_type
-                            ),
-                        ))
-                    }
-                    None => continue,
-                }
-                seen.insert(d.digest.clone());
-                blobs.push(d.clone());
-            }
-            let media_type = d.media_type.as_str();
-            if INDEX_TYPES.contains(&media_type) {
-                let index: JsonIndex = self.read_json("index", &d).await?;
-                let first = best_manifest(&index.manifests, &platform);
-                for (i, m) in index.manifests.iter().enumerate().rev() {
-                    stack.push((m.descriptor(), depth + 1, required && Some(i) == first));
-                }
-            } else if MANIFEST_TYPES.contains(&media_type) {
-                let manifest: JsonManifest = self.read_json("manifest", &d).await?;
-                if required && chosen.is_none() {
-                    chosen = Some((
-                        d.digest.clone(),
-                        manifest.config.digest.clone(),
-                        manifest.layers.iter().map(|l| l.digest.clone()).collect(),
-                    ));
-                }
-                for l in manifest.layers.iter().rev() {
-                    stack.push((l.descriptor(), depth + 1, required));
-                }
-                stack.push((manifest.config.descriptor(), depth + 1, required));
-            }
-        }
-        Ok(chosen)
+        let mut walker = ExportBlobs {
+            client: self,
+            image: &image,
+            blobs,
+            seen,
+        };
+        let walked = walk(&mut walker, &image, &record.target, &PlatformSpec::host()).await?;
+        Ok(match walked {
+            Walked::Manifest(c) => Some((
+                c.manifest.digest,
+                c.config.digest,
+                c.layers.into_iter().map(|l| l.digest).collect(),
+            )),
+            _ => None,
+        })
     }
 
     /// Writes the archive into `out`: oci-layout, index.json, manifest.json
@@ -1655,6 +1567,56 @@ impl Client {
             }
         }
         Ok(())
+    }
+}
+
+/// The content store as the source of an export's walk: every blob below
+/// the target that the store has (all of those on this platform's path
+/// must be there), each once for the whole archive.
+struct ExportBlobs<'c, 's> {
+    client: &'c Client,
+    /// The image, for messages.
+    image: &'s str,
+    blobs: &'s mut Vec<Descriptor>,
+    seen: &'s mut HashSet<String>,
+}
+
+impl Blobs for ExportBlobs<'_, '_> {
+    async fn read(&mut self, d: &Descriptor) -> Result<(Descriptor, Vec<u8>)> {
+        StoreBlobs(self.client).read(d).await
+    }
+
+    async fn enter(&mut self, d: &Descriptor, required: bool) -> Result<bool> {
+        parse_digest(&d.digest).map_err(|e| e.context(self.image))?;
+        // Blobs already included (by another image) are walked again for
+        // this image's own manifest.json entry.
+        if self.seen.contains(&d.digest) {
+            return Ok(true);
+        }
+        match self.client.content_info(&d.digest).await? {
+            Some(_) => {}
+            None if required => {
+                return Err(Error::new(
+                    Code::NotFound,
+                    format!(
+                        "{}: blob {} ({}) is not in the content store",
+                        self.image, d.digest, d.media_type
+                    ),
+                ))
+            }
+            None => return Ok(false),
+        }
+        self.seen.insert(d.digest.clone());
+        self.blobs.push(d.clone());
+        Ok(true)
+    }
+
+    fn also(&self, _m: &JsonDescriptor) -> bool {
+        true
+    }
+
+    fn reaches_blobs(&self) -> bool {
+        true
     }
 }
 
@@ -2393,9 +2355,9 @@ mod tests {
                 annotations: Default::default(),
             })
         };
-        let m = DockerManifest {
+        let m = JsonManifest {
             schema_version: 2,
-            media_type: DOCKER_MANIFEST,
+            media_type: DOCKER_MANIFEST.into(),
             config: d(DOCKER_CONFIG, "sha256:c", 10),
             layers: vec![d(DOCKER_LAYER_GZIP, "sha256:l", 20)],
         };
