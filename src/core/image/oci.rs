@@ -56,6 +56,17 @@ pub(crate) fn is_config(mt: &str) -> bool {
 /// config, an archive's index.json, manifest.json or oci-layout.
 pub const MAX_METADATA: u64 = 4 << 20;
 
+/// Refuses `what` of `size` bytes for reading whole into memory when it is
+/// larger than [`MAX_METADATA`]: before a byte of it is read.
+pub(crate) fn check_metadata_size(what: &str, size: u64) -> crate::core::error::Result<()> {
+    if size > MAX_METADATA {
+        return Err(crate::core::error::Error::invalid(format!(
+            "{what} has {size} bytes, more than the {MAX_METADATA} this library reads"
+        )));
+    }
+    Ok(())
+}
+
 /// What is wrong with a digest (see [`sha256_hex`]); each caller words its
 /// own message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
@@ -17,7 +17,7 @@ use crate::api::types::Descriptor;
 use crate::core::cancel::{Cancel, Stop};
 use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::content::{check_small, hex, ContentWriter};
+use crate::core::image::content::{check_small, fresh_id, hex, ContentWriter};
 use crate::core::image::oci::{is_config, is_layer, INDEX_TYPES, MANIFEST_TYPES};
 use crate::core::image::platform::{walk, Blobs, Node, PlatformContent, PlatformSpec};
 use crate::core::image::progress::{Phase, Progress};
@@ -78,14 +78,16 @@ fn ref_key(d: &Descriptor) -> String {
     format!("{kind}-{}", d.digest)
 }
 
-/// Whether `e` says another writer holds the ref ("ref ... locked for
-/// ...: unavailable", whatever code wraps it).
+/// Whether `e` says another writer holds the ref: containerd's content
+/// store answers `ErrUnavailable` ("ref ... locked for ... (since ...)";
+/// 1.6: "ref ... locked: unavailable"), so the code is `Unavailable`. The
+/// code alone cannot tell: a daemon that cannot be reached is `Unavailable`
+/// too (see `core::error`), and that is no reason to wait. Hence the
+/// narrowest check: that code, and the daemon's word for a lock.
 fn is_locked(e: &Error) -> bool {
-    e.message.contains(" locked for ")
-        || (e.code == Code::Unavailable && e.message.contains(" locked"))
+    e.code == Code::Unavailable && e.message.contains(" locked")
 }
 
-/// A fresh lease id for one pull.
 /// The lease that keeps what an interrupted pull fetched (content, the
 /// unfinished write, unpacked layers) for the next pull of the same image
 /// (index or manifest `digest`, whatever the registry or name); that pull
@@ -102,20 +104,6 @@ fn interrupted(e: &Error) -> bool {
         e.code,
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
     )
-}
-
-fn pull_lease_id() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let seed = format!(
-        "{now}\0{}\0{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    format!("containerd-c.pull.{}", &hex(&Sha256::digest(seed))[..24])
 }
 
 /// One pull in progress.
@@ -171,7 +159,7 @@ impl Client {
                 Ok((remote, top))
             })
             .await?;
-        let lease = pull_lease_id();
+        let lease = fresh_id("pull");
         self.create_lease(&lease)
             .await
             .map_err(|e| e.context(&what))?;

@@ -32,6 +32,7 @@ use crate::api::types::{Descriptor, Mount};
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
+use crate::core::image::content::fresh_id;
 use crate::core::image::platform::PlatformContent;
 use crate::core::image::progress::{Phase, Progress};
 use crate::core::image::records::ImageRecord;
@@ -136,19 +137,6 @@ fn snapshot_labels(layer: &Descriptor, chain: &str) -> HashMap<String, String> {
     labels
 }
 
-/// A lease id no other unpack uses.
-fn unpack_lease_id() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!(
-        "containerd-c.unpack.{}.{nanos}.{:016x}",
-        std::process::id(),
-        random_u64()
-    )
-}
-
 /// One layer's place, for messages: `layer 2 of 5 (sha256:...)`.
 fn layer_what(i: usize, n: usize, layer: &Descriptor) -> String {
     format!("layer {} of {n} ({})", i + 1, layer.digest)
@@ -233,7 +221,7 @@ impl Client {
             .platform_content(image)
             .await
             .map_err(|e| e.context(&what))?;
-        let lease = unpack_lease_id();
+        let lease = fresh_id("unpack");
         self.create_lease(&lease).await?;
         let result = self
             .unpack_as(
@@ -589,7 +577,7 @@ mod tests {
 
     #[test]
     fn lease_ids_are_valid_and_unique() {
-        let (a, b) = (unpack_lease_id(), unpack_lease_id());
+        let (a, b) = (fresh_id("unpack"), fresh_id("unpack"));
         assert_ne!(a, b);
         crate::core::daemon::ident::validate("lease", &a).unwrap();
         assert_eq!(

@@ -40,12 +40,11 @@ use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
 use crate::core::files::check_fd_access;
-use crate::core::image::content::hex;
-use crate::core::image::content::StoreBlobs;
+use crate::core::image::content::{fresh_id, StoreBlobs};
 use crate::core::image::oci::{
-    digest_of, sha256_digest, sha256_hex, BadDigest, JsonDescriptor, JsonIndex, JsonManifest,
-    DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, MAX_METADATA, OCI_INDEX,
-    OCI_LAYER_ZSTD,
+    check_metadata_size, digest_of, sha256_digest, sha256_hex, BadDigest, JsonDescriptor,
+    JsonIndex, JsonManifest, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST,
+    OCI_INDEX, OCI_LAYER_ZSTD,
 };
 use crate::core::image::platform::{walk, Blobs, Node, PlatformContent, PlatformSpec, Walked};
 use crate::core::image::progress::{Phase, Progress};
@@ -338,7 +337,7 @@ fn unnamed_temp_file(what: &str) -> Result<File> {
         Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {}
         Err(e) => return Err(fail(e)),
     }
-    let path = dir.join(format!(".containerd-c-spool.{}", &lease_id("x")[15..]));
+    let path = dir.join(format!(".containerd-c-spool.{}", &fresh_id("x")[15..]));
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -378,25 +377,24 @@ impl Default for TarEnd {
     }
 }
 
-/// Whether `block` is a tar header with a right checksum: the sum of its
-/// bytes with the checksum field counted as spaces, unsigned as POSIX says
-/// or signed as some old tars computed it (tar accepts both).
-fn tar_checksum_ok(block: &[u8; 512]) -> bool {
-    const FIELD: std::ops::Range<usize> = 148..156;
-    let want = std::str::from_utf8(&block[FIELD])
-        .ok()
-        .map(|t| t.trim_matches(|c| c == '\0' || c == ' '))
-        .and_then(|t| u64::from_str_radix(t, 8).ok());
-    let Some(want) = want else {
-        return false;
-    };
-    let (mut unsigned, mut signed) = (0u64, 0i64);
-    for (i, &b) in block.iter().enumerate() {
-        let b = if FIELD.contains(&i) { b' ' } else { b };
-        unsigned += u64::from(b);
-        signed += i64::from(b as i8);
+/// The size of the entry whose header is `block`, when it is a header the
+/// tar crate's reader (the scan after the spool) takes: its checksum field
+/// holds the unsigned sum of its bytes, the field itself counted as spaces.
+/// The tar crate checks that sum only inside its reader, as it reads a
+/// whole archive, and has no check of one header as its bytes arrive: the
+/// sum is made here, the fields are read with its `Header`.
+fn tar_header_size(block: &[u8; 512]) -> Option<u64> {
+    let header = tar::Header::from_byte_slice(block);
+    let sum: u32 = block[..148]
+        .iter()
+        .chain(&block[156..])
+        .map(|&b| u32::from(b))
+        .sum::<u32>()
+        + 8 * u32::from(b' ');
+    if header.cksum().ok()? != sum {
+        return None;
     }
-    want == unsigned || i64::try_from(want) == Ok(signed)
+    header.entry_size().ok()
 }
 
 impl TarEnd {
@@ -418,24 +416,7 @@ impl TarEnd {
                 self.end = Some(at + 512);
                 return Ok(());
             }
-            if !tar_checksum_ok(&block) {
-                return Err(at);
-            }
-            let field = &block[124..136];
-            let size = if field[0] & 0x80 != 0 {
-                // base-256: the low 8 bytes, big-endian
-                Some(
-                    field[4..]
-                        .iter()
-                        .fold(0u64, |n, &b| (n << 8) | u64::from(b)),
-                )
-            } else {
-                let digits = std::str::from_utf8(field)
-                    .ok()
-                    .map(|t| t.trim_matches(|c| c == '\0' || c == ' '));
-                digits.and_then(|t| u64::from_str_radix(t, 8).ok())
-            };
-            let next = size
+            let next = tar_header_size(&block)
                 .and_then(|n| n.checked_next_multiple_of(512))
                 .and_then(|n| (at + 512).checked_add(n));
             self.next = Some(next.ok_or(at)?);
@@ -593,7 +574,7 @@ fn scan(src: &ArchiveFile) -> Result<Scan> {
     let mut archive = tar::Archive::new(BufReader::new(src.at(0)));
     let mut out = Scan::default();
     for entry in archive.entries_with_seek().map_err(bad)? {
-        let mut entry = entry.map_err(bad)?;
+        let entry = entry.map_err(bad)?;
         let name = entry.path().map_err(bad)?.to_string_lossy().into_owned();
         let name = clean(&name);
         match entry.header().entry_type() {
@@ -630,15 +611,7 @@ fn scan(src: &ArchiveFile) -> Result<Scan> {
             _ => None,
         };
         if let Some(slot) = meta {
-            if e.size > MAX_METADATA {
-                return Err(Error::invalid(format!(
-                    "{what}: {name} has {} bytes, more than the {MAX_METADATA} this library reads",
-                    e.size
-                )));
-            }
-            let mut data = Vec::with_capacity(e.size as usize);
-            entry.read_to_end(&mut data).map_err(bad)?;
-            *slot = Some(data);
+            *slot = Some(read_entry(src, &name, e)?);
         }
         out.files.insert(name, e);
     }
@@ -648,12 +621,7 @@ fn scan(src: &ArchiveFile) -> Result<Scan> {
 /// Reads `entry` of the archive whole (a small file).
 fn read_entry(src: &ArchiveFile, name: &str, entry: Entry) -> Result<Vec<u8>> {
     let what = format!("{}: {name}", src.what);
-    if entry.size > MAX_METADATA {
-        return Err(Error::invalid(format!(
-            "{what} has {} bytes, more than the {MAX_METADATA} this library reads",
-            entry.size
-        )));
-    }
+    check_metadata_size(&what, entry.size)?;
     let mut data = Vec::with_capacity(entry.size as usize);
     src.at(entry.offset)
         .take(entry.size)
@@ -1188,25 +1156,6 @@ impl Blobs for ImportBlobs<'_, '_> {
     }
 }
 
-/// A fresh id for an operation's lease: `containerd-c.<kind>.<16 hex>`.
-fn lease_id(kind: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let seed = format!(
-        "{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    format!(
-        "containerd-c.{kind}.{}",
-        &hex(&Sha256::digest(seed.as_bytes()))[..16]
-    )
-}
-
 impl Client {
     /// Imports the images of the archive at `path` (an OCI image layout or
     /// a `docker save` tar): their content for `opts.platform` (this
@@ -1314,7 +1263,7 @@ impl Client {
                 Ok((importer, plan))
             })
             .await?;
-        let lease = lease_id("import");
+        let lease = fresh_id("import");
         self.create_lease(&lease).await?;
         let result = stop
             .run(&what, importer.run(&lease, &plan, opts, progress))
@@ -2027,7 +1976,7 @@ impl TempFile {
         let temp = dir.join(format!(
             ".{}.{}.tmp",
             file_name.to_string_lossy(),
-            &lease_id("x")[15..]
+            &fresh_id("x")[15..]
         ));
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -2248,15 +2197,15 @@ mod tests {
     }
 
     #[test]
-    fn tar_checksums_are_unsigned_or_signed_sums() {
+    fn tar_headers_are_checked_as_the_tar_crate_reads_them() {
         let mut h = tar::Header::new_ustar();
         h.set_path("\u{e9}t\u{e9}").unwrap();
-        h.set_size(0);
+        h.set_size(1 << 40);
         h.set_cksum();
         let mut block: [u8; 512] = *h.as_bytes();
-        assert!(tar_checksum_ok(&block));
+        assert_eq!(tar_header_size(&block), Some(1 << 40));
         // The same header with the signed sum (bytes over 0x7f count as
-        // negative) in its checksum field, as some old tars wrote it.
+        // negative), as some old tars wrote it: the tar crate refuses it.
         let signed: i64 = block
             .iter()
             .enumerate()
@@ -2269,11 +2218,16 @@ mod tests {
             })
             .sum();
         block[148..156].copy_from_slice(format!("{signed:06o}\0 ").as_bytes());
-        assert!(tar_checksum_ok(&block));
-        block[148..156].copy_from_slice(format!("{:06o}\0 ", signed + 1).as_bytes());
-        assert!(!tar_checksum_ok(&block));
+        assert_eq!(tar_header_size(&block), None);
+        let mut reader = tar::Archive::new(&block[..]);
+        assert!(reader.entries().unwrap().next().unwrap().is_err());
         block[148..156].copy_from_slice(b"        ");
-        assert!(!tar_checksum_ok(&block));
+        assert_eq!(tar_header_size(&block), None);
+        // A size in base-256 (GNU's for 8 GiB and more).
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1 << 36);
+        h.set_cksum();
+        assert_eq!(tar_header_size(h.as_bytes()), Some(1 << 36));
     }
 
     #[test]
@@ -2298,7 +2252,7 @@ mod tests {
     #[test]
     fn a_stream_destination_is_written_only_if_it_is_the_file_stat_found() {
         use std::os::unix::fs::OpenOptionsExt;
-        let dir = std::env::temp_dir().join(format!("ctrd-open-stream-{}", &lease_id("x")[15..]));
+        let dir = std::env::temp_dir().join(format!("ctrd-open-stream-{}", &fresh_id("x")[15..]));
         std::fs::create_dir(&dir).unwrap();
         let (a, b) = (dir.join("a"), dir.join("b"));
         for f in [&a, &b] {
