@@ -277,7 +277,7 @@ impl Client {
                 p.set_totals(now.bytes_total, n);
             }
         }
-        let chains = chain_ids(&diff_ids);
+        let chains = chain_ids(diff_ids);
         let Some(top) = chains.last().cloned() else {
             return Ok(());
         };
