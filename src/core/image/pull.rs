@@ -78,14 +78,19 @@ fn ref_key(d: &Descriptor) -> String {
     format!("{kind}-{}", d.digest)
 }
 
-/// Whether `e` says another writer holds the ref: containerd's content
-/// store answers `ErrUnavailable` ("ref ... locked for ... (since ...)";
-/// 1.6: "ref ... locked: unavailable"), so the code is `Unavailable`. The
-/// code alone cannot tell: a daemon that cannot be reached is `Unavailable`
-/// too (see `core::error`), and that is no reason to wait. Hence the
-/// narrowest check: that code, and the daemon's word for a lock.
+/// Whether `e` says another writer holds the ref. containerd's content
+/// store refuses a locked ref with `ErrUnavailable` ("ref ... locked for
+/// ... (since ...)"; 1.6: "ref ... locked: unavailable"), but the code
+/// alone cannot tell: a daemon that cannot be reached is `Unavailable` too
+/// (see `core::error`), which is no reason to wait; and containerd 2.x's
+/// writer wraps the lock met at a restart in words only ("truncate failed:
+/// ref ... locked for ...: unavailable"), which reaches us as `Unknown`
+/// (tests/pull.rs `concurrent_pulls_of_one_image` on 2.1). Hence the
+/// narrowest check that holds: the daemon's words for a lock, with the
+/// code where 1.6's words are short.
 fn is_locked(e: &Error) -> bool {
-    e.code == Code::Unavailable && e.message.contains(" locked")
+    e.message.contains(" locked for ")
+        || (e.code == Code::Unavailable && e.message.contains(" locked"))
 }
 
 /// The lease that keeps what an interrupted pull fetched (content, the
