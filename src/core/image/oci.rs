@@ -117,6 +117,15 @@ pub(crate) fn digest_of(hash: &[u8]) -> String {
     format!("sha256:{}", hex(hash))
 }
 
+// The JSON model of indexes and manifests is this library's own rather
+// than oci-spec's `ImageIndex`, `ImageManifest` and `Descriptor`: those
+// refuse, while the JSON is parsed, what containerd reads and this library
+// reports later in its own words and codes (a descriptor without a media
+// type, a digest the one checker here refuses, a negative size, a
+// platform without os or architecture, an index or manifest without
+// `schemaVersion`). Image configs are oci-spec's `ImageConfiguration`.
+
+/// A descriptor's platform.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub(crate) struct JsonPlatform {
     #[serde(default)]
@@ -162,16 +171,10 @@ impl JsonDescriptor {
     }
 }
 
-/// An index (or manifest list) as read and written here: what its
-/// entries are, and for one written, the header Go's `ocispec.Index` writes
-/// first.
-///
-/// Our own rather than oci-spec's `ImageIndex`: that one refuses, while the
-/// JSON is parsed, what containerd reads and this library reports in its
-/// own words (an entry without a media type, a digest or size the one
-/// checker refuses later), and requires `schemaVersion`.
+/// What an index or manifest starts with, as Go's `specs.Versioned` and
+/// the `mediaType` after it.
 #[derive(Debug, Default, Deserialize, Serialize)]
-pub(crate) struct JsonIndex {
+pub(crate) struct Versioned {
     #[serde(rename = "schemaVersion", default)]
     pub(crate) schema_version: u32,
     #[serde(
@@ -180,6 +183,24 @@ pub(crate) struct JsonIndex {
         skip_serializing_if = "String::is_empty"
     )]
     pub(crate) media_type: String,
+}
+
+impl Versioned {
+    /// Schema version 2 of media type `media_type`, as written.
+    pub(crate) fn v2(media_type: &str) -> Versioned {
+        Versioned {
+            schema_version: 2,
+            media_type: media_type.to_string(),
+        }
+    }
+}
+
+/// An index (or manifest list) as read and written here (written: an
+/// archive's `index.json`, in the field order of Go's `ocispec.Index`).
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub(crate) struct JsonIndex {
+    #[serde(flatten)]
+    pub(crate) header: Versioned,
     #[serde(default)]
     pub(crate) manifests: Vec<JsonDescriptor>,
 }
@@ -187,18 +208,10 @@ pub(crate) struct JsonIndex {
 /// A manifest as read and written here (written: a Docker schema2
 /// manifest as containerd's importer makes it from a `docker save`
 /// archive, byte for byte, so its digest is the one ctr's import gives).
-/// Our own rather than oci-spec's `ImageManifest` for the reasons of
-/// [`JsonIndex`].
 #[derive(Debug, Deserialize, Serialize)]
 pub(crate) struct JsonManifest {
-    #[serde(rename = "schemaVersion", default)]
-    pub(crate) schema_version: u32,
-    #[serde(
-        rename = "mediaType",
-        default,
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub(crate) media_type: String,
+    #[serde(flatten)]
+    pub(crate) header: Versioned,
     pub(crate) config: JsonDescriptor,
     #[serde(default)]
     pub(crate) layers: Vec<JsonDescriptor>,

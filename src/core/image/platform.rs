@@ -5,7 +5,7 @@
 //! goes from a target (index or manifest) through indexes to that
 //! manifest, its config and layers, whatever the blobs come from: the
 //! registry (pulls), the content store (image queries, unpack, export) or
-//! an archive (import), each a [`Blobs`].
+//! an archive (import), each a `Blobs`.
 
 use crate::api::types::Descriptor;
 use crate::core::daemon::ident::shown;

@@ -23,7 +23,7 @@ use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
 use crate::core::files::check_fd_access;
 use crate::core::image::content::StoreBlobs;
-use crate::core::image::oci::{JsonDescriptor, JsonIndex, OCI_INDEX};
+use crate::core::image::oci::{JsonDescriptor, JsonIndex, Versioned, OCI_INDEX};
 use crate::core::image::platform::{walk, Blobs, PlatformSpec, Walked};
 use crate::core::image::records::{validate_name, ImageRecord};
 
@@ -125,8 +125,7 @@ impl Client {
             entries.push(entry);
         }
         let index = to_json(&JsonIndex {
-            schema_version: 2,
-            media_type: OCI_INDEX.into(),
+            header: Versioned::v2(OCI_INDEX),
             manifests: entries,
         })?;
         let manifest_json = if docker.is_empty() {

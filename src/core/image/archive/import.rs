@@ -31,8 +31,8 @@ use crate::core::error::{Error, Result};
 use crate::core::files::check_fd_access;
 use crate::core::image::content::fresh_id;
 use crate::core::image::oci::{
-    digest_of, sha256_digest, JsonDescriptor, JsonIndex, JsonManifest, DOCKER_CONFIG, DOCKER_LAYER,
-    DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_LAYER_ZSTD,
+    digest_of, sha256_digest, JsonDescriptor, JsonIndex, JsonManifest, Versioned, DOCKER_CONFIG,
+    DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_LAYER_ZSTD,
 };
 use crate::core::image::platform::{walk, Blobs, Node, PlatformContent, PlatformSpec, Walked};
 use crate::core::image::progress::{Phase, Progress};
@@ -245,8 +245,7 @@ impl Importer<'_> {
                 layer_blobs.push(blob);
             }
             let manifest = to_json(&JsonManifest {
-                schema_version: 2,
-                media_type: DOCKER_MANIFEST.into(),
+                header: Versioned::v2(DOCKER_MANIFEST),
                 config: JsonDescriptor::from_descriptor(&config),
                 layers: layers.iter().map(JsonDescriptor::from_descriptor).collect(),
             })?;
@@ -675,8 +674,7 @@ mod tests {
             })
         };
         let m = JsonManifest {
-            schema_version: 2,
-            media_type: DOCKER_MANIFEST.into(),
+            header: Versioned::v2(DOCKER_MANIFEST),
             config: d(DOCKER_CONFIG, "sha256:c", 10),
             layers: vec![d(DOCKER_LAYER_GZIP, "sha256:l", 20)],
         };
