@@ -4,8 +4,6 @@
 //! a lease so that the garbage collector cannot take it before a container
 //! refers to it.
 
-use std::time::SystemTime;
-
 use oci_spec::image::ImageConfiguration;
 
 use crate::api::services::images::v1::GetImageRequest;
@@ -14,6 +12,7 @@ use crate::api::types::Descriptor;
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
+use crate::core::image::content::fresh_id;
 use crate::core::image::oci::sha256_digest;
 use crate::core::image::records::ImageRecord;
 use crate::core::image::rootfs::Layers;
@@ -66,11 +65,7 @@ impl Client {
     /// record is read every time; what its target resolves to is read once
     /// per client (content does not change under its digest).
     pub async fn resolve_image(&self, name: &str) -> Result<ResolvedImage> {
-        let what = format!(
-            "image {} in namespace {}",
-            shown(name),
-            shown(self.namespace())
-        );
+        let what = self.image_what(name);
         let image = self.image_target(&what, name).await?;
         let key = image.digest.clone();
         if let Some(Resolution(known)) = self.resolved_images.get(&key) {
@@ -221,14 +216,7 @@ impl Client {
         snapshotter: &str,
         paths: &[&str],
     ) -> Result<Vec<Option<String>>> {
-        let key = format!(
-            "containerd-c.view.{}.{}",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos()
-        );
+        let key = fresh_id("view");
         let lease = snapshot_lease_id(snapshotter, &key);
         self.create_lease(&lease).await?;
         let view = snapshots::ViewSnapshotRequest {
