@@ -6,7 +6,7 @@ use crate::api::types::Descriptor;
 use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::oci::{check_metadata_size, sha256_digest, INDEX_TYPES, MAX_METADATA};
-use crate::core::image::platform::Blobs;
+use crate::core::image::walk::Blobs;
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {

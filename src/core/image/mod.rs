@@ -7,7 +7,8 @@
 //!   checker, the cap on metadata read whole, the JSON of descriptors,
 //!   indexes and manifests.
 //! - [`platform`]: platforms as Go's `platforms` package names and matches
-//!   them, and the one walk from an image's target through indexes to the
+//!   them, and the one matcher of an index's entries.
+//! - [`walk`]: the one walk from an image's target through indexes to the
 //!   manifest of a platform, whatever its blobs come from (registry,
 //!   content store, archive).
 //! - [`content`]: the content store: blobs read and written, streamed
@@ -38,3 +39,4 @@ pub mod records;
 pub mod rootfs;
 pub mod snapshot;
 pub mod unpack;
+pub mod walk;

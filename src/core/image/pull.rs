@@ -19,9 +19,10 @@ use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::content::{check_small, fresh_id, hex, ContentWriter};
 use crate::core::image::oci::{is_config, is_layer, INDEX_TYPES, MANIFEST_TYPES};
-use crate::core::image::platform::{walk, Blobs, Node, PlatformContent, PlatformSpec};
+use crate::core::image::platform::PlatformSpec;
 use crate::core::image::progress::{Phase, Progress};
 use crate::core::image::records::{children_labels, ImageRecord};
+use crate::core::image::walk::{walk, Blobs, Node, PlatformContent};
 use crate::core::registry::{Fetched, ImageRef, Remote};
 
 /// How to pull (or import) an image; `Default` is a pull of this machine's

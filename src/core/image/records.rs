@@ -1,7 +1,7 @@
 //! Image records already in containerd, as containerd's Go `Image`: get,
 //! list and delete a record, and what an image holds for this machine's
 //! platform (its size, its config, whether its layers are unpacked: the
-//! platform's content as [`crate::core::image::platform`] walks to it).
+//! platform's content as [`crate::core::image::walk`] walks to it).
 
 use std::collections::HashMap;
 
@@ -15,8 +15,9 @@ use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::content::StoreBlobs;
 use crate::core::image::oci::{is_config, is_layer, MANIFEST_TYPES};
-use crate::core::image::platform::{walk, PlatformContent, PlatformSpec};
+use crate::core::image::platform::PlatformSpec;
 use crate::core::image::snapshot::chain_id;
+use crate::core::image::walk::{walk, PlatformContent};
 
 /// An image record: its name, the descriptor it points at (an index or a
 /// manifest) and its labels.

@@ -33,10 +33,10 @@ use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::content::fresh_id;
-use crate::core::image::platform::PlatformContent;
 use crate::core::image::progress::{Phase, Progress};
 use crate::core::image::records::ImageRecord;
 use crate::core::image::snapshot::chain_id;
+use crate::core::image::walk::PlatformContent;
 
 /// Content label of a layer blob: the digest of its uncompressed tar (its
 /// diff id), set once an extraction verified it.

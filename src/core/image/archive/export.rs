@@ -24,8 +24,9 @@ use crate::core::error::{Code, Error, Result};
 use crate::core::files::check_fd_access;
 use crate::core::image::content::StoreBlobs;
 use crate::core::image::oci::{JsonDescriptor, JsonIndex, Versioned, OCI_INDEX};
-use crate::core::image::platform::{walk, Blobs, PlatformSpec, Walked};
+use crate::core::image::platform::PlatformSpec;
 use crate::core::image::records::{validate_name, ImageRecord};
+use crate::core::image::walk::{walk, Blobs, Walked};
 
 impl Client {
     /// Exports the images `names` into an OCI image layout tar at `path`

@@ -34,10 +34,11 @@ use crate::core::image::oci::{
     digest_of, sha256_digest, JsonDescriptor, JsonIndex, JsonManifest, Versioned, DOCKER_CONFIG,
     DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_LAYER_ZSTD,
 };
-use crate::core::image::platform::{walk, Blobs, Node, PlatformContent, PlatformSpec, Walked};
+use crate::core::image::platform::PlatformSpec;
 use crate::core::image::progress::{Phase, Progress};
 use crate::core::image::pull::PullOptions;
 use crate::core::image::records::children_labels;
+use crate::core::image::walk::{walk, Blobs, Node, PlatformContent, Walked};
 
 /// Where a blob to import comes from.
 #[derive(Debug, Clone)]
