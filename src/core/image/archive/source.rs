@@ -125,6 +125,12 @@ pub(super) const AFTER_END: u64 = 1 << 20;
 /// comes, so a stream that is not a tar (`/dev/urandom`, a peer sending
 /// garbage) is refused at its first bad header instead of being spooled to
 /// its end.
+///
+/// Not the tar crate's reader: that one pulls from a `Read` until the
+/// archive's end, which a spool cannot wait for (a stream may never end:
+/// `/dev/zero`, a writer that keeps its end open); this follows headers
+/// in what has arrived so far, block by block, and reads each header's
+/// fields with the tar crate's `Header` (see `tar_header_size`).
 #[derive(Debug)]
 pub(super) struct TarEnd {
     /// Where the next header starts; `None` only when the spool could not
