@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use oci_spec::image::ImageConfiguration;
 
 use crate::api::services::images::v1 as images;
-use crate::api::services::snapshots::v1 as snapshots;
 use crate::api::types::Descriptor;
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
@@ -180,22 +179,8 @@ impl Client {
         let config: ImageConfiguration = self.read_json("image config", &content.config).await?;
         let chain = chain_id(config.rootfs().diff_ids())
             .ok_or_else(|| Error::new(Code::Unknown, format!("{what}: the image has no layers")))?;
-        let req = snapshots::StatSnapshotRequest {
-            snapshotter: snapshotter.to_string(),
-            key: chain.clone(),
-        };
-        let stat = format!(
-            "{what}: stat snapshot {chain} on snapshotter {}",
-            shown(snapshotter)
-        );
-        match self
-            .call(stat, self.snapshots().stat(self.request(req)))
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.code == Code::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
+        let on = format!("{what} on snapshotter {}", shown(snapshotter));
+        self.snapshot_exists(&on, snapshotter, &chain).await
     }
 }
 

@@ -108,33 +108,22 @@ impl Client {
         key: &str,
     ) -> Result<()> {
         let resolved = self.resolve_image(image).await?;
-        let stat = snapshots::StatSnapshotRequest {
-            snapshotter: snapshotter.to_string(),
-            key: resolved.chain_id.clone(),
-        };
-        if let Err(e) = self
-            .call("stat", self.snapshots().stat(self.request(stat)))
-            .await
+        let on = format!("image {}: snapshotter {}", shown(image), shown(snapshotter));
+        if !self
+            .snapshot_exists(&on, snapshotter, &resolved.chain_id)
+            .await?
         {
-            return Err(if e.code == Code::NotFound {
-                Error::new(
-                    Code::FailedPrecondition,
-                    format!(
-                        "image {} is not unpacked for snapshotter {} (no \
-                         snapshot {}): unpack it first, e.g. `ctr images unpack --snapshotter \
-                         {snapshotter} {image}`",
-                        shown(image),
-                        shown(snapshotter),
-                        resolved.chain_id
-                    ),
-                )
-            } else {
-                e.context(format!(
-                    "image {}: snapshotter {}",
+            return Err(Error::new(
+                Code::FailedPrecondition,
+                format!(
+                    "image {} is not unpacked for snapshotter {} (no \
+                     snapshot {}): unpack it first, e.g. `ctr images unpack --snapshotter \
+                     {snapshotter} {image}`",
                     shown(image),
-                    shown(snapshotter)
-                ))
-            });
+                    shown(snapshotter),
+                    resolved.chain_id
+                ),
+            ));
         }
 
         let lease = snapshot_lease_id(snapshotter, key);

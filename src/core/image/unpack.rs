@@ -324,8 +324,14 @@ impl Client {
             .map_err(|e| e.context(&what))
     }
 
-    /// Whether snapshot `key` exists.
-    async fn snapshot_exists(&self, what: &str, snapshotter: &str, key: &str) -> Result<bool> {
+    /// Whether snapshot `key` exists on `snapshotter` (`what` starts the
+    /// error of a stat that fails otherwise).
+    pub(crate) async fn snapshot_exists(
+        &self,
+        what: &str,
+        snapshotter: &str,
+        key: &str,
+    ) -> Result<bool> {
         let req = snapshots::StatSnapshotRequest {
             snapshotter: snapshotter.to_string(),
             key: key.to_string(),
