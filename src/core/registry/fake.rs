@@ -1,5 +1,7 @@
-//! A fake HTTP/1.1 server for the tests of the registry client and its
-//! HTTP client: canned answers, every request recorded.
+//! A fake HTTP/1.1 server for the tests of the registry client and of its
+//! HTTP client: a registry, a token realm, object storage, a proxy or a
+//! server that drops connections, each a function from a request to a
+//! canned answer; every request recorded.
 
 use std::sync::Arc;
 
@@ -28,7 +30,8 @@ pub(super) type Reply = (u16, Vec<(&'static str, String)>, Vec<u8>);
 
 /// A fake HTTP/1.1 server on 127.0.0.1 (keep-alive, Content-Length
 /// bodies): every request goes to `answer`, and is recorded. Returns
-/// its `host:port` and the record.
+/// its `host:port` and the record. Reply headers [`TRICKLE`], [`CLOSE`]
+/// and [`TUNNEL`] are not sent but change how the answer goes.
 pub(super) async fn fake_server<F>(answer: F) -> (String, Arc<std::sync::Mutex<Vec<Seen>>>)
 where
     F: Fn(&Seen, &str) -> Reply + Send + Sync + 'static,
@@ -80,15 +83,21 @@ where
                     seen.body = String::from_utf8(body).unwrap();
                     let (status, headers, body) = answer(&seen, &me);
                     record.lock().unwrap().push(seen);
-                    let mut out = format!("HTTP/1.1 {status} X\r\n");
+                    let reason = hyper::StatusCode::from_u16(status)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("X");
+                    let mut out = format!("HTTP/1.1 {status} {reason}\r\n");
                     // `X-Trickle-Ms: n`: the body a byte every n ms.
                     let mut trickle = None;
+                    let mut tunnel = false;
                     for (k, v) in headers {
-                        if k == TRICKLE {
-                            trickle = Some(v.parse::<u64>().unwrap());
-                            continue;
+                        match k {
+                            TRICKLE => trickle = Some(v.parse::<u64>().unwrap()),
+                            CLOSE => return,
+                            TUNNEL => tunnel = true,
+                            _ => out.push_str(&format!("{k}: {v}\r\n")),
                         }
-                        out.push_str(&format!("{k}: {v}\r\n"));
                     }
                     out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
                     let mut out = out.into_bytes();
@@ -109,6 +118,11 @@ where
                     if conn.write_all(&out).await.is_err() {
                         return;
                     }
+                    if tunnel {
+                        let (mut from, mut to) = conn.split();
+                        let _ = tokio::io::copy(&mut from, &mut to).await;
+                        return;
+                    }
                 }
             });
         }
@@ -119,6 +133,15 @@ where
 /// A reply header the fake server takes out: send the body a byte
 /// every so many milliseconds.
 pub(super) const TRICKLE: &str = "X-Trickle-Ms";
+
+/// A reply header the fake server takes out: close the connection
+/// without an answer (the request is recorded).
+pub(super) const CLOSE: &str = "X-Close";
+
+/// A reply header the fake server takes out: after this answer, send
+/// back whatever comes on the connection, as a proxy's tunnel to an echo
+/// server would.
+pub(super) const TUNNEL: &str = "X-Tunnel-Echo";
 
 pub(super) fn json(status: u16, body: &str) -> Reply {
     (
