@@ -330,9 +330,9 @@ fn from_helper(helper: &str, server: &str, config: &DockerConfig) -> Result<Cred
     })
 }
 
-#[cfg(test)]
 /// A docker config in a directory of its own, with credential helpers
 /// there too, each `(name, script)`; helpers time out after 300 ms.
+#[cfg(test)]
 pub(super) fn docker_config(
     dir: &Path,
     json: Option<&str>,
@@ -359,7 +359,6 @@ pub(super) fn docker_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::image::pull::PullOptions;
 
     fn shown(c: &Result<Credentials>) -> String {
         match c {
