@@ -112,7 +112,7 @@ pub fn event_json(any: &Any) -> String {
     // Decoding must never take a subscription down: a panic (a bug) falls
     // back to the generic form.
     let value =
-        crate::ffi::boundary::catch(|| json::message_json(type_name(&any.type_url), &any.value))
+        crate::runtime::catch_panic(|| json::message_json(type_name(&any.type_url), &any.value))
             .unwrap_or_else(|_| Some(Err("panic while decoding".to_string())));
     let value = match value {
         Some(Ok(v)) => v,

@@ -159,7 +159,7 @@ impl Hook {
     fn start(self) -> Result<()> {
         if self.quick {
             // A panic stays in the hook, not on the copy thread.
-            let _ = crate::ffi::boundary::catch(self.run);
+            let _ = crate::runtime::catch_panic(self.run);
             Ok(())
         } else {
             run_detached(self.run)
@@ -1010,7 +1010,7 @@ impl Reactor {
             return;
         };
         let stream = pump.stream;
-        let step = crate::ffi::boundary::catch(|| pump.step())
+        let step = crate::runtime::catch_panic(|| pump.step())
             .unwrap_or_else(|_| Step::Done(Err(panicked(stream))));
         self.apply(inner, id, step);
     }
