@@ -352,13 +352,6 @@ pub fn ready_now<F: Future>(fut: F) -> Option<F::Output> {
     }
 }
 
-/// Polls `fut` on the calling thread within the shared runtime
-/// (`Runtime::block_on`), whatever thread this is; kept for the benchmark
-/// that compares the ways.
-pub fn block_on_here<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
-    get()?.block_on(fut)
-}
-
 /// Runs `body`, catching a panic: the crate's only `catch_unwind`. Every
 /// exported function (through `ffi::boundary`'s `status` and `value`) and
 /// every library thread that runs code which might panic goes through here.
