@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::core::error::{Code, Error, Result};
-use crate::core::stdio::copy::{Fds, Session};
 use crate::core::stdio::fifo::{FifoSet, IoPaths};
+use crate::core::stdio::session::{Fds, Session};
 use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipBox, OwnershipRef};
