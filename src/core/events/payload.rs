@@ -100,23 +100,17 @@ pub mod json {
 
     use super::BASE64;
 
-    macro_rules! generated {
-        ($package:literal) => {
-            crate::core::pbjson_package!("event_json", $package);
-        };
-    }
-
     pub mod containerd {
         pub mod types {
-            generated!("containerd.types");
+            crate::core::pbjson_package!("event_json", "containerd.types");
         }
         pub mod events {
-            generated!("containerd.events");
+            crate::core::pbjson_package!("event_json", "containerd.events");
         }
         pub mod services {
             pub mod images {
                 pub mod v1 {
-                    generated!("containerd.services.images.v1");
+                    crate::core::pbjson_package!("event_json", "containerd.services.images.v1");
                 }
             }
         }

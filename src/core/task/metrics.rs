@@ -134,20 +134,14 @@ pub fn validate_resources(resources_json: &str) -> Result<()> {
 pub mod json {
     #![allow(clippy::all, missing_docs, rustdoc::all)]
 
-    macro_rules! generated {
-        ($package:literal) => {
-            crate::core::pbjson_package!("metrics_json", $package);
-        };
-    }
-
     pub mod io {
         pub mod containerd {
             pub mod cgroups {
                 pub mod v1 {
-                    generated!("io.containerd.cgroups.v1");
+                    crate::core::pbjson_package!("metrics_json", "io.containerd.cgroups.v1");
                 }
                 pub mod v2 {
-                    generated!("io.containerd.cgroups.v2");
+                    crate::core::pbjson_package!("metrics_json", "io.containerd.cgroups.v2");
                 }
             }
         }
