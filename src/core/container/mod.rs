@@ -1,5 +1,17 @@
-//! Container records: create, load, list, spec, info, label and spec
-//! updates, delete with snapshot cleanup (containerd's Go `Container`).
+//! Containers: containerd's Go `Container` over the Containers service:
+//! create, load, list, spec, info, label and spec updates, and delete with
+//! the cleanup of the container's snapshot; and the OCI specs they carry
+//! ([`spec`]: the default spec, image config merge, checks).
+//!
+//! Owns: the container record as the library shows it (the JSON of
+//! `spec_json` and `info_json`, the runc options and labels a create takes)
+//! and the errors of container calls. Holds no state: every call asks the
+//! daemon.
+//!
+//! May call: `core::daemon` (the client, its calls and identifier checks),
+//! `core::image::snapshot` (a container's snapshotter, its snapshot and the
+//! lease that keeps it), `core::task` (the runc options type) and
+//! `core::error`; never `crate::ffi`.
 
 pub mod spec;
 
