@@ -158,34 +158,11 @@ pub fn runc_options_json(o: &RuncOptions) -> Value {
     })
 }
 
-/// Parses `key=value` labels; the key must not be empty or repeated.
-pub fn parse_labels(items: &[String]) -> Result<HashMap<String, String>> {
-    let mut labels = HashMap::new();
-    for item in items {
-        let (k, v) = item.split_once('=').ok_or_else(|| {
-            Error::invalid(format!("label {} is not key=value", ident::shown(item)))
-        })?;
-        if k.is_empty() {
-            return Err(Error::invalid(format!(
-                "label {} has an empty key",
-                ident::shown(item)
-            )));
-        }
-        if labels.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(Error::invalid(format!(
-                "label key {} is given twice",
-                ident::shown(k)
-            )));
-        }
-    }
-    Ok(labels)
-}
-
 /// Checks a new container's fields and makes the record to send. No I/O.
 pub fn record_for(new: &NewContainer) -> Result<Record> {
     ident::validate("container id", &new.id)?;
     spec::check(&new.spec_json).map_err(|e| e.context("spec_json"))?;
-    let labels = parse_labels(&new.labels)?;
+    let labels = ident::parse_labels(&new.labels)?;
     let non_empty = |field: &str, v: &Option<String>| match v.as_deref() {
         Some("") => Err(Error::invalid(format!(
             "{field} is empty (NULL means the default)"
@@ -324,7 +301,7 @@ pub fn label_update(items: &[String]) -> Result<(HashMap<String, String>, Vec<St
             "labels has no items: give at least one \"key=value\" (or \"key=\" to remove key)",
         ));
     }
-    let labels = parse_labels(items)?;
+    let labels = ident::parse_labels(items)?;
     let mut paths: Vec<String> = labels.keys().map(|k| format!("labels.{k}")).collect();
     paths.sort();
     Ok((labels, paths))
