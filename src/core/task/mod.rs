@@ -1,6 +1,20 @@
-//! Tasks and exec processes: containerd's Go `Task` and `Process` (create
-//! with rootfs mounts and stdio paths, load, start, wait with retry, kill,
-//! status, delete, pids, pause/resume, close stdin, resize, exec).
+//! Tasks and exec processes: containerd's Go `Task` and `Process` over the
+//! Tasks service (create with rootfs mounts and stdio paths, load, start,
+//! wait with retry, kill, status, delete, pids, pause/resume, close stdin,
+//! resize, exec, update), their statistics ([`metrics`]) and checkpoints
+//! ([`checkpoint`]).
+//!
+//! Owns: the request each task call sends and the errors it gives. The
+//! stdio paths it hands containerd come from `core::stdio` (which copies
+//! them), the rootfs mounts from the container's snapshot (the Snapshots
+//! service). Holds no state of its own beyond a restored task's deferred
+//! create (`checkpoint`).
+//!
+//! May call: `core::daemon` (the client, its calls and identifier checks),
+//! `core::stdio::fifo` (stdio paths), `core::container::spec` (checking an
+//! exec process spec and a resources update), `core::image::snapshot` (the
+//! platform of a checkpoint image), `core::events::payload` (metrics JSON)
+//! and `core::error`; never `crate::ffi`.
 
 pub mod checkpoint;
 pub mod metrics;

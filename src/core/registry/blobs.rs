@@ -1,0 +1,237 @@
+//! Blobs: a stream of a blob's bytes (from an offset when resuming a
+//! download, redirects to object storage followed), checked as it passes
+//! against the descriptor's size and, when whole, its digest.
+
+use std::io;
+use std::pin::Pin;
+
+use futures_util::Stream;
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderName};
+use hyper::StatusCode;
+use sha2::{Digest, Sha256};
+
+use super::errors::{chain, is_transport, Failure};
+use super::Remote;
+use crate::api::types::Descriptor;
+use crate::core::error::{Code, Error, Result};
+use crate::core::image::content::hex;
+
+/// A stream of a blob's bytes; an error ends it. A whole blob's stream
+/// fails at its end when its digest or size is not the descriptor's (an
+/// error [`Remote::stream_error`] makes `FailedPrecondition`).
+pub type BlobStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// A blob's bytes that do not match its descriptor.
+#[derive(Debug)]
+struct Mismatch(String);
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
+impl Remote {
+    /// A stream of blob `d`'s bytes from `offset` on: `(stream, true)` when
+    /// the registry sent just that range, `(stream, false)` when it sent the
+    /// whole blob (the range is not supported). Redirects (object storage)
+    /// are followed.
+    pub async fn blob(&self, d: &Descriptor, offset: u64) -> Result<(BlobStream, bool)> {
+        self.open_blob(d, offset)
+            .await
+            .map_err(|f| self.error(f, &format!("fetch blob {}", d.digest)))
+    }
+
+    async fn open_blob(&self, d: &Descriptor, offset: u64) -> Result<(BlobStream, bool), Failure> {
+        let path = format!("/v2/{}/blobs/{}", self.image.repository(), d.digest);
+        let range = format!("bytes={offset}-");
+        let ranged = [(header::RANGE, range.as_str())];
+        let headers: &[(HeaderName, &str)] = if offset > 0 { &ranged } else { &[] };
+        let mut answer = self.get(&path, headers).await?;
+        let partial = match answer.status {
+            StatusCode::OK => false,
+            StatusCode::PARTIAL_CONTENT if offset > 0 => {
+                // `bytes <first>-<last>/<size>`: it must start at the
+                // offset; without it, what the bytes are is not known.
+                let Some(sent) = answer.header(header::CONTENT_RANGE) else {
+                    return Err(Failure::Other(format!(
+                        "asked for the bytes from {offset} on, {} answered 206 without a \
+                         Content-Range",
+                        answer.authority()
+                    )));
+                };
+                let first = sent
+                    .strip_prefix("bytes ")
+                    .and_then(|r| r.split('-').next())
+                    .and_then(|f| f.trim().parse::<u64>().ok());
+                if first != Some(offset) {
+                    return Err(Failure::Other(format!(
+                        "asked for the bytes from {offset} on, {} sent the range {sent:?}",
+                        answer.authority()
+                    )));
+                }
+                true
+            }
+            _ => return Err(Failure::status(&mut answer).await),
+        };
+        let size = d.size.max(0) as u64;
+        let check = Check {
+            digest: d.digest.clone(),
+            want: if partial {
+                size.saturating_sub(offset)
+            } else {
+                size
+            },
+            got: 0,
+            hasher: (!partial && d.digest.starts_with("sha256:")).then(Sha256::new),
+        };
+        let stream = futures_util::stream::unfold(Some((answer, check)), |state| async move {
+            let (mut answer, mut check) = state?;
+            let item = match answer.chunk().await {
+                Ok(Some(chunk)) => check.add(&chunk).map(|()| chunk),
+                Ok(None) => return check.finish().err().map(|e| (Err(e), None)),
+                Err(e) => Err(e),
+            };
+            let next = item.is_ok().then_some((answer, check));
+            Some((item, next))
+        });
+        Ok((Box::pin(stream), partial))
+    }
+
+    /// The error of a failed stream read of blob `digest`.
+    pub fn stream_error(&self, digest: &str, e: io::Error) -> Error {
+        let code = if e.get_ref().is_some_and(|inner| inner.is::<Mismatch>()) {
+            // The registry's bytes are not the blob asked for.
+            Code::FailedPrecondition
+        } else if e.kind() == io::ErrorKind::TimedOut || is_transport(&e) {
+            Code::Unavailable
+        } else {
+            Code::Unknown
+        };
+        Error::new(
+            code,
+            format!(
+                "{}: fetch blob {digest}: {}",
+                self.what,
+                chain(&e as &(dyn std::error::Error + 'static))
+            ),
+        )
+    }
+}
+
+/// What a blob's stream has passed on, checked against the descriptor.
+struct Check {
+    digest: String,
+    /// The bytes the stream should have: the blob's size, less the offset
+    /// of a range.
+    want: u64,
+    got: u64,
+    /// The digest so far, of a whole sha256 blob (a range's is the content
+    /// store's to check, with the bytes it has).
+    hasher: Option<Sha256>,
+}
+
+impl Check {
+    fn add(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.got += chunk.len() as u64;
+        if self.got > self.want {
+            return Err(mismatch(format!(
+                "the registry sent more than the {} bytes the descriptor says (digest {})",
+                self.want, self.digest
+            )));
+        }
+        if let Some(h) = &mut self.hasher {
+            h.update(chunk);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if self.got < self.want {
+            // Cut short without an error: a connection closed early.
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the registry's answer ended after {} of {} bytes",
+                    self.got, self.want
+                ),
+            ));
+        }
+        if let Some(h) = self.hasher.take() {
+            let got = format!("sha256:{}", hex(&h.finalize()));
+            if got != self.digest {
+                return Err(mismatch(format!(
+                    "the registry's bytes have digest {got}, not the one asked for"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn mismatch(why: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, Mismatch(why))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::registry::credentials::Credentials;
+    use crate::core::registry::fake::{fake_server, json};
+    use crate::core::registry::http::Http;
+    use crate::core::registry::tests::{plain_remote, BLOB};
+    use crate::core::registry::ImageRef;
+
+    /// A ranged request answered 206 without a Content-Range (or with
+    /// another start): which bytes came is not known, so it is refused,
+    /// naming the host.
+    #[tokio::test]
+    async fn a_206_must_say_its_range() {
+        let (host, _) = fake_server(|r, _| match (r.path.as_str(), r.header("range")) {
+            ("/v2/", _) => json(200, "{}"),
+            (p, _) if p.starts_with("/v2/a/blobs/sha256:aa") => (206, vec![], BLOB[4..].to_vec()),
+            (_, _) => (
+                206,
+                vec![(
+                    "Content-Range",
+                    format!("bytes 3-{}/{}", BLOB.len() - 1, BLOB.len()),
+                )],
+                BLOB[3..].to_vec(),
+            ),
+        })
+        .await;
+        let image = ImageRef::parse(&format!("{host}/a:t")).unwrap();
+        let http = Http::new(None, false).unwrap();
+        let remote = plain_remote(http, &image, Credentials::Anonymous)
+            .await
+            .unwrap();
+        for (digest, says) in [
+            (
+                format!("sha256:{}", "a".repeat(64)),
+                "answered 206 without a Content-Range",
+            ),
+            (
+                format!("sha256:{}", "b".repeat(64)),
+                "sent the range \"bytes 3-",
+            ),
+        ] {
+            let d = Descriptor {
+                media_type: "application/octet-stream".into(),
+                digest: digest.clone(),
+                size: BLOB.len() as i64,
+                annotations: Default::default(),
+            };
+            let e = remote.blob(&d, 4).await.err().unwrap();
+            assert!(
+                e.message.contains(&format!("fetch blob {digest}"))
+                    && e.message.contains(&host)
+                    && e.message.contains(says),
+                "{}",
+                e.message
+            );
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! TLS for the client: rustls with ring, the system's CAs plus those of
+//! the caller's `ca_file`, or (`skip_verify`) any certificate, the
+//! handshake's signatures still checked.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::{Http, Io};
+use crate::core::files::read_small;
+
+/// The CAs of PEM file `ca_file` (none without one). Fails (with words for
+/// the caller) when it cannot be read or holds no usable certificate.
+pub(super) fn extra_roots(ca_file: Option<&Path>) -> Result<RootCertStore, String> {
+    let mut extra_roots = RootCertStore::empty();
+    if let Some(path) = ca_file {
+        let shown = path.display();
+        let pem = read_small(path, "ca_file")
+            .map_err(|e| e.message)?
+            .ok_or_else(|| format!("ca_file {shown}: no such file"))?;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| format!("ca_file {shown}: {e}"))?;
+            extra_roots
+                .add(cert)
+                .map_err(|e| format!("ca_file {shown}: a certificate: {e}"))?;
+        }
+        if extra_roots.is_empty() {
+            return Err(format!("ca_file {shown} holds no PEM certificate"));
+        }
+    }
+    Ok(extra_roots)
+}
+
+impl Http {
+    /// `io` with a TLS session to `host` over it.
+    pub(super) async fn tls_over(&self, io: Box<dyn Io>, host: &str) -> io::Result<Box<dyn Io>> {
+        let config = self.tls_config()?;
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, io)
+            .await?;
+        Ok(Box::new(tls))
+    }
+
+    /// The TLS settings: ring's algorithms, TLS 1.2 and 1.3, HTTP/1.1 by
+    /// ALPN, the system's CAs and the caller's (read once, at the first
+    /// https connection).
+    fn tls_config(&self) -> io::Result<Arc<ClientConfig>> {
+        self.tls
+            .get_or_init(|| {
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let builder = ClientConfig::builder_with_provider(provider.clone())
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| format!("TLS settings: {e}"))?;
+                let mut config = if self.skip_verify {
+                    builder
+                        .dangerous()
+                        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                        .with_no_client_auth()
+                } else {
+                    let mut roots = self.extra_roots.clone();
+                    // Certificates the system has that do not parse are
+                    // left out, as Go does.
+                    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+                    builder.with_root_certificates(roots).with_no_client_auth()
+                };
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Ok(Arc::new(config))
+            })
+            .clone()
+            .map_err(io::Error::other)
+    }
+}
+
+/// The verifier of `skip_verify`: any certificate is accepted for any name,
+/// but the handshake's signatures are still checked with the provider's
+/// algorithms (the connection is at least with the certificate's key).
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.pem");
+        let e = Http::new(Some(&missing), false).err().unwrap();
+        assert!(e.contains("none.pem"), "{e}");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let e = Http::new(Some(&empty), false).err().unwrap();
+        assert!(e.contains("holds no PEM certificate"), "{e}");
+        let bad = dir.path().join("bad.pem");
+        std::fs::write(
+            &bad,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let e = Http::new(Some(&bad), false).err().unwrap();
+        assert!(e.contains("bad.pem"), "{e}");
+        // Read as a small regular file: not /dev/zero without end.
+        let e = Http::new(Some(Path::new("/dev/zero")), false)
+            .err()
+            .unwrap();
+        assert_eq!(e, "ca_file /dev/zero: not a regular file");
+        assert!(Http::new(None, true).is_ok());
+    }
+}
