@@ -16,6 +16,7 @@ use crate::core::stdio::fifo::IoPaths;
 /// Media type of containerd's CRIU checkpoint of a task.
 pub const CHECKPOINT_MEDIA_TYPE: &str =
     "application/vnd.containerd.container.criu.checkpoint.criu.tar";
+
 impl Client {
     /// Checkpoints the task of `container_id` (paused meanwhile) into a new
     /// checkpoint image `image_name`: an index of the descriptors the runtime
