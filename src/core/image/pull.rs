@@ -232,6 +232,8 @@ impl Blobs for PullBlobs<'_, '_> {
         _on_path: bool,
     ) -> Result<()> {
         let children: Vec<Descriptor> = match node {
+            // Not stored: the pull fails (no manifest for the platform).
+            Node::Index { chosen: None, .. } => return Ok(()),
             Node::Index { manifests, .. } => manifests.iter().map(|m| m.descriptor()).collect(),
             Node::Manifest { config, layers } => {
                 std::iter::once(config).chain(layers).cloned().collect()
