@@ -18,7 +18,7 @@ use containerd_c::api::services::diff::v1 as diff;
 use containerd_c::api::services::snapshots::v1 as snapshots;
 use containerd_c::api::types::{Descriptor, Mount};
 use containerd_c::core::image::progress::Progress;
-use containerd_c::core::image::records::PlatformContent;
+use containerd_c::core::image::walk::PlatformContent;
 use containerd_c::core::Result;
 use containerd_c::core::{Client, Code};
 use containerd_c::runtime::block_on;

@@ -11,8 +11,7 @@ use super::Remote;
 use crate::api::types::Descriptor;
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::content::hex;
-use crate::core::image::records::MANIFEST_TYPES;
-use crate::core::image::snapshot::INDEX_TYPES;
+use crate::core::image::oci::{INDEX_TYPES, MANIFEST_TYPES};
 
 /// Largest manifest or index read into memory.
 const MAX_MANIFEST: usize = 4 << 20;
