@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use containerd_c::core::image::content::hex;
 use containerd_c::core::{Client, Code};
 use containerd_c::runtime::block_on;
 use sha2::{Digest, Sha256};
@@ -17,7 +16,7 @@ fn blob(len: usize, seed: u8) -> (Vec<u8>, String) {
     let data: Vec<u8> = (0..len)
         .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3] ^ seed)
         .collect();
-    let digest = format!("sha256:{}", hex(&Sha256::digest(&data)));
+    let digest = format!("sha256:{:x}", Sha256::digest(&data));
     (data, digest)
 }
 

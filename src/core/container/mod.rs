@@ -10,8 +10,7 @@
 //!
 //! May call: `core::daemon` (the client, its calls and identifier checks),
 //! `core::image::snapshot` (a container's snapshotter, its snapshot and the
-//! lease that keeps it), `core::task` (the runc options type) and
-//! `core::error`; never `crate::ffi`.
+//! lease that keeps it) and `core::error`; never `crate::ffi`.
 
 pub mod spec;
 
@@ -28,7 +27,10 @@ use crate::core::daemon::client::Client;
 use crate::core::daemon::ident;
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::snapshot::{snapshot_lease_id, DEFAULT_SNAPSHOTTER};
-use crate::core::task::RUNC_OPTIONS_TYPE_URL;
+
+/// The type name of the runc shim's options, a container record's
+/// `runtime.options` (and a task create's).
+pub const RUNC_OPTIONS_TYPE_URL: &str = "containerd.runc.v1.Options";
 
 /// The runtime used unless one is named.
 pub const DEFAULT_RUNTIME: &str = "io.containerd.runc.v2";

@@ -8,11 +8,6 @@ use crate::core::error::{Code, Error, Result};
 use crate::core::image::oci::{check_metadata_size, sha256_digest, INDEX_TYPES, MAX_METADATA};
 use crate::core::image::walk::Blobs;
 
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A fresh id for one operation's lease, or a temporary name:
 /// `containerd-c.<kind>.<16 hex>`, from the time, this process and a
 /// counter.

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::api::types::Descriptor;
-use crate::core::image::content::hex;
 
 /// An OCI image index.
 pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -114,7 +113,8 @@ pub(crate) fn sha256_digest(data: &[u8]) -> String {
 
 /// `sha256:<hex>` of a finished sha256 `hash`.
 pub(crate) fn digest_of(hash: &[u8]) -> String {
-    format!("sha256:{}", hex(hash))
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 // The JSON model of indexes and manifests is this library's own rather

@@ -17,7 +17,7 @@ use crate::api::types::Descriptor;
 use crate::core::cancel::{Cancel, Stop};
 use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::content::{check_small, fresh_id, hex, ContentWriter};
+use crate::core::image::content::{check_small, fresh_id, ContentWriter};
 use crate::core::image::oci::{is_config, is_layer, INDEX_TYPES, MANIFEST_TYPES};
 use crate::core::image::platform::PlatformSpec;
 use crate::core::image::progress::{Phase, Progress};
@@ -100,7 +100,7 @@ fn is_locked(e: &Error) -> bool {
 /// deletes it when it succeeds, else it expires in a day.
 pub fn resume_lease_id(digest: &str) -> String {
     let hash = Sha256::digest(digest.as_bytes());
-    format!("containerd-c.pull-resume.{}", &hex(&hash)[..32])
+    format!("containerd-c.pull-resume.{}", &format!("{hash:x}")[..32])
 }
 
 /// Whether a pull failed on the way (a connection, a timeout), rather than

@@ -18,7 +18,6 @@ use crate::core::image::records::ImageRecord;
 use crate::core::image::rootfs::Layers;
 
 pub use crate::core::daemon::lease::snapshot_lease_id;
-pub use crate::core::task::checkpoint::CHECKPOINT_MEDIA_TYPE;
 
 /// The snapshotter used unless one is named.
 pub const DEFAULT_SNAPSHOTTER: &str = "overlayfs";

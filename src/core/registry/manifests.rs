@@ -4,13 +4,12 @@
 //! taken from the JSON.
 
 use hyper::header::{self, HeaderName};
-use sha2::{Digest, Sha256};
 
 use super::errors::Failure;
 use super::Remote;
 use crate::api::types::Descriptor;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::content::hex;
+use crate::core::image::oci::sha256_digest;
 use crate::core::image::oci::{INDEX_TYPES, MANIFEST_TYPES};
 
 /// Largest manifest or index read into memory.
@@ -91,7 +90,7 @@ impl Remote {
             }
             _ => {}
         }
-        let digest = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
+        let digest = sha256_digest(&bytes);
         if let Some(asked) = asked.filter(|a| *a != digest) {
             return Err(Failure::Mismatch(format!(
                 "the registry's manifest has digest {digest}, not {asked}"

@@ -32,8 +32,6 @@ use crate::core::stdio::fifo::IoPaths;
 
 /// The type name containerd gives an exec process spec `Any`.
 pub const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
-/// The type name of the runc shim's task options.
-pub const RUNC_OPTIONS_TYPE_URL: &str = "containerd.runc.v1.Options";
 /// What stands in for an unused output stream when the other one is used.
 const DEV_NULL: &str = "/dev/null";
 
