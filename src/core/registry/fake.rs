@@ -10,6 +10,8 @@ use std::sync::Arc;
 pub(super) struct Seen {
     pub(super) method: String,
     pub(super) path: String,
+    /// The request line's protocol, e.g. `HTTP/1.1`.
+    pub(super) version: String,
     pub(super) headers: Vec<(String, String)>,
     pub(super) body: String,
     /// The connection's number, counted from 0.
@@ -63,6 +65,7 @@ where
                     }
                     let mut first = head[0].split(' ');
                     let (method, path) = (first.next().unwrap(), first.next().unwrap());
+                    let version = first.next().unwrap_or_default();
                     let headers: Vec<(String, String)> = head[1..]
                         .iter()
                         .filter_map(|h| h.split_once(':'))
@@ -71,6 +74,7 @@ where
                     let mut seen = Seen {
                         method: method.into(),
                         path: path.into(),
+                        version: version.into(),
                         headers,
                         body: String::new(),
                         conn: number,

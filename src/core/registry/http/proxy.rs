@@ -111,6 +111,7 @@ mod tests {
             assert!(
                 connect.method == "CONNECT"
                     && connect.path == "registry.example:443"
+                    && connect.version == "HTTP/1.1"
                     && connect.header("host") == Some("registry.example:443")
                     && connect.header("proxy-authorization") == Some("Basic cHU6cHA="),
                 "{connect:?}"
