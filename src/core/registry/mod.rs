@@ -35,6 +35,7 @@ mod credentials;
 mod errors;
 #[cfg(test)]
 mod fake;
+pub mod hosts;
 pub mod http;
 mod manifests;
 pub mod reference;
