@@ -63,6 +63,18 @@ pub struct HostConfig {
     pub dial_timeout: Option<Duration>,
 }
 
+impl HostConfig {
+    /// The registry itself, asked for everything, without settings of its
+    /// own.
+    pub fn registry() -> HostConfig {
+        HostConfig {
+            pull: true,
+            resolve: true,
+            ..Default::default()
+        }
+    }
+}
+
 /// What a host directory says of a registry: the hosts in the order they
 /// are tried (the registry itself, or its `server`, last).
 #[derive(Debug)]
@@ -149,11 +161,7 @@ fn cert_files(dir: &Path) -> Result<HostConfig, String> {
         }
     }
     names.sort();
-    let mut host = HostConfig {
-        pull: true,
-        resolve: true,
-        ..Default::default()
-    };
+    let mut host = HostConfig::registry();
     for name in &names {
         if name.ends_with(".crt") {
             host.ca.push(dir.join(name));
@@ -261,11 +269,7 @@ fn server_url(s: &str, override_path: bool) -> Result<Url, String> {
 /// The settings of table `t` (a `[host."..."]`, or the top of the file),
 /// its keys named `prefix.key` in messages.
 fn settings(t: &DeTable, dir: &Path, prefix: &str) -> Result<HostConfig, Fault> {
-    let mut host = HostConfig {
-        pull: true,
-        resolve: true,
-        ..Default::default()
-    };
+    let mut host = HostConfig::registry();
     let abs = |p: &str| -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() {

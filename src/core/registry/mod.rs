@@ -40,37 +40,97 @@ pub mod http;
 mod manifests;
 pub mod reference;
 
+use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::core::error::{Error, Result};
+use hyper::header::HeaderName;
+
+use crate::core::error::{Code, Error, Result};
 use crate::core::image::pull::PullOptions;
-use crate::core::registry::http::{Http, Url};
+use crate::core::registry::hosts::HostConfig;
+use crate::core::registry::http::{query_escape, Http, TlsFiles, Url};
 pub use crate::core::registry::reference::ImageRef;
 pub use blobs::BlobStream;
 use credentials::{credentials, Credentials, DockerConfig};
-use errors::{map_error, Failure};
+use errors::{describe, map_error, Failure};
 pub use manifests::{manifest_media_type, Fetched};
 
-/// A registry session for one image: the HTTP client, the reference, the
-/// credentials and what the registry took.
+/// A registry session for one image: the hosts its content is asked from
+/// (the registry, after the mirrors of its host directory), the reference.
 pub struct Remote {
-    http: Http,
     image: ImageRef,
-    creds: Credentials,
-    /// The registry's root (`https://host:port/`).
-    base: Url,
-    /// The Authorization the registry's requests carry: `Basic ...` or
-    /// `Bearer <token>` once a 401 asked for it.
-    authorization: Mutex<Option<String>>,
+    /// In the order they are tried; the registry itself (or its `server`)
+    /// last.
+    hosts: Vec<Endpoint>,
+    /// The `hosts.toml` (or host directory) the hosts come from, if any.
+    source: Option<PathBuf>,
     /// Names the pull in messages: `pull "ref"`.
     what: String,
 }
 
+/// One host a session asks: its HTTP client (TLS settings and kept
+/// connections of its own), where its API is, what it may be asked, the
+/// credentials it gets when it asks for them and the Authorization it
+/// took.
+struct Endpoint {
+    http: Http,
+    /// Scheme, authority and the API's root path (`/v2`, no trailing
+    /// slash).
+    base: Url,
+    /// For a host that is not the registry (a mirror): the registry's name,
+    /// sent as `?ns=` as containerd does.
+    ns: Option<String>,
+    /// Sent with every request to the host (`header` in `hosts.toml`).
+    headers: Vec<(HeaderName, String)>,
+    /// Blobs and manifests by digest may be fetched here.
+    pull: bool,
+    /// Tags may be resolved here.
+    resolve: bool,
+    creds: Credentials,
+    /// The Authorization the host's requests carry: `Basic ...` or
+    /// `Bearer <token>` once a 401 asked for it.
+    authorization: Mutex<Option<String>>,
+    /// The host in messages: the registry's name for the registry itself,
+    /// else its authority.
+    name: String,
+}
+
+impl Endpoint {
+    /// A host with `creds` for `base` (its path the API root), asked for
+    /// everything, without settings of its own.
+    fn new(http: Http, base: Url, name: &str, creds: Credentials) -> Endpoint {
+        Endpoint {
+            http,
+            base,
+            ns: None,
+            headers: Vec::new(),
+            pull: true,
+            resolve: true,
+            creds,
+            authorization: Mutex::new(None),
+            name: name.to_string(),
+        }
+    }
+
+    /// The request path of `rest` (`repo/manifests/tag`) under the API
+    /// root, with the `ns` query for a mirror.
+    fn path(&self, rest: &str) -> String {
+        let mut path = format!("{}/{rest}", self.base.path);
+        if let Some(ns) = &self.ns {
+            path.push_str("?ns=");
+            query_escape(&mut path, ns);
+        }
+        path
+    }
+}
+
 impl Remote {
-    /// Connects to `image`'s registry as `opts` say: credentials, TLS
+    /// Connects to `image`'s registry as `opts` say: its host directory
+    /// (`opts.hosts_dir`: mirrors, TLS settings per host), credentials, TLS
     /// (system CAs plus `ca_file`, or none with `skip_verify`), or plain
-    /// HTTP; then runs the auth flow the registry asks for. Blocks in
-    /// credential helpers on a blocking thread.
+    /// HTTP; then, with a single host, runs the auth flow the registry asks
+    /// for. Blocks in credential helpers on a blocking thread.
     pub async fn new(image: &ImageRef, opts: &PullOptions, what: &str) -> Result<Remote> {
         Remote::with_config(image, opts, what, DockerConfig::from_env()).await
     }
@@ -83,51 +143,204 @@ impl Remote {
         what: &str,
         config: DockerConfig,
     ) -> Result<Remote> {
-        let http = Http::new(opts.ca_file.as_deref(), opts.skip_verify)
-            .map_err(|e| Error::invalid(format!("{what}: {e}")))?;
-        let (o, host, w) = (opts.clone(), image.host().to_string(), what.to_string());
-        let creds = tokio::task::spawn_blocking(move || credentials(&o, &host, &w, &config))
-            .await
-            .map_err(|e| Error::internal(format!("{what}: credentials: {e}")))??;
-        Remote::with_credentials(http, image, opts, what, creds).await
+        let invalid = |e: String| Error::invalid(format!("{what}: {e}"));
+        let found = match hosts::hosts_root(opts.hosts_dir.as_deref()).map_err(invalid)? {
+            Some(root) => hosts::load(&root, image.host()).map_err(invalid)?,
+            None => None,
+        };
+        let (source, configs) = match found {
+            Some(h) => (Some(h.source), h.hosts),
+            None => (None, vec![HostConfig::registry()]),
+        };
+        // Each host's credentials: the caller's for every host that asks
+        // (as containerd's `ctr --user`), else the docker config's for its
+        // name.
+        let names: Vec<String> = configs
+            .iter()
+            .map(|c| match &c.server {
+                Some(u) if u.authority != image.endpoint() => u.authority.clone(),
+                _ => image.host().to_string(),
+            })
+            .collect();
+        let (o, n, w) = (opts.clone(), names.clone(), what.to_string());
+        let creds = tokio::task::spawn_blocking(move || {
+            n.iter()
+                .map(|host| credentials(&o, host, &w, &config))
+                .collect::<Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|e| Error::internal(format!("{what}: credentials: {e}")))??;
+        let mut endpoints = Vec::new();
+        for ((config, creds), name) in configs.into_iter().zip(creds).zip(names) {
+            let endpoint = endpoint(image, opts, config, creds, &name).map_err(|e| match &source {
+                Some(s) => invalid(format!("{}: host {name}: {e}", s.display())),
+                None => invalid(e),
+            })?;
+            endpoints.push(endpoint);
+        }
+        Remote::with_hosts(image, endpoints, source, what).await
     }
 
-    /// [`Remote::new`] once the credentials are known.
-    async fn with_credentials(
-        http: Http,
+    /// [`Remote::new`] once the hosts are known.
+    async fn with_hosts(
         image: &ImageRef,
-        opts: &PullOptions,
+        hosts: Vec<Endpoint>,
+        source: Option<PathBuf>,
         what: &str,
-        creds: Credentials,
     ) -> Result<Remote> {
         let remote = Remote {
-            http,
             image: image.clone(),
-            creds,
-            base: Url {
-                tls: !opts.plain_http,
-                authority: image.endpoint().to_string(),
-                path: "/".to_string(),
-            },
-            authorization: Mutex::new(None),
+            hosts,
+            source,
             what: what.to_string(),
         };
         // The auth flow first (a token from a 401's realm, or basic), so
         // that its failures say what they are. Any other answer is the
-        // manifest request's to tell.
-        let mut answer = remote
-            .get("/v2/", &[])
-            .await
-            .map_err(|f| remote.error(f, "authenticate"))?;
-        answer.text().await;
+        // manifest request's to tell. With mirrors, each host's flow runs
+        // at its first request, and one that fails passes to the next.
+        if let [host] = &remote.hosts[..] {
+            let mut answer = remote
+                .get(host, &format!("{}/", host.base.path), &[])
+                .await
+                .map_err(|f| remote.error(host, f, "authenticate"))?;
+            answer.text().await;
+        }
         Ok(remote)
     }
 
-    /// `f` as an [`Error`] of the right code, naming the pull and `step`.
-    fn error(&self, f: Failure, step: &str) -> Error {
-        let anonymous = matches!(self.creds, Credentials::Anonymous);
-        map_error(f, &self.what, step, self.image.host(), anonymous)
+    /// `f` at `host` as an [`Error`] of the right code, naming the pull and
+    /// `step`.
+    fn error(&self, host: &Endpoint, f: Failure, step: &str) -> Error {
+        let anonymous = matches!(host.creds, Credentials::Anonymous);
+        map_error(f, &self.what, step, &host.name, anonymous)
     }
+
+    /// `op`'s result at the first host that may do it (`resolve`: resolve
+    /// tags, else pull) and succeeds, trying them in order as containerd
+    /// does: a host that cannot be reached, answers an error or asks for
+    /// credentials it does not take passes to the next; bytes that are not
+    /// what was asked for, or a kind of manifest this library does not
+    /// pull, end the step. When every host failed, the error has the code
+    /// of the most telling failure (refused or unknown before not found
+    /// before unreachable) and lists each host with its failure.
+    async fn on_hosts<'a, T, F, Fut>(&'a self, resolve: bool, step: &str, op: F) -> Result<T>
+    where
+        F: Fn(&'a Endpoint) -> Fut,
+        Fut: Future<Output = std::result::Result<T, Failure>>,
+    {
+        let hosts: Vec<&Endpoint> = self
+            .hosts
+            .iter()
+            .filter(|h| h.pull && (h.resolve || !resolve))
+            .collect();
+        if let [host] = hosts[..] {
+            return op(host).await.map_err(|f| self.error(host, f, step));
+        }
+        let mut failed: Vec<(Code, String)> = Vec::new();
+        for host in hosts {
+            let f = match op(host).await {
+                Ok(v) => return Ok(v),
+                Err(f) => f,
+            };
+            let last = matches!(f, Failure::Mismatch(_) | Failure::Unsupported(_));
+            let anonymous = matches!(host.creds, Credentials::Anonymous);
+            let (code, text) = describe(f, &host.name, anonymous);
+            let text = format!("{} ({text})", host.base.shown());
+            if last {
+                return Err(Error::new(code, format!("{}: {step}: {text}", self.what)));
+            }
+            failed.push((code, text));
+        }
+        let rank = |c: Code| match c {
+            Code::Unavailable | Code::DeadlineExceeded => 0,
+            Code::NotFound => 1,
+            _ => 2,
+        };
+        let Some(code) = failed.iter().map(|(c, _)| *c).reduce(|a, b| {
+            if rank(b) > rank(a) {
+                b
+            } else {
+                a
+            }
+        }) else {
+            let source = self.source.as_deref().unwrap_or(std::path::Path::new(""));
+            let can = if resolve { "resolve tags" } else { "pull" };
+            return Err(Error::new(
+                Code::NotFound,
+                format!(
+                    "{}: {step}: no host in {} may {can}",
+                    self.what,
+                    source.display()
+                ),
+            ));
+        };
+        let tried: Vec<String> = failed.into_iter().map(|(_, t)| t).collect();
+        Err(Error::new(
+            code,
+            format!(
+                "{}: {step}: every host failed: {}",
+                self.what,
+                tried.join("; ")
+            ),
+        ))
+    }
+}
+
+/// The host `config` of `image`'s registry describes, with `creds`: its
+/// own TLS settings over the pull's, the registry itself where it names no
+/// server.
+fn endpoint(
+    image: &ImageRef,
+    opts: &PullOptions,
+    config: HostConfig,
+    creds: Credentials,
+    name: &str,
+) -> std::result::Result<Endpoint, String> {
+    let mut ca: Vec<(PathBuf, &'static str)> = opts
+        .ca_file
+        .iter()
+        .map(|p| (p.clone(), "ca_file"))
+        .collect();
+    ca.extend(config.ca.into_iter().map(|p| (p, "ca")));
+    let mut http = Http::with_tls(&TlsFiles {
+        ca,
+        skip_verify: config.skip_verify.unwrap_or(opts.skip_verify),
+        client: config.client.into_iter().next(),
+    })?;
+    if let Some(limit) = config.dial_timeout {
+        http = http.with_connect_timeout(limit);
+    }
+    let (base, ns) = match config.server {
+        Some(url) => {
+            // containerd's `isProxy`: not the registry (Docker Hub's
+            // endpoint is Docker Hub).
+            let own = url.authority == image.host() || url.authority == image.endpoint();
+            let ns = (!own).then(|| image.host().to_string());
+            (url, ns)
+        }
+        None => (
+            Url {
+                tls: !opts.plain_http,
+                authority: image.endpoint().to_string(),
+                path: "/v2".to_string(),
+            },
+            None,
+        ),
+    };
+    let mut endpoint = Endpoint::new(http, base, name, creds);
+    endpoint.ns = ns;
+    endpoint.pull = config.pull;
+    endpoint.resolve = config.resolve;
+    endpoint.headers = config
+        .headers
+        .into_iter()
+        .map(|(n, v)| {
+            HeaderName::from_bytes(n.as_bytes())
+                .map(|n| (n, v))
+                .map_err(|e| format!("header {n:?}: {e}"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(endpoint)
 }
 
 #[cfg(test)]
@@ -161,11 +374,9 @@ mod tests {
         image: &ImageRef,
         creds: Credentials,
     ) -> Result<Remote> {
-        let opts = PullOptions {
-            plain_http: true,
-            ..Default::default()
-        };
-        Remote::with_credentials(http, image, &opts, "pull", creds).await
+        let base = Url::parse(&format!("http://{}/v2", image.endpoint())).unwrap();
+        let host = Endpoint::new(http, base, image.host(), creds);
+        Remote::with_hosts(image, vec![host], None, "pull").await
     }
 
     pub(super) async fn read_all(mut s: BlobStream) -> io::Result<Vec<u8>> {

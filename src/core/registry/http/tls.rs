@@ -1,40 +1,86 @@
 //! TLS for the client: rustls with ring, the system's CAs plus those of
-//! the caller's `ca_file`, or (`skip_verify`) any certificate, the
-//! handshake's signatures still checked.
+//! the caller's files, or (`skip_verify`) any certificate, the handshake's
+//! signatures still checked; and a client certificate for servers that ask
+//! for one (mTLS).
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::{Http, Io};
 use crate::core::files::read_small;
 
-/// The CAs of PEM file `ca_file` (none without one). Fails (with words for
-/// the caller) when it cannot be read or holds no usable certificate.
-pub(super) fn extra_roots(ca_file: Option<&Path>) -> Result<RootCertStore, String> {
+/// What a client trusts and shows in its TLS handshakes.
+#[derive(Debug, Default, Clone)]
+pub struct TlsFiles {
+    /// PEM files of CAs trusted besides the system's, each with what it is
+    /// called in messages (`ca_file`, `ca`).
+    pub ca: Vec<(PathBuf, &'static str)>,
+    /// Accept any certificate.
+    pub skip_verify: bool,
+    /// The PEM file of the client certificate (its chain) offered to a
+    /// server that asks for one, and the key's file when the key is not in
+    /// the same one.
+    pub client: Option<(PathBuf, Option<PathBuf>)>,
+}
+
+/// The bytes of PEM file `path`, called `what` in messages.
+fn pem_file(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    read_small(path, what)
+        .map_err(|e| e.message)?
+        .ok_or_else(|| format!("{what} {}: no such file", path.display()))
+}
+
+/// The CAs of the PEM files `files` (none without one). Fails (with words
+/// for the caller) when one cannot be read or holds no usable certificate.
+pub(super) fn extra_roots(files: &[(PathBuf, &str)]) -> Result<RootCertStore, String> {
     let mut extra_roots = RootCertStore::empty();
-    if let Some(path) = ca_file {
+    for (path, what) in files {
         let shown = path.display();
-        let pem = read_small(path, "ca_file")
-            .map_err(|e| e.message)?
-            .ok_or_else(|| format!("ca_file {shown}: no such file"))?;
+        let pem = pem_file(path, what)?;
+        let before = extra_roots.len();
         for cert in CertificateDer::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| format!("ca_file {shown}: {e}"))?;
+            let cert = cert.map_err(|e| format!("{what} {shown}: {e}"))?;
             extra_roots
                 .add(cert)
-                .map_err(|e| format!("ca_file {shown}: a certificate: {e}"))?;
+                .map_err(|e| format!("{what} {shown}: a certificate: {e}"))?;
         }
-        if extra_roots.is_empty() {
-            return Err(format!("ca_file {shown} holds no PEM certificate"));
+        if extra_roots.len() == before {
+            return Err(format!("{what} {shown} holds no PEM certificate"));
         }
     }
     Ok(extra_roots)
+}
+
+/// The client certificate of PEM file `cert` with the key of PEM file `key`
+/// (or of `cert` itself), checked to belong together.
+pub(super) fn client_cert(cert: &Path, key: Option<&Path>) -> Result<Arc<CertifiedKey>, String> {
+    let cert_pem = pem_file(cert, "client certificate")?;
+    let shown = cert.display();
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("client certificate {shown}: {e}"))?;
+    if chain.is_empty() {
+        return Err(format!("client certificate {shown} holds no PEM certificate"));
+    }
+    let (key_pem, key_path) = match key {
+        Some(k) => (pem_file(k, "client key")?, k),
+        None => (cert_pem.clone(), cert),
+    };
+    let key_shown = key_path.display();
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| format!("client key {key_shown}: no usable PEM private key: {e}"))?;
+    let provider = rustls::crypto::ring::default_provider();
+    CertifiedKey::from_der(chain, key, &provider)
+        .map(Arc::new)
+        .map_err(|e| format!("client key {key_shown} (certificate {shown}): {e}"))
 }
 
 impl Http {
@@ -50,8 +96,8 @@ impl Http {
     }
 
     /// The TLS settings: ring's algorithms, TLS 1.2 and 1.3, HTTP/1.1 by
-    /// ALPN, the system's CAs and the caller's (read once, at the first
-    /// https connection).
+    /// ALPN, the system's CAs and the caller's (the system's read once, at
+    /// the first https connection), the client certificate if any.
     fn tls_config(&self) -> io::Result<Arc<ClientConfig>> {
         self.tls
             .get_or_init(|| {
@@ -59,17 +105,21 @@ impl Http {
                 let builder = ClientConfig::builder_with_provider(provider.clone())
                     .with_safe_default_protocol_versions()
                     .map_err(|e| format!("TLS settings: {e}"))?;
-                let mut config = if self.skip_verify {
+                let builder = if self.skip_verify {
                     builder
                         .dangerous()
                         .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                        .with_no_client_auth()
                 } else {
                     let mut roots = self.extra_roots.clone();
                     // Certificates the system has that do not parse are
                     // left out, as Go does.
                     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-                    builder.with_root_certificates(roots).with_no_client_auth()
+                    builder.with_root_certificates(roots)
+                };
+                let mut config = match &self.client_cert {
+                    Some(key) => builder
+                        .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(key.clone()))),
+                    None => builder.with_no_client_auth(),
                 };
                 config.alpn_protocols = vec![b"http/1.1".to_vec()];
                 Ok(Arc::new(config))
