@@ -126,6 +126,9 @@ struct Opts {
     /// were added passes it (the fields are set all the same: they must
     /// not be read).
     old_size: bool,
+    hosts_dir: Option<String>,
+    /// `struct_size` as a program built before `hosts_dir` passes it.
+    before_hosts_dir: bool,
 }
 
 /// A `ctrd_cancel` the test owns (NULL = none).
@@ -230,12 +233,13 @@ fn pull_with(
     watch: Option<&Watch>,
 ) -> Result<*mut ctrd_image, Failure> {
     let cs = |s: &Option<String>| s.as_deref().map(c);
-    let (platform, snapshotter, username, secret, ca_file) = (
+    let (platform, snapshotter, username, secret, ca_file, hosts_dir) = (
         cs(&o.platform),
         cs(&o.snapshotter),
         cs(&o.username),
         cs(&o.secret),
         cs(&o.ca_file),
+        cs(&o.hosts_dir),
     );
     let p = |s: &Option<std::ffi::CString>| s.as_ref().map_or(null(), |s| s.as_ptr());
     let opts = ctrd_pull_opts {
@@ -251,8 +255,11 @@ fn pull_with(
         user_data: watch.map_or(null_mut(), |w| w as *const Watch as *mut c_void),
         cancel: o.cancel.0,
         timeout_ms: o.timeout_ms,
+        hosts_dir: p(&hosts_dir),
         struct_size: if o.old_size {
             std::mem::offset_of!(ctrd_pull_opts, cancel)
+        } else if o.before_hosts_dir {
+            std::mem::offset_of!(ctrd_pull_opts, hosts_dir)
         } else {
             std::mem::size_of::<ctrd_pull_opts>()
         },
@@ -1063,6 +1070,7 @@ fn bad_arguments() {
         user_data: null_mut(),
         cancel: null(),
         timeout_ms: 0,
+        hosts_dir: null(),
     };
     let unsized_opts = ctrd_pull_opts {
         struct_size: 0,

@@ -172,10 +172,11 @@ impl Remote {
         .map_err(|e| Error::internal(format!("{what}: credentials: {e}")))??;
         let mut endpoints = Vec::new();
         for ((config, creds), name) in configs.into_iter().zip(creds).zip(names) {
-            let endpoint = endpoint(image, opts, config, creds, &name).map_err(|e| match &source {
-                Some(s) => invalid(format!("{}: host {name}: {e}", s.display())),
-                None => invalid(e),
-            })?;
+            let endpoint =
+                endpoint(image, opts, config, creds, &name).map_err(|e| match &source {
+                    Some(s) => invalid(format!("{}: host {name}: {e}", s.display())),
+                    None => invalid(e),
+                })?;
             endpoints.push(endpoint);
         }
         Remote::with_hosts(image, endpoints, source, what).await
@@ -256,13 +257,12 @@ impl Remote {
             Code::NotFound => 1,
             _ => 2,
         };
-        let Some(code) = failed.iter().map(|(c, _)| *c).reduce(|a, b| {
-            if rank(b) > rank(a) {
-                b
-            } else {
-                a
-            }
-        }) else {
+        let Some(code) =
+            failed
+                .iter()
+                .map(|(c, _)| *c)
+                .reduce(|a, b| if rank(b) > rank(a) { b } else { a })
+        else {
             let source = self.source.as_deref().unwrap_or(std::path::Path::new(""));
             let can = if resolve { "resolve tags" } else { "pull" };
             return Err(Error::new(
@@ -390,6 +390,149 @@ mod tests {
 
     pub(super) const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
     pub(super) const BLOB: &[u8] = b"the blob's bytes, several of them";
+
+    /// A fake registry with MANIFEST as `a:t` and BLOB; mirrors that answer
+    /// 404, one that wants basic credentials, a closed port: hosts.toml's
+    /// hosts are tried in order, the capabilities say which may resolve,
+    /// mirrors get `?ns=` and their headers, and the docker config's
+    /// credentials of their own name.
+    #[tokio::test]
+    async fn hosts_toml_mirrors_in_order() {
+        use crate::core::registry::credentials::docker_config;
+        let blob_path = format!("/v2/a/blobs/{}", digest_of(BLOB));
+        let serve = std::sync::Arc::new(move |r: &fake::Seen| -> fake::Reply {
+            match r.path.split('?').next().unwrap() {
+                "/v2/" => json(200, "{}"),
+                "/v2/a/manifests/t" => (200, vec![], MANIFEST.as_bytes().to_vec()),
+                p if p == blob_path => (200, vec![], BLOB.to_vec()),
+                _ => json(404, r#"{"errors":[{"code":"NOT_FOUND"}]}"#),
+            }
+        });
+        let s2 = serve.clone();
+        let (registry, at_registry) = fake_server(move |r, _| s2(r)).await;
+        let (empty, at_empty) = fake_server(|_, _| json(404, "{}")).await;
+        let basic = basic_auth("mu", "mp");
+        let (mirror, at_mirror) = fake_server(move |r, _| match r.header("authorization") {
+            Some(a) if a == basic => serve(r),
+            _ => (
+                401,
+                vec![("WWW-Authenticate", "Basic realm=\"m\"".into())],
+                vec![],
+            ),
+        })
+        .await;
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let config = docker_config(
+            &root.path().join("docker"),
+            Some(&format!(
+                r#"{{"auths":{{"{mirror}":{{"auth":"{}"}}}}}}"#,
+                &basic_auth("mu", "mp")[6..]
+            )),
+            &[],
+        );
+        let hosts = |text: &str| {
+            let dir = root
+                .path()
+                .join("certs.d")
+                .join(registry.replace(':', "_") + "_");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("hosts.toml"), text).unwrap();
+        };
+        let opts = PullOptions {
+            plain_http: true,
+            hosts_dir: Some(root.path().join("certs.d")),
+            ..Default::default()
+        };
+        let image = ImageRef::parse(&format!("{registry}/a:t")).unwrap();
+        let d = Descriptor {
+            media_type: "application/octet-stream".into(),
+            digest: digest_of(BLOB),
+            size: BLOB.len() as i64,
+            annotations: Default::default(),
+        };
+
+        // Down, then empty (with a header), then the registry itself.
+        hosts(&format!(
+            "[host.\"http://{closed}\"]\n[host.\"http://{empty}\"]\nheader = {{ X-Mirror = \"e\" }}\n"
+        ));
+        let remote = Remote::with_config(&image, &opts, "pull", config.clone())
+            .await
+            .unwrap();
+        let m = remote.manifest(None).await.unwrap();
+        assert_eq!(m.bytes, MANIFEST.as_bytes());
+        let (s, _) = remote.blob(&d, 0).await.unwrap();
+        assert_eq!(read_all(s).await.unwrap(), BLOB);
+        let ns = format!("?ns={}", registry.replace(':', "%3A"));
+        {
+            let seen = at_empty.lock().unwrap();
+            assert_eq!(seen.len(), 2, "{seen:?}");
+            assert_eq!(seen[0].path, format!("/v2/a/manifests/t{ns}"));
+            assert!(seen.iter().all(|r| r.header("x-mirror") == Some("e")));
+            let seen = at_registry.lock().unwrap();
+            assert_eq!(seen.len(), 2, "{seen:?}");
+            assert!(seen
+                .iter()
+                .all(|r| !r.path.contains('?') && r.header("x-mirror").is_none()));
+        }
+
+        // A mirror that only pulls: the tag is resolved at the registry,
+        // the blob fetched from the mirror with its docker config
+        // credentials (none to the registry).
+        hosts(&format!(
+            "[host.\"http://{mirror}\"]\ncapabilities = [\"pull\"]\n"
+        ));
+        let remote = Remote::with_config(&image, &opts, "pull", config.clone())
+            .await
+            .unwrap();
+        remote.manifest(None).await.unwrap();
+        assert_eq!(at_mirror.lock().unwrap().len(), 0);
+        let (s, _) = remote.blob(&d, 0).await.unwrap();
+        assert_eq!(read_all(s).await.unwrap(), BLOB);
+        {
+            let seen = at_mirror.lock().unwrap();
+            assert_eq!(seen.len(), 2, "{seen:?}");
+            assert_eq!(
+                seen[1].path,
+                format!("/v2/a/blobs/{}{ns}", digest_of(BLOB))
+            );
+            let seen = at_registry.lock().unwrap();
+            assert_eq!(seen.len(), 3);
+            assert!(seen.iter().all(|r| r.header("authorization").is_none()));
+        }
+
+        // Every host fails: the most telling code, each host and why.
+        hosts(&format!(
+            "[host.\"http://{closed}\"]\n[host.\"http://{empty}/x\"]\n"
+        ));
+        let image = ImageRef::parse(&format!("{registry}/a:missing")).unwrap();
+        let remote = Remote::with_config(&image, &opts, "pull", config.clone())
+            .await
+            .unwrap();
+        let e = remote.manifest(None).await.err().unwrap();
+        assert_eq!(e.code, Code::NotFound, "{}", e.message);
+        let want =
+            format!("pull: resolve: every host failed: http://{closed}/v2 (connect to {closed}: ");
+        assert!(e.message.starts_with(&want), "{}", e.message);
+        let rest = format!(
+            "; http://{empty}/x/v2 (not found (HTTP 404)); http://{registry}/v2 (not found ("
+        );
+        assert!(e.message.contains(&rest), "{}", e.message);
+
+        // No host may resolve.
+        hosts(&format!(
+            "server = \"http://{registry}\"\ncapabilities = [\"pull\"]\n[host.\"http://{empty}\"]\ncapabilities = [\"pull\"]\n"
+        ));
+        let remote = Remote::with_config(&image, &opts, "pull", config)
+            .await
+            .unwrap();
+        let e = remote.manifest(None).await.err().unwrap();
+        assert_eq!(e.code, Code::NotFound, "{}", e.message);
+        assert!(e.message.ends_with("may resolve tags"), "{}", e.message);
+    }
 
     /// Through a proxy (as HTTP_PROXY names one): plain http goes to it in
     /// absolute form with the proxy's credentials, and NO_PROXY's hosts

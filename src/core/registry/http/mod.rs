@@ -111,7 +111,10 @@ impl Http {
     /// certificate.
     pub fn new(ca_file: Option<&Path>, skip_verify: bool) -> Result<Http, String> {
         Http::with_tls(&TlsFiles {
-            ca: ca_file.map(|p| (p.to_path_buf(), "ca_file")).into_iter().collect(),
+            ca: ca_file
+                .map(|p| (p.to_path_buf(), "ca_file"))
+                .into_iter()
+                .collect(),
             skip_verify,
             client: None,
         })

@@ -68,7 +68,9 @@ pub(super) fn client_cert(cert: &Path, key: Option<&Path>) -> Result<Arc<Certifi
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("client certificate {shown}: {e}"))?;
     if chain.is_empty() {
-        return Err(format!("client certificate {shown} holds no PEM certificate"));
+        return Err(format!(
+            "client certificate {shown} holds no PEM certificate"
+        ));
     }
     let (key_pem, key_path) = match key {
         Some(k) => (pem_file(k, "client key")?, k),
