@@ -1892,3 +1892,179 @@ fn a_cancelled_pull_is_resumed() {
     );
     ctrd_image_free(i);
 }
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// A host directory root with `hosts.toml` text for registry `host`
+/// (`127.0.0.1:PORT`, in containerd's `127.0.0.1_PORT_` directory).
+fn hosts_root(host: &str, text: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join(format!("{}_", host.replace(':', "_")));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hosts.toml"), text).unwrap();
+    root
+}
+
+/// hosts.toml mirrors, as containerd's certs.d has them: a registry that
+/// is down pulled through its mirror (the image named after the registry,
+/// the mirror's requests with `?ns=`); a mirror that is down passed over for
+/// the registry; every host down: the message lists them.
+#[test]
+fn mirrors_from_the_hosts_dir() {
+    let reg = Registry::shared(false);
+    let down = closed_port();
+    // Registry `down` has `reg` as its mirror.
+    let root = hosts_root(
+        &down,
+        &format!(
+            "[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+            reg.host()
+        ),
+    );
+    let space = Space::new("mirror");
+    let reference = format!("{down}/ctrd/busybox:latest");
+    let mut o = Opts::for_registry(reg).no_unpack();
+    o.hosts_dir = Some(root.path().to_str().unwrap().into());
+    let i = pull_ok(&space, &reference, &o);
+    assert_eq!(name_of(i), reference);
+    ctrd_image_free(i);
+    let ns = format!("ns={}", down.replace(':', "%3A"));
+    let through: Vec<_> = our_requests(reg)
+        .into_iter()
+        .filter(|r| r.1.contains(&ns))
+        .collect();
+    assert!(
+        through
+            .iter()
+            .any(|r| r.1.starts_with("/v2/ctrd/busybox/manifests/latest?"))
+            && through.iter().any(|r| r.1.contains("/blobs/")),
+        "{through:?}"
+    );
+
+    // The registry itself after a mirror that is down.
+    let root = hosts_root(reg.host(), &format!("[host.\"http://{down}\"]\n"));
+    let space = Space::new("mirror-down");
+    let reference = reg.reference("busybox:latest");
+    let mut o = Opts::for_registry(reg).no_unpack();
+    o.hosts_dir = Some(root.path().to_str().unwrap().into());
+    ctrd_image_free(pull_ok(&space, &reference, &o));
+
+    // Everything down: each host and why.
+    let other = closed_port();
+    let root = hosts_root(&other, &format!("[host.\"http://{down}\"]\n"));
+    let space = Space::new("all-down");
+    o.hosts_dir = Some(root.path().to_str().unwrap().into());
+    let reference = format!("{other}/ctrd/busybox:latest");
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_UNAVAILABLE, "{msg}");
+    let want = format!(
+        "ctrd_image_pull: pull \"{reference}\": resolve: every host failed: http://{down}/v2 (connect to {down}: "
+    );
+    assert!(msg.starts_with(&want), "{msg}");
+    assert!(
+        msg.contains(&format!("; http://{other}/v2 (connect to {other}: ")),
+        "{msg}"
+    );
+    assert_eq!(space.images(), Vec::<(String, String)>::new());
+
+    // "" = no host directory: the registry alone.
+    o.hosts_dir = Some(String::new());
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_UNAVAILABLE, "{msg}");
+    assert!(!msg.contains(&down), "{msg}");
+}
+
+/// A registry that wants a client certificate: refused without one (said),
+/// pulled with the one its hosts.toml names; a client key that cannot be
+/// read is an invalid argument naming it.
+#[test]
+fn client_certificates_from_the_hosts_dir() {
+    let reg = Registry::start_mtls();
+    let reference = reg.reference("busybox:latest");
+    let space = Space::new("mtls-none");
+    let mut o = Opts::for_registry(&reg).no_unpack();
+    o.hosts_dir = Some(String::new());
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_UNAVAILABLE, "{msg}");
+    assert!(msg.contains("client certificate"), "{msg}");
+
+    let space = Space::new("mtls");
+    o.hosts_dir = Some(reg.hosts_dir().to_str().unwrap().into());
+    o.ca_file = None;
+    let i = pull_ok(&space, &reference, &o);
+    assert_eq!(name_of(i), reference);
+    ctrd_image_free(i);
+
+    // A relative client pair, the key missing; then the certificate and
+    // key in one file.
+    let (cert, key) = reg.client_cert();
+    let ca = reg.ca_file().unwrap();
+    let text = |client: &str| {
+        format!(
+            "server = \"https://{}\"\nca = \"{}\"\nclient = {client}\n",
+            reg.host(),
+            ca.display()
+        )
+    };
+    let root = hosts_root(reg.host(), &text("[[\"c.pem\", \"gone.key\"]]"));
+    let dir = root
+        .path()
+        .join(format!("{}_", reg.host().replace(':', "_")));
+    std::fs::copy(&cert, dir.join("c.pem")).unwrap();
+    o.hosts_dir = Some(root.path().to_str().unwrap().into());
+    let space = Space::new("mtls-nokey");
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    let gone = dir.join("gone.key");
+    assert!(
+        msg.contains(&format!("client key {}: no such file", gone.display())),
+        "{msg}"
+    );
+    let mut both = std::fs::read(&cert).unwrap();
+    both.extend(std::fs::read(&key).unwrap());
+    std::fs::write(dir.join("both.pem"), both).unwrap();
+    std::fs::write(dir.join("hosts.toml"), text("\"both.pem\"")).unwrap();
+    let space = Space::new("mtls-both");
+    ctrd_image_free(pull_ok(&space, &reference, &o));
+}
+
+/// A malformed hosts.toml: an invalid argument naming the file, the line
+/// and the key; not read by a program built before `hosts_dir`.
+#[test]
+fn a_malformed_hosts_toml() {
+    let reg = Registry::shared(false);
+    let root = hosts_root(
+        reg.host(),
+        "[host.\"http://127.0.0.1:1\"]\n  capabilities = [\"pull\", \"fetch\"]\n",
+    );
+    let space = Space::new("hosts-bad");
+    let reference = reg.reference("busybox:latest");
+    let mut o = Opts::for_registry(reg).no_unpack();
+    o.hosts_dir = Some(root.path().to_str().unwrap().into());
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    let file = root
+        .path()
+        .join(format!("{}_", reg.host().replace(':', "_")))
+        .join("hosts.toml");
+    assert_eq!(
+        msg,
+        format!(
+            "ctrd_image_pull: pull \"{reference}\": hosts.toml {}: line 2: host.\"http://127.0.0.1:1\".capabilities: \
+             unknown capability \"fetch\" (pull, resolve, push)",
+            file.display()
+        )
+    );
+    // Not a directory.
+    o.hosts_dir = Some(file.to_str().unwrap().into());
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(msg.ends_with("not a directory"), "{msg}");
+    // The struct of a program built before hosts_dir: not read.
+    o.before_hosts_dir = true;
+    ctrd_image_free(pull_ok(&space, &reference, &o));
+}

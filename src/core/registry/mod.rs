@@ -495,10 +495,7 @@ mod tests {
         {
             let seen = at_mirror.lock().unwrap();
             assert_eq!(seen.len(), 2, "{seen:?}");
-            assert_eq!(
-                seen[1].path,
-                format!("/v2/a/blobs/{}{ns}", digest_of(BLOB))
-            );
+            assert_eq!(seen[1].path, format!("/v2/a/blobs/{}{ns}", digest_of(BLOB)));
             let seen = at_registry.lock().unwrap();
             assert_eq!(seen.len(), 3);
             assert!(seen.iter().all(|r| r.header("authorization").is_none()));
