@@ -8,47 +8,24 @@
  * listens. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include "check.h"
+#include "tiny_http.h"
 
 /* What the mirror was asked for a manifest (the request line). */
 static char g_asked[512];
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void write_all(int fd, const char *p) {
-  size_t n = strlen(p);
-  while (n > 0) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w <= 0) return;
-    p += w;
-    n -= (size_t)w;
-  }
-}
+static void write_str(int fd, const char *p) { tiny_write(fd, p, strlen(p)); }
 
 /* One connection, one request: `/v2/` is 200, anything else 404. */
 static void *serve(void *arg) {
   int fd = (int)(intptr_t)arg;
   char head[4096];
-  size_t got = 0;
-  while (got < sizeof head - 1) {
-    ssize_t n = recv(fd, head + got, sizeof head - 1 - got, 0);
-    if (n <= 0) break;
-    got += (size_t)n;
-    head[got] = '\0';
-    if (strstr(head, "\r\n\r\n")) break;
-  }
-  head[got] = '\0';
+  tiny_read_head(fd, head, sizeof head);
   if (strncmp(head, "GET /v2/ ", 9) == 0) {
-    write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+    write_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
   } else {
     pthread_mutex_lock(&g_lock);
     size_t line = strcspn(head, "\r\n");
@@ -56,41 +33,12 @@ static void *serve(void *arg) {
     memcpy(g_asked, head, line);
     g_asked[line] = '\0';
     pthread_mutex_unlock(&g_lock);
-    write_all(fd, "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+    write_str(fd, "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
                   "Content-Length: 53\r\nConnection: close\r\n\r\n"
                   "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"\"}]}");
   }
   close(fd);
   return NULL;
-}
-
-static void *accept_loop(void *arg) {
-  int listener = (int)(intptr_t)arg;
-  for (;;) {
-    int fd = accept(listener, NULL, NULL);
-    if (fd < 0) {
-      if (errno == EINTR) continue;
-      return NULL;
-    }
-    pthread_t t;
-    if (pthread_create(&t, NULL, serve, (void *)(intptr_t)fd) == 0) pthread_detach(t);
-  }
-}
-
-/* A listening socket on 127.0.0.1; its port in *port. */
-static int listen_on(unsigned *port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  CHECK(fd >= 0);
-  struct sockaddr_in addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  CHECK(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
-  CHECK(listen(fd, 16) == 0);
-  socklen_t len = sizeof addr;
-  CHECK(getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
-  *port = ntohs(addr.sin_port);
-  return fd;
 }
 
 static void write_file(const char *path, const char *text) {
@@ -102,12 +50,12 @@ static void write_file(const char *path, const char *text) {
 
 int main(void) {
   unsigned mirror_port, down_port;
-  int mirror = listen_on(&mirror_port);
-  pthread_t server;
-  CHECK(pthread_create(&server, NULL, accept_loop, (void *)(intptr_t)mirror) == 0);
-  pthread_detach(server);
+  static struct tiny_server mirror;
+  mirror.listener = tiny_listen(&mirror_port);
+  mirror.handler = serve;
+  tiny_serve(&mirror);
   /* A port that was free a moment ago: connections are refused. */
-  close(listen_on(&down_port));
+  close(tiny_listen(&down_port));
 
   char root[] = "/tmp/ctrd-hosts-XXXXXX";
   CHECK(mkdtemp(root) != NULL);

@@ -44,8 +44,7 @@ impl Remote {
             path: path.to_string(),
             ..host.base.clone()
         };
-        let mut all = headers.to_vec();
-        all.extend(host.headers.iter().map(|(n, v)| (n.clone(), v.as_str())));
+        let all = host.headers_with(headers);
         let mut answered = false;
         loop {
             let sent = host
@@ -148,11 +147,7 @@ impl Remote {
             &mut query,
             &format!("repository:{}:pull", self.image.repository()),
         );
-        let mut headers: Vec<(HeaderName, &str)> = host
-            .headers
-            .iter()
-            .map(|(n, v)| (n.clone(), v.as_str()))
-            .collect();
+        let mut headers = host.headers_with(&[]);
         let answer = match &host.creds {
             Credentials::IdentityToken(token) => {
                 let mut form = format!(

@@ -113,6 +113,13 @@ impl Endpoint {
         }
     }
 
+    /// `headers` and then the host's own.
+    fn headers_with<'a>(&'a self, headers: &[(HeaderName, &'a str)]) -> Vec<(HeaderName, &'a str)> {
+        let mut all = headers.to_vec();
+        all.extend(self.headers.iter().map(|(n, v)| (n.clone(), v.as_str())));
+        all
+    }
+
     /// The request path of `rest` (`repo/manifests/tag`) under the API
     /// root, with the `ns` query for a mirror.
     fn path(&self, rest: &str) -> String {
