@@ -1,14 +1,22 @@
 //! The registry client of a pull: the distribution API (`/v2/`, manifests
 //! and blobs of one repository) over the small HTTP client of [`http`].
 //!
-//! A [`Remote`] is a session for one image. Opening it finds the
-//! credentials (`credentials`: the caller's, else the docker config's,
-//! its credential helpers' or `auths`), then runs the auth flow the
-//! registry's 401 asks for (`auth`: basic credentials, or a bearer token
-//! from the realm the challenge names). Credentials go only where the
-//! registry asks for them: its own origin, and a token realm it names that
-//! is not plain http when the registry is https; a redirect elsewhere
-//! (object storage) gets none, and a 401 from there is an error. Manifests
+//! A [`Remote`] is a session for one image. Opening it reads the
+//! registry's host directory (`hosts`: containerd's `certs.d`, mirrors and
+//! TLS settings per host), which makes the hosts the content is asked
+//! from, in order: the mirrors, then the registry itself (or the `server`
+//! replacing it), each with its own HTTP client (CAs, client certificate),
+//! headers and capabilities; without one, the registry alone. It finds each
+//! host's credentials (`credentials`: the caller's, else the docker
+//! config's for the host's name, its credential helpers' or `auths`), then,
+//! with a single host, runs the auth flow the registry's 401 asks for
+//! (`auth`: basic credentials, or a bearer token from the realm the
+//! challenge names); with mirrors each host's runs at its first request. A
+//! host that fails passes to the next, as containerd does; the error of the
+//! last lists them all. Credentials go only where a host asks for them:
+//! its own origin, and a token realm it names that is not plain http when
+//! the host is https; a redirect elsewhere (object storage) gets none, and
+//! a 401 from there is an error. Manifests
 //! (`manifests`) are checked against the digest asked for and the one the
 //! registry gives; blob streams (`blobs`) are ranged when resuming, and
 //! checked against digest and size when whole.
@@ -20,9 +28,9 @@
 //! with a message that says so, bytes that are not what was asked for →
 //! `FailedPrecondition`.
 //!
-//! Owns: the session's HTTP client and kept connections, the Authorization
-//! a registry took, and the reading of docker configs and credential
-//! helpers. [`reference`] is the one parser of image references.
+//! Owns: the session's HTTP clients and kept connections (one per host),
+//! the Authorization each host took, and the reading of host directories,
+//! docker configs and credential helpers. [`reference`] is the one parser of image references.
 //!
 //! May call: [`http`] (its own), `core::files` (small files), `core::stall`
 //! (the low-speed rule, through [`http`]), `core::error`, and the image

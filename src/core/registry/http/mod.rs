@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 client, the one pulls talk to registries with: hyper's
 //! connection-level API over TCP or rustls (the system's CAs plus the
-//! caller's, or no verification at all), the proxies of `HTTP_PROXY`,
+//! caller's, or no verification at all; a client certificate for servers
+//! that ask for one), the proxies of `HTTP_PROXY`,
 //! `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` (https through a CONNECT
 //! tunnel, http in absolute form), redirects followed, connect and read
 //! timeouts, and connections kept for the next request to the same origin.
