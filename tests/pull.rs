@@ -2030,6 +2030,16 @@ fn client_certificates_from_the_hosts_dir() {
         msg.contains(&format!("client key {}: no such file", gone.display())),
         "{msg}"
     );
+    // A key that is not the certificate's (the server's).
+    let other_key = reg.dir.join("server.key");
+    let pair = format!("[[\"c.pem\", \"{}\"]]", other_key.display());
+    std::fs::write(dir.join("hosts.toml"), text(&pair)).unwrap();
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(
+        msg.contains(&format!("client key {} (certificate ", other_key.display())),
+        "{msg}"
+    );
     let mut both = std::fs::read(&cert).unwrap();
     both.extend(std::fs::read(&key).unwrap());
     std::fs::write(dir.join("both.pem"), both).unwrap();
