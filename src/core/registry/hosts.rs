@@ -346,8 +346,10 @@ fn settings(t: &DeTable, dir: &Path, prefix: &str) -> Result<HostConfig, Fault> 
             }
             "dial_timeout" => {
                 let s = string(value, &name)?;
-                let d = humantime::parse_duration(s)
-                    .map_err(|e| fault(value.span().start, format!("{name}: {s:?}: {e}")))?;
+                let d = go_duration(s).ok_or_else(|| {
+                    let why = format!("{name}: {s:?} is not a duration (\"1s\", \"1m30s\")");
+                    fault(value.span().start, why)
+                })?;
                 host.dial_timeout = Some(d);
             }
             // Read where the URL is made; `server`, `host`: the caller's.
@@ -355,6 +357,43 @@ fn settings(t: &DeTable, dir: &Path, prefix: &str) -> Result<HostConfig, Fault> 
         }
     }
     Ok(host)
+}
+
+/// Duration `s` as Go's `time.ParseDuration` reads it: numbers with an
+/// optional fraction, each with its unit (`ns`, `us`, `µs`, `ms`, `s`,
+/// `m`, `h`), e.g. `1.5s`, `1m30s`; `0` alone. Not negative.
+fn go_duration(s: &str) -> Option<Duration> {
+    let s = s.strip_prefix('+').unwrap_or(s);
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return None;
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..end].parse().ok()?;
+        rest = &rest[end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        total += number * seconds;
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// The values of `v`: itself, or its items when it is an array.
@@ -553,6 +592,20 @@ mod tests {
                 ..Default::default()
             }]
         );
+    }
+
+    #[test]
+    fn go_durations() {
+        let ms = |n| Some(Duration::from_millis(n));
+        assert_eq!(go_duration("1s"), ms(1000));
+        assert_eq!(go_duration("1.5s"), ms(1500));
+        assert_eq!(go_duration("1m30s"), ms(90_000));
+        assert_eq!(go_duration("500ms"), ms(500));
+        assert_eq!(go_duration("2h"), ms(7_200_000));
+        assert_eq!(go_duration("0"), ms(0));
+        for bad in ["", "1", "s", "1x", "-1s", "1..5s", "soon"] {
+            assert_eq!(go_duration(bad), None, "{bad}");
+        }
     }
 
     #[test]
