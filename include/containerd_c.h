@@ -380,8 +380,8 @@ typedef struct ctrd_pull_opts {
    * it); each host may say `capabilities` ("pull", "resolve", "push":
    * tags are resolved only on hosts with "resolve"), `ca` (file or list,
    * trusted besides the system's and `ca_file`), `client` (a file with
-   * certificate and key, a list, or `[cert, key]` pairs: the first is
-   * offered to a server that asks for one), `skip_verify` (overrides
+   * certificate and key, a list, or `[cert, key]` pairs: a server that
+   * asks for one gets the first it takes, as Go picks), `skip_verify` (overrides
    * this struct's), `override_path`, `header` (sent with every request
    * to the host) and `dial_timeout`; relative paths are relative to the
    * host's directory. A host that cannot be reached or answers an error

@@ -2043,7 +2043,14 @@ fn client_certificates_from_the_hosts_dir() {
     let mut both = std::fs::read(&cert).unwrap();
     both.extend(std::fs::read(&key).unwrap());
     std::fs::write(dir.join("both.pem"), both).unwrap();
-    std::fs::write(dir.join("hosts.toml"), text("\"both.pem\"")).unwrap();
+    // Several: the first the server takes (its own certificate is issued by
+    // another CA than the one it takes client certificates from).
+    let client = format!(
+        "[[\"{}\", \"{}\"], \"both.pem\"]",
+        reg.dir.join("server.pem").display(),
+        other_key.display()
+    );
+    std::fs::write(dir.join("hosts.toml"), text(&client)).unwrap();
     let space = Space::new("mtls-both");
     ctrd_image_free(pull_ok(&space, &reference, &o));
 }

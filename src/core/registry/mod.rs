@@ -320,7 +320,7 @@ fn endpoint(
     let mut http = Http::with_tls(&TlsFiles {
         ca,
         skip_verify: config.skip_verify.unwrap_or(opts.skip_verify),
-        client: config.client.into_iter().next(),
+        client: config.client,
     })?;
     if let Some(limit) = config.dial_timeout {
         http = http.with_connect_timeout(limit);

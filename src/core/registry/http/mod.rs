@@ -90,8 +90,9 @@ pub struct Http {
     extra_roots: RootCertStore,
     /// Accept any certificate.
     skip_verify: bool,
-    /// Offered to servers that ask for a client certificate.
-    client_cert: Option<Arc<CertifiedKey>>,
+    /// Offered to servers that ask for a client certificate: the first
+    /// the server takes.
+    client_certs: Vec<Arc<CertifiedKey>>,
     /// How long a connection may take to open.
     connect_timeout: Duration,
     /// The TLS settings, made for the first https connection.
@@ -117,7 +118,7 @@ impl Http {
                 .into_iter()
                 .collect(),
             skip_verify,
-            client: None,
+            client: Vec::new(),
         })
     }
 
@@ -126,14 +127,15 @@ impl Http {
     /// cannot be read or holds nothing usable, or the client key is not the
     /// certificate's.
     pub fn with_tls(files: &TlsFiles) -> Result<Http, String> {
-        let client_cert = match &files.client {
-            Some((cert, key)) => Some(tls::client_cert(cert, key.as_deref())?),
-            None => None,
-        };
+        let client_certs = files
+            .client
+            .iter()
+            .map(|(cert, key)| tls::client_cert(cert, key.as_deref()))
+            .collect::<Result<_, _>>()?;
         Ok(Http {
             extra_roots: tls::extra_roots(&files.ca)?,
             skip_verify: files.skip_verify,
-            client_cert,
+            client_certs,
             connect_timeout: connect::CONNECT_TIMEOUT,
             tls: OnceLock::new(),
             proxies: Matcher::from_env(),

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::ResolvesClientCert;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::{Http, Io};
@@ -25,10 +26,10 @@ pub struct TlsFiles {
     pub ca: Vec<(PathBuf, &'static str)>,
     /// Accept any certificate.
     pub skip_verify: bool,
-    /// The PEM file of the client certificate (its chain) offered to a
-    /// server that asks for one, and the key's file when the key is not in
-    /// the same one.
-    pub client: Option<(PathBuf, Option<PathBuf>)>,
+    /// The PEM files of client certificates (each a chain) for servers
+    /// that ask for one, each with its key's file when the key is not in
+    /// the same one. The first the server takes is offered, as Go does.
+    pub client: Vec<(PathBuf, Option<PathBuf>)>,
 }
 
 /// The bytes of PEM file `path`, called `what` in messages.
@@ -118,16 +119,92 @@ impl Http {
                     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
                     builder.with_root_certificates(roots)
                 };
-                let mut config = match &self.client_cert {
-                    Some(key) => builder
-                        .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(key.clone()))),
-                    None => builder.with_no_client_auth(),
+                let mut config = match &self.client_certs[..] {
+                    [] => builder.with_no_client_auth(),
+                    certs => {
+                        builder.with_client_cert_resolver(Arc::new(ClientCerts(certs.to_vec())))
+                    }
                 };
                 config.alpn_protocols = vec![b"http/1.1".to_vec()];
                 Ok(Arc::new(config))
             })
             .clone()
             .map_err(io::Error::other)
+    }
+}
+
+/// The client certificates of a host, offered as Go's client does: the
+/// first whose key can sign as the server asks and, when the server names
+/// the CAs it takes, one of whose chain's certificates one of them issued;
+/// none when no certificate fits.
+#[derive(Debug)]
+struct ClientCerts(Vec<Arc<CertifiedKey>>);
+
+impl ResolvesClientCert for ClientCerts {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.0
+            .iter()
+            .find(|k| {
+                k.key.choose_scheme(sigschemes).is_some()
+                    && (root_hint_subjects.is_empty()
+                        || k.cert
+                            .iter()
+                            .any(|c| issuer(c).is_some_and(|i| root_hint_subjects.contains(&i))))
+            })
+            .cloned()
+    }
+
+    fn has_certs(&self) -> bool {
+        !self.0.is_empty()
+    }
+}
+
+/// The DER of the issuer `Name` (with its SEQUENCE header) of certificate
+/// `cert`, as a server names the CAs it takes.
+fn issuer(cert: &[u8]) -> Option<&[u8]> {
+    // One DER element at the start of `b`: (its tag, the whole element,
+    // its content, what follows).
+    fn element(b: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+        let (&tag, rest) = b.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (first as usize, rest)
+        } else {
+            let n = (first & 0x7f) as usize;
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n].iter().fold(0usize, |l, b| l << 8 | *b as usize);
+            (len, &rest[n..])
+        };
+        let header = b.len() - rest.len();
+        if rest.len() < len {
+            return None;
+        }
+        Some((tag, &b[..header + len], &rest[..len], &rest[len..]))
+    }
+    const SEQUENCE: u8 = 0x30;
+    let (SEQUENCE, _, certificate, _) = element(cert)? else {
+        return None;
+    };
+    let (SEQUENCE, _, tbs, _) = element(certificate)? else {
+        return None;
+    };
+    let mut rest = tbs;
+    // [0] version, when there is one; then the serial number and the
+    // signature algorithm.
+    if rest.first() == Some(&0xa0) {
+        rest = element(rest)?.3;
+    }
+    rest = element(rest)?.3;
+    rest = element(rest)?.3;
+    match element(rest)? {
+        (SEQUENCE, name, _, _) => Some(name),
+        _ => None,
     }
 }
 
@@ -185,6 +262,36 @@ impl ServerCertVerifier for AnyCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The issuer a server's list of CAs it takes is matched against.
+    #[test]
+    fn a_certificate_s_issuer() {
+        const SELF_SIGNED: &str = "-----BEGIN CERTIFICATE-----
+MIIBgjCCASegAwIBAgIUYGgt9fsWI5lVIfYOEAJ6jbgNckEwCgYIKoZIzj0EAwIw
+FjEUMBIGA1UEAwwLaXNzdWVyLXRlc3QwHhcNMjYxMjA3MTkzOTMzWhcNMzYxMjA0
+MTkzOTMzWjAWMRQwEgYDVQQDDAtpc3N1ZXItdGVzdDBZMBMGByqGSM49AgEGCCqG
+SM49AwEHA0IABI92DLIx/AEaPAsU6Hp8qZ4/MzmzuZmKkkr8RZLbobXWRid80W0A
+KaVrHtNFjQ8y6cgOSb0QMS0bZRd5ThQ5yDijUzBRMB0GA1UdDgQWBBTuHXo43okH
+FYQtFyanksqKv8+pljAfBgNVHSMEGDAWgBTuHXo43okHFYQtFyanksqKv8+pljAP
+BgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQCbchaRz7HTx1G/Tkwe
+10xxlVzju4bDBub3LCUE20U//QIhAJ3XuZZDzCFQM3Kr2v0WSSoyhfw80WAKdBM5
+hKezc3JC
+-----END CERTIFICATE-----
+";
+        let der = CertificateDer::from_pem_slice(SELF_SIGNED.as_bytes()).unwrap();
+        // SEQUENCE { SET { SEQUENCE { commonName, UTF8String } } }
+        let mut want = vec![0x30, 0x16, 0x31, 0x14, 0x30, 0x12];
+        want.extend([0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x0b]);
+        want.extend(b"issuer-test");
+        assert_eq!(issuer(&der), Some(&want[..]));
+        for bad in [
+            &der[..40],
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff][..],
+            &[][..],
+        ] {
+            assert_eq!(issuer(bad), None);
+        }
+    }
 
     #[test]
     fn a_ca_file_must_hold_certificates() {
