@@ -166,46 +166,55 @@ impl ResolvesClientCert for ClientCerts {
 /// The DER of the issuer `Name` (with its SEQUENCE header) of certificate
 /// `cert`, as a server names the CAs it takes.
 fn issuer(cert: &[u8]) -> Option<&[u8]> {
-    // One DER element at the start of `b`: (its tag, the whole element,
-    // its content, what follows).
-    fn element(b: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
-        let (&tag, rest) = b.split_first()?;
-        let (&first, rest) = rest.split_first()?;
-        let (len, rest) = if first < 0x80 {
-            (first as usize, rest)
-        } else {
-            let n = (first & 0x7f) as usize;
-            if n == 0 || n > 4 || rest.len() < n {
-                return None;
-            }
-            let len = rest[..n].iter().fold(0usize, |l, b| l << 8 | *b as usize);
-            (len, &rest[n..])
-        };
-        let header = b.len() - rest.len();
-        if rest.len() < len {
-            return None;
-        }
-        Some((tag, &b[..header + len], &rest[..len], &rest[len..]))
-    }
     const SEQUENCE: u8 = 0x30;
-    let (SEQUENCE, _, certificate, _) = element(cert)? else {
-        return None;
-    };
-    let (SEQUENCE, _, tbs, _) = element(certificate)? else {
-        return None;
-    };
-    let mut rest = tbs;
+    let certificate = der_element(cert).filter(|e| e.tag == SEQUENCE)?;
+    let tbs = der_element(certificate.content).filter(|e| e.tag == SEQUENCE)?;
+    let mut rest = tbs.content;
     // [0] version, when there is one; then the serial number and the
     // signature algorithm.
     if rest.first() == Some(&0xa0) {
-        rest = element(rest)?.3;
+        rest = der_element(rest)?.rest;
     }
-    rest = element(rest)?.3;
-    rest = element(rest)?.3;
-    match element(rest)? {
-        (SEQUENCE, name, _, _) => Some(name),
-        _ => None,
+    rest = der_element(rest)?.rest;
+    rest = der_element(rest)?.rest;
+    let name = der_element(rest).filter(|e| e.tag == SEQUENCE)?;
+    Some(name.whole)
+}
+
+/// One DER element at the start of some bytes.
+struct DerElement<'a> {
+    tag: u8,
+    /// Header and content.
+    whole: &'a [u8],
+    content: &'a [u8],
+    /// What follows it.
+    rest: &'a [u8],
+}
+
+/// The DER element at the start of `b`.
+fn der_element(b: &[u8]) -> Option<DerElement<'_>> {
+    let (&tag, rest) = b.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n].iter().fold(0usize, |l, b| l << 8 | *b as usize);
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
     }
+    let header = b.len() - rest.len();
+    Some(DerElement {
+        tag,
+        whole: &b[..header + len],
+        content: &rest[..len],
+        rest: &rest[len..],
+    })
 }
 
 /// The verifier of `skip_verify`: any certificate is accepted for any name,
