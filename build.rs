@@ -2,7 +2,7 @@
 //! (protox is a protobuf compiler written in Rust); generates the event
 //! payload types again, with protobuf-JSON `Serialize` impls (pbjson-build),
 //! for `core::events`, and the cgroups metrics types the same way for
-//! `core::metrics`; and generates the C header with cbindgen into
+//! `core::task::metrics`; and generates the C header with cbindgen into
 //! `OUT_DIR` (plus `containerd_c_cdef.h`, its variant for Python cffi).
 //! The cdylib gets its SONAME and a version script exporting only `ctrd_*`.
 //! The committed `include/containerd_c.h` (and the cdef variant) is
@@ -392,7 +392,7 @@ fn event_json_types(proto_dir: &Path, dir: &Path) {
 /// impls, in `dir`, plus `table.rs`: `message_json(type name, bytes)` for
 /// the two `Metrics` types, and, for every message, its 64-bit integer
 /// fields and its message fields by JSON name (pbjson writes 64-bit
-/// integers as strings; `core::metrics` turns them back into numbers).
+/// integers as strings; `core::task::metrics` turns them back into numbers).
 fn metrics_json_types(proto_dir: &Path, dir: &Path) {
     use protox::prost_reflect::prost_types::field_descriptor_proto::Type;
 

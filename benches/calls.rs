@@ -71,10 +71,6 @@ fn main() {
         },
     );
     let c = client.clone();
-    per_call("future on the caller's thread, shared runtime", || {
-        runtime::block_on_here(c.server_version()).unwrap();
-    });
-    let c = client.clone();
     per_call(
         "the thread's own runtime and connection (runtime::block_on)",
         || {
@@ -143,14 +139,6 @@ fn main() {
     per_call("spawn on the runtime, caller parks", || {
         let c = c.clone();
         runtime::block_on_shared(async move {
-            c.server_version().await?;
-            c.server_version().await
-        })
-        .unwrap();
-    });
-    let c = client.clone();
-    per_call("future on the caller's thread, shared runtime", || {
-        runtime::block_on_here(async {
             c.server_version().await?;
             c.server_version().await
         })

@@ -36,6 +36,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::Duration;
@@ -351,11 +352,15 @@ pub fn ready_now<F: Future>(fut: F) -> Option<F::Output> {
     }
 }
 
-/// Polls `fut` on the calling thread within the shared runtime
-/// (`Runtime::block_on`), whatever thread this is; kept for the benchmark
-/// that compares the ways.
-pub fn block_on_here<T, F: Future<Output = Result<T>>>(fut: F) -> Result<T> {
-    get()?.block_on(fut)
+/// Runs `body`, catching a panic: the crate's only `catch_unwind`. Every
+/// exported function (through `ffi::boundary`'s `status` and `value`) and
+/// every library thread that runs code which might panic goes through here.
+/// While it runs, the thread counts as inside the library, so a panic prints
+/// nothing (see [`install_panic_hook`]).
+pub fn catch_panic<T>(body: impl FnOnce() -> T) -> std::thread::Result<T> {
+    note_process();
+    let _inside = InLibrary::enter();
+    catch_unwind(AssertUnwindSafe(body))
 }
 
 /// Turns a task that panicked or was cancelled into an error.
@@ -378,7 +383,7 @@ pub fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
 
 thread_local! {
     /// How deep the calling thread is inside the library: > 0 inside an
-    /// exported function (see `ffi::boundary::catch`) and on the library's
+    /// exported function (see [`catch_panic`]) and on the library's
     /// own threads for their whole life.
     static IN_LIBRARY: Cell<usize> = const { Cell::new(0) };
 }
@@ -478,7 +483,7 @@ mod tests {
         let first = number().expect("a runtime of this thread's own");
         assert_eq!(number(), Some(first), "the same runtime again");
         assert_eq!(local_runtime(), None, "only while inside block_on");
-        let caught = crate::ffi::boundary::catch(|| {
+        let caught = catch_panic(|| {
             block_on(async {
                 panic!("boom on the thread's runtime");
                 #[allow(unreachable_code)]

@@ -7,22 +7,21 @@
 mod common;
 
 use common::*;
-use containerd_c::core::image::content::hex;
 use containerd_c::core::{Client, Code};
-use containerd_c::runtime::block_on_here;
+use containerd_c::runtime::block_on;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 fn blob(len: usize, seed: u8) -> (Vec<u8>, String) {
     let data: Vec<u8> = (0..len)
         .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3] ^ seed)
         .collect();
-    let digest = format!("sha256:{}", hex(&Sha256::digest(&data)));
+    let digest = format!("sha256:{:x}", Sha256::digest(&data));
     (data, digest)
 }
 
-fn client(ns: &Ns) -> Client {
-    block_on_here(async { Client::connect(Some(&Daemon::shared().address()), Some(&ns.name)) })
-        .unwrap()
+fn client(ns: &Ns) -> Arc<Client> {
+    Arc::new(Client::connect(Some(&Daemon::shared().address()), Some(&ns.name)).unwrap())
 }
 
 /// Writes `data` in pieces of `piece` bytes.
@@ -46,7 +45,8 @@ fn blobs_are_written_in_pieces_resumed_and_checked() {
     let ns = Ns::new("content");
     let c = client(&ns);
     let lease = format!("content-test-{}", std::process::id());
-    block_on_here(async {
+    let (daemon, name) = (ns.daemon, ns.name.clone());
+    block_on(async move {
         c.create_lease(&lease).await?;
 
         // Uneven pieces across several 1 MiB messages read back whole.
@@ -150,7 +150,7 @@ fn blobs_are_written_in_pieces_resumed_and_checked() {
         let labels = c.content_info(&digest).await?.unwrap().labels;
         assert_eq!(labels.get("a.b").map(String::as_str), Some("1"));
         assert!(!labels.contains_key("test.label"), "{labels:?}");
-        let shown = run(ns.ctr().args(["content", "ls"]));
+        let shown = run(daemon.ctr(&name).args(["content", "ls"]));
         assert!(shown.contains("a.b=1"), "{shown}");
 
         c.delete_lease(&lease).await
@@ -167,7 +167,7 @@ fn blobs_read_into_memory_are_bounded_by_their_descriptor() {
     let ns = Ns::new("content-bounded");
     let c = client(&ns);
     let lease = format!("content-bounded-{}", std::process::id());
-    block_on_here(async {
+    block_on(async move {
         c.create_lease(&lease).await?;
         let (data, digest) = blob(100_000, 7);
         write_all(&c, &lease, "t-bounded", &data, &digest).await;

@@ -820,7 +820,8 @@ fn registry_blob(reg: &Registry, digest: &str) -> std::path::PathBuf {
 #[test]
 fn an_unfinished_write_is_resumed_with_a_range() {
     use containerd_c::core::Client;
-    use containerd_c::runtime::block_on_here;
+    use containerd_c::runtime::block_on;
+    use std::sync::Arc;
     let reg = Registry::start(false);
     // A daemon of its own: a blob another namespace has counts as there.
     let daemon = Daemon::start();
@@ -849,12 +850,14 @@ fn an_unfinished_write_is_resumed_with_a_range() {
     // returns once the daemon ended the stream, so its lock on the ref is
     // gone (a writer meeting the lock would get a fresh ref instead).
     let lease = format!("pull-resume-test-{}", std::process::id());
-    let core = block_on_here(async { Client::connect(Some(&daemon.address()), Some(&space.name)) })
-        .unwrap();
+    let core = Arc::new(Client::connect(Some(&daemon.address()), Some(&space.name)).unwrap());
     let half = 1 << 20;
     assert!(data.len() > half);
-    block_on_here(async {
+    let (c, lease_id, layer_digest) = (core.clone(), lease.clone(), digest.clone());
+    let first = data[..half].to_vec();
+    block_on(async move {
         use containerd_c::api::services::content::v1::{WriteAction, WriteContentRequest};
+        let (core, lease, digest) = (c, lease_id, layer_digest);
         core.create_lease(&lease).await?;
         let write = WriteContentRequest {
             action: WriteAction::Write as i32,
@@ -862,7 +865,7 @@ fn an_unfinished_write_is_resumed_with_a_range() {
             total: size as i64,
             expected: digest.clone(),
             offset: 0,
-            data: data[..half].to_vec(),
+            data: first,
             ..Default::default()
         };
         let req = core.request_with_lease(tokio_stream::iter(vec![write]), &lease)?;
@@ -870,12 +873,12 @@ fn an_unfinished_write_is_resumed_with_a_range() {
             .content()
             .write(req)
             .await
-            .map_err(|s| containerd_c::core::Error::from_status("write", s))?
+            .map_err(|s| core.status_error("write", s))?
             .into_inner();
         while answers
             .message()
             .await
-            .map_err(|s| containerd_c::core::Error::from_status("write", s))?
+            .map_err(|s| core.status_error("write", s))?
             .is_some()
         {}
         Ok::<_, containerd_c::core::Error>(())
@@ -901,7 +904,7 @@ fn an_unfinished_write_is_resumed_with_a_range() {
     let checked = run(space.ctr().args(["images", "check"]));
     assert!(checked.contains("complete"), "{checked}");
     ctrd_image_free(i);
-    block_on_here(async { core.delete_lease(&lease).await }).unwrap();
+    block_on(async move { core.delete_lease(&lease).await }).unwrap();
 }
 
 /// A TCP proxy to `upstream` that sends the answers on at about 4 MB/s, so

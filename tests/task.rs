@@ -568,7 +568,7 @@ fn task_bad_inputs() {
 fn fake_checkpoint_image(ns: &Ns, name: &str) {
     use containerd_c::api::services::images::v1::{CreateImageRequest, Image};
     use containerd_c::api::types::Descriptor;
-    use containerd_c::core::image::snapshot::CHECKPOINT_MEDIA_TYPE;
+    use containerd_c::core::task::checkpoint::CHECKPOINT_MEDIA_TYPE;
     let (address, nsname, name) = (ns.daemon.address(), ns.name.clone(), name.to_string());
     containerd_c::runtime::block_on(async move {
         let c = containerd_c::core::Client::connect(Some(&address), Some(&nsname))?;

@@ -424,7 +424,8 @@ fn five_layers_unpack_into_the_chain_with_progress_and_missing_ones_only_again()
     use containerd_c::core::image::progress::{Phase, Progress};
     use containerd_c::core::image::records::ImageRecord;
     use containerd_c::core::Client;
-    use containerd_c::runtime::block_on_here;
+    use containerd_c::runtime::block_on;
+    use std::sync::Arc;
 
     let tar = registry_images().join("layers.tar");
     let ns = fresh_ns("unpack-layers", &tar);
@@ -433,22 +434,20 @@ fn five_layers_unpack_into_the_chain_with_progress_and_missing_ones_only_again()
     let want = chains(&diff_ids);
 
     // Through the core API, under a lease of the caller's, with progress.
-    let client =
-        block_on_here(async { Client::connect(Some(&ns.daemon.address()), Some(&ns.name)) })
-            .unwrap();
-    let progress = Progress::new();
+    let client = Arc::new(Client::connect(Some(&ns.daemon.address()), Some(&ns.name)).unwrap());
+    let progress = Arc::new(Progress::new());
     progress.set_phase(Phase::Fetching);
     progress.set_totals(6_500_000, 5);
     progress.add_bytes(6_500_000);
     progress.layer_fetched();
     let lease = format!("unpack-layers-{}", std::process::id());
-    block_on_here(async {
-        let image: ImageRecord = client.get_image(LAYERS).await?;
-        let content = client.platform_content(&image).await?;
+    let (c, lease_id, p) = (client.clone(), lease.clone(), progress.clone());
+    block_on(async move {
+        let image: ImageRecord = c.get_image(LAYERS).await?;
+        let content = c.platform_content(&image).await?;
         assert_eq!(content.layers.len(), 5);
-        client.create_lease(&lease).await?;
-        client
-            .unpack(&content, "overlayfs", Some(&lease), Some(&progress))
+        c.create_lease(&lease_id).await?;
+        c.unpack(&content, "overlayfs", Some(&lease_id), Some(&p))
             .await
     })
     .unwrap();
@@ -496,7 +495,7 @@ fn five_layers_unpack_into_the_chain_with_progress_and_missing_ones_only_again()
     let again: Vec<String> = want[..4].iter().map(|k| snapshot_created(&ns, k)).collect();
     assert_eq!(again, lower, "the lower layers were not extracted again");
     assert_ne!(snapshot_created(&ns, &want[4]), top_created);
-    block_on_here(async { client.delete_lease(&lease).await }).unwrap();
+    block_on(async move { client.delete_lease(&lease).await }).unwrap();
 
     // Without the top and nothing keeping the rest (the config's label
     // names the top), a collection takes them all; all are made again.

@@ -18,9 +18,10 @@ use containerd_c::api::services::diff::v1 as diff;
 use containerd_c::api::services::snapshots::v1 as snapshots;
 use containerd_c::api::types::{Descriptor, Mount};
 use containerd_c::core::image::progress::Progress;
-use containerd_c::core::image::records::PlatformContent;
+use containerd_c::core::image::walk::PlatformContent;
+use containerd_c::core::Result;
 use containerd_c::core::{Client, Code};
-use containerd_c::runtime::block_on_here;
+use containerd_c::runtime::block_on;
 use sha2::{Digest, Sha256};
 use tonic::codegen::http;
 use tonic::{Request, Response, Status};
@@ -381,8 +382,24 @@ fn image(fake: &Fake, n: usize) -> (PlatformContent, Vec<String>, Vec<String>) {
     (content, diff_ids, chains)
 }
 
-fn client(server: &FakeServer) -> Client {
-    block_on_here(async { Client::connect(Some(&server.address()), Some("default")) }).unwrap()
+fn client(server: &FakeServer) -> Arc<Client> {
+    Arc::new(Client::connect(Some(&server.address()), Some("default")).unwrap())
+}
+
+/// Unpacks `content` on snapshotter "fake-sn" as the library's blocking
+/// calls run it ([`block_on`]).
+fn unpack(
+    c: &Arc<Client>,
+    content: &PlatformContent,
+    lease: Option<&str>,
+    progress: Option<&Arc<Progress>>,
+) -> Result<()> {
+    let (c, content) = (c.clone(), content.clone());
+    let (lease, progress) = (lease.map(str::to_string), progress.cloned());
+    block_on(async move {
+        c.unpack(&content, "fake-sn", lease.as_deref(), progress.as_deref())
+            .await
+    })
 }
 
 /// The log entries starting with `what `, without it.
@@ -413,8 +430,8 @@ fn layers_collected_after_they_were_found_are_made_again_and_counted_once() {
     }
     let server = serve(&fake);
     let c = client(&server);
-    let progress = Progress::new();
-    block_on_here(c.unpack(&content, "fake-sn", None, Some(&progress))).unwrap();
+    let progress = Arc::new(Progress::new());
+    unpack(&c, &content, None, Some(&progress)).unwrap();
 
     let p = progress.snapshot();
     assert_eq!((p.layers_done, p.layers_total), (5, 5));
@@ -465,7 +482,7 @@ fn taken_keys_get_another_and_a_failed_extraction_is_removed() {
     }
     let server = serve(&fake);
     let c = client(&server);
-    let e = block_on_here(c.unpack(&content, "fake-sn", Some("a-lease"), None)).unwrap_err();
+    let e = unpack(&c, &content, Some("a-lease"), None).unwrap_err();
     assert_eq!(e.code, Code::Unknown, "{e}");
     for part in [
         format!("unpack manifest {}", content.manifest.digest),
@@ -502,7 +519,7 @@ fn keys_taken_every_time_and_parents_that_keep_vanishing_end_in_errors() {
     fake.state().taken = 100;
     let server = serve(&fake);
     let c = client(&server);
-    let e = block_on_here(c.unpack(&content, "fake-sn", None, None)).unwrap_err();
+    let e = unpack(&c, &content, None, None).unwrap_err();
     assert_eq!(e.code, Code::AlreadyExists, "{e}");
     assert_eq!(calls(&fake, "prepare").len(), 3);
 
@@ -511,8 +528,8 @@ fn keys_taken_every_time_and_parents_that_keep_vanishing_end_in_errors() {
     fake.state().parents_missing = true;
     let server = serve(&fake);
     let c = client(&server);
-    let progress = Progress::new();
-    let e = block_on_here(c.unpack(&content, "fake-sn", None, Some(&progress))).unwrap_err();
+    let progress = Arc::new(Progress::new());
+    let e = unpack(&c, &content, None, Some(&progress)).unwrap_err();
     assert_eq!(e.code, Code::NotFound, "{e}");
     assert!(e.message.contains("layer 2 of 3"), "{}", e.message);
     assert!(

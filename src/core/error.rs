@@ -81,11 +81,6 @@ impl Error {
         }
         self.context(what)
     }
-
-    /// An error from the daemon, with `what` naming the operation and object.
-    pub fn from_status(what: impl fmt::Display, status: tonic::Status) -> Self {
-        Error::from(status).daemon_context(what)
-    }
 }
 
 impl fmt::Display for Error {
@@ -281,37 +276,47 @@ mod tests {
         assert_eq!(Error::from(answer).code, Code::Unknown);
     }
 
+    /// The error a call of a client gives for the daemon's `status` (the
+    /// library's own path: `Client::status_error`).
+    fn daemon_error(what: &str, status: tonic::Status) -> Error {
+        crate::core::Client::connect(Some("/run/none/containerd.sock"), Some("ns"))
+            .unwrap()
+            .status_error(what, status)
+    }
+
     #[test]
     fn context_says_each_thing_once() {
-        let e = Error::from_status(
-            "container \"x\" in namespace \"ns\"",
-            tonic::Status::not_found("container \"x\" in namespace \"ns\": not found"),
-        );
-        assert_eq!(e.message, "container \"x\" in namespace \"ns\": not found");
-        let e = Error::from_status(
-            "create container \"x\" in namespace \"ns\"",
-            tonic::Status::already_exists("container \"x\": already exists"),
-        );
-        assert_eq!(
-            e.message,
-            "create container \"x\" in namespace \"ns\": already exists"
-        );
-        // A message naming everything `what` names needs no prefix.
-        let e = Error::from_status(
-            "task \"x\"",
-            tonic::Status::not_found("container \"x\" in namespace \"ns\": not found"),
-        );
-        assert_eq!(e.message, "container \"x\" in namespace \"ns\": not found");
-        let e = Error::from_status(
-            "start task \"x\"",
-            tonic::Status::not_found("task x not found"),
-        );
-        assert_eq!(e.message, "task x not found");
-        let e = Error::from_status(
-            "start task \"x\"",
-            tonic::Status::not_found("task x1 not found"),
-        );
-        assert_eq!(e.message, "start task \"x\": task x1 not found");
+        let not_found = |m: &str| tonic::Status::not_found(m);
+        for (what, status, want) in [
+            (
+                "container \"x\" in namespace \"ns\"",
+                not_found("container \"x\" in namespace \"ns\": not found"),
+                "container \"x\" in namespace \"ns\": not found",
+            ),
+            (
+                "create container \"x\" in namespace \"ns\"",
+                tonic::Status::already_exists("container \"x\": already exists"),
+                "create container \"x\" in namespace \"ns\": already exists",
+            ),
+            // A message naming everything `what` names needs no prefix.
+            (
+                "task \"x\"",
+                not_found("container \"x\" in namespace \"ns\": not found"),
+                "container \"x\" in namespace \"ns\": not found",
+            ),
+            (
+                "start task \"x\"",
+                not_found("task x not found"),
+                "task x not found",
+            ),
+            (
+                "start task \"x\"",
+                not_found("task x1 not found"),
+                "start task \"x\": task x1 not found",
+            ),
+        ] {
+            assert_eq!(daemon_error(what, status).message, want, "{what}");
+        }
         // Our own context stays, whatever the message names.
         let e = Error::new(Code::Unknown, "remove snapshot \"x\": busy")
             .context("container \"x\" was deleted, but its rootfs");
@@ -327,7 +332,7 @@ mod tests {
 
     #[test]
     fn context_prefixes_and_keeps_the_message() {
-        let e = Error::from_status(
+        let e = daemon_error(
             "get container \"x\"",
             tonic::Status::permission_denied("no access to the metadata store"),
         );

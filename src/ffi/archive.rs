@@ -265,14 +265,11 @@ where
     F: FnOnce(Arc<core::Client>, PullOptions, Arc<Progress>) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<String>>> + Send + 'static,
 {
-    let (names, len) = (ptr::Out::new(names, "names")?, ptr::Out::new(len, "len")?);
+    let names = ptr::StringsOut::new(names, len, "names")?;
     let counters = Arc::new(Progress::new());
     let work = import(client.inner.clone(), options, counters.clone());
     let imported = progress::report(callback, reference, counters, work)?;
-    let (array, n) = ptr::c_string_array(imported)?;
-    names.write(array);
-    len.write(n);
-    Ok(())
+    names.write(imported)
 }
 
 /// Exports the images `names` as `ctrd_image_export` does, the archive

@@ -4,16 +4,16 @@
 //! Every exported function's whole body is one of two macros:
 //! [`ffi_status!`] for functions returning a `ctrd_status`, [`ffi_value!`]
 //! for getters and `_free` functions. Both take the function's name from the
-//! function they expand in, catch any panic through [`catch`] (the crate's
-//! only `catch_unwind`) and record failures for `ctrd_last_error`.
+//! function they expand in, catch any panic through
+//! [`crate::runtime::catch_panic`] (the crate's only `catch_unwind`) and
+//! record failures for `ctrd_last_error`.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::core::error::Result;
 use crate::ffi::error::ctrd_status;
-use crate::runtime::panic_error;
+use crate::runtime::{catch_panic, panic_error};
 
 /// The body of an exported function returning `ctrd_status`: the tokens are
 /// the body of a closure returning `Result<()>`. Clears the last error,
@@ -50,7 +50,7 @@ pub(crate) use ffi_value;
 /// `SIGNAL_SAFE_EXPORTS` only (the tests check both ways). It adds nothing
 /// around the body: no thread-local (a thread's first use of one in a
 /// `dlopen`ed library may allocate inside `__tls_get_addr`), no last error,
-/// no fault injection and no [`catch`]. That is sound only for a body that
+/// no fault injection and no [`catch_panic`]. That is sound only for a body that
 /// cannot panic: a NULL check and atomic operations; no allocation, lock,
 /// formatting, indexing or arithmetic that may overflow. (Were it ever to
 /// panic anyway, the `extern "C"` function aborts the process rather than
@@ -126,22 +126,11 @@ fn injected_panic(function: &str) {
 #[cfg(not(feature = "test-hooks"))]
 fn injected_panic(_function: &str) {}
 
-/// Runs `body`, catching a panic: the crate's only `catch_unwind`. Every
-/// exported function (through [`status`] and [`value`]) and every library
-/// thread that runs code which might panic goes through here.
-/// While it runs, the thread counts as inside the library, so a panic prints
-/// nothing (see `runtime::install_panic_hook`).
-pub(crate) fn catch<T>(body: impl FnOnce() -> T) -> std::thread::Result<T> {
-    crate::runtime::note_process();
-    let _inside = crate::runtime::InLibrary::enter();
-    catch_unwind(AssertUnwindSafe(body))
-}
-
 /// Runs the body of a status-returning exported function (see
 /// [`ffi_status!`]).
 pub(crate) fn status(function: &'static str, body: impl FnOnce() -> Result<()>) -> ctrd_status {
     set_last_error(CString::default());
-    let error = match catch(|| {
+    let error = match catch_panic(|| {
         injected_panic(function);
         body()
     }) {
@@ -159,7 +148,7 @@ pub(crate) fn status(function: &'static str, body: impl FnOnce() -> Result<()>) 
 /// Runs the body of an exported function that returns a value (see
 /// [`ffi_value!`]).
 pub(crate) fn value<T>(function: &'static str, fallback: T, body: impl FnOnce() -> T) -> T {
-    match catch(|| {
+    match catch_panic(|| {
         injected_panic(function);
         body()
     }) {
@@ -301,19 +290,22 @@ mod tests {
     }
 
     #[test]
-    fn catch_unwind_is_only_in_the_boundary() {
+    fn catch_unwind_is_only_in_runtime_catch_panic() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut files = Vec::new();
         sources(&dir, &mut files);
-        let word = concat!("catch", "_unwind");
+        let call = concat!("catch", "_unwind(");
+        let mut calls = 0;
         for (path, text) in &files {
-            if text.contains(word) {
+            if text.contains(call) {
                 assert!(
-                    path.ends_with("src/ffi/boundary.rs"),
-                    "{path} uses {word}: catch panics through ffi::boundary::catch"
+                    path.ends_with("src/runtime.rs"),
+                    "{path} calls {call}: catch panics through runtime::catch_panic"
                 );
+                calls += text.matches(call).count();
             }
         }
+        assert_eq!(calls, 1, "one {call}, in runtime::catch_panic");
     }
 
     #[test]

@@ -245,14 +245,11 @@ pub extern "C" fn ctrd_container_list(
         let client = handle::ref_from_ptr(c, "client")?;
         // SAFETY: a C string or NULL (C contract).
         let filter = unsafe { ptr::opt_str_arg(filter, "filter") }?;
-        let (ids, len) = (ptr::Out::new(ids, "ids")?, ptr::Out::new(len, "len")?);
+        let ids = ptr::StringsOut::new(ids, len, "ids")?;
         let filters: Vec<String> = filter.map(str::to_string).into_iter().collect();
         let client = client.inner.clone();
         let records = runtime::block_on(async move { client.list_containers(filters).await })?;
-        let (array, n) = ptr::c_string_array(records.into_iter().map(|r| r.id).collect())?;
-        ids.write(array);
-        len.write(n);
-        Ok(())
+        ids.write(records.into_iter().map(|r| r.id).collect())
     }
 }
 
@@ -277,12 +274,7 @@ pub extern "C" fn ctrd_container_spec_json(
     k: *mut ctrd_container,
     json: *mut *mut c_char,
 ) -> ctrd_status {
-    ffi_status! {
-        let k = handle::ref_from_ptr(k, "container")?;
-        let json = ptr::Out::new(json, "json")?;
-        json.write(ptr::c_string(core::container::spec_json(&k.record())?)?);
-        Ok(())
-    }
+    ffi_status! { record_json(k, json, core::container::spec_json) }
 }
 
 /// The whole container record as a JSON object, from the handle's copy (see
@@ -308,12 +300,19 @@ pub extern "C" fn ctrd_container_info_json(
     k: *mut ctrd_container,
     json: *mut *mut c_char,
 ) -> ctrd_status {
-    ffi_status! {
-        let k = handle::ref_from_ptr(k, "container")?;
-        let json = ptr::Out::new(json, "json")?;
-        json.write(ptr::c_string(core::container::info_json(&k.record())?)?);
-        Ok(())
-    }
+    ffi_status! { record_json(k, json, core::container::info_json) }
+}
+
+/// Writes to `json` what `show` makes of the handle's copy of the record.
+fn record_json(
+    k: *mut ctrd_container,
+    json: *mut *mut c_char,
+    show: fn(&Record) -> core::Result<String>,
+) -> core::Result<()> {
+    let k = handle::ref_from_ptr(k, "container")?;
+    let json = ptr::Out::new(json, "json")?;
+    json.write(ptr::c_string(show(&k.record())?)?);
+    Ok(())
 }
 
 /// Re-reads the container's record from the daemon into the handle's copy,

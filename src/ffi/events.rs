@@ -23,7 +23,7 @@ use crate::ffi::callback::CallbackThread;
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipBox};
-use crate::ffi::{boundary, ptr};
+use crate::ffi::ptr;
 use crate::runtime;
 
 /// The callback of `ctrd_events_subscribe`, called once per event on the
@@ -103,7 +103,7 @@ struct Call {
 #[inline(never)]
 fn next_call(worker: *mut Worker) -> Option<Call> {
     // A panic (a bug) ends the deliveries rather than unwinding into C.
-    boundary::catch(|| take_next(worker)).unwrap_or(None)
+    crate::runtime::catch_panic(|| take_next(worker)).unwrap_or(None)
 }
 
 fn take_next(worker: *mut Worker) -> Option<Call> {

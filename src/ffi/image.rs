@@ -100,14 +100,11 @@ pub extern "C" fn ctrd_image_list(
         let client = handle::ref_from_ptr(c, "client")?;
         // SAFETY: a C string or NULL (C contract).
         let filter = unsafe { ptr::opt_str_arg(filter, "filter") }?;
-        let (names, len) = (ptr::Out::new(names, "names")?, ptr::Out::new(len, "len")?);
+        let names = ptr::StringsOut::new(names, len, "names")?;
         let filters: Vec<String> = filter.map(str::to_string).into_iter().collect();
         let client = client.inner.clone();
         let records = runtime::block_on(async move { client.list_images(filters).await })?;
-        let (array, n) = ptr::c_string_array(records.into_iter().map(|r| r.name).collect())?;
-        names.write(array);
-        len.write(n);
-        Ok(())
+        names.write(records.into_iter().map(|r| r.name).collect())
     }
 }
 

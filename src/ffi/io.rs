@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::core::error::{Code, Error, Result};
-use crate::core::stdio::copy::{Fds, Session};
 use crate::core::stdio::fifo::{FifoSet, IoPaths};
+use crate::core::stdio::session::{Fds, Session};
 use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipBox, OwnershipRef};
@@ -90,14 +90,16 @@ impl IoStrings {
         })
     }
 
-    /// A `ctrd_io` borrowing these strings ("" for unused streams).
-    pub(crate) fn as_ctrd_io(&self) -> ctrd_io {
-        ctrd_io {
+    /// Fills `out` (checked for NULL) with a `ctrd_io` borrowing these
+    /// strings ("" for unused streams).
+    pub(crate) fn write_to(&self, out: *mut ctrd_io) -> Result<()> {
+        ptr::Out::new(out, "out")?.write(ctrd_io {
             stdin_path: self.stdin.as_ptr(),
             stdout_path: self.stdout.as_ptr(),
             stderr_path: self.stderr.as_ptr(),
             terminal: self.terminal,
-        }
+        });
+        Ok(())
     }
 
     /// Whether the process has a terminal.
@@ -188,9 +190,7 @@ pub extern "C" fn ctrd_fifo_set_create(
 pub extern "C" fn ctrd_fifo_set_io(f: *const ctrd_fifo_set, out: *mut ctrd_io) -> ctrd_status {
     ffi_status! {
         let f = handle::ref_from_ptr(f, "fifo set")?;
-        let out = ptr::Out::new(out, "out")?;
-        out.write(f.strings.as_ctrd_io());
-        Ok(())
+        f.strings.write_to(out)
     }
 }
 

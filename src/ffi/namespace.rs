@@ -69,12 +69,9 @@ pub extern "C" fn ctrd_namespace_list(
 ) -> ctrd_status {
     ffi_status! {
         let client = handle::ref_from_ptr(c, "client")?.inner.clone();
-        let (names, len) = (ptr::Out::new(names, "names")?, ptr::Out::new(len, "len")?);
+        let names = ptr::StringsOut::new(names, len, "names")?;
         let list = runtime::block_on(async move { client.list_namespaces().await })?;
-        let (array, n) = ptr::c_string_array(list.into_iter().map(|n| n.name).collect())?;
-        names.write(array);
-        len.write(n);
-        Ok(())
+        names.write(list.into_iter().map(|n| n.name).collect())
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::core::error::Result;
 use crate::core::image::progress::{Phase, Progress, Snapshot};
-use crate::ffi::boundary;
+
 use crate::ffi::callback::CallbackThread;
 use crate::ffi::ptr;
 use crate::runtime;
@@ -87,7 +87,7 @@ struct Call {
 #[inline(never)]
 fn next_call(reporter: *mut Reporter) -> Option<Call> {
     // A panic (a bug) ends the reporting rather than unwinding into C.
-    boundary::catch(|| take_next(reporter)).unwrap_or(None)
+    crate::runtime::catch_panic(|| take_next(reporter)).unwrap_or(None)
 }
 
 fn take_next(reporter: *mut Reporter) -> Option<Call> {

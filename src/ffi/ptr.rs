@@ -113,8 +113,39 @@ pub(crate) fn c_string(s: impl Into<Vec<u8>>) -> Result<*mut c_char> {
     c_string_value(s).map(CString::into_raw)
 }
 
+/// The out-parameters of a returned string array (`*items` and `*len`),
+/// checked for NULL before any work and written together.
+pub(crate) struct StringsOut {
+    items: Out<*mut *mut c_char>,
+    len: Out<usize>,
+}
+
+impl StringsOut {
+    /// Checks `items` (named `what` in the error) and then `len` for NULL
+    /// (contract as [`Out::new`]).
+    pub(crate) fn new(
+        items: *mut *mut *mut c_char,
+        len: *mut usize,
+        what: &str,
+    ) -> Result<StringsOut> {
+        Ok(StringsOut {
+            items: Out::new(items, what)?,
+            len: Out::new(len, "len")?,
+        })
+    }
+
+    /// Writes `items` as a caller-owned array (see [`c_string_array`]);
+    /// nothing is written on failure.
+    pub(crate) fn write(self, items: Vec<String>) -> Result<()> {
+        let (array, n) = c_string_array(items)?;
+        self.items.write(array);
+        self.len.write(n);
+        Ok(())
+    }
+}
+
 /// A list of strings as a caller-owned array (freed by `ctrd_string_array_free`).
-pub(crate) fn c_string_array(items: Vec<String>) -> Result<(*mut *mut c_char, usize)> {
+fn c_string_array(items: Vec<String>) -> Result<(*mut *mut c_char, usize)> {
     let mut out: Vec<*mut c_char> = Vec::with_capacity(items.len());
     for s in items {
         match c_string(s) {

@@ -152,21 +152,30 @@ pub extern "C" fn ctrd_container_new_task(
         // NULL (C contract).
         let io = unsafe { io_arg(io, "io") }?.unwrap_or_default();
         let out = ptr::Out::new(out, "out")?;
-        let (client, id) = (k.client.clone(), k.id().to_string());
-        let task_io = io.clone();
-        let c2 = client.clone();
-        let id2 = id.clone();
-        let pid =
-            runtime::block_on(async move { c2.create_task(&id2, &task_io, None, None).await })?;
-        out.write(handle::to_arc_ptr(ctrd_task::new(
-            client,
-            &id,
-            pid,
-            &io,
-            DeferredRestore::default(),
-        )?));
-        Ok(())
+        new_task_handle(&k, out, |client, id| async move {
+            let pid = client.create_task(&id, &io, None, None).await?;
+            Ok((pid, io, DeferredRestore::default()))
+        })
     }
+}
+
+/// Runs `call` with the container's client and id, then writes to `out` a
+/// task handle for what it gave: the task's pid, stdio paths and deferred
+/// restore.
+fn new_task_handle<F>(
+    k: &ctrd_container,
+    out: ptr::Out<*mut ctrd_task>,
+    call: impl FnOnce(Arc<core::Client>, String) -> F,
+) -> Result<()>
+where
+    F: std::future::Future<Output = Result<(u32, IoPaths, DeferredRestore)>> + Send + 'static,
+{
+    let (client, id) = (k.client.clone(), k.id().to_string());
+    let (pid, io, deferred) = runtime::block_on(call(client.clone(), id.clone()))?;
+    out.write(handle::to_arc_ptr(ctrd_task::new(
+        client, &id, pid, &io, deferred,
+    )?));
+    Ok(())
 }
 
 /// Attaches to the container's existing task, as containerd's Go
@@ -186,17 +195,10 @@ pub extern "C" fn ctrd_container_load_task(
     ffi_status! {
         let k = handle::arc_from_ptr(k, "container")?;
         let out = ptr::Out::new(out, "out")?;
-        let (client, id) = (k.client.clone(), k.id().to_string());
-        let (c2, id2) = (client.clone(), id.clone());
-        let info = runtime::block_on(async move { c2.get_process(&id2, "").await })?;
-        out.write(handle::to_arc_ptr(ctrd_task::new(
-            client,
-            &id,
-            info.pid,
-            &info.io,
-            DeferredRestore::default(),
-        )?));
-        Ok(())
+        new_task_handle(&k, out, |client, id| async move {
+            let info = client.get_process(&id, "").await?;
+            Ok((info.pid, info.io, DeferredRestore::default()))
+        })
     }
 }
 
@@ -207,9 +209,7 @@ pub extern "C" fn ctrd_container_load_task(
 pub extern "C" fn ctrd_task_io(t: *const ctrd_task, out: *mut ctrd_io) -> ctrd_status {
     ffi_status! {
         let t = handle::ref_from_ptr(t, "task")?;
-        let out = ptr::Out::new(out, "out")?;
-        out.write(t.io.as_ctrd_io());
-        Ok(())
+        t.io.write_to(out)
     }
 }
 
@@ -337,14 +337,10 @@ pub extern "C" fn ctrd_container_new_task_checkpoint(
             )
         };
         let out = ptr::Out::new(out, "out")?;
-        let (client, id) = (k.client.clone(), k.id().to_string());
-        let c2 = client.clone();
-        let checkpoint = runtime::block_on(async move { c2.checkpoint_descriptor(&image).await })?;
-        let deferred = DeferredRestore::new(io.clone(), checkpoint);
-        out.write(handle::to_arc_ptr(ctrd_task::new(
-            client, &id, 0, &io, deferred,
-        )?));
-        Ok(())
+        new_task_handle(&k, out, |client, _| async move {
+            let checkpoint = client.checkpoint_descriptor(&image).await?;
+            Ok((0, io.clone(), DeferredRestore::new(io, checkpoint)))
+        })
     }
 }
 

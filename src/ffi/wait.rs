@@ -25,7 +25,7 @@ use std::thread::ThreadId;
 use crate::core::error::{Error, Result};
 #[cfg(feature = "test-hooks")]
 use crate::ffi::boundary::ffi_status;
-use crate::ffi::boundary::{self, ffi_value};
+use crate::ffi::boundary::ffi_value;
 use crate::ffi::callback::CallbackThread;
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipBox};
@@ -153,7 +153,7 @@ fn end(job: *mut Job) {
 extern "C-unwind" fn exit_thread(arg: *mut c_void) -> *mut c_void {
     let job = arg.cast::<Job>();
     // A panic (a bug) skips the call rather than unwinding into C.
-    let call = boundary::catch(|| begin(job)).unwrap_or(Call {
+    let call = crate::runtime::catch_panic(|| begin(job)).unwrap_or(Call {
         cb: None,
         user: std::ptr::null_mut(),
         status: ctrd_status::CTRD_ERR_INTERNAL,
@@ -165,7 +165,7 @@ extern "C-unwind" fn exit_thread(arg: *mut c_void) -> *mut c_void {
         // worker; it may unwind (forced) and that ends this thread.
         unsafe { cb(call.user, call.status, call.exit_status) };
     }
-    let _ = boundary::catch(|| end(job));
+    let _ = crate::runtime::catch_panic(|| end(job));
     std::ptr::null_mut()
 }
 

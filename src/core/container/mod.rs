@@ -1,5 +1,16 @@
-//! Container records: create, load, list, spec, info, label and spec
-//! updates, delete with snapshot cleanup (containerd's Go `Container`).
+//! Containers: containerd's Go `Container` over the Containers service:
+//! create, load, list, spec, info, label and spec updates, and delete with
+//! the cleanup of the container's snapshot; and the OCI specs they carry
+//! ([`spec`]: the default spec, image config merge, checks).
+//!
+//! Owns: the container record as the library shows it (the JSON of
+//! `spec_json` and `info_json`, the runc options and labels a create takes)
+//! and the errors of container calls. Holds no state: every call asks the
+//! daemon.
+//!
+//! May call: `core::daemon` (the client, its calls and identifier checks),
+//! `core::image::snapshot` (a container's snapshotter, its snapshot and the
+//! lease that keeps it) and `core::error`; never `crate::ffi`.
 
 pub mod spec;
 
@@ -16,7 +27,10 @@ use crate::core::daemon::client::Client;
 use crate::core::daemon::ident;
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::snapshot::{snapshot_lease_id, DEFAULT_SNAPSHOTTER};
-use crate::core::task::RUNC_OPTIONS_TYPE_URL;
+
+/// The type name of the runc shim's options, a container record's
+/// `runtime.options` (and a task create's).
+pub const RUNC_OPTIONS_TYPE_URL: &str = "containerd.runc.v1.Options";
 
 /// The runtime used unless one is named.
 pub const DEFAULT_RUNTIME: &str = "io.containerd.runc.v2";
@@ -146,34 +160,11 @@ pub fn runc_options_json(o: &RuncOptions) -> Value {
     })
 }
 
-/// Parses `key=value` labels; the key must not be empty or repeated.
-pub fn parse_labels(items: &[String]) -> Result<HashMap<String, String>> {
-    let mut labels = HashMap::new();
-    for item in items {
-        let (k, v) = item.split_once('=').ok_or_else(|| {
-            Error::invalid(format!("label {} is not key=value", ident::shown(item)))
-        })?;
-        if k.is_empty() {
-            return Err(Error::invalid(format!(
-                "label {} has an empty key",
-                ident::shown(item)
-            )));
-        }
-        if labels.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(Error::invalid(format!(
-                "label key {} is given twice",
-                ident::shown(k)
-            )));
-        }
-    }
-    Ok(labels)
-}
-
 /// Checks a new container's fields and makes the record to send. No I/O.
 pub fn record_for(new: &NewContainer) -> Result<Record> {
     ident::validate("container id", &new.id)?;
     spec::check(&new.spec_json).map_err(|e| e.context("spec_json"))?;
-    let labels = parse_labels(&new.labels)?;
+    let labels = ident::parse_labels(&new.labels)?;
     let non_empty = |field: &str, v: &Option<String>| match v.as_deref() {
         Some("") => Err(Error::invalid(format!(
             "{field} is empty (NULL means the default)"
@@ -312,7 +303,7 @@ pub fn label_update(items: &[String]) -> Result<(HashMap<String, String>, Vec<St
             "labels has no items: give at least one \"key=value\" (or \"key=\" to remove key)",
         ));
     }
-    let labels = parse_labels(items)?;
+    let labels = ident::parse_labels(items)?;
     let mut paths: Vec<String> = labels.keys().map(|k| format!("labels.{k}")).collect();
     paths.sort();
     Ok((labels, paths))

@@ -1,6 +1,8 @@
 //! Validation of the identifiers containerd accepts (namespaces, container
 //! ids, ...), done before any call so that bad input fails fast and clearly.
 
+use std::collections::HashMap;
+
 use crate::core::error::{Error, Result};
 
 /// Longest identifier containerd accepts.
@@ -88,6 +90,29 @@ pub fn validate(kind: &str, s: &str) -> Result<()> {
         return bad("must end with a letter or digit");
     }
     Ok(())
+}
+
+/// Parses `key=value` labels; the key must not be empty or repeated.
+pub fn parse_labels(items: &[String]) -> Result<HashMap<String, String>> {
+    let mut labels = HashMap::new();
+    for item in items {
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(format!("label {} is not key=value", shown(item))))?;
+        if k.is_empty() {
+            return Err(Error::invalid(format!(
+                "label {} has an empty key",
+                shown(item)
+            )));
+        }
+        if labels.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(Error::invalid(format!(
+                "label key {} is given twice",
+                shown(k)
+            )));
+        }
+    }
+    Ok(labels)
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use crate::api::services::leases::v1 as leases;
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Result};
-use crate::core::image::content::hex;
 
 /// How long a prepared snapshot's lease protects it when no container ever
 /// refers to it (as containerd's Go client's default lease).
@@ -19,7 +18,7 @@ const LEASE_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 /// container refers to it: derived from both, so it can be found again.
 pub fn snapshot_lease_id(snapshotter: &str, key: &str) -> String {
     let hash = Sha256::digest(format!("{snapshotter}\0{key}").as_bytes());
-    format!("containerd-c.snapshot.{}", &hex(&hash)[..32])
+    format!("containerd-c.snapshot.{}", &format!("{hash:x}")[..32])
 }
 impl Client {
     /// Makes lease `id` that expires after a day; `false` when it existed.

@@ -11,9 +11,11 @@
 //!   and how messages quote what the caller gave.
 //! - [`namespace`], [`lease`]: the daemon's namespaces and leases.
 //!
-//! Owns: the connection and the gRPC metadata every call carries. Calls
-//! down only: the generated stubs (`crate::api`), `crate::runtime` and
-//! `core::error`. Every other subsystem of `core` calls into this one.
+//! Owns: the connection and the gRPC metadata every call carries, and the
+//! client's caches (the one of resolved images is typed by `core::image`,
+//! which fills it; nothing here calls it). Calls down only: the generated
+//! stubs (`crate::api`), `crate::runtime` and `core::error`. Every other
+//! subsystem of `core` calls into this one.
 
 pub mod client;
 pub mod conn;

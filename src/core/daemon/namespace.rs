@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use crate::api::services::namespaces::v1 as namespaces;
-use crate::core::container::parse_labels;
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident;
+use crate::core::daemon::ident::parse_labels;
 use crate::core::error::Result;
 
 /// A namespace as containerd stores it: its name and labels.

@@ -1,42 +1,50 @@
 //! The content store: reading and writing blobs (manifests, configs,
 //! checkpoint indexes).
 
-use sha2::{Digest, Sha256};
-
 use crate::api::services::content::v1::ReadContentRequest;
 use crate::api::types::Descriptor;
 use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
+use crate::core::image::oci::{check_metadata_size, sha256_digest, INDEX_TYPES, MAX_METADATA};
+use crate::core::image::walk::Blobs;
 
-/// Largest manifest, index or config read into memory.
-pub const MAX_BLOB: i64 = 4 << 20;
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// A fresh id for one operation's lease, or a temporary name:
+/// `containerd-c.<kind>.<16 hex>`, from the time, this process and a
+/// counter.
+pub(crate) fn fresh_id(kind: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let seed = format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    format!(
+        "containerd-c.{kind}.{}",
+        &sha256_digest(seed.as_bytes())[7..23]
+    )
 }
 
 /// Refuses `what` (blob `digest`, said to have `size` bytes) for reading
-/// into memory when it is larger than [`MAX_BLOB`]: before a byte of it is
-/// fetched or read.
+/// into memory when it is larger than [`MAX_METADATA`]: before a byte of it
+/// is fetched or read.
 pub fn check_small(what: &str, digest: &str, size: i64) -> Result<()> {
-    if size > MAX_BLOB {
-        return Err(Error::invalid(format!(
-            "{what} {digest} has {size} bytes, more than the {MAX_BLOB} this library reads"
-        )));
-    }
-    Ok(())
+    check_metadata_size(&format!("{what} {digest}"), size.max(0) as u64)
 }
 
 impl Client {
     /// Reads a blob of `size` bytes (its descriptor's) from the content
-    /// store: at most that many are read (at most [`MAX_BLOB`]), and a blob
+    /// store: at most that many are read (at most [`MAX_METADATA`]), and a blob
     /// of another size is an error (`FailedPrecondition`).
     pub async fn read_blob(&self, what: &str, digest: &str, size: i64) -> Result<Vec<u8>> {
         check_small(what, digest, size)?;
         let doing = format!("read {what} {digest}");
         // A size of 0 may be one not known: up to the limit then.
-        let cap = if size > 0 { size } else { MAX_BLOB } as u64;
+        let cap = if size > 0 { size as u64 } else { MAX_METADATA };
         let data = self.read_content(&doing, digest, Some(cap)).await?;
         if size > 0 && data.len() as u64 != cap {
             return Err(Error::new(
@@ -109,7 +117,7 @@ impl Client {
         data: Vec<u8>,
         labels: std::collections::HashMap<String, String>,
     ) -> Result<String> {
-        let digest = format!("sha256:{}", hex(&Sha256::digest(&data)));
+        let digest = sha256_digest(&data);
         let reference = format!("containerd-c-{}", &digest[7..]);
         let writer = self
             .content_writer(lease, &reference, &digest, data.len() as u64)
@@ -123,6 +131,22 @@ impl Client {
             w.commit(labels).await?;
         }
         Ok(digest)
+    }
+}
+
+/// The content store as the source of a platform walk (image queries,
+/// unpack, export).
+pub(crate) struct StoreBlobs<'a>(pub(crate) &'a Client);
+
+impl Blobs for StoreBlobs<'_> {
+    async fn read(&mut self, d: &Descriptor) -> Result<(Descriptor, Vec<u8>)> {
+        let what = if INDEX_TYPES.contains(&d.media_type.as_str()) {
+            "index"
+        } else {
+            "manifest"
+        };
+        let bytes = self.0.read_blob(what, &d.digest, d.size).await?;
+        Ok((d.clone(), bytes))
     }
 }
 

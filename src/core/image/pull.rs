@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
@@ -17,13 +17,12 @@ use crate::api::types::Descriptor;
 use crate::core::cancel::{Cancel, Stop};
 use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::content::{check_small, hex, ContentWriter};
+use crate::core::image::content::{check_small, fresh_id, ContentWriter};
+use crate::core::image::oci::{is_config, is_layer, INDEX_TYPES, MANIFEST_TYPES};
+use crate::core::image::platform::PlatformSpec;
 use crate::core::image::progress::{Phase, Progress};
-use crate::core::image::records::{
-    children_labels, choose_in_index, is_config, is_layer, manifest_children, ImageRecord,
-    PlatformContent, PlatformSpec, MANIFEST_TYPES,
-};
-use crate::core::image::snapshot::INDEX_TYPES;
+use crate::core::image::records::{children_labels, ImageRecord};
+use crate::core::image::walk::{walk, Blobs, Node, PlatformContent};
 use crate::core::registry::{Fetched, ImageRef, Remote};
 
 /// How to pull (or import) an image; `Default` is a pull of this machine's
@@ -57,8 +56,6 @@ pub struct PullOptions {
     pub timeout: Option<Duration>,
 }
 
-/// Indexes nest at most this deep.
-const MAX_DEPTH: usize = 8;
 /// Blobs (config and layers) fetched at once.
 const CONCURRENT_FETCHES: usize = 3;
 
@@ -86,21 +83,28 @@ fn ref_key(d: &Descriptor) -> String {
     format!("{kind}-{}", d.digest)
 }
 
-/// Whether `e` says another writer holds the ref ("ref ... locked for
-/// ...: unavailable", whatever code wraps it).
+/// Whether `e` says another writer holds the ref. containerd's content
+/// store refuses a locked ref with `ErrUnavailable` ("ref ... locked for
+/// ... (since ...)"; 1.6: "ref ... locked: unavailable"), but the code
+/// alone cannot tell: a daemon that cannot be reached is `Unavailable` too
+/// (see `core::error`), which is no reason to wait; and containerd 2.x's
+/// writer wraps the lock met at a restart in words only ("truncate failed:
+/// ref ... locked for ...: unavailable"), which reaches us as `Unknown`
+/// (tests/pull.rs `concurrent_pulls_of_one_image` on 2.1). Hence the
+/// narrowest check that holds: the daemon's words for a lock, with the
+/// code where 1.6's words are short.
 fn is_locked(e: &Error) -> bool {
     e.message.contains(" locked for ")
         || (e.code == Code::Unavailable && e.message.contains(" locked"))
 }
 
-/// A fresh lease id for one pull.
 /// The lease that keeps what an interrupted pull fetched (content, the
 /// unfinished write, unpacked layers) for the next pull of the same image
 /// (index or manifest `digest`, whatever the registry or name); that pull
 /// deletes it when it succeeds, else it expires in a day.
 pub fn resume_lease_id(digest: &str) -> String {
     let hash = Sha256::digest(digest.as_bytes());
-    format!("containerd-c.pull-resume.{}", &hex(&hash)[..32])
+    format!("containerd-c.pull-resume.{}", &format!("{hash:x}")[..32])
 }
 
 /// Whether a pull failed on the way (a connection, a timeout), rather than
@@ -110,20 +114,6 @@ fn interrupted(e: &Error) -> bool {
         e.code,
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
     )
-}
-
-fn pull_lease_id() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let seed = format!(
-        "{now}\0{}\0{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    format!("containerd-c.pull.{}", &hex(&Sha256::digest(seed))[..24])
 }
 
 /// One pull in progress.
@@ -179,7 +169,7 @@ impl Client {
                 Ok((remote, top))
             })
             .await?;
-        let lease = pull_lease_id();
+        let lease = fresh_id("pull");
         self.create_lease(&lease)
             .await
             .map_err(|e| e.context(&what))?;
@@ -211,6 +201,55 @@ impl Client {
     }
 }
 
+/// The registry as the source of a pull's walk: the manifest or index
+/// resolved first, then each by digest; each is stored as it is opened,
+/// with the labels that keep its children.
+struct PullBlobs<'p, 'c> {
+    pull: &'p Pull<'c>,
+    /// The target, fetched when the reference was resolved.
+    top: Option<Fetched>,
+}
+
+impl Blobs for PullBlobs<'_, '_> {
+    async fn read(&mut self, d: &Descriptor) -> Result<(Descriptor, Vec<u8>)> {
+        if let Some(top) = self.top.take() {
+            return Ok((top.descriptor, top.bytes));
+        }
+        let next = self.pull.remote.manifest(Some(&d.digest)).await?;
+        if next.descriptor.size != d.size {
+            return Err(Error::new(
+                Code::Unknown,
+                format!(
+                    "{}: manifest {} has {} bytes, the index says {}",
+                    self.pull.what, d.digest, next.descriptor.size, d.size
+                ),
+            ));
+        }
+        Ok((next.descriptor, next.bytes))
+    }
+
+    async fn found(
+        &mut self,
+        d: &Descriptor,
+        bytes: &[u8],
+        node: Node<'_>,
+        _on_path: bool,
+    ) -> Result<()> {
+        let children: Vec<Descriptor> = match node {
+            // Not stored: the pull fails (no manifest for the platform).
+            Node::Index { chosen: None, .. } => return Ok(()),
+            Node::Index { manifests, .. } => manifests.iter().map(|m| m.descriptor()).collect(),
+            Node::Manifest { config, layers } => {
+                std::iter::once(config).chain(layers).cloned().collect()
+            }
+            _ => return Ok(()),
+        };
+        self.pull
+            .store_bytes(d, bytes, children_labels(&children))
+            .await
+    }
+}
+
 impl Pull<'_> {
     async fn run(
         &self,
@@ -219,81 +258,23 @@ impl Pull<'_> {
         opts: &PullOptions,
     ) -> Result<ImageRecord> {
         let target = top.descriptor.clone();
-        let mut walked = Vec::new();
-        let mut current = top;
-        let mut depth = 0;
-        // Indexes down to the manifest for the platform.
-        let (manifest, config, layers) = loop {
-            depth += 1;
-            if depth > MAX_DEPTH {
-                return Err(Error::new(
-                    Code::Unknown,
-                    format!("{}: indexes nest more than {MAX_DEPTH} deep", self.what),
-                ));
-            }
-            let d = current.descriptor.clone();
-            if INDEX_TYPES.contains(&d.media_type.as_str()) {
-                let choice = choose_in_index(&current.bytes, platform)
-                    .map_err(|e| e.context(format!("{}: index {}", self.what, d.digest)))?;
-                let chosen = choice.chosen.clone().ok_or_else(|| {
-                    Error::new(
-                        Code::NotFound,
-                        format!(
-                            "{}: no manifest for platform {platform} in index {} (it has: {})",
-                            self.what,
-                            d.digest,
-                            if choice.platforms.is_empty() {
-                                "nothing".to_string()
-                            } else {
-                                choice.platforms.join(", ")
-                            }
-                        ),
-                    )
-                })?;
-                self.store_bytes(&current, children_labels(&choice.children))
-                    .await?;
-                walked.push(d);
-                let next = self.remote.manifest(Some(&chosen.digest)).await?;
-                if next.descriptor.size != chosen.size {
-                    return Err(Error::new(
-                        Code::Unknown,
-                        format!(
-                            "{}: manifest {} has {} bytes, the index says {}",
-                            self.what, chosen.digest, next.descriptor.size, chosen.size
-                        ),
-                    ));
-                }
-                current = next;
-            } else {
-                let (config, layers) = manifest_children(&current.bytes)
-                    .map_err(|e| e.context(format!("{}: manifest {}", self.what, d.digest)))?;
-                let mut children = vec![config.clone()];
-                children.extend(layers.iter().cloned());
-                self.store_bytes(&current, children_labels(&children))
-                    .await?;
-                walked.push(d.clone());
-                break (d, config, layers);
-            }
+        // Indexes down to the manifest for the platform, each stored with
+        // the labels of its children.
+        let mut blobs = PullBlobs {
+            pull: self,
+            top: Some(top),
         };
+        let content = walk(&mut blobs, &self.what, &target, platform)
+            .await?
+            .content(&self.what, platform)?;
         // The config is read into memory by the unpack: one too large is
         // refused before it is fetched.
-        check_small("image config", &config.digest, config.size)
+        check_small("image config", &content.config.digest, content.config.size)
             .map_err(|e| e.context(&self.what))?;
         // Totals: everything of this platform, as `Image.Size` counts it.
-        let total: u64 = walked
-            .iter()
-            .chain(std::iter::once(&config))
-            .chain(layers.iter())
-            .map(|d| d.size as u64)
-            .sum();
         self.progress.set_phase(Phase::Fetching);
-        self.progress.set_totals(total, layers.len() as u32);
-        let content = PlatformContent {
-            manifest,
-            config,
-            layers,
-            walked,
-        };
+        self.progress
+            .set_totals(content.size(), content.layers.len() as u32);
         // Fetching and unpacking at once, as Go's client: the unpack takes
         // each layer as soon as it and those below it are in the store.
         // `fetched` counts the blobs of [config, layers...] in the store
@@ -455,26 +436,31 @@ impl Pull<'_> {
     }
 
     /// Writes a manifest or index fetched whole, with `labels`.
-    async fn store_bytes(&self, f: &Fetched, labels: HashMap<String, String>) -> Result<()> {
-        self.retry_locked(|p, _| p.store_bytes_once(f, labels.clone()))
+    async fn store_bytes(
+        &self,
+        d: &Descriptor,
+        bytes: &[u8],
+        labels: HashMap<String, String>,
+    ) -> Result<()> {
+        self.retry_locked(|p, _| p.store_bytes_once(d, bytes, labels.clone()))
             .await?;
-        self.progress.add_bytes(f.descriptor.size as u64);
+        self.progress.add_bytes(d.size as u64);
         Ok(())
     }
 
     async fn store_bytes_once(
         &self,
-        f: &Fetched,
+        d: &Descriptor,
+        bytes: &[u8],
         mut labels: HashMap<String, String>,
     ) -> Result<()> {
-        let d = &f.descriptor;
         match self.open_writer(d).await? {
             None => self.label_present(d, labels).await,
             Some(mut w) => {
                 if w.offset() != 0 {
                     w.restart().await.map_err(|e| e.context(&self.what))?;
                 }
-                w.write(&f.bytes).await.map_err(|e| e.context(&self.what))?;
+                w.write(bytes).await.map_err(|e| e.context(&self.what))?;
                 let (k, v) = self.source_label(None);
                 labels.insert(k, v);
                 w.commit(labels).await.map_err(|e| e.context(&self.what))

@@ -4,10 +4,7 @@
 //! a lease so that the garbage collector cannot take it before a container
 //! refers to it.
 
-use std::time::SystemTime;
-
-use oci_spec::image::{ImageConfiguration, ImageManifest};
-use sha2::{Digest, Sha256};
+use oci_spec::image::ImageConfiguration;
 
 use crate::api::services::images::v1::GetImageRequest;
 use crate::api::services::snapshots::v1 as snapshots;
@@ -15,46 +12,15 @@ use crate::api::types::Descriptor;
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::content::hex;
+use crate::core::image::content::fresh_id;
+use crate::core::image::oci::sha256_digest;
+use crate::core::image::records::ImageRecord;
 use crate::core::image::rootfs::Layers;
 
 pub use crate::core::daemon::lease::snapshot_lease_id;
-pub use crate::core::task::checkpoint::CHECKPOINT_MEDIA_TYPE;
 
 /// The snapshotter used unless one is named.
 pub const DEFAULT_SNAPSHOTTER: &str = "overlayfs";
-
-/// Media types of an image index (OCI) or manifest list (Docker).
-pub(crate) const INDEX_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
-
-/// This machine's platform as OCI names it (architecture, variant).
-pub fn platform() -> (&'static str, Option<&'static str>) {
-    oci_arch(std::env::consts::ARCH, cfg!(target_endian = "little"))
-}
-
-/// Rust's name of an architecture as Go's `GOARCH` (and so OCI) names it,
-/// with its default variant; `little_endian` tells the architectures Go
-/// names by their byte order apart (`powerpc64` is `ppc64` big-endian,
-/// `ppc64le` little-endian).
-fn oci_arch(arch: &'static str, little_endian: bool) -> (&'static str, Option<&'static str>) {
-    let le = |big, little| if little_endian { little } else { big };
-    let name = match arch {
-        "x86_64" => "amd64",
-        "aarch64" => return ("arm64", Some("v8")),
-        "x86" => "386",
-        "powerpc64" => le("ppc64", "ppc64le"),
-        "powerpc" => "ppc",
-        "mips" => le("mips", "mipsle"),
-        "mips64" => le("mips64", "mips64le"),
-        "loongarch64" => "loong64",
-        "sparc64" => "sparc64",
-        other => other,
-    };
-    (name, None)
-}
 
 /// The chain id of a stack of layers: the first diff id, then
 /// `sha256(previous + " " + next)` for each further layer.
@@ -62,8 +28,7 @@ pub fn chain_id(diff_ids: &[String]) -> Option<String> {
     let mut ids = diff_ids.iter();
     let mut chain = ids.next()?.clone();
     for diff in ids {
-        let hash = Sha256::digest(format!("{chain} {diff}").as_bytes());
-        chain = format!("sha256:{}", hex(&hash));
+        chain = sha256_digest(format!("{chain} {diff}").as_bytes());
     }
     Some(chain)
 }
@@ -72,7 +37,6 @@ pub fn chain_id(diff_ids: &[String]) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct ResolvedImage {
     pub name: String,
-    pub manifest: ImageManifest,
     pub config: ImageConfiguration,
     /// Chain id of the unpacked rootfs (the parent of a new snapshot).
     pub chain_id: String,
@@ -81,7 +45,7 @@ pub struct ResolvedImage {
 /// What an image's target (an index or manifest digest) resolves to on this
 /// machine: the same for ever, so kept (see `Client::resolved_images`).
 #[derive(Debug, Clone)]
-pub struct Resolution(std::sync::Arc<(ImageManifest, ImageConfiguration, String)>);
+pub struct Resolution(std::sync::Arc<(ImageConfiguration, String)>);
 
 impl Client {
     /// The descriptor an image record points at (its index or manifest).
@@ -100,45 +64,33 @@ impl Client {
     /// record is read every time; what its target resolves to is read once
     /// per client (content does not change under its digest).
     pub async fn resolve_image(&self, name: &str) -> Result<ResolvedImage> {
-        let what = format!(
-            "image {} in namespace {}",
-            shown(name),
-            shown(self.namespace())
-        );
+        let what = self.image_what(name);
         let image = self.image_target(&what, name).await?;
         let key = image.digest.clone();
         if let Some(Resolution(known)) = self.resolved_images.get(&key) {
-            let (manifest, config, chain_id) = (*known).clone();
+            let (config, chain_id) = (*known).clone();
             return Ok(ResolvedImage {
                 name: name.to_string(),
-                manifest,
                 config,
                 chain_id,
             });
         }
-        let (target, _) = self.platform_manifest(&what, image).await?;
-        let manifest: ImageManifest = self.read_json("manifest", &target).await?;
-        let cfg = manifest.config();
-        let config_desc = Descriptor {
-            media_type: cfg.media_type().to_string(),
-            digest: cfg.digest().to_string(),
-            size: cfg.size() as i64,
-            annotations: Default::default(),
-        };
-        let config: ImageConfiguration = self.read_json("image config", &config_desc).await?;
+        let content = self
+            .platform_content(&ImageRecord {
+                name: name.to_string(),
+                target: image,
+                labels: Default::default(),
+            })
+            .await?;
+        let config: ImageConfiguration = self.read_json("image config", &content.config).await?;
         let chain_id = chain_id(config.rootfs().diff_ids())
             .ok_or_else(|| Error::invalid(format!("{what}: the image has no layers")))?;
         self.resolved_images.put(
             key,
-            Resolution(std::sync::Arc::new((
-                manifest.clone(),
-                config.clone(),
-                chain_id.clone(),
-            ))),
+            Resolution(std::sync::Arc::new((config.clone(), chain_id.clone()))),
         );
         Ok(ResolvedImage {
             name: name.to_string(),
-            manifest,
             config,
             chain_id,
         })
@@ -155,33 +107,22 @@ impl Client {
         key: &str,
     ) -> Result<()> {
         let resolved = self.resolve_image(image).await?;
-        let stat = snapshots::StatSnapshotRequest {
-            snapshotter: snapshotter.to_string(),
-            key: resolved.chain_id.clone(),
-        };
-        if let Err(e) = self
-            .call("stat", self.snapshots().stat(self.request(stat)))
-            .await
+        let on = format!("image {}: snapshotter {}", shown(image), shown(snapshotter));
+        if !self
+            .snapshot_exists(&on, snapshotter, &resolved.chain_id)
+            .await?
         {
-            return Err(if e.code == Code::NotFound {
-                Error::new(
-                    Code::FailedPrecondition,
-                    format!(
-                        "image {} is not unpacked for snapshotter {} (no \
-                         snapshot {}): unpack it first, e.g. `ctr images unpack --snapshotter \
-                         {snapshotter} {image}`",
-                        shown(image),
-                        shown(snapshotter),
-                        resolved.chain_id
-                    ),
-                )
-            } else {
-                e.context(format!(
-                    "image {}: snapshotter {}",
+            return Err(Error::new(
+                Code::FailedPrecondition,
+                format!(
+                    "image {} is not unpacked for snapshotter {} (no \
+                     snapshot {}): unpack it first, e.g. `ctr images unpack --snapshotter \
+                     {snapshotter} {image}`",
                     shown(image),
-                    shown(snapshotter)
-                ))
-            });
+                    shown(snapshotter),
+                    resolved.chain_id
+                ),
+            ));
         }
 
         let lease = snapshot_lease_id(snapshotter, key);
@@ -263,14 +204,7 @@ impl Client {
         snapshotter: &str,
         paths: &[&str],
     ) -> Result<Vec<Option<String>>> {
-        let key = format!(
-            "containerd-c.view.{}.{}",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos()
-        );
+        let key = fresh_id("view");
         let lease = snapshot_lease_id(snapshotter, &key);
         self.create_lease(&lease).await?;
         let view = snapshots::ViewSnapshotRequest {
@@ -313,36 +247,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn architectures_are_named_as_go_names_them_by_byte_order() {
-        let cases = [
-            ("x86_64", true, ("amd64", None)),
-            ("aarch64", true, ("arm64", Some("v8"))),
-            ("x86", true, ("386", None)),
-            ("arm", true, ("arm", None)),
-            ("powerpc64", true, ("ppc64le", None)),
-            ("powerpc64", false, ("ppc64", None)),
-            ("mips64", true, ("mips64le", None)),
-            ("mips64", false, ("mips64", None)),
-            ("mips", true, ("mipsle", None)),
-            ("s390x", false, ("s390x", None)),
-            ("riscv64", true, ("riscv64", None)),
-            ("loongarch64", true, ("loong64", None)),
-        ];
-        for (arch, le, want) in cases {
-            assert_eq!(oci_arch(arch, le), want, "{arch} little-endian={le}");
-        }
-    }
-
-    #[test]
     fn chain_ids_follow_the_oci_rule() {
         assert_eq!(chain_id(&[]), None);
         let a = "sha256:aaaa".to_string();
         assert_eq!(chain_id(std::slice::from_ref(&a)).unwrap(), a);
         let b = "sha256:bbbb".to_string();
-        let want = format!(
-            "sha256:{}",
-            hex(&Sha256::digest(b"sha256:aaaa sha256:bbbb"))
-        );
+        let want = sha256_digest(b"sha256:aaaa sha256:bbbb");
         assert_eq!(chain_id(&[a, b]).unwrap(), want);
     }
 }

@@ -24,6 +24,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
+use oci_spec::image::ImageConfiguration;
 
 use crate::api::services::diff::v1 as diff;
 use crate::api::services::snapshots::v1 as snapshots;
@@ -31,10 +32,11 @@ use crate::api::types::{Descriptor, Mount};
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::oci::JsonConfig;
+use crate::core::image::content::fresh_id;
 use crate::core::image::progress::{Phase, Progress};
-use crate::core::image::records::{ImageRecord, PlatformContent};
+use crate::core::image::records::ImageRecord;
 use crate::core::image::snapshot::chain_id;
+use crate::core::image::walk::PlatformContent;
 
 /// Content label of a layer blob: the digest of its uncompressed tar (its
 /// diff id), set once an extraction verified it.
@@ -135,19 +137,6 @@ fn snapshot_labels(layer: &Descriptor, chain: &str) -> HashMap<String, String> {
     labels
 }
 
-/// A lease id no other unpack uses.
-fn unpack_lease_id() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!(
-        "containerd-c.unpack.{}.{nanos}.{:016x}",
-        std::process::id(),
-        random_u64()
-    )
-}
-
 /// One layer's place, for messages: `layer 2 of 5 (sha256:...)`.
 fn layer_what(i: usize, n: usize, layer: &Descriptor) -> String {
     format!("layer {} of {n} ({})", i + 1, layer.digest)
@@ -232,7 +221,7 @@ impl Client {
             .platform_content(image)
             .await
             .map_err(|e| e.context(&what))?;
-        let lease = unpack_lease_id();
+        let lease = fresh_id("unpack");
         self.create_lease(&lease).await?;
         let result = self
             .unpack_as(
@@ -263,11 +252,11 @@ impl Client {
         }
         let what = format!("{what} on snapshotter {}", shown(snapshotter));
         gate.wait(1, &what).await?;
-        let config: JsonConfig = self
+        let config: ImageConfiguration = self
             .read_json("image config", &content.config)
             .await
             .map_err(|e| e.context(&what))?;
-        let diff_ids = config.rootfs.diff_ids;
+        let diff_ids = config.rootfs().diff_ids();
         let layers = &content.layers;
         if layers.len() != diff_ids.len() {
             return Err(Error::new(
@@ -288,7 +277,7 @@ impl Client {
                 p.set_totals(now.bytes_total, n);
             }
         }
-        let chains = chain_ids(&diff_ids);
+        let chains = chain_ids(diff_ids);
         let Some(top) = chains.last().cloned() else {
             return Ok(());
         };
@@ -335,8 +324,14 @@ impl Client {
             .map_err(|e| e.context(&what))
     }
 
-    /// Whether snapshot `key` exists.
-    async fn snapshot_exists(&self, what: &str, snapshotter: &str, key: &str) -> Result<bool> {
+    /// Whether snapshot `key` exists on `snapshotter` (`what` starts the
+    /// error of a stat that fails otherwise).
+    pub(crate) async fn snapshot_exists(
+        &self,
+        what: &str,
+        snapshotter: &str,
+        key: &str,
+    ) -> Result<bool> {
         let req = snapshots::StatSnapshotRequest {
             snapshotter: snapshotter.to_string(),
             key: key.to_string(),
@@ -588,7 +583,7 @@ mod tests {
 
     #[test]
     fn lease_ids_are_valid_and_unique() {
-        let (a, b) = (unpack_lease_id(), unpack_lease_id());
+        let (a, b) = (fresh_id("unpack"), fresh_id("unpack"));
         assert_ne!(a, b);
         crate::core::daemon::ident::validate("lease", &a).unwrap();
         assert_eq!(

@@ -15,7 +15,7 @@ use super::errors::{chain, is_transport, Failure};
 use super::{Endpoint, Remote};
 use crate::api::types::Descriptor;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::content::hex;
+use crate::core::image::oci::digest_of;
 
 /// A stream of a blob's bytes; an error ends it. A whole blob's stream
 /// fails at its end when its digest or size is not the descriptor's (an
@@ -166,7 +166,7 @@ impl Check {
             ));
         }
         if let Some(h) = self.hasher.take() {
-            let got = format!("sha256:{}", hex(&h.finalize()));
+            let got = digest_of(&h.finalize());
             if got != self.digest {
                 return Err(mismatch(format!(
                     "the registry's bytes have digest {got}, not the one asked for"

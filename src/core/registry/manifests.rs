@@ -4,15 +4,13 @@
 //! taken from the JSON.
 
 use hyper::header::{self, HeaderName};
-use sha2::{Digest, Sha256};
 
 use super::errors::Failure;
 use super::{Endpoint, Remote};
 use crate::api::types::Descriptor;
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::content::hex;
-use crate::core::image::records::MANIFEST_TYPES;
-use crate::core::image::snapshot::INDEX_TYPES;
+use crate::core::image::oci::sha256_digest;
+use crate::core::image::oci::{INDEX_TYPES, MANIFEST_TYPES};
 
 /// Largest manifest or index read into memory.
 const MAX_MANIFEST: usize = 4 << 20;
@@ -99,7 +97,7 @@ impl Remote {
             }
             _ => {}
         }
-        let digest = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
+        let digest = sha256_digest(&bytes);
         if let Some(asked) = asked.filter(|a| *a != digest) {
             return Err(Failure::Mismatch(format!(
                 "the registry's manifest has digest {digest}, not {asked}"

@@ -363,14 +363,12 @@ mod tests {
     use super::*;
     use crate::api::types::Descriptor;
     use crate::core::error::Code;
-    use crate::core::image::content::hex;
     use crate::core::registry::auth::basic_auth;
     use crate::core::registry::fake::{fake_server, json, Reply, TRICKLE};
-    use sha2::{Digest, Sha256};
     use std::io;
 
     pub(super) fn digest_of(bytes: &[u8]) -> String {
-        format!("sha256:{}", hex(&Sha256::digest(bytes)))
+        crate::core::image::oci::sha256_digest(bytes)
     }
 
     pub(super) fn options(user: &str, secret: &str) -> PullOptions {

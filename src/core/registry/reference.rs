@@ -7,6 +7,7 @@
 
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Error, Result};
+use crate::core::image::oci::{sha256_hex, BadDigest};
 
 /// docker.io's name in references.
 const DOCKER_HUB: &str = "docker.io";
@@ -244,29 +245,16 @@ fn valid_tag(t: &str) -> bool {
 /// Checks digest `d`: `algorithm:hex`, and sha256 (64 lowercase hex
 /// digits) the one algorithm pulls verify.
 fn check_digest(d: &str) -> std::result::Result<(), &'static str> {
-    let Some((algorithm, hex)) = d.split_once(':') else {
-        return Err("invalid digest (algorithm:hex)");
-    };
-    if algorithm != "sha256" {
-        let grammar = !algorithm.is_empty()
-            && algorithm.split(['+', '.', '_', '-']).all(|c| {
-                c.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
-                    && c.bytes().all(|x| x.is_ascii_alphanumeric())
-            });
-        return Err(if grammar {
-            "unsupported digest algorithm (only sha256 is supported)"
-        } else {
-            "invalid digest (algorithm:hex)"
-        });
+    match sha256_hex(d) {
+        Ok(_) => Ok(()),
+        Err(BadDigest::NoAlgorithm | BadDigest::BadAlgorithm) => {
+            Err("invalid digest (algorithm:hex)")
+        }
+        Err(BadDigest::Unsupported) => {
+            Err("unsupported digest algorithm (only sha256 is supported)")
+        }
+        Err(BadDigest::BadHex) => Err("invalid sha256 digest (64 lowercase hex digits)"),
     }
-    if hex.len() != 64
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err("invalid sha256 digest (64 lowercase hex digits)");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

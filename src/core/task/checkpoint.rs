@@ -9,13 +9,14 @@ use crate::api::types::Descriptor;
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
 use crate::core::error::{Error, Result};
-use crate::core::image::snapshot::platform;
+use crate::core::image::oci::OCI_INDEX;
+use crate::core::image::platform::platform;
 use crate::core::stdio::fifo::IoPaths;
 
 /// Media type of containerd's CRIU checkpoint of a task.
 pub const CHECKPOINT_MEDIA_TYPE: &str =
     "application/vnd.containerd.container.criu.checkpoint.criu.tar";
-const OCI_INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
 impl Client {
     /// Checkpoints the task of `container_id` (paused meanwhile) into a new
     /// checkpoint image `image_name`: an index of the descriptors the runtime
@@ -76,7 +77,7 @@ impl Client {
                 name: image_name.to_string(),
                 labels: [("containerd.io/checkpoint".to_string(), "true".to_string())].into(),
                 target: Some(Descriptor {
-                    media_type: OCI_INDEX_TYPE.to_string(),
+                    media_type: OCI_INDEX.to_string(),
                     digest,
                     size,
                     annotations: Default::default(),

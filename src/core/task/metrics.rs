@@ -9,14 +9,13 @@
 //! mapping writes as a string, is turned back into a JSON number: C callers
 //! parse plain numbers, and serde_json writes a `u64` exactly.
 
-use prost::Message;
 use prost_types::Any;
-use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::core::daemon::ident;
 use crate::core::error::{Error, Result};
-use crate::core::events::any_json;
+// `to_json` is the generated table's (`json::message_json`) one step.
+use crate::core::events::payload::{decoded_or_generic, to_json, type_name};
 
 /// The type name of cgroup v1 statistics.
 pub const CGROUPS_V1_METRICS: &str = "io.containerd.cgroups.v1.Metrics";
@@ -49,20 +48,14 @@ const RESOURCES_MEMBERS: [&str; 9] = [
 /// that do not decode, has `data` in the generic form `{"typeUrl",
 /// "value"}` (standard base64), plus `"error"` for the latter.
 pub fn metric_json(any: &Any) -> Value {
-    let name = any.type_url.rsplit('/').next().unwrap_or(&any.type_url);
-    let data = match json::message_json(name, &any.value) {
-        Some(Ok(mut v)) => {
+    let name = type_name(&any.type_url);
+    let decoded = json::message_json(name, &any.value).map(|decoded| {
+        decoded.map(|mut v| {
             numbers_for_strings(name, &mut v);
             v
-        }
-        Some(Err(why)) => {
-            let mut v = any_json(any);
-            v["error"] = Value::String(why);
-            v
-        }
-        None => any_json(any),
-    };
-    json!({ "type": any.type_url, "data": data })
+        })
+    });
+    json!({ "type": any.type_url, "data": decoded_or_generic(any, decoded) })
 }
 
 /// Rewrites the 64-bit integer fields of `value`, the JSON of message
@@ -99,13 +92,6 @@ fn to_number(v: &mut Value) {
     } else if let Ok(n) = s.parse::<i64>() {
         *v = Value::from(n);
     }
-}
-
-/// Decodes `bytes` as an `M` and writes it as JSON (the generated table's
-/// one step for every type).
-fn to_json<M: Message + Default + Serialize>(bytes: &[u8]) -> std::result::Result<Value, String> {
-    let message = M::decode(bytes).map_err(|e| format!("decoding: {e}"))?;
-    serde_json::to_value(&message).map_err(|e| format!("writing JSON: {e}"))
 }
 
 /// Checks `resources_json`, an OCI `LinuxResources` object, before anything
@@ -148,26 +134,14 @@ pub fn validate_resources(resources_json: &str) -> Result<()> {
 pub mod json {
     #![allow(clippy::all, missing_docs, rustdoc::all)]
 
-    macro_rules! generated {
-        ($package:literal) => {
-            include!(concat!(env!("OUT_DIR"), "/metrics_json/", $package, ".rs"));
-            include!(concat!(
-                env!("OUT_DIR"),
-                "/metrics_json/",
-                $package,
-                ".serde.rs"
-            ));
-        };
-    }
-
     pub mod io {
         pub mod containerd {
             pub mod cgroups {
                 pub mod v1 {
-                    generated!("io.containerd.cgroups.v1");
+                    crate::core::pbjson_package!("metrics_json", "io.containerd.cgroups.v1");
                 }
                 pub mod v2 {
-                    generated!("io.containerd.cgroups.v2");
+                    crate::core::pbjson_package!("metrics_json", "io.containerd.cgroups.v2");
                 }
             }
         }
@@ -178,6 +152,8 @@ pub mod json {
 
 #[cfg(test)]
 mod tests {
+    use prost::Message;
+
     use super::json::io::containerd::cgroups::{v1, v2};
     use super::*;
     use crate::core::error::Code;

@@ -1,6 +1,20 @@
-//! Tasks and exec processes: containerd's Go `Task` and `Process` (create
-//! with rootfs mounts and stdio paths, load, start, wait with retry, kill,
-//! status, delete, pids, pause/resume, close stdin, resize, exec).
+//! Tasks and exec processes: containerd's Go `Task` and `Process` over the
+//! Tasks service (create with rootfs mounts and stdio paths, load, start,
+//! wait with retry, kill, status, delete, pids, pause/resume, close stdin,
+//! resize, exec, update), their statistics ([`metrics`]) and checkpoints
+//! ([`checkpoint`]).
+//!
+//! Owns: the request each task call sends and the errors it gives. The
+//! stdio paths it hands containerd come from `core::stdio` (which copies
+//! them), the rootfs mounts from the container's snapshot (the Snapshots
+//! service). Holds no state of its own beyond a restored task's deferred
+//! create (`checkpoint`).
+//!
+//! May call: `core::daemon` (the client, its calls and identifier checks),
+//! `core::stdio::fifo` (stdio paths), `core::container::spec` (checking an
+//! exec process spec and a resources update), `core::image::snapshot` (the
+//! platform of a checkpoint image), `core::events::payload` (metrics JSON)
+//! and `core::error`; never `crate::ffi`.
 
 pub mod checkpoint;
 pub mod metrics;
@@ -18,8 +32,6 @@ use crate::core::stdio::fifo::IoPaths;
 
 /// The type name containerd gives an exec process spec `Any`.
 pub const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
-/// The type name of the runc shim's task options.
-pub const RUNC_OPTIONS_TYPE_URL: &str = "containerd.runc.v1.Options";
 /// What stands in for an unused output stream when the other one is used.
 const DEV_NULL: &str = "/dev/null";
 
