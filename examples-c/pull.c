@@ -7,6 +7,8 @@
  *   --plain-http            http:// instead of https://
  *   --skip-verify           accept any TLS certificate
  *   --ca-file FILE          also trust the CAs in this PEM file
+ *   --hosts-dir DIR         containerd's host directories (mirrors, TLS per host;
+ *                           default: /etc/containerd/certs.d when it exists, "" = none)
  *   --platform OS/ARCH      pick this platform from an index (default: this machine's)
  *   --snapshotter NAME      unpack into NAME (default: overlayfs)
  *   --no-unpack             fetch the content only
@@ -69,7 +71,8 @@ static void on_progress(void *user_data, const ctrd_progress *p) {
 static int usage(void) {
   fprintf(stderr,
           "usage: pull [--user USER[:PASSWORD]] [--plain-http] [--skip-verify] [--ca-file FILE]\n"
-          "            [--platform OS/ARCH] [--snapshotter NAME] [--no-unpack] REF\n");
+          "            [--hosts-dir DIR] [--platform OS/ARCH] [--snapshotter NAME] [--no-unpack]\n"
+          "            REF\n");
   return 2;
 }
 
@@ -90,6 +93,8 @@ int main(int argc, char **argv) {
       user = argv[++i];
     } else if (strcmp(a, "--ca-file") == 0 && has_value) {
       opts.ca_file = argv[++i];
+    } else if (strcmp(a, "--hosts-dir") == 0 && has_value) {
+      opts.hosts_dir = argv[++i];
     } else if (strcmp(a, "--platform") == 0 && has_value) {
       opts.platform = argv[++i];
     } else if (strcmp(a, "--snapshotter") == 0 && has_value) {

@@ -365,6 +365,36 @@ typedef struct ctrd_pull_opts {
    * what it fetched for the next pull).
    */
   uint64_t timeout_ms;
+  /**
+   * containerd's host directory root (the layout of `ctr --hosts-dir`
+   * and containerd's `config_path`): `<dir>/<host>/hosts.toml` for
+   * registry `<host>` (`<dir>/<name>_<port>_` or `<dir>/<name>:<port>`
+   * for `name:port`, else `<dir>/_default`), or docker's certificate
+   * files in that directory (`*.crt` CAs, `*.cert` client certificates
+   * with their `*.key`). Borrowed for the call. NULL =
+   * "/etc/containerd/certs.d" when it exists, else none; "" = none; a
+   * path that is not a directory is `CTRD_ERR_INVALID_ARGUMENT`.
+   *
+   * The `[host."URL"]` tables of `hosts.toml` are mirrors, tried in the
+   * order they appear, then the registry itself (or `server` instead of
+   * it); each host may say `capabilities` ("pull", "resolve", "push":
+   * tags are resolved only on hosts with "resolve"), `ca` (file or list,
+   * trusted besides the system's and `ca_file`), `client` (a file with
+   * certificate and key, a list, or `[cert, key]` pairs: a server that
+   * asks for one gets the first it takes, as Go picks), `skip_verify` (overrides
+   * this struct's), `override_path`, `header` (sent with every request
+   * to the host) and `dial_timeout`; relative paths are relative to the
+   * host's directory. A host that cannot be reached or answers an error
+   * passes to the next; when all fail, the message lists each with its
+   * failure. A mirror's requests carry `?ns=<registry>`; `username` and
+   * `secret` go to any host that asks for credentials (as `ctr --user`),
+   * else each host gets the docker config's for its own name. A
+   * malformed `hosts.toml` (the message names the file, the line and the
+   * key) or an unreadable CA, client certificate or key is
+   * `CTRD_ERR_INVALID_ARGUMENT`. (Added after `timeout_ms`: a program
+   * built without it gets NULL.)
+   */
+  const char *hosts_dir;
 } ctrd_pull_opts;
 
 /**
@@ -1587,7 +1617,9 @@ enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
  * `ref` is normalised as docker does: "busybox" is
  * "docker.io/library/busybox:latest", "host:5000/repo" gets ":latest",
  * "repo@sha256:..." names a digest (a tag beside a digest is dropped). The
- * image record gets that name. The registry is reached over https with the
+ * image record gets that name. The registry's host directory under
+ * `opts->hosts_dir` (see there) may name mirrors, tried first, and TLS
+ * settings per host. The registry is reached over https with the
  * system's CAs (plus `opts->ca_file`; none with `opts->skip_verify`), or
  * http with `opts->plain_http`; credentials are `opts->username` and
  * `opts->secret`, else the docker config's, else none (a bearer token is
@@ -1631,7 +1663,8 @@ enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
  * Errors (the message names the reference): `CTRD_ERR_INVALID_ARGUMENT`
  * (NULL `c`, `ref` or `out`, invalid UTF-8, a malformed reference or
  * platform, an empty snapshotter, a username without a secret, an
- * unreadable `ca_file`), `CTRD_ERR_UNAUTHENTICATED` (the registry wants
+ * unreadable `ca_file`, a `hosts_dir` that is not a directory, a malformed
+ * `hosts.toml`, an unreadable CA, client certificate or key it names), `CTRD_ERR_UNAUTHENTICATED` (the registry wants
  * credentials or refused them: 401), `CTRD_ERR_PERMISSION_DENIED` (403),
  * `CTRD_ERR_NOT_FOUND` (unknown repository, tag or digest, or an index
  * without the platform asked for: the message lists the platforms it has),

@@ -750,6 +750,12 @@ struct PullOptions {
   bool skip_verify = false;
   /// A PEM file of CA certificates trusted besides the system's ("" = none).
   std::string ca_file;
+  /// containerd's host directory root (certs.d: mirrors and TLS settings
+  /// per host, see ctrd_pull_opts.hosts_dir); "" = /etc/containerd/certs.d
+  /// when it exists, unless no_hosts_dir.
+  std::string hosts_dir;
+  /// No host directory at all (hosts_dir "" in C).
+  bool no_hosts_dir = false;
   /// Called on a library thread (never the caller's), one call at a time,
   /// about ten times a second while the operation runs and once more with
   /// phase "done" when it succeeded; never after the call returned. The
@@ -788,6 +794,7 @@ class PullOpts {
     c_.ca_file = opt(o.ca_file, "ca_file");
     c_.cancel = o.cancel != nullptr ? o.cancel->get() : nullptr;
     c_.timeout_ms = o.timeout_ms;
+    c_.hosts_dir = o.no_hosts_dir ? "" : opt(o.hosts_dir, "hosts_dir");
     if (o.progress) {
       c_.progress = &PullOpts::trampoline;
       c_.user_data = this;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/registry.sh start DIR [--tls] [--owner-pid PID]
+# Usage: scripts/registry.sh start DIR [--tls|--mtls] [--owner-pid PID]
 #        scripts/registry.sh stop DIR
 #
 # Manages a private OCI registry (Debian's docker-registry, the CNCF
@@ -11,6 +11,9 @@
 #           registry and wait until /v2/ answers 401 (basic auth is always on).
 #           DIR/creds holds "USER:PASSWORD"; DIR/host "127.0.0.1:PORT";
 #           DIR/hosts.d is a ctr --hosts-dir for it (with --tls: https + CA).
+#           --mtls: --tls, and the registry wants a client certificate signed
+#           by a CA of its own (DIR/client.pem and DIR/client.key, named by
+#           DIR/hosts.d).
 #           With --owner-pid, a detached watchdog runs `stop DIR` once PID is
 #           gone. stdout: HOST:PORT (last line). Fails if DIR is in use.
 #   stop    stop the registry and its watchdog, remove DIR. Idempotent, bounded.
@@ -64,8 +67,28 @@ make_certs() {
     rm -f "$DIR/server.csr" "$DIR/server.ext" "$DIR/ca.key" "$DIR/ca.srl"
 }
 
+# A CA for client certificates (DIR/client-ca.pem) and a client certificate
+# it signed (DIR/client.pem, DIR/client.key).
+make_client_certs() {
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout "$DIR/client-ca.key" -out "$DIR/client-ca.pem" -days 2 \
+        -subj "/CN=ctrd-test-client-ca" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null ||
+        die "openssl: cannot make the client CA"
+    openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout "$DIR/client.key" -out "$DIR/client.csr" -subj "/CN=ctrd-test-client" \
+        2>/dev/null || die "openssl: cannot make the client key"
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+        "extendedKeyUsage=clientAuth" >"$DIR/client.ext"
+    openssl x509 -req -in "$DIR/client.csr" -CA "$DIR/client-ca.pem" \
+        -CAkey "$DIR/client-ca.key" -CAcreateserial -days 2 -extfile "$DIR/client.ext" \
+        -out "$DIR/client.pem" 2>/dev/null || die "openssl: cannot sign the client cert"
+    rm -f "$DIR/client.csr" "$DIR/client.ext" "$DIR/client-ca.key" "$DIR/client-ca.srl"
+}
+
 write_config() {
-    local tls=$1
+    local tls=$1 mtls=$2
     {
         cat <<EOT
 # Private registry for tests; written by scripts/registry.sh.
@@ -91,6 +114,12 @@ EOT
     key: $DIR/server.key
 EOT
         fi
+        if ((mtls)); then
+            cat <<EOT
+    clientcas:
+      - $DIR/client-ca.pem
+EOT
+        fi
         cat <<EOT
 auth:
   htpasswd:
@@ -106,8 +135,9 @@ log_port() {
 }
 
 launch() {
-    local tls=$1 pid port code end scheme=http curl_tls=()
+    local tls=$1 mtls=$2 pid port code end scheme=http curl_tls=()
     if ((tls)); then scheme=https curl_tls=(--cacert "$DIR/ca.pem"); fi
+    if ((mtls)); then curl_tls+=(--cert "$DIR/client.pem" --key "$DIR/client.key"); fi
     rm -f "$DIR/registry.pid"
     # setsid: own session; stdio to the log so callers' pipes are not held open.
     # shellcheck disable=SC2016
@@ -145,7 +175,7 @@ launch() {
 # A ctr --hosts-dir for the registry: ctr 1.6 talks plain HTTP to any
 # loopback registry unless a hosts.toml names an https server.
 write_hosts_dir() {
-    local tls=$1 host=$2 d=$DIR/hosts.d/$2
+    local tls=$1 mtls=$2 host=$3 d=$DIR/hosts.d/$3
     mkdir -p "$d"
     if ((tls)); then
         cat >"$d/hosts.toml" <<EOT
@@ -155,6 +185,9 @@ server = "https://$host"
   capabilities = ["pull", "resolve", "push"]
   ca = "$DIR/ca.pem"
 EOT
+        if ((mtls)); then
+            echo "  client = [[\"$DIR/client.pem\", \"$DIR/client.key\"]]" >>"$d/hosts.toml"
+        fi
     else
         cat >"$d/hosts.toml" <<EOT
 server = "http://$host"
@@ -187,11 +220,12 @@ start_watchdog() {
 }
 
 cmd_start() {
-    local owner="" owner_st="" tls=0 host
+    local owner="" owner_st="" tls=0 mtls=0 host
     while (($#)); do
         case $1 in
             --owner-pid) [[ $# -ge 2 ]] || usage; owner=$2; shift 2 ;;
             --tls) tls=1; shift ;;
+            --mtls) tls=1 mtls=1; shift ;;
             *) usage ;;
         esac
     done
@@ -217,10 +251,11 @@ cmd_start() {
         die "htpasswd -B failed"
     echo "$USER_NAME:$PASSWORD" >"$DIR/creds"
     if ((tls)); then make_certs; fi
-    write_config "$tls"
-    launch "$tls" || exit 1
+    if ((mtls)); then make_client_certs; fi
+    write_config "$tls" "$mtls"
+    launch "$tls" "$mtls" || exit 1
     host=$(cat "$DIR/host")
-    write_hosts_dir "$tls" "$host"
+    write_hosts_dir "$tls" "$mtls" "$host"
     if [[ -n $owner ]]; then start_watchdog "$owner" "$owner_st"; fi
     trap - EXIT
     echo "$host"

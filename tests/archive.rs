@@ -42,6 +42,7 @@ fn default_opts() -> ctrd_pull_opts {
         user_data: null_mut(),
         cancel: null(),
         timeout_ms: 0,
+        hosts_dir: null(),
     }
 }
 

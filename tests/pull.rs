@@ -126,6 +126,9 @@ struct Opts {
     /// were added passes it (the fields are set all the same: they must
     /// not be read).
     old_size: bool,
+    hosts_dir: Option<String>,
+    /// `struct_size` as a program built before `hosts_dir` passes it.
+    before_hosts_dir: bool,
 }
 
 /// A `ctrd_cancel` the test owns (NULL = none).
@@ -230,12 +233,13 @@ fn pull_with(
     watch: Option<&Watch>,
 ) -> Result<*mut ctrd_image, Failure> {
     let cs = |s: &Option<String>| s.as_deref().map(c);
-    let (platform, snapshotter, username, secret, ca_file) = (
+    let (platform, snapshotter, username, secret, ca_file, hosts_dir) = (
         cs(&o.platform),
         cs(&o.snapshotter),
         cs(&o.username),
         cs(&o.secret),
         cs(&o.ca_file),
+        cs(&o.hosts_dir),
     );
     let p = |s: &Option<std::ffi::CString>| s.as_ref().map_or(null(), |s| s.as_ptr());
     let opts = ctrd_pull_opts {
@@ -251,8 +255,11 @@ fn pull_with(
         user_data: watch.map_or(null_mut(), |w| w as *const Watch as *mut c_void),
         cancel: o.cancel.0,
         timeout_ms: o.timeout_ms,
+        hosts_dir: p(&hosts_dir),
         struct_size: if o.old_size {
             std::mem::offset_of!(ctrd_pull_opts, cancel)
+        } else if o.before_hosts_dir {
+            std::mem::offset_of!(ctrd_pull_opts, hosts_dir)
         } else {
             std::mem::size_of::<ctrd_pull_opts>()
         },
@@ -1066,6 +1073,7 @@ fn bad_arguments() {
         user_data: null_mut(),
         cancel: null(),
         timeout_ms: 0,
+        hosts_dir: null(),
     };
     let unsized_opts = ctrd_pull_opts {
         struct_size: 0,
@@ -1886,4 +1894,203 @@ fn a_cancelled_pull_is_resumed() {
         "fetched again: {gets:?} (kept: {kept:?})"
     );
     ctrd_image_free(i);
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// A host directory root with `hosts.toml` text for registry `host`
+/// (`127.0.0.1:PORT`, in containerd's `127.0.0.1_PORT_` directory).
+fn hosts_root(host: &str, text: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join(format!("{}_", host.replace(':', "_")));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hosts.toml"), text).unwrap();
+    root
+}
+
+/// hosts.toml mirrors, as containerd's certs.d has them: a registry that
+/// is down pulled through its mirror (the image named after the registry,
+/// the mirror's requests with `?ns=`); a mirror that is down passed over for
+/// the registry; every host down: the message lists them.
+#[test]
+fn mirrors_from_the_hosts_dir() {
+    let reg = Registry::shared(false);
+    let down = closed_port();
+    // Registry `down` has `reg` as its mirror.
+    let root = hosts_root(
+        &down,
+        &format!(
+            "[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+            reg.host()
+        ),
+    );
+    let space = Space::new("mirror");
+    let reference = format!("{down}/ctrd/busybox:latest");
+    let mut o = Opts::for_registry(reg).no_unpack();
+    o.hosts_dir = Some(root.path().to_str().unwrap().into());
+    let i = pull_ok(&space, &reference, &o);
+    assert_eq!(name_of(i), reference);
+    ctrd_image_free(i);
+    // The registry logs a request once its answer is sent. (The blobs may
+    // be in the daemon's store already, from another test's pull.)
+    let ns = format!("ns={}", down.replace(':', "%3A"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let through: Vec<_> = our_requests(reg)
+            .into_iter()
+            .filter(|r| r.1.contains(&ns))
+            .collect();
+        if through
+            .iter()
+            .any(|r| r.1.starts_with("/v2/ctrd/busybox/manifests/latest?"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{through:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The registry itself after a mirror that is down.
+    let root = hosts_root(reg.host(), &format!("[host.\"http://{down}\"]\n"));
+    let space = Space::new("mirror-down");
+    let reference = reg.reference("busybox:latest");
+    let mut o = Opts::for_registry(reg).no_unpack();
+    o.hosts_dir = Some(root.path().to_str().unwrap().into());
+    ctrd_image_free(pull_ok(&space, &reference, &o));
+
+    // Everything down: each host and why.
+    let other = closed_port();
+    let root = hosts_root(&other, &format!("[host.\"http://{down}\"]\n"));
+    let space = Space::new("all-down");
+    o.hosts_dir = Some(root.path().to_str().unwrap().into());
+    let reference = format!("{other}/ctrd/busybox:latest");
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_UNAVAILABLE, "{msg}");
+    let want = format!(
+        "ctrd_image_pull: pull \"{reference}\": resolve: every host failed: http://{down}/v2 (connect to {down}: "
+    );
+    assert!(msg.starts_with(&want), "{msg}");
+    assert!(
+        msg.contains(&format!("; http://{other}/v2 (connect to {other}: ")),
+        "{msg}"
+    );
+    assert_eq!(space.images(), Vec::<(String, String)>::new());
+
+    // "" = no host directory: the registry alone.
+    o.hosts_dir = Some(String::new());
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_UNAVAILABLE, "{msg}");
+    assert!(!msg.contains(&down), "{msg}");
+}
+
+/// A registry that wants a client certificate: refused without one (said),
+/// pulled with the one its hosts.toml names; a client key that cannot be
+/// read is an invalid argument naming it.
+#[test]
+fn client_certificates_from_the_hosts_dir() {
+    let reg = Registry::start_mtls();
+    let reference = reg.reference("busybox:latest");
+    let space = Space::new("mtls-none");
+    let mut o = Opts::for_registry(&reg).no_unpack();
+    o.hosts_dir = Some(String::new());
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_UNAVAILABLE, "{msg}");
+    assert!(msg.contains("client certificate"), "{msg}");
+
+    let space = Space::new("mtls");
+    o.hosts_dir = Some(reg.hosts_dir().to_str().unwrap().into());
+    o.ca_file = None;
+    let i = pull_ok(&space, &reference, &o);
+    assert_eq!(name_of(i), reference);
+    ctrd_image_free(i);
+
+    // A relative client pair, the key missing; then the certificate and
+    // key in one file.
+    let (cert, key) = reg.client_cert();
+    let ca = reg.ca_file().unwrap();
+    let text = |client: &str| {
+        format!(
+            "server = \"https://{}\"\nca = \"{}\"\nclient = {client}\n",
+            reg.host(),
+            ca.display()
+        )
+    };
+    let root = hosts_root(reg.host(), &text("[[\"c.pem\", \"gone.key\"]]"));
+    let dir = root
+        .path()
+        .join(format!("{}_", reg.host().replace(':', "_")));
+    std::fs::copy(&cert, dir.join("c.pem")).unwrap();
+    o.hosts_dir = Some(root.path().to_str().unwrap().into());
+    let space = Space::new("mtls-nokey");
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    let gone = dir.join("gone.key");
+    assert!(
+        msg.contains(&format!("client key {}: no such file", gone.display())),
+        "{msg}"
+    );
+    // A key that is not the certificate's (the server's).
+    let other_key = reg.dir.join("server.key");
+    let pair = format!("[[\"c.pem\", \"{}\"]]", other_key.display());
+    std::fs::write(dir.join("hosts.toml"), text(&pair)).unwrap();
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(
+        msg.contains(&format!("client key {} (certificate ", other_key.display())),
+        "{msg}"
+    );
+    let mut both = std::fs::read(&cert).unwrap();
+    both.extend(std::fs::read(&key).unwrap());
+    std::fs::write(dir.join("both.pem"), both).unwrap();
+    // Several: the first the server takes (its own certificate is issued by
+    // another CA than the one it takes client certificates from).
+    let client = format!(
+        "[[\"{}\", \"{}\"], \"both.pem\"]",
+        reg.dir.join("server.pem").display(),
+        other_key.display()
+    );
+    std::fs::write(dir.join("hosts.toml"), text(&client)).unwrap();
+    let space = Space::new("mtls-both");
+    ctrd_image_free(pull_ok(&space, &reference, &o));
+}
+
+/// A malformed hosts.toml: an invalid argument naming the file, the line
+/// and the key; not read by a program built before `hosts_dir`.
+#[test]
+fn a_malformed_hosts_toml() {
+    let reg = Registry::shared(false);
+    let root = hosts_root(
+        reg.host(),
+        "[host.\"http://127.0.0.1:1\"]\n  capabilities = [\"pull\", \"fetch\"]\n",
+    );
+    let space = Space::new("hosts-bad");
+    let reference = reg.reference("busybox:latest");
+    let mut o = Opts::for_registry(reg).no_unpack();
+    o.hosts_dir = Some(root.path().to_str().unwrap().into());
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    let file = root
+        .path()
+        .join(format!("{}_", reg.host().replace(':', "_")))
+        .join("hosts.toml");
+    assert_eq!(
+        msg,
+        format!(
+            "ctrd_image_pull: pull \"{reference}\": hosts.toml {}: line 2: host.\"http://127.0.0.1:1\".capabilities: \
+             unknown capability \"fetch\" (pull, resolve, push)",
+            file.display()
+        )
+    );
+    // Not a directory.
+    o.hosts_dir = Some(file.to_str().unwrap().into());
+    let (status, msg) = pull_err(&space, &reference, &o);
+    assert_eq!(status, CTRD_ERR_INVALID_ARGUMENT, "{msg}");
+    assert!(msg.ends_with("not a directory"), "{msg}");
+    // The struct of a program built before hosts_dir: not read.
+    o.before_hosts_dir = true;
+    ctrd_image_free(pull_ok(&space, &reference, &o));
 }

@@ -72,6 +72,13 @@ type PullOptions struct {
 	// CAFile is a PEM file of CAs trusted besides the system's. Ignored
 	// by Import.
 	CAFile string
+	// HostsDir is containerd's host directory root (certs.d: mirrors and
+	// TLS settings per host in <dir>/<host>/hosts.toml); "" =
+	// /etc/containerd/certs.d when it exists, unless NoHostsDir. Ignored
+	// by Import.
+	HostsDir string
+	// NoHostsDir: no host directory at all. Ignored by Import.
+	NoHostsDir bool
 	// Progress, when set, is called on a library thread (never the
 	// caller's goroutine), one call at a time, about ten times a second
 	// and once more with Phase "done" on success; never after Pull or
@@ -129,6 +136,10 @@ func pullArgs(ctx context.Context, a *cArgs, o *PullOptions) (opts *C.ctrd_pull_
 	opts.plain_http = C.bool(o.PlainHTTP)
 	opts.skip_verify = C.bool(o.SkipVerify)
 	opts.ca_file = a.opt("CAFile", o.CAFile)
+	opts.hosts_dir = a.opt("HostsDir", o.HostsDir)
+	if o.NoHostsDir {
+		opts.hosts_dir = a.str("HostsDir", "")
+	}
 	if o.Progress != nil && a.err == nil {
 		st := &progressState{fn: o.Progress}
 		h := newCgoHandle(st)

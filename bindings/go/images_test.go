@@ -339,3 +339,52 @@ func TestPullContext(t *testing.T) {
 		t.Fatalf("%v %v", names, err)
 	}
 }
+
+// HostsDir: a mirror (an httptest server that knows no image) asked first,
+// with ?ns= naming the registry, then the registry (down): both listed;
+// NoHostsDir: the registry alone.
+func TestPullHostsDir(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	mirror := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.RequestURI())
+		mu.Unlock()
+		if r.URL.Path == "/v2/" {
+			w.WriteHeader(200)
+			return
+		}
+		w.WriteHeader(404)
+	}))
+	defer mirror.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	registry := strings.TrimPrefix(down.URL, "http://")
+	down.Close()
+	root := t.TempDir()
+	dir := filepath.Join(root, strings.Replace(registry, ":", "_", 1)+"_")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	toml := fmt.Sprintf("[host.%q]\n", mirror.URL)
+	if err := os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := otherNamespace(t, "hosts")
+	ref := registry + "/go/none:latest"
+	_, err := o.Pull(context.Background(), ref, &PullOptions{PlainHTTP: true, NoUnpack: true, HostsDir: root})
+	e := asError(t, err, StatusNotFound)
+	if !strings.Contains(e.Message, "every host failed: "+mirror.URL+"/v2 (not found") ||
+		!strings.Contains(e.Message, "; http://"+registry+"/v2 (connect to") {
+		t.Fatalf("message %q", e.Message)
+	}
+	mu.Lock()
+	want := "/go/none/manifests/latest?ns=" + strings.Replace(registry, ":", "%3A", 1)
+	if len(asked) != 1 || asked[0] != "/v2"+want {
+		t.Fatalf("the mirror was asked %q", asked)
+	}
+	mu.Unlock()
+	_, err = o.Pull(context.Background(), ref, &PullOptions{PlainHTTP: true, NoUnpack: true, HostsDir: root, NoHostsDir: true})
+	if e := asError(t, err, StatusUnavailable); strings.Contains(e.Message, mirror.URL) {
+		t.Fatalf("message %q", e.Message)
+	}
+}

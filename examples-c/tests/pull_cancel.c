@@ -8,16 +8,10 @@
  * error alone. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "check.h"
+#include "tiny_http.h"
 
 static ctrd_cancel *g_cancel;
 static struct timespec g_signalled;
@@ -58,38 +52,21 @@ static double since(const struct timespec *t) {
   return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-static void write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w <= 0) return;
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
 /* One connection: `/v2/` is answered at once, anything else with a body
  * that comes a byte every 200 ms until the client goes. */
 static void *serve(void *arg) {
   int fd = (int)(intptr_t)arg;
   char head[4096];
-  size_t got = 0;
-  while (got < sizeof head - 1) {
-    ssize_t n = recv(fd, head + got, sizeof head - 1 - got, 0);
-    if (n <= 0) break;
-    got += (size_t)n;
-    head[got] = '\0';
-    if (strstr(head, "\r\n\r\n")) break;
-  }
-  head[got] = '\0';
+  tiny_read_head(fd, head, sizeof head);
   if (strncmp(head, "GET /v2/ ", 9) == 0) {
     const char *ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                      "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
-    write_all(fd, ok, strlen(ok));
+    tiny_write(fd, ok, strlen(ok));
   } else {
     const char *slow = "HTTP/1.1 200 OK\r\n"
                        "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n"
                        "Content-Length: 100000\r\nConnection: close\r\n\r\n";
-    write_all(fd, slow, strlen(slow));
+    tiny_write(fd, slow, strlen(slow));
     for (int i = 0; i < 100000; i++) {
       struct timespec pause = {0, 200 * 1000 * 1000};
       nanosleep(&pause, NULL);
@@ -98,19 +75,6 @@ static void *serve(void *arg) {
   }
   close(fd);
   return NULL;
-}
-
-static void *accept_loop(void *arg) {
-  int listener = (int)(intptr_t)arg;
-  for (;;) {
-    int fd = accept(listener, NULL, NULL);
-    if (fd < 0) {
-      if (errno == EINTR) continue;
-      return NULL;
-    }
-    pthread_t t;
-    if (pthread_create(&t, NULL, serve, (void *)(intptr_t)fd) == 0) pthread_detach(t);
-  }
 }
 
 static void *send_sigint(void *arg) {
@@ -122,21 +86,13 @@ static void *send_sigint(void *arg) {
 
 int main(void) {
   /* The stalling registry. */
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  CHECK(listener >= 0);
-  struct sockaddr_in addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  CHECK(bind(listener, (struct sockaddr *)&addr, sizeof addr) == 0);
-  CHECK(listen(listener, 16) == 0);
-  socklen_t len = sizeof addr;
-  CHECK(getsockname(listener, (struct sockaddr *)&addr, &len) == 0);
-  pthread_t server;
-  CHECK(pthread_create(&server, NULL, accept_loop, (void *)(intptr_t)listener) == 0);
-  pthread_detach(server);
+  unsigned port;
+  static struct tiny_server registry;
+  registry.listener = tiny_listen(&port);
+  registry.handler = serve;
+  tiny_serve(&registry);
   char ref[128];
-  snprintf(ref, sizeof ref, "127.0.0.1:%u/stalls/here:latest", (unsigned)ntohs(addr.sin_port));
+  snprintf(ref, sizeof ref, "127.0.0.1:%u/stalls/here:latest", port);
 
   ctrd_client *client = NULL;
   CHECK(ctrd_client_connect(NULL, NULL, &client) == CTRD_OK);

@@ -487,7 +487,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    fn launch(tls: bool, owned: bool) -> Registry {
+    /// `flag`: "--tls", "--mtls" or none.
+    fn launch(flag: Option<&str>, owned: bool) -> Registry {
+        let tls = flag.is_some();
         let dir = tempfile::Builder::new()
             .prefix("ctrd-registry-")
             .tempdir_in("/tmp")
@@ -495,9 +497,7 @@ impl Registry {
             .keep();
         let mut cmd = Command::new(script("registry.sh"));
         cmd.arg("start").arg(&dir);
-        if tls {
-            cmd.arg("--tls");
-        }
+        cmd.args(flag);
         cmd.arg("--owner-pid").arg(std::process::id().to_string());
         let out = run(&mut cmd);
         let host = out.lines().last().expect("HOST:PORT").trim().to_string();
@@ -539,14 +539,26 @@ impl Registry {
 
     /// A registry for this test alone, images pushed.
     pub fn start(tls: bool) -> Registry {
-        Self::launch(tls, true)
+        Self::launch(tls.then_some("--tls"), true)
+    }
+
+    /// A TLS registry for this test alone that wants a client certificate
+    /// ([`Registry::client_cert`]), images pushed; its
+    /// [`Registry::hosts_dir`] names the certificate.
+    pub fn start_mtls() -> Registry {
+        Self::launch(Some("--mtls"), true)
+    }
+
+    /// The client certificate and key an mTLS registry takes.
+    pub fn client_cert(&self) -> (PathBuf, PathBuf) {
+        (self.dir.join("client.pem"), self.dir.join("client.key"))
     }
 
     /// The registry (plain HTTP or TLS) shared by every test of this binary.
     pub fn shared(tls: bool) -> &'static Registry {
         static PLAIN: OnceLock<Registry> = OnceLock::new();
         static TLS: OnceLock<Registry> = OnceLock::new();
-        if tls { &TLS } else { &PLAIN }.get_or_init(|| Self::launch(tls, false))
+        if tls { &TLS } else { &PLAIN }.get_or_init(|| Self::launch(tls.then_some("--tls"), false))
     }
 
     /// `127.0.0.1:PORT`.

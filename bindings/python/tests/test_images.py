@@ -355,3 +355,22 @@ def test_keyboard_interrupt_cancels_a_pull(fresh_client):
     assert not [t for t in threading.enumerate() if t.name == "containerd_c call"]
     # The client works on.
     assert client.list_images() == []
+
+
+def test_pull_hosts_dir(fresh_client, tmp_path):
+    """hosts_dir: a malformed hosts.toml is InvalidArgument naming its line
+    and key; "" is no host directory (the registry alone, down here)."""
+    client = fresh_client()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        host = "127.0.0.1:%d" % s.getsockname()[1]
+    d = tmp_path / host.replace(":", "_")
+    d = d.with_name(d.name + "_")
+    d.mkdir()
+    (d / "hosts.toml").write_text('[host."http://127.0.0.1:1"]\ncapabilities = ["pul"]\n')
+    ref = host + "/pyt/none:latest"
+    with pytest.raises(containerd_c.InvalidArgument) as e:
+        client.pull(ref, plain_http=True, hosts_dir=str(tmp_path))
+    assert 'line 2: host."http://127.0.0.1:1".capabilities: unknown capability "pul"' in e.value.message
+    with pytest.raises(containerd_c.Unavailable):
+        client.pull(ref, plain_http=True, hosts_dir="")

@@ -46,6 +46,10 @@ pub struct PullOptions {
     pub skip_verify: bool,
     /// A PEM bundle of CAs trusted besides the system's.
     pub ca_file: Option<PathBuf>,
+    /// containerd's host directory root (`certs.d`: mirrors, TLS settings
+    /// per host); `None` = /etc/containerd/certs.d when it exists, `""` =
+    /// none.
+    pub hosts_dir: Option<PathBuf>,
     /// Cuts the call short when triggered (`Cancelled`).
     pub cancel: Option<Cancel>,
     /// How long the whole call may take (`DeadlineExceeded` past it).

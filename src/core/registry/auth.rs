@@ -14,7 +14,7 @@ use hyper::{Method, StatusCode};
 
 use super::credentials::Credentials;
 use super::errors::{status_words, Failure};
-use super::Remote;
+use super::{Endpoint, Remote};
 use crate::core::registry::http::{query_escape, Answer, Url};
 
 /// Largest token answer read.
@@ -30,29 +30,31 @@ pub(super) fn basic_auth(user: &str, password: &str) -> String {
 }
 
 impl Remote {
-    /// GETs `path` from the registry with the Authorization it took; on a
-    /// 401, answers its challenge (a token from the realm, or the basic
-    /// credentials) and asks once more. Redirects are followed, without
-    /// the Authorization once they leave the registry.
+    /// GETs `path` from `host` with the Authorization it took and its
+    /// headers; on a 401, answers its challenge (a token from the realm, or
+    /// the basic credentials) and asks once more. Redirects are followed,
+    /// without the Authorization once they leave the host.
     pub(super) async fn get(
         &self,
+        host: &Endpoint,
         path: &str,
         headers: &[(HeaderName, &str)],
     ) -> Result<Answer, Failure> {
         let url = Url {
             path: path.to_string(),
-            ..self.base.clone()
+            ..host.base.clone()
         };
+        let all = host.headers_with(headers);
         let mut answered = false;
         loop {
-            let sent = self
+            let sent = host
                 .authorization
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
-            let mut answer = self
+            let mut answer = host
                 .http
-                .get(&url, headers, sent.as_deref())
+                .get(&url, &all, sent.as_deref())
                 .await
                 .map_err(Failure::Http)?;
             if answer.status != StatusCode::UNAUTHORIZED {
@@ -70,8 +72,10 @@ impl Remote {
                 return Err(Failure::Unauthorized);
             }
             answered = true;
-            let authorization = self.answer_challenge(&answer, sent.as_deref()).await?;
-            *self
+            let authorization = self
+                .answer_challenge(host, &answer, sent.as_deref())
+                .await?;
+            *host
                 .authorization
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(authorization);
@@ -84,6 +88,7 @@ impl Remote {
     /// credentials for a Basic one unless they were just refused.
     async fn answer_challenge(
         &self,
+        host: &Endpoint,
         answer: &Answer,
         sent: Option<&str>,
     ) -> Result<String, Failure> {
@@ -98,10 +103,10 @@ impl Remote {
             let realm = bearer
                 .param("realm")
                 .ok_or_else(|| Failure::Token("a Bearer challenge without a realm".into()))?;
-            let token = self.token(realm, bearer.param("service")).await?;
+            let token = self.token(host, realm, bearer.param("service")).await?;
             return Ok(format!("Bearer {token}"));
         }
-        if let Credentials::Basic(user, password) = &self.creds {
+        if let Credentials::Basic(user, password) = &host.creds {
             let basic = basic_auth(user, password);
             if challenges.iter().any(|c| c.scheme == "basic") && sent != Some(basic.as_str()) {
                 return Ok(basic);
@@ -113,13 +118,19 @@ impl Remote {
     /// A pull token for the repository from `realm`, as docker gets one:
     /// a GET with `service` and `scope` (with the basic credentials when
     /// there are some), or with an identity token an OAuth2 refresh-token
-    /// grant POSTed as a form.
-    async fn token(&self, realm: &str, service: Option<&str>) -> Result<String, Failure> {
+    /// grant POSTed as a form; `host`'s headers go along, as containerd
+    /// sends them.
+    async fn token(
+        &self,
+        host: &Endpoint,
+        realm: &str,
+        service: Option<&str>,
+    ) -> Result<String, Failure> {
         let mut url = Url::parse(realm)
             .ok_or_else(|| Failure::Token(format!("the realm {realm:?} is not an http(s) URL")))?;
         // Secrets cross the network in the clear only as far as the
         // registry itself takes them.
-        if !url.tls && self.base.tls && !matches!(self.creds, Credentials::Anonymous) {
+        if !url.tls && host.base.tls && !matches!(host.creds, Credentials::Anonymous) {
             return Err(Failure::Token(format!(
                 "the realm {} is plain http, the registry https: its credentials are not sent there",
                 url.shown()
@@ -136,20 +147,17 @@ impl Remote {
             &mut query,
             &format!("repository:{}:pull", self.image.repository()),
         );
-        let answer = match &self.creds {
+        let mut headers = host.headers_with(&[]);
+        let answer = match &host.creds {
             Credentials::IdentityToken(token) => {
                 let mut form = format!(
                     "grant_type=refresh_token&client_id=containerd-c&{query}&refresh_token="
                 );
                 query_escape(&mut form, token);
                 let form_type = "application/x-www-form-urlencoded";
-                self.http
-                    .request(
-                        Method::POST,
-                        &url,
-                        &[(header::CONTENT_TYPE, form_type)],
-                        Bytes::from(form),
-                    )
+                headers.push((header::CONTENT_TYPE, form_type));
+                host.http
+                    .request(Method::POST, &url, &headers, Bytes::from(form))
                     .await
             }
             creds => {
@@ -160,7 +168,7 @@ impl Remote {
                     Credentials::Basic(user, password) => Some(basic_auth(user, password)),
                     _ => None,
                 };
-                self.http.get(&url, &[], basic.as_deref()).await
+                host.http.get(&url, &headers, basic.as_deref()).await
             }
         };
         let mut answer = answer.map_err(Failure::Http)?;
@@ -277,7 +285,6 @@ mod tests {
         digest_of, options, plain_remote, read_all, BLOB, MANIFEST,
     };
     use crate::core::registry::ImageRef;
-    use std::sync::Mutex;
 
     #[test]
     fn challenges_are_parsed() {
@@ -576,7 +583,7 @@ mod tests {
                 }
             };
             let remote = remote.unwrap();
-            assert!(matches!(remote.creds, Credentials::Basic(..)));
+            assert!(matches!(remote.hosts[0].creds, Credentials::Basic(..)));
             let e = remote.blob(&d, 0).await.err().unwrap();
             assert_eq!(e.code, Code::Unauthenticated, "{}", e.message);
             assert_eq!(
@@ -613,11 +620,14 @@ mod tests {
         let (realm, at_realm) = fake_server(|_, _| json(200, r#"{"token":"t"}"#)).await;
         let image = ImageRef::parse("r.invalid/a:t").unwrap();
         let remote = |creds| Remote {
-            http: Http::new(None, false).unwrap(),
             image: image.clone(),
-            creds,
-            base: Url::parse("https://r.invalid/").unwrap(),
-            authorization: Mutex::new(None),
+            hosts: vec![Endpoint::new(
+                Http::new(None, false).unwrap(),
+                Url::parse("https://r.invalid/v2").unwrap(),
+                "r.invalid",
+                creds,
+            )],
+            source: None,
             what: "pull".into(),
         };
         let url = format!("http://{realm}/token");
@@ -625,7 +635,8 @@ mod tests {
             Credentials::Basic("u".into(), "p".into()),
             Credentials::IdentityToken("refresh".into()),
         ] {
-            match remote(creds).token(&url, None).await {
+            let remote = remote(creds);
+            match remote.token(&remote.hosts[0], &url, None).await {
                 Err(Failure::Token(why)) => assert_eq!(
                     why,
                     format!(
@@ -637,12 +648,13 @@ mod tests {
             }
         }
         assert!(at_realm.lock().unwrap().is_empty());
-        let token = remote(Credentials::Anonymous).token(&url, None).await;
+        let anonymous = remote(Credentials::Anonymous);
+        let token = anonymous.token(&anonymous.hosts[0], &url, None).await;
         assert_eq!(token.unwrap(), "t");
         // A plain http registry's realm may be plain http too.
         let mut plain = remote(Credentials::Basic("u".into(), "p".into()));
-        plain.base.tls = false;
-        assert_eq!(plain.token(&url, None).await.unwrap(), "t");
+        plain.hosts[0].base.tls = false;
+        assert_eq!(plain.token(&plain.hosts[0], &url, None).await.unwrap(), "t");
         let at_realm = at_realm.lock().unwrap();
         assert_eq!(at_realm.len(), 2);
         assert_eq!(

@@ -12,7 +12,7 @@ use hyper::StatusCode;
 use sha2::{Digest, Sha256};
 
 use super::errors::{chain, is_transport, Failure};
-use super::Remote;
+use super::{Endpoint, Remote};
 use crate::api::types::Descriptor;
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::oci::digest_of;
@@ -40,17 +40,22 @@ impl Remote {
     /// whole blob (the range is not supported). Redirects (object storage)
     /// are followed.
     pub async fn blob(&self, d: &Descriptor, offset: u64) -> Result<(BlobStream, bool)> {
-        self.open_blob(d, offset)
+        let step = format!("fetch blob {}", d.digest);
+        self.on_hosts(false, &step, |host| self.open_blob(host, d, offset))
             .await
-            .map_err(|f| self.error(f, &format!("fetch blob {}", d.digest)))
     }
 
-    async fn open_blob(&self, d: &Descriptor, offset: u64) -> Result<(BlobStream, bool), Failure> {
-        let path = format!("/v2/{}/blobs/{}", self.image.repository(), d.digest);
+    async fn open_blob(
+        &self,
+        host: &Endpoint,
+        d: &Descriptor,
+        offset: u64,
+    ) -> Result<(BlobStream, bool), Failure> {
+        let path = host.path(&format!("{}/blobs/{}", self.image.repository(), d.digest));
         let range = format!("bytes={offset}-");
         let ranged = [(header::RANGE, range.as_str())];
         let headers: &[(HeaderName, &str)] = if offset > 0 { &ranged } else { &[] };
-        let mut answer = self.get(&path, headers).await?;
+        let mut answer = self.get(host, &path, headers).await?;
         let partial = match answer.status {
             StatusCode::OK => false,
             StatusCode::PARTIAL_CONTENT if offset > 0 => {

@@ -35,6 +35,7 @@ const MAX_HELPER_ANSWER: u64 = 1 << 20;
 
 /// Where the credentials not in the options come from: the docker config,
 /// and how long its credential helpers may take.
+#[derive(Clone)]
 pub(super) struct DockerConfig {
     /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json` (none
     /// without either variable).

@@ -109,7 +109,13 @@ pub(super) fn status_words(status: u16, body: &str) -> String {
 /// `f` as an [`Error`] of the right code: "`what`: `step`: ...". `host` is
 /// the registry's; `anonymous` whether no credentials were sent.
 pub(super) fn map_error(f: Failure, what: &str, step: &str, host: &str, anonymous: bool) -> Error {
-    let (code, text) = match f {
+    let (code, text) = describe(f, host, anonymous);
+    Error::new(code, format!("{what}: {step}: {text}"))
+}
+
+/// `f`'s code and words, as [`map_error`] puts them after the step.
+pub(super) fn describe(f: Failure, host: &str, anonymous: bool) -> (Code, String) {
+    match f {
         Failure::Unauthorized if anonymous => (
             Code::Unauthenticated,
             format!("{host} asks for credentials (401 Unauthorized) and none were found"),
@@ -144,6 +150,14 @@ pub(super) fn map_error(f: Failure, what: &str, step: &str, host: &str, anonymou
                      (give the CA as ca_file, or skip_verify)"
                 ),
             ),
+            None if client_certificate_wanted(&error) => (
+                Code::Unavailable,
+                format!(
+                    "{doing}: {}: {authority} wants a client certificate it accepts \
+                     (`client` in the host's hosts.toml)",
+                    chain(&error)
+                ),
+            ),
             None => (Code::Unavailable, format!("{doing}: {}", chain(&error))),
         },
         Failure::Read(e) => {
@@ -161,8 +175,7 @@ pub(super) fn map_error(f: Failure, what: &str, step: &str, host: &str, anonymou
         Failure::Mismatch(t) => (Code::FailedPrecondition, t),
         Failure::Other(t) => (Code::Unknown, t),
         Failure::Unsupported(t) => (Code::NotImplemented, t),
-    };
-    Error::new(code, format!("{what}: {step}: {text}"))
+    }
 }
 
 /// An error answer's code and words: the envelope's first error code when
@@ -229,6 +242,20 @@ fn certificate_problem(e: &io::Error) -> Option<String> {
             Some(rustls::Error::InvalidCertificate(why)) => Some(format!("{why:?}")),
             _ => None,
         })
+}
+
+/// Whether the server ended the handshake for want of a client
+/// certificate, or one it takes.
+fn client_certificate_wanted(e: &io::Error) -> bool {
+    use rustls::AlertDescription as A;
+    causes(e).into_iter().any(|c| {
+        matches!(
+            c.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::AlertReceived(
+                A::CertificateRequired | A::BadCertificate | A::UnknownCA
+            ))
+        )
+    })
 }
 
 /// Whether `e` is a network failure (refused, reset, closed early, timed

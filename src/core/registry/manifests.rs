@@ -6,7 +6,7 @@
 use hyper::header::{self, HeaderName};
 
 use super::errors::Failure;
-use super::Remote;
+use super::{Endpoint, Remote};
 use crate::api::types::Descriptor;
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::oci::sha256_digest;
@@ -42,10 +42,13 @@ impl Remote {
             None => (self.image.tag_or_digest(), "resolve".to_string()),
         };
         let asked = digest.or(self.image.digest());
+        // A tag is resolved only where hosts may resolve tags.
+        let resolve = asked.is_none();
         let (bytes, digest, media_type) = self
-            .fetch_manifest(reference, asked)
-            .await
-            .map_err(|f| self.error(f, &step))?;
+            .on_hosts(resolve, &step, |host| {
+                self.fetch_manifest(host, reference, asked)
+            })
+            .await?;
         let media_type = media_type
             .map_err(|e| Error::new(e.code, format!("{}: {step}: {}", self.what, e.message)))?;
         Ok(Fetched {
@@ -64,12 +67,16 @@ impl Remote {
     /// is not that of its bytes (the signatures are left out of it).
     async fn fetch_manifest(
         &self,
+        host: &Endpoint,
         reference: &str,
         asked: Option<&str>,
     ) -> Result<(Vec<u8>, String, Result<String>), Failure> {
-        let path = format!("/v2/{}/manifests/{reference}", self.image.repository());
+        let path = host.path(&format!(
+            "{}/manifests/{reference}",
+            self.image.repository()
+        ));
         let mut answer = self
-            .get(&path, &[(header::ACCEPT, ACCEPT_MANIFESTS)])
+            .get(host, &path, &[(header::ACCEPT, ACCEPT_MANIFESTS)])
             .await?;
         if !answer.status.is_success() {
             return Err(Failure::status(&mut answer).await);

@@ -588,7 +588,7 @@ class Client(_Handle):
 
     def pull(self, ref, platform=None, snapshotter=None, no_unpack=False, username=None, secret=None,
              plain_http=False, skip_verify=False, ca_file=None, progress=None, cancel=None,
-             timeout=None):
+             timeout=None, hosts_dir=None):
         """Pulls image `ref` ("busybox" is "docker.io/library/busybox:latest")
         from its registry into the client's namespace (ctrd_image_pull) and
         returns the Image. `platform`: "os/arch[/variant]" (None = this
@@ -596,6 +596,9 @@ class Client(_Handle):
         `no_unpack`; `username` and `secret` (None, None = the docker
         config's credentials; username "" = `secret` is an identity token);
         `plain_http`, `skip_verify`, `ca_file` (a PEM file of extra CAs).
+        `hosts_dir`: containerd's host directory root (certs.d: mirrors and
+        TLS settings per host in <dir>/<host>/hosts.toml; None =
+        /etc/containerd/certs.d when it exists, "" = none).
         `progress(Progress)` is called on a library thread while the pull
         runs (see import_archive). `cancel` (a Cancel) and `timeout` (in
         seconds, the whole call) cut it short, raising Cancelled or
@@ -608,7 +611,8 @@ class Client(_Handle):
             platform=enc(platform, "platform"), snapshotter=enc(snapshotter, "snapshotter"),
             no_unpack=bool(no_unpack), username=enc(username, "username"), secret=enc(secret, "secret"),
             plain_http=bool(plain_http), skip_verify=bool(skip_verify), ca_file=enc(ca_file, "ca_file"),
-            cancel=_cancel_ptr(cancel), timeout_ms=_timeout_ms(timeout))
+            cancel=_cancel_ptr(cancel), timeout_ms=_timeout_ms(timeout),
+            hosts_dir=enc(hosts_dir, "hosts_dir"))
         out = ctypes.c_void_p()
         try:
             _with_progress(progress, opts, lambda: lib.ctrd_image_pull(

@@ -90,6 +90,7 @@ class CPullOpts(ctypes.Structure):
         ("user_data", ctypes.c_void_p),
         ("cancel", ctypes.c_void_p),
         ("timeout_ms", ctypes.c_uint64),
+        ("hosts_dir", ctypes.c_char_p),
     ]
 
     def __init__(self, **fields):

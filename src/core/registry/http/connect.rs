@@ -15,7 +15,7 @@ use super::proxy::tunnel;
 use super::{Http, HttpError, Io, Sender, Url};
 
 /// How long a connection (TCP and TLS handshake) may take to open.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a kept connection may take to be ready for the next request
 /// before a new one is opened instead.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,7 +78,7 @@ impl Http {
             });
             Ok::<_, io::Error>(sender)
         };
-        match timeout(CONNECT_TIMEOUT, open).await {
+        match timeout(self.connect_timeout, open).await {
             Ok(Ok(sender)) => Ok(sender),
             Ok(Err(error)) => Err(HttpError::Io {
                 authority: url.authority.clone(),
@@ -86,8 +86,8 @@ impl Http {
                 error,
             }),
             Err(_) => Err(HttpError::Timeout(format!(
-                "{doing}: no connection in {}s",
-                CONNECT_TIMEOUT.as_secs()
+                "{doing}: no connection in {}",
+                humantime::format_duration(self.connect_timeout)
             ))),
         }
     }

@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 client, the one pulls talk to registries with: hyper's
 //! connection-level API over TCP or rustls (the system's CAs plus the
-//! caller's, or no verification at all), the proxies of `HTTP_PROXY`,
+//! caller's, or no verification at all; a client certificate for servers
+//! that ask for one), the proxies of `HTTP_PROXY`,
 //! `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` (https through a CONNECT
 //! tunnel, http in absolute form), redirects followed, connect and read
 //! timeouts, and connections kept for the next request to the same origin.
@@ -36,6 +37,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderName};
 use hyper::{Method, Request};
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::timeout;
@@ -43,6 +45,7 @@ use tokio::time::timeout;
 use crate::core::stall::STALL_WINDOW;
 use answer::Meter;
 pub use answer::{is_stalled, Answer};
+pub use tls::TlsFiles;
 pub use url::{query_escape, Url};
 
 /// Every request's User-Agent.
@@ -82,10 +85,16 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// The HTTP client of one pull: its TLS settings and kept connections.
 pub struct Http {
-    /// The caller's CAs (`ca_file`), trusted besides the system's.
+    /// The caller's CAs (`ca_file`, a host's `ca`), trusted besides the
+    /// system's.
     extra_roots: RootCertStore,
     /// Accept any certificate.
     skip_verify: bool,
+    /// Offered to servers that ask for a client certificate: the first
+    /// the server takes.
+    client_certs: Vec<Arc<CertifiedKey>>,
+    /// How long a connection may take to open.
+    connect_timeout: Duration,
     /// The TLS settings, made for the first https connection.
     tls: OnceLock<Result<Arc<ClientConfig>, String>>,
     /// The proxies the environment names, as Go's and reqwest's clients
@@ -103,14 +112,43 @@ impl Http {
     /// caller) when `ca_file` cannot be read or holds no usable
     /// certificate.
     pub fn new(ca_file: Option<&Path>, skip_verify: bool) -> Result<Http, String> {
-        Ok(Http {
-            extra_roots: tls::extra_roots(ca_file)?,
+        Http::with_tls(&TlsFiles {
+            ca: ca_file
+                .map(|p| (p.to_path_buf(), "ca_file"))
+                .into_iter()
+                .collect(),
             skip_verify,
+            client: Vec::new(),
+        })
+    }
+
+    /// A client with the TLS settings of `files`: its CAs and client
+    /// certificate read now. Fails (with words for the caller) when a file
+    /// cannot be read or holds nothing usable, or the client key is not the
+    /// certificate's.
+    pub fn with_tls(files: &TlsFiles) -> Result<Http, String> {
+        let client_certs = files
+            .client
+            .iter()
+            .map(|(cert, key)| tls::client_cert(cert, key.as_deref()))
+            .collect::<Result<_, _>>()?;
+        Ok(Http {
+            extra_roots: tls::extra_roots(&files.ca)?,
+            skip_verify: files.skip_verify,
+            client_certs,
+            connect_timeout: connect::CONNECT_TIMEOUT,
             tls: OnceLock::new(),
             proxies: Matcher::from_env(),
             idle: Arc::default(),
             stall_window: STALL_WINDOW,
         })
+    }
+
+    /// The same client with connections given `limit` to open instead of
+    /// 30 s (a host's `dial_timeout`).
+    pub fn with_connect_timeout(mut self, limit: Duration) -> Http {
+        self.connect_timeout = limit;
+        self
     }
 
     /// The same client with the proxies of `proxies` instead of the
