@@ -1,5 +1,5 @@
 //! `ctrd_wait`: an asynchronous wait for a task's or process's exit, whose
-//! callback runs on a callback thread (see [`crate::ffi::callback`]) and
+//! callback runs on a callback thread (see `ffi::callback`) and
 //! which the caller can cancel.
 //!
 //! States: `Pending` (waiting on the daemon) → `Calling` (the callback runs)

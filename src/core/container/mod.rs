@@ -246,7 +246,7 @@ fn runtime_options_json(any: &prost_types::Any) -> Value {
 }
 
 /// The whole record as a JSON object: `id`, `labels` (object), `image`,
-/// `runtime` (`name`, and `options` when set: see [`runtime_options_json`]),
+/// `runtime` (`name`, and `options` when set: see `runtime_options_json`),
 /// `snapshotter`, `snapshotKey`, `createdAt` and `updatedAt` (RFC 3339 in
 /// UTC, absent when unset), `extensions` (object of name to the generic
 /// `{"typeUrl","value"}` form) and `spec`: the spec as a JSON object (the

@@ -2,8 +2,8 @@
 //! in protobuf's JSON mapping through the types `build.rs` generates
 //! (prost plus pbjson), anything else in a generic `{"typeUrl", "value"}`
 //! form. The task metrics (`core::task::metrics`) decode their statistics
-//! the same way, through [`to_json`], [`type_name`] and
-//! [`decoded_or_generic`].
+//! the same way, through `to_json`, `type_name` and
+//! `decoded_or_generic`.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;

@@ -1,4 +1,4 @@
-//! The bounded queue between a [`Subscription`](super::Subscription)'s
+//! The bounded queue between a [`Subscription`](super::Subscription)(super::Subscription)'s
 //! reader, which must never wait, and a consumer that may be slow (a C
 //! subscription's caller): full, it drops events and says how many in a
 //! notice event where they would have been.
@@ -13,7 +13,7 @@ pub const DROPPED_TOPIC: &str = "/containerd-c/dropped";
 /// How many events an [`EventQueue`] of a C subscription holds.
 pub const EVENT_QUEUE_CAPACITY: usize = 4096;
 
-/// A bounded FIFO of events between a [`Subscription`] reader (which must
+/// A bounded FIFO of events between a [`Subscription`](super::Subscription) reader (which must
 /// never wait) and a consumer that may be slow.
 ///
 /// It holds up to `capacity` events. [`push`](Self::push) never blocks:

@@ -34,7 +34,7 @@ const SYNC_FIRST_DELAY: Duration = Duration::from_millis(5);
 const SYNC_MAX_INTERVAL: Duration = Duration::from_millis(500);
 
 /// An established event stream (see [`Client::subscribe`]). Ends when the
-/// daemon ends it or the connection breaks; [`Subscription`] resubscribes.
+/// daemon ends it or the connection breaks; [`Subscription`](super::Subscription) resubscribes.
 pub struct EventStream {
     stream: tonic::Streaming<Envelope>,
 }

@@ -4,9 +4,9 @@
 //! background ([`session`]).
 //!
 //! A session's streams are copied by one process-wide copy thread driven by
-//! `epoll` ([`reactor`]), or, for a descriptor that may block whatever
+//! `epoll` (`reactor`), or, for a descriptor that may block whatever
 //! `poll` says (a terminal) and in a forked child, by a thread of the
-//! stream's own ([`thread`]).
+//! stream's own (`thread`).
 //!
 //! Owns: the FIFO directories it makes (removed with their set), the
 //! sessions' threads (the copy thread lives as long as the process) and the

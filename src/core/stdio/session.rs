@@ -4,10 +4,10 @@
 //! running, the first error, the stdin end-of-file hook).
 //!
 //! Each stream is copied either by the process's copy thread
-//! ([`super::reactor`]: pipes, FIFOs, sockets, regular files) or, for a
+//! (`reactor`: pipes, FIFOs, sockets, regular files) or, for a
 //! descriptor whose reads and writes may block whatever `poll` says (a
 //! terminal, a character device) and in a forked child, by a thread of its
-//! own ([`super::thread`]). Freeing a session takes its streams off the copy
+//! own (`thread`). Freeing a session takes its streams off the copy
 //! thread at once (under the lock the copy thread holds while it works) and
 //! writes what a buffer still holds from a FIFO to the caller's descriptor
 //! on the freeing thread; it never waits for the copy thread. Thread-copied

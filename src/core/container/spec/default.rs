@@ -339,8 +339,8 @@ fn default_linux(defaults: &Defaults, namespace: &str, id: &str) -> Linux {
 ///
 /// - `ociVersion` of `defaults`; root `rootfs`, writable; no hostname.
 /// - process: cwd `/`, uid 0, gid 0, no args and **no env** (containerd sets
-///   none here: [`apply_image_config`] brings the image's env or the default
-///   PATH; without an image use [`set_default_path_env`]);
+///   none here: [`apply_image_config`](super::apply_image_config) brings the image's env or the default
+///   PATH; without an image use [`set_default_path_env`](super::set_default_path_env));
 ///   [`DEFAULT_CAPABILITIES`] as bounding, effective and permitted sets;
 ///   `RLIMIT_NOFILE` 1024/1024; `noNewPrivileges`.
 /// - mounts: `/proc`, `/dev` (tmpfs), `/dev/pts`, `/dev/shm`, `/dev/mqueue`,
