@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::core::error::Result;
 use crate::core::image::pull::PullOptions;
+use crate::core::registry::RemoteOptions;
 use crate::ffi::boundary::ffi_status;
 use crate::ffi::cancel::ctrd_cancel;
 use crate::ffi::handle::{read_sized, Castable, OwnershipRef, SizedStruct};
@@ -159,16 +160,18 @@ pub(crate) unsafe fn pull_options(
         platform: text(o.platform, "opts.platform")?,
         snapshotter,
         no_unpack: o.no_unpack,
-        username: text(o.username, "opts.username")?,
-        secret: text(o.secret, "opts.secret")?,
-        plain_http: o.plain_http,
-        skip_verify: o.skip_verify,
-        ca_file: text(o.ca_file, "opts.ca_file")?.map(Into::into),
+        remote: RemoteOptions {
+            username: text(o.username, "opts.username")?,
+            secret: text(o.secret, "opts.secret")?,
+            plain_http: o.plain_http,
+            skip_verify: o.skip_verify,
+            ca_file: text(o.ca_file, "opts.ca_file")?.map(Into::into),
+            hosts_dir: text(o.hosts_dir, "opts.hosts_dir")?.map(Into::into),
+        },
         cancel: crate::ffi::handle::ref_from_ptr(o.cancel, "opts.cancel")
             .ok()
             .map(|c| c.inner.clone()),
         timeout: (o.timeout_ms > 0).then(|| Duration::from_millis(o.timeout_ms)),
-        hosts_dir: text(o.hosts_dir, "opts.hosts_dir")?.map(Into::into),
     };
     Ok((options, progress::Callback::new(o.progress, o.user_data)))
 }

@@ -5,7 +5,6 @@
 //! through the diff service.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -23,7 +22,7 @@ use crate::core::image::platform::PlatformSpec;
 use crate::core::image::progress::{Phase, Progress};
 use crate::core::image::records::{children_labels, ImageRecord};
 use crate::core::image::walk::{walk, Blobs, Node, PlatformContent};
-use crate::core::registry::{Fetched, ImageRef, Remote};
+use crate::core::registry::{Fetched, ImageRef, Remote, RemoteOptions};
 
 /// How to pull (or import) an image; `Default` is a pull of this machine's
 /// platform over https, unpacked into overlayfs, with the docker config's
@@ -36,20 +35,8 @@ pub struct PullOptions {
     pub snapshotter: Option<String>,
     /// Fetch the content only.
     pub no_unpack: bool,
-    /// With `secret`: the registry credentials; `None` = the docker config's.
-    pub username: Option<String>,
-    /// The password, or an identity token when `username` is empty.
-    pub secret: Option<String>,
-    /// http:// instead of https://.
-    pub plain_http: bool,
-    /// Accept any TLS certificate.
-    pub skip_verify: bool,
-    /// A PEM bundle of CAs trusted besides the system's.
-    pub ca_file: Option<PathBuf>,
-    /// containerd's host directory root (`certs.d`: mirrors, TLS settings
-    /// per host); `None` = /etc/containerd/certs.d when it exists, `""` =
-    /// none.
-    pub hosts_dir: Option<PathBuf>,
+    /// How to reach the registry (credentials, TLS, host directories).
+    pub remote: RemoteOptions,
     /// Cuts the call short when triggered (`Cancelled`).
     pub cancel: Option<Cancel>,
     /// How long the whole call may take (`DeadlineExceeded` past it).
@@ -164,7 +151,7 @@ impl Client {
         progress.set_phase(Phase::Resolving);
         let (remote, top) = stop
             .run(&what, async {
-                let remote = Remote::new(&image, opts, &what).await?;
+                let remote = Remote::new(&image, &opts.remote, &what).await?;
                 let top = remote.manifest(None).await?;
                 Ok((remote, top))
             })

@@ -277,7 +277,6 @@ mod tests {
     use super::*;
     use crate::api::types::Descriptor;
     use crate::core::error::Code;
-    use crate::core::image::pull::PullOptions;
     use crate::core::registry::credentials::docker_config;
     use crate::core::registry::fake::{fake_server, json, Seen};
     use crate::core::registry::http::Http;
@@ -285,6 +284,7 @@ mod tests {
         digest_of, options, plain_remote, read_all, BLOB, MANIFEST,
     };
     use crate::core::registry::ImageRef;
+    use crate::core::registry::RemoteOptions;
 
     #[test]
     fn challenges_are_parsed() {
@@ -570,7 +570,7 @@ mod tests {
             r#"{{"auths":{{"http://{host}/v2/":{{"auth":"{}"}}}}}}"#,
             base64::engine::general_purpose::STANDARD.encode("u:p")
         );
-        let anonymous = PullOptions {
+        let anonymous = RemoteOptions {
             plain_http: true,
             ..Default::default()
         };

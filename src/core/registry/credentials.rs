@@ -12,7 +12,7 @@ use base64::Engine;
 
 use crate::core::error::{Code, Error, Result};
 use crate::core::files::read_small;
-use crate::core::image::pull::PullOptions;
+use crate::core::registry::RemoteOptions;
 
 /// What a pull authenticates with.
 #[derive(Clone)]
@@ -137,7 +137,7 @@ fn key_names(key: &str, host: &str) -> bool {
 /// that fails or does not answer in time. Runs credential helpers, so call
 /// it off the runtime's threads.
 pub(super) fn credentials(
-    opts: &PullOptions,
+    opts: &RemoteOptions,
     host: &str,
     what: &str,
     config: &DockerConfig,
@@ -383,7 +383,7 @@ mod tests {
         assert_eq!(config_key_host("http://r.example"), "r.example");
         assert_eq!(config_key_host("r.example/x"), "r.example");
         let dir = tempfile::tempdir().unwrap();
-        let anonymous = PullOptions::default();
+        let anonymous = RemoteOptions::default();
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let cases = [
             ("https://r.example:5000/v2/", "r.example:5000", "basic u:p"),
@@ -409,7 +409,7 @@ mod tests {
     #[test]
     fn a_bad_docker_config_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = PullOptions::default();
+        let opts = RemoteOptions::default();
         let config = docker_config(&dir.path().join("none"), None, &[]);
         assert_eq!(shown(&credentials(&opts, "h", "p", &config)), "anonymous");
         type Make = Box<dyn Fn(&Path)>;
@@ -466,7 +466,7 @@ mod tests {
     #[test]
     fn credential_helpers_are_asked_with_a_time_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = PullOptions::default();
+        let opts = RemoteOptions::default();
         let answer = |json: &str| {
             format!("#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r s\n[ \"$s\" = h ] || exit 4\necho '{json}'\n")
         };

@@ -30,12 +30,15 @@
 //!
 //! Owns: the session's HTTP clients and kept connections (one per host),
 //! the Authorization each host took, and the reading of host directories,
-//! docker configs and credential helpers. [`reference`] is the one parser of image references.
+//! docker configs and credential helpers. [`reference`](mod@reference) is the one parser
+//! of image references.
 //!
 //! May call: [`http`] (its own), `core::files` (small files), `core::stall`
 //! (the low-speed rule, through [`http`]), `core::error`, and the image
-//! side's media-type lists and pull options. Never the daemon: what it
-//! fetches goes to its caller ([`crate::core::image::pull`]).
+//! model's media types and digests (`core::image::oci`, no I/O). Its
+//! settings are its own ([`RemoteOptions`]), which pulls and imports carry.
+//! Never the daemon: what it fetches goes to its caller
+//! ([`crate::core::image::pull`]).
 
 mod auth;
 mod blobs;
@@ -55,7 +58,6 @@ use std::sync::Mutex;
 use hyper::header::HeaderName;
 
 use crate::core::error::{Code, Error, Result};
-use crate::core::image::pull::PullOptions;
 use crate::core::registry::hosts::HostConfig;
 use crate::core::registry::http::{query_escape, Http, TlsFiles, Url};
 pub use crate::core::registry::reference::ImageRef;
@@ -140,13 +142,35 @@ impl Endpoint {
     }
 }
 
+/// How to reach a registry: credentials, TLS, plain http and the node's
+/// host directories. Pulls and imports carry one; `Default` is https with
+/// the system's CAs, the docker config's credentials and
+/// /etc/containerd/certs.d when it exists.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteOptions {
+    /// With `secret`: the registry credentials; `None` = the docker config's.
+    pub username: Option<String>,
+    /// The password, or an identity token when `username` is empty.
+    pub secret: Option<String>,
+    /// http:// instead of https://.
+    pub plain_http: bool,
+    /// Accept any TLS certificate.
+    pub skip_verify: bool,
+    /// A PEM bundle of CAs trusted besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// containerd's host directory root (`certs.d`: mirrors, TLS settings
+    /// per host); `None` = /etc/containerd/certs.d when it exists, `""` =
+    /// none.
+    pub hosts_dir: Option<PathBuf>,
+}
+
 impl Remote {
     /// Connects to `image`'s registry as `opts` say: its host directory
     /// (`opts.hosts_dir`: mirrors, TLS settings per host), credentials, TLS
     /// (system CAs plus `ca_file`, or none with `skip_verify`), or plain
     /// HTTP; then, with a single host, runs the auth flow the registry asks
     /// for. Blocks in credential helpers on a blocking thread.
-    pub async fn new(image: &ImageRef, opts: &PullOptions, what: &str) -> Result<Remote> {
+    pub async fn new(image: &ImageRef, opts: &RemoteOptions, what: &str) -> Result<Remote> {
         Remote::with_config(image, opts, what, DockerConfig::from_env()).await
     }
 
@@ -154,7 +178,7 @@ impl Remote {
     /// `config`.
     async fn with_config(
         image: &ImageRef,
-        opts: &PullOptions,
+        opts: &RemoteOptions,
         what: &str,
         config: DockerConfig,
     ) -> Result<Remote> {
@@ -306,7 +330,7 @@ impl Remote {
 /// server.
 fn endpoint(
     image: &ImageRef,
-    opts: &PullOptions,
+    opts: &RemoteOptions,
     config: HostConfig,
     creds: Credentials,
     name: &str,
@@ -371,8 +395,8 @@ mod tests {
         crate::core::image::oci::sha256_digest(bytes)
     }
 
-    pub(super) fn options(user: &str, secret: &str) -> PullOptions {
-        PullOptions {
+    pub(super) fn options(user: &str, secret: &str) -> RemoteOptions {
+        RemoteOptions {
             username: Some(user.into()),
             secret: Some(secret.into()),
             plain_http: true,
@@ -455,7 +479,7 @@ mod tests {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("hosts.toml"), text).unwrap();
         };
-        let opts = PullOptions {
+        let opts = RemoteOptions {
             plain_http: true,
             hosts_dir: Some(root.path().join("certs.d")),
             ..Default::default()
