@@ -151,9 +151,9 @@ impl ResolvesClientCert for ClientCerts {
             .find(|k| {
                 k.key.choose_scheme(sigschemes).is_some()
                     && (root_hint_subjects.is_empty()
-                        || k.cert
-                            .iter()
-                            .any(|c| issuer(c).is_some_and(|i| root_hint_subjects.contains(&i))))
+                        || k.cert.iter().any(|c| {
+                            issuer(c).is_some_and(|i| root_hint_subjects.contains(&&i[..]))
+                        }))
             })
             .cloned()
     }
@@ -164,57 +164,15 @@ impl ResolvesClientCert for ClientCerts {
 }
 
 /// The DER of the issuer `Name` (with its SEQUENCE header) of certificate
-/// `cert`, as a server names the CAs it takes.
-fn issuer(cert: &[u8]) -> Option<&[u8]> {
-    const SEQUENCE: u8 = 0x30;
-    let certificate = der_element(cert).filter(|e| e.tag == SEQUENCE)?;
-    let tbs = der_element(certificate.content).filter(|e| e.tag == SEQUENCE)?;
-    let mut rest = tbs.content;
-    // [0] version, when there is one; then the serial number and the
-    // signature algorithm.
-    if rest.first() == Some(&0xa0) {
-        rest = der_element(rest)?.rest;
-    }
-    rest = der_element(rest)?.rest;
-    rest = der_element(rest)?.rest;
-    let name = der_element(rest).filter(|e| e.tag == SEQUENCE)?;
-    Some(name.whole)
-}
-
-/// One DER element at the start of some bytes.
-struct DerElement<'a> {
-    tag: u8,
-    /// Header and content.
-    whole: &'a [u8],
-    content: &'a [u8],
-    /// What follows it.
-    rest: &'a [u8],
-}
-
-/// The DER element at the start of `b`.
-fn der_element(b: &[u8]) -> Option<DerElement<'_>> {
-    let (&tag, rest) = b.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (first as usize, rest)
-    } else {
-        let n = (first & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n].iter().fold(0usize, |l, b| l << 8 | *b as usize);
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let header = b.len() - rest.len();
-    Some(DerElement {
-        tag,
-        whole: &b[..header + len],
-        content: &rest[..len],
-        rest: &rest[len..],
-    })
+/// `cert`, as a server names the CAs it takes; webpki (rustls's own
+/// certificate reader) parses the certificate.
+fn issuer(cert: &CertificateDer<'_>) -> Option<Vec<u8>> {
+    let cert = webpki::EndEntityCert::try_from(cert).ok()?;
+    Some(
+        rustls::DistinguishedName::in_sequence(cert.issuer())
+            .as_ref()
+            .to_vec(),
+    )
 }
 
 /// The verifier of `skip_verify`: any certificate is accepted for any name,
@@ -292,13 +250,13 @@ hKezc3JC
         let mut want = vec![0x30, 0x16, 0x31, 0x14, 0x30, 0x12];
         want.extend([0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x0b]);
         want.extend(b"issuer-test");
-        assert_eq!(issuer(&der), Some(&want[..]));
+        assert_eq!(issuer(&der), Some(want));
         for bad in [
             &der[..40],
             &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff][..],
             &[][..],
         ] {
-            assert_eq!(issuer(bad), None);
+            assert_eq!(issuer(&CertificateDer::from(bad)), None);
         }
     }
 
