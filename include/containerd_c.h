@@ -56,6 +56,12 @@
 #define CTRD_IMAGE_DELETE_SYNC 1u
 
 /**
+ * `ctrd_image_tag` flag: an image already named `new_name` is pointed at
+ * the source's target (and given its labels) instead of being an error.
+ */
+#define CTRD_IMAGE_TAG_FORCE 1u
+
+/**
  * `ctrd_task_kill` flag: signal every process of the task, not only its
  * init process.
  */
@@ -1298,6 +1304,39 @@ enum ctrd_status ctrd_image_is_unpacked(struct ctrd_image *i,
  * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
  */
 enum ctrd_status ctrd_image_unpack(struct ctrd_image *i, const char *snapshotter);
+
+/**
+ * Gives image `name` a second name `new_name` in the client's namespace,
+ * as `ctr images tag` does: a new image record with the same target (the
+ * same index or manifest digest, so the same content and snapshots) and
+ * the same labels. Names are taken as they are, as `ctrd_image_get` and
+ * ctr take them (no Docker-style normalising: "busybox" is not
+ * "docker.io/library/busybox:latest"). The two records are independent
+ * afterwards: deleting one leaves the other and its content.
+ *
+ * If an image named `new_name` exists, the call fails with
+ * `CTRD_ERR_ALREADY_EXISTS`, unless `flags` has `CTRD_IMAGE_TAG_FORCE`:
+ * then that record is pointed at the source's target and given its labels
+ * in one update (it is never missing meanwhile; the content only it
+ * referred to is left to the garbage collector). Tagging an image with its
+ * own name is `CTRD_ERR_ALREADY_EXISTS`, and with `CTRD_IMAGE_TAG_FORCE`
+ * changes nothing. On failure no record is made or changed.
+ *
+ * No ownership passes: the strings are only read during the call; no
+ * handle is made (get one with `ctrd_image_get(new_name)`). Handles of
+ * `new_name` made before keep the record as it was. Blocks for two round
+ * trips (three with `CTRD_IMAGE_TAG_FORCE` when `new_name` is new), each
+ * bounded by the client's timeout. Thread-safe. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL client or name, invalid UTF-8, an
+ * empty name, unknown bits in `flags`: the message gives them),
+ * `CTRD_ERR_NOT_FOUND` (no image `name`: the daemon's words),
+ * `CTRD_ERR_ALREADY_EXISTS` (an image `new_name` exists: the message names
+ * it), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+ */
+enum ctrd_status ctrd_image_tag(struct ctrd_client *c,
+                                const char *name,
+                                const char *new_name,
+                                uint32_t flags);
 
 /**
  * Deletes the image record `name` from the client's namespace, as

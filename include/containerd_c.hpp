@@ -1031,6 +1031,15 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
     detail::CStrings c(names, "names");
     detail::check(ctrd_image_export_fd(live(), c.get(), fd));
   }
+  /// Gives image `name` the second name `new_name` (same target and labels),
+  /// as `ctr images tag`; names are taken as they are. With `force` an
+  /// existing `new_name` is pointed at the source's target. Wraps
+  /// ctrd_image_tag; throws Error (CTRD_ERR_NOT_FOUND for no `name`,
+  /// CTRD_ERR_ALREADY_EXISTS for an existing `new_name` without `force`).
+  void tag(const std::string &name, const std::string &new_name, bool force = false) {
+    detail::check(ctrd_image_tag(live(), detail::str(name, "name"), detail::str(new_name, "new_name"),
+                                 force ? CTRD_IMAGE_TAG_FORCE : 0u));
+  }
   /// Deletes the image record `name`; with CTRD_IMAGE_DELETE_SYNC in `flags`
   /// returns after the garbage collector ran. Wraps ctrd_image_delete;
   /// throws Error (CTRD_ERR_NOT_FOUND).

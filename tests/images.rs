@@ -3,8 +3,9 @@
 //! name, digest and size compared with `ctr images ls` and with the test
 //! image archive itself, the config compared with the archive's config blob,
 //! unpacked or not compared with `ctr images check`, delete (also
-//! synchronous, with the garbage collector's work done on return), and a
-//! table of bad inputs.
+//! synchronous, with the garbage collector's work done on return), tag
+//! compared with `ctr images ls` (also forced, onto itself, from a missing
+//! source), and a table of bad inputs.
 
 mod common;
 
@@ -79,6 +80,13 @@ fn unpacked(i: *mut ctrd_image, snapshotter: Option<&str>) -> Result<bool, Failu
 
 fn delete(client: *mut ctrd_client, name: &str, flags: u32) -> Result<(), Failure> {
     match ctrd_image_delete(client, c(name).as_ptr(), flags) {
+        CTRD_OK => Ok(()),
+        s => Err((s, last_error())),
+    }
+}
+
+fn tag(client: *mut ctrd_client, name: &str, new_name: &str, flags: u32) -> Result<(), Failure> {
+    match ctrd_image_tag(client, c(name).as_ptr(), c(new_name).as_ptr(), flags) {
         CTRD_OK => Ok(()),
         s => Err((s, last_error())),
     }
@@ -604,6 +612,89 @@ fn delete_removes_the_record() {
     ns.assert_clean();
 }
 
+/// The DIGEST and LABELS `ctr images ls` shows for image `name`.
+fn ctr_digest_and_labels(ns: &Ns, name: &str) -> (String, String) {
+    let mut ls = ns.ctr();
+    ls.args(["images", "ls"]);
+    let row = ctr_row(ls, name);
+    (row["DIGEST"].clone(), row["LABELS"].clone())
+}
+
+#[test]
+fn tag_gives_a_second_name_as_ctr_tag_does() {
+    let ns = Ns::new("imgtag");
+    ns.daemon.import(&ns.name, image_nobody_tar());
+    let mut ns = ns;
+    ns.snapshots_before = ns.snapshot_keys();
+    run(ns
+        .ctr()
+        .args(["images", "label", IMAGE, "ctrd.test/tagged=yes"]));
+    let source = ctr_digest_and_labels(&ns, IMAGE);
+    assert_eq!(source.1, "ctrd.test/tagged=yes");
+    let nobody = ctr_digest_and_labels(&ns, IMAGE_NOBODY);
+    assert_ne!(source.0, nobody.0);
+
+    // A new name: the same target and labels, as ctr shows them.
+    let copy = "docker.io/library/ctrd-tagged:1";
+    tag(ns.client, IMAGE, copy, 0).unwrap();
+    assert_eq!(ctr_digest_and_labels(&ns, copy), source);
+    let i = get(ns.client, copy).unwrap();
+    assert_eq!(borrowed(ctrd_image_name(i)), copy);
+    assert_eq!(borrowed(ctrd_image_digest(i)), source.0);
+    ctrd_image_free(i);
+    // Names are taken as they are: no Docker-style normalising.
+    tag(ns.client, IMAGE, "short", 0).unwrap();
+    assert_eq!(ctr_digest_and_labels(&ns, "short").0, source.0);
+    delete(ns.client, "short", 0).unwrap();
+
+    // An existing name without FORCE: refused, left as it was.
+    let (status, msg) = tag(ns.client, IMAGE_NOBODY, copy, 0).unwrap_err();
+    assert_eq!(status, CTRD_ERR_ALREADY_EXISTS, "{msg}");
+    assert!(
+        msg.starts_with(&format!(
+            "ctrd_image_tag: create image \"{copy}\" in namespace \"{}\"",
+            ns.name
+        )) && msg.contains("already exists"),
+        "{msg}"
+    );
+    assert_eq!(ctr_digest_and_labels(&ns, copy), source);
+    // Onto itself, as ctr: refused without FORCE, nothing changes with it.
+    let (status, msg) = tag(ns.client, IMAGE, IMAGE, 0).unwrap_err();
+    assert_eq!(status, CTRD_ERR_ALREADY_EXISTS, "{msg}");
+    tag(ns.client, IMAGE, IMAGE, CTRD_IMAGE_TAG_FORCE).unwrap();
+    assert_eq!(ctr_digest_and_labels(&ns, IMAGE), source);
+
+    // FORCE retargets the existing name to the source's target and labels.
+    tag(ns.client, IMAGE_NOBODY, copy, CTRD_IMAGE_TAG_FORCE).unwrap();
+    assert_eq!(ctr_digest_and_labels(&ns, copy), nobody);
+    // FORCE on a new name makes it.
+    let fresh = "docker.io/library/ctrd-tagged:2";
+    tag(ns.client, IMAGE, fresh, CTRD_IMAGE_TAG_FORCE).unwrap();
+    assert_eq!(ctr_digest_and_labels(&ns, fresh), source);
+
+    // A missing source: NOT_FOUND in the daemon's words, nothing made.
+    let missing = "docker.io/library/nothing:here";
+    let (status, msg) = tag(ns.client, missing, "docker.io/library/x:1", 0).unwrap_err();
+    assert_eq!(status, CTRD_ERR_NOT_FOUND, "{msg}");
+    assert!(
+        msg.starts_with(&format!(
+            "ctrd_image_tag: image \"{missing}\" in namespace \"{}\"",
+            ns.name
+        )) && msg.contains("not found"),
+        "{msg}"
+    );
+    let mut names = list(ns.client, None).unwrap();
+    names.sort();
+    assert_eq!(names, [copy, fresh, IMAGE_NOBODY, IMAGE]);
+
+    // The records are independent: deleting the tags leaves the sources.
+    delete(ns.client, copy, 0).unwrap();
+    delete(ns.client, fresh, 0).unwrap();
+    assert_eq!(ctr_digest_and_labels(&ns, IMAGE), source);
+    assert_eq!(ctr_digest_and_labels(&ns, IMAGE_NOBODY), nobody);
+    ns.assert_clean();
+}
+
 /// Keys listed by `ctr <args>` (first column, header skipped unless `-q`).
 fn listed(daemon: &Daemon, ns: &str, args: &[&str]) -> Vec<String> {
     let out = run(daemon.ctr(ns).args(args));
@@ -724,6 +815,44 @@ fn bad_inputs_get_invalid_argument_with_a_message() {
     case(
         ctrd_image_is_unpacked(i, bad, &mut yes),
         "ctrd_image_is_unpacked: snapshotter is not valid UTF-8",
+    );
+    let other = c("docker.io/library/ctrd-other:1");
+    case(
+        ctrd_image_tag(null_mut(), name.as_ptr(), other.as_ptr(), 0),
+        "ctrd_image_tag: client is NULL",
+    );
+    case(
+        ctrd_image_tag(ns.client, null(), other.as_ptr(), 0),
+        "ctrd_image_tag: name is NULL",
+    );
+    case(
+        ctrd_image_tag(ns.client, name.as_ptr(), null(), 0),
+        "ctrd_image_tag: new_name is NULL",
+    );
+    case(
+        ctrd_image_tag(ns.client, bad, other.as_ptr(), 0),
+        "ctrd_image_tag: name is not valid UTF-8",
+    );
+    case(
+        ctrd_image_tag(ns.client, name.as_ptr(), bad, 0),
+        "ctrd_image_tag: new_name is not valid UTF-8",
+    );
+    case(
+        ctrd_image_tag(ns.client, empty.as_ptr(), other.as_ptr(), 0),
+        "ctrd_image_tag: name is empty",
+    );
+    case(
+        ctrd_image_tag(ns.client, name.as_ptr(), empty.as_ptr(), 0),
+        "ctrd_image_tag: new_name is empty",
+    );
+    case(
+        ctrd_image_tag(
+            ns.client,
+            name.as_ptr(),
+            other.as_ptr(),
+            CTRD_IMAGE_TAG_FORCE | 0x80,
+        ),
+        "ctrd_image_tag: unknown flags 0x80",
     );
     case(
         ctrd_image_delete(null_mut(), name.as_ptr(), 0),

@@ -416,6 +416,28 @@ func (c *Client) Images(filter string) ([]string, error) {
 	})
 }
 
+// Tag gives image name the second name newName (the same target and
+// labels), as `ctr images tag` (ctrd_image_tag); names are taken as they
+// are. An existing newName is an error with StatusAlreadyExists unless
+// force, which points it at the source's target; no image name is
+// StatusNotFound. Blocks for two or three round trips.
+func (c *Client) Tag(name, newName string, force bool) error {
+	var a cArgs
+	defer a.free()
+	n := a.str("name", name)
+	nn := a.str("new_name", newName)
+	if a.err != nil {
+		return a.err
+	}
+	var flags C.uint32_t
+	if force {
+		flags = C.CTRD_IMAGE_TAG_FORCE
+	}
+	return c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status {
+		return C.ctrd_image_tag(p, n, nn, flags)
+	})
+}
+
 // DeleteImage deletes the image record name; with ImageDeleteSync it
 // returns only after the garbage collector removed what only the image
 // used. Blocks for one round trip (and the collection).

@@ -69,6 +69,43 @@ func TestImages(t *testing.T) {
 	}
 }
 
+func TestTag(t *testing.T) {
+	c := newClient(t)
+	tagged := fmt.Sprintf("docker.io/library/go-tagged-%d:1", os.Getpid())
+	if err := c.Tag(testImage, tagged, false); err != nil {
+		t.Fatal(err)
+	}
+	defer c.DeleteImage(tagged, 0)
+	src, err := c.GetImage(testImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	img, err := c.GetImage(tagged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if img.Name() != tagged || img.Digest() != src.Digest() {
+		t.Fatalf("%q %q, want %q", img.Name(), img.Digest(), src.Digest())
+	}
+	err = c.Tag(testImage, tagged, false)
+	if e := asError(t, err, StatusAlreadyExists); !strings.Contains(e.Message, tagged) {
+		t.Fatalf("message %q", e.Message)
+	}
+	if err := c.Tag(testImage, tagged, true); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Tag("docker.io/library/no-such-image:1", tagged+"x", false)
+	if e := asError(t, err, StatusNotFound); !strings.Contains(e.Message, "no-such-image") {
+		t.Fatalf("message %q", e.Message)
+	}
+	asError(t, c.Tag(testImage, "", false), StatusInvalidArgument)
+	if names, err := c.Images("name==" + tagged + "x"); err != nil || len(names) != 0 {
+		t.Fatalf("%v %v", names, err)
+	}
+}
+
 // otherNamespace is a client of a new namespace ("go-ns-..."), deleted
 // (with its images) after the test.
 func otherNamespace(t *testing.T, suffix string) *Client {

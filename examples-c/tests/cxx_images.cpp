@@ -2,7 +2,7 @@
 // each part in namespaces of its own that are removed again:
 //
 //   test_cxx_images import ARCHIVE   import the test image's archive with
-//       progress (ending in "done", on a library thread), export it, import
+//       progress (ending in "done", on a library thread), tag it, export it, import
 //       the export unpacked-less into another namespace and unpack it there;
 //       bad arguments; an exception thrown by the progress callback comes
 //       out of the call, and the callback is not called again.
@@ -137,6 +137,16 @@ void test_import_export(const std::string &archive) {
   seen.require_done(archive);
   ctrd::Image image = client.get_image(kImage);
   CHECK(image.is_unpacked());
+
+  // A second name (Client::tag): the same digest; again is ALREADY_EXISTS
+  // unless forced.
+  const std::string tagged = "docker.io/library/cxx-tagged:1";
+  client.tag(kImage, tagged);
+  CHECK(client.get_image(tagged).digest() == image.digest());
+  CHECK(error_of([&] { client.tag(kImage, tagged); }).status() == CTRD_ERR_ALREADY_EXISTS);
+  client.tag(kImage, tagged, true);
+  CHECK(error_of([&] { client.tag("docker.io/library/cxx-no-such:1", "x"); }).status() == CTRD_ERR_NOT_FOUND);
+  client.delete_image(tagged);
 
   // Export, then import the export into another namespace without
   // unpacking, and unpack it there.

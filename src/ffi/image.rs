@@ -1,6 +1,6 @@
 //! `ctrd_image`: containerd's Go `Image` for images already in containerd
 //! (get, list, name, target digest, size, config, unpacked or not, unpack,
-//! delete).
+//! tag, delete).
 
 use std::ffi::{c_char, CString};
 use std::sync::Arc;
@@ -33,6 +33,10 @@ impl Castable for ctrd_image {
 /// collector ran, so that content and snapshots nothing else refers to are
 /// gone by then.
 pub const CTRD_IMAGE_DELETE_SYNC: u32 = 1u32;
+
+/// `ctrd_image_tag` flag: an image already named `new_name` is pointed at
+/// the source's target (and given its labels) instead of being an error.
+pub const CTRD_IMAGE_TAG_FORCE: u32 = 1u32;
 
 /// A new handle for `record`, owned by the C caller.
 pub(crate) fn new_image_handle(
@@ -242,6 +246,57 @@ pub extern "C" fn ctrd_image_unpack(i: *mut ctrd_image, snapshotter: *const c_ch
         // SAFETY: a C string or NULL (C contract).
         let snapshotter = unsafe { crate::ffi::container::snapshotter_arg(snapshotter) }?;
         runtime::block_on_shared(async move { i.client.unpack_image(&i.record, &snapshotter).await })
+    }
+}
+
+/// Gives image `name` a second name `new_name` in the client's namespace,
+/// as `ctr images tag` does: a new image record with the same target (the
+/// same index or manifest digest, so the same content and snapshots) and
+/// the same labels. Names are taken as they are, as `ctrd_image_get` and
+/// ctr take them (no Docker-style normalising: "busybox" is not
+/// "docker.io/library/busybox:latest"). The two records are independent
+/// afterwards: deleting one leaves the other and its content.
+///
+/// If an image named `new_name` exists, the call fails with
+/// `CTRD_ERR_ALREADY_EXISTS`, unless `flags` has `CTRD_IMAGE_TAG_FORCE`:
+/// then that record is pointed at the source's target and given its labels
+/// in one update (it is never missing meanwhile; the content only it
+/// referred to is left to the garbage collector). Tagging an image with its
+/// own name is `CTRD_ERR_ALREADY_EXISTS`, and with `CTRD_IMAGE_TAG_FORCE`
+/// changes nothing. On failure no record is made or changed.
+///
+/// No ownership passes: the strings are only read during the call; no
+/// handle is made (get one with `ctrd_image_get(new_name)`). Handles of
+/// `new_name` made before keep the record as it was. Blocks for two round
+/// trips (three with `CTRD_IMAGE_TAG_FORCE` when `new_name` is new), each
+/// bounded by the client's timeout. Thread-safe. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL client or name, invalid UTF-8, an
+/// empty name, unknown bits in `flags`: the message gives them),
+/// `CTRD_ERR_NOT_FOUND` (no image `name`: the daemon's words),
+/// `CTRD_ERR_ALREADY_EXISTS` (an image `new_name` exists: the message names
+/// it), `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
+#[no_mangle]
+pub extern "C" fn ctrd_image_tag(
+    c: *mut ctrd_client,
+    name: *const c_char,
+    new_name: *const c_char,
+    flags: u32,
+) -> ctrd_status {
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?;
+        // SAFETY: C strings or NULL (C contract).
+        let name = unsafe { ptr::str_arg(name, "name") }?.to_string();
+        // SAFETY: as above.
+        let new_name = unsafe { ptr::str_arg(new_name, "new_name") }?.to_string();
+        let unknown = flags & !CTRD_IMAGE_TAG_FORCE;
+        if unknown != 0 {
+            return Err(Error::invalid(format!("unknown flags {unknown:#x}")));
+        }
+        records::validate_name("name", &name)?;
+        records::validate_name("new_name", &new_name)?;
+        let force = flags & CTRD_IMAGE_TAG_FORCE != 0;
+        let client = client.inner.clone();
+        runtime::block_on(async move { client.tag_image(&name, &new_name, force).await })
     }
 }
 

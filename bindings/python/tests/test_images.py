@@ -172,6 +172,29 @@ def test_bad_arguments(fresh_client, tmp_path):
         client.pull("docker.io/library/busybox:latest", username="user")  # no secret
 
 
+def test_tag(fresh_client):
+    client = fresh_client()
+    assert client.import_archive(str(ARCHIVE), no_unpack=True) == [IMAGE]
+    copy = "docker.io/library/pyt-tagged:1"
+    client.tag(IMAGE, copy)
+    with client.get_image(IMAGE) as a, client.get_image(copy) as b:
+        assert b.name == copy and b.digest == a.digest
+    assert sorted(client.list_images()) == sorted([IMAGE, copy])
+    with pytest.raises(containerd_c.AlreadyExists) as e:
+        client.tag(IMAGE, copy)
+    assert copy in e.value.message
+    client.tag(IMAGE, copy, force=True)
+    with pytest.raises(containerd_c.NotFound) as e:
+        client.tag("docker.io/library/pyt-no-such:1", "docker.io/library/pyt-x:1")
+    assert "pyt-no-such" in e.value.message
+    with pytest.raises(containerd_c.InvalidArgument):
+        client.tag(IMAGE, "")
+    with pytest.raises(containerd_c.InvalidArgument) as e:
+        client.tag(IMAGE, None)
+    assert "new_name is NULL" in e.value.message
+    assert sorted(client.list_images()) == sorted([IMAGE, copy])
+
+
 def test_progress_exception_is_raised(fresh_client):
     client = fresh_client()
     calls = []

@@ -13,7 +13,7 @@
 //!   content store, archive).
 //! - [`content`]: the content store: blobs read and written, streamed
 //!   writers, labels.
-//! - [`records`]: image records (get, list, delete, make) and what an image
+//! - [`records`]: image records (get, list, tag, delete, make) and what an image
 //!   holds for this machine (size, config, unpacked or not).
 //! - [`pull`]: a pull from a registry into the content store, with
 //!   [`progress`] for its caller.

@@ -1,5 +1,5 @@
 //! Image records already in containerd, as containerd's Go `Image`: get,
-//! list and delete a record, and what an image holds for this machine's
+//! list, tag and delete a record, and what an image holds for this machine's
 //! platform (its size, its config, whether its layers are unpacked: the
 //! platform's content as [`crate::core::image::walk`] walks to it).
 
@@ -188,30 +188,65 @@ impl Client {
     /// Points image `name` at `target`, making the record if it is new (as
     /// containerd's import: Update of the target, else Create).
     pub(crate) async fn put_image(&self, name: &str, target: Descriptor) -> Result<()> {
-        let what = self.image_what(name);
         let image = images::Image {
             name: name.to_string(),
             target: Some(target),
             ..Default::default()
         };
-        // Twice: an image made by someone else between our Update and
-        // Create is updated then.
+        self.write_image(image, &["target"], true).await
+    }
+
+    /// Gives the target of image `name` a second name `new_name`, with the
+    /// same labels, as `ctr images tag` does. An existing `new_name` is an
+    /// `AlreadyExists` error (the daemon's words) unless `force`, which
+    /// points it at the source's target and labels in one update (where ctr
+    /// deletes and creates it: never a moment without the name, and nothing
+    /// lost if the call fails). Names are taken as they are, as ctr and
+    /// containerd take them: tagging an image onto itself is
+    /// `AlreadyExists`, and with `force` changes nothing.
+    pub async fn tag_image(&self, name: &str, new_name: &str, force: bool) -> Result<()> {
+        validate_name("image name", name)?;
+        validate_name("new image name", new_name)?;
+        let source = self.get_image(name).await?;
+        let image = images::Image {
+            name: new_name.to_string(),
+            target: Some(source.target),
+            labels: source.labels,
+            ..Default::default()
+        };
+        self.write_image(image, &["target", "labels"], force).await
+    }
+
+    /// Writes the record `image`: created if it is new; if it exists, an
+    /// `AlreadyExists` error, or with `replace` its `fields` updated (first,
+    /// as the usual case there).
+    async fn write_image(
+        &self,
+        image: images::Image,
+        fields: &[&str],
+        replace: bool,
+    ) -> Result<()> {
+        let what = self.image_what(&image.name);
+        // Twice: an image made (or deleted) by someone else between our
+        // Update and Create is updated (or made) then.
         for _ in 0..2 {
-            let req = images::UpdateImageRequest {
-                image: Some(image.clone()),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["target".into()],
-                }),
-            };
-            match self
-                .call(
-                    format!("update {what}"),
-                    self.images().update(self.request(req)),
-                )
-                .await
-            {
-                Err(e) if e.code == Code::NotFound => {}
-                other => return other.map(|_| ()),
+            if replace {
+                let req = images::UpdateImageRequest {
+                    image: Some(image.clone()),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: fields.iter().map(|f| f.to_string()).collect(),
+                    }),
+                };
+                match self
+                    .call(
+                        format!("update {what}"),
+                        self.images().update(self.request(req)),
+                    )
+                    .await
+                {
+                    Err(e) if e.code == Code::NotFound => {}
+                    other => return other.map(|_| ()),
+                }
             }
             let req = images::CreateImageRequest {
                 image: Some(image.clone()),
@@ -223,7 +258,7 @@ impl Client {
                 )
                 .await
             {
-                Err(e) if e.code == Code::AlreadyExists => {}
+                Err(e) if replace && e.code == Code::AlreadyExists => {}
                 other => return other.map(|_| ()),
             }
         }

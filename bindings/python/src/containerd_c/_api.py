@@ -17,6 +17,7 @@ from ._ffi import check, enc, lib, str_array, take_string, take_string_array
 
 DELETE_KEEP_SNAPSHOT = 1
 IMAGE_DELETE_SYNC = 1
+IMAGE_TAG_FORCE = 1
 KILL_ALL = 1
 TASK_DELETE_FORCE = 1
 
@@ -582,6 +583,15 @@ class Client(_Handle):
         items, n = ctypes.POINTER(ctypes.c_char_p)(), ctypes.c_size_t()
         check(lib.ctrd_image_list(self._p(), enc(filter, "filter"), ctypes.byref(items), ctypes.byref(n)))
         return take_string_array(items, n)
+
+    def tag(self, name, new_name, force=False):
+        """Gives image `name` the second name `new_name` (same target and
+        labels), as `ctr images tag` (ctrd_image_tag); names are taken as they
+        are. An existing `new_name` raises AlreadyExists unless `force`,
+        which points it at the source's target; no `name` raises
+        NotFound."""
+        check(lib.ctrd_image_tag(self._p(), enc(name, "name"), enc(new_name, "new_name"),
+                                 IMAGE_TAG_FORCE if force else 0))
 
     def delete_image(self, name, sync=False):
         check(lib.ctrd_image_delete(self._p(), enc(name, "name"), IMAGE_DELETE_SYNC if sync else 0))

@@ -197,6 +197,7 @@ _PROTOTYPES = {
     "ctrd_image_export": (_STATUS, [_P, _STR_ARRAY, _S]),
     "ctrd_image_import_fd": (_STATUS, [_P, ctypes.c_int, ctypes.POINTER(CPullOpts), _OUT_STR_ARRAY, _OUT_SIZE]),
     "ctrd_image_export_fd": (_STATUS, [_P, _STR_ARRAY, ctypes.c_int]),
+    "ctrd_image_tag": (_STATUS, [_P, _S, _S, ctypes.c_uint32]),
     "ctrd_image_delete": (_STATUS, [_P, _S, ctypes.c_uint32]),
     "ctrd_image_free": (None, [_P]),
     # namespaces
