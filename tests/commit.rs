@@ -1,7 +1,8 @@
 //! `ctrd_container_commit` against the real private containerd: a running
 //! task's file committed (paused for the diff, as the daemon's events show,
 //! and running after it), read back by a new container and by `ctr run`;
-//! the config's one more diff id and history entry; an exited task; no
+//! the config's one more diff id and history entry; a Docker image's
+//! commit a Docker manifest throughout; an exited task; no
 //! pause with `CTRD_COMMIT_NO_PAUSE`; an existing name, a container without
 //! an image or snapshot, a snapshot gone, and failures made by test hooks
 //! while the task is paused and at the very end leave nothing (snapshots,
@@ -385,6 +386,102 @@ fn an_exited_task_or_none_and_no_pause() {
 
     ctrd_subscription_free(sub);
     for name in [exited, again, nopause, paused_commit] {
+        check(
+            ctrd_image_delete(ns.client, c(name).as_ptr(), CTRD_IMAGE_DELETE_SYNC),
+            CTRD_OK,
+        );
+    }
+    ns.assert_clean();
+}
+
+/// The test image as a `docker save` archive (Docker schema2 once
+/// imported), named `name`.
+fn docker_archive(path: &Path, name: &str) {
+    let blob = |digest: &str| {
+        let out = std::process::Command::new("tar")
+            .arg("-xOf")
+            .arg(image_tar())
+            .arg(format!("blobs/sha256/{}", &digest[7..]))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tar: {out:?}");
+        out.stdout
+    };
+    let index: Value = serde_json::from_str(&run(std::process::Command::new("tar")
+        .arg("-xOf")
+        .arg(image_tar())
+        .arg("index.json")))
+    .unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let config = manifest["config"]["digest"].as_str().unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut add = |file: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, file, data).unwrap();
+    };
+    add("config.json", &blob(config));
+    add("l/layer.tar", &blob(layer));
+    let list = serde_json::json!([
+        {"Config": "config.json", "RepoTags": [name], "Layers": ["l/layer.tar"]}
+    ]);
+    add("manifest.json", list.to_string().as_bytes());
+    b.into_inner().unwrap();
+}
+
+#[test]
+fn a_docker_image_gives_a_docker_manifest() {
+    let ns = Ns::bare("commit-docker");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("docker.tar");
+    let base = "docker.io/library/ctrd-commit-docker:v1";
+    docker_archive(&archive, base);
+    run(ns
+        .ctr()
+        .args(["images", "import", "--snapshotter", "overlayfs"])
+        .arg(&archive));
+    let k = container_running(&ns, "d1", base, &["sh", "-c", "echo d > /d"]);
+    let t = start_task(k, &dir.path().join("out"));
+    let mut code = u32::MAX;
+    check(ctrd_task_wait(t, 30_000, &mut code), CTRD_OK);
+    assert_eq!(code, 0);
+    let name = "docker.io/library/committed:docker";
+    let i = commit(k, name, 0).unwrap();
+    end_task(t);
+    remove_container(k);
+
+    // As ctr reads it: a Docker manifest of Docker media types throughout.
+    // SAFETY: a string borrowed from a live handle, copied at once.
+    let digest = unsafe { CStr::from_ptr(ctrd_image_digest(i)) }
+        .to_str()
+        .unwrap()
+        .to_string();
+    ctrd_image_free(i);
+    let manifest: Value =
+        serde_json::from_str(&run(ns.ctr().args(["content", "get", &digest]))).unwrap();
+    let docker_layer = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.docker.container.image.v1+json"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    assert!(
+        layers.iter().all(|l| l["mediaType"] == docker_layer),
+        "{manifest}"
+    );
+    ctr_run_check(
+        ns.ctr().args(["run", "--rm", name, "ctr-d2"]),
+        "test \"$(cat /d)\" = d",
+    );
+    for name in [name, base] {
         check(
             ctrd_image_delete(ns.client, c(name).as_ptr(), CTRD_IMAGE_DELETE_SYNC),
             CTRD_OK,
