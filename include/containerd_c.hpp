@@ -577,6 +577,8 @@ class Task : public detail::Handle<ctrd_task, ctrd_task_free> {
   }
 };
 
+class Image;
+
 /// A container record (Client::create_container, Client::load_container).
 class Container : public detail::Handle<ctrd_container, ctrd_container_free> {
  public:
@@ -623,6 +625,15 @@ class Container : public detail::Handle<ctrd_container, ctrd_container_free> {
   /// destroy. Wraps ctrd_container_delete; throws Error
   /// (CTRD_ERR_FAILED_PRECONDITION while it has a task).
   void remove(uint32_t flags = 0) { detail::check(ctrd_container_delete(live(), flags)); }
+  /// The container's changes as a new image `image_name` (as `nerdctl
+  /// commit`): its snapshot's diff over its image's layers as one more
+  /// layer, the config's diff ids and history extended, unpacked onto the
+  /// container's snapshotter. A running task is paused for the diff unless
+  /// CTRD_COMMIT_NO_PAUSE is in `flags`. Nothing is left on failure. Wraps
+  /// ctrd_container_commit; throws Error (CTRD_ERR_ALREADY_EXISTS for an
+  /// existing `image_name`, CTRD_ERR_FAILED_PRECONDITION for a container
+  /// without an image or snapshot).
+  Image commit(const std::string &image_name, uint32_t flags = 0);
   /// Creates (not starts) the task, without stdio; start it with
   /// Task::start(). Wraps ctrd_container_new_task; throws Error
   /// (CTRD_ERR_ALREADY_EXISTS when it has a task; the daemon's words).
@@ -701,6 +712,12 @@ class Image : public detail::Handle<ctrd_image, ctrd_image_free> {
     detail::check(ctrd_image_unpack(live(), detail::opt(snapshotter, "snapshotter")));
   }
 };
+
+inline Image Container::commit(const std::string &image_name, uint32_t flags) {
+  ctrd_image *out = nullptr;
+  detail::check(ctrd_container_commit(live(), detail::str(image_name, "image_name"), flags, &out));
+  return Image(out);
+}
 
 /// A one-shot cancel signal for pulls and imports (PullOptions::cancel).
 /// Wraps ctrd_cancel; thread-safe: trigger() may be called from any thread

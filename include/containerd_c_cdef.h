@@ -20,6 +20,13 @@
 #define CTRD_DELETE_KEEP_SNAPSHOT 1
 
 /**
+ * `ctrd_container_commit` flag: leave a running task running during the
+ * diff instead of pausing it (changes made meanwhile may be half in the
+ * layer).
+ */
+#define CTRD_COMMIT_NO_PAUSE 1u
+
+/**
  * `ctrd_image_delete` flag: return only after the daemon's garbage
  * collector ran, so that content and snapshots nothing else refers to are
  * gone by then.
@@ -942,6 +949,44 @@ enum ctrd_status ctrd_container_update_spec(struct ctrd_container *k, const char
  * `CTRD_ERR_DEADLINE_EXCEEDED`.
  */
 enum ctrd_status ctrd_container_delete(struct ctrd_container *k, uint32_t flags);
+
+/**
+ * Makes a new image `image_name` of the container's changes, as `nerdctl
+ * commit` does: the changes of the container's rootfs snapshot over its
+ * image's layers become one more layer (gzip, written by the daemon's diff
+ * service), the image's config gains its diff id in `rootfs.diff_ids` and
+ * an entry in `history` (`created_by` "containerd-c commit"), and a new
+ * manifest (for this machine's platform, of the same family as the base
+ * image's, OCI or Docker) names the image's layers plus the new one. The
+ * new image is unpacked onto the container's snapshotter, so that
+ * `ctrd_snapshot_prepare_from_image` (or `ctr run`) can use it at once.
+ * The name is taken as it is, as `ctrd_image_tag` takes it.
+ *
+ * A running task is paused for the diff and resumed after it, whatever
+ * happened (a task already paused stays paused; one created, stopped or
+ * absent is not touched); with `CTRD_COMMIT_NO_PAUSE` in `flags` it is not
+ * paused. Everything the commit makes is under a lease until the image
+ * record exists; on failure the lease goes with a synchronous garbage
+ * collection: no record, blob or snapshot of it is left.
+ *
+ * On success `*out` receives the new image owned by the caller (free it
+ * with `ctrd_image_free`); on failure `*out` is not written. `image_name`
+ * is read during the call only. Blocks for a dozen round trips, each
+ * bounded by the client's timeout; the diff and the layer's extraction by
+ * that plus a second for each 10 MB. Thread-safe. Errors:
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `k`, `image_name` or `out`, invalid
+ * UTF-8, an empty name, unknown bits in `flags`), `CTRD_ERR_NOT_FOUND` (the
+ * container is gone), `CTRD_ERR_ALREADY_EXISTS` (an image `image_name`
+ * exists: the message names it), `CTRD_ERR_FAILED_PRECONDITION` (the
+ * container has no image or no snapshot, its image or snapshot is gone, or
+ * its snapshot is not on its image's layers: the message says which),
+ * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`, and the daemon's
+ * errors (e.g. a task that cannot be paused).
+ */
+enum ctrd_status ctrd_container_commit(struct ctrd_container *k,
+                                       const char *image_name,
+                                       uint32_t flags,
+                                       struct ctrd_image **out);
 
 /**
  * Frees a container handle (the container itself stays; see

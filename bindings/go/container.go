@@ -214,6 +214,38 @@ func (k *Container) Delete(flags DeleteFlags) error {
 	})
 }
 
+// CommitFlags are the flags of (*Container).Commit.
+type CommitFlags uint32
+
+// CommitNoPause leaves a running task running during a commit's diff.
+const CommitNoPause CommitFlags = 1
+
+// Commit makes a new image imageName of the container's changes, as
+// `nerdctl commit` (ctrd_container_commit): the diff of its rootfs snapshot
+// over its image's layers becomes one more layer, the config's diff ids
+// and history follow, and the image is unpacked onto the container's
+// snapshotter. A running task is paused for the diff unless flags has
+// CommitNoPause. Nothing is left on failure. Errors: StatusInvalidArgument,
+// StatusNotFound (the container is gone), StatusAlreadyExists (an image
+// imageName exists), StatusFailedPrecondition (no image or snapshot, or
+// one gone), and the daemon's.
+func (k *Container) Commit(imageName string, flags CommitFlags) (*Image, error) {
+	var a cArgs
+	defer a.free()
+	name := a.str("image_name", imageName)
+	if a.err != nil {
+		return nil, a.err
+	}
+	var out *C.ctrd_image
+	err := k.h.do(func(p *C.ctrd_container) C.enum_ctrd_status {
+		return C.ctrd_container_commit(p, name, C.uint32_t(flags), &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newImage(out), nil
+}
+
 // NewTask creates (not starts) the container's task with stdio io (nil:
 // none), as containerd's Go NewTask. With FIFOs, attach to them first
 // (FifoSet.Attach): the shim waits for a reader on each output FIFO while

@@ -491,3 +491,72 @@ func TestLoadTaskReattach(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCommit: Container.Commit of a running task's file (one more diff id;
+// the task running after); a container of the image reads it back; an
+// existing name is StatusAlreadyExists.
+func TestCommit(t *testing.T) {
+	c := newClient(t)
+	id := uniqueID(t, c)
+	k := makeContainer(t, c, id, "sh", "-c", "echo go > /go; sleep 60; true")
+	task := startTask(t, k)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		pids, err := task.Pids()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pids) >= 2 { // sh started sleep: /go is written
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sleep did not start")
+		}
+	}
+	name := "docker.io/library/" + id + ":committed"
+	img, err := k.Commit(name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.DeleteImage(name, 0)
+	defer img.Close()
+	base, err := c.GetImage(testImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	diffIDs := func(i *Image) int {
+		text, err := i.ConfigJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var config struct {
+			RootFS struct {
+				DiffIDs []string `json:"diff_ids"`
+			} `json:"rootfs"`
+		}
+		if err := json.Unmarshal([]byte(text), &config); err != nil {
+			t.Fatal(err)
+		}
+		return len(config.RootFS.DiffIDs)
+	}
+	if img.Name() != name || diffIDs(img) != diffIDs(base)+1 {
+		t.Fatalf("%q: %d diff ids, base %d", img.Name(), diffIDs(img), diffIDs(base))
+	}
+	if state, _, err := task.Status(); err != nil || state != TaskRunning {
+		t.Fatalf("%v %v", state, err)
+	}
+	_, err = k.Commit(name, CommitNoPause)
+	if e := asError(t, err, StatusAlreadyExists); !strings.Contains(e.Message, name) {
+		t.Fatalf("message %q", e.Message)
+	}
+	_, err = k.Commit("", 0)
+	asError(t, err, StatusInvalidArgument)
+	if _, err := task.Delete(TaskDeleteForce); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	status, err := c.Run(name, []string{"cat", "/go"}, RunOptions{ID: id + "-read", Stdout: &out})
+	if err != nil || status != 0 || out.String() != "go\n" {
+		t.Fatalf("%d %q %v", status, out.String(), err)
+	}
+}

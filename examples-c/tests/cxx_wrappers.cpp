@@ -3,7 +3,8 @@
 // calls a std::function on the library's thread and stops when destroyed;
 // wait_async calls back with the exit status, and a Wait destroyed before
 // the exit never calls back; images and namespaces round-trip; a
-// triggered Cancel stops a pull and an import.
+// triggered Cancel stops a pull and an import; a container's changes
+// committed as an image.
 #include <unistd.h>
 
 #include <atomic>
@@ -194,6 +195,40 @@ static void test_exec_output(ctrd::Client &client, const std::string &id) {
   k.remove();
 }
 
+// Container::commit: a running task's file in the new image (read back by a
+// container of it), the task running after; an existing name throws
+// CTRD_ERR_ALREADY_EXISTS.
+static void test_commit(ctrd::Client &client, const std::string &id) {
+  ctrd::Container k = make_container(client, id, {"sh", "-c", "echo cxx > /cxx; sleep 60; true"});
+  ctrd::Task task = k.new_task();
+  task.start();
+  // The file is written once `sh` has started sleep: two processes.
+  for (int i = 0; i < 200 && task.pids().size() < 2; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const std::string name = "docker.io/library/cxx-committed-" + std::to_string(getpid()) + ":1";
+  ctrd::Image image = k.commit(name);
+  CHECK(image.name() == name && image.is_unpacked());
+  CHECK(task.status().first == CTRD_TASK_RUNNING);
+  ctrd::Error e = error_of([&] { k.commit(name, CTRD_COMMIT_NO_PAUSE); });
+  CHECK(e.status() == CTRD_ERR_ALREADY_EXISTS && contains(e.message(), name));
+  CHECK(task.remove(CTRD_TASK_DELETE_FORCE) == 137);
+  k.remove();
+
+  ctrd::ContainerOptions o;
+  o.id = id + "-read";
+  o.spec_json = client.spec_generate(o.id, name, {"sh", "-c", "test \"$(cat /cxx)\" = cxx"});
+  o.image = name;
+  o.snapshot_key = o.id;
+  client.prepare_snapshot(name, o.id);
+  ctrd::Container reader = client.create_container(o);
+  ctrd::Task check = reader.new_task();
+  check.start();
+  CHECK(check.wait(30000) == 0);
+  check.remove();
+  reader.remove();
+  client.delete_image(name);
+}
+
 int main() {
   std::string id = "cxx-" + std::to_string(getpid());
   try {
@@ -205,6 +240,7 @@ int main() {
     test_events(client, id + "-ev");
     test_waits(client, id + "-wait");
     test_exec_output(client, id + "-exec");
+    test_commit(client, id + "-commit");
     std::printf("cxx_wrappers: ok (containerd %s)\n", version.first.c_str());
     return 0;
   } catch (const ctrd::Error &e) {  // unwound: the handles are freed, FIFOs removed

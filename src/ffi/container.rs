@@ -1,6 +1,6 @@
 //! `ctrd_container`: containerd's Go `Container` (id, record, spec, info,
-//! labels, spec updates, delete with snapshot cleanup), container listing,
-//! rootfs snapshots from images and default specs.
+//! labels, spec updates, delete with snapshot cleanup, commit to an image),
+//! container listing, rootfs snapshots from images and default specs.
 
 use std::ffi::{c_char, CString};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -425,6 +425,70 @@ pub extern "C" fn ctrd_container_delete(k: *mut ctrd_container, flags: u32) -> c
         let keep = flags & CTRD_DELETE_KEEP_SNAPSHOT != 0;
         let (client, id) = (k.client.clone(), k.id().to_string());
         runtime::block_on(async move { client.delete_container(&id, keep).await })
+    }
+}
+
+/// `ctrd_container_commit` flag: leave a running task running during the
+/// diff instead of pausing it (changes made meanwhile may be half in the
+/// layer).
+pub const CTRD_COMMIT_NO_PAUSE: u32 = 1u32;
+
+/// Makes a new image `image_name` of the container's changes, as `nerdctl
+/// commit` does: the changes of the container's rootfs snapshot over its
+/// image's layers become one more layer (gzip, written by the daemon's diff
+/// service), the image's config gains its diff id in `rootfs.diff_ids` and
+/// an entry in `history` (`created_by` "containerd-c commit"), and a new
+/// manifest (for this machine's platform, of the same family as the base
+/// image's, OCI or Docker) names the image's layers plus the new one. The
+/// new image is unpacked onto the container's snapshotter, so that
+/// `ctrd_snapshot_prepare_from_image` (or `ctr run`) can use it at once.
+/// The name is taken as it is, as `ctrd_image_tag` takes it.
+///
+/// A running task is paused for the diff and resumed after it, whatever
+/// happened (a task already paused stays paused; one created, stopped or
+/// absent is not touched); with `CTRD_COMMIT_NO_PAUSE` in `flags` it is not
+/// paused. Everything the commit makes is under a lease until the image
+/// record exists; on failure the lease goes with a synchronous garbage
+/// collection: no record, blob or snapshot of it is left.
+///
+/// On success `*out` receives the new image owned by the caller (free it
+/// with `ctrd_image_free`); on failure `*out` is not written. `image_name`
+/// is read during the call only. Blocks for a dozen round trips, each
+/// bounded by the client's timeout; the diff and the layer's extraction by
+/// that plus a second for each 10 MB. Thread-safe. Errors:
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL `k`, `image_name` or `out`, invalid
+/// UTF-8, an empty name, unknown bits in `flags`), `CTRD_ERR_NOT_FOUND` (the
+/// container is gone), `CTRD_ERR_ALREADY_EXISTS` (an image `image_name`
+/// exists: the message names it), `CTRD_ERR_FAILED_PRECONDITION` (the
+/// container has no image or no snapshot, its image or snapshot is gone, or
+/// its snapshot is not on its image's layers: the message says which),
+/// `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`, and the daemon's
+/// errors (e.g. a task that cannot be paused).
+#[no_mangle]
+pub extern "C" fn ctrd_container_commit(
+    k: *mut ctrd_container,
+    image_name: *const c_char,
+    flags: u32,
+    out: *mut *mut crate::ffi::image::ctrd_image,
+) -> ctrd_status {
+    ffi_status! {
+        let k = handle::arc_from_ptr(k, "container")?;
+        // SAFETY: a C string or NULL (C contract).
+        let image_name = unsafe { ptr::str_arg(image_name, "image_name") }?.to_string();
+        let out = ptr::Out::new(out, "out")?;
+        let unknown = flags & !CTRD_COMMIT_NO_PAUSE;
+        if unknown != 0 {
+            return Err(Error::invalid(format!("unknown flags {unknown:#x}")));
+        }
+        core::image::records::validate_name("image_name", &image_name)?;
+        let pause = flags & CTRD_COMMIT_NO_PAUSE == 0;
+        let (client, id) = (k.client.clone(), k.id().to_string());
+        let c2 = client.clone();
+        let record = runtime::block_on_shared(async move {
+            c2.commit_container(&id, &image_name, pause).await
+        })?;
+        out.write(crate::ffi::image::new_image_handle(client, record)?);
+        Ok(())
     }
 }
 

@@ -173,3 +173,32 @@ def test_start_missing_command(client, unique_id, cleanup):
             with k.new_task() as task:
                 task.start()
         assert "/no/such/command" in info.value.message, info.value.message
+
+
+def test_commit(client, unique_id, cleanup):
+    """Container.commit: a running task's file in the new image (one more
+    diff id), the task running after; an existing name raises
+    AlreadyExists."""
+    name = "docker.io/library/%s:committed" % unique_id
+    with make_container(client, unique_id, ["sh", "-c", "echo py > /py; sleep 60; true"]) as k, \
+            k.new_task() as task:
+        task.start()
+        deadline = time.monotonic() + 30
+        while len(task.pids()) < 2:  # sh started sleep: /py is written
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        try:
+            with k.commit(name) as img, client.get_image(IMAGE) as base:
+                assert img.name == name and img.is_unpacked()
+                diff_ids = img.config()["rootfs"]["diff_ids"]
+                assert diff_ids[:-1] == base.config()["rootfs"]["diff_ids"]
+            assert task.status()[0] == containerd_c.TaskState.RUNNING
+            with pytest.raises(containerd_c.AlreadyExists) as exists:
+                k.commit(name, pause=False)
+            assert name in exists.value.message
+            with pytest.raises(containerd_c.InvalidArgument):
+                k.commit("")
+            task.delete(force=True)
+            assert containerd_c.run(client, name, ["cat", "/py"], id=unique_id + "-read") == (0, b"py\n", b"")
+        finally:
+            client.delete_image(name)

@@ -1,17 +1,21 @@
 //! Containers: containerd's Go `Container` over the Containers service:
 //! create, load, list, spec, info, label and spec updates, and delete with
-//! the cleanup of the container's snapshot; and the OCI specs they carry
-//! ([`spec`]: the default spec, image config merge, checks).
+//! the cleanup of the container's snapshot; the OCI specs they carry
+//! ([`spec`]: the default spec, image config merge, checks); and
+//! [`commit`]: a container's changes as a new image (as `nerdctl commit`).
 //!
 //! Owns: the container record as the library shows it (the JSON of
 //! `spec_json` and `info_json`, the runc options and labels a create takes)
-//! and the errors of container calls. Holds no state: every call asks the
-//! daemon.
+//! and the errors of container calls; a commit's lease. Holds no state:
+//! every call asks the daemon.
 //!
-//! May call: `core::daemon` (the client, its calls and identifier checks),
-//! `core::image::snapshot` (a container's snapshotter, its snapshot and the
-//! lease that keeps it) and `core::error`; never `crate::ffi`.
+//! May call: `core::daemon` (the client, its calls and identifier checks,
+//! leases; the Tasks service directly for a task's state, and a commit's
+//! pause and resume), `core::image` (a container's snapshotter, its
+//! snapshot and the lease that keeps it; for a commit: records, content,
+//! the platform walk, unpack) and `core::error`; never `crate::ffi`.
 
+pub mod commit;
 pub mod spec;
 
 use std::collections::HashMap;

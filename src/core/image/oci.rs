@@ -25,6 +25,8 @@ pub(crate) const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v
 pub(crate) const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
 /// A Docker layer, gzip-compressed.
 pub(crate) const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// An OCI layer, gzip-compressed (what containerd's differ writes).
+pub(crate) const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// An OCI layer, zstd-compressed.
 pub(crate) const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 

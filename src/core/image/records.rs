@@ -1,5 +1,5 @@
 //! Image records already in containerd, as containerd's Go `Image`: get,
-//! list, tag and delete a record, and what an image holds for this machine's
+//! list, make, tag and delete a record, and what an image holds for this machine's
 //! platform (its size, its config, whether its layers are unpacked: the
 //! platform's content as [`crate::core::image::walk`] walks to it).
 
@@ -194,6 +194,42 @@ impl Client {
             ..Default::default()
         };
         self.write_image(image, &["target"], true).await
+    }
+
+    /// Checks that a record named `name` can be made: not empty, and small
+    /// enough for the daemon to take with any target (before work that
+    /// ends in making it).
+    pub(crate) fn check_new_image(&self, name: &str) -> Result<()> {
+        validate_name("image name", name)?;
+        let probe = images::CreateImageRequest {
+            image: Some(images::Image {
+                name: name.to_string(),
+                target: Some(Descriptor {
+                    media_type: MANIFEST_TYPES[1].to_string(),
+                    digest: format!("sha256:{}", "0".repeat(64)),
+                    size: i64::MAX,
+                    annotations: HashMap::new(),
+                }),
+                ..Default::default()
+            }),
+        };
+        self.check_request_size(format!("create {}", self.image_what(name)), &probe)
+    }
+
+    /// Makes the record of a new image `name` pointing at `target`: an
+    /// existing `name` is an `AlreadyExists` error (the daemon's words).
+    pub(crate) async fn create_image(&self, name: &str, target: Descriptor) -> Result<ImageRecord> {
+        let image = images::Image {
+            name: name.to_string(),
+            target: Some(target.clone()),
+            ..Default::default()
+        };
+        self.write_image(image, &[], false).await?;
+        Ok(ImageRecord {
+            name: name.to_string(),
+            target,
+            labels: HashMap::new(),
+        })
     }
 
     /// Gives the target of image `name` a second name `new_name`, with the

@@ -15,6 +15,7 @@ import weakref
 from . import _ffi
 from ._ffi import check, enc, lib, str_array, take_string, take_string_array
 
+COMMIT_NO_PAUSE = 1
 DELETE_KEEP_SNAPSHOT = 1
 IMAGE_DELETE_SYNC = 1
 IMAGE_TAG_FORCE = 1
@@ -805,6 +806,20 @@ class Container(_Handle):
         """Deletes the container (and its rootfs snapshot unless
         keep_snapshot). The handle stays to be closed."""
         check(lib.ctrd_container_delete(self._p(), DELETE_KEEP_SNAPSHOT if keep_snapshot else 0))
+
+    def commit(self, image_name, pause=True):
+        """The container's changes as a new image `image_name` (as `nerdctl
+        commit`, ctrd_container_commit): its snapshot's diff over its
+        image's layers as one more layer, the config's diff ids and history
+        extended, unpacked onto the container's snapshotter; returns the
+        Image. A running task is paused for the diff unless `pause` is
+        False. An existing `image_name` raises AlreadyExists; a container
+        without an image or snapshot FailedPrecondition. Nothing is left on
+        failure."""
+        out = ctypes.c_void_p()
+        check(lib.ctrd_container_commit(self._p(), enc(image_name, "image_name"),
+                                        0 if pause else COMMIT_NO_PAUSE, ctypes.byref(out)))
+        return Image(out.value)
 
     def new_task(self, io=None):
         """Creates (not starts) the container's task with stdio `io` (a

@@ -132,6 +132,7 @@ _PROTOTYPES = {
     "ctrd_container_set_labels": (_STATUS, [_P, _STR_ARRAY]),
     "ctrd_container_update_spec": (_STATUS, [_P, _S]),
     "ctrd_container_delete": (_STATUS, [_P, ctypes.c_uint32]),
+    "ctrd_container_commit": (_STATUS, [_P, _S, ctypes.c_uint32, _OUT_P]),
     "ctrd_container_free": (None, [_P]),
     "ctrd_container_new_task": (_STATUS, [_P, ctypes.POINTER(CIo), _OUT_P]),
     "ctrd_container_load_task": (_STATUS, [_P, _OUT_P]),
