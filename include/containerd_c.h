@@ -2049,6 +2049,18 @@ enum ctrd_status ctrd_queue_cancel(struct ctrd_queue *q, uint64_t tag);
  */
 void ctrd_queue_free(struct ctrd_queue *q);
 
+#if defined(CTRD_TEST_HOOKS)
+/**
+ * Test hook: while `on`, the queue's operations that ended wait before
+ * their completion is decided and posted (`ctrd_queue_free` lets them go),
+ * so that a test can cancel an operation whose work is done. `*held`
+ * (may be NULL) receives how many wait so now. Only in a library built
+ * with the cargo feature `test-hooks`; declared only when the C code
+ * defines `CTRD_TEST_HOOKS`. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL `q`).
+ */
+enum ctrd_status ctrd_debug_queue_hold(struct ctrd_queue *q, bool on, size_t *held);
+#endif
+
 /**
  * Creates the container's task, as containerd's Go `NewTask`: the rootfs
  * mounts come from the container's snapshot, stdio from `io` (NULL = no

@@ -78,6 +78,13 @@ struct Shared<T> {
     ended: Condvar,
     /// Readable while `ready` is not empty.
     fd: OwnedFd,
+    /// Test hook: while true, operations that ended wait before their
+    /// completion is decided and posted.
+    #[cfg(feature = "test-hooks")]
+    hold: tokio::sync::watch::Sender<bool>,
+    /// Test hook: operations waiting at the hold.
+    #[cfg(feature = "test-hooks")]
+    held: std::sync::atomic::AtomicUsize,
 }
 
 struct State<T> {
@@ -137,6 +144,10 @@ impl<T: Send + 'static> Queue<T> {
                 arrived: Condvar::new(),
                 ended: Condvar::new(),
                 fd,
+                #[cfg(feature = "test-hooks")]
+                hold: tokio::sync::watch::Sender::new(false),
+                #[cfg(feature = "test-hooks")]
+                held: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }
@@ -264,6 +275,9 @@ impl<T: Send + 'static> Queue<T> {
             self.shared.arrived.notify_all();
             std::mem::take(&mut st.ready)
         };
+        // Held operations go once they are cancelled.
+        #[cfg(feature = "test-hooks")]
+        self.shared.hold.send_replace(false);
         // Results (handles) are freed outside the lock.
         drop(dropped);
         let mut st = self.shared.lock();
@@ -273,6 +287,36 @@ impl<T: Send + 'static> Queue<T> {
                 .ended
                 .wait(st)
                 .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Test hooks: holding operations between their end and their completion,
+/// so that a test can cancel one whose work is done (a create the daemon
+/// made) deterministically.
+#[cfg(feature = "test-hooks")]
+impl<T: Send + 'static> Queue<T> {
+    /// While `on`, operations that ended wait before their completion is
+    /// decided; off releases them. [`Queue::close`] turns it off.
+    pub fn hold(&self, on: bool) {
+        self.shared.hold.send_replace(on);
+    }
+
+    /// How many operations wait at the hold.
+    pub fn held(&self) -> usize {
+        self.shared.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+impl<T> Shared<T> {
+    async fn wait_while_held(&self) {
+        use std::sync::atomic::Ordering;
+        let mut hold = self.hold.subscribe();
+        if *hold.borrow_and_update() {
+            self.held.fetch_add(1, Ordering::SeqCst);
+            let _ = hold.wait_for(|on| !*on).await;
+            self.held.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -404,6 +448,8 @@ async fn run<T: Send + 'static>(
         (None, OnCancel::Undo(undo)) => (work.await, Some(undo)),
         (None, OnCancel::Finish) => (work.await, None),
     };
+    #[cfg(feature = "test-hooks")]
+    shared.wait_while_held().await;
     let result = match shared.post(tag, label, result, false) {
         None => None,
         Some(made) => {

@@ -285,6 +285,29 @@ pub extern "C" fn ctrd_queue_free(q: *mut ctrd_queue) {
     })
 }
 
+/// Test hook: while `on`, the queue's operations that ended wait before
+/// their completion is decided and posted (`ctrd_queue_free` lets them go),
+/// so that a test can cancel an operation whose work is done. `*held`
+/// (may be NULL) receives how many wait so now. Only in a library built
+/// with the cargo feature `test-hooks`; declared only when the C code
+/// defines `CTRD_TEST_HOOKS`. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL `q`).
+#[cfg(feature = "test-hooks")]
+#[no_mangle]
+pub extern "C" fn ctrd_debug_queue_hold(
+    q: *mut ctrd_queue,
+    on: bool,
+    held: *mut usize,
+) -> ctrd_status {
+    ffi_status! {
+        let q = queue_arg(q)?;
+        q.inner.hold(on);
+        if let Some(out) = ptr::Out::optional(held) {
+            out.write(q.inner.held());
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
