@@ -50,6 +50,8 @@ pub mod hosts;
 pub mod http;
 mod manifests;
 pub mod reference;
+mod retry;
+mod tokens;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -65,6 +67,8 @@ pub use blobs::BlobStream;
 use credentials::{credentials, Credentials, DockerConfig};
 use errors::{describe, map_error, Failure};
 pub use manifests::{manifest_media_type, Fetched};
+pub use retry::CallLimits;
+use tokens::{TokenKey, Tokens};
 
 /// A registry session for one image: the hosts its content is asked from
 /// (the registry, after the mirrors of its host directory), the reference.
@@ -77,6 +81,8 @@ pub struct Remote {
     source: Option<PathBuf>,
     /// Names the pull in messages: `pull "ref"`.
     what: String,
+    /// The call's deadline and retry count.
+    limits: CallLimits,
 }
 
 /// One host a session asks: its HTTP client (TLS settings and kept
@@ -98,9 +104,10 @@ struct Endpoint {
     /// Tags may be resolved here.
     resolve: bool,
     creds: Credentials,
-    /// The Authorization the host's requests carry: `Basic ...` or
-    /// `Bearer <token>` once a 401 asked for it.
-    authorization: Mutex<Option<String>>,
+    /// How the host's requests authenticate, once a 401 asked.
+    scheme: Mutex<Option<Scheme>>,
+    /// The bearer tokens its realms gave.
+    tokens: Tokens,
     /// The host in messages: the registry's name for the registry itself,
     /// else its authority.
     name: String,
@@ -118,7 +125,8 @@ impl Endpoint {
             pull: true,
             resolve: true,
             creds,
-            authorization: Mutex::new(None),
+            scheme: Mutex::new(None),
+            tokens: Tokens::default(),
             name: name.to_string(),
         }
     }
@@ -140,6 +148,15 @@ impl Endpoint {
         }
         path
     }
+}
+
+/// How a host's requests authenticate, as its 401 asked: basic
+/// credentials (the Authorization value), or a bearer token of the key's
+/// (see `tokens`).
+#[derive(Clone)]
+enum Scheme {
+    Basic(String),
+    Bearer(TokenKey),
 }
 
 /// How to reach a registry: credentials, TLS, plain http and the node's
@@ -169,18 +186,31 @@ impl Remote {
     /// (`opts.hosts_dir`: mirrors, TLS settings per host), credentials, TLS
     /// (system CAs plus `ca_file`, or none with `skip_verify`), or plain
     /// HTTP; then, with a single host, runs the auth flow the registry asks
-    /// for. Blocks in credential helpers on a blocking thread.
+    /// for. Blocks in credential helpers on a blocking thread. Without a
+    /// deadline; see [`Remote::open`].
     pub async fn new(image: &ImageRef, opts: &RemoteOptions, what: &str) -> Result<Remote> {
-        Remote::with_config(image, opts, what, DockerConfig::from_env()).await
+        Remote::open(image, opts, what, CallLimits::default()).await
     }
 
-    /// [`Remote::new`] with the credentials not in the options from
+    /// [`Remote::new`] for a call with `limits`: its requests' waits to
+    /// retry end before its deadline, and its retries are counted there.
+    pub async fn open(
+        image: &ImageRef,
+        opts: &RemoteOptions,
+        what: &str,
+        limits: CallLimits,
+    ) -> Result<Remote> {
+        Remote::with_config(image, opts, what, DockerConfig::from_env(), limits).await
+    }
+
+    /// [`Remote::open`] with the credentials not in the options from
     /// `config`.
     async fn with_config(
         image: &ImageRef,
         opts: &RemoteOptions,
         what: &str,
         config: DockerConfig,
+        limits: CallLimits,
     ) -> Result<Remote> {
         let invalid = |e: String| Error::invalid(format!("{what}: {e}"));
         let found = match hosts::hosts_root(opts.hosts_dir.as_deref()).map_err(invalid)? {
@@ -218,21 +248,23 @@ impl Remote {
                 })?;
             endpoints.push(endpoint);
         }
-        Remote::with_hosts(image, endpoints, source, what).await
+        Remote::with_hosts(image, endpoints, source, what, limits).await
     }
 
-    /// [`Remote::new`] once the hosts are known.
+    /// [`Remote::open`] once the hosts are known.
     async fn with_hosts(
         image: &ImageRef,
         hosts: Vec<Endpoint>,
         source: Option<PathBuf>,
         what: &str,
+        limits: CallLimits,
     ) -> Result<Remote> {
         let remote = Remote {
             image: image.clone(),
             hosts,
             source,
             what: what.to_string(),
+            limits,
         };
         // The auth flow first (a token from a 401's realm, or basic), so
         // that its failures say what they are. Any other answer is the
@@ -413,7 +445,7 @@ mod tests {
     ) -> Result<Remote> {
         let base = Url::parse(&format!("http://{}/v2", image.endpoint())).unwrap();
         let host = Endpoint::new(http, base, image.host(), creds);
-        Remote::with_hosts(image, vec![host], None, "pull").await
+        Remote::with_hosts(image, vec![host], None, "pull", CallLimits::default()).await
     }
 
     pub(super) async fn read_all(mut s: BlobStream) -> io::Result<Vec<u8>> {
@@ -496,9 +528,10 @@ mod tests {
         hosts(&format!(
             "[host.\"http://{closed}\"]\n[host.\"http://{empty}\"]\nheader = {{ X-Mirror = \"e\" }}\n"
         ));
-        let remote = Remote::with_config(&image, &opts, "pull", config.clone())
-            .await
-            .unwrap();
+        let remote =
+            Remote::with_config(&image, &opts, "pull", config.clone(), CallLimits::default())
+                .await
+                .unwrap();
         let m = remote.manifest(None).await.unwrap();
         assert_eq!(m.bytes, MANIFEST.as_bytes());
         let (s, _) = remote.blob(&d, 0).await.unwrap();
@@ -522,9 +555,10 @@ mod tests {
         hosts(&format!(
             "[host.\"http://{mirror}\"]\ncapabilities = [\"pull\"]\n"
         ));
-        let remote = Remote::with_config(&image, &opts, "pull", config.clone())
-            .await
-            .unwrap();
+        let remote =
+            Remote::with_config(&image, &opts, "pull", config.clone(), CallLimits::default())
+                .await
+                .unwrap();
         remote.manifest(None).await.unwrap();
         assert_eq!(at_mirror.lock().unwrap().len(), 0);
         let (s, _) = remote.blob(&d, 0).await.unwrap();
@@ -543,9 +577,10 @@ mod tests {
             "[host.\"http://{closed}\"]\n[host.\"http://{empty}/x\"]\n"
         ));
         let image = ImageRef::parse(&format!("{registry}/a:missing")).unwrap();
-        let remote = Remote::with_config(&image, &opts, "pull", config.clone())
-            .await
-            .unwrap();
+        let remote =
+            Remote::with_config(&image, &opts, "pull", config.clone(), CallLimits::default())
+                .await
+                .unwrap();
         let e = remote.manifest(None).await.err().unwrap();
         assert_eq!(e.code, Code::NotFound, "{}", e.message);
         let want =
@@ -560,7 +595,7 @@ mod tests {
         hosts(&format!(
             "server = \"http://{registry}\"\ncapabilities = [\"pull\"]\n[host.\"http://{empty}\"]\ncapabilities = [\"pull\"]\n"
         ));
-        let remote = Remote::with_config(&image, &opts, "pull", config)
+        let remote = Remote::with_config(&image, &opts, "pull", config, CallLimits::default())
             .await
             .unwrap();
         let e = remote.manifest(None).await.err().unwrap();
