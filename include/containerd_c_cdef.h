@@ -254,6 +254,14 @@ typedef struct ctrd_progress {
    * Layers of the chosen platform.
    */
   uint32_t layers_total;
+  /**
+   * Registry requests sent again so far: answers 429, 502, 503 or 504
+   * and connections reset, retried with backoff (or after the
+   * registry's `Retry-After`), and blob downloads resumed where a
+   * connection failed midway. Appended last: a program built before it
+   * reads the fields above only.
+   */
+  uint32_t retries;
 } ctrd_progress;
 
 /**

@@ -448,7 +448,7 @@ mod tests {
         Remote::with_hosts(image, vec![host], None, "pull", CallLimits::default()).await
     }
 
-    pub(super) async fn read_all(mut s: BlobStream) -> io::Result<Vec<u8>> {
+    pub(super) async fn read_all(mut s: BlobStream<'_>) -> io::Result<Vec<u8>> {
         use futures_util::StreamExt;
         let mut out = Vec::new();
         while let Some(chunk) = s.next().await {

@@ -92,7 +92,7 @@ pub(super) fn backoff(n: u32, jitter: f64) -> Duration {
 
 /// A number in [0, 1) that differs from call to call (std's random hash
 /// keys; no more is needed to spread retries).
-fn jitter() -> f64 {
+pub(super) fn jitter() -> f64 {
     let h = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
@@ -146,10 +146,10 @@ impl Remote {
             let wait = asked.unwrap_or_else(|| backoff(tries, jitter()));
             self.wait_to_retry(wait, asked.is_some())
                 .await
-                .map_err(|why| Failure::GaveUp {
+                .map_err(|(why, late)| Failure::GaveUp {
                     last: Box::new(failure),
                     why,
-                    late: true,
+                    late,
                 })?;
             tries += 1;
         }
@@ -157,8 +157,13 @@ impl Remote {
 
     /// Waits `wait` before a retry and counts it, unless the wait would end
     /// past the call's deadline (or, `asked` by the registry without one,
-    /// is longer than [`MAX_RETRY_AFTER`]): then why not.
-    pub(super) async fn wait_to_retry(&self, wait: Duration, asked: bool) -> Result<(), String> {
+    /// is longer than [`MAX_RETRY_AFTER`]): then why not, and whether it is
+    /// the deadline.
+    pub(super) async fn wait_to_retry(
+        &self,
+        wait: Duration,
+        asked: bool,
+    ) -> Result<(), (String, bool)> {
         let said = |w: Duration| format!("{:.1} s", w.as_secs_f64());
         let how = if asked {
             format!("the registry asks to retry in {}", said(wait))
@@ -168,15 +173,18 @@ impl Remote {
         match self.limits.deadline {
             Some(end) if Instant::now() + wait >= end => {
                 let left = end.saturating_duration_since(Instant::now());
-                return Err(format!(
-                    "{how}, past the call's deadline (in {})",
-                    said(left)
+                return Err((
+                    format!("{how}, past the call's deadline (in {})", said(left)),
+                    true,
                 ));
             }
             None if wait > MAX_RETRY_AFTER => {
-                return Err(format!(
-                    "{how}, longer than the {} s this client waits",
-                    MAX_RETRY_AFTER.as_secs()
+                return Err((
+                    format!(
+                        "{how}, longer than the {} s this client waits",
+                        MAX_RETRY_AFTER.as_secs()
+                    ),
+                    false,
                 ));
             }
             _ => {}
@@ -190,6 +198,191 @@ impl Remote {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::types::Descriptor;
+    use crate::core::error::Code;
+    use crate::core::registry::credentials::Credentials;
+    use crate::core::registry::fake::{fake_server, json, Reply, Seen, CLOSE, CUT};
+    use crate::core::registry::http::Http;
+    use crate::core::registry::tests::{digest_of, read_all, BLOB, MANIFEST};
+    use crate::core::registry::ImageRef;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+
+    /// A session with plain http registry `host` and `limits`, anonymous.
+    async fn session(host: &str, limits: CallLimits) -> crate::core::error::Result<Remote> {
+        let image = ImageRef::parse(&format!("{host}/a:t")).unwrap();
+        let base = Url::parse(&format!("http://{host}/v2")).unwrap();
+        let http = Http::new(None, false).unwrap();
+        let endpoint = Endpoint::new(http, base, image.host(), Credentials::Anonymous);
+        Remote::with_hosts(&image, vec![endpoint], None, "pull", limits).await
+    }
+
+    /// A registry that serves MANIFEST and BLOB (ranges too), but answers
+    /// its `n`-th request (from 1) as `faults` says, where it says.
+    async fn faulty(
+        faults: impl Fn(usize, &Seen) -> Option<Reply> + Send + Sync + 'static,
+    ) -> (String, Arc<Mutex<Vec<Seen>>>) {
+        let n = AtomicUsize::new(0);
+        let blob = format!("/v2/a/blobs/{}", digest_of(BLOB));
+        fake_server(move |r, _| {
+            let n = n.fetch_add(1, Ordering::SeqCst) + 1;
+            if let Some(reply) = faults(n, r) {
+                return reply;
+            }
+            match r.path.as_str() {
+                "/v2/" => json(200, "{}"),
+                "/v2/a/manifests/t" => (200, vec![], MANIFEST.as_bytes().to_vec()),
+                p if p == blob => match r.header("range") {
+                    Some(range) => {
+                        let from: usize = range[6..].trim_end_matches('-').parse().unwrap();
+                        let cr = format!("bytes {from}-{}/{}", BLOB.len() - 1, BLOB.len());
+                        (206, vec![("Content-Range", cr)], BLOB[from..].to_vec())
+                    }
+                    None => (200, vec![], BLOB.to_vec()),
+                },
+                _ => json(404, "{}"),
+            }
+        })
+        .await
+    }
+
+    fn blob() -> Descriptor {
+        Descriptor {
+            media_type: "application/octet-stream".into(),
+            digest: digest_of(BLOB),
+            size: BLOB.len() as i64,
+            annotations: Default::default(),
+        }
+    }
+
+    const TOO_MANY: &str =
+        r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down, said the registry"}]}"#;
+
+    /// 429 with a Retry-After, 503, a connection closed before an answer,
+    /// 502 and 504: each tried again, and counted; the answer comes.
+    #[tokio::test]
+    async fn passing_failures_are_tried_again_and_counted() {
+        let (host, seen) = faulty(|n, _| match n {
+            1 => Some((429, vec![("Retry-After", "1".into())], TOO_MANY.into())),
+            2 => Some(json(503, "{}")),
+            // On the kept connection (sent again at once on a new one by
+            // the HTTP client), then on a new one.
+            3 | 4 => Some((200, vec![(CLOSE, String::new())], vec![])),
+            6 => Some(json(502, "{}")),
+            7 => Some(json(504, "{}")),
+            _ => None,
+        })
+        .await;
+        let limits = CallLimits::default();
+        let start = std::time::Instant::now();
+        let remote = session(&host, limits.clone()).await.unwrap();
+        assert!(start.elapsed() >= Duration::from_secs(1), "Retry-After");
+        assert_eq!(limits.retries.load(Ordering::Acquire), 3);
+        let m = remote.manifest(None).await.unwrap();
+        assert_eq!(m.bytes, MANIFEST.as_bytes());
+        assert_eq!(limits.retries.load(Ordering::Acquire), 5);
+        assert_eq!(seen.lock().unwrap().len(), 8);
+    }
+
+    /// A Retry-After that ends past the deadline: no wait, the registry's
+    /// words as DeadlineExceeded; without a deadline, one longer than a
+    /// minute is not waited for either. Tries used up: the last failure.
+    #[tokio::test]
+    async fn waits_stay_within_the_deadline_and_tries_are_bounded() {
+        let (host, seen) = faulty(|_, r| match r.path.as_str() {
+            "/v2/" => None,
+            "/v2/a/manifests/t" => Some((429, vec![("Retry-After", "61".into())], TOO_MANY.into())),
+            _ => Some((503, vec![("Retry-After", "0".into())], b"busy".to_vec())),
+        })
+        .await;
+        let limits = CallLimits {
+            deadline: Some(Instant::now() + Duration::from_secs(5)),
+            ..Default::default()
+        };
+        let remote = session(&host, limits.clone()).await.unwrap();
+        let start = std::time::Instant::now();
+        let e = remote.manifest(None).await.err().unwrap();
+        assert!(start.elapsed() < Duration::from_secs(4));
+        assert_eq!(e.code, Code::DeadlineExceeded, "{}", e.message);
+        assert!(
+            e.message.starts_with(
+                "pull: resolve: slow down, said the registry (the registry asks to retry in \
+                 61.0 s, past the call's deadline (in "
+            ),
+            "{}",
+            e.message
+        );
+        let remote = session(&host, CallLimits::default()).await.unwrap();
+        let e = remote.manifest(None).await.err().unwrap();
+        assert_eq!(e.code, Code::Unavailable, "{}", e.message);
+        assert!(
+            e.message
+                .ends_with("longer than the 60 s this client waits)"),
+            "{}",
+            e.message
+        );
+        assert_eq!(limits.retries.load(Ordering::Acquire), 0);
+
+        let before = seen.lock().unwrap().len();
+        let e = remote.blob(&blob(), 0).await.err().unwrap();
+        assert_eq!(e.code, Code::Unavailable, "{}", e.message);
+        assert!(
+            e.message
+                .ends_with("HTTP 503 Service Unavailable: busy (tried 6 times)"),
+            "{}",
+            e.message
+        );
+        assert_eq!(seen.lock().unwrap().len(), before + 6);
+    }
+
+    /// A blob's answer cut midway: asked again from where it stopped (a
+    /// range), the stream goes on and the digest holds; a registry that
+    /// sends the whole blob again has the bytes already passed skipped.
+    #[tokio::test]
+    async fn a_blob_cut_midway_is_resumed() {
+        for ranges in [true, false] {
+            let gets = AtomicUsize::new(0);
+            let (host, seen) = faulty(move |_, r| {
+                if !r.path.contains("/blobs/") {
+                    return None;
+                }
+                match gets.fetch_add(1, Ordering::SeqCst) {
+                    0 => Some((200, vec![(CUT, "10".into())], BLOB.to_vec())),
+                    1 => Some((200, vec![(CUT, "3".into())], BLOB.to_vec())),
+                    _ if !ranges => Some((200, vec![], BLOB.to_vec())),
+                    _ => None,
+                }
+            })
+            .await;
+            let limits = CallLimits::default();
+            let remote = session(&host, limits.clone()).await.unwrap();
+            let (s, partial) = remote.blob(&blob(), 0).await.unwrap();
+            assert!(!partial);
+            assert_eq!(read_all(s).await.unwrap(), BLOB);
+            assert_eq!(limits.retries.load(Ordering::Acquire), 2);
+            let seen = seen.lock().unwrap();
+            let ranges: Vec<Option<&str>> = seen
+                .iter()
+                .filter(|r| r.path.contains("/blobs/"))
+                .map(|r| r.header("range"))
+                .collect();
+            assert_eq!(ranges, [None, Some("bytes=10-"), Some("bytes=10-")]);
+        }
+
+        // Cut every time: the tries are bounded, the cut is the error.
+        let (host, _) = faulty(|_, r| {
+            r.path
+                .contains("/blobs/")
+                .then(|| (200, vec![(CUT, "1".into())], BLOB.to_vec()))
+        })
+        .await;
+        let limits = CallLimits::default();
+        let remote = session(&host, limits.clone()).await.unwrap();
+        let (s, _) = remote.blob(&blob(), 0).await.unwrap();
+        let e = remote.stream_error(&blob().digest, read_all(s).await.unwrap_err());
+        assert_eq!(e.code, Code::Unavailable, "{}", e.message);
+        assert_eq!(limits.retries.load(Ordering::Acquire), MAX_RETRIES);
+    }
 
     #[test]
     fn retry_after_in_seconds_or_as_a_date() {
