@@ -11,15 +11,23 @@
 //! config's for the host's name, its credential helpers' or `auths`), then,
 //! with a single host, runs the auth flow the registry's 401 asks for
 //! (`auth`: basic credentials, or a bearer token from the realm the
-//! challenge names); with mirrors each host's runs at its first request. A
+//! challenge names); with mirrors each host's runs at its first request.
+//! Bearer tokens are kept per realm, service and scope (`tokens`): asked
+//! once for all the requests of a pull, again before they expire, and once
+//! more when a 401 refuses the one sent (then the 401 is final). A
 //! host that fails passes to the next, as containerd does; the error of the
 //! last lists them all. Credentials go only where a host asks for them:
 //! its own origin, and a token realm it names that is not plain http when
 //! the host is https; a redirect elsewhere (object storage) gets none, and
-//! a 401 from there is an error. Manifests
+//! a 401 from there is an error. Failures in passing (429, 502, 503, 504,
+//! a connection reset before an answer) are tried again (`retry`: backoff
+//! or the registry's `Retry-After`, a bounded number of times, never
+//! waiting past the call's deadline of [`CallLimits`], each retry counted
+//! there for the caller's progress). Manifests
 //! (`manifests`) are checked against the digest asked for and the one the
-//! registry gives; blob streams (`blobs`) are ranged when resuming, and
-//! checked against digest and size when whole.
+//! registry gives; blob streams (`blobs`) are ranged when resuming, resumed
+//! with a range where a connection fails midway, and checked against
+//! digest and size when whole.
 //!
 //! Every failure becomes an [`Error`] (`errors`) whose code says what kind
 //! it was: 401 → `Unauthenticated`, 403 → `PermissionDenied`, unknown
@@ -29,7 +37,7 @@
 //! `FailedPrecondition`.
 //!
 //! Owns: the session's HTTP clients and kept connections (one per host),
-//! the Authorization each host took, and the reading of host directories,
+//! the auth scheme each host took and its tokens, and the reading of host directories,
 //! docker configs and credential helpers. [`reference`](mod@reference) is the one parser
 //! of image references.
 //!
