@@ -154,3 +154,19 @@ fn a_token_that_expires_mid_pull_is_asked_again() {
     assert!(checked.contains("complete"), "{checked}");
     ctrd_image_free(i);
 }
+
+/// Over TLS the token server is https too (with the registry's CA): the
+/// credentials go there, and the pull works.
+#[test]
+fn tokens_over_tls() {
+    let reg = Registry::start_with(&["--token", "--tls"]);
+    let space = Space::new("token-tls");
+    let reference = reg.reference("busybox:latest");
+    let i = pull_ok(&space, &reference, &Opts::for_registry(&reg));
+    assert_eq!(name_of(i), reference);
+    ctrd_image_free(i);
+    let asked = our_token_requests(&reg);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0]["how"], "basic");
+    assert_eq!(asked[0]["status"], 200);
+}
