@@ -1,9 +1,9 @@
 //! The auth flow a registry's 401 asks for: its `WWW-Authenticate`
 //! challenges parsed, answered with basic credentials or with a bearer
-//! token fetched from the realm a challenge names, and the Authorization
-//! the registry took kept for the session's next requests. Credentials go
-//! only to the registry's origin and to a realm it names (not a plain http
-//! one for an https registry).
+//! token fetched from the realm a challenge names, and the scheme the
+//! registry took kept for the session's next requests (its tokens kept in
+//! `tokens`). Credentials go only to the registry's origin and to a realm
+//! it names (not a plain http one for an https registry).
 
 use std::sync::PoisonError;
 use std::time::Duration;
