@@ -46,6 +46,9 @@ type Progress struct {
 	BytesDone, BytesTotal uint64
 	// LayersDone and LayersTotal count its layers.
 	LayersDone, LayersTotal uint32
+	// Retries counts the registry requests tried again (429 or 5xx
+	// answers, connections reset, blobs resumed).
+	Retries uint32
 }
 
 // PullOptions says how Pull and Import work (ctrd_pull_opts). The zero

@@ -250,7 +250,7 @@ func TestPull(t *testing.T) {
 		t.Fatalf("name %q", img.Name())
 	}
 	mu.Lock()
-	if last.Phase != "done" || last.BytesDone != last.BytesTotal || last.LayersDone != last.LayersTotal || last.LayersTotal == 0 {
+	if last.Phase != "done" || last.BytesDone != last.BytesTotal || last.LayersDone != last.LayersTotal || last.LayersTotal == 0 || last.Retries != 0 {
 		t.Errorf("last progress %+v", last)
 	}
 	mu.Unlock()

@@ -36,6 +36,12 @@ pub struct ctrd_progress {
     pub layers_done: u32,
     /// Layers of the chosen platform.
     pub layers_total: u32,
+    /// Registry requests sent again so far: answers 429, 502, 503 or 504
+    /// and connections reset, retried with backoff (or after the
+    /// registry's `Retry-After`), and blob downloads resumed where a
+    /// connection failed midway. Appended last: a program built before it
+    /// reads the fields above only.
+    pub retries: u32,
 }
 
 /// `ctrd_progress_cb`: called on a library thread (not the caller's), one
@@ -132,6 +138,7 @@ fn take_next(reporter: *mut Reporter) -> Option<Call> {
             bytes_total: now.bytes_total,
             layers_done: now.layers_done,
             layers_total: now.layers_total,
+            retries: now.retries,
         };
         return Some(Call {
             cb: r.cb,
@@ -208,6 +215,7 @@ where
             bytes_total: 0,
             layers_done: 0,
             layers_total: 0,
+            retries: 0,
         },
         done: false,
     }));

@@ -62,6 +62,7 @@ class Recorder:
         assert last.phase == "done" and last.ref == ref, last
         assert last.layers_total > 0 and last.layers_done == last.layers_total, last
         assert last.bytes_total > 0 and last.bytes_done == last.bytes_total, last
+        assert last.retries == 0, last  # a local registry that answers at once
         assert all(p.phase in ("resolving", "fetching", "unpacking") for p in self.seen[:-1]), self.seen
 
 

@@ -4,6 +4,7 @@
 //! count every chunk.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 
 /// The step a pull or import is in, in the order they come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,6 +50,9 @@ pub struct Snapshot {
     /// unpacking on).
     pub layers_done: u32,
     pub layers_total: u32,
+    /// Registry requests sent again so far (a 429 or 503, a connection
+    /// reset, a blob read resumed).
+    pub retries: u32,
 }
 
 /// Shared counters of one pull or import. Share it behind an `Arc`.
@@ -60,6 +64,8 @@ pub struct Progress {
     layers_fetched: AtomicU32,
     layers_unpacked: AtomicU32,
     layers_total: AtomicU32,
+    /// The registry session counts its retries here.
+    retries: Arc<AtomicU32>,
 }
 
 impl Progress {
@@ -103,6 +109,11 @@ impl Progress {
         self.layers_unpacked.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// The counter the registry session counts its retries in.
+    pub fn retry_counter(&self) -> Arc<AtomicU32> {
+        self.retries.clone()
+    }
+
     /// The counters now. `bytes_done` never exceeds a known total.
     pub fn snapshot(&self) -> Snapshot {
         let bytes_total = self.bytes_total.load(Ordering::Acquire);
@@ -121,6 +132,7 @@ impl Progress {
             bytes_total,
             layers_done: layers.load(Ordering::Acquire),
             layers_total: self.layers_total.load(Ordering::Acquire),
+            retries: self.retries.load(Ordering::Acquire),
         }
     }
 }

@@ -32,6 +32,13 @@ pub(super) enum Failure {
     Other(String),
     /// Something this library does not do (a docker schema 1 manifest).
     Unsupported(String),
+    /// A failure in passing (429, 503, a reset) not tried again: `why`
+    /// (the tries used up, or a wait `late` for the call's deadline).
+    GaveUp {
+        last: Box<Failure>,
+        why: String,
+        late: bool,
+    },
 }
 
 impl Failure {
@@ -175,6 +182,11 @@ pub(super) fn describe(f: Failure, host: &str, anonymous: bool) -> (Code, String
         Failure::Mismatch(t) => (Code::FailedPrecondition, t),
         Failure::Other(t) => (Code::Unknown, t),
         Failure::Unsupported(t) => (Code::NotImplemented, t),
+        Failure::GaveUp { last, why, late } => {
+            let (code, text) = describe(*last, host, anonymous);
+            let code = if late { Code::DeadlineExceeded } else { code };
+            (code, format!("{text} ({why})"))
+        }
     }
 }
 

@@ -32,8 +32,8 @@ pub(super) type Reply = (u16, Vec<(&'static str, String)>, Vec<u8>);
 
 /// A fake HTTP/1.1 server on 127.0.0.1 (keep-alive, Content-Length
 /// bodies): every request goes to `answer`, and is recorded. Returns
-/// its `host:port` and the record. Reply headers [`TRICKLE`], [`CLOSE`]
-/// and [`TUNNEL`] are not sent but change how the answer goes.
+/// its `host:port` and the record. Reply headers [`TRICKLE`], [`CLOSE`],
+/// [`CUT`] and [`TUNNEL`] are not sent but change how the answer goes.
 pub(super) async fn fake_server<F>(answer: F) -> (String, Arc<std::sync::Mutex<Vec<Seen>>>)
 where
     F: Fn(&Seen, &str) -> Reply + Send + Sync + 'static,
@@ -95,17 +95,24 @@ where
                     // `X-Trickle-Ms: n`: the body a byte every n ms.
                     let mut trickle = None;
                     let mut tunnel = false;
+                    let mut cut = None;
                     for (k, v) in headers {
                         match k {
                             TRICKLE => trickle = Some(v.parse::<u64>().unwrap()),
                             CLOSE => return,
                             TUNNEL => tunnel = true,
+                            CUT => cut = Some(v.parse::<usize>().unwrap()),
                             _ => out.push_str(&format!("{k}: {v}\r\n")),
                         }
                     }
                     out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
                     let mut out = out.into_bytes();
                     let conn = conn.get_mut();
+                    if let Some(n) = cut {
+                        out.extend_from_slice(&body[..n.min(body.len())]);
+                        let _ = conn.write_all(&out).await;
+                        return;
+                    }
                     if let Some(ms) = trickle {
                         if conn.write_all(&out).await.is_err() {
                             return;
@@ -141,6 +148,10 @@ pub(super) const TRICKLE: &str = "X-Trickle-Ms";
 /// A reply header the fake server takes out: close the connection
 /// without an answer (the request is recorded).
 pub(super) const CLOSE: &str = "X-Close";
+
+/// A reply header the fake server takes out: send the head and this many
+/// bytes of the body, then close the connection (cut midway).
+pub(super) const CUT: &str = "X-Cut-After";
 
 /// A reply header the fake server takes out: after this answer, send
 /// back whatever comes on the connection, as a proxy's tunnel to an echo

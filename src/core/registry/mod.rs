@@ -11,15 +11,23 @@
 //! config's for the host's name, its credential helpers' or `auths`), then,
 //! with a single host, runs the auth flow the registry's 401 asks for
 //! (`auth`: basic credentials, or a bearer token from the realm the
-//! challenge names); with mirrors each host's runs at its first request. A
+//! challenge names); with mirrors each host's runs at its first request.
+//! Bearer tokens are kept per realm, service and scope (`tokens`): asked
+//! once for all the requests of a pull, again before they expire, and once
+//! more when a 401 refuses the one sent (then the 401 is final). A
 //! host that fails passes to the next, as containerd does; the error of the
 //! last lists them all. Credentials go only where a host asks for them:
 //! its own origin, and a token realm it names that is not plain http when
 //! the host is https; a redirect elsewhere (object storage) gets none, and
-//! a 401 from there is an error. Manifests
+//! a 401 from there is an error. Failures in passing (429, 502, 503, 504,
+//! a connection reset before an answer) are tried again (`retry`: backoff
+//! or the registry's `Retry-After`, a bounded number of times, never
+//! waiting past the call's deadline of [`CallLimits`], each retry counted
+//! there for the caller's progress). Manifests
 //! (`manifests`) are checked against the digest asked for and the one the
-//! registry gives; blob streams (`blobs`) are ranged when resuming, and
-//! checked against digest and size when whole.
+//! registry gives; blob streams (`blobs`) are ranged when resuming, resumed
+//! with a range where a connection fails midway, and checked against
+//! digest and size when whole.
 //!
 //! Every failure becomes an [`Error`] (`errors`) whose code says what kind
 //! it was: 401 → `Unauthenticated`, 403 → `PermissionDenied`, unknown
@@ -29,7 +37,7 @@
 //! `FailedPrecondition`.
 //!
 //! Owns: the session's HTTP clients and kept connections (one per host),
-//! the Authorization each host took, and the reading of host directories,
+//! the auth scheme each host took and its tokens, and the reading of host directories,
 //! docker configs and credential helpers. [`reference`](mod@reference) is the one parser
 //! of image references.
 //!
@@ -50,6 +58,8 @@ pub mod hosts;
 pub mod http;
 mod manifests;
 pub mod reference;
+mod retry;
+mod tokens;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -65,6 +75,8 @@ pub use blobs::BlobStream;
 use credentials::{credentials, Credentials, DockerConfig};
 use errors::{describe, map_error, Failure};
 pub use manifests::{manifest_media_type, Fetched};
+pub use retry::CallLimits;
+use tokens::{TokenKey, Tokens};
 
 /// A registry session for one image: the hosts its content is asked from
 /// (the registry, after the mirrors of its host directory), the reference.
@@ -77,6 +89,8 @@ pub struct Remote {
     source: Option<PathBuf>,
     /// Names the pull in messages: `pull "ref"`.
     what: String,
+    /// The call's deadline and retry count.
+    limits: CallLimits,
 }
 
 /// One host a session asks: its HTTP client (TLS settings and kept
@@ -98,9 +112,10 @@ struct Endpoint {
     /// Tags may be resolved here.
     resolve: bool,
     creds: Credentials,
-    /// The Authorization the host's requests carry: `Basic ...` or
-    /// `Bearer <token>` once a 401 asked for it.
-    authorization: Mutex<Option<String>>,
+    /// How the host's requests authenticate, once a 401 asked.
+    scheme: Mutex<Option<Scheme>>,
+    /// The bearer tokens its realms gave.
+    tokens: Tokens,
     /// The host in messages: the registry's name for the registry itself,
     /// else its authority.
     name: String,
@@ -118,7 +133,8 @@ impl Endpoint {
             pull: true,
             resolve: true,
             creds,
-            authorization: Mutex::new(None),
+            scheme: Mutex::new(None),
+            tokens: Tokens::default(),
             name: name.to_string(),
         }
     }
@@ -140,6 +156,15 @@ impl Endpoint {
         }
         path
     }
+}
+
+/// How a host's requests authenticate, as its 401 asked: basic
+/// credentials (the Authorization value), or a bearer token of the key's
+/// (see `tokens`).
+#[derive(Clone)]
+enum Scheme {
+    Basic(String),
+    Bearer(TokenKey),
 }
 
 /// How to reach a registry: credentials, TLS, plain http and the node's
@@ -169,18 +194,31 @@ impl Remote {
     /// (`opts.hosts_dir`: mirrors, TLS settings per host), credentials, TLS
     /// (system CAs plus `ca_file`, or none with `skip_verify`), or plain
     /// HTTP; then, with a single host, runs the auth flow the registry asks
-    /// for. Blocks in credential helpers on a blocking thread.
+    /// for. Blocks in credential helpers on a blocking thread. Without a
+    /// deadline; see [`Remote::open`].
     pub async fn new(image: &ImageRef, opts: &RemoteOptions, what: &str) -> Result<Remote> {
-        Remote::with_config(image, opts, what, DockerConfig::from_env()).await
+        Remote::open(image, opts, what, CallLimits::default()).await
     }
 
-    /// [`Remote::new`] with the credentials not in the options from
+    /// [`Remote::new`] for a call with `limits`: its requests' waits to
+    /// retry end before its deadline, and its retries are counted there.
+    pub async fn open(
+        image: &ImageRef,
+        opts: &RemoteOptions,
+        what: &str,
+        limits: CallLimits,
+    ) -> Result<Remote> {
+        Remote::with_config(image, opts, what, DockerConfig::from_env(), limits).await
+    }
+
+    /// [`Remote::open`] with the credentials not in the options from
     /// `config`.
     async fn with_config(
         image: &ImageRef,
         opts: &RemoteOptions,
         what: &str,
         config: DockerConfig,
+        limits: CallLimits,
     ) -> Result<Remote> {
         let invalid = |e: String| Error::invalid(format!("{what}: {e}"));
         let found = match hosts::hosts_root(opts.hosts_dir.as_deref()).map_err(invalid)? {
@@ -218,21 +256,23 @@ impl Remote {
                 })?;
             endpoints.push(endpoint);
         }
-        Remote::with_hosts(image, endpoints, source, what).await
+        Remote::with_hosts(image, endpoints, source, what, limits).await
     }
 
-    /// [`Remote::new`] once the hosts are known.
+    /// [`Remote::open`] once the hosts are known.
     async fn with_hosts(
         image: &ImageRef,
         hosts: Vec<Endpoint>,
         source: Option<PathBuf>,
         what: &str,
+        limits: CallLimits,
     ) -> Result<Remote> {
         let remote = Remote {
             image: image.clone(),
             hosts,
             source,
             what: what.to_string(),
+            limits,
         };
         // The auth flow first (a token from a 401's realm, or basic), so
         // that its failures say what they are. Any other answer is the
@@ -413,10 +453,10 @@ mod tests {
     ) -> Result<Remote> {
         let base = Url::parse(&format!("http://{}/v2", image.endpoint())).unwrap();
         let host = Endpoint::new(http, base, image.host(), creds);
-        Remote::with_hosts(image, vec![host], None, "pull").await
+        Remote::with_hosts(image, vec![host], None, "pull", CallLimits::default()).await
     }
 
-    pub(super) async fn read_all(mut s: BlobStream) -> io::Result<Vec<u8>> {
+    pub(super) async fn read_all(mut s: BlobStream<'_>) -> io::Result<Vec<u8>> {
         use futures_util::StreamExt;
         let mut out = Vec::new();
         while let Some(chunk) = s.next().await {
@@ -496,9 +536,10 @@ mod tests {
         hosts(&format!(
             "[host.\"http://{closed}\"]\n[host.\"http://{empty}\"]\nheader = {{ X-Mirror = \"e\" }}\n"
         ));
-        let remote = Remote::with_config(&image, &opts, "pull", config.clone())
-            .await
-            .unwrap();
+        let remote =
+            Remote::with_config(&image, &opts, "pull", config.clone(), CallLimits::default())
+                .await
+                .unwrap();
         let m = remote.manifest(None).await.unwrap();
         assert_eq!(m.bytes, MANIFEST.as_bytes());
         let (s, _) = remote.blob(&d, 0).await.unwrap();
@@ -522,9 +563,10 @@ mod tests {
         hosts(&format!(
             "[host.\"http://{mirror}\"]\ncapabilities = [\"pull\"]\n"
         ));
-        let remote = Remote::with_config(&image, &opts, "pull", config.clone())
-            .await
-            .unwrap();
+        let remote =
+            Remote::with_config(&image, &opts, "pull", config.clone(), CallLimits::default())
+                .await
+                .unwrap();
         remote.manifest(None).await.unwrap();
         assert_eq!(at_mirror.lock().unwrap().len(), 0);
         let (s, _) = remote.blob(&d, 0).await.unwrap();
@@ -543,9 +585,10 @@ mod tests {
             "[host.\"http://{closed}\"]\n[host.\"http://{empty}/x\"]\n"
         ));
         let image = ImageRef::parse(&format!("{registry}/a:missing")).unwrap();
-        let remote = Remote::with_config(&image, &opts, "pull", config.clone())
-            .await
-            .unwrap();
+        let remote =
+            Remote::with_config(&image, &opts, "pull", config.clone(), CallLimits::default())
+                .await
+                .unwrap();
         let e = remote.manifest(None).await.err().unwrap();
         assert_eq!(e.code, Code::NotFound, "{}", e.message);
         let want =
@@ -560,7 +603,7 @@ mod tests {
         hosts(&format!(
             "server = \"http://{registry}\"\ncapabilities = [\"pull\"]\n[host.\"http://{empty}\"]\ncapabilities = [\"pull\"]\n"
         ));
-        let remote = Remote::with_config(&image, &opts, "pull", config)
+        let remote = Remote::with_config(&image, &opts, "pull", config, CallLimits::default())
             .await
             .unwrap();
         let e = remote.manifest(None).await.err().unwrap();

@@ -189,13 +189,14 @@ def _dispatch_event(user_data, topic, ns, event_json):
 
 
 class Progress(collections.namedtuple(
-        "Progress", "ref phase bytes_done bytes_total layers_done layers_total")):
+        "Progress", "ref phase bytes_done bytes_total layers_done layers_total retries")):
     """Where a pull or import is (struct ctrd_progress): `ref` (the
     reference pulled, or the archive's path), `phase` ("resolving",
     "fetching", "unpacking", or "done": last, once, and only on success),
     `bytes_done` and `bytes_total` (the chosen platform's blobs in the
     content store; total 0 while unknown), `layers_done` and
-    `layers_total`."""
+    `layers_total`, `retries` (registry requests tried again: 429 or 5xx
+    answers, connections reset, blobs resumed)."""
 
     __slots__ = ()
 
@@ -221,7 +222,7 @@ def _dispatch_progress(user_data, p):
     c = p.contents
     try:
         relay.callback(Progress(c.ref.decode("utf-8", "replace"), c.phase.decode(), c.bytes_done,
-                                c.bytes_total, c.layers_done, c.layers_total))
+                                c.bytes_total, c.layers_done, c.layers_total, c.retries))
     except BaseException as e:  # re-raised by the call once the library returned
         relay.error = e
 

@@ -67,6 +67,7 @@ class CProgress(ctypes.Structure):
         ("bytes_total", ctypes.c_uint64),
         ("layers_done", ctypes.c_uint32),
         ("layers_total", ctypes.c_uint32),
+        ("retries", ctypes.c_uint32),
     ]
 
 
