@@ -86,7 +86,7 @@ impl Remote {
     /// challenge: a token from a Bearer challenge's realm (a new one also
     /// when a token was sent: it may have expired), or the basic
     /// credentials for a Basic one unless they were just refused.
-    async fn answer_challenge(
+    pub(super) async fn answer_challenge(
         &self,
         host: &Endpoint,
         answer: &Answer,
@@ -115,7 +115,7 @@ impl Remote {
         Err(Failure::Unauthorized)
     }
 
-    /// A pull token for the repository from `realm`, as docker gets one:
+    /// A token for the session's scopes from `realm`, as docker gets one:
     /// a GET with `service` and `scope` (with the basic credentials when
     /// there are some), or with an identity token an OAuth2 refresh-token
     /// grant POSTed as a form; `host`'s headers go along, as containerd
@@ -142,11 +142,13 @@ impl Remote {
             query_escape(&mut query, service);
             query.push('&');
         }
-        query.push_str("scope=");
-        query_escape(
-            &mut query,
-            &format!("repository:{}:pull", self.image.repository()),
-        );
+        for (i, scope) in self.scopes().iter().enumerate() {
+            if i > 0 {
+                query.push('&');
+            }
+            query.push_str("scope=");
+            query_escape(&mut query, scope);
+        }
         let mut headers = host.headers_with(&[]);
         let answer = match &host.creds {
             Credentials::IdentityToken(token) => {
@@ -629,6 +631,7 @@ mod tests {
             )],
             source: None,
             what: "pull".into(),
+            access: super::super::Access::Pull,
         };
         let url = format!("http://{realm}/token");
         for creds in [

@@ -50,6 +50,7 @@ pub mod hosts;
 pub mod http;
 mod manifests;
 pub mod reference;
+mod upload;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -65,6 +66,7 @@ pub use blobs::BlobStream;
 use credentials::{credentials, Credentials, DockerConfig};
 use errors::{describe, map_error, Failure};
 pub use manifests::{manifest_media_type, Fetched};
+pub use upload::Upload;
 
 /// A registry session for one image: the hosts its content is asked from
 /// (the registry, after the mirrors of its host directory), the reference.
@@ -77,6 +79,19 @@ pub struct Remote {
     source: Option<PathBuf>,
     /// Names the pull in messages: `pull "ref"`.
     what: String,
+    /// What the session does at the repository (the token scopes it asks
+    /// for).
+    access: Access,
+}
+
+/// What a session does at its repository.
+#[derive(Debug, Clone)]
+enum Access {
+    Pull,
+    /// Push, mounting blobs from these repositories of the same registry.
+    Push {
+        mount_from: Vec<String>,
+    },
 }
 
 /// One host a session asks: its HTTP client (TLS settings and kept
@@ -97,6 +112,8 @@ struct Endpoint {
     pull: bool,
     /// Tags may be resolved here.
     resolve: bool,
+    /// Images may be pushed here.
+    push: bool,
     creds: Credentials,
     /// The Authorization the host's requests carry: `Basic ...` or
     /// `Bearer <token>` once a 401 asked for it.
@@ -117,6 +134,7 @@ impl Endpoint {
             headers: Vec::new(),
             pull: true,
             resolve: true,
+            push: true,
             creds,
             authorization: Mutex::new(None),
             name: name.to_string(),
@@ -174,6 +192,21 @@ impl Remote {
         Remote::with_config(image, opts, what, DockerConfig::from_env()).await
     }
 
+    /// A session that pushes to `image`'s repository, as [`Remote::new`]
+    /// connects: its token scope is pull and push there, and pull at the
+    /// repositories of `mount_from` (of the same registry), which blobs
+    /// may be mounted from. It pushes to the first host with the `push`
+    /// capability.
+    pub async fn for_push(
+        image: &ImageRef,
+        opts: &RemoteOptions,
+        what: &str,
+        mount_from: Vec<String>,
+    ) -> Result<Remote> {
+        let access = Access::Push { mount_from };
+        Remote::open(image, opts, what, DockerConfig::from_env(), access).await
+    }
+
     /// [`Remote::new`] with the credentials not in the options from
     /// `config`.
     async fn with_config(
@@ -181,6 +214,18 @@ impl Remote {
         opts: &RemoteOptions,
         what: &str,
         config: DockerConfig,
+    ) -> Result<Remote> {
+        Remote::open(image, opts, what, config, Access::Pull).await
+    }
+
+    /// A session for `access` with the credentials not in the options from
+    /// `config`.
+    async fn open(
+        image: &ImageRef,
+        opts: &RemoteOptions,
+        what: &str,
+        config: DockerConfig,
+        access: Access,
     ) -> Result<Remote> {
         let invalid = |e: String| Error::invalid(format!("{what}: {e}"));
         let found = match hosts::hosts_root(opts.hosts_dir.as_deref()).map_err(invalid)? {
@@ -218,21 +263,34 @@ impl Remote {
                 })?;
             endpoints.push(endpoint);
         }
-        Remote::with_hosts(image, endpoints, source, what).await
+        Remote::with_access(image, endpoints, source, what, access).await
     }
 
     /// [`Remote::new`] once the hosts are known.
+    #[cfg(test)]
     async fn with_hosts(
         image: &ImageRef,
         hosts: Vec<Endpoint>,
         source: Option<PathBuf>,
         what: &str,
     ) -> Result<Remote> {
+        Remote::with_access(image, hosts, source, what, Access::Pull).await
+    }
+
+    /// A session for `access` once the hosts are known.
+    async fn with_access(
+        image: &ImageRef,
+        hosts: Vec<Endpoint>,
+        source: Option<PathBuf>,
+        what: &str,
+        access: Access,
+    ) -> Result<Remote> {
         let remote = Remote {
             image: image.clone(),
             hosts,
             source,
             what: what.to_string(),
+            access,
         };
         // The auth flow first (a token from a 401's realm, or basic), so
         // that its failures say what they are. Any other answer is the
@@ -246,6 +304,25 @@ impl Remote {
             answer.text().await;
         }
         Ok(remote)
+    }
+
+    /// The token scopes the session asks for: its repository's actions,
+    /// and pull at the repositories blobs are mounted from.
+    fn scopes(&self) -> Vec<String> {
+        let repo = self.image.repository();
+        match &self.access {
+            Access::Pull => vec![format!("repository:{repo}:pull")],
+            Access::Push { mount_from } => {
+                let mut scopes = vec![format!("repository:{repo}:pull,push")];
+                scopes.extend(
+                    mount_from
+                        .iter()
+                        .filter(|r| r.as_str() != repo)
+                        .map(|r| format!("repository:{r}:pull")),
+                );
+                scopes
+            }
+        }
     }
 
     /// `f` at `host` as an [`Error`] of the right code, naming the pull and
@@ -370,6 +447,7 @@ fn endpoint(
     endpoint.ns = ns;
     endpoint.pull = config.pull;
     endpoint.resolve = config.resolve;
+    endpoint.push = config.push;
     endpoint.headers = config
         .headers
         .into_iter()
