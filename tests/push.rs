@@ -355,11 +355,13 @@ fn a_multi_platform_index_is_pushed_with_the_platforms_present() {
     let ns = Ns::bare("push-multi");
     let source = reg.reference("multi:latest");
     let (user, secret) = (c(reg.user()), c(reg.password()));
-    let mut popts = ctrd_pull_opts::default();
-    popts.username = user.as_ptr();
-    popts.secret = secret.as_ptr();
-    popts.plain_http = true;
-    popts.no_unpack = true;
+    let popts = ctrd_pull_opts {
+        username: user.as_ptr(),
+        secret: secret.as_ptr(),
+        plain_http: true,
+        no_unpack: true,
+        ..Default::default()
+    };
     let mut image = null_mut();
     check(
         ctrd_image_pull(ns.client, c(&source).as_ptr(), &popts, &mut image),
