@@ -347,3 +347,304 @@ async fn refused(answer: &mut Answer) -> Failure {
         Failure::Status(401, body)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::registry::auth::basic_auth;
+    use crate::core::registry::credentials::Credentials;
+    use crate::core::registry::fake::{fake_server, json, HANG};
+    use crate::core::registry::http::Http;
+    use crate::core::registry::tests::{digest_of, options, plain_remote, BLOB, MANIFEST};
+    use crate::core::registry::ImageRef;
+    use std::time::{Duration, Instant};
+
+    fn blob(digest: &str) -> Descriptor {
+        Descriptor {
+            media_type: "application/octet-stream".into(),
+            digest: digest.into(),
+            size: BLOB.len() as i64,
+            annotations: Default::default(),
+        }
+    }
+
+    fn body() -> BodyStream {
+        Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(BLOB))]))
+    }
+
+    /// A registry with basic auth: a blob it has (HEAD 200), one it mounts
+    /// from another repository (201), one whose upload goes to a relative
+    /// Location (with the credentials and the session's query kept) and
+    /// one whose upload goes to another origin (object storage: without
+    /// them); a manifest PUT with its media type; a registry that says it
+    /// stored another digest than the one sent.
+    #[tokio::test]
+    async fn the_upload_flow() {
+        let (storage, at_storage) = fake_server(|_, _| (201, vec![], vec![])).await;
+        let basic = basic_auth("u", "p");
+        let good = digest_of(BLOB);
+        let (present, mounted, relative, foreign) = (
+            format!("sha256:{}", "1".repeat(64)),
+            format!("sha256:{}", "2".repeat(64)),
+            good.clone(),
+            format!("sha256:{}", "4".repeat(64)),
+        );
+        let (p2, m2, s2) = (present.clone(), mounted.clone(), storage.clone());
+        let uploads = std::sync::atomic::AtomicUsize::new(0);
+        let (host, seen) = fake_server(move |r, _| {
+            if r.header("authorization") != Some(basic.as_str()) {
+                let challenge = r#"Basic realm="registry""#.to_string();
+                return (401, vec![("WWW-Authenticate", challenge)], b"{}".to_vec());
+            }
+            let path = r.path.as_str();
+            match r.method.as_str() {
+                "GET" => json(200, "{}"),
+                "HEAD" if path.ends_with(&p2) => (200, vec![], vec![]),
+                "HEAD" => json(404, ""),
+                "POST" if path.contains(&format!("mount={}", m2.replace(':', "%3A"))) => {
+                    (201, vec![], vec![])
+                }
+                // The first upload here, the next one elsewhere.
+                "POST" => match uploads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                    0 => (
+                        202,
+                        vec![(
+                            "Location",
+                            "/v2/ctrd/app/blobs/uploads/uuid?_state=s".into(),
+                        )],
+                        vec![],
+                    ),
+                    _ => (
+                        202,
+                        vec![("Location", format!("http://{s2}/upload/1?sig=x"))],
+                        vec![],
+                    ),
+                },
+                "PUT" if path.contains("/manifests/") && r.body.contains("lie") => (
+                    201,
+                    vec![(
+                        "Docker-Content-Digest",
+                        format!("sha256:{}", "9".repeat(64)),
+                    )],
+                    vec![],
+                ),
+                "PUT" => (201, vec![], vec![]),
+                _ => json(405, "{}"),
+            }
+        })
+        .await;
+        let image = ImageRef::parse(&format!("{host}/ctrd/app:v1")).unwrap();
+        let remote = Remote::for_push(&image, &options("u", "p"), "push", vec!["ctrd/src".into()])
+            .await
+            .unwrap();
+        assert!(remote.blob_exists(&blob(&present)).await.unwrap());
+        assert!(!remote.blob_exists(&blob(&mounted)).await.unwrap());
+        let up = remote.start_upload(&blob(&mounted), Some("ctrd/src")).await;
+        assert!(matches!(up, Ok(Upload::Mounted)));
+        // From its own repository: no mount asked.
+        let Upload::Session(location) = remote
+            .start_upload(&blob(&relative), Some("ctrd/app"))
+            .await
+            .unwrap()
+        else {
+            panic!("mounted")
+        };
+        assert_eq!(
+            location.shown(),
+            format!("http://{host}/v2/ctrd/app/blobs/uploads/uuid")
+        );
+        remote
+            .finish_upload(location, &blob(&relative), body())
+            .await
+            .unwrap();
+        let Upload::Session(location) = remote.start_upload(&blob(&foreign), None).await.unwrap()
+        else {
+            panic!("mounted")
+        };
+        remote
+            .finish_upload(location, &blob(&foreign), body())
+            .await
+            .unwrap();
+        let digest = remote
+            .put_manifest("v1", MANIFEST_TYPE, MANIFEST.as_bytes().to_vec())
+            .await
+            .unwrap();
+        assert_eq!(digest, digest_of(MANIFEST.as_bytes()));
+        let e = remote
+            .put_manifest("v2", MANIFEST_TYPE, b"{\"lie\":1}".to_vec())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::FailedPrecondition, "{}", e.message);
+        assert!(e.message.contains("push manifest"), "{}", e.message);
+
+        let seen = seen.lock().unwrap();
+        let by = |m: &str| -> Vec<&crate::core::registry::fake::Seen> {
+            seen.iter()
+                .filter(|r| r.method == m && r.header("authorization").is_some())
+                .collect()
+        };
+        let posts = by("POST");
+        assert_eq!(
+            posts[0].path,
+            format!(
+                "/v2/ctrd/app/blobs/uploads/?mount={}&from=ctrd%2Fsrc",
+                mounted.replace(':', "%3A")
+            )
+        );
+        assert_eq!(posts[1].path, "/v2/ctrd/app/blobs/uploads/");
+        let puts = by("PUT");
+        assert_eq!(
+            puts[0].path,
+            format!(
+                "/v2/ctrd/app/blobs/uploads/uuid?_state=s&digest={}",
+                good.replace(':', "%3A")
+            )
+        );
+        assert_eq!(puts[0].body.as_bytes(), BLOB);
+        assert_eq!(puts[0].header("content-length"), Some("33"));
+        assert_eq!(puts[1].path, "/v2/ctrd/app/manifests/v1");
+        assert_eq!(puts[1].header("content-type"), Some(MANIFEST_TYPE));
+        // The foreign upload: there, without the registry's credentials.
+        let stored = at_storage.lock().unwrap();
+        assert_eq!(stored.len(), 1);
+        assert!(stored[0].header("authorization").is_none());
+        assert_eq!(
+            stored[0].path,
+            format!("/upload/1?sig=x&digest={}", foreign.replace(':', "%3A"))
+        );
+        assert_eq!(stored[0].body.as_bytes(), BLOB);
+    }
+
+    const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+
+    /// A token realm gets the push scope and the mount source's pull scope;
+    /// a registry that refuses the push with a second 401 (a token without
+    /// the push scope) is UNAUTHENTICATED in its own words, one that
+    /// answers 403 PERMISSION_DENIED in its own words.
+    #[tokio::test]
+    async fn push_scopes_and_refusals() {
+        let (host, seen) = fake_server(move |r, me| {
+            if r.path.starts_with("/token") {
+                return json(200, r#"{"token":"tok"}"#);
+            }
+            if r.header("authorization") != Some("Bearer tok") {
+                let challenge = format!(r#"Bearer realm="http://{me}/token",service="reg""#);
+                return (401, vec![("WWW-Authenticate", challenge)], b"{}".to_vec());
+            }
+            match (r.method.as_str(), r.path.as_str()) {
+                ("GET", "/v2/") => json(200, "{}"),
+                ("PUT", p) if p.contains("/denied/") => json(
+                    403,
+                    r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#,
+                ),
+                _ => {
+                    let challenge = format!(
+                        r#"Bearer realm="http://{me}/token",service="reg",error="insufficient_scope""#
+                    );
+                    (
+                        401,
+                        vec![("WWW-Authenticate", challenge)],
+                        br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Action":"push"}]}]}"#.to_vec(),
+                    )
+                }
+            }
+        })
+        .await;
+        let image = ImageRef::parse(&format!("{host}/ctrd/app:v1")).unwrap();
+        let remote = Remote::for_push(&image, &options("u", "p"), "push", vec!["ctrd/src".into()])
+            .await
+            .unwrap();
+        let e = remote
+            .put_manifest("v1", MANIFEST_TYPE, MANIFEST.as_bytes().to_vec())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::Unauthenticated, "{}", e.message);
+        assert!(
+            e.message.contains("authentication required"),
+            "{}",
+            e.message
+        );
+        let token = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.path.starts_with("/token"))
+            .unwrap()
+            .path
+            .clone();
+        assert!(
+            token.ends_with(
+                "scope=repository%3Actrd%2Fapp%3Apull%2Cpush&scope=repository%3Actrd%2Fsrc%3Apull"
+            ),
+            "{token}"
+        );
+        let image = ImageRef::parse(&format!("{host}/ctrd/denied:v1")).unwrap();
+        let remote = Remote::for_push(&image, &options("u", "p"), "push", vec![])
+            .await
+            .unwrap();
+        let e = remote
+            .put_manifest("v1", MANIFEST_TYPE, MANIFEST.as_bytes().to_vec())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::PermissionDenied, "{}", e.message);
+        assert!(
+            e.message
+                .contains("requested access to the resource is denied"),
+            "{}",
+            e.message
+        );
+    }
+
+    /// A registry that takes a blob's bytes and never answers, and one
+    /// that answers 202 without a Location: cut after the (shortened)
+    /// low-speed window, naming the host; an error naming the host.
+    #[tokio::test]
+    async fn hostile_registries() {
+        let (host, _) = fake_server(|r, _| match r.method.as_str() {
+            "PUT" => (201, vec![(HANG, String::new())], vec![]),
+            "POST" if r.path.contains("/bad/") => (202, vec![], vec![]),
+            "POST" => (202, vec![("Location", "/up/1".into())], vec![]),
+            _ => json(200, "{}"),
+        })
+        .await;
+        let window = Duration::from_millis(1500);
+        let http = Http::new(None, false).unwrap().with_stall_window(window);
+        let image = ImageRef::parse(&format!("{host}/ctrd/app:v1")).unwrap();
+        let remote = plain_remote(http, &image, Credentials::Anonymous)
+            .await
+            .unwrap();
+        let d = blob(&digest_of(BLOB));
+        let Upload::Session(location) = remote.start_upload(&d, None).await.unwrap() else {
+            panic!("mounted")
+        };
+        let start = Instant::now();
+        let e = remote
+            .finish_upload(location, &d, body())
+            .await
+            .unwrap_err();
+        let took = start.elapsed();
+        assert_eq!(e.code, Code::Unavailable, "{}", e.message);
+        assert!(
+            e.message.contains(&format!("push blob {}", d.digest))
+                && e.message
+                    .contains("no answer in 1.5 s after the request's body"),
+            "{}",
+            e.message
+        );
+        assert!(took >= window && took < window * 3, "{took:?}");
+
+        let image = ImageRef::parse(&format!("{host}/ctrd/bad:v1")).unwrap();
+        let http = Http::new(None, false).unwrap();
+        let remote = plain_remote(http, &image, Credentials::Anonymous)
+            .await
+            .unwrap();
+        let e = remote.start_upload(&d, None).await.err().unwrap();
+        assert!(
+            e.message.contains(&format!(
+                "{host} answered HTTP 202 without a usable Location"
+            )),
+            "{}",
+            e.message
+        );
+    }
+}

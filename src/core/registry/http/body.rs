@@ -2,8 +2,8 @@
 //! sends again, or a stream (a blob on its way to a registry), sent once
 //! and metered as it goes: the wait for the answer lasts while the stream
 //! moves at least [`STALL_BYTES`] a window (the low-speed rule, as for
-//! answer bodies), then, once it ended, [`READ_TIMEOUT`] for the answer's
-//! head.
+//! answer bodies), then, once it ended, one window more (60 s, as
+//! [`READ_TIMEOUT`](super::READ_TIMEOUT)) for the answer's head.
 
 use std::io;
 use std::pin::Pin;
@@ -16,7 +16,6 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Bytes, Frame};
 
 use super::answer::Stalled;
-use super::READ_TIMEOUT;
 use crate::core::stall::{self, STALL_BYTES};
 
 /// What a request's body is sent as on a connection.
@@ -50,6 +49,10 @@ pub(super) fn whole(b: Bytes) -> ReqBody {
 /// took, and when the stream ended.
 pub(super) struct Flow {
     meter: stall::Meter,
+    /// Bytes taken, and the Content-Length said (the connection stops
+    /// taking at that length, without asking for the stream's end).
+    taken: u64,
+    length: Option<u64>,
     ended: Option<Instant>,
 }
 
@@ -57,11 +60,18 @@ pub(super) struct Flow {
 /// the bytes and the request waiting for its answer.
 pub(super) type Watch = Arc<Mutex<Flow>>;
 
-/// `stream` as a request body whose flow `watch` follows; `window` is the
+/// `stream` as a request body whose flow `watch` follows: it ended once
+/// it gave `length` bytes (the Content-Length) or its end; `window` is the
 /// low-speed rule's.
-pub(super) fn metered(stream: BodyStream, window: Duration) -> (ReqBody, Watch) {
+pub(super) fn metered(
+    stream: BodyStream,
+    length: Option<u64>,
+    window: Duration,
+) -> (ReqBody, Watch) {
     let watch = Arc::new(Mutex::new(Flow {
         meter: stall::Meter::new(window),
+        taken: 0,
+        length,
         ended: None,
     }));
     let w = watch.clone();
@@ -70,13 +80,18 @@ pub(super) fn metered(stream: BodyStream, window: Duration) -> (ReqBody, Watch) 
             let mut flow = w.lock().unwrap_or_else(PoisonError::into_inner);
             if let Ok(chunk) = &item {
                 flow.meter.add(chunk.len());
+                flow.taken += chunk.len() as u64;
+                if flow.length.is_some_and(|l| flow.taken >= l) && flow.ended.is_none() {
+                    flow.ended = Some(Instant::now());
+                }
             }
             item.map(Frame::data)
         })
         .chain(futures_util::stream::poll_fn({
             let w = watch.clone();
             move |_| {
-                w.lock().unwrap_or_else(PoisonError::into_inner).ended = Some(Instant::now());
+                let mut flow = w.lock().unwrap_or_else(PoisonError::into_inner);
+                flow.ended.get_or_insert_with(Instant::now);
                 std::task::Poll::Ready(None)
             }
         }));
@@ -97,16 +112,16 @@ pub(super) fn next_wait(watch: &Watch, authority: &str) -> Wait {
     let flow = watch.lock().unwrap_or_else(PoisonError::into_inner);
     let now = Instant::now();
     let until = match flow.ended {
-        Some(ended) if now >= ended + READ_TIMEOUT => {
+        Some(ended) if now >= ended + flow.meter.window() => {
             return Wait::Fail(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "no answer in {}s after the request's body",
-                    READ_TIMEOUT.as_secs()
+                    "no answer in {} s after the request's body",
+                    flow.meter.window().as_secs_f64()
                 ),
             ))
         }
-        Some(ended) => ended + READ_TIMEOUT,
+        Some(ended) => ended + flow.meter.window(),
         None if flow.meter.stalled() => {
             return Wait::Fail(io::Error::new(
                 io::ErrorKind::TimedOut,

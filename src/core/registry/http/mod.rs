@@ -52,7 +52,7 @@ pub use url::{query_escape, Url};
 /// Every request's User-Agent.
 pub const USER_AGENT: &str = concat!("containerd-c/", env!("CARGO_PKG_VERSION"));
 /// How long the server may send nothing while an answer's head is awaited
-/// (after a streamed body: once it was sent).
+/// (after a streamed body: the low-speed window, as long).
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Redirects followed for one request, as Go's client.
 const MAX_REDIRECTS: usize = 10;
@@ -179,7 +179,8 @@ impl Http {
     ///
     /// The answer's head is awaited at most [`READ_TIMEOUT`]; with a
     /// streamed body, as long as the body moves (the low-speed rule, as
-    /// for answers: the error names the host) and then [`READ_TIMEOUT`].
+    /// for answers: the error names the host) and then one low-speed
+    /// window (60 s, as long as [`READ_TIMEOUT`]).
     pub async fn request(
         &self,
         method: Method,
@@ -200,7 +201,11 @@ impl Http {
         let (bytes, mut stream, watch) = match body.into() {
             Payload::Bytes(b) => (Some(b), None, None),
             Payload::Stream(s) => {
-                let (body, watch) = body::metered(s, self.stall_window);
+                let length = headers
+                    .iter()
+                    .find(|(n, _)| *n == header::CONTENT_LENGTH)
+                    .and_then(|(_, v)| v.parse().ok());
+                let (body, watch) = body::metered(s, length, self.stall_window);
                 (None, Some(body), Some(watch))
             }
         };
