@@ -150,7 +150,7 @@ unsafe fn push_options(
 /// TLS and host directories work as for `ctrd_image_pull`
 /// (`opts->hosts_dir`: the first host with the "push" capability gets the
 /// push); the token asked from a realm has the scope
-/// "repository:<name>:pull,push".
+/// `repository:<name>:pull,push`.
 ///
 /// `opts` may be NULL (defaults; see `ctrd_push_opts`); strings are read
 /// during the call only. Nothing changes in containerd.

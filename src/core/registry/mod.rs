@@ -1,5 +1,6 @@
-//! The registry client of a pull: the distribution API (`/v2/`, manifests
-//! and blobs of one repository) over the small HTTP client of [`http`].
+//! The registry client of pulls and pushes: the distribution API (`/v2/`,
+//! manifests and blobs of one repository) over the small HTTP client of
+//! [`http`].
 //!
 //! A [`Remote`] is a session for one image. Opening it reads the
 //! registry's host directory (`hosts`: containerd's `certs.d`, mirrors and
@@ -19,7 +20,11 @@
 //! a 401 from there is an error. Manifests
 //! (`manifests`) are checked against the digest asked for and the one the
 //! registry gives; blob streams (`blobs`) are ranged when resuming, and
-//! checked against digest and size when whole.
+//! checked against digest and size when whole. A push's session
+//! ([`Remote::for_push`]: its token scope pull and push, plus pull at the
+//! repositories blobs are mounted from) goes to the first host with the
+//! `push` capability (`upload`: HEAD, POST with a cross-repository mount,
+//! one streamed PUT to the Location, manifests PUT).
 //!
 //! Every failure becomes an [`Error`] (`errors`) whose code says what kind
 //! it was: 401 → `Unauthenticated`, 403 → `PermissionDenied`, unknown
@@ -36,9 +41,10 @@
 //! May call: [`http`] (its own), `core::files` (small files), `core::stall`
 //! (the low-speed rule, through [`http`]), `core::error`, and the image
 //! model's media types and digests (`core::image::oci`, no I/O). Its
-//! settings are its own ([`RemoteOptions`]), which pulls and imports carry.
-//! Never the daemon: what it fetches goes to its caller
-//! ([`crate::core::image::pull`]).
+//! settings are its own ([`RemoteOptions`]), which pulls, imports and pushes
+//! carry. Never the daemon: what it fetches goes to its caller
+//! ([`crate::core::image::pull`]), what it pushes comes from its caller
+//! ([`crate::core::image::push`]) as a stream.
 
 mod auth;
 mod blobs;

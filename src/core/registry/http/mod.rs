@@ -177,10 +177,9 @@ impl Http {
     /// HEAD: a POST (a token request) the server may have processed is not
     /// sent twice, and neither is a streamed body.
     ///
-    /// The answer's head is awaited at most [`READ_TIMEOUT`]; with a
-    /// streamed body, as long as the body moves (the low-speed rule, as
-    /// for answers: the error names the host) and then one low-speed
-    /// window (60 s, as long as [`READ_TIMEOUT`]).
+    /// The answer's head is awaited at most 60 s; with a streamed body, as
+    /// long as the body moves (the low-speed rule, as for answers: the
+    /// error names the host) and then one low-speed window (60 s too).
     pub async fn request(
         &self,
         method: Method,
