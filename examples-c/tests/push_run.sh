@@ -2,15 +2,16 @@
 # The push example against the registry scripts/test.sh starts for ctest
 # ($CTRD_TEST_REGISTRY = HOST:PORT, plain HTTP with basic auth,
 # $CTRD_TEST_REGISTRY_CREDS = USER:PASSWORD):
-#   push_run.sh PUSH PULL IMAGE
+#   push_run.sh PUSH PULL IMAGE [VALGRIND]
 # IMAGE (in namespace $CONTAINERD_NAMESPACE, imported by scripts/test.sh) is
 # pushed (progress lines, "done" last with every byte), pushed again (no
 # blob sent: the registry has them), then pulled back with the pull example
 # into a namespace of its own, which is removed again: the same digest.
-# A wrong password is CTRD_ERR_UNAUTHENTICATED.
+# A wrong password is CTRD_ERR_UNAUTHENTICATED. With VALGRIND, a push also
+# runs under memcheck (definite leaks and invalid accesses fail).
 # Without a registry: skipped (exit 77), or a failure under CI=true.
 set -eu
-push=$1 pull=$2 image=$3
+push=$1 pull=$2 image=$3 valgrind=${4:-}
 if [ -z "${CTRD_TEST_REGISTRY:-}" ] || [ -z "${CTRD_TEST_REGISTRY_CREDS:-}" ]; then
     echo "no test registry (CTRD_TEST_REGISTRY, CTRD_TEST_REGISTRY_CREDS): run scripts/test.sh" >&2
     [ "${CI:-}" = true ] && exit 1
@@ -57,4 +58,9 @@ if err=$("$push" --plain-http --user "${CTRD_TEST_REGISTRY_CREDS%%:*}:wrong" "$r
     echo "a wrong password pushed" >&2; exit 1
 fi
 echo "$err" | grep -q CTRD_ERR_UNAUTHENTICATED || { echo "$err" >&2; exit 1; }
+if [ -n "$valgrind" ]; then
+    "$valgrind" -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+        "$push" --plain-http --user "$CTRD_TEST_REGISTRY_CREDS" "$reg/ctrd/ctest-push-$$:memcheck" "$image" >/dev/null
+    echo "push under memcheck: ok"
+fi
 echo "push: ok"
