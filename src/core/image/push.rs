@@ -456,8 +456,22 @@ impl Push<'_> {
             drop(tx);
             fed
         };
-        let (sent, fed) = tokio::join!(self.remote.finish_upload(location, d, body), feed);
-        let result = fed.map_err(|e| e.context(self.what)).and(sent);
+        // The upload's answer ends it: a feed still waiting for the
+        // connection to take its next chunk (an early answer) is dropped.
+        let put = self.remote.finish_upload(location, d, body);
+        tokio::pin!(put, feed);
+        let mut fed: Option<Result<()>> = None;
+        let sent = loop {
+            tokio::select! {
+                sent = &mut put => break sent,
+                f = &mut feed, if fed.is_none() => fed = Some(f),
+            }
+        };
+        // The content store's failure explains the upload's.
+        let result = match fed {
+            Some(Err(e)) => Err(e.context(self.what)),
+            _ => sent,
+        };
         if result.is_err() {
             self.progress
                 .sub_bytes(counted.load(std::sync::atomic::Ordering::Acquire));
