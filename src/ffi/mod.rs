@@ -26,6 +26,7 @@ pub mod process;
 pub mod progress;
 pub(crate) mod ptr;
 pub mod pull;
+pub mod push;
 pub mod task;
 pub mod wait;
 
@@ -41,5 +42,6 @@ pub use namespace::*;
 pub use process::*;
 pub use progress::*;
 pub use pull::*;
+pub use push::*;
 pub use task::*;
 pub use wait::*;

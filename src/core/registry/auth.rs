@@ -32,9 +32,10 @@ pub(super) fn basic_auth(user: &str, password: &str) -> String {
 }
 
 impl Remote {
-    /// The scope of the session's tokens: pulls from its repository.
+    /// The scope of the session's tokens, as the token cache keys it: its
+    /// scopes (see `Remote::scopes`) separated by spaces.
     fn scope(&self) -> String {
-        format!("repository:{}:pull", self.image.repository())
+        self.scopes().join(" ")
     }
 
     /// GETs `path` from `host` with the Authorization it took and its
@@ -82,7 +83,7 @@ impl Remote {
     /// The Authorization `host`'s requests carry: none before a 401 asked,
     /// then the basic credentials, or the bearer token for the session's
     /// scope (kept, or a new one when it is about to expire).
-    async fn authorization(&self, host: &Endpoint) -> Result<Option<String>, Failure> {
+    pub(super) async fn authorization(&self, host: &Endpoint) -> Result<Option<String>, Failure> {
         let scheme = host
             .scheme
             .lock()
@@ -101,7 +102,7 @@ impl Remote {
     /// Bearer challenge's realm (a new one when the token `sent` was
     /// refused: it may have expired), or the basic credentials for a Basic
     /// one unless they were just refused.
-    async fn answer_challenge(
+    pub(super) async fn answer_challenge(
         &self,
         host: &Endpoint,
         answer: &Answer,
@@ -136,8 +137,9 @@ impl Remote {
         Err(Failure::Unauthorized)
     }
 
-    /// A token for `scope` from `realm`, as docker gets one: a GET with
-    /// `service` and `scope` (with the basic credentials when there are
+    /// A token for `scope` (scopes separated by spaces, each sent as a
+    /// `scope` parameter) from `realm`, as docker gets one: a GET with
+    /// `service` and the scopes (with the basic credentials when there are
     /// some), or with an identity token an OAuth2 refresh-token grant
     /// POSTed as a form; `host`'s headers go along, as containerd sends
     /// them. Tried again while the realm fails in passing.
@@ -164,8 +166,13 @@ impl Remote {
             query_escape(&mut query, service);
             query.push('&');
         }
-        query.push_str("scope=");
-        query_escape(&mut query, scope);
+        for (i, scope) in scope.split(' ').enumerate() {
+            if i > 0 {
+                query.push('&');
+            }
+            query.push_str("scope=");
+            query_escape(&mut query, scope);
+        }
         let mut headers = host.headers_with(&[]);
         let answer = match &host.creds {
             Credentials::IdentityToken(token) => {
@@ -613,7 +620,15 @@ mod tests {
                 true => {
                     let config = docker_config(dir.path(), Some(&auths), &[]);
                     let limits = crate::core::registry::CallLimits::default();
-                    Remote::with_config(&image, &anonymous, "pull", config, limits).await
+                    Remote::with_config(
+                        &image,
+                        &anonymous,
+                        "pull",
+                        config,
+                        limits,
+                        super::super::Access::Pull,
+                    )
+                    .await
                 }
             };
             let remote = remote.unwrap();
@@ -664,6 +679,7 @@ mod tests {
             source: None,
             what: "pull".into(),
             limits: Default::default(),
+            access: super::super::Access::Pull,
         };
         let url = format!("http://{realm}/token");
         for creds in [

@@ -1,5 +1,6 @@
-//! The registry client of a pull: the distribution API (`/v2/`, manifests
-//! and blobs of one repository) over the small HTTP client of [`http`].
+//! The registry client of pulls and pushes: the distribution API (`/v2/`,
+//! manifests and blobs of one repository) over the small HTTP client of
+//! [`http`].
 //!
 //! A [`Remote`] is a session for one image. Opening it reads the
 //! registry's host directory (`hosts`: containerd's `certs.d`, mirrors and
@@ -27,7 +28,11 @@
 //! (`manifests`) are checked against the digest asked for and the one the
 //! registry gives; blob streams (`blobs`) are ranged when resuming, resumed
 //! with a range where a connection fails midway, and checked against
-//! digest and size when whole.
+//! digest and size when whole. A push's session
+//! ([`Remote::for_push`]: its token scope pull and push, plus pull at the
+//! repositories blobs are mounted from) goes to the first host with the
+//! `push` capability (`upload`: HEAD, POST with a cross-repository mount,
+//! one streamed PUT to the Location, manifests PUT).
 //!
 //! Every failure becomes an [`Error`] (`errors`) whose code says what kind
 //! it was: 401 → `Unauthenticated`, 403 → `PermissionDenied`, unknown
@@ -44,9 +49,10 @@
 //! May call: [`http`] (its own), `core::files` (small files), `core::stall`
 //! (the low-speed rule, through [`http`]), `core::error`, and the image
 //! model's media types and digests (`core::image::oci`, no I/O). Its
-//! settings are its own ([`RemoteOptions`]), which pulls and imports carry.
-//! Never the daemon: what it fetches goes to its caller
-//! ([`crate::core::image::pull`]).
+//! settings are its own ([`RemoteOptions`]), which pulls, imports and pushes
+//! carry. Never the daemon: what it fetches goes to its caller
+//! ([`crate::core::image::pull`]), what it pushes comes from its caller
+//! ([`crate::core::image::push`]) as a stream.
 
 mod auth;
 mod blobs;
@@ -60,6 +66,7 @@ mod manifests;
 pub mod reference;
 mod retry;
 mod tokens;
+mod upload;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -77,6 +84,7 @@ use errors::{describe, map_error, Failure};
 pub use manifests::{manifest_media_type, Fetched};
 pub use retry::CallLimits;
 use tokens::{TokenKey, Tokens};
+pub use upload::Upload;
 
 /// A registry session for one image: the hosts its content is asked from
 /// (the registry, after the mirrors of its host directory), the reference.
@@ -91,6 +99,19 @@ pub struct Remote {
     what: String,
     /// The call's deadline and retry count.
     limits: CallLimits,
+    /// What the session does at the repository (the token scopes it asks
+    /// for).
+    access: Access,
+}
+
+/// What a session does at its repository.
+#[derive(Debug, Clone)]
+enum Access {
+    Pull,
+    /// Push, mounting blobs from these repositories of the same registry.
+    Push {
+        mount_from: Vec<String>,
+    },
 }
 
 /// One host a session asks: its HTTP client (TLS settings and kept
@@ -111,6 +132,8 @@ struct Endpoint {
     pull: bool,
     /// Tags may be resolved here.
     resolve: bool,
+    /// Images may be pushed here.
+    push: bool,
     creds: Credentials,
     /// How the host's requests authenticate, once a 401 asked.
     scheme: Mutex<Option<Scheme>>,
@@ -132,6 +155,7 @@ impl Endpoint {
             headers: Vec::new(),
             pull: true,
             resolve: true,
+            push: true,
             creds,
             scheme: Mutex::new(None),
             tokens: Tokens::default(),
@@ -208,10 +232,28 @@ impl Remote {
         what: &str,
         limits: CallLimits,
     ) -> Result<Remote> {
-        Remote::with_config(image, opts, what, DockerConfig::from_env(), limits).await
+        let config = DockerConfig::from_env();
+        Remote::with_config(image, opts, what, config, limits, Access::Pull).await
     }
 
-    /// [`Remote::open`] with the credentials not in the options from
+    /// A session that pushes to `image`'s repository, as [`Remote::open`]
+    /// connects: its token scope is pull and push there, and pull at the
+    /// repositories of `mount_from` (of the same registry), which blobs
+    /// may be mounted from. It pushes to the first host with the `push`
+    /// capability.
+    pub async fn for_push(
+        image: &ImageRef,
+        opts: &RemoteOptions,
+        what: &str,
+        mount_from: Vec<String>,
+        limits: CallLimits,
+    ) -> Result<Remote> {
+        let access = Access::Push { mount_from };
+        let config = DockerConfig::from_env();
+        Remote::with_config(image, opts, what, config, limits, access).await
+    }
+
+    /// A session for `access` with the credentials not in the options from
     /// `config`.
     async fn with_config(
         image: &ImageRef,
@@ -219,6 +261,7 @@ impl Remote {
         what: &str,
         config: DockerConfig,
         limits: CallLimits,
+        access: Access,
     ) -> Result<Remote> {
         let invalid = |e: String| Error::invalid(format!("{what}: {e}"));
         let found = match hosts::hosts_root(opts.hosts_dir.as_deref()).map_err(invalid)? {
@@ -256,16 +299,17 @@ impl Remote {
                 })?;
             endpoints.push(endpoint);
         }
-        Remote::with_hosts(image, endpoints, source, what, limits).await
+        Remote::with_hosts(image, endpoints, source, what, limits, access).await
     }
 
-    /// [`Remote::open`] once the hosts are known.
+    /// A session for `access` once the hosts are known.
     async fn with_hosts(
         image: &ImageRef,
         hosts: Vec<Endpoint>,
         source: Option<PathBuf>,
         what: &str,
         limits: CallLimits,
+        access: Access,
     ) -> Result<Remote> {
         let remote = Remote {
             image: image.clone(),
@@ -273,6 +317,7 @@ impl Remote {
             source,
             what: what.to_string(),
             limits,
+            access,
         };
         // The auth flow first (a token from a 401's realm, or basic), so
         // that its failures say what they are. Any other answer is the
@@ -286,6 +331,25 @@ impl Remote {
             answer.text().await;
         }
         Ok(remote)
+    }
+
+    /// The token scopes the session asks for: its repository's actions,
+    /// and pull at the repositories blobs are mounted from.
+    fn scopes(&self) -> Vec<String> {
+        let repo = self.image.repository();
+        match &self.access {
+            Access::Pull => vec![format!("repository:{repo}:pull")],
+            Access::Push { mount_from } => {
+                let mut scopes = vec![format!("repository:{repo}:pull,push")];
+                scopes.extend(
+                    mount_from
+                        .iter()
+                        .filter(|r| r.as_str() != repo)
+                        .map(|r| format!("repository:{r}:pull")),
+                );
+                scopes
+            }
+        }
     }
 
     /// `f` at `host` as an [`Error`] of the right code, naming the pull and
@@ -410,6 +474,7 @@ fn endpoint(
     endpoint.ns = ns;
     endpoint.pull = config.pull;
     endpoint.resolve = config.resolve;
+    endpoint.push = config.push;
     endpoint.headers = config
         .headers
         .into_iter()
@@ -453,7 +518,15 @@ mod tests {
     ) -> Result<Remote> {
         let base = Url::parse(&format!("http://{}/v2", image.endpoint())).unwrap();
         let host = Endpoint::new(http, base, image.host(), creds);
-        Remote::with_hosts(image, vec![host], None, "pull", CallLimits::default()).await
+        Remote::with_hosts(
+            image,
+            vec![host],
+            None,
+            "pull",
+            CallLimits::default(),
+            Access::Pull,
+        )
+        .await
     }
 
     pub(super) async fn read_all(mut s: BlobStream<'_>) -> io::Result<Vec<u8>> {
@@ -536,10 +609,16 @@ mod tests {
         hosts(&format!(
             "[host.\"http://{closed}\"]\n[host.\"http://{empty}\"]\nheader = {{ X-Mirror = \"e\" }}\n"
         ));
-        let remote =
-            Remote::with_config(&image, &opts, "pull", config.clone(), CallLimits::default())
-                .await
-                .unwrap();
+        let remote = Remote::with_config(
+            &image,
+            &opts,
+            "pull",
+            config.clone(),
+            CallLimits::default(),
+            Access::Pull,
+        )
+        .await
+        .unwrap();
         let m = remote.manifest(None).await.unwrap();
         assert_eq!(m.bytes, MANIFEST.as_bytes());
         let (s, _) = remote.blob(&d, 0).await.unwrap();
@@ -563,10 +642,16 @@ mod tests {
         hosts(&format!(
             "[host.\"http://{mirror}\"]\ncapabilities = [\"pull\"]\n"
         ));
-        let remote =
-            Remote::with_config(&image, &opts, "pull", config.clone(), CallLimits::default())
-                .await
-                .unwrap();
+        let remote = Remote::with_config(
+            &image,
+            &opts,
+            "pull",
+            config.clone(),
+            CallLimits::default(),
+            Access::Pull,
+        )
+        .await
+        .unwrap();
         remote.manifest(None).await.unwrap();
         assert_eq!(at_mirror.lock().unwrap().len(), 0);
         let (s, _) = remote.blob(&d, 0).await.unwrap();
@@ -585,10 +670,16 @@ mod tests {
             "[host.\"http://{closed}\"]\n[host.\"http://{empty}/x\"]\n"
         ));
         let image = ImageRef::parse(&format!("{registry}/a:missing")).unwrap();
-        let remote =
-            Remote::with_config(&image, &opts, "pull", config.clone(), CallLimits::default())
-                .await
-                .unwrap();
+        let remote = Remote::with_config(
+            &image,
+            &opts,
+            "pull",
+            config.clone(),
+            CallLimits::default(),
+            Access::Pull,
+        )
+        .await
+        .unwrap();
         let e = remote.manifest(None).await.err().unwrap();
         assert_eq!(e.code, Code::NotFound, "{}", e.message);
         let want =
@@ -603,9 +694,16 @@ mod tests {
         hosts(&format!(
             "server = \"http://{registry}\"\ncapabilities = [\"pull\"]\n[host.\"http://{empty}\"]\ncapabilities = [\"pull\"]\n"
         ));
-        let remote = Remote::with_config(&image, &opts, "pull", config, CallLimits::default())
-            .await
-            .unwrap();
+        let remote = Remote::with_config(
+            &image,
+            &opts,
+            "pull",
+            config,
+            CallLimits::default(),
+            Access::Pull,
+        )
+        .await
+        .unwrap();
         let e = remote.manifest(None).await.err().unwrap();
         assert_eq!(e.code, Code::NotFound, "{}", e.message);
         assert!(e.message.ends_with("may resolve tags"), "{}", e.message);

@@ -214,7 +214,15 @@ mod tests {
         let base = Url::parse(&format!("http://{host}/v2")).unwrap();
         let http = Http::new(None, false).unwrap();
         let endpoint = Endpoint::new(http, base, image.host(), Credentials::Anonymous);
-        Remote::with_hosts(&image, vec![endpoint], None, "pull", limits).await
+        Remote::with_hosts(
+            &image,
+            vec![endpoint],
+            None,
+            "pull",
+            limits,
+            crate::core::registry::Access::Pull,
+        )
+        .await
     }
 
     /// A registry that serves MANIFEST and BLOB (ranges too), but answers

@@ -635,6 +635,26 @@ class Client(_Handle):
             raise
         return Image(out.value)
 
+    def push(self, name, remote_ref=None, platform=None, username=None, secret=None, plain_http=False,
+             skip_verify=False, ca_file=None, hosts_dir=None, progress=None, cancel=None, timeout=None):
+        """Pushes image `name` of the client's namespace to `remote_ref` (None
+        = `name`), as `ctr images push` (ctrd_image_push): every platform
+        whose content is in the content store, or only `platform`'s manifest
+        ("os/arch[/variant]"); blobs the registry has are not sent again.
+        `username`, `secret`, `plain_http`, `skip_verify`, `ca_file`,
+        `hosts_dir` (the first host with the "push" capability gets the
+        push), `progress` (phases "pushing", then "done"), `cancel` and
+        `timeout` as for pull. Blocks until the push ends; Ctrl-C on the main
+        thread cancels it. Raises NotFound (no image `name`, or no content
+        to push), Unauthenticated (missing or refused credentials),
+        PermissionDenied, Unavailable, InvalidArgument..."""
+        opts = _ffi.CPushOpts(
+            platform=enc(platform, "platform"), username=enc(username, "username"), secret=enc(secret, "secret"),
+            plain_http=bool(plain_http), skip_verify=bool(skip_verify), ca_file=enc(ca_file, "ca_file"),
+            hosts_dir=enc(hosts_dir, "hosts_dir"), cancel=_cancel_ptr(cancel), timeout_ms=_timeout_ms(timeout))
+        _with_progress(progress, opts, lambda: lib.ctrd_image_push(
+            self._p(), enc(name, "name"), enc(remote_ref, "remote_ref"), ctypes.byref(opts)))
+
     def import_archive(self, path, platform=None, snapshotter=None, no_unpack=False, progress=None,
                        cancel=None, timeout=None):
         """Imports the images of the OCI layout or `docker save` archive at
