@@ -474,6 +474,71 @@ fn refusals() {
     );
 }
 
+/// A registry with a token server (`auth: token`): the push asks one
+/// token for its scope (pull and push at the repository) and uses it for
+/// every request; a user whose tokens allow pulls only is refused, in the
+/// registry's words, and nothing reaches the repository.
+#[test]
+fn push_through_a_token_server() {
+    let reg = Registry::start_with(&["--token"]);
+    let ns = Ns::new("push-token");
+    let ours = |reg: &Registry| -> Vec<Value> {
+        reg.issuer_log()
+            .into_iter()
+            .filter(|e| {
+                e["headers"]["user-agent"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("containerd-c/"))
+            })
+            .collect()
+    };
+
+    let remote = reg.reference("token-push:v1");
+    push_ok(ns.client, IMAGE, &remote, &Opts::for_registry(&reg));
+    let asked = ours(&reg);
+    assert_eq!(asked.len(), 1, "one token for the whole push: {asked:?}");
+    assert_eq!(asked[0]["status"], 200, "{asked:?}");
+    assert_eq!(
+        asked[0]["scopes"],
+        serde_json::json!(["repository:ctrd/token-push:pull,push"]),
+        "{asked:?}"
+    );
+    assert_eq!(
+        asked[0]["granted"][0]["actions"],
+        serde_json::json!(["pull", "push"]),
+        "{asked:?}"
+    );
+    // What was pushed is there: the registry serves the manifest.
+    let sent = requests_to(&reg, "ctrd/token-push", 0);
+    assert!(
+        sent.iter()
+            .any(|(m, u, s)| m == "PUT" && u.contains("/manifests/v1") && *s == 201),
+        "{sent:?}"
+    );
+
+    let mut o = Opts::for_registry(&reg);
+    o.username = Some(reg.read_only_user().into());
+    let remote = reg.reference("token-denied:v1");
+    let before = our_requests(&reg).len();
+    let (status, msg) = push_err(ns.client, IMAGE, &remote, &o);
+    // The token server knows the user but grants no push: the registry's
+    // insufficient_scope is PERMISSION_DENIED, with its words.
+    assert_eq!(status, CTRD_ERR_PERMISSION_DENIED, "{msg}");
+    assert!(
+        msg.contains(&remote)
+            && msg.contains("repository:ctrd/token-denied:pull,push")
+            && msg.contains("insufficient_scope")
+            && msg.contains("authentication required"),
+        "{msg}"
+    );
+    let sent = requests_to(&reg, "ctrd/token-denied", before);
+    assert!(
+        sent.iter().all(|(m, _, s)| m == "HEAD" || *s >= 400),
+        "nothing stored in the repository: {sent:?}"
+    );
+    ns.assert_clean();
+}
+
 /// Host directories: the push goes to the first host with the "push"
 /// capability (a mirror that only pulls is passed over, as containerd
 /// does); none that may push is NOT_FOUND; an mTLS registry is pushed to

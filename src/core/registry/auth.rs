@@ -70,7 +70,7 @@ impl Remote {
                 return Err(Failure::Foreign(answer.url.authority.clone()));
             }
             if answered {
-                return Err(Failure::Unauthorized);
+                return Err(insufficient_scope(&answer, "").unwrap_or(Failure::Unauthorized));
             }
             answered = true;
             let scheme = self
@@ -240,6 +240,23 @@ impl Remote {
             lifetime,
         })
     }
+}
+
+/// The failure a 401 that answered a token is when its Bearer challenge
+/// says `error="insufficient_scope"` (the registry knows the credentials
+/// but their token does not grant what was asked); `body` is the answer's.
+pub(super) fn insufficient_scope(answer: &Answer, body: &str) -> Option<Failure> {
+    answer
+        .headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(parse_challenges)
+        .find(|c| c.scheme == "bearer" && c.param("error") == Some("insufficient_scope"))
+        .map(|c| Failure::Scope {
+            scope: c.param("scope").unwrap_or("").to_string(),
+            words: status_words(401, body),
+        })
 }
 
 /// One challenge of a `WWW-Authenticate` header: its scheme (lowercase)

@@ -30,6 +30,9 @@ pub(super) enum Failure {
     Mismatch(String),
     /// An answer this client cannot use.
     Other(String),
+    /// A 401 whose Bearer challenge says `insufficient_scope`: the token
+    /// the credentials got does not grant `scope`; the answer's `words`.
+    Scope { scope: String, words: String },
     /// Something this library does not do (a docker schema 1 manifest).
     Unsupported(String),
     /// A failure in passing (429, 503, a reset) not tried again: `why`
@@ -130,6 +133,17 @@ pub(super) fn describe(f: Failure, host: &str, anonymous: bool) -> (Code, String
         Failure::Unauthorized => (
             Code::Unauthenticated,
             format!("{host} refused the credentials (401 Unauthorized)"),
+        ),
+        Failure::Scope { scope, words } => (
+            Code::PermissionDenied,
+            format!(
+                "{host} does not grant {} to these credentials (insufficient_scope): {words}",
+                if scope.is_empty() {
+                    "what was asked"
+                } else {
+                    &scope
+                }
+            ),
         ),
         Failure::Foreign(other) => (
             Code::Unauthenticated,

@@ -322,11 +322,14 @@ impl Remote {
     }
 }
 
-/// A second 401: the registry's own words when it gave some (a token
-/// without the push scope: `insufficient_scope`), else the credentials
-/// refused.
+/// A second 401: a token without the push scope (`insufficient_scope`:
+/// `PermissionDenied`), else the registry's own words when it gave some,
+/// else the credentials refused.
 async fn refused(answer: &mut Answer) -> Failure {
     let body = answer.text().await;
+    if let Some(f) = super::auth::insufficient_scope(answer, &body) {
+        return f;
+    }
     let words = status_words(401, &body);
     if words == "HTTP 401 Unauthorized" {
         Failure::Unauthorized
