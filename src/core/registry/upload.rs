@@ -560,9 +560,12 @@ mod tests {
             .put_manifest("v1", MANIFEST_TYPE, MANIFEST.as_bytes().to_vec())
             .await
             .unwrap_err();
-        assert_eq!(e.code, Code::Unauthenticated, "{}", e.message);
+        // The token lacks the push scope: refused for what it does not
+        // grant, in the registry's words.
+        assert_eq!(e.code, Code::PermissionDenied, "{}", e.message);
         assert!(
-            e.message.contains("authentication required"),
+            e.message.contains("authentication required")
+                && e.message.contains("insufficient_scope"),
             "{}",
             e.message
         );
