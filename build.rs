@@ -198,7 +198,7 @@ fn version_macros() -> String {
 
 /// The options structs that carry `struct_size` (see `SizedStruct` in
 /// src/ffi/handle.rs).
-const SIZED_STRUCTS: [&str; 2] = ["ctrd_container_opts", "ctrd_pull_opts"];
+const SIZED_STRUCTS: [&str; 3] = ["ctrd_container_opts", "ctrd_pull_opts", "ctrd_push_opts"];
 
 /// The header with, at its end, an inline `<struct>_default()` for each
 /// options struct: inline so that `struct_size` is the `sizeof` of the

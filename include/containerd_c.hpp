@@ -30,7 +30,8 @@
  *   std::function). An exception leaving a callback calls std::terminate (it
  *   cannot cross the C library), as for a std::thread.
  * - Progress callbacks (PullOptions::progress, for Client::pull and
- *   Client::import_archive) are different: they run during the call only, on
+ *   Client::import_archive; PushOptions::progress, for Client::push) are
+ *   different: they run during the call only, on
  *   a library thread, one at a time, and an exception leaving one is caught
  *   there and rethrown by the call once the library returned (see
  *   PullOptions::progress).
@@ -850,10 +851,97 @@ class PullOpts {
 
 /// Throws the progress callback's exception, else the Error of `s` with
 /// `message` (ctrd_last_error() read right after the call), if any.
-inline void check_with_progress(const PullOpts &opts, ctrd_status s, const std::string &message) {
+template <typename Opts>
+inline void check_with_progress(const Opts &opts, ctrd_status s, const std::string &message) {
   opts.rethrow();
   if (s != CTRD_OK) throw Error(s, message);
 }
+
+}  // namespace detail
+
+/// How Client::push works (see ctrd_push_opts; "" = unset, i.e. the
+/// default).
+struct PushOptions {
+  /// "os/arch[/variant]": push only that platform's manifest, as the tag's
+  /// target ("" = every platform whose content is in the content store).
+  std::string platform;
+  /// The registry user. With `secret` both "", the docker config's
+  /// credentials (else none) are used; otherwise both are sent, and a ""
+  /// username with a secret sends the secret as an identity token.
+  std::string username;
+  /// The password, or an identity token (see `username`).
+  std::string secret;
+  /// Talk http:// instead of https:// to the registry.
+  bool plain_http = false;
+  /// Accept any TLS certificate (no verification at all).
+  bool skip_verify = false;
+  /// A PEM file of CA certificates trusted besides the system's ("" = none).
+  std::string ca_file;
+  /// containerd's host directory root (see ctrd_push_opts.hosts_dir: the
+  /// first host with the "push" capability gets the push); "" =
+  /// /etc/containerd/certs.d when it exists, unless no_hosts_dir.
+  std::string hosts_dir;
+  /// No host directory at all (hosts_dir "" in C).
+  bool no_hosts_dir = false;
+  /// Called as PullOptions::progress is (phases "pushing", then "done"),
+  /// an exception leaving it rethrown by the call in the same way.
+  ProgressCallback progress;
+  /// Cuts the call short when triggered (CTRD_ERR_CANCELLED); borrowed,
+  /// it must outlive the call. nullptr = none.
+  const Cancel *cancel = nullptr;
+  /// How long the whole call may take, in milliseconds (0 = no limit);
+  /// past it the call throws CTRD_ERR_DEADLINE_EXCEEDED.
+  uint64_t timeout_ms = 0;
+};
+
+namespace detail {
+
+/// A ctrd_push_opts borrowing the strings of a PushOptions, and the relay
+/// of its progress callback (as PullOpts).
+class PushOpts {
+ public:
+  /// Borrows `o`, which must outlive this object and stay unchanged.
+  explicit PushOpts(const PushOptions &o) : c_(ctrd_push_opts_default()), progress_(&o.progress) {
+    bool no_credentials = o.username.empty() && o.secret.empty();
+    c_.platform = opt(o.platform, "platform");
+    c_.username = no_credentials ? nullptr : str(o.username, "username");
+    c_.secret = no_credentials ? nullptr : str(o.secret, "secret");
+    c_.plain_http = o.plain_http;
+    c_.skip_verify = o.skip_verify;
+    c_.ca_file = opt(o.ca_file, "ca_file");
+    c_.hosts_dir = o.no_hosts_dir ? "" : opt(o.hosts_dir, "hosts_dir");
+    c_.cancel = o.cancel != nullptr ? o.cancel->get() : nullptr;
+    c_.timeout_ms = o.timeout_ms;
+    if (o.progress) {
+      c_.progress = &PushOpts::trampoline;
+      c_.user_data = this;
+    }
+  }
+  PushOpts(const PushOpts &) = delete;
+  PushOpts &operator=(const PushOpts &) = delete;
+
+  /// The C struct, valid while this object lives.
+  const ctrd_push_opts *get() const noexcept { return &c_; }
+  /// Rethrows the first exception the progress callback threw, if any.
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  // As PullOpts::trampoline: one call at a time, none after the C call.
+  static void trampoline(void *user_data, const ctrd_progress *p) noexcept {
+    auto *self = static_cast<PushOpts *>(user_data);
+    if (self->error_ || p == nullptr) return;
+    try {
+      (*self->progress_)(*p);
+    } catch (...) {
+      self->error_ = std::current_exception();
+    }
+  }
+  ctrd_push_opts c_;
+  const ProgressCallback *progress_;
+  std::exception_ptr error_;
+};
 
 }  // namespace detail
 
@@ -1015,6 +1103,23 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
     Image image(s == CTRD_OK ? out : nullptr);
     detail::check_with_progress(c, s, message);
     return image;
+  }
+  /// Pushes image `name` of the client's namespace to `remote_ref` ("" =
+  /// `name`), as `ctr images push`: every platform whose content is in the
+  /// content store (or `opts.platform`'s manifest); blobs the registry has
+  /// are not sent again. Blocks until the push ends. Wraps ctrd_image_push;
+  /// throws Error (CTRD_ERR_NOT_FOUND for no image `name` or no content to
+  /// push, CTRD_ERR_UNAUTHENTICATED for missing or refused credentials,
+  /// CTRD_ERR_PERMISSION_DENIED, CTRD_ERR_UNAVAILABLE for an unreachable or
+  /// untrusted registry, CTRD_ERR_INVALID_ARGUMENT), or what
+  /// `opts.progress` threw.
+  void push(const std::string &name, const std::string &remote_ref = "",
+            const PushOptions &opts = PushOptions()) {
+    detail::PushOpts c(opts);
+    ctrd_status s =
+        ctrd_image_push(live(), detail::str(name, "name"), detail::opt(remote_ref, "remote_ref"), c.get());
+    std::string message = s != CTRD_OK ? ctrd_last_error() : "";
+    detail::check_with_progress(c, s, message);
   }
   /// Imports the images of the OCI layout or `docker save` archive at the
   /// absolute `path` (read by the library itself) into the client's

@@ -258,23 +258,26 @@ typedef struct ctrd_task ctrd_task;
 typedef struct ctrd_wait ctrd_wait;
 
 /**
- * Where a pull or import is, as its progress callback sees it. Strings
- * are valid during the call only.
+ * Where a pull, import or push is, as its progress callback sees it.
+ * Strings are valid during the call only.
  */
 typedef struct ctrd_progress {
   /**
    * The image reference (as given to the pull; the archive path for an
-   * import).
+   * import; the remote reference, else the image name, for a push).
    */
   const char *ref;
   /**
-   * "resolving", "fetching", "unpacking", or "done" (last, once, and
-   * only when the operation succeeded).
+   * "resolving", "fetching", "unpacking" (pulls and imports), "pushing"
+   * (pushes), or "done" (last, once, and only when the operation
+   * succeeded).
    */
   const char *phase;
   /**
    * Bytes of the chosen platform's blobs in the content store: fetched
-   * now or found there. Equals `bytes_total` at "done".
+   * now or found there (a push: bytes of what it pushes that the
+   * registry has: sent now, mounted or found there). Equals
+   * `bytes_total` at "done".
    */
   uint64_t bytes_done;
   /**
@@ -282,14 +285,22 @@ typedef struct ctrd_progress {
    */
   uint64_t bytes_total;
   /**
-   * Layers fetched (phase "fetching") or unpacked ("unpacking"); all of
-   * them at "done".
+   * Layers fetched (phase "fetching"), unpacked ("unpacking") or in the
+   * registry ("pushing"); all of them at "done".
    */
   uint32_t layers_done;
   /**
-   * Layers of the chosen platform.
+   * Layers of the chosen platform (a push: of every platform pushed).
    */
   uint32_t layers_total;
+  /**
+   * Registry requests sent again so far: answers 429, 502, 503 or 504
+   * and connections reset, retried with backoff (or after the
+   * registry's `Retry-After`), and blob downloads resumed where a
+   * connection failed midway. Appended last: a program built before it
+   * reads the fields above only.
+   */
+  uint32_t retries;
 } ctrd_progress;
 
 /**
@@ -297,7 +308,7 @@ typedef struct ctrd_progress {
  * call at a time, at most about ten times a second while the operation
  * runs (when the counters changed: a phase shorter than that may not be
  * seen) and once more with phase "done" when it succeeded; never after the
- * pull or import returned. It may call `ctrd_*` functions. `user_data` is
+ * pull, import or push returned. It may call `ctrd_*` functions. `user_data` is
  * passed back untouched.
  */
 typedef void (*ctrd_progress_cb)(void *user_data, const struct ctrd_progress *p);
@@ -530,6 +541,80 @@ typedef struct ctrd_io {
  * thread ends.
  */
 typedef void (*ctrd_exit_cb)(void *user_data, enum ctrd_status status, uint32_t exit_status);
+
+/**
+ * How `ctrd_image_push` works. Strings are borrowed for the call only.
+ * Start from `ctrd_push_opts_default()` (every field zero but
+ * `struct_size`), which is also what NULL instead of the struct means:
+ * every platform whose content is present, credentials from the docker
+ * config, https with the system's CAs, no progress. `struct_size` works
+ * as `ctrd_pull_opts`'s: new fields only ever come at the end.
+ */
+typedef struct ctrd_push_opts {
+  /**
+   * `sizeof(ctrd_push_opts)` as the program was compiled: required (0 is
+   * `CTRD_ERR_INVALID_ARGUMENT`). See `ctrd_pull_opts.struct_size`.
+   */
+  size_t struct_size;
+  /**
+   * "os/arch[/variant]" (e.g. "linux/arm64/v8"): push only that
+   * platform's manifest, as the tag's target (as `ctr images push
+   * --platform`); all of its content must be in the content store.
+   * NULL = every platform whose content (manifest, config, layers) is
+   * all in the content store: an index that lacks some is pushed with
+   * those entries left out (a new index, of a new digest).
+   */
+  const char *platform;
+  /**
+   * With `secret`, the registry credentials; NULL = from the docker
+   * config (as `ctrd_pull_opts`), else anonymous.
+   */
+  const char *username;
+  /**
+   * The password, or an identity token when `username` is "".
+   */
+  const char *secret;
+  /**
+   * Talk http:// instead of https:// to the registry.
+   */
+  bool plain_http;
+  /**
+   * Accept any TLS certificate (no verification at all).
+   */
+  bool skip_verify;
+  /**
+   * A PEM file of CA certificates trusted besides the system's.
+   */
+  const char *ca_file;
+  /**
+   * containerd's host directory root, as `ctrd_pull_opts.hosts_dir`
+   * (NULL = "/etc/containerd/certs.d" when it exists, "" = none). The
+   * push goes to the first host of the registry's `hosts.toml` that has
+   * the "push" capability (the registry itself, or its `server`, when
+   * none says otherwise), as containerd pushes.
+   */
+  const char *hosts_dir;
+  /**
+   * Optional progress callback; see `ctrd_progress_cb` (phases
+   * "pushing", then "done").
+   */
+  ctrd_progress_cb progress;
+  /**
+   * Passed back to `progress` untouched.
+   */
+  void *user_data;
+  /**
+   * A cancel signal (see `ctrd_cancel_new`), borrowed for the call; NULL
+   * = none. Once it is triggered the call returns `CTRD_ERR_CANCELLED`
+   * within a second.
+   */
+  const struct ctrd_cancel *cancel;
+  /**
+   * How long the whole call may take, in milliseconds; 0 = no limit.
+   * Past it the call returns `CTRD_ERR_DEADLINE_EXCEEDED`.
+   */
+  uint64_t timeout_ms;
+} ctrd_push_opts;
 
 /**
  * One finished operation, from `ctrd_queue_next`. Only the fields of the
@@ -1879,7 +1964,16 @@ enum ctrd_status ctrd_process_wait_async(struct ctrd_process *p,
  * 30 s to connect and 60 s to wait for an answer; an answer's body that
  * brings fewer than 1 KiB in any 60 s is cut as stalled
  * (`CTRD_ERR_UNAVAILABLE`, naming the host); each daemon call is bounded
- * by the client's timeout. `opts->timeout_ms` bounds the whole call
+ * by the client's timeout. Registry answers 429, 502, 503 and 504 and
+ * connections reset before an answer are tried again, at most 5 times a
+ * request, after the registry's `Retry-After` (seconds or a date; at most
+ * 60 s without a timeout) or a backoff from 0.2 s doubling up to 5 s; a
+ * blob whose connection fails midway resumes from where it stopped; a
+ * wait that would end past `opts->timeout_ms` is not begun: the pull
+ * fails at once with `CTRD_ERR_DEADLINE_EXCEEDED` and the registry's
+ * words. The progress's `retries` counts them. Bearer tokens are asked
+ * once per scope for the whole pull, and once more when the registry
+ * refuses one midway. `opts->timeout_ms` bounds the whole call
  * (`CTRD_ERR_DEADLINE_EXCEEDED`) and `opts->cancel` cuts it short when
  * triggered (`CTRD_ERR_CANCELLED`, within a second): either way what was
  * fetched stays for the next pull, as after any interruption. `opts->progress`, when
@@ -1928,6 +2022,73 @@ enum ctrd_status ctrd_image_pull_submit(struct ctrd_client *c,
                                         const struct ctrd_pull_opts *opts,
                                         struct ctrd_queue *q,
                                         uint64_t tag);
+
+/**
+ * Pushes image record `name` of the client's namespace to `remote_ref`
+ * (e.g. "registry.example.com/team/app:1.2"; NULL = `name` itself), as
+ * `ctr images push` does, by the library itself: so it works alike on
+ * containerd 1.6, 1.7 and 2.x.
+ *
+ * `remote_ref` is normalised as docker does ("busybox" is
+ * "docker.io/library/busybox:latest"); its tag (or digest, which must be
+ * the digest of what is pushed) names the image in the repository. What
+ * is pushed is read from the content store: with `opts->platform`, that
+ * platform's manifest, its config and layers (all must be there), the
+ * manifest being the tag's target; else the image's target with every
+ * platform whose content is all there (an index that lists platforms the
+ * store lacks, as after a pull of one platform, is pushed rewritten with
+ * the others only). Blobs go first, three at a time: one the registry has
+ * is not sent again (HEAD first), one pulled from another repository of
+ * the same registry (the `containerd.io/distribution.source.<host>`
+ * label containerd's pulls put on content) is mounted from there when
+ * the registry does it, the others are streamed from the content store in
+ * one PUT each (never held whole in memory); then manifests and indexes,
+ * each after what it names, the target last under the tag. Credentials,
+ * TLS and host directories work as for `ctrd_image_pull`
+ * (`opts->hosts_dir`: the first host with the "push" capability gets the
+ * push); the token asked from a realm has the scope
+ * `repository:<name>:pull,push`.
+ *
+ * `opts` may be NULL (defaults; see `ctrd_push_opts`); strings are read
+ * during the call only. Nothing changes in containerd.
+ *
+ * Blocks until the push ends: as long as the transfer takes, with at most
+ * 30 s to connect and 60 s to wait for an answer (after a blob's bytes
+ * were sent); a blob the registry takes at fewer than 1 KiB in any 60 s is
+ * cut as stalled (`CTRD_ERR_UNAVAILABLE`, naming the host); each daemon
+ * call is bounded by the client's timeout. `opts->timeout_ms` bounds the
+ * whole call (`CTRD_ERR_DEADLINE_EXCEEDED`) and `opts->cancel` cuts it
+ * short when triggered (`CTRD_ERR_CANCELLED`, within a second); blobs
+ * already sent stay in the registry (a push again sends only the rest).
+ * `opts->progress`, when set, is called on a library thread as
+ * `ctrd_progress_cb` describes: phase "pushing" with the bytes of blobs
+ * and manifests the registry has (sent, mounted or found there) and the
+ * layers, about ten times a second, then once "done" if the push
+ * succeeded. Thread-safe: pushes may run at once on one client.
+ *
+ * Errors (the message names the image and the reference):
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `c` or `name`, invalid UTF-8, an
+ * empty name, a malformed reference or platform, a `remote_ref` whose
+ * digest is not what is pushed, a username without a secret, an
+ * unreadable `ca_file`, a `hosts_dir` that is not a directory, a
+ * malformed `hosts.toml`), `CTRD_ERR_NOT_FOUND` (no image `name`; no
+ * platform whose content is all in the store, or `opts->platform`'s
+ * content missing or not in the index: the message names what is
+ * missing; no host of the `hosts.toml` may push),
+ * `CTRD_ERR_UNAUTHENTICATED` (the registry wants credentials or refused
+ * them: 401, with the registry's words), `CTRD_ERR_PERMISSION_DENIED`
+ * (403, push denied: the registry's words), `CTRD_ERR_UNAVAILABLE` (the
+ * registry cannot be reached or broke off, or its TLS certificate is not
+ * trusted), `CTRD_ERR_FAILED_PRECONDITION` (the registry stored another
+ * digest than the one sent), `CTRD_ERR_DEADLINE_EXCEEDED`,
+ * `CTRD_ERR_CANCELLED`, `CTRD_ERR_UNKNOWN` (any other refusal by the
+ * registry, e.g. an invalid manifest, in its words), and the daemon's
+ * errors.
+ */
+enum ctrd_status ctrd_image_push(struct ctrd_client *c,
+                                 const char *name,
+                                 const char *remote_ref,
+                                 const struct ctrd_push_opts *opts);
 
 /**
  * Makes a new, empty completion queue and starts the library's runtime.

@@ -18,7 +18,7 @@ declare -A cmd_pkg=(
     [realpath]=coreutils [setsid]=util-linux [umount]=mount
     [containerd-shim-runc-v2]=containerd
     [docker-registry]=docker-registry [htpasswd]=apache2-utils
-    [openssl]=openssl [curl]=curl
+    [openssl]=openssl [curl]=curl [python3]=python3
     [nm]=binutils [readelf]=binutils [objdump]=binutils [strip]=binutils
     [pkg-config]=pkg-config [go]=golang-go [gofmt]=golang-go
 )

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/registry.sh start DIR [--tls|--mtls] [--owner-pid PID]
+# Usage: scripts/registry.sh start DIR [--tls|--mtls] [--token] [--redirect] [--owner-pid PID]
 #        scripts/registry.sh stop DIR
 #
 # Manages a private OCI registry (Debian's docker-registry, the CNCF
@@ -14,6 +14,20 @@
 #           --mtls: --tls, and the registry wants a client certificate signed
 #           by a CA of its own (DIR/client.pem and DIR/client.key, named by
 #           DIR/hosts.d).
+#           --token: `auth: token` instead of htpasswd: a token server
+#           (scripts/registry-sidecars.py issuer, https with --tls) signs
+#           RS256 JWTs with a throwaway RSA key whose self-signed certificate
+#           is the registry's rootcertbundle. Its users: USER (pull, push,
+#           delete), USER-ro (pull only: a push is denied) and USER-brief
+#           (tokens the registry takes for BRIEF seconds, while the answer
+#           says expires_in 60, as with a skewed clock), all with PASSWORD.
+#           DIR/realm is its token URL, DIR/issuer.log its requests (JSON
+#           lines), DIR/creds-ro and DIR/creds-brief the other users' creds.
+#           --redirect: blobs are redirected (the `redirect` storage
+#           middleware) to a static file server over the registry's storage
+#           (scripts/registry-sidecars.py storage, plain http), the CDN
+#           stand-in; DIR/storage-host is its HOST:PORT, DIR/storage.log its
+#           requests with their headers (JSON lines).
 #           With --owner-pid, a detached watchdog runs `stop DIR` once PID is
 #           gone. stdout: HOST:PORT (last line). Fails if DIR is in use.
 #   stop    stop the registry and its watchdog, remove DIR. Idempotent, bounded.
@@ -27,6 +41,11 @@ SELF=$(realpath "${BASH_SOURCE[0]}")
 MARKER=.ctrd-registry  # marks a DIR created by this script (guards rm -rf)
 USER_NAME=ctrd
 PASSWORD=ctrd-secret
+SERVICE=ctrd-test-registry
+ISSUER=ctrd-test-issuer
+# Seconds the registry takes a token of USER-brief.
+BRIEF=${CTRD_TOKEN_BRIEF:-4}
+SIDECARS=$(dirname "$SELF")/registry-sidecars.py
 
 usage() {
     sed -n '2,3s/^# //p' "$SELF" >&2
@@ -88,7 +107,7 @@ make_client_certs() {
 }
 
 write_config() {
-    local tls=$1 mtls=$2
+    local tls=$1 mtls=$2 token=$3 redirect=$4
     {
         cat <<EOT
 # Private registry for tests; written by scripts/registry.sh.
@@ -120,13 +139,74 @@ EOT
       - $DIR/client-ca.pem
 EOT
         fi
-        cat <<EOT
+        if ((token)); then
+            cat <<EOT
+auth:
+  token:
+    realm: $(cat "$DIR/realm")
+    service: $SERVICE
+    issuer: $ISSUER
+    rootcertbundle: $DIR/token.pem
+EOT
+        else
+            cat <<EOT
 auth:
   htpasswd:
     realm: ctrd-test
     path: $DIR/htpasswd
 EOT
+        fi
+        if ((redirect)); then
+            cat <<EOT
+middleware:
+  storage:
+    - name: redirect
+      options:
+        baseurl: http://$(cat "$DIR/storage-host")
+EOT
+        fi
     } >"$DIR/config.yml"
+}
+
+# A throwaway RSA key the token server signs with (DIR/token.key) and its
+# self-signed certificate, the registry's rootcertbundle (DIR/token.pem).
+make_token_key() {
+    openssl req -x509 -new -nodes -newkey rsa:2048 -keyout "$DIR/token.key" \
+        -out "$DIR/token.pem" -days 2 -subj "/CN=$ISSUER" 2>/dev/null ||
+        die "openssl: cannot make the token signing key"
+}
+
+# PID of sidecar KIND serving DIR ("" if none).
+sidecar_pid() {
+    local pid
+    pid=$(cat "$DIR/$1.pid" 2>/dev/null || true)
+    if alive "$pid" && [[ $(cmdline "$pid") == *"--log $DIR/$1.log"* ]]; then
+        echo "$pid"
+    fi
+}
+
+# start_sidecar KIND ARGS...: registry-sidecars.py KIND in the background
+# (own session, like the registry); waits until it wrote its port.
+start_sidecar() {
+    local kind=$1 end pid
+    shift
+    rm -f "$DIR/$kind.port" "$DIR/$kind.pid"
+    # shellcheck disable=SC2016
+    setsid bash -c 'echo $$ >"$1"; shift; cd /; exec "$@"' _ "$DIR/$kind.pid" \
+        python3 "$SIDECARS" "$kind" --port-file "$DIR/$kind.port" --log "$DIR/$kind.log" "$@" \
+        </dev/null >>"$DIR/$kind.out" 2>&1 &
+    end=$(( $(now_cs) + START_TIMEOUT * 100 ))
+    until [[ -s $DIR/$kind.port ]]; do
+        pid=$(cat "$DIR/$kind.pid" 2>/dev/null || true)
+        if [[ -n $pid ]] && ! alive "$pid"; then
+            log "the $kind sidecar exited during startup:"
+            tail -n 20 "$DIR/$kind.out" >&2 || true
+            return 1
+        fi
+        (( $(now_cs) < end )) || { log "the $kind sidecar did not start in ${START_TIMEOUT}s"; return 1; }
+        sleep 0.05
+    done
+    touch "$DIR/$kind.log"
 }
 
 # The port from the registry's "listening on 127.0.0.1:PORT" log line.
@@ -220,19 +300,24 @@ start_watchdog() {
 }
 
 cmd_start() {
-    local owner="" owner_st="" tls=0 mtls=0 host
+    local owner="" owner_st="" tls=0 mtls=0 token=0 redirect=0 host scheme=http tls_args=()
     while (($#)); do
         case $1 in
             --owner-pid) [[ $# -ge 2 ]] || usage; owner=$2; shift 2 ;;
             --tls) tls=1; shift ;;
             --mtls) tls=1 mtls=1; shift ;;
+            --token) token=1; shift ;;
+            --redirect) redirect=1; shift ;;
             *) usage ;;
         esac
     done
     command -v "$REGISTRY" >/dev/null || die "$REGISTRY not found (scripts/deps.sh installs docker-registry)"
     command -v htpasswd >/dev/null || die "htpasswd not found (scripts/deps.sh installs apache2-utils)"
     command -v curl >/dev/null || die "curl not found"
-    if ((tls)); then command -v openssl >/dev/null || die "openssl not found"; fi
+    if ((tls || token)); then command -v openssl >/dev/null || die "openssl not found"; fi
+    if ((token || redirect)); then
+        command -v python3 >/dev/null || die "python3 not found (scripts/deps.sh installs it)"
+    fi
     if [[ -n $owner ]]; then
         owner_st=$(alive "$owner" && starttime "$owner") ||
             die "owner pid $owner is not running"
@@ -252,7 +337,25 @@ cmd_start() {
     echo "$USER_NAME:$PASSWORD" >"$DIR/creds"
     if ((tls)); then make_certs; fi
     if ((mtls)); then make_client_certs; fi
-    write_config "$tls" "$mtls"
+    if ((token)); then
+        make_token_key
+        printf '%s\n' "$USER_NAME:$PASSWORD:pull,push,delete:300:300" \
+            "$USER_NAME-ro:$PASSWORD:pull:300:300" \
+            "$USER_NAME-brief:$PASSWORD:pull,push,delete:$BRIEF:60" >"$DIR/token-users"
+        echo "$USER_NAME-ro:$PASSWORD" >"$DIR/creds-ro"
+        echo "$USER_NAME-brief:$PASSWORD" >"$DIR/creds-brief"
+        if ((tls)); then
+            scheme=https tls_args=(--tls-cert "$DIR/server.pem" --tls-key "$DIR/server.key")
+        fi
+        start_sidecar issuer --users "$DIR/token-users" --key "$DIR/token.key" \
+            --cert "$DIR/token.pem" --issuer "$ISSUER" "${tls_args[@]}" || exit 1
+        echo "$scheme://127.0.0.1:$(cat "$DIR/issuer.port")/token" >"$DIR/realm"
+    fi
+    if ((redirect)); then
+        start_sidecar storage --root "$DIR/storage" || exit 1
+        echo "127.0.0.1:$(cat "$DIR/storage.port")" >"$DIR/storage-host"
+    fi
+    write_config "$tls" "$mtls" "$token" "$redirect"
     launch "$tls" "$mtls" || exit 1
     host=$(cat "$DIR/host")
     write_hosts_dir "$tls" "$mtls" "$host"
@@ -262,7 +365,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-    local pid wpid
+    local pid wpid kind
     [[ -e $DIR ]] || return 0
     [[ -e $DIR/$MARKER ]] || die "$DIR was not made by registry.sh; not touching it"
     wpid=$(cat "$DIR/watchdog.pid" 2>/dev/null || true)
@@ -279,6 +382,13 @@ cmd_stop() {
             wait_gone "$pid" 5 || log "docker-registry $pid still alive"
         fi
     fi
+    for kind in issuer storage; do
+        pid=$(sidecar_pid "$kind")
+        if [[ -n $pid ]]; then
+            kill -TERM "$pid" 2>/dev/null || true
+            wait_gone "$pid" 5 || { kill -KILL "$pid" 2>/dev/null || true; wait_gone "$pid" 5 || true; }
+        fi
+    done
     rm -rf "$DIR" || die "could not remove $DIR"
 }
 

@@ -8,9 +8,20 @@
 //! or tag) and malformed references; a multi-platform index; progress;
 //! the content labels and image record as `ctr` sees them; a second pull
 //! that fetches nothing; a registry killed mid-pull; a write left unfinished
-//! resumed with a ranged request; bad arguments.
+//! resumed with a ranged request; bad arguments. In `pull/`: `front` (a
+//! fake front for the real registry: a bearer flow of its own, faults),
+//! `tokens` (registry.sh's token server mode), `redirects` (blobs from a
+//! file server), `retries` (429, 5xx and resets tried again).
 
 mod common;
+#[path = "pull/front.rs"]
+mod front;
+#[path = "pull/redirects.rs"]
+mod redirects;
+#[path = "pull/retries.rs"]
+mod retries;
+#[path = "pull/tokens.rs"]
+mod tokens;
 
 use std::ffi::{c_void, CStr};
 use std::path::Path;
@@ -22,6 +33,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use containerd_c::ffi::ctrd_status::*;
 use containerd_c::ffi::*;
+use front::Front;
 use serde_json::Value;
 
 /// A namespace of its own (no image imported) and a client for it, on the
@@ -187,6 +199,8 @@ struct Watch {
     /// while others still stream.
     cancel_at_layer: Option<CancelPtr>,
     cancelled_at: Mutex<Option<std::time::Instant>>,
+    /// `retries` of the last callback.
+    retries: Mutex<u32>,
 }
 
 unsafe extern "C-unwind" fn watch_cb(user: *mut c_void, p: *const ctrd_progress) {
@@ -208,6 +222,7 @@ unsafe extern "C-unwind" fn watch_cb(user: *mut c_void, p: *const ctrd_progress)
         w.first_fetch.lock().unwrap().get_or_insert(seen.clone());
     }
     w.calls.lock().unwrap().push(seen);
+    *w.retries.lock().unwrap() = p.retries;
     if let Some(cancel) = w.cancel_at_layer {
         let mut at = w.cancelled_at.lock().unwrap();
         if at.is_none() && phase == "fetching" && p.layers_done >= 1 {
@@ -1309,165 +1324,10 @@ fn credentials_from_the_docker_config() {
     assert!(r.contains("none were found"), "{r}");
 }
 
-/// A token-auth front for a real registry, as Docker Hub has one: `/v2/...`
-/// without the bearer token gets a 401 naming the realm `/token`, which
-/// hands out the token for the registry's user and password (basic auth);
-/// with the token, the request goes on to the registry (with the registry's
-/// own credentials). One request a connection. Stops on drop. With
-/// `corrupt`, the last byte of every blob it passes on is flipped.
-struct TokenFront {
-    host: String,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Token requests: (whether their credentials were right).
-    tokens: std::sync::Arc<Mutex<Vec<bool>>>,
-    /// Registry requests forwarded with the token.
-    forwarded: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-const FRONT_TOKEN: &str = "front-token-1";
-
-impl TokenFront {
-    fn start(reg: &Registry) -> TokenFront {
-        TokenFront::start_with(reg, false)
-    }
-
-    fn start_with(reg: &Registry, corrupt: bool) -> TokenFront {
-        use base64::Engine;
-        use std::io::{BufRead, BufReader, Read, Write};
-        use std::net::{TcpListener, TcpStream};
-        use std::sync::atomic::Ordering;
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let host = listener.local_addr().unwrap().to_string();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let tokens = std::sync::Arc::new(Mutex::new(Vec::new()));
-        let forwarded = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let basic = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!(
-                "{}:{}",
-                reg.user(),
-                reg.password()
-            ))
-        );
-        let upstream = reg.host().to_string();
-        let (front, stopping) = (host.clone(), stop.clone());
-        let (tokens_seen, forwards) = (tokens.clone(), forwarded.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                if stopping.load(Ordering::Acquire) {
-                    break;
-                }
-                let Ok(mut client) = client else { continue };
-                let (front, basic, upstream) = (front.clone(), basic.clone(), upstream.clone());
-                let (tokens_seen, forwards) = (tokens_seen.clone(), forwards.clone());
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(client.try_clone().unwrap());
-                    let mut head = Vec::new();
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        head.push(line.trim_end().to_string());
-                    }
-                    let mut first = head[0].split(' ');
-                    let (method, path) = (first.next().unwrap(), first.next().unwrap());
-                    let auth = head
-                        .iter()
-                        .find_map(|h| {
-                            let (k, v) = h.split_once(':')?;
-                            k.eq_ignore_ascii_case("authorization")
-                                .then(|| v.trim().to_string())
-                        })
-                        .unwrap_or_default();
-                    let reply = |client: &mut TcpStream, status: &str, extra: &str, body: &str| {
-                        let _ = write!(
-                            client,
-                            "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\n\
-                             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                    };
-                    if path.starts_with("/token") {
-                        let right = auth == basic;
-                        tokens_seen.lock().unwrap().push(right);
-                        if right {
-                            let body = format!(
-                                "{{\"token\":\"{FRONT_TOKEN}\",\"access_token\":\"{FRONT_TOKEN}\",\"expires_in\":300}}"
-                            );
-                            reply(&mut client, "200 OK", "", &body);
-                        } else {
-                            reply(&mut client, "401 Unauthorized", "", "{}");
-                        }
-                    } else if auth != format!("Bearer {FRONT_TOKEN}") {
-                        let challenge = format!(
-                            "WWW-Authenticate: Bearer realm=\"http://{front}/token\",\
-                             service=\"front\",scope=\"repository:ctrd/busybox:pull\"\r\n"
-                        );
-                        reply(&mut client, "401 Unauthorized", &challenge, "{}");
-                    } else {
-                        forwards.fetch_add(1, Ordering::Relaxed);
-                        let Ok(mut server) = TcpStream::connect(&upstream) else {
-                            return;
-                        };
-                        let mut out = format!("{method} {path} HTTP/1.1\r\n");
-                        for h in &head[1..] {
-                            let name = h.split(':').next().unwrap_or("").to_ascii_lowercase();
-                            if !["authorization", "connection", "host"].contains(&name.as_str()) {
-                                out.push_str(h);
-                                out.push_str("\r\n");
-                            }
-                        }
-                        out.push_str(&format!(
-                            "Host: {upstream}\r\nAuthorization: {basic}\r\nConnection: close\r\n\r\n"
-                        ));
-                        if server.write_all(out.as_bytes()).is_err() {
-                            return;
-                        }
-                        if corrupt && method == "GET" && path.contains("/blobs/") {
-                            // The whole answer, its body's last byte flipped.
-                            let mut answer = Vec::new();
-                            let _ = server.read_to_end(&mut answer);
-                            if let Some(last) = answer.last_mut() {
-                                *last ^= 0xff;
-                            }
-                            let _ = client.write_all(&answer);
-                            return;
-                        }
-                        let mut buf = vec![0u8; 64 << 10];
-                        while let Ok(n) = server.read(&mut buf) {
-                            if n == 0 || client.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        TokenFront {
-            host,
-            stop,
-            tokens,
-            forwarded,
-        }
-    }
-}
-
-impl Drop for TokenFront {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Release);
-        // Wakes the accept.
-        let _ = std::net::TcpStream::connect(&self.host);
-    }
-}
-
 #[test]
 fn bearer_tokens_from_the_realm_a_401_names() {
     let reg = Registry::shared(false);
-    let front = TokenFront::start(reg);
+    let front = Front::start_token(reg, false);
     let space = Space::new("bearer");
     let reference = format!("{}/ctrd/busybox:latest", front.host);
 
@@ -1500,7 +1360,7 @@ fn bearer_tokens_from_the_realm_a_401_names() {
 #[test]
 fn a_blob_that_does_not_match_its_digest() {
     let reg = Registry::shared(false);
-    let front = TokenFront::start_with(reg, true);
+    let front = Front::start_token(reg, true);
     // A daemon of its own: none of the blobs may be there already.
     let daemon = Daemon::start();
     let space = Space::on(&daemon, "corrupt");

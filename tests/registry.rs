@@ -1,7 +1,8 @@
 //! The registry harness, checked with `ctr` as the client: the private
 //! registries of `scripts/registry.sh` (plain HTTP and TLS, both with basic
-//! auth) serve the images `scripts/push-test-images.sh` pushed, to the
-//! test binary's private containerd.
+//! auth, or a token server; blobs redirected to a file server) serve the
+//! images `scripts/push-test-images.sh` pushed, to the test binary's
+//! private containerd.
 
 mod common;
 
@@ -339,4 +340,113 @@ fn owned_registry_stops_on_drop() {
         stat.is_empty() || stat.rsplit(") ").next().unwrap().starts_with('Z'),
         "registry {pid} still runs"
     );
+}
+
+/// The other modes of `registry.sh`, `--token` (a token server of the
+/// harness) and `--redirect` (blobs from a file server), as ctr sees them:
+/// ctr pulls with the token server's tokens and fetches the blobs from the
+/// file server; a wrong password is refused; the pull-only user pulls but
+/// gets no push scope (so a push fails); the servers stop with the
+/// registry.
+#[test]
+fn token_and_redirect_modes_as_ctr_sees_them() {
+    let reg = Registry::start_with(&["--token", "--redirect"]);
+    // A daemon of its own: every blob is fetched.
+    let daemon = Daemon::start();
+    let ns = ns("modes");
+    let ctr_pull = |args: &[String], reference: &str| {
+        let mut cmd = daemon.ctr(&ns);
+        cmd.args(["images", "pull"]);
+        if std::env::var("CTRD_CONTAINERD_VERSION").is_ok_and(|v| v.starts_with('2')) {
+            cmd.arg("--local");
+        }
+        output(cmd.args(args).arg(reference))
+    };
+    let image = reg.reference("layers:latest");
+    let out = ctr_pull(&reg.ctr_args(), &image);
+    assert!(out.status.success(), "{out:?}");
+    let by_ctr = |log: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        log.into_iter()
+            .filter(|e| {
+                e["headers"]["user-agent"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("containerd/"))
+            })
+            .collect()
+    };
+    let stored: Vec<_> = by_ctr(reg.storage_log())
+        .into_iter()
+        .filter(|e| e["method"] == "GET")
+        .collect();
+    assert_eq!(stored.len(), 6, "{stored:?}");
+    assert!(stored.iter().all(|e| e["status"] == 200), "{stored:?}");
+    let tokens = by_ctr(reg.issuer_log());
+    assert!(
+        tokens.iter().any(|e| e["user"] == "ctrd"
+            && e["status"] == 200
+            && e["scopes"]
+                .as_array()
+                .unwrap()
+                .contains(&"repository:ctrd/layers:pull".into())),
+        "{tokens:?}"
+    );
+
+    let out = ctr_pull(
+        &reg.ctr_args_as(reg.user(), "wrong"),
+        &reg.reference("busybox:latest"),
+    );
+    assert!(!out.status.success(), "{out:?}");
+
+    let ro = reg.ctr_args_as(reg.read_only_user(), reg.password());
+    let out = ctr_pull(&ro, &reg.reference("busybox:latest"));
+    assert!(out.status.success(), "{out:?}");
+    let target = reg.reference("pushed-by-ro:latest");
+    let out = output(
+        daemon
+            .ctr(&ns)
+            .args(["images", "push"])
+            .args(&ro)
+            .arg(&target)
+            .arg(reg.reference("busybox:latest")),
+    );
+    assert!(!out.status.success(), "the pull-only user pushed: {out:?}");
+    let asked = reg.issuer_log();
+    let push_scope = "repository:ctrd/pushed-by-ro:pull,push";
+    let for_push: Vec<_> = asked
+        .iter()
+        .filter(|e| {
+            e["user"] == "ctrd-ro" && e["scopes"].as_array().unwrap().contains(&push_scope.into())
+        })
+        .collect();
+    assert!(!for_push.is_empty(), "{asked:?}");
+    for e in for_push {
+        let granted = e["granted"].as_array().unwrap();
+        assert!(
+            granted
+                .iter()
+                .all(|g| g["actions"] == serde_json::json!(["pull"])),
+            "{e}"
+        );
+    }
+
+    let pids: Vec<u32> = ["issuer.pid", "storage.pid"]
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(reg.dir.join(f))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let dir = reg.dir.clone();
+    drop(reg);
+    assert!(!dir.exists(), "{} left", dir.display());
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.rsplit(") ").next().unwrap().starts_with('Z'),
+            "sidecar {pid} still runs"
+        );
+    }
 }

@@ -43,5 +43,6 @@ func ctrdGoProgress(userData unsafe.Pointer, p *C.ctrd_progress) {
 		BytesTotal:  uint64(p.bytes_total),
 		LayersDone:  uint32(p.layers_done),
 		LayersTotal: uint32(p.layers_total),
+		Retries:     uint32(p.retries),
 	})
 }

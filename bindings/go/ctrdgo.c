@@ -31,3 +31,8 @@ void ctrdgo_set_progress(ctrd_pull_opts *o, uintptr_t h) {
 	o->progress = progress_cb;
 	o->user_data = (void *)h;
 }
+
+void ctrdgo_set_push_progress(ctrd_push_opts *o, uintptr_t h) {
+	o->progress = progress_cb;
+	o->user_data = (void *)h;
+}

@@ -13,5 +13,6 @@ enum ctrd_status ctrdgo_subscribe(ctrd_client *c, const char *const *filters, ui
 enum ctrd_status ctrdgo_task_wait_async(ctrd_task *t, uintptr_t h, ctrd_wait **out);
 enum ctrd_status ctrdgo_process_wait_async(ctrd_process *p, uintptr_t h, ctrd_wait **out);
 void ctrdgo_set_progress(ctrd_pull_opts *o, uintptr_t h);
+void ctrdgo_set_push_progress(ctrd_push_opts *o, uintptr_t h);
 
 #endif

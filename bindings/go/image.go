@@ -36,16 +36,20 @@ const ImageDeleteSync ImageDeleteFlags = 1
 
 // Progress is where a pull or import is (ctrd_progress).
 type Progress struct {
-	// Ref is the reference pulled, or the archive imported.
+	// Ref is the reference pulled or pushed to, or the archive imported.
 	Ref string
-	// Phase is "resolving", "fetching", "unpacking", or "done" (last,
-	// once, only on success).
+	// Phase is "resolving", "fetching", "unpacking" (Pull, Import),
+	// "pushing" (Push), or "done" (last, once, only on success).
 	Phase string
-	// BytesDone and BytesTotal count the chosen platform's blobs
-	// (BytesTotal 0 while unknown).
+	// BytesDone and BytesTotal count the chosen platform's blobs (for
+	// Push: what it pushes, done once the registry has it; BytesTotal 0
+	// while unknown).
 	BytesDone, BytesTotal uint64
 	// LayersDone and LayersTotal count its layers.
 	LayersDone, LayersTotal uint32
+	// Retries counts the registry requests tried again (429 or 5xx
+	// answers, connections reset, blobs resumed).
+	Retries uint32
 }
 
 // PullOptions says how Pull and Import work (ctrd_pull_opts). The zero
@@ -122,7 +126,7 @@ func pullArgs(ctx context.Context, a *cArgs, o *PullOptions) (opts *C.ctrd_pull_
 		o = &PullOptions{}
 	}
 	opts = new(C.ctrd_pull_opts)
-	untie := withContext(ctx, opts)
+	untie := withContext(ctx, &opts.timeout_ms, &opts.cancel)
 	done = untie
 	opts.struct_size = C.sizeof_ctrd_pull_opts
 	opts.platform = a.opt("Platform", o.Platform)
@@ -141,36 +145,43 @@ func pullArgs(ctx context.Context, a *cArgs, o *PullOptions) (opts *C.ctrd_pull_
 		opts.hosts_dir = a.str("HostsDir", "")
 	}
 	if o.Progress != nil && a.err == nil {
-		st := &progressState{fn: o.Progress}
-		h := newCgoHandle(st)
-		C.ctrdgo_set_progress(opts, C.uintptr_t(h))
-		done = func() {
-			untie()
-			deleteCgoHandle(h)
-			st.mu.Lock()
-			panicked, value := st.panicked, st.value
-			st.mu.Unlock()
-			if panicked {
-				panic(value)
-			}
-		}
+		done = withProgress(o.Progress, untie, func(h C.uintptr_t) { C.ctrdgo_set_progress(opts, h) })
 	}
 	return opts, done
 }
 
-// withContext ties the call made with opts to ctx: the time left to ctx's
-// deadline is opts.timeout_ms, and a ctrd_cancel in opts.cancel is
-// triggered when ctx is done (from a goroutine watching it). The returned
-// function, called once the call returned, ends the watch and frees the
-// cancel.
-func withContext(ctx context.Context, opts *C.ctrd_pull_opts) (untie func()) {
+// withProgress hands fn to the library through a handle (set puts it in
+// the options) and returns what the caller calls once the library
+// returned: untie, the handle freed, and fn's panic raised again.
+func withProgress(fn func(Progress), untie func(), set func(C.uintptr_t)) (done func()) {
+	st := &progressState{fn: fn}
+	h := newCgoHandle(st)
+	set(C.uintptr_t(h))
+	return func() {
+		untie()
+		deleteCgoHandle(h)
+		st.mu.Lock()
+		panicked, value := st.panicked, st.value
+		st.mu.Unlock()
+		if panicked {
+			panic(value)
+		}
+	}
+}
+
+// withContext ties the call made with the options whose timeout_ms and
+// cancel fields these are to ctx: the time left to ctx's deadline is
+// timeout_ms, and a ctrd_cancel in cancel is triggered when ctx is done
+// (from a goroutine watching it). The returned function, called once the
+// call returned, ends the watch and frees the cancel.
+func withContext(ctx context.Context, timeoutMS *C.uint64_t, cancelOut **C.ctrd_cancel) (untie func()) {
 	if deadline, ok := ctx.Deadline(); ok {
 		// Rounded up: the library's timeout ends no earlier than ctx.
 		ms := int64((time.Until(deadline) + time.Millisecond - 1) / time.Millisecond)
 		if ms < 1 {
 			ms = 1
 		}
-		opts.timeout_ms = C.uint64_t(ms)
+		*timeoutMS = C.uint64_t(ms)
 	}
 	if ctx.Done() == nil {
 		return func() {}
@@ -179,7 +190,7 @@ func withContext(ctx context.Context, opts *C.ctrd_pull_opts) (untie func()) {
 	if C.ctrd_cancel_new(&cancel) != C.CTRD_OK {
 		return func() {} // only for a NULL out, which this is not
 	}
-	opts.cancel = cancel
+	*cancelOut = cancel
 	finished, watching := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(watching)
@@ -280,6 +291,88 @@ func (c *Client) Pull(ctx context.Context, ref string, o *PullOptions) (*Image, 
 		return nil, ctxErr(ctx, err)
 	}
 	return newImage(out), nil
+}
+
+// PushOptions says how Push works (ctrd_push_opts); nil or the zero value
+// pushes every platform whose content is in the content store, over https,
+// with the docker config's credentials.
+type PushOptions struct {
+	// Platform is "os/arch[/variant]": only that platform's manifest is
+	// pushed, as the tag's target; "" = every platform whose content is
+	// present.
+	Platform string
+	// Username and Secret are registry credentials (Secret is an identity
+	// token when Username is ""); both "" = from the docker config.
+	Username, Secret string
+	// PlainHTTP talks http:// to the registry.
+	PlainHTTP bool
+	// SkipVerify accepts any TLS certificate.
+	SkipVerify bool
+	// CAFile is a PEM file of CAs trusted besides the system's.
+	CAFile string
+	// HostsDir is containerd's host directory root (the first host of
+	// <dir>/<host>/hosts.toml with the "push" capability gets the push);
+	// "" = /etc/containerd/certs.d when it exists, unless NoHostsDir.
+	HostsDir string
+	// NoHostsDir: no host directory at all.
+	NoHostsDir bool
+	// Progress is called as PullOptions.Progress is (Phase "pushing",
+	// then "done"), a panic in it raised again by Push.
+	Progress func(Progress)
+}
+
+// Push pushes image name of the client's namespace to remoteRef ("" =
+// name), as ctr images push does (ctrd_image_push): every platform whose
+// content is in the content store (an index lacking some is pushed
+// rewritten, with those present), or o.Platform's manifest; blobs the
+// registry has are not sent again, blobs pulled from another repository
+// of the same registry are mounted from there, the others streamed from
+// the content store. o may be nil. Blocks until the push ends or ctx is
+// done (as for Pull: the error then wraps ctx.Err()). Errors (the message
+// names the image and the reference): StatusInvalidArgument,
+// StatusNotFound (no image name, or no content to push),
+// StatusUnauthenticated (401), StatusPermissionDenied (403),
+// StatusUnavailable, StatusDeadlineExceeded, StatusCancelled, and the
+// daemon's.
+func (c *Client) Push(ctx context.Context, name, remoteRef string, o *PushOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if o == nil {
+		o = &PushOptions{}
+	}
+	var a cArgs
+	defer a.free()
+	n := a.str("name", name)
+	r := a.opt("remote_ref", remoteRef)
+	opts := new(C.ctrd_push_opts)
+	opts.struct_size = C.sizeof_ctrd_push_opts
+	opts.platform = a.opt("Platform", o.Platform)
+	opts.username = a.opt("Username", o.Username)
+	opts.secret = a.opt("Secret", o.Secret)
+	if o.Username == "" && o.Secret != "" {
+		opts.username = a.str("Username", "") // "" + secret: an identity token
+	}
+	opts.plain_http = C.bool(o.PlainHTTP)
+	opts.skip_verify = C.bool(o.SkipVerify)
+	opts.ca_file = a.opt("CAFile", o.CAFile)
+	opts.hosts_dir = a.opt("HostsDir", o.HostsDir)
+	if o.NoHostsDir {
+		opts.hosts_dir = a.str("HostsDir", "")
+	}
+	if a.err != nil {
+		return a.err
+	}
+	done := withContext(ctx, &opts.timeout_ms, &opts.cancel)
+	if o.Progress != nil {
+		done = withProgress(o.Progress, done, func(h C.uintptr_t) { C.ctrdgo_set_push_progress(opts, h) })
+	}
+	err := c.h.do(func(p *C.ctrd_client) C.enum_ctrd_status { return C.ctrd_image_push(p, n, r, opts) })
+	done()
+	if err != nil {
+		return ctxErr(ctx, err)
+	}
+	return nil
 }
 
 // Import imports the images of the archive at tarPath (absolute; an OCI

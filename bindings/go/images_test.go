@@ -250,7 +250,7 @@ func TestPull(t *testing.T) {
 		t.Fatalf("name %q", img.Name())
 	}
 	mu.Lock()
-	if last.Phase != "done" || last.BytesDone != last.BytesTotal || last.LayersDone != last.LayersTotal || last.LayersTotal == 0 {
+	if last.Phase != "done" || last.BytesDone != last.BytesTotal || last.LayersDone != last.LayersTotal || last.LayersTotal == 0 || last.Retries != 0 {
 		t.Errorf("last progress %+v", last)
 	}
 	mu.Unlock()
@@ -261,6 +261,53 @@ func TestPull(t *testing.T) {
 	_, err = o.Pull(context.Background(), "127.0.0.1:1/none:latest", &PullOptions{PlainHTTP: true})
 	if e := asError(t, err, StatusUnavailable); !strings.Contains(e.Message, "127.0.0.1:1") {
 		t.Fatalf("message %q", e.Message)
+	}
+
+	// Pushed to another repository, with progress; pulled back from there
+	// into another namespace: the same image.
+	pushed := fmt.Sprintf("%s/ctrd/go-pushed-%d:v1", host, os.Getpid())
+	err = o.Push(context.Background(), ref, pushed, &PushOptions{PlainHTTP: true, Username: user, Secret: "wrong"})
+	if e := asError(t, err, StatusUnauthenticated); !strings.Contains(e.Message, pushed) {
+		t.Fatalf("message %q", e.Message)
+	}
+	err = o.Push(context.Background(), "docker.io/library/go-no-such:1", pushed, &PushOptions{PlainHTTP: true,
+		Username: user, Secret: password})
+	asError(t, err, StatusNotFound)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := o.Push(ctx, ref, pushed, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a push with a done context: %v", err)
+	}
+	var phases []string
+	err = o.Push(context.Background(), ref, pushed, &PushOptions{PlainHTTP: true, Username: user, Secret: password,
+		Progress: func(p Progress) {
+			mu.Lock()
+			last = p
+			phases = append(phases, p.Phase)
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if last.Phase != "done" || last.Ref != pushed || last.BytesDone != last.BytesTotal || last.BytesTotal == 0 {
+		t.Errorf("last progress %+v", last)
+	}
+	for _, p := range phases[:len(phases)-1] {
+		if p != "pushing" {
+			t.Errorf("phases %v", phases)
+		}
+	}
+	mu.Unlock()
+	back := otherNamespace(t, "push-back")
+	again, err := back.Pull(context.Background(), pushed, &PullOptions{PlainHTTP: true, Username: user,
+		Secret: password, NoUnpack: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.Digest() != img.Digest() {
+		t.Fatalf("pushed %s, pulled back %s", img.Digest(), again.Digest())
 	}
 }
 

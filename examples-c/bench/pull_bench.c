@@ -4,12 +4,14 @@
  * garbage collector, its content and snapshots) after each pull so that
  * every pull fetches and unpacks everything.
  *
- *   pull_bench [--plain-http] [--user USER:PASSWORD] [--ca-file FILE] REF RUNS
+ *   pull_bench [--plain-http] [--user USER:PASSWORD] [--ca-file FILE] [--trace] REF RUNS
  *
  * One line per pull: "pull SECONDS MBPS PEAK_RSS_KIB" (MB/s = 10^6 bytes of
  * the image's content per second, fetch and unpack included; peak RSS is
  * the process's VmHWM so far), after a first line "baseline RSS_KIB" (VmRSS
- * once connected). Exits non-zero on any failure. */
+ * once connected). With --trace, each progress report goes to stderr with the
+ * milliseconds since the pull began (where the time goes: fetch, unpack).
+ * Exits non-zero on any failure. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,18 @@ static long status_kib(const char *key) {
   return kib;
 }
 
+static struct timespec trace_t0;
+
+static void trace(void *user_data, const ctrd_progress *p) {
+  (void)user_data;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  long ms = (now.tv_sec - trace_t0.tv_sec) * 1000 + (now.tv_nsec - trace_t0.tv_nsec) / 1000000;
+  fprintf(stderr, "%6ld ms %-10s %3llu/%3llu MiB layers %u/%u\n", ms, p->phase,
+          (unsigned long long)(p->bytes_done >> 20), (unsigned long long)(p->bytes_total >> 20),
+          p->layers_done, p->layers_total);
+}
+
 int main(int argc, char **argv) {
   ctrd_pull_opts opts = ctrd_pull_opts_default();
   int arg = 1;
@@ -53,6 +67,8 @@ int main(int argc, char **argv) {
         opts.secret = colon + 1;
       }
       opts.username = user;
+    } else if (strcmp(argv[arg], "--trace") == 0) {
+      opts.progress = trace;
     } else if (strcmp(argv[arg], "--ca-file") == 0 && arg + 1 < argc) {
       opts.ca_file = argv[++arg];
     } else {
@@ -60,7 +76,7 @@ int main(int argc, char **argv) {
     }
   }
   if (argc - arg != 2) {
-    fprintf(stderr, "usage: pull_bench [--plain-http] [--user U:P] [--ca-file F] REF RUNS\n");
+    fprintf(stderr, "usage: pull_bench [--plain-http] [--user U:P] [--ca-file F] [--trace] REF RUNS\n");
     return 2;
   }
   const char *ref = argv[arg];
@@ -80,6 +96,7 @@ int main(int argc, char **argv) {
     struct timespec t0, t1;
     ctrd_image *image = NULL;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    trace_t0 = t0;
     TRY(ctrd_image_pull(client, ref, &opts, &image));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     uint64_t bytes = 0;

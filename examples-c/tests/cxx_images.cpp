@@ -9,8 +9,10 @@
 //   test_cxx_images pull             pull from the registry of
 //       $CTRD_TEST_REGISTRY (plain HTTP, basic auth $CTRD_TEST_REGISTRY_CREDS)
 //       with progress, run a container from the pulled image and read its
-//       output; a wrong password is CTRD_ERR_UNAUTHENTICATED. Without a
-//       registry: skipped (exit 77), a failure under CI=true.
+//       output; a wrong password is CTRD_ERR_UNAUTHENTICATED; push it to
+//       another repository (Client::push, with progress) and pull that back
+//       into another namespace (the same digest). Without a registry:
+//       skipped (exit 77), a failure under CI=true.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -319,6 +321,28 @@ int test_pull() {
   if (out != "pulled-and-ran\n") std::fprintf(stderr, "output: [%s]\n", out.c_str());
   CHECK(out == "pulled-and-ran\n");
   std::puts("pull and run: ok");
+
+  // Pushed to another repository (Client::push, with progress), then
+  // pulled back from there into another namespace: the same image.
+  std::string pushed = std::string(reg) + "/ctrd/cxx-pushed-" + std::to_string(getpid()) + ":v1";
+  ctrd::PushOptions popts;
+  popts.plain_http = true;
+  popts.username = user;
+  popts.secret = password + "-wrong";
+  CHECK(error_of([&] { client.push(ref, pushed, popts); }).status() == CTRD_ERR_UNAUTHENTICATED);
+  Seen pushing;
+  popts.secret = password;
+  popts.progress = pushing.callback();
+  client.push(ref, pushed, popts);
+  pushing.require_done(pushed);
+  CHECK(error_of([&] { client.push("docker.io/library/cxx-no-such:1", pushed, popts); }).status() ==
+        CTRD_ERR_NOT_FOUND);
+  ctrd::Client back("", "cxx-push-back-" + std::to_string(getpid()));
+  DropNamespace drop_back{back};
+  opts.progress = nullptr;
+  opts.no_unpack = true;
+  CHECK(back.pull(pushed, opts).digest() == image.digest());
+  std::puts("push: ok");
   return 0;
 }
 

@@ -92,6 +92,11 @@ impl Stop {
         }
     }
 
+    /// When the call must be done, if it has a deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.map(|(at, _)| at)
+    }
+
     /// The error now, if the call is to stop (for blocking work that looks
     /// at it between steps, such as spooling an archive).
     pub fn check(&self, what: &str) -> Option<Error> {

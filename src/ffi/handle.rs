@@ -13,7 +13,7 @@
 //!   back ([`free_box`]).
 //! - [`OwnershipRef`]: a struct the C caller owns and lends for one call
 //!   (`ctrd_io`); only borrowed. The options structs that may grow
-//!   (`ctrd_container_opts`, `ctrd_pull_opts`) are [`SizedStruct`]s, copied
+//!   (`ctrd_container_opts`, `ctrd_pull_opts`, `ctrd_push_opts`) are [`SizedStruct`]s, copied
 //!   by [`read_sized`] as far as their `struct_size` says.
 //!
 //! The helpers are safe functions: their one `unsafe` block relies on the C

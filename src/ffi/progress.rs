@@ -1,4 +1,4 @@
-//! Progress callbacks of pulls and imports: a callback thread (see
+//! Progress callbacks of pulls, imports and pushes: a callback thread (see
 //! `ffi::callback`) reads the operation's counters about ten times a second
 //! and calls the C callback when they changed, then once more with phase
 //! "done" when the operation succeeded. The calling thread joins it before
@@ -16,33 +16,42 @@ use crate::ffi::callback::CallbackThread;
 use crate::ffi::ptr;
 use crate::runtime;
 
-/// Where a pull or import is, as its progress callback sees it. Strings
-/// are valid during the call only.
+/// Where a pull, import or push is, as its progress callback sees it.
+/// Strings are valid during the call only.
 #[repr(C)]
 pub struct ctrd_progress {
     /// The image reference (as given to the pull; the archive path for an
-    /// import).
+    /// import; the remote reference, else the image name, for a push).
     pub r#ref: *const c_char,
-    /// "resolving", "fetching", "unpacking", or "done" (last, once, and
-    /// only when the operation succeeded).
+    /// "resolving", "fetching", "unpacking" (pulls and imports), "pushing"
+    /// (pushes), or "done" (last, once, and only when the operation
+    /// succeeded).
     pub phase: *const c_char,
     /// Bytes of the chosen platform's blobs in the content store: fetched
-    /// now or found there. Equals `bytes_total` at "done".
+    /// now or found there (a push: bytes of what it pushes that the
+    /// registry has: sent now, mounted or found there). Equals
+    /// `bytes_total` at "done".
     pub bytes_done: u64,
     /// Bytes of all those blobs; 0 while unknown.
     pub bytes_total: u64,
-    /// Layers fetched (phase "fetching") or unpacked ("unpacking"); all of
-    /// them at "done".
+    /// Layers fetched (phase "fetching"), unpacked ("unpacking") or in the
+    /// registry ("pushing"); all of them at "done".
     pub layers_done: u32,
-    /// Layers of the chosen platform.
+    /// Layers of the chosen platform (a push: of every platform pushed).
     pub layers_total: u32,
+    /// Registry requests sent again so far: answers 429, 502, 503 or 504
+    /// and connections reset, retried with backoff (or after the
+    /// registry's `Retry-After`), and blob downloads resumed where a
+    /// connection failed midway. Appended last: a program built before it
+    /// reads the fields above only.
+    pub retries: u32,
 }
 
 /// `ctrd_progress_cb`: called on a library thread (not the caller's), one
 /// call at a time, at most about ten times a second while the operation
 /// runs (when the counters changed: a phase shorter than that may not be
 /// seen) and once more with phase "done" when it succeeded; never after the
-/// pull or import returned. It may call `ctrd_*` functions. `user_data` is
+/// pull, import or push returned. It may call `ctrd_*` functions. `user_data` is
 /// passed back untouched.
 pub type ctrd_progress_cb =
     Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, p: *const ctrd_progress)>;
@@ -132,6 +141,7 @@ fn take_next(reporter: *mut Reporter) -> Option<Call> {
             bytes_total: now.bytes_total,
             layers_done: now.layers_done,
             layers_total: now.layers_total,
+            retries: now.retries,
         };
         return Some(Call {
             cb: r.cb,
@@ -146,6 +156,7 @@ fn phase_name(phase: Phase) -> &'static std::ffi::CStr {
         Phase::Resolving => c"resolving",
         Phase::Fetching => c"fetching",
         Phase::Unpacking => c"unpacking",
+        Phase::Pushing => c"pushing",
         Phase::Done => c"done",
     }
 }
@@ -257,6 +268,7 @@ impl Reporting {
                 bytes_total: 0,
                 layers_done: 0,
                 layers_total: 0,
+                retries: 0,
             },
             done: false,
         }));

@@ -217,7 +217,16 @@ pub(crate) unsafe fn pull_options(
 /// 30 s to connect and 60 s to wait for an answer; an answer's body that
 /// brings fewer than 1 KiB in any 60 s is cut as stalled
 /// (`CTRD_ERR_UNAVAILABLE`, naming the host); each daemon call is bounded
-/// by the client's timeout. `opts->timeout_ms` bounds the whole call
+/// by the client's timeout. Registry answers 429, 502, 503 and 504 and
+/// connections reset before an answer are tried again, at most 5 times a
+/// request, after the registry's `Retry-After` (seconds or a date; at most
+/// 60 s without a timeout) or a backoff from 0.2 s doubling up to 5 s; a
+/// blob whose connection fails midway resumes from where it stopped; a
+/// wait that would end past `opts->timeout_ms` is not begun: the pull
+/// fails at once with `CTRD_ERR_DEADLINE_EXCEEDED` and the registry's
+/// words. The progress's `retries` counts them. Bearer tokens are asked
+/// once per scope for the whole pull, and once more when the registry
+/// refuses one midway. `opts->timeout_ms` bounds the whole call
 /// (`CTRD_ERR_DEADLINE_EXCEEDED`) and `opts->cancel` cuts it short when
 /// triggered (`CTRD_ERR_CANCELLED`, within a second): either way what was
 /// fetched stays for the next pull, as after any interruption. `opts->progress`, when

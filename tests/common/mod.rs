@@ -478,7 +478,9 @@ pub fn remove_container(k: *mut ctrd_container) {
 /// pushed (`ctrd/busybox`, `ctrd/multi`, `ctrd/layers`, all `:latest`).
 /// `Registry::start` gives one the test owns (stopped on drop);
 /// `Registry::shared` one per test binary and mode, which a watchdog stops
-/// when the binary exits.
+/// when the binary exits. Other modes of `registry.sh`: a token server
+/// instead of basic auth (`--token`: [`Registry::issuer_log`]), blobs
+/// redirected to a file server (`--redirect`: [`Registry::storage_log`]).
 pub struct Registry {
     pub dir: PathBuf,
     host: String,
@@ -487,9 +489,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// `flag`: "--tls", "--mtls" or none.
-    fn launch(flag: Option<&str>, owned: bool) -> Registry {
-        let tls = flag.is_some();
+    /// `flags`: registry.sh's "--tls", "--mtls", "--token", "--redirect".
+    fn launch(flags: &[&str], owned: bool) -> Registry {
+        let tls = flags.iter().any(|f| *f == "--tls" || *f == "--mtls");
         let dir = tempfile::Builder::new()
             .prefix("ctrd-registry-")
             .tempdir_in("/tmp")
@@ -497,7 +499,7 @@ impl Registry {
             .keep();
         let mut cmd = Command::new(script("registry.sh"));
         cmd.arg("start").arg(&dir);
-        cmd.args(flag);
+        cmd.args(flags);
         cmd.arg("--owner-pid").arg(std::process::id().to_string());
         let out = run(&mut cmd);
         let host = out.lines().last().expect("HOST:PORT").trim().to_string();
@@ -539,14 +541,20 @@ impl Registry {
 
     /// A registry for this test alone, images pushed.
     pub fn start(tls: bool) -> Registry {
-        Self::launch(tls.then_some("--tls"), true)
+        Self::launch(if tls { &["--tls"] } else { &[] }, true)
+    }
+
+    /// A registry of `registry.sh`'s `flags` for this test alone, images
+    /// pushed.
+    pub fn start_with(flags: &[&str]) -> Registry {
+        Self::launch(flags, true)
     }
 
     /// A TLS registry for this test alone that wants a client certificate
     /// ([`Registry::client_cert`]), images pushed; its
     /// [`Registry::hosts_dir`] names the certificate.
     pub fn start_mtls() -> Registry {
-        Self::launch(Some("--mtls"), true)
+        Self::launch(&["--mtls"], true)
     }
 
     /// The client certificate and key an mTLS registry takes.
@@ -558,7 +566,38 @@ impl Registry {
     pub fn shared(tls: bool) -> &'static Registry {
         static PLAIN: OnceLock<Registry> = OnceLock::new();
         static TLS: OnceLock<Registry> = OnceLock::new();
-        if tls { &TLS } else { &PLAIN }.get_or_init(|| Self::launch(tls.then_some("--tls"), false))
+        if tls { &TLS } else { &PLAIN }
+            .get_or_init(|| Self::launch(if tls { &["--tls"] } else { &[] }, false))
+    }
+
+    /// The plain HTTP registry with a token server (`--token`) shared by
+    /// every test of this binary.
+    pub fn shared_token() -> &'static Registry {
+        static TOKEN: OnceLock<Registry> = OnceLock::new();
+        TOKEN.get_or_init(|| Self::launch(&["--token"], false))
+    }
+
+    /// The requests a `--token` registry's token server answered, as JSON
+    /// objects (method, path, headers, status, user, scopes, granted).
+    pub fn issuer_log(&self) -> Vec<serde_json::Value> {
+        json_lines(&self.dir.join("issuer.log"))
+    }
+
+    /// The requests a `--redirect` registry's file server answered, as
+    /// JSON objects (method, path, headers, status).
+    pub fn storage_log(&self) -> Vec<serde_json::Value> {
+        json_lines(&self.dir.join("storage.log"))
+    }
+
+    /// The user of a `--token` registry whose tokens allow pulls only.
+    pub fn read_only_user(&self) -> &str {
+        "ctrd-ro"
+    }
+
+    /// The user of a `--token` registry whose tokens the registry takes
+    /// for `CTRD_TOKEN_BRIEF` seconds (4), while the token server says 60.
+    pub fn brief_user(&self) -> &str {
+        "ctrd-brief"
     }
 
     /// `127.0.0.1:PORT`.
@@ -628,6 +667,15 @@ impl Drop for Registry {
                 .status();
         }
     }
+}
+
+/// The JSON objects of a file of JSON lines (none when it is missing).
+fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 //! The content store: reading and writing blobs (manifests, configs,
-//! checkpoint indexes).
+//! checkpoint indexes), and streaming them out (export, push).
 
 use crate::api::services::content::v1::ReadContentRequest;
 use crate::api::types::Descriptor;
@@ -95,6 +95,62 @@ impl Client {
         self.call(what, call).await
     }
 
+    /// Sends blob `d` from the content store into `chunks` as it comes, a
+    /// window of [`READ_WINDOW`] bytes per Read call (each bounded by the
+    /// client's timeout): memory stays at the channel's chunks whatever the
+    /// blob's size. A receiver gone ends it early without an error (the
+    /// receiver's side tells why); a blob of another size than `d` says is
+    /// an error.
+    pub(crate) async fn stream_content(
+        &self,
+        d: &Descriptor,
+        chunks: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    ) -> Result<()> {
+        let size = d.size;
+        let mut offset = 0i64;
+        let what = format!("read content {}", d.digest);
+        while offset < size {
+            let req = ReadContentRequest {
+                digest: d.digest.clone(),
+                offset,
+                size: READ_WINDOW.min(size - offset),
+            };
+            let mut content = self.content();
+            let mut stream = self.call(&what, content.read(self.request(req))).await?;
+            let start = offset;
+            loop {
+                let message = self
+                    .call(&what, async {
+                        stream
+                            .message()
+                            .await
+                            .map(|m| tonic::Response::new(m.map(|m| m.data)))
+                    })
+                    .await?;
+                let Some(data) = message else { break };
+                if data.is_empty() {
+                    continue;
+                }
+                offset += data.len() as i64;
+                if offset > size {
+                    break;
+                }
+                if chunks.send(data).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if offset == start || offset > size {
+                return Err(Error::new(
+                    Code::Unknown,
+                    format!(
+                        "{what}: the content store gave {offset} bytes where its size is {size}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         &self,
         what: &str,
@@ -149,6 +205,11 @@ impl Blobs for StoreBlobs<'_> {
         Ok((d.clone(), bytes))
     }
 }
+
+/// Bytes asked of the content store per Read call when streaming a blob
+/// (export, push): each call is bounded by the client's timeout, so a large
+/// blob takes several.
+const READ_WINDOW: i64 = 16 << 20;
 
 /// Data a [`ContentWriter`] gathers before it sends a write message: fewer,
 /// larger messages cost the daemon less than the registry's small reads.

@@ -17,6 +17,8 @@
 //!   holds for this machine (size, config, unpacked or not).
 //! - [`pull`]: a pull from a registry into the content store, with
 //!   [`progress`] for its caller.
+//! - [`push`]: a push of an image record to a registry (the platforms whose
+//!   content is in the store), reporting through [`progress`] too.
 //! - [`unpack`]: layers applied into a snapshotter, chain id by chain id.
 //! - [`snapshot`]: from an image name to a snapshot prepared on its rootfs
 //!   (and files read from that rootfs through [`rootfs`]).
@@ -26,7 +28,7 @@
 //! operations (pull, import, unpack); the caches of resolved images and
 //! rootfs files kept on the client. May call: `core::daemon` (the client,
 //! leases, identifiers), `core::registry` (references and registry access,
-//! for pulls and archive names), `core::error`, `core::files`,
+//! for pulls, pushes and archive names), `core::error`, `core::files`,
 //! `core::stall`, `core::cancel`.
 
 pub mod archive;
@@ -35,6 +37,7 @@ pub mod oci;
 pub mod platform;
 pub mod progress;
 pub mod pull;
+pub mod push;
 pub mod records;
 pub mod rootfs;
 pub mod snapshot;

@@ -1,18 +1,21 @@
-//! Progress of a pull or an import: counters the work updates as it goes and
+//! Progress of a pull, an import or a push: counters the work updates as it goes and
 //! a reporter reads at its own pace (the C layer samples them about ten times
 //! a second). Updating is a few atomic operations, so the copy loops can
 //! count every chunk.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 
-/// The step a pull or import is in, in the order they come.
+/// The step a pull, import or push is in, in the order they come (a push
+/// has only `Pushing`, then `Done`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Phase {
     Resolving = 0,
     Fetching = 1,
     Unpacking = 2,
-    Done = 3,
+    Pushing = 3,
+    Done = 4,
 }
 
 impl Phase {
@@ -22,6 +25,7 @@ impl Phase {
             Phase::Resolving => "resolving",
             Phase::Fetching => "fetching",
             Phase::Unpacking => "unpacking",
+            Phase::Pushing => "pushing",
             Phase::Done => "done",
         }
     }
@@ -31,6 +35,7 @@ impl Phase {
             0 => Phase::Resolving,
             1 => Phase::Fetching,
             2 => Phase::Unpacking,
+            3 => Phase::Pushing,
             _ => Phase::Done,
         }
     }
@@ -41,14 +46,19 @@ impl Phase {
 pub struct Snapshot {
     pub phase: Phase,
     /// Bytes of the chosen platform's blobs that are in the content store
-    /// (fetched now or found there).
+    /// (fetched now or found there); for a push, bytes of the blobs and
+    /// manifests pushed that the registry has (sent now, mounted, or found
+    /// there).
     pub bytes_done: u64,
     /// Bytes of all those blobs; 0 while unknown.
     pub bytes_total: u64,
     /// Layers fetched (while resolving and fetching) or unpacked (from
-    /// unpacking on).
+    /// unpacking on); for a push, layers the registry has.
     pub layers_done: u32,
     pub layers_total: u32,
+    /// Registry requests sent again so far (a 429 or 503, a connection
+    /// reset, a blob read resumed).
+    pub retries: u32,
 }
 
 /// Shared counters of one pull or import. Share it behind an `Arc`.
@@ -60,6 +70,8 @@ pub struct Progress {
     layers_fetched: AtomicU32,
     layers_unpacked: AtomicU32,
     layers_total: AtomicU32,
+    /// The registry session counts its retries here.
+    retries: Arc<AtomicU32>,
 }
 
 impl Progress {
@@ -93,7 +105,8 @@ impl Progress {
             });
     }
 
-    /// One more layer in the content store (fetched, or found there).
+    /// One more layer in the content store (fetched, or found there); for a
+    /// push, one more the registry has.
     pub fn layer_fetched(&self) {
         self.layers_fetched.fetch_add(1, Ordering::AcqRel);
     }
@@ -101,6 +114,11 @@ impl Progress {
     /// One more layer unpacked (or found unpacked).
     pub fn layer_unpacked(&self) {
         self.layers_unpacked.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The counter the registry session counts its retries in.
+    pub fn retry_counter(&self) -> Arc<AtomicU32> {
+        self.retries.clone()
     }
 
     /// The counters now. `bytes_done` never exceeds a known total.
@@ -112,7 +130,7 @@ impl Progress {
         }
         let phase = Phase::from_u8(self.phase.load(Ordering::Acquire));
         let layers = match phase {
-            Phase::Resolving | Phase::Fetching => &self.layers_fetched,
+            Phase::Resolving | Phase::Fetching | Phase::Pushing => &self.layers_fetched,
             Phase::Unpacking | Phase::Done => &self.layers_unpacked,
         };
         Snapshot {
@@ -121,6 +139,7 @@ impl Progress {
             bytes_total,
             layers_done: layers.load(Ordering::Acquire),
             layers_total: self.layers_total.load(Ordering::Acquire),
+            retries: self.retries.load(Ordering::Acquire),
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::core::image::platform::PlatformSpec;
 use crate::core::image::progress::{Phase, Progress};
 use crate::core::image::records::{children_labels, ImageRecord};
 use crate::core::image::walk::{walk, Blobs, Node, PlatformContent};
-use crate::core::registry::{Fetched, ImageRef, Remote, RemoteOptions};
+use crate::core::registry::{CallLimits, Fetched, ImageRef, Remote, RemoteOptions};
 
 /// How to pull (or import) an image; `Default` is a pull of this machine's
 /// platform over https, unpacked into overlayfs, with the docker config's
@@ -151,7 +151,11 @@ impl Client {
         progress.set_phase(Phase::Resolving);
         let (remote, top) = stop
             .run(&what, async {
-                let remote = Remote::new(&image, &opts.remote, &what).await?;
+                let limits = CallLimits {
+                    deadline: stop.deadline(),
+                    retries: progress.retry_counter(),
+                };
+                let remote = Remote::open(&image, &opts.remote, &what, limits).await?;
                 let top = remote.manifest(None).await?;
                 Ok((remote, top))
             })

@@ -1,11 +1,12 @@
 //! The auth flow a registry's 401 asks for: its `WWW-Authenticate`
 //! challenges parsed, answered with basic credentials or with a bearer
-//! token fetched from the realm a challenge names, and the Authorization
-//! the registry took kept for the session's next requests. Credentials go
-//! only to the registry's origin and to a realm it names (not a plain http
-//! one for an https registry).
+//! token fetched from the realm a challenge names, and the scheme the
+//! registry took kept for the session's next requests (its tokens kept in
+//! `tokens`). Credentials go only to the registry's origin and to a realm
+//! it names (not a plain http one for an https registry).
 
 use std::sync::PoisonError;
+use std::time::Duration;
 
 use base64::Engine;
 use hyper::body::Bytes;
@@ -14,7 +15,8 @@ use hyper::{Method, StatusCode};
 
 use super::credentials::Credentials;
 use super::errors::{status_words, Failure};
-use super::{Endpoint, Remote};
+use super::tokens::{Token, TokenKey};
+use super::{Endpoint, Remote, Scheme};
 use crate::core::registry::http::{query_escape, Answer, Url};
 
 /// Largest token answer read.
@@ -30,10 +32,17 @@ pub(super) fn basic_auth(user: &str, password: &str) -> String {
 }
 
 impl Remote {
+    /// The scope of the session's tokens, as the token cache keys it: its
+    /// scopes (see `Remote::scopes`) separated by spaces.
+    fn scope(&self) -> String {
+        self.scopes().join(" ")
+    }
+
     /// GETs `path` from `host` with the Authorization it took and its
-    /// headers; on a 401, answers its challenge (a token from the realm, or
-    /// the basic credentials) and asks once more. Redirects are followed,
-    /// without the Authorization once they leave the host.
+    /// headers (tried again while it fails in passing: see `retry`); on a
+    /// 401, answers its challenge (a token from the realm, or the basic
+    /// credentials) and asks once more. Redirects are followed, without
+    /// the Authorization once they leave the host.
     pub(super) async fn get(
         &self,
         host: &Endpoint,
@@ -47,16 +56,8 @@ impl Remote {
         let all = host.headers_with(headers);
         let mut answered = false;
         loop {
-            let sent = host
-                .authorization
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
-            let mut answer = host
-                .http
-                .get(&url, &all, sent.as_deref())
-                .await
-                .map_err(Failure::Http)?;
+            let sent = self.authorization(host).await?;
+            let mut answer = self.get_retried(host, &url, &all, sent.as_deref()).await?;
             if answer.status != StatusCode::UNAUTHORIZED {
                 return Ok(answer);
             }
@@ -69,29 +70,44 @@ impl Remote {
                 return Err(Failure::Foreign(answer.url.authority.clone()));
             }
             if answered {
-                return Err(Failure::Unauthorized);
+                return Err(insufficient_scope(&answer, "").unwrap_or(Failure::Unauthorized));
             }
             answered = true;
-            let authorization = self
+            let scheme = self
                 .answer_challenge(host, &answer, sent.as_deref())
                 .await?;
-            *host
-                .authorization
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(authorization);
+            *host.scheme.lock().unwrap_or_else(PoisonError::into_inner) = Some(scheme);
         }
     }
 
-    /// The Authorization that answers a 401's `WWW-Authenticate`
-    /// challenge: a token from a Bearer challenge's realm (a new one also
-    /// when a token was sent: it may have expired), or the basic
-    /// credentials for a Basic one unless they were just refused.
-    async fn answer_challenge(
+    /// The Authorization `host`'s requests carry: none before a 401 asked,
+    /// then the basic credentials, or the bearer token for the session's
+    /// scope (kept, or a new one when it is about to expire).
+    pub(super) async fn authorization(&self, host: &Endpoint) -> Result<Option<String>, Failure> {
+        let scheme = host
+            .scheme
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Ok(match scheme {
+            None => None,
+            Some(Scheme::Basic(basic)) => Some(basic),
+            Some(Scheme::Bearer(key)) => {
+                Some(format!("Bearer {}", self.bearer(host, &key, None).await?))
+            }
+        })
+    }
+
+    /// How to answer a 401's `WWW-Authenticate` challenge: a token from a
+    /// Bearer challenge's realm (a new one when the token `sent` was
+    /// refused: it may have expired), or the basic credentials for a Basic
+    /// one unless they were just refused.
+    pub(super) async fn answer_challenge(
         &self,
         host: &Endpoint,
         answer: &Answer,
         sent: Option<&str>,
-    ) -> Result<String, Failure> {
+    ) -> Result<Scheme, Failure> {
         let challenges: Vec<Challenge> = answer
             .headers
             .get_all(header::WWW_AUTHENTICATE)
@@ -103,29 +119,37 @@ impl Remote {
             let realm = bearer
                 .param("realm")
                 .ok_or_else(|| Failure::Token("a Bearer challenge without a realm".into()))?;
-            let token = self.token(host, realm, bearer.param("service")).await?;
-            return Ok(format!("Bearer {token}"));
+            let key = TokenKey {
+                realm: realm.to_string(),
+                service: bearer.param("service").map(str::to_string),
+                scope: self.scope(),
+            };
+            let refused = sent.and_then(|s| s.strip_prefix("Bearer "));
+            self.bearer(host, &key, refused).await?;
+            return Ok(Scheme::Bearer(key));
         }
         if let Credentials::Basic(user, password) = &host.creds {
             let basic = basic_auth(user, password);
             if challenges.iter().any(|c| c.scheme == "basic") && sent != Some(basic.as_str()) {
-                return Ok(basic);
+                return Ok(Scheme::Basic(basic));
             }
         }
         Err(Failure::Unauthorized)
     }
 
-    /// A pull token for the repository from `realm`, as docker gets one:
-    /// a GET with `service` and `scope` (with the basic credentials when
-    /// there are some), or with an identity token an OAuth2 refresh-token
-    /// grant POSTed as a form; `host`'s headers go along, as containerd
-    /// sends them.
-    async fn token(
+    /// A token for `scope` (scopes separated by spaces, each sent as a
+    /// `scope` parameter) from `realm`, as docker gets one: a GET with
+    /// `service` and the scopes (with the basic credentials when there are
+    /// some), or with an identity token an OAuth2 refresh-token grant
+    /// POSTed as a form; `host`'s headers go along, as containerd sends
+    /// them. Tried again while the realm fails in passing.
+    pub(super) async fn token(
         &self,
         host: &Endpoint,
         realm: &str,
         service: Option<&str>,
-    ) -> Result<String, Failure> {
+        scope: &str,
+    ) -> Result<Token, Failure> {
         let mut url = Url::parse(realm)
             .ok_or_else(|| Failure::Token(format!("the realm {realm:?} is not an http(s) URL")))?;
         // Secrets cross the network in the clear only as far as the
@@ -142,11 +166,13 @@ impl Remote {
             query_escape(&mut query, service);
             query.push('&');
         }
-        query.push_str("scope=");
-        query_escape(
-            &mut query,
-            &format!("repository:{}:pull", self.image.repository()),
-        );
+        for (i, scope) in scope.split(' ').enumerate() {
+            if i > 0 {
+                query.push('&');
+            }
+            query.push_str("scope=");
+            query_escape(&mut query, scope);
+        }
         let mut headers = host.headers_with(&[]);
         let answer = match &host.creds {
             Credentials::IdentityToken(token) => {
@@ -156,9 +182,12 @@ impl Remote {
                 query_escape(&mut form, token);
                 let form_type = "application/x-www-form-urlencoded";
                 headers.push((header::CONTENT_TYPE, form_type));
-                host.http
-                    .request(Method::POST, &url, &headers, Bytes::from(form))
-                    .await
+                let form = Bytes::from(form);
+                self.retried(false, || {
+                    host.http
+                        .request(Method::POST, &url, &headers, form.clone())
+                })
+                .await
             }
             creds => {
                 url.path
@@ -168,10 +197,11 @@ impl Remote {
                     Credentials::Basic(user, password) => Some(basic_auth(user, password)),
                     _ => None,
                 };
-                host.http.get(&url, &headers, basic.as_deref()).await
+                self.get_retried(host, &url, &headers, basic.as_deref())
+                    .await
             }
         };
-        let mut answer = answer.map_err(Failure::Http)?;
+        let mut answer = answer?;
         if !answer.status.is_success() {
             let body = answer.text().await;
             return Err(Failure::Token(status_words(answer.status.as_u16(), &body)));
@@ -187,6 +217,8 @@ impl Remote {
             token: String,
             #[serde(default)]
             access_token: String,
+            #[serde(default)]
+            expires_in: Option<f64>,
         }
         let answer: TokenAnswer = serde_json::from_slice(&body)
             .map_err(|e| Failure::Token(format!("the answer is not a token: {e}")))?;
@@ -198,8 +230,33 @@ impl Remote {
         if token.is_empty() {
             return Err(Failure::Token("the answer holds no token".into()));
         }
-        Ok(token)
+        // At most a day; a lifetime that is none is the default's.
+        let lifetime = answer
+            .expires_in
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+        Ok(Token {
+            value: token,
+            lifetime,
+        })
     }
+}
+
+/// The failure a 401 that answered a token is when its Bearer challenge
+/// says `error="insufficient_scope"` (the registry knows the credentials
+/// but their token does not grant what was asked); `body` is the answer's.
+pub(super) fn insufficient_scope(answer: &Answer, body: &str) -> Option<Failure> {
+    answer
+        .headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(parse_challenges)
+        .find(|c| c.scheme == "bearer" && c.param("error") == Some("insufficient_scope"))
+        .map(|c| Failure::Scope {
+            scope: c.param("scope").unwrap_or("").to_string(),
+            words: status_words(401, body),
+        })
 }
 
 /// One challenge of a `WWW-Authenticate` header: its scheme (lowercase)
@@ -579,7 +636,16 @@ mod tests {
                 false => Remote::new(&image, &options("u", "p"), "pull").await,
                 true => {
                     let config = docker_config(dir.path(), Some(&auths), &[]);
-                    Remote::with_config(&image, &anonymous, "pull", config).await
+                    let limits = crate::core::registry::CallLimits::default();
+                    Remote::with_config(
+                        &image,
+                        &anonymous,
+                        "pull",
+                        config,
+                        limits,
+                        super::super::Access::Pull,
+                    )
+                    .await
                 }
             };
             let remote = remote.unwrap();
@@ -629,6 +695,8 @@ mod tests {
             )],
             source: None,
             what: "pull".into(),
+            limits: Default::default(),
+            access: super::super::Access::Pull,
         };
         let url = format!("http://{realm}/token");
         for creds in [
@@ -636,7 +704,7 @@ mod tests {
             Credentials::IdentityToken("refresh".into()),
         ] {
             let remote = remote(creds);
-            match remote.token(&remote.hosts[0], &url, None).await {
+            match remote.token(&remote.hosts[0], &url, None, "s").await {
                 Err(Failure::Token(why)) => assert_eq!(
                     why,
                     format!(
@@ -649,12 +717,13 @@ mod tests {
         }
         assert!(at_realm.lock().unwrap().is_empty());
         let anonymous = remote(Credentials::Anonymous);
-        let token = anonymous.token(&anonymous.hosts[0], &url, None).await;
-        assert_eq!(token.unwrap(), "t");
+        let token = anonymous.token(&anonymous.hosts[0], &url, None, "s").await;
+        assert_eq!(token.unwrap().value, "t");
         // A plain http registry's realm may be plain http too.
         let mut plain = remote(Credentials::Basic("u".into(), "p".into()));
         plain.hosts[0].base.tls = false;
-        assert_eq!(plain.token(&plain.hosts[0], &url, None).await.unwrap(), "t");
+        let token = plain.token(&plain.hosts[0], &url, None, "s").await;
+        assert_eq!(token.unwrap().value, "t");
         let at_realm = at_realm.lock().unwrap();
         assert_eq!(at_realm.len(), 2);
         assert_eq!(

@@ -12,15 +12,18 @@ use hyper::StatusCode;
 use sha2::{Digest, Sha256};
 
 use super::errors::{chain, is_transport, Failure};
+use super::retry::{backoff, jitter, MAX_RETRIES};
 use super::{Endpoint, Remote};
 use crate::api::types::Descriptor;
 use crate::core::error::{Code, Error, Result};
 use crate::core::image::oci::digest_of;
+use crate::core::registry::http::{is_stalled, Answer};
 
 /// A stream of a blob's bytes; an error ends it. A whole blob's stream
 /// fails at its end when its digest or size is not the descriptor's (an
-/// error [`Remote::stream_error`] makes `FailedPrecondition`).
-pub type BlobStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+/// error [`Remote::stream_error`] makes `FailedPrecondition`). It borrows
+/// its session, which resumes it when the connection fails midway.
+pub type BlobStream<'a> = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'a>>;
 
 /// A blob's bytes that do not match its descriptor.
 #[derive(Debug)]
@@ -38,19 +41,63 @@ impl Remote {
     /// A stream of blob `d`'s bytes from `offset` on: `(stream, true)` when
     /// the registry sent just that range, `(stream, false)` when it sent the
     /// whole blob (the range is not supported). Redirects (object storage)
-    /// are followed.
-    pub async fn blob(&self, d: &Descriptor, offset: u64) -> Result<(BlobStream, bool)> {
+    /// are followed. A connection that fails midway (reset, closed early)
+    /// is asked again from the byte where it stopped, as a range (the
+    /// bytes before it skipped where the registry sends the whole blob),
+    /// within the retries and the deadline of `retry`.
+    pub async fn blob(&self, d: &Descriptor, offset: u64) -> Result<(BlobStream<'_>, bool)> {
         let step = format!("fetch blob {}", d.digest);
         self.on_hosts(false, &step, |host| self.open_blob(host, d, offset))
             .await
     }
 
-    async fn open_blob(
+    async fn open_blob<'a>(
+        &'a self,
+        host: &'a Endpoint,
+        d: &Descriptor,
+        offset: u64,
+    ) -> Result<(BlobStream<'a>, bool), Failure> {
+        let (answer, partial) = self.request_blob(host, d, offset).await?;
+        let size = d.size.max(0) as u64;
+        let check = Check {
+            digest: d.digest.clone(),
+            want: if partial {
+                size.saturating_sub(offset)
+            } else {
+                size
+            },
+            got: 0,
+            hasher: (!partial && d.digest.starts_with("sha256:")).then(Sha256::new),
+        };
+        let reading = Reading {
+            remote: self,
+            host,
+            d: d.clone(),
+            start: if partial { offset } else { 0 },
+            answer,
+            check,
+            skip: 0,
+            resumed: 0,
+        };
+        let stream = futures_util::stream::unfold(Some(reading), |state| async move {
+            let mut reading = state?;
+            match reading.next().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), Some(reading))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), None)),
+            }
+        });
+        Ok((Box::pin(stream), partial))
+    }
+
+    /// The answer to a GET of blob `d` from `offset` on, and whether it is
+    /// that range (else the whole blob).
+    async fn request_blob(
         &self,
         host: &Endpoint,
         d: &Descriptor,
         offset: u64,
-    ) -> Result<(BlobStream, bool), Failure> {
+    ) -> Result<(Answer, bool), Failure> {
         let path = host.path(&format!("{}/blobs/{}", self.image.repository(), d.digest));
         let range = format!("bytes={offset}-");
         let ranged = [(header::RANGE, range.as_str())];
@@ -82,28 +129,7 @@ impl Remote {
             }
             _ => return Err(Failure::status(&mut answer).await),
         };
-        let size = d.size.max(0) as u64;
-        let check = Check {
-            digest: d.digest.clone(),
-            want: if partial {
-                size.saturating_sub(offset)
-            } else {
-                size
-            },
-            got: 0,
-            hasher: (!partial && d.digest.starts_with("sha256:")).then(Sha256::new),
-        };
-        let stream = futures_util::stream::unfold(Some((answer, check)), |state| async move {
-            let (mut answer, mut check) = state?;
-            let item = match answer.chunk().await {
-                Ok(Some(chunk)) => check.add(&chunk).map(|()| chunk),
-                Ok(None) => return check.finish().err().map(|e| (Err(e), None)),
-                Err(e) => Err(e),
-            };
-            let next = item.is_ok().then_some((answer, check));
-            Some((item, next))
-        });
-        Ok((Box::pin(stream), partial))
+        Ok((answer, partial))
     }
 
     /// The error of a failed stream read of blob `digest`.
@@ -124,6 +150,75 @@ impl Remote {
                 chain(&e as &(dyn std::error::Error + 'static))
             ),
         )
+    }
+}
+
+/// A blob's stream as it is read: the answer its bytes come from now, and
+/// what it passed on so far.
+struct Reading<'a> {
+    remote: &'a Remote,
+    host: &'a Endpoint,
+    d: Descriptor,
+    /// Where in the blob the stream starts.
+    start: u64,
+    answer: Answer,
+    check: Check,
+    /// Bytes of the answer not passed on: those the stream had before it
+    /// resumed, when the registry sent the whole blob again.
+    skip: u64,
+    /// Times the stream resumed.
+    resumed: u32,
+}
+
+impl Reading<'_> {
+    /// The next bytes, `None` at the end; resumed (a range from where it
+    /// stopped) when the connection fails midway.
+    async fn next(&mut self) -> io::Result<Option<Bytes>> {
+        loop {
+            let failed = match self.answer.chunk().await {
+                Ok(Some(mut chunk)) => {
+                    let skipped = (self.skip as usize).min(chunk.len());
+                    self.skip -= skipped as u64;
+                    let chunk = chunk.split_off(skipped);
+                    if chunk.is_empty() {
+                        continue;
+                    }
+                    self.check.add(&chunk)?;
+                    return Ok(Some(chunk));
+                }
+                Ok(None) => match self.check.finish() {
+                    Ok(()) => return Ok(None),
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            self.resume(failed).await?;
+        }
+    }
+
+    /// Asks for the rest of the blob after `failed` cut its answer, if it
+    /// is a connection that failed (reset, closed early; not a stall, nor
+    /// bytes that are wrong) and the retries and deadline allow; else
+    /// `failed` is the stream's error.
+    async fn resume(&mut self, failed: io::Error) -> io::Result<()> {
+        let resumable = (is_transport(&failed) || failed.kind() == io::ErrorKind::UnexpectedEof)
+            && !is_stalled(&failed)
+            && self.resumed < MAX_RETRIES;
+        if !resumable {
+            return Err(failed);
+        }
+        let wait = backoff(self.resumed, jitter());
+        if self.remote.wait_to_retry(wait, false).await.is_err() {
+            return Err(failed);
+        }
+        self.resumed += 1;
+        let at = self.start + self.check.got;
+        let Ok((answer, partial)) = self.remote.request_blob(self.host, &self.d, at).await else {
+            return Err(failed);
+        };
+        self.answer = answer;
+        self.skip = if partial { 0 } else { at };
+        Ok(())
     }
 }
 

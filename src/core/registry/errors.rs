@@ -30,8 +30,18 @@ pub(super) enum Failure {
     Mismatch(String),
     /// An answer this client cannot use.
     Other(String),
+    /// A 401 whose Bearer challenge says `insufficient_scope`: the token
+    /// the credentials got does not grant `scope`; the answer's `words`.
+    Scope { scope: String, words: String },
     /// Something this library does not do (a docker schema 1 manifest).
     Unsupported(String),
+    /// A failure in passing (429, 503, a reset) not tried again: `why`
+    /// (the tries used up, or a wait `late` for the call's deadline).
+    GaveUp {
+        last: Box<Failure>,
+        why: String,
+        late: bool,
+    },
 }
 
 impl Failure {
@@ -124,6 +134,17 @@ pub(super) fn describe(f: Failure, host: &str, anonymous: bool) -> (Code, String
             Code::Unauthenticated,
             format!("{host} refused the credentials (401 Unauthorized)"),
         ),
+        Failure::Scope { scope, words } => (
+            Code::PermissionDenied,
+            format!(
+                "{host} does not grant {} to these credentials (insufficient_scope): {words}",
+                if scope.is_empty() {
+                    "what was asked"
+                } else {
+                    &scope
+                }
+            ),
+        ),
         Failure::Foreign(other) => (
             Code::Unauthenticated,
             format!(
@@ -175,6 +196,11 @@ pub(super) fn describe(f: Failure, host: &str, anonymous: bool) -> (Code, String
         Failure::Mismatch(t) => (Code::FailedPrecondition, t),
         Failure::Other(t) => (Code::Unknown, t),
         Failure::Unsupported(t) => (Code::NotImplemented, t),
+        Failure::GaveUp { last, why, late } => {
+            let (code, text) = describe(*last, host, anonymous);
+            let code = if late { Code::DeadlineExceeded } else { code };
+            (code, format!("{text} ({why})"))
+        }
     }
 }
 

@@ -32,8 +32,9 @@ pub(super) type Reply = (u16, Vec<(&'static str, String)>, Vec<u8>);
 
 /// A fake HTTP/1.1 server on 127.0.0.1 (keep-alive, Content-Length
 /// bodies): every request goes to `answer`, and is recorded. Returns
-/// its `host:port` and the record. Reply headers [`TRICKLE`], [`CLOSE`]
-/// and [`TUNNEL`] are not sent but change how the answer goes.
+/// its `host:port` and the record. Reply headers [`TRICKLE`], [`CLOSE`],
+/// [`CUT`], [`HANG`] and [`TUNNEL`] are not sent but change how the answer
+/// goes.
 pub(super) async fn fake_server<F>(answer: F) -> (String, Arc<std::sync::Mutex<Vec<Seen>>>)
 where
     F: Fn(&Seen, &str) -> Reply + Send + Sync + 'static,
@@ -84,7 +85,7 @@ where
                         .map_or(0, |l| l.parse::<usize>().unwrap());
                     let mut body = vec![0; length];
                     conn.read_exact(&mut body).await.unwrap();
-                    seen.body = String::from_utf8(body).unwrap();
+                    seen.body = String::from_utf8_lossy(&body).into_owned();
                     let (status, headers, body) = answer(&seen, &me);
                     record.lock().unwrap().push(seen);
                     let reason = hyper::StatusCode::from_u16(status)
@@ -95,17 +96,30 @@ where
                     // `X-Trickle-Ms: n`: the body a byte every n ms.
                     let mut trickle = None;
                     let mut tunnel = false;
+                    let mut cut = None;
                     for (k, v) in headers {
                         match k {
                             TRICKLE => trickle = Some(v.parse::<u64>().unwrap()),
                             CLOSE => return,
+                            HANG => {
+                                // Until the client goes.
+                                let mut rest = Vec::new();
+                                let _ = conn.read_to_end(&mut rest).await;
+                                return;
+                            }
                             TUNNEL => tunnel = true,
+                            CUT => cut = Some(v.parse::<usize>().unwrap()),
                             _ => out.push_str(&format!("{k}: {v}\r\n")),
                         }
                     }
                     out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
                     let mut out = out.into_bytes();
                     let conn = conn.get_mut();
+                    if let Some(n) = cut {
+                        out.extend_from_slice(&body[..n.min(body.len())]);
+                        let _ = conn.write_all(&out).await;
+                        return;
+                    }
                     if let Some(ms) = trickle {
                         if conn.write_all(&out).await.is_err() {
                             return;
@@ -141,6 +155,14 @@ pub(super) const TRICKLE: &str = "X-Trickle-Ms";
 /// A reply header the fake server takes out: close the connection
 /// without an answer (the request is recorded).
 pub(super) const CLOSE: &str = "X-Close";
+
+/// A reply header the fake server takes out: send the head and this many
+/// bytes of the body, then close the connection (cut midway).
+pub(super) const CUT: &str = "X-Cut-After";
+
+/// A reply header the fake server takes out: send no answer, and keep the
+/// connection open until the client closes it.
+pub(super) const HANG: &str = "X-Hang";
 
 /// A reply header the fake server takes out: after this answer, send
 /// back whatever comes on the connection, as a proxy's tunnel to an echo

@@ -12,9 +12,10 @@
 //! the API root is the URL's path with `/v2` appended unless it ends so or
 //! `override_path` is set. Each host has `capabilities` (`pull`, `resolve`,
 //! `push`; all when not said: a pull by tag resolves only on hosts with
-//! `resolve`), `ca` (a file or a list of them, trusted besides the
-//! system's), `client` (a file with certificate and key, a list of them, or
-//! `[cert, key]` pairs), `skip_verify`, `header` (name = value or list of
+//! `resolve`, a push goes to the first host with `push`), `ca` (a file or
+//! a list of them, trusted besides the system's), `client` (a file with
+//! certificate and key, a list of them, or `[cert, key]` pairs),
+//! `skip_verify`, `header` (name = value or list of
 //! values, sent with every request to the host) and `dial_timeout`. Paths
 //! are relative to the host's directory. Without a `hosts.toml` (or with an
 //! empty one), `*.crt` files in the directory are CAs and `*.cert` files
@@ -50,6 +51,8 @@ pub struct HostConfig {
     pub pull: bool,
     /// Tags may be resolved on it.
     pub resolve: bool,
+    /// Images may be pushed to it.
+    pub push: bool,
     /// CA files trusted besides the system's (and the pull's `ca_file`).
     pub ca: Vec<PathBuf>,
     /// Client certificates: the certificate file, and the key's when it is
@@ -70,6 +73,7 @@ impl HostConfig {
         HostConfig {
             pull: true,
             resolve: true,
+            push: true,
             ..Default::default()
         }
     }
@@ -225,7 +229,7 @@ fn parse(text: &str, dir: &Path) -> Result<Vec<HostConfig>, Fault> {
         }
         // The registry itself: everything it can do, whatever was said
         // (as containerd).
-        None => (last.pull, last.resolve) = (true, true),
+        None => (last.pull, last.resolve, last.push) = (true, true, true),
     }
     hosts.push(last);
     Ok(hosts)
@@ -282,12 +286,13 @@ fn settings(t: &DeTable, dir: &Path, prefix: &str) -> Result<HostConfig, Fault> 
         let name = key_path(prefix, key.get_ref());
         match key.get_ref().as_ref() {
             "capabilities" => {
-                (host.pull, host.resolve) = (false, false);
+                (host.pull, host.resolve, host.push) = (false, false, false);
                 for c in array(value, &name)? {
                     match string(c, &name)?.to_ascii_lowercase().as_str() {
                         "pull" => host.pull = true,
                         "resolve" => host.resolve = true,
-                        "push" | "referrers" => {}
+                        "push" => host.push = true,
+                        "referrers" => {}
                         other => {
                             return Err(fault(
                                 c.span().start,
@@ -537,12 +542,14 @@ mod tests {
                 server: Some(b),
                 pull: true,
                 resolve: true,
+                push: true,
                 ..Default::default()
             },
             HostConfig {
                 server: None,
                 pull: true,
                 resolve: true,
+                push: true,
                 ca: vec![dir.join("own.pem")],
                 skip_verify: Some(false),
                 ..Default::default()
@@ -562,7 +569,7 @@ mod tests {
         want.path = "/v2".into();
         assert_eq!(h.hosts.len(), 1);
         assert_eq!(h.hosts[0].server, Some(want));
-        assert!(h.hosts[0].pull && !h.hosts[0].resolve);
+        assert!(h.hosts[0].pull && !h.hosts[0].resolve && !h.hosts[0].push);
     }
 
     #[test]
@@ -584,6 +591,7 @@ mod tests {
             vec![HostConfig {
                 pull: true,
                 resolve: true,
+                push: true,
                 ca: vec![d.join("b.crt"), d.join("ca.crt")],
                 client: vec![
                     (d.join("client.cert"), Some(d.join("client.key"))),

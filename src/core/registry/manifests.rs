@@ -23,7 +23,8 @@ const ACCEPT_MANIFESTS: &str = "application/vnd.docker.distribution.manifest.v2+
      application/vnd.oci.image.index.v1+json, */*";
 
 /// The digest a registry gives for a manifest it serves.
-const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
+pub(super) const DOCKER_CONTENT_DIGEST: HeaderName =
+    HeaderName::from_static("docker-content-digest");
 
 /// A manifest or index as the registry served it.
 pub struct Fetched {

@@ -1,5 +1,6 @@
-//! The registry client of a pull: the distribution API (`/v2/`, manifests
-//! and blobs of one repository) over the small HTTP client of [`http`].
+//! The registry client of pulls and pushes: the distribution API (`/v2/`,
+//! manifests and blobs of one repository) over the small HTTP client of
+//! [`http`].
 //!
 //! A [`Remote`] is a session for one image. Opening it reads the
 //! registry's host directory (`hosts`: containerd's `certs.d`, mirrors and
@@ -11,15 +12,27 @@
 //! config's for the host's name, its credential helpers' or `auths`), then,
 //! with a single host, runs the auth flow the registry's 401 asks for
 //! (`auth`: basic credentials, or a bearer token from the realm the
-//! challenge names); with mirrors each host's runs at its first request. A
+//! challenge names); with mirrors each host's runs at its first request.
+//! Bearer tokens are kept per realm, service and scope (`tokens`): asked
+//! once for all the requests of a pull, again before they expire, and once
+//! more when a 401 refuses the one sent (then the 401 is final). A
 //! host that fails passes to the next, as containerd does; the error of the
 //! last lists them all. Credentials go only where a host asks for them:
 //! its own origin, and a token realm it names that is not plain http when
 //! the host is https; a redirect elsewhere (object storage) gets none, and
-//! a 401 from there is an error. Manifests
+//! a 401 from there is an error. Failures in passing (429, 502, 503, 504,
+//! a connection reset before an answer) are tried again (`retry`: backoff
+//! or the registry's `Retry-After`, a bounded number of times, never
+//! waiting past the call's deadline of [`CallLimits`], each retry counted
+//! there for the caller's progress). Manifests
 //! (`manifests`) are checked against the digest asked for and the one the
-//! registry gives; blob streams (`blobs`) are ranged when resuming, and
-//! checked against digest and size when whole.
+//! registry gives; blob streams (`blobs`) are ranged when resuming, resumed
+//! with a range where a connection fails midway, and checked against
+//! digest and size when whole. A push's session
+//! ([`Remote::for_push`]: its token scope pull and push, plus pull at the
+//! repositories blobs are mounted from) goes to the first host with the
+//! `push` capability (`upload`: HEAD, POST with a cross-repository mount,
+//! one streamed PUT to the Location, manifests PUT).
 //!
 //! Every failure becomes an [`Error`] (`errors`) whose code says what kind
 //! it was: 401 → `Unauthenticated`, 403 → `PermissionDenied`, unknown
@@ -29,16 +42,17 @@
 //! `FailedPrecondition`.
 //!
 //! Owns: the session's HTTP clients and kept connections (one per host),
-//! the Authorization each host took, and the reading of host directories,
+//! the auth scheme each host took and its tokens, and the reading of host directories,
 //! docker configs and credential helpers. [`reference`](mod@reference) is the one parser
 //! of image references.
 //!
 //! May call: [`http`] (its own), `core::files` (small files), `core::stall`
 //! (the low-speed rule, through [`http`]), `core::error`, and the image
 //! model's media types and digests (`core::image::oci`, no I/O). Its
-//! settings are its own ([`RemoteOptions`]), which pulls and imports carry.
-//! Never the daemon: what it fetches goes to its caller
-//! ([`crate::core::image::pull`]).
+//! settings are its own ([`RemoteOptions`]), which pulls, imports and pushes
+//! carry. Never the daemon: what it fetches goes to its caller
+//! ([`crate::core::image::pull`]), what it pushes comes from its caller
+//! ([`crate::core::image::push`]) as a stream.
 
 mod auth;
 mod blobs;
@@ -50,6 +64,9 @@ pub mod hosts;
 pub mod http;
 mod manifests;
 pub mod reference;
+mod retry;
+mod tokens;
+mod upload;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -65,6 +82,9 @@ pub use blobs::BlobStream;
 use credentials::{credentials, Credentials, DockerConfig};
 use errors::{describe, map_error, Failure};
 pub use manifests::{manifest_media_type, Fetched};
+pub use retry::CallLimits;
+use tokens::{TokenKey, Tokens};
+pub use upload::Upload;
 
 /// A registry session for one image: the hosts its content is asked from
 /// (the registry, after the mirrors of its host directory), the reference.
@@ -77,6 +97,21 @@ pub struct Remote {
     source: Option<PathBuf>,
     /// Names the pull in messages: `pull "ref"`.
     what: String,
+    /// The call's deadline and retry count.
+    limits: CallLimits,
+    /// What the session does at the repository (the token scopes it asks
+    /// for).
+    access: Access,
+}
+
+/// What a session does at its repository.
+#[derive(Debug, Clone)]
+enum Access {
+    Pull,
+    /// Push, mounting blobs from these repositories of the same registry.
+    Push {
+        mount_from: Vec<String>,
+    },
 }
 
 /// One host a session asks: its HTTP client (TLS settings and kept
@@ -97,10 +132,13 @@ struct Endpoint {
     pull: bool,
     /// Tags may be resolved here.
     resolve: bool,
+    /// Images may be pushed here.
+    push: bool,
     creds: Credentials,
-    /// The Authorization the host's requests carry: `Basic ...` or
-    /// `Bearer <token>` once a 401 asked for it.
-    authorization: Mutex<Option<String>>,
+    /// How the host's requests authenticate, once a 401 asked.
+    scheme: Mutex<Option<Scheme>>,
+    /// The bearer tokens its realms gave.
+    tokens: Tokens,
     /// The host in messages: the registry's name for the registry itself,
     /// else its authority.
     name: String,
@@ -117,8 +155,10 @@ impl Endpoint {
             headers: Vec::new(),
             pull: true,
             resolve: true,
+            push: true,
             creds,
-            authorization: Mutex::new(None),
+            scheme: Mutex::new(None),
+            tokens: Tokens::default(),
             name: name.to_string(),
         }
     }
@@ -140,6 +180,15 @@ impl Endpoint {
         }
         path
     }
+}
+
+/// How a host's requests authenticate, as its 401 asked: basic
+/// credentials (the Authorization value), or a bearer token of the key's
+/// (see `tokens`).
+#[derive(Clone)]
+enum Scheme {
+    Basic(String),
+    Bearer(TokenKey),
 }
 
 /// How to reach a registry: credentials, TLS, plain http and the node's
@@ -169,18 +218,50 @@ impl Remote {
     /// (`opts.hosts_dir`: mirrors, TLS settings per host), credentials, TLS
     /// (system CAs plus `ca_file`, or none with `skip_verify`), or plain
     /// HTTP; then, with a single host, runs the auth flow the registry asks
-    /// for. Blocks in credential helpers on a blocking thread.
+    /// for. Blocks in credential helpers on a blocking thread. Without a
+    /// deadline; see [`Remote::open`].
     pub async fn new(image: &ImageRef, opts: &RemoteOptions, what: &str) -> Result<Remote> {
-        Remote::with_config(image, opts, what, DockerConfig::from_env()).await
+        Remote::open(image, opts, what, CallLimits::default()).await
     }
 
-    /// [`Remote::new`] with the credentials not in the options from
+    /// [`Remote::new`] for a call with `limits`: its requests' waits to
+    /// retry end before its deadline, and its retries are counted there.
+    pub async fn open(
+        image: &ImageRef,
+        opts: &RemoteOptions,
+        what: &str,
+        limits: CallLimits,
+    ) -> Result<Remote> {
+        let config = DockerConfig::from_env();
+        Remote::with_config(image, opts, what, config, limits, Access::Pull).await
+    }
+
+    /// A session that pushes to `image`'s repository, as [`Remote::open`]
+    /// connects: its token scope is pull and push there, and pull at the
+    /// repositories of `mount_from` (of the same registry), which blobs
+    /// may be mounted from. It pushes to the first host with the `push`
+    /// capability.
+    pub async fn for_push(
+        image: &ImageRef,
+        opts: &RemoteOptions,
+        what: &str,
+        mount_from: Vec<String>,
+        limits: CallLimits,
+    ) -> Result<Remote> {
+        let access = Access::Push { mount_from };
+        let config = DockerConfig::from_env();
+        Remote::with_config(image, opts, what, config, limits, access).await
+    }
+
+    /// A session for `access` with the credentials not in the options from
     /// `config`.
     async fn with_config(
         image: &ImageRef,
         opts: &RemoteOptions,
         what: &str,
         config: DockerConfig,
+        limits: CallLimits,
+        access: Access,
     ) -> Result<Remote> {
         let invalid = |e: String| Error::invalid(format!("{what}: {e}"));
         let found = match hosts::hosts_root(opts.hosts_dir.as_deref()).map_err(invalid)? {
@@ -218,21 +299,25 @@ impl Remote {
                 })?;
             endpoints.push(endpoint);
         }
-        Remote::with_hosts(image, endpoints, source, what).await
+        Remote::with_hosts(image, endpoints, source, what, limits, access).await
     }
 
-    /// [`Remote::new`] once the hosts are known.
+    /// A session for `access` once the hosts are known.
     async fn with_hosts(
         image: &ImageRef,
         hosts: Vec<Endpoint>,
         source: Option<PathBuf>,
         what: &str,
+        limits: CallLimits,
+        access: Access,
     ) -> Result<Remote> {
         let remote = Remote {
             image: image.clone(),
             hosts,
             source,
             what: what.to_string(),
+            limits,
+            access,
         };
         // The auth flow first (a token from a 401's realm, or basic), so
         // that its failures say what they are. Any other answer is the
@@ -246,6 +331,25 @@ impl Remote {
             answer.text().await;
         }
         Ok(remote)
+    }
+
+    /// The token scopes the session asks for: its repository's actions,
+    /// and pull at the repositories blobs are mounted from.
+    fn scopes(&self) -> Vec<String> {
+        let repo = self.image.repository();
+        match &self.access {
+            Access::Pull => vec![format!("repository:{repo}:pull")],
+            Access::Push { mount_from } => {
+                let mut scopes = vec![format!("repository:{repo}:pull,push")];
+                scopes.extend(
+                    mount_from
+                        .iter()
+                        .filter(|r| r.as_str() != repo)
+                        .map(|r| format!("repository:{r}:pull")),
+                );
+                scopes
+            }
+        }
     }
 
     /// `f` at `host` as an [`Error`] of the right code, naming the pull and
@@ -370,6 +474,7 @@ fn endpoint(
     endpoint.ns = ns;
     endpoint.pull = config.pull;
     endpoint.resolve = config.resolve;
+    endpoint.push = config.push;
     endpoint.headers = config
         .headers
         .into_iter()
@@ -413,10 +518,18 @@ mod tests {
     ) -> Result<Remote> {
         let base = Url::parse(&format!("http://{}/v2", image.endpoint())).unwrap();
         let host = Endpoint::new(http, base, image.host(), creds);
-        Remote::with_hosts(image, vec![host], None, "pull").await
+        Remote::with_hosts(
+            image,
+            vec![host],
+            None,
+            "pull",
+            CallLimits::default(),
+            Access::Pull,
+        )
+        .await
     }
 
-    pub(super) async fn read_all(mut s: BlobStream) -> io::Result<Vec<u8>> {
+    pub(super) async fn read_all(mut s: BlobStream<'_>) -> io::Result<Vec<u8>> {
         use futures_util::StreamExt;
         let mut out = Vec::new();
         while let Some(chunk) = s.next().await {
@@ -496,9 +609,16 @@ mod tests {
         hosts(&format!(
             "[host.\"http://{closed}\"]\n[host.\"http://{empty}\"]\nheader = {{ X-Mirror = \"e\" }}\n"
         ));
-        let remote = Remote::with_config(&image, &opts, "pull", config.clone())
-            .await
-            .unwrap();
+        let remote = Remote::with_config(
+            &image,
+            &opts,
+            "pull",
+            config.clone(),
+            CallLimits::default(),
+            Access::Pull,
+        )
+        .await
+        .unwrap();
         let m = remote.manifest(None).await.unwrap();
         assert_eq!(m.bytes, MANIFEST.as_bytes());
         let (s, _) = remote.blob(&d, 0).await.unwrap();
@@ -522,9 +642,16 @@ mod tests {
         hosts(&format!(
             "[host.\"http://{mirror}\"]\ncapabilities = [\"pull\"]\n"
         ));
-        let remote = Remote::with_config(&image, &opts, "pull", config.clone())
-            .await
-            .unwrap();
+        let remote = Remote::with_config(
+            &image,
+            &opts,
+            "pull",
+            config.clone(),
+            CallLimits::default(),
+            Access::Pull,
+        )
+        .await
+        .unwrap();
         remote.manifest(None).await.unwrap();
         assert_eq!(at_mirror.lock().unwrap().len(), 0);
         let (s, _) = remote.blob(&d, 0).await.unwrap();
@@ -543,9 +670,16 @@ mod tests {
             "[host.\"http://{closed}\"]\n[host.\"http://{empty}/x\"]\n"
         ));
         let image = ImageRef::parse(&format!("{registry}/a:missing")).unwrap();
-        let remote = Remote::with_config(&image, &opts, "pull", config.clone())
-            .await
-            .unwrap();
+        let remote = Remote::with_config(
+            &image,
+            &opts,
+            "pull",
+            config.clone(),
+            CallLimits::default(),
+            Access::Pull,
+        )
+        .await
+        .unwrap();
         let e = remote.manifest(None).await.err().unwrap();
         assert_eq!(e.code, Code::NotFound, "{}", e.message);
         let want =
@@ -560,9 +694,16 @@ mod tests {
         hosts(&format!(
             "server = \"http://{registry}\"\ncapabilities = [\"pull\"]\n[host.\"http://{empty}\"]\ncapabilities = [\"pull\"]\n"
         ));
-        let remote = Remote::with_config(&image, &opts, "pull", config)
-            .await
-            .unwrap();
+        let remote = Remote::with_config(
+            &image,
+            &opts,
+            "pull",
+            config,
+            CallLimits::default(),
+            Access::Pull,
+        )
+        .await
+        .unwrap();
         let e = remote.manifest(None).await.err().unwrap();
         assert_eq!(e.code, Code::NotFound, "{}", e.message);
         assert!(e.message.ends_with("may resolve tags"), "{}", e.message);

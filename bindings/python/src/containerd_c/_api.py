@@ -189,13 +189,14 @@ def _dispatch_event(user_data, topic, ns, event_json):
 
 
 class Progress(collections.namedtuple(
-        "Progress", "ref phase bytes_done bytes_total layers_done layers_total")):
+        "Progress", "ref phase bytes_done bytes_total layers_done layers_total retries")):
     """Where a pull or import is (struct ctrd_progress): `ref` (the
     reference pulled, or the archive's path), `phase` ("resolving",
     "fetching", "unpacking", or "done": last, once, and only on success),
     `bytes_done` and `bytes_total` (the chosen platform's blobs in the
     content store; total 0 while unknown), `layers_done` and
-    `layers_total`."""
+    `layers_total`, `retries` (registry requests tried again: 429 or 5xx
+    answers, connections reset, blobs resumed)."""
 
     __slots__ = ()
 
@@ -221,7 +222,7 @@ def _dispatch_progress(user_data, p):
     c = p.contents
     try:
         relay.callback(Progress(c.ref.decode("utf-8", "replace"), c.phase.decode(), c.bytes_done,
-                                c.bytes_total, c.layers_done, c.layers_total))
+                                c.bytes_total, c.layers_done, c.layers_total, c.retries))
     except BaseException as e:  # re-raised by the call once the library returned
         relay.error = e
 
@@ -633,6 +634,26 @@ class Client(_Handle):
                 lib.ctrd_image_free(out)
             raise
         return Image(out.value)
+
+    def push(self, name, remote_ref=None, platform=None, username=None, secret=None, plain_http=False,
+             skip_verify=False, ca_file=None, hosts_dir=None, progress=None, cancel=None, timeout=None):
+        """Pushes image `name` of the client's namespace to `remote_ref` (None
+        = `name`), as `ctr images push` (ctrd_image_push): every platform
+        whose content is in the content store, or only `platform`'s manifest
+        ("os/arch[/variant]"); blobs the registry has are not sent again.
+        `username`, `secret`, `plain_http`, `skip_verify`, `ca_file`,
+        `hosts_dir` (the first host with the "push" capability gets the
+        push), `progress` (phases "pushing", then "done"), `cancel` and
+        `timeout` as for pull. Blocks until the push ends; Ctrl-C on the main
+        thread cancels it. Raises NotFound (no image `name`, or no content
+        to push), Unauthenticated (missing or refused credentials),
+        PermissionDenied, Unavailable, InvalidArgument..."""
+        opts = _ffi.CPushOpts(
+            platform=enc(platform, "platform"), username=enc(username, "username"), secret=enc(secret, "secret"),
+            plain_http=bool(plain_http), skip_verify=bool(skip_verify), ca_file=enc(ca_file, "ca_file"),
+            hosts_dir=enc(hosts_dir, "hosts_dir"), cancel=_cancel_ptr(cancel), timeout_ms=_timeout_ms(timeout))
+        _with_progress(progress, opts, lambda: lib.ctrd_image_push(
+            self._p(), enc(name, "name"), enc(remote_ref, "remote_ref"), ctypes.byref(opts)))
 
     def import_archive(self, path, platform=None, snapshotter=None, no_unpack=False, progress=None,
                        cancel=None, timeout=None):

@@ -67,6 +67,7 @@ class CProgress(ctypes.Structure):
         ("bytes_total", ctypes.c_uint64),
         ("layers_done", ctypes.c_uint32),
         ("layers_total", ctypes.c_uint32),
+        ("retries", ctypes.c_uint32),
     ]
 
 
@@ -112,6 +113,27 @@ class CCompletion(ctypes.Structure):
         ("names", ctypes.POINTER(ctypes.c_char_p)),
         ("names_len", ctypes.c_size_t),
     ]
+
+class CPushOpts(ctypes.Structure):
+    """struct ctrd_push_opts; `struct_size` is set on construction."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("platform", ctypes.c_char_p),
+        ("username", ctypes.c_char_p),
+        ("secret", ctypes.c_char_p),
+        ("plain_http", ctypes.c_bool),
+        ("skip_verify", ctypes.c_bool),
+        ("ca_file", ctypes.c_char_p),
+        ("hosts_dir", ctypes.c_char_p),
+        ("progress", PROGRESS_CB),
+        ("user_data", ctypes.c_void_p),
+        ("cancel", ctypes.c_void_p),
+        ("timeout_ms", ctypes.c_uint64),
+    ]
+
+    def __init__(self, **fields):
+        super().__init__(struct_size=ctypes.sizeof(CPushOpts), **fields)
 
 
 EVENT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p)
@@ -216,6 +238,7 @@ _PROTOTYPES = {
     "ctrd_image_import_fd": (_STATUS, [_P, ctypes.c_int, ctypes.POINTER(CPullOpts), _OUT_STR_ARRAY, _OUT_SIZE]),
     "ctrd_image_export_fd": (_STATUS, [_P, _STR_ARRAY, ctypes.c_int]),
     "ctrd_image_tag": (_STATUS, [_P, _S, _S, ctypes.c_uint32]),
+    "ctrd_image_push": (_STATUS, [_P, _S, _S, ctypes.POINTER(CPushOpts)]),
     "ctrd_image_delete": (_STATUS, [_P, _S, ctypes.c_uint32]),
     "ctrd_image_free": (None, [_P]),
     # the completion queue (containerd_c.aio)

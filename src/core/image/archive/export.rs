@@ -15,9 +15,8 @@ use super::files::{open_dest, Dest, StreamWriter, NO_PEER};
 use super::naming::{familiar_name, oci_ref_name, IMAGE_NAME_ANNOTATION, REF_NAME_ANNOTATION};
 use super::{
     blocking, io_error, parse_digest, to_json, DockerEntry, CHUNK, DOCKER_MANIFEST_FILE,
-    OCI_INDEX_FILE, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION, READ_WINDOW,
+    OCI_INDEX_FILE, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION,
 };
-use crate::api::services::content::v1::ReadContentRequest;
 use crate::api::types::Descriptor;
 use crate::core::daemon::client::Client;
 use crate::core::error::{Code, Error, Result};
@@ -203,7 +202,7 @@ impl Client {
                 if tx.send(item).await.is_err() {
                     return Ok(());
                 }
-                self.stream_blob(d, &chunks).await?;
+                self.stream_content(d, &chunks).await?;
             }
             Ok::<_, Error>(())
         }
@@ -215,59 +214,6 @@ impl Client {
         // The daemon's failure explains the writer's (an incomplete blob).
         sending?;
         written
-    }
-
-    /// Sends blob `d` from the content store in chunks, a window of bytes
-    /// per Read call.
-    async fn stream_blob(
-        &self,
-        d: &Descriptor,
-        chunks: &tokio::sync::mpsc::Sender<Vec<u8>>,
-    ) -> Result<()> {
-        let size = d.size;
-        let mut offset = 0i64;
-        while offset < size {
-            let req = ReadContentRequest {
-                digest: d.digest.clone(),
-                offset,
-                size: READ_WINDOW.min(size - offset),
-            };
-            let mut content = self.content();
-            let what = format!("read content {}", d.digest);
-            let mut stream = self.call(&what, content.read(self.request(req))).await?;
-            let start = offset;
-            loop {
-                let message = self
-                    .call(&what, async {
-                        stream
-                            .message()
-                            .await
-                            .map(|m| tonic::Response::new(m.map(|m| m.data)))
-                    })
-                    .await?;
-                let Some(data) = message else { break };
-                if data.is_empty() {
-                    continue;
-                }
-                offset += data.len() as i64;
-                if offset > size {
-                    break;
-                }
-                if chunks.send(data).await.is_err() {
-                    // The writer failed: it says why.
-                    return Ok(());
-                }
-            }
-            if offset == start || offset > size {
-                return Err(Error::new(
-                    Code::Unknown,
-                    format!(
-                        "{what}: the content store gave {offset} bytes where its size is {size}"
-                    ),
-                ));
-            }
-        }
-        Ok(())
     }
 }
 

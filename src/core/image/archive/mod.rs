@@ -34,9 +34,6 @@ const DOCKER_MANIFEST_FILE: &str = "manifest.json";
 const OCI_LAYOUT_VERSION: &str = "1.0.0";
 /// Chunks a blob is read in, from the archive or the content store.
 const CHUNK: usize = 1 << 20;
-/// Bytes asked of the content store per Read call when exporting: each call
-/// is bounded by the client's timeout, so a large blob takes several.
-const READ_WINDOW: i64 = 16 << 20;
 /// How many symlinks a docker-save path may go through.
 const MAX_LINKS: usize = 16;
 

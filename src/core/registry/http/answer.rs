@@ -35,7 +35,7 @@ pub struct Answer {
 /// A body read cut by the low-speed rule ([`STALL_BYTES`]): an
 /// `io::Error` of kind `TimedOut` carries it.
 #[derive(Debug)]
-pub struct Stalled(String);
+pub struct Stalled(pub(super) String);
 
 impl std::fmt::Display for Stalled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -21,6 +21,7 @@
 //! `core::stall` (the low-speed rule); nothing else of the crate.
 
 mod answer;
+mod body;
 mod connect;
 mod proxy;
 mod tls;
@@ -31,7 +32,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use http_body_util::Full;
 use hyper::body::{Body, Bytes};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderName};
@@ -45,12 +45,14 @@ use tokio::time::timeout;
 use crate::core::stall::STALL_WINDOW;
 use answer::Meter;
 pub use answer::{is_stalled, Answer};
+pub use body::{BodyStream, Payload};
 pub use tls::TlsFiles;
 pub use url::{query_escape, Url};
 
 /// Every request's User-Agent.
 pub const USER_AGENT: &str = concat!("containerd-c/", env!("CARGO_PKG_VERSION"));
-/// How long the server may send nothing while an answer's head is awaited.
+/// How long the server may send nothing while an answer's head is awaited
+/// (after a streamed body: the low-speed window, as long).
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Redirects followed for one request, as Go's client.
 const MAX_REDIRECTS: usize = 10;
@@ -74,7 +76,7 @@ pub enum HttpError {
 }
 
 /// What a connection's requests are sent through.
-type Sender = SendRequest<Full<Bytes>>;
+type Sender = SendRequest<body::ReqBody>;
 
 /// The connections idle after their last answer, with their origins.
 type Idle = Mutex<Vec<(String, Sender)>>;
@@ -173,13 +175,17 @@ impl Http {
     /// connection fail before any answer, the request goes again on a new
     /// one only when it was not sent (hyper gives it back) or is a GET or
     /// HEAD: a POST (a token request) the server may have processed is not
-    /// sent twice.
+    /// sent twice, and neither is a streamed body.
+    ///
+    /// The answer's head is awaited at most 60 s; with a streamed body, as
+    /// long as the body moves (the low-speed rule, as for answers: the
+    /// error names the host) and then one low-speed window (60 s too).
     pub async fn request(
         &self,
         method: Method,
         url: &Url,
         headers: &[(HeaderName, &str)],
-        body: Bytes,
+        body: impl Into<Payload>,
     ) -> Result<Answer, HttpError> {
         let origin = url.origin();
         let doing = format!("{method} {}", url.shown());
@@ -189,7 +195,20 @@ impl Http {
             Some(_) => format!("{origin}{}", url.path),
             None => url.path.clone(),
         };
-        let build = || {
+        // Bytes are sent again as they are; a stream once, its flow
+        // watched.
+        let (bytes, mut stream, watch) = match body.into() {
+            Payload::Bytes(b) => (Some(b), None, None),
+            Payload::Stream(s) => {
+                let length = headers
+                    .iter()
+                    .find(|(n, _)| *n == header::CONTENT_LENGTH)
+                    .and_then(|(_, v)| v.parse().ok());
+                let (body, watch) = body::metered(s, length, self.stall_window);
+                (None, Some(body), Some(watch))
+            }
+        };
+        let build = |body: body::ReqBody| {
             let mut r = Request::builder()
                 .method(method.clone())
                 .uri(target.as_str())
@@ -201,7 +220,7 @@ impl Http {
             for (name, value) in headers {
                 r = r.header(name, *value);
             }
-            r.body(Full::new(body.clone()))
+            r.body(body)
                 .map_err(|e| HttpError::Invalid(format!("{doing}: {e}")))
         };
         let mut reused = self.kept(&origin).await;
@@ -211,9 +230,41 @@ impl Http {
                 Some(s) => s,
                 None => self.connect(url).await?,
             };
-            let request = build()?;
-            match timeout(READ_TIMEOUT, sender.try_send_request(request)).await {
-                Ok(Ok(response)) => {
+            let body = match (&bytes, stream.take()) {
+                (Some(b), _) => body::whole(b.clone()),
+                (None, Some(s)) => s,
+                (None, None) => {
+                    return Err(HttpError::Invalid(format!("{doing}: the body is gone")))
+                }
+            };
+            let request = build(body)?;
+            let sent = sender.try_send_request(request);
+            let answered = match &watch {
+                None => timeout(READ_TIMEOUT, sent).await.map_err(|_| {
+                    HttpError::Timeout(format!("{doing}: no answer in {}s", READ_TIMEOUT.as_secs()))
+                })?,
+                Some(watch) => {
+                    tokio::pin!(sent);
+                    loop {
+                        let until = match body::next_wait(watch, &url.authority) {
+                            body::Wait::Until(at) => at,
+                            body::Wait::Fail(error) => {
+                                return Err(HttpError::Io {
+                                    authority: url.authority.clone(),
+                                    doing,
+                                    error,
+                                })
+                            }
+                        };
+                        tokio::select! {
+                            r = &mut sent => break r,
+                            _ = tokio::time::sleep_until(until) => {}
+                        }
+                    }
+                }
+            };
+            match answered {
+                Ok(response) => {
                     let (parts, body) = response.into_parts();
                     let mut answer = Answer {
                         url: url.clone(),
@@ -229,27 +280,25 @@ impl Http {
                     return Ok(answer);
                 }
                 // A kept connection the server closed meanwhile: again on
-                // a new one, if the request was not sent or may go twice.
-                Ok(Err(e))
+                // a new one, if the request was not sent (a stream comes
+                // back with it) or may go twice.
+                Err(mut e)
                     if !fresh
                         && (e.message().is_some()
                             || method == Method::GET
                             || method == Method::HEAD) =>
                 {
-                    continue
+                    if let (None, Some(request)) = (&bytes, e.take_message()) {
+                        stream = Some(request.into_body());
+                    }
+                    continue;
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     return Err(HttpError::Io {
                         authority: url.authority.clone(),
                         doing,
                         error: io::Error::other(e.into_error()),
                     })
-                }
-                Err(_) => {
-                    return Err(HttpError::Timeout(format!(
-                        "{doing}: no answer in {}s",
-                        READ_TIMEOUT.as_secs()
-                    )))
                 }
             }
         }
