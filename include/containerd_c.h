@@ -2137,6 +2137,26 @@ enum ctrd_status ctrd_image_push(struct ctrd_client *c,
                                  const struct ctrd_push_opts *opts);
 
 /**
+ * As `ctrd_image_push`, through queue `q` (see `ctrd_queue`): checks the
+ * name, reference, platform and options now and returns; the completion
+ * with `tag` has no result but its status. `opts` and its strings are read
+ * during this call only; `opts->progress` is called as for the blocking
+ * push (on a library thread, never after the completion was posted), and
+ * `opts->cancel` and `opts->timeout_ms` work as there. `ctrd_queue_cancel`
+ * stops it as triggering its `ctrd_cancel` does (blobs already sent stay
+ * in the registry). Errors (then no completion comes):
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `c`, `name` or `q`, invalid UTF-8, an
+ * empty name, a malformed reference or platform, bad options),
+ * `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_image_push_submit(struct ctrd_client *c,
+                                        const char *name,
+                                        const char *remote_ref,
+                                        const struct ctrd_push_opts *opts,
+                                        struct ctrd_queue *q,
+                                        uint64_t tag);
+
+/**
  * Makes a new, empty completion queue and starts the library's runtime.
  *
  * On success `*out` receives the queue, owned by the caller (free it with

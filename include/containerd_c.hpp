@@ -1316,6 +1316,16 @@ class Queue : public detail::Handle<ctrd_queue, ctrd_queue_free> {
     detail::PullOpts o(no_progress(opts));
     detail::check(ctrd_image_import_submit(c.get(), detail::str(path, "path"), o.get(), live(), tag));
   }
+  /// Client::push through the queue; `opts.progress` must be empty, as for
+  /// pull().
+  void push(uint64_t tag, Client &c, const std::string &name, const std::string &remote_ref = "",
+            const PushOptions &opts = PushOptions()) {
+    if (opts.progress)
+      throw Error(CTRD_ERR_INVALID_ARGUMENT, "a queued push takes no progress callback here");
+    detail::PushOpts o(opts);
+    detail::check(ctrd_image_push_submit(c.get(), detail::str(name, "name"), detail::opt(remote_ref, "remote_ref"),
+                                         o.get(), live(), tag));
+  }
   /// Client::prepare_snapshot through the queue; undone when cancelled.
   void prepare_snapshot(uint64_t tag, Client &c, const std::string &image, const std::string &key,
                         const std::string &snapshotter = "") {

@@ -829,6 +829,8 @@ fn queued_pulls_and_imports() {
     // SAFETY: borrowed from a live handle.
     let name = unsafe { CStr::from_ptr(ctrd_image_name(pulled.image)) };
     assert_eq!(name.to_str().unwrap(), reg.reference("layers:latest"));
+    // SAFETY: borrowed from a live handle.
+    let pulled_digest = unsafe { CStr::from_ptr(ctrd_image_digest(pulled.image)) }.to_owned();
     ctrd_image_free(pulled.image);
     assert_eq!(w3.phases.lock().unwrap().last().unwrap(), "done");
     std::thread::sleep(Duration::from_millis(300));
@@ -842,6 +844,47 @@ fn queued_pulls_and_imports() {
         0,
         "progress after the completion"
     );
+
+    // A push of it under another name, and its bad input; a pull of what
+    // was pushed.
+    let name = c(&reg.reference("layers:latest"));
+    let pushed = c(&reg.reference("queued/pushed:1"));
+    let push_opts = ctrd_push_opts {
+        username: user.as_ptr(),
+        secret: secret.as_ptr(),
+        plain_http: true,
+        ..ctrd_push_opts::default()
+    };
+    check(
+        ctrd_image_push_submit(client, c("").as_ptr(), null(), &push_opts, q, 6),
+        CTRD_ERR_INVALID_ARGUMENT,
+    );
+    check(
+        ctrd_image_push_submit(
+            client,
+            name.as_ptr(),
+            c("Bad Ref").as_ptr(),
+            &push_opts,
+            q,
+            6,
+        ),
+        CTRD_ERR_INVALID_ARGUMENT,
+    );
+    check(
+        ctrd_image_push_submit(client, name.as_ptr(), pushed.as_ptr(), &push_opts, q, 6),
+        CTRD_OK,
+    );
+    ok(q, 6);
+    let w4 = Progress::default();
+    check(
+        ctrd_image_pull_submit(client, pushed.as_ptr(), &opts_with(&w4), q, 7),
+        CTRD_OK,
+    );
+    let again = ok(q, 7);
+    // SAFETY: borrowed from a live handle.
+    let digest = unsafe { CStr::from_ptr(ctrd_image_digest(again.image)) }.to_owned();
+    assert_eq!(digest, pulled_digest, "pushed as it was pulled");
+    ctrd_image_free(again.image);
 
     // An import.
     let tar = c(image_tar().to_str().unwrap());

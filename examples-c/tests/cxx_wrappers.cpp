@@ -196,6 +196,8 @@ static void test_queue(ctrd::Client &client, const std::string &id) {
   with_progress.progress = [](const ctrd_progress &) {};
   e = error_of([&] { q.pull(2, client, "busybox", with_progress); });
   CHECK(e.status() == CTRD_ERR_INVALID_ARGUMENT && contains(e.message(), "progress"));
+  e = error_of([&] { q.push(2, client, "", "example.com/x:1"); });
+  CHECK(e.status() == CTRD_ERR_INVALID_ARGUMENT && contains(e.message(), "name"));
   q.load_container(2, client, id + "-none");
   ctrd::Completion missing = *q.next(-1);
   CHECK(missing.tag == 2 && missing.status == CTRD_ERR_NOT_FOUND && contains(missing.error, "_submit"));

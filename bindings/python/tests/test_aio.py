@@ -132,10 +132,16 @@ def test_pull_with_progress_and_import(daemon, registry, fresh_client, image_arc
                                       progress=lambda p: seen.append((p, threading.get_ident())))
             with image:
                 assert image.name == ref and image.digest.startswith("sha256:")
+                digest = image.digest
             # Progress calls were handed to the loop's thread; "done" last.
             await asyncio.sleep(0.2)
             assert seen and seen[-1][0].phase == "done"
             assert {t for _, t in seen} == {loop_thread}
+            pushed = "%s/aio/pushed:1" % host
+            await client.push(ref, pushed, username=user, secret=password, plain_http=True,
+                              progress=lambda p: seen.append((p, threading.get_ident())))
+            with await client.pull(pushed, username=user, secret=password, plain_http=True) as again:
+                assert again.digest == digest
             assert await client.import_archive(str(image_archive)) == [IMAGE]
             with pytest.raises(containerd_c.Unauthenticated):
                 await client.pull(ref, username=user, secret=password + "-wrong", plain_http=True)

@@ -250,6 +250,7 @@ _PROTOTYPES = {
     "ctrd_client_server_version_submit": (_STATUS, [_P, _P, ctypes.c_uint64]),
     "ctrd_image_pull_submit": (_STATUS, [_P, _S, ctypes.POINTER(CPullOpts), _P, ctypes.c_uint64]),
     "ctrd_image_import_submit": (_STATUS, [_P, _S, ctypes.POINTER(CPullOpts), _P, ctypes.c_uint64]),
+    "ctrd_image_push_submit": (_STATUS, [_P, _S, _S, ctypes.POINTER(CPushOpts), _P, ctypes.c_uint64]),
     "ctrd_snapshot_prepare_from_image_submit": (_STATUS, [_P, _S, _S, _S, _P, ctypes.c_uint64]),
     "ctrd_container_create_submit": (_STATUS, [_P, ctypes.POINTER(CContainerOpts), _P, ctypes.c_uint64]),
     "ctrd_container_load_submit": (_STATUS, [_P, _S, _P, ctypes.c_uint64]),

@@ -298,6 +298,24 @@ class Client:
         return await self._call(_IMAGE, lambda q, tag: lib.ctrd_image_pull_submit(c, r, ctypes.byref(opts), q, tag),
                                 progress=key)
 
+    async def push(self, name: str, remote_ref: Optional[str] = None, platform: Optional[str] = None,
+                   username: Optional[str] = None, secret: Optional[str] = None, plain_http: bool = False,
+                   skip_verify: bool = False, ca_file: Optional[str] = None, hosts_dir: Optional[str] = None,
+                   progress: Optional[Callable[[Progress], None]] = None, cancel: Optional[Cancel] = None,
+                   timeout: Optional[float] = None) -> None:
+        """Pushes image `name` to `remote_ref` (None = `name`) as
+        containerd_c.Client.push does. `progress(Progress)` is called on
+        the event loop's thread."""
+        opts = _ffi.CPushOpts(
+            platform=enc(platform, "platform"), username=enc(username, "username"), secret=enc(secret, "secret"),
+            plain_http=bool(plain_http), skip_verify=bool(skip_verify), ca_file=enc(ca_file, "ca_file"),
+            hosts_dir=enc(hosts_dir, "hosts_dir"), cancel=_api._cancel_ptr(cancel),
+            timeout_ms=_api._timeout_ms(timeout))
+        c, n, r = self.sync._p(), enc(name, "name"), enc(remote_ref, "remote_ref")
+        key = self._progress(opts, progress)
+        await self._call(_NONE, lambda q, tag: lib.ctrd_image_push_submit(c, n, r, ctypes.byref(opts), q, tag),
+                         progress=key)
+
     async def import_archive(self, path: Union[str, "os.PathLike[str]"], platform: Optional[str] = None,
                              snapshotter: Optional[str] = None, no_unpack: bool = False,
                              progress: Optional[Callable[[Progress], None]] = None,
@@ -312,7 +330,7 @@ class Client:
         return await self._call(_NAMES, lambda q, tag: lib.ctrd_image_import_submit(c, p, ctypes.byref(opts), q, tag),
                                 progress=key)
 
-    def _progress(self, opts: _ffi.CPullOpts, progress: Optional[Callable[[Progress], None]]) -> Optional[int]:
+    def _progress(self, opts: Union[_ffi.CPullOpts, _ffi.CPushOpts], progress: Optional[Callable[[Progress], None]]) -> Optional[int]:
         """Relays the library's progress calls to `progress` on this loop."""
         if progress is None:
             return None
