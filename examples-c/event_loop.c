@@ -34,6 +34,7 @@ typedef struct {
   int want;           /* the exit code it is given */
   int exit_status;    /* -1 until it exited */
   int running;        /* operations of it in flight */
+  int started;        /* its start came back */
   int failed;
   int finished;
 } box;
@@ -117,8 +118,11 @@ static void advance(box *boxes, size_t n, enum step st, ctrd_completion *c) {
       }
       break;
     case START:
+      b->started = 1;
       /* Not started: its wait would never end. */
       if (!ok) ctrd_queue_cancel(queue, (uint64_t)n * STEPS + WAIT);
+      /* Exited before the start's answer came: the task goes now. */
+      else if (b->exit_status >= 0 && b->task != NULL) submit(boxes, n, DELETE_TASK);
       break;
     case WAIT:
       if (c->status == CTRD_OK) {
@@ -129,7 +133,10 @@ static void advance(box *boxes, size_t n, enum step st, ctrd_completion *c) {
           failures++;
         }
       }
-      if (b->task != NULL) submit(boxes, n, DELETE_TASK);
+      /* The exit can come before the start's answer (the daemon's start
+       * reads the task's state after starting it): the task goes once
+       * both came. */
+      if (b->task != NULL && b->started) submit(boxes, n, DELETE_TASK);
       break;
     case DELETE_TASK:
       ctrd_task_free(b->task);
