@@ -43,6 +43,9 @@ use crate::runtime;
 /// A boxed operation, or the work that undoes one.
 pub type Work<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
 
+/// What makes the work that undoes an operation (see [`OnCancel::Undo`]).
+pub type MakeUndo = Box<dyn FnOnce() -> Work<()> + Send>;
+
 /// How an operation reacts to being cancelled.
 pub enum OnCancel {
     /// Dropped where it stands: a wait, a read, anything that leaves
@@ -53,9 +56,9 @@ pub enum OnCancel {
     /// fetched for the next pull).
     Signal(Cancel),
     /// Runs to its end (a call the daemon may be carrying out already is
-    /// not cut); if it succeeded, this work undoes it (a create deletes
-    /// what it made).
-    Undo(Work<()>),
+    /// not cut); if it succeeded, the work this makes undoes it (a create
+    /// deletes what it made). Made only when needed.
+    Undo(MakeUndo),
     /// Runs to its end and reports what it did: it cannot be taken back
     /// (a start, a kill, a delete).
     Finish,
@@ -458,7 +461,7 @@ async fn run<T: Send + 'static>(
             let closed = shared.lock().closed;
             let e = match undo {
                 None => cancelled_error(closed),
-                Some(undo) => match undo.await {
+                Some(undo) => match undo().await {
                     Ok(()) => cancelled_error(closed),
                     Err(u) => Error::new(
                         Code::Cancelled,
@@ -573,9 +576,11 @@ mod tests {
         q.submit(
             2,
             "op",
-            OnCancel::Undo(Box::pin(async move {
-                u.fetch_add(1, Ordering::SeqCst);
-                Ok(())
+            OnCancel::Undo(Box::new(move || {
+                Box::pin(async move {
+                    u.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                })
             })),
             async move {
                 t2.send(()).unwrap();
@@ -656,10 +661,12 @@ mod tests {
         q.submit(
             2,
             "op",
-            OnCancel::Undo(Box::pin(async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                u.fetch_add(1, Ordering::SeqCst);
-                Ok(())
+            OnCancel::Undo(Box::new(move || {
+                Box::pin(async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    u.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                })
             })),
             async move {
                 tell.send(()).unwrap();

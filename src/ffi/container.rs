@@ -200,7 +200,7 @@ pub extern "C" fn ctrd_container_create_submit(
         let (client, new) = create_args(c, o)?;
         let req = client.create_request(&new)?;
         let (c2, id) = (client.clone(), new.id);
-        let undo = queue::undo(async move { c2.delete_container(&id, true).await });
+        let undo = queue::undo(move || async move { c2.delete_container(&id, true).await });
         queue::submit(q, tag, "ctrd_container_create_submit", undo, async move {
             let record = client.send_create(req).await?;
             Ok(Payload::Container(ctrd_container::new(client, record)?))
@@ -671,7 +671,7 @@ pub extern "C" fn ctrd_snapshot_prepare_from_image_submit(
         // SAFETY: C strings or NULL (C contract).
         let (client, image, snapshotter, key) = unsafe { prepare_args(c, image, snapshotter, key) }?;
         let (c2, s2, k2) = (client.clone(), snapshotter.clone(), key.clone());
-        let undo = queue::undo(async move { c2.remove_snapshot(&s2, &k2).await });
+        let undo = queue::undo(move || async move { c2.remove_snapshot(&s2, &k2).await });
         queue::submit(q, tag, "ctrd_snapshot_prepare_from_image_submit", undo, async move {
             client
                 .prepare_snapshot_from_image(&image, &snapshotter, &key)

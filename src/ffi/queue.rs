@@ -129,9 +129,12 @@ pub(crate) fn submit(
     queue_arg(q)?.inner.submit(tag, label, on_cancel, work)
 }
 
-/// The [`OnCancel::Undo`] of `undo`.
-pub(crate) fn undo(undo: impl Future<Output = Result<()>> + Send + 'static) -> OnCancel {
-    OnCancel::Undo(Box::pin(undo))
+/// The [`OnCancel::Undo`] whose work `undo` makes when it is needed.
+pub(crate) fn undo<F>(undo: impl FnOnce() -> F + Send + 'static) -> OnCancel
+where
+    F: Future<Output = Result<()>> + Send + 'static,
+{
+    OnCancel::Undo(Box::new(move || Box::pin(undo())))
 }
 
 /// Makes a new, empty completion queue and starts the library's runtime.

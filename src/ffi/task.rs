@@ -185,7 +185,8 @@ pub extern "C" fn ctrd_container_new_task_submit(
             let pid = client.create_task(&id, &io, None, None).await?;
             Ok((pid, io, DeferredRestore::default()))
         });
-        let undo = queue::undo(async move { client.delete_task(&id, true).await.map(|_| ()) });
+        let undo =
+            queue::undo(move || async move { client.delete_task(&id, true).await.map(|_| ()) });
         queue::submit(q, tag, "ctrd_container_new_task_submit", undo, async move {
             Ok(Payload::Task(work.await?))
         })
