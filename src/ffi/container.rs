@@ -5,6 +5,8 @@
 use std::ffi::{c_char, CString};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use futures_util::FutureExt as _;
+
 use crate::core::container::{NewContainer, Record};
 use crate::core::queue::OnCancel;
 use crate::core::{self, Error};
@@ -515,10 +517,8 @@ pub extern "C" fn ctrd_container_delete_submit(
     tag: u64,
 ) -> ctrd_status {
     ffi_status! {
-        let work = delete_work(k, flags)?;
-        queue::submit(q, tag, "ctrd_container_delete_submit", OnCancel::Finish, async move {
-            work.await.map(|()| Payload::Done)
-        })
+        let work = delete_work(k, flags)?.map(|done| done.map(|()| Payload::Done));
+        queue::submit(q, tag, "ctrd_container_delete_submit", OnCancel::Finish, work)
     }
 }
 

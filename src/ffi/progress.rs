@@ -219,25 +219,30 @@ where
 /// As [`report`], for work that runs on the runtime already (a queued pull
 /// or import): the callback thread is joined (on the runtime's blocking
 /// pool) before this ends, so no callback runs after the operation's
-/// completion is posted.
-pub(crate) async fn report_async<T, F>(
+/// completion is posted. `work` is boxed (a pull's future is large, and an
+/// async function would hold it twice: as its argument and as awaited).
+pub(crate) fn report_async<T, F>(
     callback: Option<Callback>,
     reference: String,
     progress: Arc<Progress>,
     work: F,
-) -> Result<T>
+) -> impl Future<Output = Result<T>> + Send
 where
     F: Future<Output = Result<T>> + Send,
+    T: Send,
 {
-    let Some(callback) = callback else {
-        return work.await;
-    };
-    let reporting = Reporting::start(callback, &reference, progress)?;
-    let result = work.await;
-    let ok = result.is_ok();
-    // The join waits for a callback in progress: not on a worker.
-    let _ = tokio::task::spawn_blocking(move || reporting.end(ok)).await;
-    result
+    let work = Box::pin(work);
+    async move {
+        let Some(callback) = callback else {
+            return work.await;
+        };
+        let reporting = Reporting::start(callback, &reference, progress)?;
+        let result = work.await;
+        let ok = result.is_ok();
+        // The join waits for a callback in progress: not on a worker.
+        let _ = tokio::task::spawn_blocking(move || reporting.end(ok)).await;
+        result
+    }
 }
 
 /// A running callback thread and the reporter it owns.

@@ -6,6 +6,8 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use futures_util::FutureExt as _;
+
 use crate::core::error::{Code, Error, Result};
 use crate::core::queue::OnCancel;
 use crate::core::stdio::fifo::IoPaths;
@@ -187,9 +189,10 @@ pub extern "C" fn ctrd_container_new_task_submit(
         });
         let undo =
             queue::undo(move || async move { client.delete_task(&id, true).await.map(|_| ()) });
-        queue::submit(q, tag, "ctrd_container_new_task_submit", undo, async move {
-            Ok(Payload::Task(work.await?))
-        })
+        // Mapped, not awaited in an async block of its own: that would
+        // hold the future twice (as captured and as awaited).
+        let work = work.map(|task| task.map(Payload::Task));
+        queue::submit(q, tag, "ctrd_container_new_task_submit", undo, work)
     }
 }
 
@@ -219,11 +222,10 @@ where
     F: std::future::Future<Output = Result<(u32, IoPaths, DeferredRestore)>> + Send + 'static,
 {
     let (client, id) = (k.client.clone(), k.id().to_string());
-    let made = call(client.clone(), id.clone());
-    async move {
-        let (pid, io, deferred) = made.await?;
+    call(client.clone(), id.clone()).map(move |made| {
+        let (pid, io, deferred) = made?;
         ctrd_task::new(client, &id, pid, &io, deferred)
-    }
+    })
 }
 
 /// Attaches to the container's existing task, as containerd's Go
