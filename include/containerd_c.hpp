@@ -963,6 +963,7 @@ namespace detail {
 /// must outlive it and stay unchanged.
 class ContainerOpts {
  public:
+  /// Borrows `o` (see the class); throws Error for a string holding a NUL.
   explicit ContainerOpts(const ContainerOptions &o) : labels_(o.labels, "labels"), c_(ctrd_container_opts_default()) {
     c_.id = str(o.id, "id");
     c_.spec_json = str(o.spec_json, "spec_json");

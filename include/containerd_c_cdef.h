@@ -216,7 +216,7 @@ typedef struct ctrd_process ctrd_process;
  *
  * Threads: operations run on the library's runtime threads (the shared
  * runtime's workers, as many as the machine has cores), which also post
- * their completions; a pull's or import's progress callback runs on a
+ * their completions; a pull's, push's or import's progress callback runs on a
  * thread of its own, and never after its completion was posted. Any
  * thread may submit, cancel and take completions, several at once: each
  * completion goes to exactly one `ctrd_queue_next`. Handles given to a
