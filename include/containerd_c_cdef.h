@@ -2077,7 +2077,8 @@ enum ctrd_status ctrd_image_pull_submit(struct ctrd_client *c,
  * missing; no host of the `hosts.toml` may push),
  * `CTRD_ERR_UNAUTHENTICATED` (the registry wants credentials or refused
  * them: 401, with the registry's words), `CTRD_ERR_PERMISSION_DENIED`
- * (403, push denied: the registry's words), `CTRD_ERR_UNAVAILABLE` (the
+ * (push denied: a 403, or a token without the push scope, a 401 with
+ * `insufficient_scope`; the registry's words), `CTRD_ERR_UNAVAILABLE` (the
  * registry cannot be reached or broke off, or its TLS certificate is not
  * trusted), `CTRD_ERR_FAILED_PRECONDITION` (the registry stored another
  * digest than the one sent), `CTRD_ERR_DEADLINE_EXCEEDED`,

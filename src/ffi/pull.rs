@@ -160,20 +160,60 @@ pub(crate) unsafe fn pull_options(
         platform: text(o.platform, "opts.platform")?,
         snapshotter,
         no_unpack: o.no_unpack,
-        remote: RemoteOptions {
-            username: text(o.username, "opts.username")?,
-            secret: text(o.secret, "opts.secret")?,
-            plain_http: o.plain_http,
-            skip_verify: o.skip_verify,
-            ca_file: text(o.ca_file, "opts.ca_file")?.map(Into::into),
-            hosts_dir: text(o.hosts_dir, "opts.hosts_dir")?.map(Into::into),
-        },
-        cancel: crate::ffi::handle::ref_from_ptr(o.cancel, "opts.cancel")
-            .ok()
-            .map(|c| c.inner.clone()),
-        timeout: (o.timeout_ms > 0).then(|| Duration::from_millis(o.timeout_ms)),
+        // SAFETY: the caller's contract above.
+        remote: unsafe {
+            remote_options(
+                o.username,
+                o.secret,
+                o.plain_http,
+                o.skip_verify,
+                o.ca_file,
+                o.hosts_dir,
+            )
+        }?,
+        cancel: cancel_of(o.cancel),
+        timeout: timeout_of(o.timeout_ms),
     };
     Ok((options, progress::Callback::new(o.progress, o.user_data)))
+}
+
+/// The registry settings of a `ctrd_pull_opts` or `ctrd_push_opts` (the
+/// same fields, read alike).
+///
+/// # Safety
+/// Each string is NULL or NUL-terminated, valid for the call.
+pub(crate) unsafe fn remote_options(
+    username: *const c_char,
+    secret: *const c_char,
+    plain_http: bool,
+    skip_verify: bool,
+    ca_file: *const c_char,
+    hosts_dir: *const c_char,
+) -> Result<RemoteOptions> {
+    // SAFETY (each string below): the caller's contract above.
+    let text = |p: *const c_char, what: &str| -> Result<Option<String>> {
+        Ok(unsafe { ptr::opt_str_arg(p, what) }?.map(str::to_string))
+    };
+    Ok(RemoteOptions {
+        username: text(username, "opts.username")?,
+        secret: text(secret, "opts.secret")?,
+        plain_http,
+        skip_verify,
+        ca_file: text(ca_file, "opts.ca_file")?.map(Into::into),
+        hosts_dir: text(hosts_dir, "opts.hosts_dir")?.map(Into::into),
+    })
+}
+
+/// The cancel signal an options struct borrows (NULL = none).
+pub(crate) fn cancel_of(cancel: *const ctrd_cancel) -> Option<crate::core::cancel::Cancel> {
+    crate::ffi::handle::ref_from_ptr(cancel, "opts.cancel")
+        .ok()
+        .map(|c| c.inner.clone())
+}
+
+/// An options struct's `timeout_ms` (0 = none).
+pub(crate) fn timeout_of(timeout_ms: u64) -> Option<Duration> {
+    (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms))
 }
 
 /// Pulls image `ref` from its registry into the client's namespace, as

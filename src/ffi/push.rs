@@ -1,16 +1,15 @@
 //! Pushing images to registries: `ctrd_push_opts` and `ctrd_image_push`.
 
 use std::ffi::{c_char, c_void};
-use std::time::Duration;
 
 use crate::core::error::Result;
 use crate::core::image::push::PushOptions;
-use crate::core::registry::RemoteOptions;
 use crate::ffi::boundary::ffi_status;
 use crate::ffi::cancel::ctrd_cancel;
 use crate::ffi::handle::{read_sized, Castable, OwnershipRef, SizedStruct};
 use crate::ffi::progress::{self, ctrd_progress_cb};
 use crate::ffi::ptr;
+use crate::ffi::pull::{cancel_of, remote_options, timeout_of};
 
 /// How `ctrd_image_push` works. Strings are borrowed for the call only.
 /// Start from `ctrd_push_opts_default()` (every field zero but
@@ -111,18 +110,19 @@ unsafe fn push_options(
     };
     let options = PushOptions {
         platform: text(o.platform, "opts.platform")?,
-        remote: RemoteOptions {
-            username: text(o.username, "opts.username")?,
-            secret: text(o.secret, "opts.secret")?,
-            plain_http: o.plain_http,
-            skip_verify: o.skip_verify,
-            ca_file: text(o.ca_file, "opts.ca_file")?.map(Into::into),
-            hosts_dir: text(o.hosts_dir, "opts.hosts_dir")?.map(Into::into),
-        },
-        cancel: crate::ffi::handle::ref_from_ptr(o.cancel, "opts.cancel")
-            .ok()
-            .map(|c| c.inner.clone()),
-        timeout: (o.timeout_ms > 0).then(|| Duration::from_millis(o.timeout_ms)),
+        // SAFETY: the caller's contract above.
+        remote: unsafe {
+            remote_options(
+                o.username,
+                o.secret,
+                o.plain_http,
+                o.skip_verify,
+                o.ca_file,
+                o.hosts_dir,
+            )
+        }?,
+        cancel: cancel_of(o.cancel),
+        timeout: timeout_of(o.timeout_ms),
     };
     Ok((options, progress::Callback::new(o.progress, o.user_data)))
 }
@@ -180,7 +180,8 @@ unsafe fn push_options(
 /// missing; no host of the `hosts.toml` may push),
 /// `CTRD_ERR_UNAUTHENTICATED` (the registry wants credentials or refused
 /// them: 401, with the registry's words), `CTRD_ERR_PERMISSION_DENIED`
-/// (403, push denied: the registry's words), `CTRD_ERR_UNAVAILABLE` (the
+/// (push denied: a 403, or a token without the push scope, a 401 with
+/// `insufficient_scope`; the registry's words), `CTRD_ERR_UNAVAILABLE` (the
 /// registry cannot be reached or broke off, or its TLS certificate is not
 /// trusted), `CTRD_ERR_FAILED_PRECONDITION` (the registry stored another
 /// digest than the one sent), `CTRD_ERR_DEADLINE_EXCEEDED`,
