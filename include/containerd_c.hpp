@@ -35,6 +35,9 @@
  *   a library thread, one at a time, and an exception leaving one is caught
  *   there and rethrown by the call once the library returned (see
  *   PullOptions::progress).
+ * - Queue (ctrd_queue) is the other way to call: submit operations with a
+ *   tag, watch Queue::fd() in an event loop, take each Completion with
+ *   Queue::next(); no thread waits per call.
  */
 #ifndef CONTAINERD_C_HPP
 #define CONTAINERD_C_HPP
@@ -44,6 +47,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -953,6 +957,33 @@ struct ContainerOptions {
   std::string runtime_options_json;  ///< The runc shim's options as JSON, e.g. `{"SystemdCgroup":true}`.
 };
 
+namespace detail {
+
+/// A ctrd_container_opts borrowing the strings of a ContainerOptions, which
+/// must outlive it and stay unchanged.
+class ContainerOpts {
+ public:
+  /// Borrows `o` (see the class); throws Error for a string holding a NUL.
+  explicit ContainerOpts(const ContainerOptions &o) : labels_(o.labels, "labels"), c_(ctrd_container_opts_default()) {
+    c_.id = str(o.id, "id");
+    c_.spec_json = str(o.spec_json, "spec_json");
+    c_.image = opt(o.image, "image");
+    c_.snapshotter = opt(o.snapshotter, "snapshotter");
+    c_.snapshot_key = opt(o.snapshot_key, "snapshot_key");
+    c_.runtime = opt(o.runtime, "runtime");
+    c_.labels = o.labels.empty() ? nullptr : labels_.get();
+    c_.runtime_options_json = opt(o.runtime_options_json, "runtime_options_json");
+  }
+  /// The C struct, valid while this object lives.
+  const ctrd_container_opts *get() const noexcept { return &c_; }
+
+ private:
+  CStrings labels_;
+  ctrd_container_opts c_;
+};
+
+}  // namespace detail
+
 /// A client of one containerd daemon, bound to one namespace.
 class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
  public:
@@ -1019,18 +1050,9 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
   /// ctrd_container_create; throws Error (CTRD_ERR_INVALID_ARGUMENT,
   /// CTRD_ERR_ALREADY_EXISTS).
   Container create_container(const ContainerOptions &o) {
-    detail::CStrings labels(o.labels, "labels");
-    ctrd_container_opts c = ctrd_container_opts_default();
-    c.id = detail::str(o.id, "id");
-    c.spec_json = detail::str(o.spec_json, "spec_json");
-    c.image = detail::opt(o.image, "image");
-    c.snapshotter = detail::opt(o.snapshotter, "snapshotter");
-    c.snapshot_key = detail::opt(o.snapshot_key, "snapshot_key");
-    c.runtime = detail::opt(o.runtime, "runtime");
-    c.labels = o.labels.empty() ? nullptr : labels.get();
-    c.runtime_options_json = detail::opt(o.runtime_options_json, "runtime_options_json");
+    detail::ContainerOpts c(o);
     ctrd_container *out = nullptr;
-    detail::check(ctrd_container_create(live(), &c, &out));
+    detail::check(ctrd_container_create(live(), c.get(), &out));
     return Container(out);
   }
   /// Loads the existing container `id`. Wraps ctrd_container_load; throws
@@ -1207,6 +1229,162 @@ class Client : public detail::Handle<ctrd_client, ctrd_client_free> {
                                         &Subscription::trampoline, s.callback_.get(), &out));
     s.handle_ = detail::Handle<ctrd_subscription, ctrd_subscription_free>(out);
     return s;
+  }
+};
+
+/// One finished operation of a Queue (Queue::next): its tag, its status and
+/// the results of its kind, owned by this object (see ctrd_completion).
+struct Completion {
+  uint64_t tag = 0;                ///< The tag it was submitted with.
+  ctrd_status status = CTRD_OK;    ///< CTRD_OK, or why it failed (CTRD_ERR_CANCELLED...).
+  std::string error;               ///< The message when it failed, else "".
+  Container container;             ///< Queue::create_container, Queue::load_container.
+  Task task;                       ///< Queue::new_task.
+  Process process;                 ///< (no operation makes one yet)
+  Image image;                     ///< Queue::pull.
+  uint32_t exit_status = 0;        ///< Queue::wait, Queue::remove of a task.
+  std::vector<std::string> names;  ///< Queue::import_archive; {version, revision}.
+  /// Whether the operation succeeded.
+  bool ok() const noexcept { return status == CTRD_OK; }
+  /// Throws the operation's Error unless it succeeded.
+  void check() const {
+    if (status != CTRD_OK) throw Error(status, error);
+  }
+};
+
+/// A completion queue (ctrd_queue): containerd from an event loop. Submit
+/// operations with a tag of your choice (each method below is the `_submit`
+/// twin of a blocking call, checks its arguments at once and throws Error
+/// for bad ones: then nothing was submitted), watch fd() (readable while a
+/// completion waits) in epoll, poll or an event loop, and take each
+/// Completion with next(). Every submitted operation completes exactly
+/// once; cancel() cancels one, destroying the queue cancels the rest and
+/// frees what nobody took (see ctrd_queue_free). Thread-safe; unusable in a
+/// child after fork() (CTRD_ERR_FORKED). Handles given to a submission may
+/// be destroyed meanwhile: the operation holds its own reference.
+class Queue : public detail::Handle<ctrd_queue, ctrd_queue_free> {
+ public:
+  /// A new queue. Wraps ctrd_queue_new; throws Error.
+  Queue() : Handle(make()) {}
+  /// The descriptor that is readable while a completion waits; owned by the
+  /// queue (do not read or close it). Wraps ctrd_queue_fd.
+  int fd() const { return ctrd_queue_fd(live()); }
+  /// Takes the oldest completion, waiting at most `timeout_ms` (0: not at
+  /// all, < 0: for ever); std::nullopt when none came. Wraps
+  /// ctrd_queue_next; throws Error (CTRD_ERR_FORKED).
+  std::optional<Completion> next(int64_t timeout_ms = 0) {
+    ctrd_completion c;
+    ctrd_status s = ctrd_queue_next(live(), timeout_ms, &c);
+    if (s == CTRD_ERR_DEADLINE_EXCEEDED) return std::nullopt;
+    detail::check(s);
+    Completion out;
+    out.tag = c.tag;
+    out.status = c.status;
+    out.error = detail::take(c.error);
+    out.container = Container(c.container);
+    out.task = Task(c.task);
+    out.process = Process(c.process);
+    out.image = Image(c.image);
+    out.exit_status = c.exit_status;
+    out.names = c.names != nullptr ? detail::take_array(c.names, c.names_len) : std::vector<std::string>();
+    return out;
+  }
+  /// Cancels the operation of `tag` (see ctrd_queue_cancel: a wait or pull
+  /// is cut, a create undone; its completion still comes); false when no
+  /// operation of that tag runs (it finished first, or never was). Wraps
+  /// ctrd_queue_cancel; throws Error (CTRD_ERR_FORKED).
+  bool cancel(uint64_t tag) {
+    ctrd_status s = ctrd_queue_cancel(live(), tag);
+    if (s == CTRD_ERR_NOT_FOUND) return false;
+    detail::check(s);
+    return true;
+  }
+
+  /// The daemon's version; Completion::names is {version, revision}.
+  void server_version(uint64_t tag, Client &c) {
+    detail::check(ctrd_client_server_version_submit(c.get(), live(), tag));
+  }
+  /// Client::pull through the queue (Completion::image). `opts.progress`
+  /// must be empty here (Error CTRD_ERR_INVALID_ARGUMENT): use the C API
+  /// for progress of a queued pull.
+  void pull(uint64_t tag, Client &c, const std::string &ref, const PullOptions &opts = PullOptions()) {
+    detail::PullOpts o(no_progress(opts));
+    detail::check(ctrd_image_pull_submit(c.get(), detail::str(ref, "ref"), o.get(), live(), tag));
+  }
+  /// Client::import_archive through the queue (Completion::names);
+  /// `opts.progress` must be empty, as for pull().
+  void import_archive(uint64_t tag, Client &c, const std::string &path, const PullOptions &opts = PullOptions()) {
+    detail::PullOpts o(no_progress(opts));
+    detail::check(ctrd_image_import_submit(c.get(), detail::str(path, "path"), o.get(), live(), tag));
+  }
+  /// Client::push through the queue; `opts.progress` must be empty, as for
+  /// pull().
+  void push(uint64_t tag, Client &c, const std::string &name, const std::string &remote_ref = "",
+            const PushOptions &opts = PushOptions()) {
+    if (opts.progress)
+      throw Error(CTRD_ERR_INVALID_ARGUMENT, "a queued push takes no progress callback here");
+    detail::PushOpts o(opts);
+    detail::check(ctrd_image_push_submit(c.get(), detail::str(name, "name"), detail::opt(remote_ref, "remote_ref"),
+                                         o.get(), live(), tag));
+  }
+  /// Client::prepare_snapshot through the queue; undone when cancelled.
+  void prepare_snapshot(uint64_t tag, Client &c, const std::string &image, const std::string &key,
+                        const std::string &snapshotter = "") {
+    detail::check(ctrd_snapshot_prepare_from_image_submit(c.get(), detail::str(image, "image"),
+                                                          detail::opt(snapshotter, "snapshotter"),
+                                                          detail::str(key, "key"), live(), tag));
+  }
+  /// Client::create_container through the queue (Completion::container);
+  /// undone when cancelled.
+  void create_container(uint64_t tag, Client &c, const ContainerOptions &o) {
+    detail::ContainerOpts opts(o);
+    detail::check(ctrd_container_create_submit(c.get(), opts.get(), live(), tag));
+  }
+  /// Client::load_container through the queue (Completion::container).
+  void load_container(uint64_t tag, Client &c, const std::string &id) {
+    detail::check(ctrd_container_load_submit(c.get(), detail::str(id, "id"), live(), tag));
+  }
+  /// Container::remove through the queue.
+  void remove(uint64_t tag, Container &k, uint32_t flags = 0) {
+    detail::check(ctrd_container_delete_submit(k.get(), flags, live(), tag));
+  }
+  /// Container::new_task without stdio, through the queue
+  /// (Completion::task); undone when cancelled.
+  void new_task(uint64_t tag, Container &k) { detail::check(ctrd_container_new_task_submit(k.get(), nullptr, live(), tag)); }
+  /// Container::new_task with stdio `io` (attach to its FIFOs first).
+  void new_task(uint64_t tag, Container &k, const Io &io) {
+    ctrd_io c = io.c();
+    detail::check(ctrd_container_new_task_submit(k.get(), &c, live(), tag));
+  }
+  /// Task::start through the queue.
+  void start(uint64_t tag, Task &t) { detail::check(ctrd_task_start_submit(t.get(), live(), tag)); }
+  /// Task::kill through the queue.
+  void kill(uint64_t tag, Task &t, int signal, uint32_t flags = 0) {
+    detail::check(ctrd_task_kill_submit(t.get(), signal, flags, live(), tag));
+  }
+  /// Task::wait without a timeout, through the queue
+  /// (Completion::exit_status); cancel() cuts it.
+  void wait(uint64_t tag, Task &t) { detail::check(ctrd_task_wait_submit(t.get(), live(), tag)); }
+  /// Task::remove through the queue (Completion::exit_status).
+  void remove(uint64_t tag, Task &t, uint32_t flags = 0) {
+    detail::check(ctrd_task_delete_submit(t.get(), flags, live(), tag));
+  }
+  /// Process::start through the queue.
+  void start(uint64_t tag, Process &p) { detail::check(ctrd_process_start_submit(p.get(), live(), tag)); }
+  /// Process::wait without a timeout, through the queue
+  /// (Completion::exit_status).
+  void wait(uint64_t tag, Process &p) { detail::check(ctrd_process_wait_submit(p.get(), live(), tag)); }
+
+ private:
+  static ctrd_queue *make() {
+    ctrd_queue *out = nullptr;
+    detail::check(ctrd_queue_new(&out));
+    return out;
+  }
+  static const PullOptions &no_progress(const PullOptions &opts) {
+    if (opts.progress)
+      throw Error(CTRD_ERR_INVALID_ARGUMENT, "a queued pull or import takes no progress callback here");
+    return opts;
   }
 };
 

@@ -208,6 +208,35 @@ typedef struct ctrd_io_session ctrd_io_session;
 typedef struct ctrd_process ctrd_process;
 
 /**
+ * A completion queue: submit operations (the `*_submit` functions), watch
+ * one descriptor (`ctrd_queue_fd`), take completions (`ctrd_queue_next`).
+ * Opaque; made by `ctrd_queue_new`, freed by `ctrd_queue_free`. For
+ * programs built around one event loop (epoll, libuv, asyncio, Boost.Asio):
+ * no thread per call on the caller's side.
+ *
+ * Threads: operations run on the library's runtime threads (the shared
+ * runtime's workers, as many as the machine has cores), which also post
+ * their completions; a pull's, push's or import's progress callback runs on a
+ * thread of its own, and never after its completion was posted. Any
+ * thread may submit, cancel and take completions, several at once: each
+ * completion goes to exactly one `ctrd_queue_next`. Handles given to a
+ * submission may be used and freed meanwhile (the operation holds its own
+ * reference).
+ *
+ * Ownership: a completion's `error`, `container`, `task`, `process`,
+ * `image` and `names` belong to the caller once `ctrd_queue_next` handed
+ * it out (free each with its `_free`); completions never taken are freed
+ * by `ctrd_queue_free`, and so are the results of operations that finish
+ * after it.
+ *
+ * fork(): a queue belongs to the process that made it. In a child after
+ * fork() every call on it returns `CTRD_ERR_FORKED` (`ctrd_queue_fd`
+ * gives -1), and `ctrd_queue_free` only forgets it: the operations go on,
+ * and complete, in the parent.
+ */
+typedef struct ctrd_queue ctrd_queue;
+
+/**
  * A live event subscription. Opaque; made by `ctrd_events_subscribe`,
  * stopped and freed by `ctrd_subscription_free`. Keeps its client's
  * connection alive (freeing the client first is safe).
@@ -588,6 +617,60 @@ typedef struct ctrd_push_opts {
 } ctrd_push_opts;
 
 /**
+ * One finished operation, from `ctrd_queue_next`. Only the fields of the
+ * operation's kind are set (see each `*_submit`); the others are NULL or 0,
+ * and all results are NULL or 0 unless `status` is `CTRD_OK`.
+ */
+typedef struct ctrd_completion {
+  /**
+   * The caller's tag, from the submission.
+   */
+  uint64_t tag;
+  /**
+   * `CTRD_OK`, or why the operation failed: the status its blocking
+   * twin returns, or `CTRD_ERR_CANCELLED`.
+   */
+  enum ctrd_status status;
+  /**
+   * On failure the message (as `ctrd_last_error()` gives it for the
+   * blocking twin, prefixed with the submitting function's name), owned
+   * by the caller (free with `ctrd_string_free`); NULL on success.
+   */
+  char *error;
+  /**
+   * A container (create, load), owned by the caller.
+   */
+  struct ctrd_container *container;
+  /**
+   * A task (new task), owned by the caller.
+   */
+  struct ctrd_task *task;
+  /**
+   * An exec process, owned by the caller (no operation of this version
+   * makes one).
+   */
+  struct ctrd_process *process;
+  /**
+   * An image (pull), owned by the caller.
+   */
+  struct ctrd_image *image;
+  /**
+   * The exit status: waits and task deletes.
+   */
+  uint32_t exit_status;
+  /**
+   * Image names (import), or `{version, revision}` (server version), an
+   * array of `names_len` strings owned by the caller (free with
+   * `ctrd_string_array_free(names, names_len)`).
+   */
+  char **names;
+  /**
+   * The number of `names`.
+   */
+  size_t names_len;
+} ctrd_completion;
+
+/**
  * Imports the images of the archive at `tar_path` into the client's
  * namespace, as `ctr images import` does: an OCI image layout tar
  * (`oci-layout`, `index.json`, `blobs/sha256/...`; what `ctr images
@@ -648,6 +731,23 @@ enum ctrd_status ctrd_image_import(struct ctrd_client *c,
                                    const struct ctrd_pull_opts *opts,
                                    char ***names,
                                    size_t *len);
+
+/**
+ * As `ctrd_image_import`, through queue `q` (see `ctrd_queue`): checks
+ * `tar_path` and `opts` now and returns; the completion with `tag` brings
+ * `.names` and `.names_len` (the caller's) or the failure. `opts` is read
+ * during this call only; its progress callback, cancel signal and timeout
+ * work as for the blocking import, and `ctrd_queue_cancel` stops it as
+ * its signal does (nothing is imported). Errors (then no completion
+ * comes): `CTRD_ERR_INVALID_ARGUMENT` (NULL `c`, `tar_path` or `q`, a
+ * relative or empty path, a malformed platform, bad options),
+ * `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_image_import_submit(struct ctrd_client *c,
+                                          const char *tar_path,
+                                          const struct ctrd_pull_opts *opts,
+                                          struct ctrd_queue *q,
+                                          uint64_t tag);
 
 /**
  * Exports the images `names` (a NULL-terminated array of image names, at
@@ -838,6 +938,19 @@ enum ctrd_status ctrd_client_set_timeout_ms(struct ctrd_client *c, uint64_t ms);
 enum ctrd_status ctrd_client_server_version(struct ctrd_client *c, char **version, char **revision);
 
 /**
+ * As `ctrd_client_server_version`, through queue `q` (see `ctrd_queue`):
+ * the completion with `tag` brings `.names` = `{version, revision}`
+ * (`names_len` 2, the caller's); a cancel cuts it at once. The cheapest
+ * round trip: a way to measure what the queue adds to a call. Errors
+ * (then no completion comes): `CTRD_ERR_INVALID_ARGUMENT` (NULL `c` or
+ * `q`), `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`),
+ * `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_client_server_version_submit(struct ctrd_client *c,
+                                                   struct ctrd_queue *q,
+                                                   uint64_t tag);
+
+/**
  * Asks the daemon who it is and which plugins it runs (containerd's
  * introspection service), as one JSON object:
  *
@@ -904,6 +1017,21 @@ enum ctrd_status ctrd_container_create(struct ctrd_client *c,
                                        struct ctrd_container **out);
 
 /**
+ * As `ctrd_container_create`, through queue `q` (see `ctrd_queue`): checks
+ * `o` now (as the blocking call does) and returns; the completion with
+ * `tag` brings `.container` (the caller's) or the failure. Cancelled, the
+ * container is deleted again once the daemon made it (its snapshot stays,
+ * under a lease, as with `CTRD_DELETE_KEEP_SNAPSHOT`); see
+ * `ctrd_queue_cancel`. Errors (then no completion comes): those of
+ * `ctrd_container_create`'s checks (`CTRD_ERR_INVALID_ARGUMENT`), NULL
+ * `q`, `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_container_create_submit(struct ctrd_client *c,
+                                              const struct ctrd_container_opts *o,
+                                              struct ctrd_queue *q,
+                                              uint64_t tag);
+
+/**
  * Loads the existing container `id` from the client's namespace.
  *
  * On success `*out` receives a new container owned by the caller (free it
@@ -914,6 +1042,18 @@ enum ctrd_status ctrd_container_create(struct ctrd_client *c,
 enum ctrd_status ctrd_container_load(struct ctrd_client *c,
                                      const char *id,
                                      struct ctrd_container **out);
+
+/**
+ * As `ctrd_container_load`, through queue `q` (see `ctrd_queue`): the
+ * completion with `tag` brings `.container` (the caller's); a cancel cuts
+ * it at once. Errors (then no completion comes):
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `c` or `q`, bad id),
+ * `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_container_load_submit(struct ctrd_client *c,
+                                            const char *id,
+                                            struct ctrd_queue *q,
+                                            uint64_t tag);
 
 /**
  * Lists the ids of the containers in the client's namespace that match
@@ -1036,6 +1176,18 @@ enum ctrd_status ctrd_container_update_spec(struct ctrd_container *k, const char
 enum ctrd_status ctrd_container_delete(struct ctrd_container *k, uint32_t flags);
 
 /**
+ * As `ctrd_container_delete`, through queue `q` (see `ctrd_queue`); the
+ * completion with `tag` has no result but its status. Not cut by a cancel
+ * once sent. Errors (then no completion comes):
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `k` or `q`, unknown flags),
+ * `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_container_delete_submit(struct ctrd_container *k,
+                                              uint32_t flags,
+                                              struct ctrd_queue *q,
+                                              uint64_t tag);
+
+/**
  * Makes a new image `image_name` of the container's changes, as `nerdctl
  * commit` does: the changes of the container's rootfs snapshot over its
  * image's layers become one more layer (gzip, written by the daemon's diff
@@ -1099,6 +1251,22 @@ enum ctrd_status ctrd_snapshot_prepare_from_image(struct ctrd_client *c,
                                                   const char *image,
                                                   const char *snapshotter,
                                                   const char *key);
+
+/**
+ * As `ctrd_snapshot_prepare_from_image`, through queue `q` (see
+ * `ctrd_queue`); the completion with `tag` has no result but its status.
+ * Cancelled, the snapshot (and its lease) is removed again once the daemon
+ * made it (see `ctrd_queue_cancel`). Errors (then no completion comes):
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `c`, `image`, `key` or `q`, empty
+ * strings), `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`),
+ * `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_snapshot_prepare_from_image_submit(struct ctrd_client *c,
+                                                         const char *image,
+                                                         const char *snapshotter,
+                                                         const char *key,
+                                                         struct ctrd_queue *q,
+                                                         uint64_t tag);
 
 /**
  * Removes snapshot `key` (and the lease `ctrd_snapshot_prepare_from_image`
@@ -1675,11 +1843,33 @@ enum ctrd_status ctrd_task_exec(struct ctrd_task *t,
 enum ctrd_status ctrd_process_start(struct ctrd_process *p);
 
 /**
+ * As `ctrd_process_start`, through queue `q` (see `ctrd_queue`); the
+ * completion with `tag` has no result but its status. Not cut by a cancel
+ * once sent. Errors (then no completion comes):
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `p` or `q`), `CTRD_ERR_ALREADY_EXISTS`
+ * (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_process_start_submit(struct ctrd_process *p,
+                                           struct ctrd_queue *q,
+                                           uint64_t tag);
+
+/**
  * Waits until the exec process exits, as `ctrd_task_wait` for a task.
  */
 enum ctrd_status ctrd_process_wait(struct ctrd_process *p,
                                    int64_t timeout_ms,
                                    uint32_t *exit_status);
+
+/**
+ * As `ctrd_process_wait` with no timeout, through queue `q` (see
+ * `ctrd_queue`): the completion with `tag` brings `.exit_status`; a cancel
+ * cuts it at once. Errors (then no completion comes):
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `p` or `q`), `CTRD_ERR_ALREADY_EXISTS`
+ * (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_process_wait_submit(struct ctrd_process *p,
+                                          struct ctrd_queue *q,
+                                          uint64_t tag);
 
 /**
  * Sends `signal` (1-64) to the exec process. Blocks for one round trip.
@@ -1815,6 +2005,25 @@ enum ctrd_status ctrd_image_pull(struct ctrd_client *c,
                                  struct ctrd_image **out);
 
 /**
+ * As `ctrd_image_pull`, through queue `q` (see `ctrd_queue`): checks the
+ * reference, platform and options now and returns; the completion with
+ * `tag` brings `.image` (the caller's) or the failure. `opts` and its
+ * strings are read during this call only; `opts->progress` is called as
+ * for the blocking pull (on a library thread, never after the completion
+ * was posted), and `opts->cancel` and `opts->timeout_ms` work as there.
+ * `ctrd_queue_cancel` stops it as triggering its `ctrd_cancel` does: what
+ * was fetched stays for the next pull. Errors (then no completion comes):
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `c`, `ref` or `q`, invalid UTF-8, a
+ * malformed reference or platform, bad options), `CTRD_ERR_ALREADY_EXISTS`
+ * (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_image_pull_submit(struct ctrd_client *c,
+                                        const char *ref,
+                                        const struct ctrd_pull_opts *opts,
+                                        struct ctrd_queue *q,
+                                        uint64_t tag);
+
+/**
  * Pushes image record `name` of the client's namespace to `remote_ref`
  * (e.g. "registry.example.com/team/app:1.2"; NULL = `name` itself), as
  * `ctr images push` does, by the library itself: so it works alike on
@@ -1883,6 +2092,100 @@ enum ctrd_status ctrd_image_push(struct ctrd_client *c,
                                  const struct ctrd_push_opts *opts);
 
 /**
+ * As `ctrd_image_push`, through queue `q` (see `ctrd_queue`): checks the
+ * name, reference, platform and options now and returns; the completion
+ * with `tag` has no result but its status. `opts` and its strings are read
+ * during this call only; `opts->progress` is called as for the blocking
+ * push (on a library thread, never after the completion was posted), and
+ * `opts->cancel` and `opts->timeout_ms` work as there. `ctrd_queue_cancel`
+ * stops it as triggering its `ctrd_cancel` does (blobs already sent stay
+ * in the registry). Errors (then no completion comes):
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `c`, `name` or `q`, invalid UTF-8, an
+ * empty name, a malformed reference or platform, bad options),
+ * `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_image_push_submit(struct ctrd_client *c,
+                                        const char *name,
+                                        const char *remote_ref,
+                                        const struct ctrd_push_opts *opts,
+                                        struct ctrd_queue *q,
+                                        uint64_t tag);
+
+/**
+ * Makes a new, empty completion queue and starts the library's runtime.
+ *
+ * On success `*out` receives the queue, owned by the caller (free it with
+ * `ctrd_queue_free`); its descriptor (`ctrd_queue_fd`) is made with it.
+ * Never blocks. Errors: `CTRD_ERR_INVALID_ARGUMENT` (NULL `out`),
+ * `CTRD_ERR_IO` (no descriptor could be made), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_queue_new(struct ctrd_queue **out);
+
+/**
+ * The queue's descriptor: readable (`POLLIN`, `EPOLLIN`) while at least one
+ * completion waits to be taken, and not after the last was taken: watch it
+ * level-triggered and call `ctrd_queue_next` with timeout 0 until it
+ * returns `CTRD_ERR_DEADLINE_EXCEEDED` (with `EPOLLET`, do that every time
+ * it fires: it fires when a completion arrives into an empty queue). An
+ * eventfd, close-on-exec; owned by the queue: do not read, write or close
+ * it. -1 for NULL or in a child after fork(). Never blocks.
+ */
+int32_t ctrd_queue_fd(const struct ctrd_queue *q);
+
+/**
+ * Takes one completion, the oldest (completions come in the order the
+ * operations finished). `timeout_ms` 0 takes one only if one waits and
+ * never blocks; > 0 waits at most that long for one; < 0 waits for ever.
+ *
+ * On success `*out` receives the completion (see `ctrd_completion`: its
+ * results and message are the caller's from now on) and the tag is free
+ * for a new submission; on any other status `*out` is not written.
+ * Errors: `CTRD_ERR_DEADLINE_EXCEEDED` (none came in time: the usual
+ * answer of a poll), `CTRD_ERR_INVALID_ARGUMENT` (NULL `q` or `out`),
+ * `CTRD_ERR_FORKED`. Thread-safe: threads may wait on one queue at once;
+ * each completion goes to one of them. Must not race with
+ * `ctrd_queue_free`.
+ */
+enum ctrd_status ctrd_queue_next(struct ctrd_queue *q,
+                                 int64_t timeout_ms,
+                                 struct ctrd_completion *out);
+
+/**
+ * Cancels the operation submitted with `tag`. Its completion still comes
+ * (exactly one), and after `CTRD_OK` here it is no success: a wait, a load
+ * or a server version is cut at once (`CTRD_ERR_CANCELLED`); a pull or
+ * import stops within a second as when its `ctrd_cancel` is triggered
+ * (`CTRD_ERR_CANCELLED`; a pull keeps what it fetched for the next pull);
+ * a container create, new task or snapshot prepare, whose call the daemon
+ * may be carrying out already, is let finish and then undone (the
+ * container, task or snapshot deleted again: nothing is left) before its
+ * `CTRD_ERR_CANCELLED` comes, which can take a round trip. An operation
+ * that failed first keeps its own status. Starts, kills and deletes cannot
+ * be taken back once sent: cancelled before the library sent them they
+ * complete with `CTRD_ERR_CANCELLED`, after that with what they did.
+ *
+ * Never blocks. Errors: `CTRD_ERR_NOT_FOUND` when no operation of this
+ * tag runs: never submitted, taken already, or finished first (its
+ * completion waits to be taken: the message says so);
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `q`), `CTRD_ERR_FORKED`. Thread-safe.
+ */
+enum ctrd_status ctrd_queue_cancel(struct ctrd_queue *q, uint64_t tag);
+
+/**
+ * Frees the queue: cancels every operation still running (as
+ * `ctrd_queue_cancel` does), frees the completions nobody took, and
+ * returns once every operation has ended, freeing what they give: at once
+ * for those cut, after a round trip or two for creates being undone and
+ * starts, kills and deletes being finished (each bounded by its client's
+ * timeout). After it returns no progress callback of its operations runs
+ * and nothing of the queue is left. NULL is a no-op. Must not race with
+ * another call on the queue, nor be called from a progress callback of one
+ * of its operations (it would wait for itself). In a child after fork()
+ * it only forgets the queue.
+ */
+void ctrd_queue_free(struct ctrd_queue *q);
+
+/**
  * Creates the container's task, as containerd's Go `NewTask`: the rootfs
  * mounts come from the container's snapshot, stdio from `io` (NULL = no
  * stdio; each path absolute, NULL or "" = that stream unused). The task is
@@ -1900,6 +2203,20 @@ enum ctrd_status ctrd_image_push(struct ctrd_client *c,
 enum ctrd_status ctrd_container_new_task(struct ctrd_container *k,
                                          const struct ctrd_io *io,
                                          struct ctrd_task **out);
+
+/**
+ * As `ctrd_container_new_task`, through queue `q` (see `ctrd_queue`):
+ * checks its arguments now and returns; the completion with `tag` brings
+ * `.task` (the caller's) or the failure. Cancelled, the task is deleted
+ * again once the daemon made it (see `ctrd_queue_cancel`). Errors (then
+ * no completion comes): `CTRD_ERR_INVALID_ARGUMENT` (NULL `k` or `q`,
+ * relative paths), `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`),
+ * `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_container_new_task_submit(struct ctrd_container *k,
+                                                const struct ctrd_io *io,
+                                                struct ctrd_queue *q,
+                                                uint64_t tag);
 
 /**
  * Attaches to the container's existing task, as containerd's Go
@@ -1948,6 +2265,15 @@ uint32_t ctrd_task_pid(const struct ctrd_task *t);
 enum ctrd_status ctrd_task_start(struct ctrd_task *t);
 
 /**
+ * As `ctrd_task_start`, through queue `q` (see `ctrd_queue`); the
+ * completion with `tag` has no result but its status. Not cut by a cancel
+ * once sent. Errors (then no completion comes):
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `t` or `q`), `CTRD_ERR_ALREADY_EXISTS`
+ * (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_task_start_submit(struct ctrd_task *t, struct ctrd_queue *q, uint64_t tag);
+
+/**
  * Checkpoints the running task with CRIU into a new checkpoint image named
  * `image_name` (an index of the runtime's checkpoint, labelled
  * `containerd.io/checkpoint=true`, as containerd's Go `Task.Checkpoint`);
@@ -1992,6 +2318,16 @@ enum ctrd_status ctrd_container_new_task_checkpoint(struct ctrd_container *k,
 enum ctrd_status ctrd_task_wait(struct ctrd_task *t, int64_t timeout_ms, uint32_t *exit_status);
 
 /**
+ * As `ctrd_task_wait` with no timeout, through queue `q` (see
+ * `ctrd_queue`): the completion with `tag` brings `.exit_status`. A wait
+ * cut off by a daemon restart is made again, as the blocking wait does;
+ * `ctrd_queue_cancel` cuts it at once. Errors (then no completion comes):
+ * `CTRD_ERR_INVALID_ARGUMENT` (NULL `t` or `q`), `CTRD_ERR_ALREADY_EXISTS`
+ * (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_task_wait_submit(struct ctrd_task *t, struct ctrd_queue *q, uint64_t tag);
+
+/**
  * Sends `signal` to the task's init process, or with `CTRD_KILL_ALL` in
  * `flags` to all its processes. Blocks for one round trip. Errors:
  * `CTRD_ERR_INVALID_ARGUMENT` (not a signal 1-64, unknown flags),
@@ -1999,6 +2335,19 @@ enum ctrd_status ctrd_task_wait(struct ctrd_task *t, int64_t timeout_ms, uint32_
  * `CTRD_ERR_UNAVAILABLE`, `CTRD_ERR_DEADLINE_EXCEEDED`.
  */
 enum ctrd_status ctrd_task_kill(struct ctrd_task *t, int signal, uint32_t flags);
+
+/**
+ * As `ctrd_task_kill`, through queue `q` (see `ctrd_queue`); the
+ * completion with `tag` has no result but its status. Not cut by a cancel
+ * once sent. Errors (then no completion comes): as `ctrd_task_kill`'s
+ * argument errors, and `CTRD_ERR_INVALID_ARGUMENT` (NULL `q`),
+ * `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_task_kill_submit(struct ctrd_task *t,
+                                       int signal,
+                                       uint32_t flags,
+                                       struct ctrd_queue *q,
+                                       uint64_t tag);
 
 /**
  * The task's state and, once stopped, its exit status (either out-pointer
@@ -2021,6 +2370,18 @@ enum ctrd_status ctrd_task_status(struct ctrd_task *t,
  * `CTRD_ERR_DEADLINE_EXCEEDED`.
  */
 enum ctrd_status ctrd_task_delete(struct ctrd_task *t, uint32_t flags, uint32_t *exit_status);
+
+/**
+ * As `ctrd_task_delete`, through queue `q` (see `ctrd_queue`): the
+ * completion with `tag` brings `.exit_status`. Not cut by a cancel once
+ * sent. Errors (then no completion comes): `CTRD_ERR_INVALID_ARGUMENT`
+ * (NULL `t` or `q`, unknown flags), `CTRD_ERR_ALREADY_EXISTS` (`tag` in
+ * use on `q`), `CTRD_ERR_FORKED`.
+ */
+enum ctrd_status ctrd_task_delete_submit(struct ctrd_task *t,
+                                         uint32_t flags,
+                                         struct ctrd_queue *q,
+                                         uint64_t tag);
 
 /**
  * Closes the task's stdin: the process reads EOF once what was written to

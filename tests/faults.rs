@@ -1118,6 +1118,51 @@ fn thread_runtime() -> tokio::runtime::Runtime {
 }
 
 #[test]
+fn calls_at_once_on_a_new_client_make_one_connection() {
+    use containerd_c::core::daemon::conn::Conn;
+    let server = H2Server::start();
+    let shared = Conn::shared(&server.path);
+    // A hundred calls at once on the shared runtime, none connected yet (a
+    // queue's submissions on a new client): one connection serves them all.
+    let calls: Vec<_> = (0..100)
+        .map(|_| {
+            let conn = shared.clone();
+            async move {
+                let mut client = version::version_client::VersionClient::new(conn);
+                client.version(()).await.map(|v| v.into_inner().version)
+            }
+        })
+        .collect();
+    let versions = containerd_c::runtime::block_on_shared(async move {
+        Ok(futures_util::future::join_all(calls).await)
+    })
+    .unwrap();
+    assert!(
+        versions
+            .iter()
+            .all(|v| v.as_deref().ok() == Some("1.0.0-h2")),
+        "{versions:?}"
+    );
+    assert_eq!(server.accepted(), 1, "connections made");
+    // A socket nobody listens on: each waiting call gets the connect's own
+    // error (the daemon is unreachable), and the next call tries again.
+    let (_dir, nowhere) = temp_socket();
+    let dead = Conn::shared(&nowhere);
+    let failed = containerd_c::runtime::block_on_shared(async move {
+        let calls = (0..10).map(|_| {
+            let mut client = version::version_client::VersionClient::new(dead.clone());
+            async move { client.version(()).await.map(drop) }
+        });
+        Ok(futures_util::future::join_all(calls).await)
+    })
+    .unwrap();
+    for f in failed {
+        let e = containerd_c::Error::from(f.unwrap_err());
+        assert_eq!(e.code, containerd_c::Code::Unavailable, "{e:?}");
+    }
+}
+
+#[test]
 fn after_a_goaway_new_calls_go_over_a_new_connection() {
     use containerd_c::api::services::events::v1 as events;
     use containerd_c::core::daemon::conn::Conn;

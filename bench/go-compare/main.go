@@ -21,6 +21,12 @@
 //	   args "true")), NewTask(NullIO), Wait, Start, wait for the exit,
 //	   task Delete, container Delete(WithSnapshotCleanup)
 //	e  b from -threads goroutines sharing one client (ops/s)
+//	f  -count lifecycles of `true` at once, one goroutine each (scripts/bench-queue.sh):
+//	   NewContainer(WithNewSnapshot, WithNewSpec(PATH, args "true", no
+//	   image config: as the C side's spec)), NewTask(NullIO), Wait, Start, the exit, task Delete,
+//	   container Delete(WithSnapshotCleanup); the image got once before.
+//	   Prints "run=go count=N wall_ms=... max_threads=... hwm_kib=...
+//	   rss_kib=..." (threads sampled every 2 ms, VmHWM the peak RSS)
 //
 // Output lines: "op=a n=2000 median_us=... p99_us=... ops_s=...", for op d
 // "step=d.create n=30 median_us=..." per step (where its time goes), and, with
@@ -141,6 +147,7 @@ func main() {
 	first := flag.Bool("first", false, "measure the first call in a fresh process (re-executes itself)")
 	firstChild := flag.Bool("first-child", false, "internal: be that fresh process")
 	rss := flag.Int("rss", 0, "RSS after 1,000 and after this many op a calls (0: skip)")
+	count := flag.Int("count", 100, "lifecycles at once (op f)")
 	flag.Parse()
 
 	if *firstChild {
@@ -305,6 +312,9 @@ func main() {
 		}
 		r.print()
 	}
+	if want["f"] {
+		concurrentLifecycles(ctx, client, *image, *count)
+	}
 	if *first {
 		self, err := os.Executable()
 		if err != nil {
@@ -327,4 +337,87 @@ func main() {
 			}
 		}
 	}
+}
+
+// statusField is a field of /proc/self/status ("Threads:", "VmHWM:", ...).
+func statusField(name string) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		die("read /proc/self/status: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, name) {
+			v, _ := strconv.ParseInt(strings.Fields(line[len(name):])[0], 10, 64)
+			return v
+		}
+	}
+	return -1
+}
+
+// concurrentLifecycles is op f: n lifecycles of `true` at once.
+func concurrentLifecycles(ctx context.Context, client *containerd.Client, image string, n int) {
+	img, err := client.GetImage(ctx, image)
+	if err != nil {
+		die("op f: image: %v", err)
+	}
+	var maxThreads int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if t := statusField("Threads:"); t > maxThreads {
+				maxThreads = t
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	life := func(i int) error {
+		id := fmt.Sprintf("go-f-%d-%d", os.Getpid(), i)
+		k, err := client.NewContainer(ctx, id,
+			containerd.WithNewSnapshot(id, img),
+			containerd.WithNewSpec(oci.WithDefaultPathEnv, oci.WithProcessArgs("true")))
+		if err != nil {
+			return err
+		}
+		t, err := k.NewTask(ctx, cio.NullIO)
+		if err != nil {
+			return err
+		}
+		exit, err := t.Wait(ctx)
+		if err != nil {
+			return err
+		}
+		if err := t.Start(ctx); err != nil {
+			return err
+		}
+		if st := <-exit; st.ExitCode() != 0 {
+			return fmt.Errorf("task %s exited with %d", id, st.ExitCode())
+		}
+		if _, err := t.Delete(ctx); err != nil {
+			return err
+		}
+		return k.Delete(ctx, containerd.WithSnapshotCleanup)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := life(i); err != nil {
+				die("op f: %v", err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	close(stop)
+	<-sampled
+	fmt.Printf("run=go count=%d wall_ms=%.1f max_threads=%d hwm_kib=%d rss_kib=%d\n", n,
+		float64(wall.Microseconds())/1000, maxThreads, statusField("VmHWM:"), statusField("VmRSS:"))
 }

@@ -4,7 +4,9 @@
 // wait_async calls back with the exit status, and a Wait destroyed before
 // the exit never calls back; images and namespaces round-trip; a
 // triggered Cancel stops a pull and an import; a container's changes
-// committed as an image.
+// committed as an image; a Queue runs a container's life, cuts a wait and
+// gives failures as Completions.
+#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -169,6 +172,67 @@ static void test_waits(ctrd::Client &client, const std::string &id) {
   k.remove();
 }
 
+// The Completion of `tag`, which must come next (waiting on the queue's fd).
+static ctrd::Completion completion_of(ctrd::Queue &q, uint64_t tag) {
+  pollfd p{q.fd(), POLLIN, 0};
+  CHECK(poll(&p, 1, 60000) == 1);
+  std::optional<ctrd::Completion> c = q.next();
+  CHECK(c.has_value() && c->tag == tag);
+  c->check();
+  return std::move(*c);
+}
+
+static void test_queue(ctrd::Client &client, const std::string &id) {
+  ctrd::Queue q;
+  CHECK(q.fd() >= 0 && !q.next().has_value() && !q.cancel(99));
+  q.server_version(1, client);
+  ctrd::Completion v = completion_of(q, 1);
+  CHECK(v.names.size() == 2 && v.names[0] == client.server_version().first);
+  // Bad input throws; nothing is submitted.
+  ctrd::Task empty;
+  ctrd::Error e = error_of([&] { q.start(2, empty); });
+  CHECK(e.status() == CTRD_ERR_INVALID_ARGUMENT && contains(e.message(), "task is NULL"));
+  ctrd::PullOptions with_progress;
+  with_progress.progress = [](const ctrd_progress &) {};
+  e = error_of([&] { q.pull(2, client, "busybox", with_progress); });
+  CHECK(e.status() == CTRD_ERR_INVALID_ARGUMENT && contains(e.message(), "progress"));
+  e = error_of([&] { q.push(2, client, "", "example.com/x:1"); });
+  CHECK(e.status() == CTRD_ERR_INVALID_ARGUMENT && contains(e.message(), "name"));
+  q.load_container(2, client, id + "-none");
+  ctrd::Completion missing = *q.next(-1);
+  CHECK(missing.tag == 2 && missing.status == CTRD_ERR_NOT_FOUND && contains(missing.error, "_submit"));
+  e = error_of([&] { missing.check(); });
+  CHECK(e.status() == CTRD_ERR_NOT_FOUND);
+
+  // A container's life through the queue.
+  ctrd::ContainerOptions o;
+  o.id = id;
+  o.spec_json = client.spec_generate(id, kImage, {"sh", "-c", "exit 9"});
+  o.image = kImage;
+  o.snapshot_key = id;
+  q.prepare_snapshot(3, client, kImage, id);
+  completion_of(q, 3);
+  q.create_container(4, client, o);
+  ctrd::Container k = std::move(completion_of(q, 4).container);
+  CHECK(k && k.id() == id);
+  q.new_task(5, k);
+  ctrd::Task t = std::move(completion_of(q, 5).task);
+  q.wait(6, t);
+  CHECK(q.cancel(6));  // cut; the wait comes again below
+  ctrd::Completion cut = *q.next(-1);
+  CHECK(cut.tag == 6 && cut.status == CTRD_ERR_CANCELLED);
+  q.wait(6, t);
+  q.start(7, t);
+  std::optional<ctrd::Completion> first = q.next(-1), second = q.next(-1);
+  if (first->tag == 7) std::swap(first, second);
+  second->check();
+  CHECK(first->tag == 6 && first->ok() && first->exit_status == 9);
+  q.remove(8, t);
+  CHECK(completion_of(q, 8).exit_status == 9);
+  q.remove(9, k);
+  completion_of(q, 9);
+}
+
 static void test_exec_output(ctrd::Client &client, const std::string &id) {
   ctrd::Container k = make_container(client, id, {"sleep", "60"});
   ctrd::Task task = k.new_task();
@@ -239,6 +303,7 @@ int main() {
     test_images_and_namespaces(client, id + "-ns");
     test_events(client, id + "-ev");
     test_waits(client, id + "-wait");
+    test_queue(client, id + "-queue");
     test_exec_output(client, id + "-exec");
     test_commit(client, id + "-commit");
     std::printf("cxx_wrappers: ok (containerd %s)\n", version.first.c_str());

@@ -22,21 +22,40 @@ use crate::core::error::{Code, Error, Result};
 pub const TICK: Duration = Duration::from_millis(50);
 
 /// A one-shot cancel signal, shared by clones: once triggered it stays so.
+/// A signal made by [`Cancel::child`] counts as triggered when its parent
+/// is, too (a queued pull stops on the caller's signal or on the queue's
+/// cancel of that one operation).
 #[derive(Clone, Debug, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel(Arc<Signal>);
+
+#[derive(Debug, Default)]
+struct Signal {
+    triggered: AtomicBool,
+    parent: Option<Cancel>,
+}
 
 impl Cancel {
     pub fn new() -> Cancel {
         Cancel::default()
     }
 
+    /// A new signal that is triggered on its own or when `parent` (if any)
+    /// is; triggering it leaves the parent alone.
+    pub fn child(parent: Option<&Cancel>) -> Cancel {
+        Cancel(Arc::new(Signal {
+            triggered: AtomicBool::new(false),
+            parent: parent.cloned(),
+        }))
+    }
+
     /// Triggers the signal. Async-signal-safe: one atomic store.
     pub fn trigger(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0.triggered.store(true, Ordering::Release);
     }
 
     pub fn is_triggered(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.triggered.load(Ordering::Acquire)
+            || self.0.parent.as_ref().is_some_and(Cancel::is_triggered)
     }
 }
 
@@ -146,6 +165,17 @@ mod tests {
         assert_eq!(e.code, Code::Cancelled);
         assert!(start.elapsed() < Duration::from_millis(200) + TICK * 4);
         assert!(cancel.is_triggered());
+        // A child stops on its own trigger or its parent's, not the other
+        // way round.
+        let parent = Cancel::new();
+        let child = Cancel::child(Some(&parent));
+        child.trigger();
+        assert!(child.is_triggered() && !parent.is_triggered());
+        let child = Cancel::child(Some(&parent));
+        assert!(!child.is_triggered());
+        parent.trigger();
+        assert!(child.is_triggered());
+        assert!(!Cancel::child(None).is_triggered());
         // The deadline.
         let start = std::time::Instant::now();
         let e = Stop::new(Some(Cancel::new()), Some(Duration::from_millis(120)))

@@ -26,6 +26,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod image;
+pub mod queue;
 pub mod registry;
 pub mod stall;
 pub mod stdio;

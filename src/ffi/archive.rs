@@ -12,13 +12,15 @@ use crate::core::daemon::ident::shown;
 use crate::core::error::{Error, Result};
 use crate::core::image::progress::Progress;
 use crate::core::image::pull::PullOptions;
+use crate::core::queue::OnCancel;
 use crate::ffi::boundary::ffi_status;
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle;
 use crate::ffi::progress;
 use crate::ffi::ptr;
-use crate::ffi::pull::{ctrd_pull_opts, pull_options};
+use crate::ffi::pull::{check_platform, ctrd_pull_opts, pull_options, queued_signal};
+use crate::ffi::queue::{self, ctrd_queue, Payload};
 use crate::runtime;
 
 /// An archive path argument: non-empty and absolute.
@@ -142,6 +144,42 @@ pub extern "C" fn ctrd_image_import(
         let reference = path.to_string_lossy().into_owned();
         import_with(client, opts, &reference, names, len, |client, options, shared| async move {
             client.import_archive(&path, &options, &shared).await
+        })
+    }
+}
+
+/// As `ctrd_image_import`, through queue `q` (see `ctrd_queue`): checks
+/// `tar_path` and `opts` now and returns; the completion with `tag` brings
+/// `.names` and `.names_len` (the caller's) or the failure. `opts` is read
+/// during this call only; its progress callback, cancel signal and timeout
+/// work as for the blocking import, and `ctrd_queue_cancel` stops it as
+/// its signal does (nothing is imported). Errors (then no completion
+/// comes): `CTRD_ERR_INVALID_ARGUMENT` (NULL `c`, `tar_path` or `q`, a
+/// relative or empty path, a malformed platform, bad options),
+/// `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_image_import_submit(
+    c: *mut ctrd_client,
+    tar_path: *const c_char,
+    opts: *const ctrd_pull_opts,
+    q: *mut ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?.inner.clone();
+        // SAFETY: a C string or NULL (C contract).
+        let path = unsafe { path_arg(tar_path, "tar_path") }?;
+        // SAFETY: NULL or a valid ctrd_pull_opts for the call (C contract).
+        let (mut options, callback) = unsafe { pull_options(opts) }?;
+        let reference = path.to_string_lossy().into_owned();
+        check_platform(&options, &format!("import {reference:?}"))?;
+        let signal = queued_signal(&mut options);
+        let counters = Arc::new(Progress::new());
+        let on_cancel = OnCancel::Signal(signal);
+        queue::submit(q, tag, "ctrd_image_import_submit", on_cancel, async move {
+            let work = client.import_archive(&path, &options, &counters);
+            let names = progress::report_async(callback, reference, counters.clone(), work).await?;
+            Ok(Payload::Names(names))
         })
     }
 }

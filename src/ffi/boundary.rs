@@ -138,11 +138,14 @@ pub(crate) fn status(function: &'static str, body: impl FnOnce() -> Result<()>) 
         Ok(Err(e)) => e,
         Err(payload) => panic_error(&*payload),
     };
-    set_last_error(crate::ffi::ptr::c_text(format!(
-        "{function}: {}",
-        error.message
-    )));
+    set_last_error(error_text(function, &error));
     error.code.into()
+}
+
+/// The message of `error` as C text, prefixed with the name of the
+/// function it is reported for (the last error, a completion's `error`).
+pub(crate) fn error_text(function: &str, error: &crate::core::error::Error) -> CString {
+    crate::ffi::ptr::c_text(format!("{function}: {}", error.message))
 }
 
 /// Runs the body of an exported function that returns a value (see
@@ -154,11 +157,7 @@ pub(crate) fn value<T>(function: &'static str, fallback: T, body: impl FnOnce() 
     }) {
         Ok(v) => v,
         Err(payload) => {
-            let error = panic_error(&*payload);
-            set_last_error(crate::ffi::ptr::c_text(format!(
-                "{function}: {}",
-                error.message
-            )));
+            set_last_error(error_text(function, &panic_error(&*payload)));
             fallback
         }
     }

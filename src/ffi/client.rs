@@ -123,6 +123,29 @@ pub extern "C" fn ctrd_client_server_version(
     }
 }
 
+/// As `ctrd_client_server_version`, through queue `q` (see `ctrd_queue`):
+/// the completion with `tag` brings `.names` = `{version, revision}`
+/// (`names_len` 2, the caller's); a cancel cuts it at once. The cheapest
+/// round trip: a way to measure what the queue adds to a call. Errors
+/// (then no completion comes): `CTRD_ERR_INVALID_ARGUMENT` (NULL `c` or
+/// `q`), `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`),
+/// `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_client_server_version_submit(
+    c: *mut ctrd_client,
+    q: *mut crate::ffi::queue::ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?.inner.clone();
+        let on_cancel = crate::core::queue::OnCancel::Drop;
+        crate::ffi::queue::submit(q, tag, "ctrd_client_server_version_submit", on_cancel, async move {
+            let (v, r) = client.server_version().await?;
+            Ok(crate::ffi::queue::Payload::Names(vec![v, r]))
+        })
+    }
+}
+
 /// Asks the daemon who it is and which plugins it runs (containerd's
 /// introspection service), as one JSON object:
 ///

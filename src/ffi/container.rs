@@ -5,13 +5,17 @@
 use std::ffi::{c_char, CString};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use futures_util::FutureExt as _;
+
 use crate::core::container::{NewContainer, Record};
+use crate::core::queue::OnCancel;
 use crate::core::{self, Error};
 use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::client::ctrd_client;
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipArc, OwnershipRef, SizedStruct};
 use crate::ffi::ptr;
+use crate::ffi::queue::{self, ctrd_queue, Payload};
 use crate::runtime;
 
 /// A container record in one namespace. Opaque; made by
@@ -128,12 +132,18 @@ impl Default for ctrd_container_opts {
 pub const CTRD_DELETE_KEEP_SNAPSHOT: u32 = 1;
 
 fn new_handle(client: Arc<core::Client>, record: Record) -> Result<*mut ctrd_container, Error> {
-    let id = CString::new(record.id.clone()).map_err(|e| Error::internal(e.to_string()))?;
-    Ok(handle::to_arc_ptr(ctrd_container {
-        client,
-        id,
-        record: Mutex::new(Arc::new(record)),
-    }))
+    Ok(handle::to_arc_ptr(ctrd_container::new(client, record)?))
+}
+
+impl ctrd_container {
+    fn new(client: Arc<core::Client>, record: Record) -> Result<ctrd_container, Error> {
+        let id = CString::new(record.id.clone()).map_err(|e| Error::internal(e.to_string()))?;
+        Ok(ctrd_container {
+            client,
+            id,
+            record: Mutex::new(Arc::new(record)),
+        })
+    }
 }
 
 /// Creates a container record from `o` in the client's namespace, as
@@ -162,34 +172,8 @@ pub extern "C" fn ctrd_container_create(
     out: *mut *mut ctrd_container,
 ) -> ctrd_status {
     ffi_status! {
-        let client = handle::ref_from_ptr(c, "client")?;
-        let o = handle::read_sized(o, "opts")?
-            .ok_or_else(|| Error::invalid("opts is NULL"))?;
+        let (client, new) = create_args(c, o)?;
         let out = ptr::Out::new(out, "out")?;
-        // SAFETY: the opts' strings are C strings or NULL, its labels a
-        // NULL-terminated array of them or NULL (C contract).
-        let new = unsafe {
-            let owned = |s: Option<&str>| s.map(str::to_string);
-            let new = NewContainer {
-                id: ptr::str_arg(o.id, "opts.id")?.to_string(),
-                spec_json: ptr::str_arg(o.spec_json, "opts.spec_json")?.to_string(),
-                image: owned(ptr::opt_str_arg(o.image, "opts.image")?),
-                snapshotter: owned(ptr::opt_str_arg(o.snapshotter, "opts.snapshotter")?),
-                snapshot_key: owned(ptr::opt_str_arg(o.snapshot_key, "opts.snapshot_key")?),
-                runtime: owned(ptr::opt_str_arg(o.runtime, "opts.runtime")?),
-                labels: ptr::opt_str_array_arg(o.labels, "opts.labels")?
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect(),
-                runtime_options_json: owned(ptr::opt_str_arg(
-                    o.runtime_options_json,
-                    "opts.runtime_options_json",
-                )?),
-            };
-            new
-        };
-        let client = client.inner.clone();
         // Bad input fails here, before the runtime or the network.
         let req = client.create_request(&new)?;
         let c2 = client.clone();
@@ -197,6 +181,66 @@ pub extern "C" fn ctrd_container_create(
         out.write(new_handle(client, record)?);
         Ok(())
     }
+}
+
+/// As `ctrd_container_create`, through queue `q` (see `ctrd_queue`): checks
+/// `o` now (as the blocking call does) and returns; the completion with
+/// `tag` brings `.container` (the caller's) or the failure. Cancelled, the
+/// container is deleted again once the daemon made it (its snapshot stays,
+/// under a lease, as with `CTRD_DELETE_KEEP_SNAPSHOT`); see
+/// `ctrd_queue_cancel`. Errors (then no completion comes): those of
+/// `ctrd_container_create`'s checks (`CTRD_ERR_INVALID_ARGUMENT`), NULL
+/// `q`, `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_container_create_submit(
+    c: *mut ctrd_client,
+    o: *const ctrd_container_opts,
+    q: *mut ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        let (client, new) = create_args(c, o)?;
+        let req = client.create_request(&new)?;
+        let (c2, id) = (client.clone(), new.id);
+        let undo = queue::undo(move || async move { c2.delete_container(&id, true).await });
+        queue::submit(q, tag, "ctrd_container_create_submit", undo, async move {
+            let record = client.send_create(req).await?;
+            Ok(Payload::Container(ctrd_container::new(client, record)?))
+        })
+    }
+}
+
+/// The client and the container of `ctrd_container_create`'s arguments.
+fn create_args(
+    c: *mut ctrd_client,
+    o: *const ctrd_container_opts,
+) -> Result<(Arc<core::Client>, NewContainer), Error> {
+    let client = handle::ref_from_ptr(c, "client")?;
+    let o = handle::read_sized(o, "opts")?.ok_or_else(|| Error::invalid("opts is NULL"))?;
+    // SAFETY: the opts' strings are C strings or NULL, its labels a
+    // NULL-terminated array of them or NULL (C contract).
+    let new = unsafe {
+        let owned = |s: Option<&str>| s.map(str::to_string);
+        let new = NewContainer {
+            id: ptr::str_arg(o.id, "opts.id")?.to_string(),
+            spec_json: ptr::str_arg(o.spec_json, "opts.spec_json")?.to_string(),
+            image: owned(ptr::opt_str_arg(o.image, "opts.image")?),
+            snapshotter: owned(ptr::opt_str_arg(o.snapshotter, "opts.snapshotter")?),
+            snapshot_key: owned(ptr::opt_str_arg(o.snapshot_key, "opts.snapshot_key")?),
+            runtime: owned(ptr::opt_str_arg(o.runtime, "opts.runtime")?),
+            labels: ptr::opt_str_array_arg(o.labels, "opts.labels")?
+                .unwrap_or_default()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            runtime_options_json: owned(ptr::opt_str_arg(
+                o.runtime_options_json,
+                "opts.runtime_options_json",
+            )?),
+        };
+        new
+    };
+    Ok((client.inner.clone(), new))
 }
 
 /// Loads the existing container `id` from the client's namespace.
@@ -222,6 +266,30 @@ pub extern "C" fn ctrd_container_load(
         let record = runtime::block_on(async move { c2.get_container(&id).await })?;
         out.write(new_handle(client, record)?);
         Ok(())
+    }
+}
+
+/// As `ctrd_container_load`, through queue `q` (see `ctrd_queue`): the
+/// completion with `tag` brings `.container` (the caller's); a cancel cuts
+/// it at once. Errors (then no completion comes):
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL `c` or `q`, bad id),
+/// `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_container_load_submit(
+    c: *mut ctrd_client,
+    id: *const c_char,
+    q: *mut ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        let client = handle::ref_from_ptr(c, "client")?.inner.clone();
+        // SAFETY: a C string or NULL (C contract).
+        let id = unsafe { ptr::str_arg(id, "id") }?.to_string();
+        core::daemon::ident::validate("container id", &id)?;
+        queue::submit(q, tag, "ctrd_container_load_submit", OnCancel::Drop, async move {
+            let record = client.get_container(&id).await?;
+            Ok(Payload::Container(ctrd_container::new(client, record)?))
+        })
     }
 }
 
@@ -418,13 +486,39 @@ pub extern "C" fn ctrd_container_update_spec(
 #[no_mangle]
 pub extern "C" fn ctrd_container_delete(k: *mut ctrd_container, flags: u32) -> ctrd_status {
     ffi_status! {
-        let k = handle::arc_from_ptr(k, "container")?;
-        if flags & !CTRD_DELETE_KEEP_SNAPSHOT != 0 {
-            return Err(Error::invalid(format!("unknown flags {flags:#x}")));
-        }
-        let keep = flags & CTRD_DELETE_KEEP_SNAPSHOT != 0;
-        let (client, id) = (k.client.clone(), k.id().to_string());
-        runtime::block_on(async move { client.delete_container(&id, keep).await })
+        runtime::block_on(delete_work(k, flags)?)
+    }
+}
+
+/// The delete of `ctrd_container_delete`'s arguments, checked.
+fn delete_work(
+    k: *mut ctrd_container,
+    flags: u32,
+) -> Result<impl std::future::Future<Output = core::Result<()>> + Send + 'static, Error> {
+    let k = handle::ref_from_ptr(k, "container")?;
+    if flags & !CTRD_DELETE_KEEP_SNAPSHOT != 0 {
+        return Err(Error::invalid(format!("unknown flags {flags:#x}")));
+    }
+    let keep = flags & CTRD_DELETE_KEEP_SNAPSHOT != 0;
+    let (client, id) = (k.client.clone(), k.id().to_string());
+    Ok(async move { client.delete_container(&id, keep).await })
+}
+
+/// As `ctrd_container_delete`, through queue `q` (see `ctrd_queue`); the
+/// completion with `tag` has no result but its status. Not cut by a cancel
+/// once sent. Errors (then no completion comes):
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL `k` or `q`, unknown flags),
+/// `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_container_delete_submit(
+    k: *mut ctrd_container,
+    flags: u32,
+    q: *mut ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        let work = delete_work(k, flags)?.map(|done| done.map(|()| Payload::Done));
+        queue::submit(q, tag, "ctrd_container_delete_submit", OnCancel::Finish, work)
     }
 }
 
@@ -521,23 +615,68 @@ pub extern "C" fn ctrd_snapshot_prepare_from_image(
     key: *const c_char,
 ) -> ctrd_status {
     ffi_status! {
-        let client = handle::ref_from_ptr(c, "client")?;
         // SAFETY: C strings or NULL (C contract).
-        let (image, snapshotter, key) = unsafe {
-            (
-                ptr::str_arg(image, "image")?.to_string(),
-                snapshotter_arg(snapshotter)?,
-                ptr::str_arg(key, "key")?.to_string(),
-            )
-        };
-        if key.is_empty() {
-            return Err(Error::invalid("key is empty"));
-        }
-        let client = client.inner.clone();
+        let (client, image, snapshotter, key) = unsafe { prepare_args(c, image, snapshotter, key) }?;
         runtime::block_on(async move {
             client
                 .prepare_snapshot_from_image(&image, &snapshotter, &key)
                 .await
+        })
+    }
+}
+
+/// The client, image, snapshotter and key of
+/// `ctrd_snapshot_prepare_from_image`'s arguments, checked.
+///
+/// # Safety
+/// The strings are C strings or NULL (C contract).
+unsafe fn prepare_args(
+    c: *mut ctrd_client,
+    image: *const c_char,
+    snapshotter: *const c_char,
+    key: *const c_char,
+) -> Result<(Arc<core::Client>, String, String, String), Error> {
+    let client = handle::ref_from_ptr(c, "client")?;
+    // SAFETY: forwarded contract.
+    let (image, snapshotter, key) = unsafe {
+        (
+            ptr::str_arg(image, "image")?.to_string(),
+            snapshotter_arg(snapshotter)?,
+            ptr::str_arg(key, "key")?.to_string(),
+        )
+    };
+    if key.is_empty() {
+        return Err(Error::invalid("key is empty"));
+    }
+    Ok((client.inner.clone(), image, snapshotter, key))
+}
+
+/// As `ctrd_snapshot_prepare_from_image`, through queue `q` (see
+/// `ctrd_queue`); the completion with `tag` has no result but its status.
+/// Cancelled, the snapshot (and its lease) is removed again once the daemon
+/// made it (see `ctrd_queue_cancel`). Errors (then no completion comes):
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL `c`, `image`, `key` or `q`, empty
+/// strings), `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`),
+/// `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_snapshot_prepare_from_image_submit(
+    c: *mut ctrd_client,
+    image: *const c_char,
+    snapshotter: *const c_char,
+    key: *const c_char,
+    q: *mut ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        // SAFETY: C strings or NULL (C contract).
+        let (client, image, snapshotter, key) = unsafe { prepare_args(c, image, snapshotter, key) }?;
+        let (c2, s2, k2) = (client.clone(), snapshotter.clone(), key.clone());
+        let undo = queue::undo(move || async move { c2.remove_snapshot(&s2, &k2).await });
+        queue::submit(q, tag, "ctrd_snapshot_prepare_from_image_submit", undo, async move {
+            client
+                .prepare_snapshot_from_image(&image, &snapshotter, &key)
+                .await
+                .map(|()| Payload::Done)
         })
     }
 }

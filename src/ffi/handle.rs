@@ -122,6 +122,7 @@ const _: () = {
         assert::<crate::ffi::ctrd_wait>();
         assert::<crate::ffi::ctrd_image>();
         assert::<crate::ffi::ctrd_cancel>();
+        assert::<crate::ffi::ctrd_queue>();
     }
 };
 

@@ -43,15 +43,22 @@ pub(crate) fn new_image_handle(
     client: Arc<core::Client>,
     record: ImageRecord,
 ) -> Result<*mut ctrd_image, Error> {
-    let name = CString::new(record.name.clone()).map_err(|e| Error::internal(e.to_string()))?;
-    let digest =
-        CString::new(record.target.digest.clone()).map_err(|e| Error::internal(e.to_string()))?;
-    Ok(handle::to_arc_ptr(ctrd_image {
-        client,
-        name,
-        digest,
-        record,
-    }))
+    Ok(handle::to_arc_ptr(ctrd_image::new(client, record)?))
+}
+
+impl ctrd_image {
+    /// The image of `record`.
+    pub(crate) fn new(client: Arc<core::Client>, record: ImageRecord) -> Result<ctrd_image, Error> {
+        let name = CString::new(record.name.clone()).map_err(|e| Error::internal(e.to_string()))?;
+        let digest = CString::new(record.target.digest.clone())
+            .map_err(|e| Error::internal(e.to_string()))?;
+        Ok(ctrd_image {
+            client,
+            name,
+            digest,
+            record,
+        })
+    }
 }
 
 /// Gets the image `name` (e.g. "docker.io/library/busybox:latest", as

@@ -27,6 +27,7 @@ pub mod progress;
 pub(crate) mod ptr;
 pub mod pull;
 pub mod push;
+pub mod queue;
 pub mod task;
 pub mod wait;
 
@@ -43,5 +44,6 @@ pub use process::*;
 pub use progress::*;
 pub use pull::*;
 pub use push::*;
+pub use queue::*;
 pub use task::*;
 pub use wait::*;

@@ -6,12 +6,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::core::error::{Code, Error, Result};
+use crate::core::queue::OnCancel;
 use crate::core::{self};
 use crate::ffi::boundary::{ffi_status, ffi_value};
 use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipArc};
 use crate::ffi::io::{ctrd_io, ctrd_io_session, io_arg};
 use crate::ffi::ptr;
+use crate::ffi::queue::{self, ctrd_queue, Payload};
 use crate::ffi::task::{close_stdin_on_eof, ctrd_exit_cb, ctrd_task, signal_arg};
 use crate::ffi::wait::{self, ctrd_wait};
 use crate::runtime;
@@ -119,10 +121,33 @@ where
 pub extern "C" fn ctrd_process_start(p: *mut ctrd_process) -> ctrd_status {
     ffi_status! {
         let p = handle::arc_from_ptr(p, "process")?;
-        let (c, cid, eid) = (p.client.clone(), p.container_id.clone(), p.exec_id.clone());
-        let pid = runtime::block_on(async move { c.start_process(&cid, &eid).await })?;
-        p.pid.store(pid, Ordering::Relaxed);
-        Ok(())
+        runtime::block_on(start(p))
+    }
+}
+
+/// Starts the process and records its pid.
+async fn start(p: Arc<ctrd_process>) -> Result<()> {
+    let pid = p.client.start_process(&p.container_id, &p.exec_id).await?;
+    p.pid.store(pid, Ordering::Relaxed);
+    Ok(())
+}
+
+/// As `ctrd_process_start`, through queue `q` (see `ctrd_queue`); the
+/// completion with `tag` has no result but its status. Not cut by a cancel
+/// once sent. Errors (then no completion comes):
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL `p` or `q`), `CTRD_ERR_ALREADY_EXISTS`
+/// (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_process_start_submit(
+    p: *mut ctrd_process,
+    q: *mut ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        let p = handle::arc_from_ptr(p, "process")?;
+        queue::submit(q, tag, "ctrd_process_start_submit", OnCancel::Finish, async move {
+            start(p).await.map(|()| Payload::Done)
+        })
     }
 }
 
@@ -143,6 +168,26 @@ pub extern "C" fn ctrd_process_wait(
             o.write(code);
         }
         Ok(())
+    }
+}
+
+/// As `ctrd_process_wait` with no timeout, through queue `q` (see
+/// `ctrd_queue`): the completion with `tag` brings `.exit_status`; a cancel
+/// cuts it at once. Errors (then no completion comes):
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL `p` or `q`), `CTRD_ERR_ALREADY_EXISTS`
+/// (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_process_wait_submit(
+    p: *mut ctrd_process,
+    q: *mut ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        let p = handle::ref_from_ptr(p, "process")?;
+        let (c, cid, eid) = (p.client.clone(), p.container_id.clone(), p.exec_id.clone());
+        queue::submit(q, tag, "ctrd_process_wait_submit", OnCancel::Drop, async move {
+            c.wait_process(&cid, &eid, None).await.map(Payload::Exit)
+        })
     }
 }
 

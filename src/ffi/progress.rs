@@ -188,6 +188,12 @@ impl Callback {
     }
 }
 
+// SAFETY: the library never dereferences `user`, and the C contract of
+// `ctrd_progress_cb` is that the callback runs with it on a library thread;
+// moving the pair to the runtime (a queued pull) hands it to that thread
+// just the same.
+unsafe impl Send for Callback {}
+
 /// Runs `work` on the runtime, blocking the calling thread until it ends,
 /// while `callback` (if any) hears of `progress`. `reference` names the
 /// operation in the callback.
@@ -204,43 +210,101 @@ where
     let Some(callback) = callback else {
         return runtime::block_on_shared(work);
     };
-    let finish = Arc::new(Finish::default());
-    let reporter = Box::into_raw(Box::new(Reporter {
-        cb: callback.cb,
-        user: callback.user,
-        reference: ptr::c_text(reference.to_string()),
-        progress,
-        finish: finish.clone(),
-        last: None,
-        current: ctrd_progress {
-            r#ref: std::ptr::null(),
-            phase: std::ptr::null(),
-            bytes_done: 0,
-            bytes_total: 0,
-            layers_done: 0,
-            layers_total: 0,
-            retries: 0,
-        },
-        done: false,
-    }));
-    let thread = match CallbackThread::spawn(c"ctrd-progress", deliver, reporter.cast()) {
-        Ok(thread) => thread,
-        Err(e) => {
-            // SAFETY: made above by Box::into_raw; no thread has it.
-            drop(unsafe { Box::from_raw(reporter) });
-            return Err(e);
-        }
-    };
+    let reporting = Reporting::start(callback, reference, progress)?;
     let result = runtime::block_on_shared(work);
-    *finish
-        .outcome
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = Some(result.is_ok());
-    finish.wake.notify_all();
-    thread.join();
-    // SAFETY: made by Box::into_raw above; the thread that used it ended.
-    drop(unsafe { Box::from_raw(reporter) });
+    reporting.end(result.is_ok());
     result
+}
+
+/// As [`report`], for work that runs on the runtime already (a queued pull
+/// or import): the callback thread is joined (on the runtime's blocking
+/// pool) before this ends, so no callback runs after the operation's
+/// completion is posted. `work` is boxed (a pull's future is large, and an
+/// async function would hold it twice: as its argument and as awaited).
+pub(crate) fn report_async<T, F>(
+    callback: Option<Callback>,
+    reference: String,
+    progress: Arc<Progress>,
+    work: F,
+) -> impl Future<Output = Result<T>> + Send
+where
+    F: Future<Output = Result<T>> + Send,
+    T: Send,
+{
+    let work = Box::pin(work);
+    async move {
+        let Some(callback) = callback else {
+            return work.await;
+        };
+        let reporting = Reporting::start(callback, &reference, progress)?;
+        let result = work.await;
+        let ok = result.is_ok();
+        // The join waits for a callback in progress: not on a worker.
+        let _ = tokio::task::spawn_blocking(move || reporting.end(ok)).await;
+        result
+    }
+}
+
+/// A running callback thread and the reporter it owns.
+struct Reporting {
+    thread: CallbackThread,
+    reporter: *mut Reporter,
+    finish: Arc<Finish>,
+}
+
+// SAFETY: the reporter is used by the callback thread until `end` joins it,
+// then freed by `end`, on whichever thread holds the `Reporting`.
+unsafe impl Send for Reporting {}
+
+impl Reporting {
+    fn start(callback: Callback, reference: &str, progress: Arc<Progress>) -> Result<Reporting> {
+        let finish = Arc::new(Finish::default());
+        let reporter = Box::into_raw(Box::new(Reporter {
+            cb: callback.cb,
+            user: callback.user,
+            reference: ptr::c_text(reference.to_string()),
+            progress,
+            finish: finish.clone(),
+            last: None,
+            current: ctrd_progress {
+                r#ref: std::ptr::null(),
+                phase: std::ptr::null(),
+                bytes_done: 0,
+                bytes_total: 0,
+                layers_done: 0,
+                layers_total: 0,
+                retries: 0,
+            },
+            done: false,
+        }));
+        match CallbackThread::spawn(c"ctrd-progress", deliver, reporter.cast()) {
+            Ok(thread) => Ok(Reporting {
+                thread,
+                reporter,
+                finish,
+            }),
+            Err(e) => {
+                // SAFETY: made above by Box::into_raw; no thread has it.
+                drop(unsafe { Box::from_raw(reporter) });
+                Err(e)
+            }
+        }
+    }
+
+    /// Tells the thread the operation ended (with "done" when `ok`), joins
+    /// it and frees the reporter.
+    fn end(self, ok: bool) {
+        *self
+            .finish
+            .outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(ok);
+        self.finish.wake.notify_all();
+        self.thread.join();
+        // SAFETY: made by Box::into_raw in `start`; the thread that used it
+        // ended.
+        drop(unsafe { Box::from_raw(self.reporter) });
+    }
 }
 
 #[cfg(test)]

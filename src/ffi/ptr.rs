@@ -145,7 +145,7 @@ impl StringsOut {
 }
 
 /// A list of strings as a caller-owned array (freed by `ctrd_string_array_free`).
-fn c_string_array(items: Vec<String>) -> Result<(*mut *mut c_char, usize)> {
+pub(crate) fn c_string_array(items: Vec<String>) -> Result<(*mut *mut c_char, usize)> {
     let mut out: Vec<*mut c_char> = Vec::with_capacity(items.len());
     for s in items {
         match c_string(s) {

@@ -317,3 +317,61 @@ pub extern "C" fn ctrd_image_pull(
         Ok(())
     }
 }
+
+/// As `ctrd_image_pull`, through queue `q` (see `ctrd_queue`): checks the
+/// reference, platform and options now and returns; the completion with
+/// `tag` brings `.image` (the caller's) or the failure. `opts` and its
+/// strings are read during this call only; `opts->progress` is called as
+/// for the blocking pull (on a library thread, never after the completion
+/// was posted), and `opts->cancel` and `opts->timeout_ms` work as there.
+/// `ctrd_queue_cancel` stops it as triggering its `ctrd_cancel` does: what
+/// was fetched stays for the next pull. Errors (then no completion comes):
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL `c`, `ref` or `q`, invalid UTF-8, a
+/// malformed reference or platform, bad options), `CTRD_ERR_ALREADY_EXISTS`
+/// (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_image_pull_submit(
+    c: *mut crate::ffi::client::ctrd_client,
+    r#ref: *const c_char,
+    opts: *const ctrd_pull_opts,
+    q: *mut crate::ffi::queue::ctrd_queue,
+    tag: u64,
+) -> crate::ffi::error::ctrd_status {
+    ffi_status! {
+        let client = crate::ffi::handle::ref_from_ptr(c, "client")?.inner.clone();
+        // SAFETY: a C string or NULL (C contract).
+        let reference = unsafe { ptr::str_arg(r#ref, "ref") }?.to_string();
+        // SAFETY: NULL or a valid ctrd_pull_opts (C contract).
+        let (mut options, callback) = unsafe { pull_options(opts) }?;
+        crate::core::registry::ImageRef::parse(&reference)?;
+        check_platform(&options, &format!("pull {reference:?}"))?;
+        let signal = queued_signal(&mut options);
+        let progress = std::sync::Arc::new(crate::core::image::progress::Progress::new());
+        let on_cancel = crate::core::queue::OnCancel::Signal(signal);
+        crate::ffi::queue::submit(q, tag, "ctrd_image_pull_submit", on_cancel, async move {
+            let work = client.pull(&reference, &options, progress.clone());
+            let record = progress::report_async(callback, reference.clone(), progress, work).await?;
+            let image = crate::ffi::image::ctrd_image::new(client, record)?;
+            Ok(crate::ffi::queue::Payload::Image(image))
+        })
+    }
+}
+
+/// Refuses a malformed `options.platform` before a queued pull or import
+/// runs; `what` names the operation.
+pub(crate) fn check_platform(options: &PullOptions, what: &str) -> Result<()> {
+    match &options.platform {
+        Some(p) => crate::core::image::platform::PlatformSpec::parse(p)
+            .map(drop)
+            .map_err(|e| e.context(what)),
+        None => Ok(()),
+    }
+}
+
+/// Gives a queued pull or import the signal `ctrd_queue_cancel` triggers:
+/// one of its own that the caller's `opts->cancel` also triggers.
+pub(crate) fn queued_signal(options: &mut PullOptions) -> crate::core::cancel::Cancel {
+    let signal = crate::core::cancel::Cancel::child(options.cancel.as_ref());
+    options.cancel = Some(signal.clone());
+    signal
+}

@@ -214,3 +214,51 @@ pub extern "C" fn ctrd_image_push(
         Ok(())
     }
 }
+
+/// As `ctrd_image_push`, through queue `q` (see `ctrd_queue`): checks the
+/// name, reference, platform and options now and returns; the completion
+/// with `tag` has no result but its status. `opts` and its strings are read
+/// during this call only; `opts->progress` is called as for the blocking
+/// push (on a library thread, never after the completion was posted), and
+/// `opts->cancel` and `opts->timeout_ms` work as there. `ctrd_queue_cancel`
+/// stops it as triggering its `ctrd_cancel` does (blobs already sent stay
+/// in the registry). Errors (then no completion comes):
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL `c`, `name` or `q`, invalid UTF-8, an
+/// empty name, a malformed reference or platform, bad options),
+/// `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_image_push_submit(
+    c: *mut crate::ffi::client::ctrd_client,
+    name: *const c_char,
+    remote_ref: *const c_char,
+    opts: *const ctrd_push_opts,
+    q: *mut crate::ffi::queue::ctrd_queue,
+    tag: u64,
+) -> crate::ffi::error::ctrd_status {
+    ffi_status! {
+        let client = crate::ffi::handle::ref_from_ptr(c, "client")?.inner.clone();
+        // SAFETY: C strings or NULL (C contract).
+        let name = unsafe { ptr::str_arg(name, "name") }?.to_string();
+        // SAFETY: as above.
+        let remote_ref = unsafe { ptr::opt_str_arg(remote_ref, "remote_ref") }?
+            .map(str::to_string);
+        // SAFETY: NULL or a valid ctrd_push_opts (C contract).
+        let (mut options, callback) = unsafe { push_options(opts) }?;
+        crate::core::image::records::validate_name("name", &name)?;
+        let shown = remote_ref.clone().unwrap_or_else(|| name.clone());
+        crate::core::registry::ImageRef::parse(&shown)?;
+        if let Some(p) = &options.platform {
+            crate::core::image::platform::PlatformSpec::parse(p)
+                .map_err(|e| e.context(format!("push {shown:?}")))?;
+        }
+        let signal = crate::core::cancel::Cancel::child(options.cancel.as_ref());
+        options.cancel = Some(signal.clone());
+        let progress = std::sync::Arc::new(crate::core::image::progress::Progress::new());
+        let on_cancel = crate::core::queue::OnCancel::Signal(signal);
+        crate::ffi::queue::submit(q, tag, "ctrd_image_push_submit", on_cancel, async move {
+            let work = client.push(&name, remote_ref.as_deref(), &options, progress.clone());
+            progress::report_async(callback, shown, progress, work).await?;
+            Ok(crate::ffi::queue::Payload::Done)
+        })
+    }
+}

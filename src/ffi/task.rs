@@ -6,7 +6,10 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use futures_util::FutureExt as _;
+
 use crate::core::error::{Code, Error, Result};
+use crate::core::queue::OnCancel;
 use crate::core::stdio::fifo::IoPaths;
 use crate::core::task::checkpoint::DeferredRestore;
 use crate::core::task::State;
@@ -17,6 +20,7 @@ use crate::ffi::error::ctrd_status;
 use crate::ffi::handle::{self, Castable, OwnershipArc};
 use crate::ffi::io::{ctrd_io, ctrd_io_session, io_arg, IoStrings};
 use crate::ffi::ptr;
+use crate::ffi::queue::{self, ctrd_queue, Payload};
 use crate::ffi::wait::{self, ctrd_wait};
 use crate::runtime;
 
@@ -159,6 +163,39 @@ pub extern "C" fn ctrd_container_new_task(
     }
 }
 
+/// As `ctrd_container_new_task`, through queue `q` (see `ctrd_queue`):
+/// checks its arguments now and returns; the completion with `tag` brings
+/// `.task` (the caller's) or the failure. Cancelled, the task is deleted
+/// again once the daemon made it (see `ctrd_queue_cancel`). Errors (then
+/// no completion comes): `CTRD_ERR_INVALID_ARGUMENT` (NULL `k` or `q`,
+/// relative paths), `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`),
+/// `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_container_new_task_submit(
+    k: *mut ctrd_container,
+    io: *const ctrd_io,
+    q: *mut ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        let k = handle::arc_from_ptr(k, "container")?;
+        // SAFETY: a readable ctrd_io whose strings are C strings or NULL, or
+        // NULL (C contract).
+        let io = unsafe { io_arg(io, "io") }?.unwrap_or_default();
+        let (client, id) = (k.client.clone(), k.id().to_string());
+        let work = new_task_work(&k, |client, id| async move {
+            let pid = client.create_task(&id, &io, None, None).await?;
+            Ok((pid, io, DeferredRestore::default()))
+        });
+        let undo =
+            queue::undo(move || async move { client.delete_task(&id, true).await.map(|_| ()) });
+        // Mapped, not awaited in an async block of its own: that would
+        // hold the future twice (as captured and as awaited).
+        let work = work.map(|task| task.map(Payload::Task));
+        queue::submit(q, tag, "ctrd_container_new_task_submit", undo, work)
+    }
+}
+
 /// Runs `call` with the container's client and id, then writes to `out` a
 /// task handle for what it gave: the task's pid, stdio paths and deferred
 /// restore.
@@ -170,12 +207,25 @@ fn new_task_handle<F>(
 where
     F: std::future::Future<Output = Result<(u32, IoPaths, DeferredRestore)>> + Send + 'static,
 {
-    let (client, id) = (k.client.clone(), k.id().to_string());
-    let (pid, io, deferred) = runtime::block_on(call(client.clone(), id.clone()))?;
-    out.write(handle::to_arc_ptr(ctrd_task::new(
-        client, &id, pid, &io, deferred,
-    )?));
+    let task = runtime::block_on(new_task_work(k, call))?;
+    out.write(handle::to_arc_ptr(task));
     Ok(())
+}
+
+/// The work of a new task: `call` with the container's client and id, then
+/// the task for what it gave.
+fn new_task_work<F>(
+    k: &ctrd_container,
+    call: impl FnOnce(Arc<core::Client>, String) -> F,
+) -> impl std::future::Future<Output = Result<ctrd_task>> + Send + 'static
+where
+    F: std::future::Future<Output = Result<(u32, IoPaths, DeferredRestore)>> + Send + 'static,
+{
+    let (client, id) = (k.client.clone(), k.id().to_string());
+    call(client.clone(), id.clone()).map(move |made| {
+        let (pid, io, deferred) = made?;
+        ctrd_task::new(client, &id, pid, &io, deferred)
+    })
 }
 
 /// Attaches to the container's existing task, as containerd's Go
@@ -256,27 +306,46 @@ where
 pub extern "C" fn ctrd_task_start(t: *mut ctrd_task) -> ctrd_status {
     ffi_status! {
         let t = handle::arc_from_ptr(t, "task")?;
-        let (client, id) = (t.client.clone(), t.id());
-        // The deferred restore's step is taken out for this attempt, so no
-        // lock is held while the call blocks; what was not done goes back.
         runtime::get()?; // fails in a forked child before a step is taken
-        let pid = match t.deferred.take() {
-            None => runtime::block_on(async move { client.start_process(&id, "").await })?,
-            Some(step) => {
-                let attempt = runtime::block_on(async move {
-                    Ok(client.start_restored(&id, step).await)
-                })?;
-                match attempt {
-                    Ok(pid) => pid,
-                    Err((e, left)) => {
-                        t.deferred.put_back(left);
-                        return Err(e);
-                    }
-                }
+        runtime::block_on(start(t))
+    }
+}
+
+/// Starts the task (or restores and starts a deferred one) and records its
+/// pid. The deferred restore's step is taken out for this attempt, so no
+/// lock is held while the call runs; what was not done goes back.
+async fn start(t: Arc<ctrd_task>) -> Result<()> {
+    let (client, id) = (t.client.clone(), t.id());
+    let pid = match t.deferred.take() {
+        None => client.start_process(&id, "").await?,
+        Some(step) => match client.start_restored(&id, step).await {
+            Ok(pid) => pid,
+            Err((e, left)) => {
+                t.deferred.put_back(left);
+                return Err(e);
             }
-        };
-        t.pid.store(pid, Ordering::Relaxed);
-        Ok(())
+        },
+    };
+    t.pid.store(pid, Ordering::Relaxed);
+    Ok(())
+}
+
+/// As `ctrd_task_start`, through queue `q` (see `ctrd_queue`); the
+/// completion with `tag` has no result but its status. Not cut by a cancel
+/// once sent. Errors (then no completion comes):
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL `t` or `q`), `CTRD_ERR_ALREADY_EXISTS`
+/// (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_start_submit(
+    t: *mut ctrd_task,
+    q: *mut ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        let t = handle::arc_from_ptr(t, "task")?;
+        queue::submit(q, tag, "ctrd_task_start_submit", OnCancel::Finish, async move {
+            start(t).await.map(|()| Payload::Done)
+        })
     }
 }
 
@@ -370,6 +439,27 @@ pub extern "C" fn ctrd_task_wait(
     }
 }
 
+/// As `ctrd_task_wait` with no timeout, through queue `q` (see
+/// `ctrd_queue`): the completion with `tag` brings `.exit_status`. A wait
+/// cut off by a daemon restart is made again, as the blocking wait does;
+/// `ctrd_queue_cancel` cuts it at once. Errors (then no completion comes):
+/// `CTRD_ERR_INVALID_ARGUMENT` (NULL `t` or `q`), `CTRD_ERR_ALREADY_EXISTS`
+/// (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_wait_submit(
+    t: *mut ctrd_task,
+    q: *mut ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        let t = handle::ref_from_ptr(t, "task")?;
+        let (c, id) = (t.client.clone(), t.id());
+        queue::submit(q, tag, "ctrd_task_wait_submit", OnCancel::Drop, async move {
+            c.wait_process(&id, "", None).await.map(Payload::Exit)
+        })
+    }
+}
+
 /// Sends `signal` to the task's init process, or with `CTRD_KILL_ALL` in
 /// `flags` to all its processes. Blocks for one round trip. Errors:
 /// `CTRD_ERR_INVALID_ARGUMENT` (not a signal 1-64, unknown flags),
@@ -383,6 +473,31 @@ pub extern "C" fn ctrd_task_kill(t: *mut ctrd_task, signal: c_int, flags: u32) -
         let all = flags & CTRD_KILL_ALL != 0;
         task_call(t, move |c, id| async move {
             c.kill_process(&id, "", signal, all).await
+        })
+    }
+}
+
+/// As `ctrd_task_kill`, through queue `q` (see `ctrd_queue`); the
+/// completion with `tag` has no result but its status. Not cut by a cancel
+/// once sent. Errors (then no completion comes): as `ctrd_task_kill`'s
+/// argument errors, and `CTRD_ERR_INVALID_ARGUMENT` (NULL `q`),
+/// `CTRD_ERR_ALREADY_EXISTS` (`tag` in use on `q`), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_kill_submit(
+    t: *mut ctrd_task,
+    signal: c_int,
+    flags: u32,
+    q: *mut ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        let t = handle::ref_from_ptr(t, "task")?;
+        let signal = signal_arg(signal)?;
+        flags_arg(flags, CTRD_KILL_ALL)?;
+        let all = flags & CTRD_KILL_ALL != 0;
+        let (c, id) = (t.client.clone(), t.id());
+        queue::submit(q, tag, "ctrd_task_kill_submit", OnCancel::Finish, async move {
+            c.kill_process(&id, "", signal, all).await.map(|()| Payload::Done)
         })
     }
 }
@@ -436,6 +551,29 @@ pub extern "C" fn ctrd_task_delete(
             o.write(code);
         }
         Ok(())
+    }
+}
+
+/// As `ctrd_task_delete`, through queue `q` (see `ctrd_queue`): the
+/// completion with `tag` brings `.exit_status`. Not cut by a cancel once
+/// sent. Errors (then no completion comes): `CTRD_ERR_INVALID_ARGUMENT`
+/// (NULL `t` or `q`, unknown flags), `CTRD_ERR_ALREADY_EXISTS` (`tag` in
+/// use on `q`), `CTRD_ERR_FORKED`.
+#[no_mangle]
+pub extern "C" fn ctrd_task_delete_submit(
+    t: *mut ctrd_task,
+    flags: u32,
+    q: *mut ctrd_queue,
+    tag: u64,
+) -> ctrd_status {
+    ffi_status! {
+        let t = handle::ref_from_ptr(t, "task")?;
+        flags_arg(flags, CTRD_TASK_DELETE_FORCE)?;
+        let force = flags & CTRD_TASK_DELETE_FORCE != 0;
+        let (c, id) = (t.client.clone(), t.id());
+        queue::submit(q, tag, "ctrd_task_delete_submit", OnCancel::Finish, async move {
+            c.delete_task(&id, force).await.map(Payload::Exit)
+        })
     }
 }
 

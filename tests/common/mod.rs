@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 
 use containerd_c::ffi::*;
 
+pub mod queue;
+
 pub const IMAGE: &str = "docker.io/library/ctrd-test:latest";
 
 pub fn repo() -> PathBuf {

@@ -58,6 +58,29 @@ pub struct Conn {
 struct Slot {
     live: Option<Live>,
     generation: u64,
+    /// While the shared connection is being made: how it went, once it
+    /// did. Calls that find no live connection then wait for that one
+    /// rather than each making their own (a hundred calls at once on a new
+    /// client would otherwise open a hundred connections).
+    connecting: Option<tokio::sync::watch::Receiver<Option<Result<(), Failed>>>>,
+}
+
+/// Why the shared connection could not be made, for every call that waited
+/// for it: the connect's own error stays the source (the transport error
+/// mapping reads it, e.g. a refused connection).
+#[derive(Debug, Clone)]
+struct Failed(Arc<BoxError>);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Failed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&**self.0)
+    }
 }
 
 /// A made connection: the handle to send on, its driving task, and (a
@@ -213,15 +236,10 @@ impl Conn {
         if let Some(current) = self.current() {
             return Ok(current);
         }
-        let live = if self.shared {
-            // Made on the shared runtime whatever runtime the caller is in:
-            // its socket is registered with, and its task runs on, the
-            // runtime that outlives the call.
-            let rt = crate::runtime::get().map_err(|e| e.message)?;
-            rt.spawn(connect(self.socket.clone(), true)).await??
-        } else {
-            connect(self.socket.clone(), false).await?
-        };
+        if self.shared {
+            return self.shared_sender().await;
+        }
+        let live = connect(self.socket.clone(), false).await?;
         let send = live.send.clone();
         let (replaced, generation) = {
             let mut slot = self.slot();
@@ -235,6 +253,60 @@ impl Conn {
         // when no handle to send on is left).
         drop(replaced);
         Ok((send, generation))
+    }
+
+    /// [`Conn::sender`] of the shared connection when there is no live one:
+    /// one task on the shared runtime makes it (its socket is registered
+    /// with, and its task runs on, the runtime that outlives the call) and
+    /// puts it in the slot, whether or not the call that started it is
+    /// still polled; the calls that came meanwhile wait for it.
+    async fn shared_sender(&self) -> Result<(h2::client::SendRequest<Bytes>, u64), BoxError> {
+        for _ in 0..2 {
+            let mut outcome = {
+                let mut slot = self.slot();
+                match &slot.connecting {
+                    Some(outcome) => outcome.clone(),
+                    None => {
+                        let rt = crate::runtime::get().map_err(|e| e.message)?;
+                        let (done, outcome) = tokio::sync::watch::channel(None);
+                        slot.connecting = Some(outcome.clone());
+                        let (socket, state) = (self.socket.clone(), self.state.clone());
+                        rt.spawn(async move {
+                            let made = connect(socket, true).await;
+                            let (result, replaced) = {
+                                let mut slot = state.lock().unwrap_or_else(PoisonError::into_inner);
+                                slot.connecting = None;
+                                match made {
+                                    Ok(live) => {
+                                        slot.generation += 1;
+                                        (Ok(()), slot.live.replace(live))
+                                    }
+                                    Err(e) => (Err(Failed(Arc::new(e))), None),
+                                }
+                            };
+                            drop(replaced);
+                            let _ = done.send(Some(result));
+                        });
+                        outcome
+                    }
+                }
+            };
+            let result = outcome
+                .wait_for(Option::is_some)
+                .await
+                .map_err(|_| "the connection to the daemon was not made (its task ended)")?
+                .clone();
+            match result {
+                Some(Err(failed)) => return Err(failed.into()),
+                _ => {
+                    if let Some(current) = self.current() {
+                        return Ok(current);
+                    }
+                    // Made, and already gone again: one more try.
+                }
+            }
+        }
+        Err("the daemon closed each new connection at once".into())
     }
 
     /// Drops the connection of `generation` if calls still go over it: it

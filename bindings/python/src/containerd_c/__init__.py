@@ -10,7 +10,8 @@ then on the system loader's path. It is loaded on first use.
         print(client.server_version())
 
 Every failing call raises containerd_c.Error (a subclass per status, e.g.
-NotFound) with .status, .name and .message."""
+NotFound) with .status, .name and .message. containerd_c.aio has the calls
+that wait on the daemon as coroutines for asyncio."""
 
 from ._api import (
     CAPTURE,

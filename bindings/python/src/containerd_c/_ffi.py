@@ -98,6 +98,22 @@ class CPullOpts(ctypes.Structure):
         super().__init__(struct_size=ctypes.sizeof(CPullOpts), **fields)
 
 
+class CCompletion(ctypes.Structure):
+    """struct ctrd_completion (filled in by ctrd_queue_next)."""
+
+    _fields_ = [
+        ("tag", ctypes.c_uint64),
+        ("status", ctypes.c_int),
+        ("error", ctypes.c_void_p),
+        ("container", ctypes.c_void_p),
+        ("task", ctypes.c_void_p),
+        ("process", ctypes.c_void_p),
+        ("image", ctypes.c_void_p),
+        ("exit_status", ctypes.c_uint32),
+        ("names", ctypes.POINTER(ctypes.c_char_p)),
+        ("names_len", ctypes.c_size_t),
+    ]
+
 class CPushOpts(ctypes.Structure):
     """struct ctrd_push_opts; `struct_size` is set on construction."""
 
@@ -225,6 +241,27 @@ _PROTOTYPES = {
     "ctrd_image_push": (_STATUS, [_P, _S, _S, ctypes.POINTER(CPushOpts)]),
     "ctrd_image_delete": (_STATUS, [_P, _S, ctypes.c_uint32]),
     "ctrd_image_free": (None, [_P]),
+    # the completion queue (containerd_c.aio)
+    "ctrd_queue_new": (_STATUS, [_OUT_P]),
+    "ctrd_queue_fd": (ctypes.c_int, [_P]),
+    "ctrd_queue_next": (_STATUS, [_P, ctypes.c_int64, ctypes.POINTER(CCompletion)]),
+    "ctrd_queue_cancel": (_STATUS, [_P, ctypes.c_uint64]),
+    "ctrd_queue_free": (None, [_P]),
+    "ctrd_client_server_version_submit": (_STATUS, [_P, _P, ctypes.c_uint64]),
+    "ctrd_image_pull_submit": (_STATUS, [_P, _S, ctypes.POINTER(CPullOpts), _P, ctypes.c_uint64]),
+    "ctrd_image_import_submit": (_STATUS, [_P, _S, ctypes.POINTER(CPullOpts), _P, ctypes.c_uint64]),
+    "ctrd_image_push_submit": (_STATUS, [_P, _S, _S, ctypes.POINTER(CPushOpts), _P, ctypes.c_uint64]),
+    "ctrd_snapshot_prepare_from_image_submit": (_STATUS, [_P, _S, _S, _S, _P, ctypes.c_uint64]),
+    "ctrd_container_create_submit": (_STATUS, [_P, ctypes.POINTER(CContainerOpts), _P, ctypes.c_uint64]),
+    "ctrd_container_load_submit": (_STATUS, [_P, _S, _P, ctypes.c_uint64]),
+    "ctrd_container_delete_submit": (_STATUS, [_P, ctypes.c_uint32, _P, ctypes.c_uint64]),
+    "ctrd_container_new_task_submit": (_STATUS, [_P, ctypes.POINTER(CIo), _P, ctypes.c_uint64]),
+    "ctrd_task_start_submit": (_STATUS, [_P, _P, ctypes.c_uint64]),
+    "ctrd_task_kill_submit": (_STATUS, [_P, ctypes.c_int, ctypes.c_uint32, _P, ctypes.c_uint64]),
+    "ctrd_task_wait_submit": (_STATUS, [_P, _P, ctypes.c_uint64]),
+    "ctrd_task_delete_submit": (_STATUS, [_P, ctypes.c_uint32, _P, ctypes.c_uint64]),
+    "ctrd_process_start_submit": (_STATUS, [_P, _P, ctypes.c_uint64]),
+    "ctrd_process_wait_submit": (_STATUS, [_P, _P, ctypes.c_uint64]),
     # namespaces
     "ctrd_namespace_create": (_STATUS, [_P, _S, _STR_ARRAY]),
     "ctrd_namespace_list": (_STATUS, [_P, _OUT_STR_ARRAY, _OUT_SIZE]),
