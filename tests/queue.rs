@@ -508,7 +508,10 @@ fn a_queued_wait_is_made_again_across_a_daemon_restart() {
     daemon.import_image("default");
     let client = connect(&daemon.address(), "default");
     let q = new_queue();
-    let k = container_via(client, "rw", &["sh", "-c", "sleep 3; exit 7"]);
+    // runc's state is per namespace on the host, shared by every daemon:
+    // an id of this process's own.
+    let id = format!("rw-{}", std::process::id());
+    let k = container_via(client, &id, &["sh", "-c", "sleep 3; exit 7"]);
     let mut t = null_mut();
     check(ctrd_container_new_task(k, null(), &mut t), CTRD_OK);
     check(ctrd_task_start(t), CTRD_OK);

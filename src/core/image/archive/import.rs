@@ -27,7 +27,7 @@ use crate::api::types::Descriptor;
 use crate::core::cancel::Stop;
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
-use crate::core::error::{Error, Result};
+use crate::core::error::{Code, Error, Result};
 use crate::core::files::check_fd_access;
 use crate::core::image::content::fresh_id;
 use crate::core::image::oci::{
@@ -382,9 +382,19 @@ impl Importer<'_> {
             Ok::<_, Error>(())
         }
         .await;
-        if let Err(e) = result {
-            progress.sub_bytes(written);
-            return Err(e);
+        match result {
+            // Another writer (an import of the same archive at once)
+            // committed the blob meanwhile: it is in the store, checked by
+            // the daemon, as when it was there at the start.
+            Err(e) if e.code == Code::AlreadyExists => {
+                progress.add_bytes(blob.size.saturating_sub(written));
+                return Ok(());
+            }
+            Err(e) => {
+                progress.sub_bytes(written);
+                return Err(e);
+            }
+            Ok(()) => {}
         }
         let actual = digest_of(&hasher.finalize());
         if actual != blob.digest || written != blob.size {
