@@ -263,7 +263,10 @@ fn a_call_in_flight_when_the_daemon_is_killed_is_unavailable() {
     let d = Daemon::start();
     d.import_image("default");
     let client = connect(&d.address(), "default");
-    let (k, t) = running_task(client, "victim", &["sleep", "600"]);
+    // runc's state is per namespace on the host, shared by every daemon:
+    // ids of this process's own (as below).
+    let victim = format!("victim-{}", std::process::id());
+    let (k, t) = running_task(client, &victim, &["sleep", "600"]);
 
     // A plain call (no retry) in flight: a Wait on a task that runs on.
     let address = d.address();
@@ -274,7 +277,7 @@ fn a_call_in_flight_when_the_daemon_is_killed_is_unavailable() {
             c.server_version().await?;
             let _ = tx.send(());
             let req = WaitRequest {
-                container_id: "victim".into(),
+                container_id: victim,
                 exec_id: String::new(),
             };
             c.call("wait", c.tasks().wait(c.request(req))).await?;
@@ -317,7 +320,8 @@ fn a_wait_survives_several_daemon_restarts() {
     let d = Daemon::start();
     d.import_image("default");
     let client = connect(&d.address(), "default");
-    let (k, t) = running_task(client, "patient", &["sleep", "600"]);
+    let patient = format!("patient-{}", std::process::id());
+    let (k, t) = running_task(client, &patient, &["sleep", "600"]);
     check(ctrd_client_set_timeout_ms(client, 4_000), CTRD_OK);
     let waiter = {
         let t = t as usize;
