@@ -489,13 +489,13 @@ mod tests {
     use std::sync::mpsc;
 
     fn readable(q: &Queue<u32>) -> bool {
-        let mut fds = [libc::pollfd {
-            fd: q.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) == 1 }
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut fds = [PollFd::new(&q.shared.fd, PollFlags::IN)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        poll(&mut fds, Some(&now)).expect("poll the queue's eventfd") == 1
     }
 
     fn next(q: &Queue<u32>) -> (u64, Result<u32>) {
