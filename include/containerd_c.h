@@ -244,7 +244,7 @@ typedef struct ctrd_process ctrd_process;
  * no thread per call on the caller's side.
  *
  * Threads: operations run on the library's runtime threads (the shared
- * runtime's workers, as many as the machine has cores), which also post
+ * runtime's workers, one a core up to 4), which also post
  * their completions; a pull's, push's or import's progress callback runs on a
  * thread of its own, and never after its completion was posted. Any
  * thread may submit, cancel and take completions, several at once: each

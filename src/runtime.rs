@@ -61,11 +61,20 @@ fn forked() -> Error {
     )
 }
 
+/// Most worker threads of the shared runtime.
+const MAX_WORKERS: usize = 4;
+
 /// The runtime, started on first use. Fails in a forked child.
 pub fn get() -> Result<&'static Runtime> {
     let shared = SHARED.get_or_try_init(|| {
         install_panic_hook();
+        // A worker a core, at most MAX_WORKERS: the library's own work is
+        // light (framing, checks, copies; the daemon and registries do the
+        // rest), and a process on a large machine should not get dozens of
+        // threads for it (a completion queue's process stays within 8).
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores.min(MAX_WORKERS))
             .thread_name("containerd-c")
             .on_thread_start(library_thread)
             .enable_all()
