@@ -798,45 +798,54 @@ struct PullOptions {
 
 namespace detail {
 
-/// A ctrd_pull_opts borrowing the strings of a PullOptions, and the relay
+/// The fields of a pull's or a push's options the C structs share
+/// (platform, credentials, TLS, host directories, cancel and timeout),
+/// borrowed from `o` into `c`.
+template <typename C, typename O>
+inline void fill_registry_opts(C &c, const O &o) {
+  bool no_credentials = o.username.empty() && o.secret.empty();
+  c.platform = opt(o.platform, "platform");
+  c.username = no_credentials ? nullptr : str(o.username, "username");
+  c.secret = no_credentials ? nullptr : str(o.secret, "secret");
+  c.plain_http = o.plain_http;
+  c.skip_verify = o.skip_verify;
+  c.ca_file = opt(o.ca_file, "ca_file");
+  c.hosts_dir = o.no_hosts_dir ? "" : opt(o.hosts_dir, "hosts_dir");
+  c.cancel = o.cancel != nullptr ? o.cancel->get() : nullptr;
+  c.timeout_ms = o.timeout_ms;
+}
+
+/// A C options struct `C` (ctrd_pull_opts, ctrd_push_opts) and the relay
 /// of its progress callback: catches the callback's first exception for
 /// rethrow() after the C call.
-class PullOpts {
+template <typename C>
+class ProgressOpts {
  public:
-  /// Borrows `o`, which must outlive this object and stay unchanged.
-  explicit PullOpts(const PullOptions &o) : c_(ctrd_pull_opts_default()), progress_(&o.progress) {
-    bool no_credentials = o.username.empty() && o.secret.empty();
-    c_.platform = opt(o.platform, "platform");
-    c_.snapshotter = opt(o.snapshotter, "snapshotter");
-    c_.no_unpack = o.no_unpack;
-    c_.username = no_credentials ? nullptr : str(o.username, "username");
-    c_.secret = no_credentials ? nullptr : str(o.secret, "secret");
-    c_.plain_http = o.plain_http;
-    c_.skip_verify = o.skip_verify;
-    c_.ca_file = opt(o.ca_file, "ca_file");
-    c_.cancel = o.cancel != nullptr ? o.cancel->get() : nullptr;
-    c_.timeout_ms = o.timeout_ms;
-    c_.hosts_dir = o.no_hosts_dir ? "" : opt(o.hosts_dir, "hosts_dir");
-    if (o.progress) {
-      c_.progress = &PullOpts::trampoline;
-      c_.user_data = this;
-    }
-  }
-  PullOpts(const PullOpts &) = delete;
-  PullOpts &operator=(const PullOpts &) = delete;
+  ProgressOpts(const ProgressOpts &) = delete;
+  ProgressOpts &operator=(const ProgressOpts &) = delete;
 
   /// The C struct, valid while this object lives.
-  const ctrd_pull_opts *get() const noexcept { return &c_; }
+  const C *get() const noexcept { return &c_; }
   /// Rethrows the first exception the progress callback threw, if any.
   void rethrow() const {
     if (error_) std::rethrow_exception(error_);
   }
 
+ protected:
+  /// `c` with `progress` (borrowed: it must outlive this object) relayed.
+  ProgressOpts(C c, const ProgressCallback *progress) : c_(c), progress_(progress) {
+    if (*progress_) {
+      c_.progress = &ProgressOpts::trampoline;
+      c_.user_data = this;
+    }
+  }
+  C c_;
+
  private:
   // The library calls it one call at a time and never after the C call
   // returned (it joins the callback's thread), so `error_` needs no lock.
   static void trampoline(void *user_data, const ctrd_progress *p) noexcept {
-    auto *self = static_cast<PullOpts *>(user_data);
+    auto *self = static_cast<ProgressOpts *>(user_data);
     if (self->error_ || p == nullptr) return;
     try {
       (*self->progress_)(*p);
@@ -844,9 +853,20 @@ class PullOpts {
       self->error_ = std::current_exception();
     }
   }
-  ctrd_pull_opts c_;
   const ProgressCallback *progress_;
   std::exception_ptr error_;
+};
+
+/// A ctrd_pull_opts borrowing the strings of a PullOptions, and the relay
+/// of its progress callback.
+class PullOpts : public ProgressOpts<ctrd_pull_opts> {
+ public:
+  /// Borrows `o`, which must outlive this object and stay unchanged.
+  explicit PullOpts(const PullOptions &o) : ProgressOpts(ctrd_pull_opts_default(), &o.progress) {
+    fill_registry_opts(c_, o);
+    c_.snapshotter = opt(o.snapshotter, "snapshotter");
+    c_.no_unpack = o.no_unpack;
+  }
 };
 
 /// Throws the progress callback's exception, else the Error of `s` with
@@ -898,49 +918,12 @@ namespace detail {
 
 /// A ctrd_push_opts borrowing the strings of a PushOptions, and the relay
 /// of its progress callback (as PullOpts).
-class PushOpts {
+class PushOpts : public ProgressOpts<ctrd_push_opts> {
  public:
   /// Borrows `o`, which must outlive this object and stay unchanged.
-  explicit PushOpts(const PushOptions &o) : c_(ctrd_push_opts_default()), progress_(&o.progress) {
-    bool no_credentials = o.username.empty() && o.secret.empty();
-    c_.platform = opt(o.platform, "platform");
-    c_.username = no_credentials ? nullptr : str(o.username, "username");
-    c_.secret = no_credentials ? nullptr : str(o.secret, "secret");
-    c_.plain_http = o.plain_http;
-    c_.skip_verify = o.skip_verify;
-    c_.ca_file = opt(o.ca_file, "ca_file");
-    c_.hosts_dir = o.no_hosts_dir ? "" : opt(o.hosts_dir, "hosts_dir");
-    c_.cancel = o.cancel != nullptr ? o.cancel->get() : nullptr;
-    c_.timeout_ms = o.timeout_ms;
-    if (o.progress) {
-      c_.progress = &PushOpts::trampoline;
-      c_.user_data = this;
-    }
+  explicit PushOpts(const PushOptions &o) : ProgressOpts(ctrd_push_opts_default(), &o.progress) {
+    fill_registry_opts(c_, o);
   }
-  PushOpts(const PushOpts &) = delete;
-  PushOpts &operator=(const PushOpts &) = delete;
-
-  /// The C struct, valid while this object lives.
-  const ctrd_push_opts *get() const noexcept { return &c_; }
-  /// Rethrows the first exception the progress callback threw, if any.
-  void rethrow() const {
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  // As PullOpts::trampoline: one call at a time, none after the C call.
-  static void trampoline(void *user_data, const ctrd_progress *p) noexcept {
-    auto *self = static_cast<PushOpts *>(user_data);
-    if (self->error_ || p == nullptr) return;
-    try {
-      (*self->progress_)(*p);
-    } catch (...) {
-      self->error_ = std::current_exception();
-    }
-  }
-  ctrd_push_opts c_;
-  const ProgressCallback *progress_;
-  std::exception_ptr error_;
 };
 
 }  // namespace detail
