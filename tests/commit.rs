@@ -18,7 +18,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use containerd_c::core::container::commit::{test_hooks, Step};
+use containerd_c::core::task::commit::{test_hooks, Step};
 use containerd_c::ffi::ctrd_status::*;
 use containerd_c::ffi::ctrd_task_state::*;
 use containerd_c::ffi::*;

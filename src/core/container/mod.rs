@@ -10,12 +10,10 @@
 //! every call asks the daemon.
 //!
 //! May call: `core::daemon` (the client, its calls and identifier checks,
-//! leases; the Tasks service directly for a task's state, and a commit's
-//! pause and resume), `core::image` (a container's snapshotter, its
-//! snapshot and the lease that keeps it; for a commit: records, content,
-//! the platform walk, unpack) and `core::error`; never `crate::ffi`.
+//! leases; the Tasks service directly for a task's state), `core::image`
+//! (a container's snapshotter, its snapshot and the lease that keeps it)
+//! and `core::error`; never `crate::ffi`.
 
-pub mod commit;
 pub mod spec;
 
 use std::collections::HashMap;
@@ -314,7 +312,7 @@ pub fn label_update(items: &[String]) -> Result<(HashMap<String, String>, Vec<St
 }
 
 impl Client {
-    fn container_what(&self, id: &str) -> String {
+    pub(crate) fn container_what(&self, id: &str) -> String {
         format!(
             "container {} in namespace {}",
             ident::shown(id),

@@ -1,8 +1,9 @@
 //! Tasks and exec processes: containerd's Go `Task` and `Process` over the
 //! Tasks service (create with rootfs mounts and stdio paths, load, start,
 //! wait with retry, kill, status, delete, pids, pause/resume, close stdin,
-//! resize, exec, update), their statistics ([`metrics`]) and checkpoints
-//! ([`checkpoint`]).
+//! resize, exec, update), their statistics ([`metrics`]), checkpoints
+//! ([`checkpoint`]) and a container's changes committed as an image
+//! ([`commit`]: the task paused and resumed around the diff).
 //!
 //! Owns: the request each task call sends and the errors it gives. The
 //! stdio paths it hands containerd come from `core::stdio` (which copies
@@ -13,10 +14,13 @@
 //! May call: `core::daemon` (the client, its calls and identifier checks),
 //! `core::stdio::fifo` (stdio paths), `core::container::spec` (checking an
 //! exec process spec and a resources update), `core::image::snapshot` (the
-//! platform of a checkpoint image), `core::events::payload` (metrics JSON)
-//! and `core::error`; never `crate::ffi`.
+//! platform of a checkpoint image), `core::events::payload` (metrics JSON),
+//! for a commit `core::container` (the container's record) and
+//! `core::image` (records, content, the platform walk, unpack), and
+//! `core::error`; never `crate::ffi`.
 
 pub mod checkpoint;
+pub mod commit;
 pub mod metrics;
 
 use std::time::{Duration, Instant};

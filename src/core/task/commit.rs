@@ -22,10 +22,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::api::containerd::v1::types::Status;
 use crate::api::services::diff::v1 as diff;
 use crate::api::services::snapshots::v1 as snapshots;
-use crate::api::services::tasks::v1 as tasks;
 use crate::api::types::{Descriptor, Mount};
 use crate::core::daemon::client::Client;
 use crate::core::daemon::ident::shown;
@@ -186,7 +184,11 @@ impl Client {
 
     /// The container's snapshot and image, checked: a snapshot on the
     /// image's layers.
-    async fn commit_base(&self, what: &str, record: &super::Record) -> Result<Base> {
+    async fn commit_base(
+        &self,
+        what: &str,
+        record: &crate::core::container::Record,
+    ) -> Result<Base> {
         let precondition =
             |why: String| Error::new(Code::FailedPrecondition, format!("{what}: {why}"));
         if record.image.is_empty() {
@@ -301,15 +303,7 @@ impl Client {
             failed => failed,
         };
         if paused {
-            let req = tasks::ResumeTaskRequest {
-                container_id: id.to_string(),
-            };
-            let resumed = self
-                .call(
-                    format!("resume task {}", shown(id)),
-                    self.tasks().resume(self.request(req)),
-                )
-                .await;
+            let resumed = self.resume_task(id).await;
             if let Err(r) = resumed {
                 return Err(match layer {
                     Ok(_) => r,
@@ -371,31 +365,12 @@ impl Client {
     /// paused here (and must be resumed); `false` when there is no task or
     /// it does not run (created, stopped, paused already).
     async fn pause_for_commit(&self, id: &str) -> Result<bool> {
-        let req = tasks::GetRequest {
-            container_id: id.to_string(),
-            exec_id: String::new(),
-        };
-        let status = match self
-            .call(
-                format!("get task {}", shown(id)),
-                self.tasks().get(self.request(req)),
-            )
-            .await
-        {
+        match self.get_process(id, "").await {
             Err(e) if e.code == Code::NotFound => return Ok(false),
-            got => got?.process.map(|p| p.status).unwrap_or_default(),
+            Ok(p) if p.state != super::State::Running => return Ok(false),
+            got => got?,
         };
-        if Status::try_from(status) != Ok(Status::Running) {
-            return Ok(false);
-        }
-        let req = tasks::PauseTaskRequest {
-            container_id: id.to_string(),
-        };
-        self.call(
-            format!("pause task {}", shown(id)),
-            self.tasks().pause(self.request(req)),
-        )
-        .await?;
+        self.pause_task(id).await?;
         Ok(true)
     }
 
