@@ -839,6 +839,7 @@ class ProgressOpts {
       c_.user_data = this;
     }
   }
+  /// The C struct; the derived class fills its other fields.
   C c_;
 
  private:
